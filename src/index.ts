@@ -1,5 +1,11 @@
+/**
+ * @module
+ * The Worker entry: HTTP requests go to the Hono app.
+ */
+import { createApp } from './app';
+
+const app = createApp();
+
 export default {
-  async fetch() {
-    return Response.json({ status: 'ok' });
-  },
+  fetch: app.fetch,
 } satisfies ExportedHandler<Env>;

@@ -1,0 +1,41 @@
+/**
+ * @module
+ * Every limit, lifetime and TTL in one place, plus reading the deployment's configuration.
+ * Misconfiguration surfaces as a 503 with a message naming the setting, never as a 500.
+ */
+import { ApiError } from './http/errors';
+
+export const ACCESS_TOKEN_TTL_SECONDS = 60 * 60;
+export const REFRESH_TOKEN_TTL_SECONDS = 24 * 60 * 60;
+export const MIN_JWT_SECRET_LENGTH = 32;
+
+/** Cloudflare's production runtime rejects PBKDF2 above 100,000 iterations. */
+export const PBKDF2_ITERATIONS = 100_000;
+export const PBKDF2_SALT_BYTES = 16;
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export const OAUTH_STATE_TTL_SECONDS = 10 * 60;
+
+export const DEFAULT_PAGE_SIZE = 5;
+export const MAX_PAGE_SIZE = 100;
+
+export function jwtSecret(env: Env): string {
+  const secret = env.JWT_SECRET;
+  if (!secret || secret.length < MIN_JWT_SECRET_LENGTH) {
+    throw new ApiError(503, `Server is not configured: JWT_SECRET must be set to at least ${MIN_JWT_SECRET_LENGTH} characters`);
+  }
+  return secret;
+}
+
+/** An optional secret: empty strings count as unset (so `.dev.vars` can list every name). */
+export function optionalSecret(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed ? trimmed : undefined;
+}
+
+export function corsOrigins(env: Env): string[] | '*' {
+  const raw = (env.CORS_ORIGINS ?? '*').trim();
+  if (raw === '*' || raw === '') return '*';
+  return raw.split(',').map((o) => o.trim()).filter(Boolean);
+}
