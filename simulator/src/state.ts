@@ -1,0 +1,300 @@
+/**
+ * @module state
+ * The simulator's in-memory state: configuration, OAuth apps and grants, accounts with their
+ * plays, the shared title catalog, faults and the request log. One `SimulatorState` object
+ * per simulator instance; `resetState` empties it in place so route closures keep working.
+ */
+import type { CatalogEpisode, CatalogMovie, CatalogShow, PlayAction } from './dataset';
+import type { WindowState } from './rate-limit';
+
+export interface SimConfig {
+  /** What `/oauth/authorize` does: redirect with a code, or with `error=access_denied`. */
+  authorize_mode: 'approve' | 'deny';
+  /** `expires_in` of issued access tokens (seconds). */
+  expires_in: number;
+  /** Added to `created_at` of issued tokens (seconds; negative = issued in the past). */
+  created_at_offset_seconds: number;
+  /** Absolute `created_at` (unix seconds) for issued tokens; overrides the clock when set. */
+  created_at: number | null;
+  /** Trakt GET requests allowed per access token per window. */
+  trakt_get_limit: number;
+  trakt_window_seconds: number;
+  /** TMDB requests allowed per key per second. */
+  tmdb_rps: number;
+  /** Device codes: lifetime and minimum polling interval (seconds). */
+  device_expires_in: number;
+  device_interval: number;
+  /** A TMDB key accepted without registration (null disables it). */
+  tmdb_default_key: string | null;
+}
+
+export const DEFAULT_CONFIG: SimConfig = {
+  authorize_mode: 'approve',
+  expires_in: 86_400,
+  created_at_offset_seconds: 0,
+  created_at: null,
+  trakt_get_limit: 1000,
+  trakt_window_seconds: 300,
+  tmdb_rps: 40,
+  device_expires_in: 600,
+  device_interval: 5,
+  tmdb_default_key: 'sim-tmdb-key',
+};
+
+/** Authorization codes live 10 minutes. */
+export const CODE_TTL_MS = 600_000;
+
+export interface TraktApp {
+  clientId: string;
+  clientSecret: string;
+  redirectUris: string[];
+}
+
+export interface AuthCode {
+  code: string;
+  clientId: string;
+  redirectUri: string;
+  username: string;
+  expiresAt: number;
+  used: boolean;
+}
+
+export interface TokenRecord {
+  accessToken: string;
+  refreshToken: string;
+  clientId: string;
+  username: string;
+  /** Unix seconds, as reported in the token response. */
+  createdAt: number;
+  expiresIn: number;
+  /** Revoked, rotated away by a refresh, or force-expired. */
+  revoked: boolean;
+  forcedExpired: boolean;
+  refreshUsed: boolean;
+}
+
+export type DeviceStatus = 'pending' | 'approved' | 'denied' | 'used';
+
+export interface DeviceGrant {
+  deviceCode: string;
+  userCode: string;
+  clientId: string;
+  expiresAt: number;
+  interval: number;
+  status: DeviceStatus;
+  username: string | null;
+  lastPollAt: number | null;
+}
+
+export interface Play {
+  /** Unique history id (below 2^53). */
+  id: number;
+  type: 'movie' | 'episode';
+  /** Movie trakt id or episode trakt id. */
+  traktId: number;
+  watchedAt: number;
+  action: PlayAction;
+}
+
+export interface PlaybackEntry {
+  id: number;
+  type: 'movie' | 'episode';
+  traktId: number;
+  progress: number;
+  pausedAt: number;
+}
+
+export interface Watching {
+  type: 'movie' | 'episode';
+  traktId: number;
+  action: 'scrobble' | 'checkin';
+  startedAt: number;
+  expiresAt: number;
+}
+
+/** `/sync/last_activities` groups and keys (ms timestamps); `all` is derived. */
+export type Activities = Record<string, Record<string, number>>;
+
+export interface Account {
+  username: string;
+  slug: string;
+  seed: string;
+  createdAt: number;
+  /** Titles of the account's seeded dataset (trakt ids), for `/_sim/accounts/:username/catalog`. */
+  movieIds: number[];
+  showIds: number[];
+  plays: Map<number, Play>;
+  /** show trakt id → reset_at (ms). */
+  resets: Map<number, number>;
+  playback: Map<number, PlaybackEntry>;
+  watching: Watching | null;
+  activities: Activities;
+  /** `movie:<id>` / `show:<id>` → last time its plays changed (watched `last_updated_at`). */
+  itemUpdatedAt: Map<string, number>;
+  /** Bumped on every change; derived views are cached per version. */
+  version: number;
+}
+
+export interface Catalog {
+  movies: Map<number, CatalogMovie>;
+  shows: Map<number, CatalogShow>;
+  episodes: Map<number, CatalogEpisode>;
+  tmdbMovies: Map<number, CatalogMovie>;
+  tmdbShows: Map<number, CatalogShow>;
+  tmdbEpisodes: Map<number, CatalogEpisode>;
+  imdb: Map<string, { kind: 'movie'; item: CatalogMovie } | { kind: 'show'; item: CatalogShow } | { kind: 'episode'; item: CatalogEpisode }>;
+  tvdb: Map<number, { kind: 'show'; item: CatalogShow } | { kind: 'episode'; item: CatalogEpisode }>;
+}
+
+export type FaultKind = '500' | '502' | '503' | '520' | '429' | 'hang' | 'malformed_json' | 'html_error';
+
+export interface Fault {
+  id: number;
+  method: string | null;
+  pathPrefix: string | null;
+  pathRegex: RegExp | null;
+  host: string | null;
+  query: Record<string, string>;
+  remaining: number;
+  kind: FaultKind;
+  retryAfter: number | null;
+  status: number | null;
+}
+
+export interface RequestLogEntry {
+  method: string;
+  host: string;
+  path: string;
+  /** Query parameters with secrets (api_key, codes, tokens) redacted. */
+  query: Record<string, string>;
+  template: string;
+  status: number;
+  time: string;
+  duration_ms: number;
+  /** `bearer` / `api_key` / null, and a redacted prefix of the credential. */
+  auth: string | null;
+  trakt_api_key: string | null;
+  trakt_api_version: string | null;
+  user_agent: string | null;
+  fault: FaultKind | null;
+}
+
+export interface SimulatorState {
+  config: SimConfig;
+  /** Added to the injected clock (admin `/_sim/clock`). */
+  clockOffsetMs: number;
+  apps: Map<string, TraktApp>;
+  tmdbKeys: Set<string>;
+  accounts: Map<string, Account>;
+  sessionUsername: string | null;
+  catalog: Catalog;
+  codes: Map<string, AuthCode>;
+  tokens: Map<string, TokenRecord>;
+  refreshTokens: Map<string, TokenRecord>;
+  devices: Map<string, DeviceGrant>;
+  traktWindows: Map<string, WindowState>;
+  tmdbWindows: Map<string, WindowState>;
+  faults: Fault[];
+  nextFaultId: number;
+  /** Releases requests currently held by a `hang` fault. */
+  hanging: Set<() => void>;
+  requestLog: RequestLogEntry[];
+  counters: Map<string, number>;
+  /** Ids for plays/playback created at runtime (above every seeded id, below 2^53). */
+  nextPlayId: number;
+}
+
+export const RUNTIME_ID_START = 8_000_000_000_000_000;
+/** Oldest request-log entries are dropped beyond this many. */
+export const REQUEST_LOG_LIMIT = 10_000;
+
+export function emptyCatalog(): Catalog {
+  return {
+    movies: new Map(),
+    shows: new Map(),
+    episodes: new Map(),
+    tmdbMovies: new Map(),
+    tmdbShows: new Map(),
+    tmdbEpisodes: new Map(),
+    imdb: new Map(),
+    tvdb: new Map(),
+  };
+}
+
+export function initialState(): SimulatorState {
+  return {
+    config: { ...DEFAULT_CONFIG },
+    clockOffsetMs: 0,
+    apps: new Map(),
+    tmdbKeys: new Set(),
+    accounts: new Map(),
+    sessionUsername: null,
+    catalog: emptyCatalog(),
+    codes: new Map(),
+    tokens: new Map(),
+    refreshTokens: new Map(),
+    devices: new Map(),
+    traktWindows: new Map(),
+    tmdbWindows: new Map(),
+    faults: [],
+    nextFaultId: 1,
+    hanging: new Set(),
+    requestLog: [],
+    counters: new Map(),
+    nextPlayId: RUNTIME_ID_START,
+  };
+}
+
+/** Empties the state in place (releasing any hanging requests). */
+export function resetState(state: SimulatorState): void {
+  for (const release of state.hanging) release();
+  Object.assign(state, initialState());
+}
+
+/** Everything a route module needs: the state and the (offset) clock. */
+export interface SimContext {
+  state: SimulatorState;
+  now: () => number;
+}
+
+export function registerMovie(catalog: Catalog, movie: CatalogMovie): CatalogMovie {
+  const existing = catalog.movies.get(movie.traktId);
+  if (existing) return existing;
+  catalog.movies.set(movie.traktId, movie);
+  if (movie.tmdbRecordId !== null) catalog.tmdbMovies.set(movie.tmdbRecordId, movie);
+  if (movie.tmdbStatus !== 'missing') catalog.imdb.set(movie.imdb, { kind: 'movie', item: movie });
+  return movie;
+}
+
+export function registerShow(catalog: Catalog, show: CatalogShow): CatalogShow {
+  const existing = catalog.shows.get(show.traktId);
+  if (existing) return existing;
+  catalog.shows.set(show.traktId, show);
+  const onTmdb = show.tmdbRecordId !== null;
+  if (onTmdb && show.tmdbRecordId !== null) catalog.tmdbShows.set(show.tmdbRecordId, show);
+  if (onTmdb) {
+    catalog.tvdb.set(show.tvdb, { kind: 'show', item: show });
+    if (show.imdb) catalog.imdb.set(show.imdb, { kind: 'show', item: show });
+  }
+  for (const season of show.seasons) {
+    for (const episode of season.episodes) {
+      catalog.episodes.set(episode.traktId, episode);
+      if (episode.tmdbRecordId !== null) catalog.tmdbEpisodes.set(episode.tmdbRecordId, episode);
+      if (onTmdb) {
+        catalog.tvdb.set(episode.tvdb, { kind: 'episode', item: episode });
+        if (episode.imdb) catalog.imdb.set(episode.imdb, { kind: 'episode', item: episode });
+      }
+    }
+  }
+  return show;
+}
+
+/** An admin-API error with its HTTP status; mapped to `{error, message}` by the admin router. */
+export class SimError extends Error {
+  constructor(
+    readonly status: 400 | 404 | 409,
+    message: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * @module trakt-oauth
+ * Trakt's OAuth host (`auth.trakt.tv`): authorization-code flow with single-use codes,
+ * single-use rotating refresh tokens, revoke, and the device flow with Trakt's status codes
+ * (200 token · 400 pending · 404 invalid · 409 used · 410 expired · 418 denied · 429 slow down).
+ */
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import { sessionAccount } from './accounts';
+import type { SimEnv } from './env';
+import { CODE_TTL_MS, type DeviceGrant, type SimContext, type TokenRecord, type TraktApp } from './state';
+import { randomHex, randomUserCode } from './util';
+
+export const VERIFICATION_URL = 'https://trakt.tv/activate';
+
+const INVALID_GRANT =
+  'The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.';
+const INVALID_CLIENT =
+  'Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.';
+
+const bodySchema = z.object({
+  grant_type: z.string().optional(),
+  code: z.string().optional(),
+  refresh_token: z.string().optional(),
+  client_id: z.string().optional(),
+  client_secret: z.string().optional(),
+  redirect_uri: z.string().optional(),
+  token: z.string().optional(),
+});
+type OAuthBody = z.infer<typeof bodySchema>;
+
+/** Reads a JSON (or form-encoded) OAuth body; unknown shapes read as empty. */
+async function readBody(c: Context<SimEnv>): Promise<OAuthBody> {
+  const type = c.req.header('content-type') ?? '';
+  let raw: unknown = {};
+  try {
+    raw = type.includes('application/x-www-form-urlencoded') || type.includes('multipart/form-data') ? await c.req.parseBody() : await c.req.json();
+  } catch {
+    raw = {};
+  }
+  const parsed = bodySchema.safeParse(raw);
+  return parsed.success ? parsed.data : {};
+}
+
+/** Token response body, exactly as Trakt sends it. */
+export function tokenJson(record: TokenRecord) {
+  return {
+    access_token: record.accessToken,
+    token_type: 'bearer' as const,
+    expires_in: record.expiresIn,
+    refresh_token: record.refreshToken,
+    scope: 'public' as const,
+    created_at: record.createdAt,
+  };
+}
+
+/** Issues a new token set; `created_at`/`expires_in` follow the admin config unless overridden. */
+export function issueTokens(
+  ctx: SimContext,
+  clientId: string,
+  username: string,
+  overrides: { expiresIn?: number; createdAt?: number } = {},
+): TokenRecord {
+  const { config } = ctx.state;
+  const record: TokenRecord = {
+    accessToken: randomHex(32),
+    refreshToken: randomHex(32),
+    clientId,
+    username,
+    createdAt: overrides.createdAt ?? config.created_at ?? Math.floor(ctx.now() / 1000) + config.created_at_offset_seconds,
+    expiresIn: overrides.expiresIn ?? config.expires_in,
+    revoked: false,
+    forcedExpired: false,
+    refreshUsed: false,
+  };
+  ctx.state.tokens.set(record.accessToken, record);
+  ctx.state.refreshTokens.set(record.refreshToken, record);
+  return record;
+}
+
+/** Whether an access token is currently usable. */
+export function tokenActive(record: TokenRecord, now: number): boolean {
+  return !record.revoked && !record.forcedExpired && now < (record.createdAt + record.expiresIn) * 1000;
+}
+
+export function findDevice(ctx: SimContext, userCode: string): DeviceGrant | undefined {
+  for (const grant of ctx.state.devices.values()) if (grant.userCode === userCode.toUpperCase()) return grant;
+  return undefined;
+}
+
+export function traktOAuthRoutes(ctx: SimContext): Hono<SimEnv> {
+  const app = new Hono<SimEnv>();
+  const { state } = ctx;
+
+  const client = (body: OAuthBody): TraktApp | null => {
+    const found = body.client_id === undefined ? undefined : state.apps.get(body.client_id);
+    return found && found.clientSecret === body.client_secret ? found : null;
+  };
+  const invalidClient = (c: Context<SimEnv>) => c.json({ error: 'invalid_client', error_description: INVALID_CLIENT }, 401);
+  const invalidGrant = (c: Context<SimEnv>) => c.json({ error: 'invalid_grant', error_description: INVALID_GRANT }, 400);
+
+  app.get('/authorize', (c) => {
+    const { response_type: responseType, client_id: clientId, redirect_uri: redirectUri, state: stateParam } = c.req.query();
+    const registered = clientId === undefined ? undefined : state.apps.get(clientId);
+    if (!registered) return c.json({ error: 'invalid_client', error_description: INVALID_CLIENT }, 400);
+    if (redirectUri === undefined || !registered.redirectUris.includes(redirectUri)) {
+      return c.json({ error: 'invalid_redirect_uri', error_description: 'The redirect uri included is not valid.' }, 400);
+    }
+    if (responseType !== 'code') {
+      return c.json({ error: 'unsupported_response_type', error_description: 'The authorization server does not support this response type.' }, 400);
+    }
+    const target = new URL(redirectUri);
+    if (state.config.authorize_mode === 'deny') {
+      target.searchParams.set('error', 'access_denied');
+      target.searchParams.set('error_description', 'The resource owner or authorization server denied the request.');
+    } else {
+      const account = sessionAccount(state);
+      if (!account) return c.json({ error: 'no_session', error_description: 'No simulator account: create one via POST /_sim/accounts.' }, 400);
+      const code = randomHex(32);
+      state.codes.set(code, { code, clientId: registered.clientId, redirectUri, username: account.username, expiresAt: ctx.now() + CODE_TTL_MS, used: false });
+      target.searchParams.set('code', code);
+    }
+    if (stateParam !== undefined) target.searchParams.set('state', stateParam);
+    return c.redirect(target.toString(), 302);
+  });
+
+  app.post('/token', async (c) => {
+    const body = await readBody(c);
+    const registered = client(body);
+    if (!registered) return invalidClient(c);
+    if (body.grant_type === 'authorization_code') {
+      const grant = body.code === undefined ? undefined : state.codes.get(body.code);
+      if (!grant || grant.used || grant.clientId !== registered.clientId || ctx.now() >= grant.expiresAt || grant.redirectUri !== body.redirect_uri) {
+        return invalidGrant(c);
+      }
+      grant.used = true;
+      return c.json(tokenJson(issueTokens(ctx, registered.clientId, grant.username)));
+    }
+    if (body.grant_type === 'refresh_token') {
+      const old = body.refresh_token === undefined ? undefined : state.refreshTokens.get(body.refresh_token);
+      if (!old || old.refreshUsed || old.revoked || old.clientId !== registered.clientId) return invalidGrant(c);
+      // Single-use rotation: the old refresh token AND the old access token stop working.
+      old.refreshUsed = true;
+      old.revoked = true;
+      return c.json(tokenJson(issueTokens(ctx, registered.clientId, old.username)));
+    }
+    return c.json({ error: 'unsupported_grant_type', error_description: 'The authorization grant type is not supported by the authorization server.' }, 400);
+  });
+
+  app.post('/revoke', async (c) => {
+    const body = await readBody(c);
+    if (!client(body)) return invalidClient(c);
+    const record = body.token === undefined ? undefined : (state.tokens.get(body.token) ?? state.refreshTokens.get(body.token));
+    if (record) {
+      record.revoked = true;
+      record.refreshUsed = true;
+    }
+    return c.json({});
+  });
+
+  app.post('/device/code', async (c) => {
+    const body = await readBody(c);
+    const registered = body.client_id === undefined ? undefined : state.apps.get(body.client_id);
+    if (!registered) return c.json({ error: 'invalid_client', error_description: INVALID_CLIENT }, 401);
+    const grant: DeviceGrant = {
+      deviceCode: randomHex(32),
+      userCode: randomUserCode(),
+      clientId: registered.clientId,
+      expiresAt: ctx.now() + state.config.device_expires_in * 1000,
+      interval: state.config.device_interval,
+      status: 'pending',
+      username: null,
+      lastPollAt: null,
+    };
+    state.devices.set(grant.deviceCode, grant);
+    return c.json({
+      device_code: grant.deviceCode,
+      user_code: grant.userCode,
+      verification_url: VERIFICATION_URL,
+      expires_in: state.config.device_expires_in,
+      interval: grant.interval,
+    });
+  });
+
+  app.post('/device/token', async (c) => {
+    const body = await readBody(c);
+    const grant = body.code === undefined ? undefined : state.devices.get(body.code);
+    if (!grant) return c.json({ error: 'invalid_code', error_description: 'Invalid device_code.' }, 404);
+    const registered = client(body);
+    if (!registered || registered.clientId !== grant.clientId) return invalidClient(c);
+    const now = ctx.now();
+    if (grant.status === 'used') return c.json({ error: 'already_used', error_description: 'The user already approved this code.' }, 409);
+    if (now >= grant.expiresAt) return c.json({ error: 'expired_token', error_description: 'The tokens have expired, restart the process.' }, 410);
+    if (grant.status === 'denied') return c.json({ error: 'access_denied', error_description: 'The user explicitly denied this code.' }, 418);
+    if (grant.lastPollAt !== null && now - grant.lastPollAt < grant.interval * 1000) {
+      return c.json({ error: 'slow_down', error_description: 'Your app is polling too quickly.' }, 429);
+    }
+    grant.lastPollAt = now;
+    if (grant.status === 'approved' && grant.username !== null) {
+      grant.status = 'used';
+      return c.json(tokenJson(issueTokens(ctx, grant.clientId, grant.username)));
+    }
+    return c.json({ error: 'authorization_pending', error_description: 'Waiting for the user to authorize your app.' }, 400);
+  });
+
+  return app;
+}

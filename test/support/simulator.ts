@@ -1,0 +1,275 @@
+/**
+ * Test wiring for the upstream simulator (simulator/): `installSimulator()` creates a fresh
+ * in-memory Trakt + TMDB simulator and routes `globalThis.fetch` calls to `*.sim.test` hosts
+ * into it (the API Worker's outbound fetch included, since it runs in the test isolate).
+ * Any other host throws: tests never reach the real network.
+ *
+ * Usage (the caller restores the spy):
+ *
+ *   let sim: Simulator;
+ *   beforeEach(() => { sim = installSimulator(); });
+ *   afterEach(() => { vi.restoreAllMocks(); });   // or sim.restore()
+ *
+ * Hosts (any `*.sim.test` host reaches the same simulator; the paths don't collide):
+ *   Trakt API  https://api.trakt.sim.test     (/sync/*, /users/*)
+ *   Trakt auth https://auth.trakt.sim.test    (/oauth/*)
+ *   TMDB       https://api.tmdb.sim.test/3    (/3/*)
+ * The admin methods below call `/_sim/*` directly (not through the spy).
+ */
+import { vi, type MockInstance } from 'vitest';
+import type { z } from 'zod';
+import type {
+  AccountInfo,
+  AppCredentials,
+  CatalogInfo,
+  ConfigInput,
+  FaultInfo,
+  PlayInfo,
+  TokenSet,
+} from '../../simulator/src/admin';
+import { createSimulator, type SimulatorInstance } from '../../simulator/src/app';
+import type {
+  accountSchema,
+  appSchema,
+  faultSchema,
+  playbackSchema,
+  playSchema,
+  resetSchema,
+  tokensSchema,
+  watchingSchema,
+} from '../../simulator/src/schemas';
+import type { RequestLogEntry, SimConfig } from '../../simulator/src/state';
+import type { Summary } from '../../simulator/src/views';
+
+export type { AccountInfo, AppCredentials, CatalogInfo, FaultInfo, PlayInfo, RequestLogEntry, SimConfig, Summary, TokenSet };
+
+export const SIM_TRAKT_API_URL = 'https://api.trakt.sim.test';
+export const SIM_TRAKT_AUTH_URL = 'https://auth.trakt.sim.test';
+export const SIM_TMDB_API_URL = 'https://api.tmdb.sim.test/3';
+/** Redirect URI registered by `createApp()` when none is given. */
+export const SIM_DEFAULT_REDIRECT_URI = 'https://api.test/trakt/oauth-callback';
+/** A TMDB key the simulator accepts without registration (config `tmdb_default_key`). */
+export const SIM_DEFAULT_TMDB_KEY = 'sim-tmdb-key';
+
+const ADMIN_ORIGIN = 'https://admin.sim.test';
+
+export type AppInput = z.input<typeof appSchema>;
+export type AccountInput = z.input<typeof accountSchema>;
+export type TokensInput = z.input<typeof tokensSchema>;
+export type PlayInput = z.input<typeof playSchema>;
+export type ResetInput = z.input<typeof resetSchema>;
+export type PlaybackInput = z.input<typeof playbackSchema>;
+export type WatchingInput = z.input<typeof watchingSchema>;
+export type FaultInput = z.input<typeof faultSchema>;
+
+export interface AuthorizeResult {
+  status: number;
+  location: string | null;
+  code: string | null;
+  state: string | null;
+  error: string | null;
+}
+
+export interface TraktRequestOptions {
+  accessToken?: string;
+  clientId?: string;
+  /** Defaults to `2`; `null` omits the header. */
+  version?: string | null;
+  method?: string;
+  body?: unknown;
+}
+
+export interface Simulator {
+  /** The underlying simulator (Hono app + state) for anything not wrapped here. */
+  readonly instance: SimulatorInstance;
+  /** The `globalThis.fetch` spy routing `*.sim.test` to the simulator. */
+  readonly fetchSpy: MockInstance<typeof fetch>;
+  /** Restores `globalThis.fetch` (same as `vi.restoreAllMocks()` for this spy). */
+  restore(): void;
+  /** Raw admin call: `/_sim/<path>`; throws on non-2xx. */
+  admin<T>(method: string, path: string, body?: unknown): Promise<T>;
+
+  reset(): Promise<void>;
+  config(input: ConfigInput): Promise<SimConfig>;
+  /** Moves the simulator clock forward (token/code/device expiry, rate-limit windows). */
+  advanceClock(seconds: number): Promise<void>;
+  /** Registers a Trakt app (random credentials unless given; redirect URI defaults to SIM_DEFAULT_REDIRECT_URI). */
+  createApp(input?: Partial<AppInput>): Promise<AppCredentials>;
+  registerTmdbKey(apiKey: string): Promise<void>;
+  createAccount(input: AccountInput): Promise<AccountInfo>;
+  setSession(username: string): Promise<void>;
+  /** Issues a token set directly (no OAuth dance). */
+  issueTokens(input: TokensInput): Promise<TokenSet>;
+  expireToken(accessToken: string): Promise<void>;
+
+  addPlay(username: string, input: PlayInput): Promise<PlayInfo>;
+  removePlay(username: string, historyId: number): Promise<PlayInfo>;
+  /** All plays of the account, newest first (the truth history is derived from). */
+  plays(username: string): Promise<PlayInfo[]>;
+  resetShow(username: string, input: ResetInput): Promise<{ show_trakt_id: number; reset_at: string }>;
+  setPlayback(username: string, input: PlaybackInput): Promise<{ id: number; progress: number; paused_at: string }>;
+  removePlayback(username: string, playbackId: number): Promise<void>;
+  startWatching(username: string, input: WatchingInput): Promise<{ started_at: string; expires_at: string }>;
+  /** Stops watching; with `scrobble: true` the item is added to history. */
+  stopWatching(username: string, options?: { scrobble?: boolean }): Promise<{ play: PlayInfo | null }>;
+  summary(username: string): Promise<Summary>;
+  /** The account's seeded titles with their ids and TMDB status (`ok` | `null_tmdb` | `missing`). */
+  catalog(username: string): Promise<CatalogInfo>;
+
+  approveDevice(userCode: string, username?: string): Promise<void>;
+  denyDevice(userCode: string): Promise<void>;
+  expireDevice(userCode: string): Promise<void>;
+  /** Follows an authorize URL like a browser would and parses the redirect. */
+  authorize(url: string | URL): Promise<AuthorizeResult>;
+
+  addFault(input: FaultInput): Promise<FaultInfo>;
+  clearFaults(): Promise<void>;
+  requests(): Promise<RequestLogEntry[]>;
+  /** Requests per "METHOD /path-template", e.g. `GET /sync/history/movies`. */
+  counters(): Promise<Record<string, number>>;
+  clearRequests(): Promise<void>;
+
+  /** Calls the simulated Trakt API with the usual headers (through the fetch spy). */
+  trakt(path: string, options?: TraktRequestOptions): Promise<Response>;
+  /** Calls simulated TMDB (`path` after `/3`) with `Authorization: Bearer <key>` (through the fetch spy). */
+  tmdb(path: string, apiKey?: string): Promise<Response>;
+}
+
+function abortError(signal: AbortSignal): unknown {
+  return signal.reason ?? new DOMException('The operation was aborted.', 'AbortError');
+}
+
+/** Serves a request from the simulator, rejecting like `fetch` when the signal aborts. */
+function routeToSimulator(instance: SimulatorInstance, request: Request, signal: AbortSignal | undefined): Promise<Response> {
+  if (!signal) return instance.fetch(request);
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<Response>((resolve, reject) => {
+    const onAbort = (): void => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    instance.fetch(request, { signal }).then(
+      (response) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(response);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+export function installSimulator(options: { now?: () => number } = {}): Simulator {
+  const instance = createSimulator(options);
+
+  const fetchSpy = vi.spyOn(globalThis, 'fetch').mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    if (!url.hostname.endsWith('.sim.test')) {
+      throw new Error(
+        `[simulator] blocked a real network call to ${url.origin}${url.pathname}: in tests only *.sim.test hosts are reachable (they are routed to the upstream simulator).`,
+      );
+    }
+    const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined) ?? undefined;
+    return routeToSimulator(instance, request, signal);
+  });
+
+  const admin = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+    const init: RequestInit = { method };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { 'content-type': 'application/json' };
+    }
+    const response = await instance.fetch(new Request(`${ADMIN_ORIGIN}/_sim${path}`, init));
+    const text = await response.text();
+    if (!response.ok) throw new Error(`[simulator] ${method} /_sim${path} → ${response.status}: ${text}`);
+    return (text === '' ? undefined : JSON.parse(text)) as T;
+  };
+  const user = (username: string): string => `/accounts/${encodeURIComponent(username)}`;
+
+  return {
+    instance,
+    fetchSpy,
+    restore: () => fetchSpy.mockRestore(),
+    admin,
+
+    reset: async () => {
+      await admin('POST', '/reset');
+    },
+    config: (input) => admin<SimConfig>('POST', '/config', input),
+    advanceClock: async (seconds) => {
+      await admin('POST', '/clock', { advance_seconds: seconds });
+    },
+    createApp: (input = {}) => admin<AppCredentials>('POST', '/apps', { redirect_uris: [SIM_DEFAULT_REDIRECT_URI], ...input }),
+    registerTmdbKey: async (apiKey) => {
+      await admin('POST', '/tmdb-keys', { api_key: apiKey });
+    },
+    createAccount: (input) => admin<AccountInfo>('POST', '/accounts', input),
+    setSession: async (username) => {
+      await admin('POST', '/session', { username });
+    },
+    issueTokens: (input) => admin<TokenSet>('POST', '/tokens', input),
+    expireToken: async (accessToken) => {
+      await admin('POST', '/tokens/expire', { access_token: accessToken });
+    },
+
+    addPlay: (username, input) => admin<PlayInfo>('POST', `${user(username)}/plays`, input),
+    removePlay: (username, id) => admin<PlayInfo>('DELETE', `${user(username)}/plays/${id}`),
+    plays: (username) => admin<PlayInfo[]>('GET', `${user(username)}/plays`),
+    resetShow: (username, input) => admin('POST', `${user(username)}/resets`, input),
+    setPlayback: (username, input) => admin('POST', `${user(username)}/playback`, input),
+    removePlayback: async (username, id) => {
+      await admin('DELETE', `${user(username)}/playback/${id}`);
+    },
+    startWatching: (username, input) => admin('POST', `${user(username)}/watching`, input),
+    stopWatching: (username, opts = {}) => admin('POST', `${user(username)}/watching/stop`, { scrobble: opts.scrobble ?? false }),
+    summary: (username) => admin<Summary>('GET', `${user(username)}/summary`),
+    catalog: (username) => admin<CatalogInfo>('GET', `${user(username)}/catalog`),
+
+    approveDevice: async (userCode, username) => {
+      await admin('POST', '/device/approve', username === undefined ? { user_code: userCode } : { user_code: userCode, username });
+    },
+    denyDevice: async (userCode) => {
+      await admin('POST', '/device/deny', { user_code: userCode });
+    },
+    expireDevice: async (userCode) => {
+      await admin('POST', '/device/expire', { user_code: userCode });
+    },
+    authorize: async (url) => {
+      const response = await instance.fetch(new Request(url, { redirect: 'manual' }));
+      const location = response.headers.get('location');
+      const params = location === null ? null : new URL(location).searchParams;
+      return {
+        status: response.status,
+        location,
+        code: params?.get('code') ?? null,
+        state: params?.get('state') ?? null,
+        error: params?.get('error') ?? null,
+      };
+    },
+
+    addFault: (input) => admin<FaultInfo>('POST', '/faults', input),
+    clearFaults: async () => {
+      await admin('DELETE', '/faults');
+    },
+    requests: () => admin<RequestLogEntry[]>('GET', '/requests'),
+    counters: () => admin<Record<string, number>>('GET', '/counters'),
+    clearRequests: async () => {
+      await admin('DELETE', '/requests');
+    },
+
+    trakt: (path, opts = {}) => {
+      const headers = new Headers({ 'content-type': 'application/json', 'user-agent': 'simulator-tests/1.0' });
+      if (opts.clientId !== undefined) headers.set('trakt-api-key', opts.clientId);
+      const version = opts.version === undefined ? '2' : opts.version;
+      if (version !== null) headers.set('trakt-api-version', version);
+      if (opts.accessToken !== undefined) headers.set('authorization', `Bearer ${opts.accessToken}`);
+      return fetch(`${SIM_TRAKT_API_URL}${path}`, {
+        method: opts.method ?? 'GET',
+        headers,
+        body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      });
+    },
+    tmdb: (path, apiKey = SIM_DEFAULT_TMDB_KEY) => fetch(`${SIM_TMDB_API_URL}${path}`, { headers: { authorization: `Bearer ${apiKey}` } }),
+  };
+}
