@@ -26,6 +26,8 @@ export default defineConfig(async () => {
             TRAKT_API_URL: 'https://api.trakt.sim.test',
             TRAKT_AUTH_URL: 'https://auth.trakt.sim.test',
             TMDB_API_URL: 'https://api.tmdb.sim.test/3',
+            // Short, so the simulator's "hang" fault trips the timeout quickly.
+            UPSTREAM_TIMEOUT_MS: '500',
           },
         },
       }),

@@ -7,21 +7,45 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 
+/**
+ * Machine-readable reasons that code (not clients) branches on, e.g. the sync deciding whether
+ * to retry. Clients only ever see `status` and the message.
+ */
+export type ErrorCode =
+  | 'invalid_grant'
+  | 'reauthorization_required'
+  | 'rate_limited'
+  | 'upstream_unavailable'
+  | 'upstream_invalid_response'
+  | 'upstream_unauthorized'
+  | 'not_connected'
+  | 'sync_in_progress';
+
 export class ApiError extends Error {
   readonly status: ContentfulStatusCode;
   readonly details?: unknown;
   readonly headers?: Record<string, string>;
+  readonly code?: ErrorCode;
+  /** Seconds the caller should wait before retrying (rate limits). */
+  readonly retryAfter?: number;
 
   constructor(
     status: ContentfulStatusCode,
     message: string,
-    options: { details?: unknown; headers?: Record<string, string>; cause?: unknown } = {},
+    options: { details?: unknown; headers?: Record<string, string>; cause?: unknown; code?: ErrorCode; retryAfter?: number } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = 'ApiError';
     this.status = status;
     this.details = options.details;
-    this.headers = options.headers;
+    this.code = options.code;
+    this.retryAfter = options.retryAfter;
+    this.headers = options.retryAfter === undefined ? options.headers : { ...options.headers, 'Retry-After': String(options.retryAfter) };
+  }
+
+  /** Worth retrying later without user action (rate limits, upstream outages, garbled responses). */
+  get transient(): boolean {
+    return this.code === 'rate_limited' || this.code === 'upstream_unavailable' || this.code === 'upstream_invalid_response';
   }
 }
 

@@ -1,0 +1,117 @@
+/**
+ * @module
+ * The retry, timeout and rate-limit policy shared by the Trakt and TMDB clients (each client
+ * owns its headers, URLs and error messages; this owns *when to try again*).
+ *
+ * - Every attempt has a timeout (AbortSignal).
+ * - 429: a short `Retry-After` is waited in-process; a long one surfaces at once as a
+ *   retryable `rate_limited` ApiError carrying the delay (a Worker must not sleep for minutes).
+ * - 500, 502–504, 520–522, timeouts and network errors: bounded retries with exponential
+ *   backoff and full jitter, then an `upstream_unavailable` ApiError.
+ * Hand-written: no maintained library covers fetch retries with Retry-After on Workers.
+ */
+import { ApiError } from './errors';
+
+export type RetryPolicy = {
+  /** Total attempts including the first. */
+  maxAttempts: number;
+  baseDelayMs: number;
+  /** The longest Retry-After (seconds) worth waiting inside one request. */
+  maxInlineWaitSeconds: number;
+  timeoutMs: number;
+};
+
+export type UpstreamDeps = {
+  fetch: typeof fetch;
+  sleep: (ms: number) => Promise<void>;
+  random: () => number;
+};
+
+export const defaultDeps = (): UpstreamDeps => ({
+  // Resolved at call time so tests can route globalThis.fetch to the simulator.
+  fetch: (input, init) => globalThis.fetch(input, init),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  random: Math.random,
+});
+
+const RETRYABLE_STATUSES = new Set([500, 502, 503, 504, 520, 521, 522]);
+const DEFAULT_RETRY_AFTER_SECONDS = 60;
+
+/** Parses Retry-After (delta seconds or HTTP date) relative to `now`; defaults when absent or junk. */
+export function parseRetryAfter(header: string | null, now: number): number {
+  if (header) {
+    const trimmed = header.trim();
+    if (/^\d+$/.test(trimmed)) return Math.max(0, Number(trimmed));
+    const date = Date.parse(trimmed);
+    if (!Number.isNaN(date)) return Math.max(0, Math.ceil((date - now) / 1000));
+  }
+  return DEFAULT_RETRY_AFTER_SECONDS;
+}
+
+/** Exponential backoff with full jitter: uniform in [0, base * 2^(attempt-1)]. */
+export function backoffDelay(attempt: number, baseDelayMs: number, random: number): number {
+  return Math.round(random * baseDelayMs * 2 ** (attempt - 1));
+}
+
+export function timeoutMs(env: Env, fallback = 10_000): number {
+  const parsed = Number(env.UPSTREAM_TIMEOUT_MS);
+  return Number.isFinite(parsed) && parsed > 0 ? parsed : fallback;
+}
+
+export async function requestWithRetry(
+  service: string,
+  url: string,
+  init: RequestInit,
+  policy: RetryPolicy,
+  deps: UpstreamDeps,
+): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    const last = attempt >= policy.maxAttempts;
+    let response: Response;
+    try {
+      response = await deps.fetch(url, { ...init, signal: AbortSignal.timeout(policy.timeoutMs) });
+    } catch (error) {
+      const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+      if (last) {
+        throw new ApiError(timedOut ? 504 : 502, timedOut ? `${service} did not respond in time; try again later` : `${service} could not be reached; try again later`, {
+          code: 'upstream_unavailable',
+          cause: error,
+        });
+      }
+      await deps.sleep(backoffDelay(attempt, policy.baseDelayMs, deps.random()));
+      continue;
+    }
+
+    if (response.status === 429) {
+      const retryAfter = parseRetryAfter(response.headers.get('Retry-After'), Date.now());
+      await response.body?.cancel();
+      if (last || retryAfter > policy.maxInlineWaitSeconds) {
+        throw new ApiError(429, `${service} rate limit reached; retry after ${retryAfter} seconds`, { code: 'rate_limited', retryAfter });
+      }
+      await deps.sleep(retryAfter * 1000);
+      continue;
+    }
+
+    if (RETRYABLE_STATUSES.has(response.status)) {
+      await response.body?.cancel();
+      if (last) {
+        throw new ApiError(response.status === 503 ? 503 : 502, `${service} is unavailable (HTTP ${response.status}); try again later`, {
+          code: 'upstream_unavailable',
+        });
+      }
+      await deps.sleep(backoffDelay(attempt, policy.baseDelayMs, deps.random()));
+      continue;
+    }
+    return response;
+  }
+}
+
+/** Parses a JSON body; garbage becomes a retryable 502 instead of a crash. */
+export async function readJson<T>(service: string, response: Response): Promise<T> {
+  const text = await response.text();
+  try {
+    return JSON.parse(text) as T;
+  } catch (error) {
+    throw new ApiError(502, `${service} returned an invalid response; try again later`, { code: 'upstream_invalid_response', cause: error });
+  }
+}

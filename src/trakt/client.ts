@@ -1,0 +1,210 @@
+/**
+ * @module
+ * The one HTTP client for Trakt (auth host and API host). It owns the required headers, the
+ * per-request timeout, retries and rate-limit handling (via http/upstream) and the mapping of
+ * Trakt's failures to the seed's error messages. No other module calls Trakt.
+ */
+import { ApiError } from '../http/errors';
+import { defaultDeps, readJson, requestWithRetry, type RetryPolicy, timeoutMs, type UpstreamDeps } from '../http/upstream';
+import { USER_AGENT } from '../version';
+import { deviceCodeResponse, type Pagination, type TraktDeviceCode, tokenResponse, type TraktTokenResponse } from './types';
+
+const SERVICE = 'Trakt';
+/** Trakt clamps `limit` to 250 per page. */
+export const TRAKT_MAX_PAGE_LIMIT = 250;
+
+export type TraktCredentials = { clientId: string; clientSecret: string };
+
+export type TraktClientOptions = {
+  apiUrl: string;
+  authUrl: string;
+  redirectUri: string;
+  credentials: TraktCredentials;
+  policy?: Partial<RetryPolicy>;
+  deps?: Partial<UpstreamDeps>;
+};
+
+export type DeviceTokenResult =
+  | { status: 'success'; token: TraktTokenResponse }
+  | { status: 'pending' | 'invalid' | 'already_used' | 'expired' | 'denied' | 'slow_down' };
+
+const DEVICE_STATUS: Record<number, Exclude<DeviceTokenResult['status'], 'success'>> = {
+  400: 'pending',
+  404: 'invalid',
+  409: 'already_used',
+  410: 'expired',
+  418: 'denied',
+  429: 'slow_down',
+};
+
+export class TraktClient {
+  private readonly policy: RetryPolicy;
+  private readonly deps: UpstreamDeps;
+
+  constructor(private readonly options: TraktClientOptions) {
+    this.policy = { maxAttempts: 3, baseDelayMs: 250, maxInlineWaitSeconds: 5, timeoutMs: 10_000, ...options.policy };
+    this.deps = { ...defaultDeps(), ...options.deps };
+  }
+
+  static fromEnv(env: Env, credentials: TraktCredentials, overrides: Partial<TraktClientOptions> = {}): TraktClient {
+    return new TraktClient({
+      apiUrl: env.TRAKT_API_URL,
+      authUrl: env.TRAKT_AUTH_URL,
+      redirectUri: env.TRAKT_REDIRECT_URI,
+      credentials,
+      policy: { timeoutMs: timeoutMs(env) },
+      ...overrides,
+    });
+  }
+
+  get clientId(): string {
+    return this.options.credentials.clientId;
+  }
+
+  /** The browser URL that starts authorization. */
+  authorizeUrl(state: string): string {
+    const url = new URL('/oauth/authorize', this.options.authUrl);
+    url.searchParams.set('response_type', 'code');
+    url.searchParams.set('client_id', this.clientId);
+    url.searchParams.set('redirect_uri', this.options.redirectUri);
+    url.searchParams.set('state', state);
+    return url.toString();
+  }
+
+  private headers(accessToken?: string): Headers {
+    const headers = new Headers({
+      'Content-Type': 'application/json',
+      'trakt-api-version': '2',
+      'trakt-api-key': this.clientId,
+      'User-Agent': USER_AGENT,
+    });
+    if (accessToken) headers.set('Authorization', `Bearer ${accessToken}`);
+    return headers;
+  }
+
+  private async postAuth(path: string, body: Record<string, unknown>, policy: Partial<RetryPolicy> = {}): Promise<Response> {
+    return requestWithRetry(
+      SERVICE,
+      new URL(path, this.options.authUrl).toString(),
+      { method: 'POST', headers: this.headers(), body: JSON.stringify(body) },
+      { ...this.policy, ...policy },
+      this.deps,
+    );
+  }
+
+  private async tokenRequest(body: Record<string, unknown>, invalidGrantMessage: string): Promise<TraktTokenResponse> {
+    const response = await this.postAuth('/oauth/token', {
+      ...body,
+      client_id: this.clientId,
+      client_secret: this.options.credentials.clientSecret,
+      redirect_uri: this.options.redirectUri,
+    });
+    if (response.status === 400 || response.status === 401 || response.status === 403) {
+      const error = await readJson<{ error?: string; error_description?: string }>(SERVICE, response).catch(() => ({ error: undefined }));
+      if (error.error === 'invalid_client' || response.status !== 400) {
+        throw new ApiError(400, 'Trakt rejected the client credentials; check your Trakt client id and secret', { code: 'invalid_grant' });
+      }
+      throw new ApiError(400, invalidGrantMessage, { code: 'invalid_grant' });
+    }
+    if (!response.ok) throw this.unexpected(response);
+    return this.parse(tokenResponse, await readJson(SERVICE, response));
+  }
+
+  exchangeCode(code: string): Promise<TraktTokenResponse> {
+    return this.tokenRequest({ code, grant_type: 'authorization_code' }, 'Invalid authorization code');
+  }
+
+  refresh(refreshToken: string): Promise<TraktTokenResponse> {
+    return this.tokenRequest({ refresh_token: refreshToken, grant_type: 'refresh_token' }, 'Trakt authorization was revoked or has expired; authorize again');
+  }
+
+  async revoke(token: string): Promise<void> {
+    const response = await this.postAuth('/oauth/revoke', {
+      token,
+      client_id: this.clientId,
+      client_secret: this.options.credentials.clientSecret,
+    });
+    await response.body?.cancel();
+    if (!response.ok) throw this.unexpected(response);
+  }
+
+  async deviceCode(): Promise<TraktDeviceCode> {
+    const response = await this.postAuth('/oauth/device/code', { client_id: this.clientId });
+    if (response.status === 401 || response.status === 403) {
+      await response.body?.cancel();
+      throw new ApiError(400, 'Trakt rejected the client credentials; check your Trakt client id and secret');
+    }
+    if (!response.ok) throw this.unexpected(response);
+    return this.parse(deviceCodeResponse, await readJson(SERVICE, response));
+  }
+
+  /** One poll of the device-token endpoint. 429 here means "poll slower", so it is never retried inline. */
+  async deviceToken(deviceCode: string): Promise<DeviceTokenResult> {
+    let response: Response;
+    try {
+      response = await this.postAuth(
+        '/oauth/device/token',
+        { code: deviceCode, client_id: this.clientId, client_secret: this.options.credentials.clientSecret },
+        { maxInlineWaitSeconds: 0, maxAttempts: 1 },
+      );
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'rate_limited') return { status: 'slow_down' };
+      throw error;
+    }
+    if (response.status === 200) return { status: 'success', token: this.parse(tokenResponse, await readJson(SERVICE, response)) };
+    const status = DEVICE_STATUS[response.status];
+    await response.body?.cancel();
+    if (status) return { status };
+    throw this.unexpected(response);
+  }
+
+  /**
+   * GET an API path with the user's access token. 401 surfaces as `upstream_unauthorized` so the
+   * caller can refresh once and retry. 204 yields `data: null`.
+   */
+  async get<T>(path: string, accessToken: string, query: Record<string, string | number | undefined> = {}): Promise<{ data: T | null; pagination?: Pagination }> {
+    const url = new URL(path, this.options.apiUrl);
+    for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value));
+    const response = await requestWithRetry(SERVICE, url.toString(), { method: 'GET', headers: this.headers(accessToken) }, this.policy, this.deps);
+    if (response.status === 401) {
+      await response.body?.cancel();
+      throw new ApiError(401, 'Trakt token expired', { code: 'upstream_unauthorized' });
+    }
+    if (response.status === 403) {
+      await response.body?.cancel();
+      throw new ApiError(502, 'Trakt rejected the client id (trakt-api-key); check your Trakt client credentials');
+    }
+    if (response.status === 423) {
+      await response.body?.cancel();
+      throw new ApiError(423, 'Your Trakt account is locked or deactivated; contact Trakt support');
+    }
+    if (response.status === 204) return { data: null };
+    if (!response.ok) throw this.unexpected(response);
+    const data = await readJson<T>(SERVICE, response);
+    return { data, pagination: readPagination(response.headers) };
+  }
+
+  private unexpected(response: Response): ApiError {
+    void response.body?.cancel();
+    return new ApiError(502, `Trakt answered with unexpected HTTP ${response.status}`, { code: 'upstream_unavailable' });
+  }
+
+  private parse<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false } }, value: unknown): T {
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) throw new ApiError(502, 'Trakt returned an invalid response; try again later', { code: 'upstream_invalid_response' });
+    return parsed.data;
+  }
+}
+
+export function readPagination(headers: Headers): Pagination | undefined {
+  const read = (name: string) => {
+    const value = Number(headers.get(`X-Pagination-${name}`));
+    return Number.isInteger(value) && value >= 0 ? value : undefined;
+  };
+  const page = read('Page');
+  const limit = read('Limit');
+  const pageCount = read('Page-Count');
+  const itemCount = read('Item-Count');
+  if (page === undefined || pageCount === undefined) return undefined;
+  return { page, limit: limit ?? 0, pageCount, itemCount: itemCount ?? 0 };
+}

@@ -1,0 +1,27 @@
+/**
+ * @module
+ * Builds what Trakt-facing services need for one user (database, KV, key ring, lazily resolved
+ * client credentials) from a request or a background job.
+ */
+import { keyRing } from '../crypto/envelope';
+import { database } from '../db/client';
+import { TraktClient } from './client';
+import { resolveTraktCredentials } from './credentials';
+import type { TokenStoreContext } from './tokens';
+
+export type TraktUserContext = TokenStoreContext & { env: Env };
+
+export async function traktUserContext(env: Env, userId: number, waitUntil?: (promise: Promise<unknown>) => void): Promise<TraktUserContext> {
+  const db = database(env.DB);
+  const ring = await keyRing(env);
+  let client: Promise<TraktClient> | undefined;
+  return {
+    env,
+    db,
+    kv: env.KV,
+    ring,
+    userId,
+    waitUntil,
+    client: () => (client ??= resolveTraktCredentials(env, db, ring, userId).then((credentials) => TraktClient.fromEnv(env, credentials))),
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * @module
+ * Trakt's device flow for headless setups: the pending device code is sealed in KV per user
+ * (`trakt_device:<user>`, TTL = Trakt's expires_in) so it never travels through the client.
+ */
+import { aadFor, open, seal } from '../crypto/envelope';
+import { ApiError } from '../http/errors';
+import { saveAuthorizedTokens, type TokenStoreContext } from './tokens';
+
+type PendingDevice = { device_code: string; interval: number; expires_at: number };
+
+const key = (userId: number) => `trakt_device:${userId}`;
+const PURPOSE = 'trakt_device_code';
+
+export async function startDeviceFlow(ctx: TokenStoreContext, now = Date.now()) {
+  const code = await (await ctx.client()).deviceCode();
+  const pending: PendingDevice = { device_code: code.device_code, interval: code.interval, expires_at: now + code.expires_in * 1000 };
+  await ctx.kv.put(key(ctx.userId), await seal(ctx.ring, JSON.stringify(pending), aadFor(ctx.userId, PURPOSE)), {
+    expirationTtl: Math.max(60, code.expires_in),
+  });
+  return { user_code: code.user_code, verification_url: code.verification_url, expires_in: code.expires_in, interval: code.interval };
+}
+
+export async function pollDeviceFlow(ctx: TokenStoreContext, now = Date.now()) {
+  const sealed = await ctx.kv.get(key(ctx.userId));
+  const pending = sealed ? (JSON.parse(await open(ctx.ring, sealed, aadFor(ctx.userId, PURPOSE)).catch(() => 'null')) as PendingDevice | null) : null;
+  if (!pending) throw new ApiError(404, 'No device authorization in progress; start one with POST /trakt/device/code/');
+  if (now >= pending.expires_at) {
+    await ctx.kv.delete(key(ctx.userId));
+    throw new ApiError(410, 'The device code has expired; start again with POST /trakt/device/code/');
+  }
+  const result = await (await ctx.client()).deviceToken(pending.device_code);
+  switch (result.status) {
+    case 'success': {
+      const { expiresAt } = await saveAuthorizedTokens(ctx, result.token);
+      await ctx.kv.delete(key(ctx.userId));
+      return { status: 'success' as const, expires_at: expiresAt };
+    }
+    case 'pending':
+      return { status: 'pending' as const, interval: pending.interval };
+    case 'slow_down':
+      throw new ApiError(429, 'Polling too fast; wait before polling again', { retryAfter: pending.interval });
+    case 'expired':
+      await ctx.kv.delete(key(ctx.userId));
+      throw new ApiError(410, 'The device code has expired; start again with POST /trakt/device/code/');
+    case 'denied':
+      await ctx.kv.delete(key(ctx.userId));
+      throw new ApiError(403, 'The user denied the device authorization');
+    case 'already_used':
+      await ctx.kv.delete(key(ctx.userId));
+      throw new ApiError(409, 'This device code was already used');
+    case 'invalid':
+      await ctx.kv.delete(key(ctx.userId));
+      throw new ApiError(404, 'Trakt does not recognise the device code; start again with POST /trakt/device/code/');
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * @module
+ * Request and response schemas for the Trakt connection endpoints.
+ */
+import { z } from 'zod';
+
+export const callbackQuery = z.object({
+  code: z.string().min(1).max(512).optional(),
+  state: z.string().min(1).max(512).optional(),
+  error: z.string().max(256).optional(),
+  error_description: z.string().max(1024).optional(),
+});
+
+export const callbackBody = z.object({
+  code: z.string({ error: 'code is required' }).min(1, 'code is required').max(512),
+  state: z.string({ error: 'state is required' }).min(1, 'state is required').max(512),
+});
+
+export const authStatusOutput = z.union([
+  z.object({ authenticated: z.literal(true), token_expired: z.boolean(), expires_at: z.string() }),
+  z.object({ authenticated: z.literal(false), auth_url: z.string(), reason: z.string().optional() }),
+]);
+export const authenticateOutput = z.object({ auth_url: z.string(), message: z.string() });
+export const callbackGetOutput = z.object({ message: z.string(), status: z.literal('success') });
+export const callbackPostOutput = z.object({ success: z.literal(true), message: z.string(), expires_at: z.string() });
+export const refreshTokenOutput = z.object({ access_token: z.string(), expires_at: z.string() });
+export const disconnectOutput = z.object({ disconnected: z.literal(true), revoked_at_trakt: z.boolean() });
+export const deviceCodeOutput = z.object({ user_code: z.string(), verification_url: z.string(), expires_in: z.number(), interval: z.number() });
+export const deviceTokenOutput = z.object({ status: z.enum(['pending', 'slow_down', 'success']), expires_at: z.string().optional(), interval: z.number().optional() });

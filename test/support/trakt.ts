@@ -1,0 +1,39 @@
+/**
+ * Test helpers for connecting an API user to a simulator Trakt account through the real flow.
+ */
+import { env } from 'cloudflare:workers';
+import { expect } from 'vitest';
+import { call, registerAndLogin } from './api';
+import type { AccountInput, AppCredentials, Simulator } from './simulator';
+
+let accountCounter = 0;
+
+export async function createTraktApp(sim: Simulator): Promise<AppCredentials> {
+  return sim.createApp({ redirect_uris: [env.TRAKT_REDIRECT_URI] });
+}
+
+export async function storeTraktCredentials(access: string, app: AppCredentials) {
+  const res = await call('POST', '/users/api-keys/', {
+    token: access,
+    json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
+  });
+  expect(res.status).toBe(201);
+}
+
+/** Registers an API user, a simulator account (dataset per `account`), stores credentials and connects via GET callback. */
+export async function connectedUser(sim: Simulator, account: Partial<AccountInput> = {}) {
+  accountCounter += 1;
+  const traktUsername = account.username ?? `trakt_${accountCounter}_${Math.random().toString(36).slice(2, 7)}`;
+  const info = await sim.createAccount({ movies: 3, shows: 1, ...account, username: traktUsername });
+  const app = await createTraktApp(sim);
+  const user = await registerAndLogin();
+  await storeTraktCredentials(user.access, app);
+  await sim.setSession(traktUsername);
+  const auth = await call('GET', '/trakt/authenticate/', { token: user.access });
+  expect(auth.status).toBe(200);
+  const redirect = await sim.authorize(auth.body.auth_url);
+  expect(redirect.code).toBeTruthy();
+  const callback = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`);
+  expect(callback.status).toBe(200);
+  return { ...user, app, traktUsername, account: info };
+}

@@ -1,0 +1,344 @@
+import { env } from 'cloudflare:workers';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { call, expectError, registerAndLogin } from './support/api';
+import { installSimulator, type Simulator } from './support/simulator';
+import { connectedUser, createTraktApp, storeTraktCredentials } from './support/trakt';
+
+let sim: Simulator;
+beforeEach(() => {
+  sim = installSimulator();
+});
+afterEach(() => sim.restore());
+
+async function userWithApp() {
+  const account = await sim.createAccount({ username: `acct_${Math.random().toString(36).slice(2, 8)}`, movies: 2, shows: 1 });
+  await sim.setSession(account.username);
+  const app = await createTraktApp(sim);
+  const user = await registerAndLogin();
+  await storeTraktCredentials(user.access, app);
+  return { user, app, account };
+}
+
+async function authorize(access: string) {
+  const auth = await call('GET', '/trakt/authenticate/', { token: access });
+  expect(auth.status).toBe(200);
+  return { auth, redirect: await sim.authorize(auth.body.auth_url) };
+}
+
+const ISO_Z = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
+
+describe('OAuth code flow', () => {
+  it('connects through the GET callback; auth-status reflects before and after', async () => {
+    const { user, app } = await userWithApp();
+    const before = await call('GET', '/trakt/auth-status/', { token: user.access });
+    expect(before.body).toEqual({ authenticated: false, auth_url: 'http://api.test/trakt/authenticate/' });
+
+    const { auth, redirect } = await authorize(user.access);
+    expect(auth.body.message).toBe('Visit this URL to authorize your Trakt account');
+    const url = new URL(auth.body.auth_url);
+    expect(`${url.origin}${url.pathname}`).toBe(`${env.TRAKT_AUTH_URL}/oauth/authorize`);
+    expect(url.searchParams.get('response_type')).toBe('code');
+    expect(url.searchParams.get('client_id')).toBe(app.client_id);
+    expect(url.searchParams.get('redirect_uri')).toBe(env.TRAKT_REDIRECT_URI);
+    const state = url.searchParams.get('state')!;
+    expect(state).toMatch(/^[A-Za-z0-9_-]{43}$/); // 256 bits, base64url
+    expect(state).not.toBe(String(user.id));
+    const second = await call('GET', '/trakt/authenticate/', { token: user.access });
+    expect(new URL(second.body.auth_url).searchParams.get('state')).not.toBe(state);
+
+    const callback = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`);
+    expect(callback.status).toBe(200);
+    expect(callback.body).toEqual({ message: 'Authorization successful! You can now use Trakt endpoints.', status: 'success' });
+
+    const after = await call('GET', '/trakt/auth-status/', { token: user.access });
+    expect(after.body).toEqual({ authenticated: true, token_expired: false, expires_at: expect.stringMatching(ISO_Z) });
+    expect(Date.parse(after.body.expires_at)).toBeGreaterThan(Date.now() + 3600_000);
+  });
+
+  it('connects through the POST callback', async () => {
+    const { user } = await userWithApp();
+    const { redirect } = await authorize(user.access);
+    const res = await call('POST', '/trakt/oauth-callback/', { token: user.access, json: { code: redirect.code, state: redirect.state } });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ success: true, message: 'Successfully authenticated with Trakt!', expires_at: expect.stringMatching(ISO_Z) });
+    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
+  });
+
+  it('uses the deployment-wide client credentials when the user stored none', async () => {
+    const app = await createTraktApp(sim);
+    const account = await sim.createAccount({ username: `dep_${Math.random().toString(36).slice(2, 8)}`, movies: 1, shows: 0 });
+    await sim.setSession(account.username);
+    const user = await registerAndLogin();
+    const original = { id: env.TRAKT_CLIENT_ID, secret: env.TRAKT_CLIENT_SECRET };
+    Object.assign(env, { TRAKT_CLIENT_ID: app.client_id, TRAKT_CLIENT_SECRET: app.client_secret });
+    try {
+      const { redirect } = await authorize(user.access);
+      expect((await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`)).status).toBe(200);
+    } finally {
+      Object.assign(env, { TRAKT_CLIENT_ID: original.id, TRAKT_CLIENT_SECRET: original.secret });
+    }
+  });
+
+  it('reports missing client credentials with the seed message and a hint', async () => {
+    const user = await registerAndLogin();
+    const res = await call('GET', '/trakt/authenticate/', { token: user.access });
+    expectError(res, 400, 'No Trakt client credentials');
+    expect(res.body.details.hint).toMatch(/api-keys/);
+  });
+
+  it('maps a code Trakt rejects to "Invalid authorization code"', async () => {
+    const { user } = await userWithApp();
+    const { redirect } = await authorize(user.access);
+    expectError(await call('GET', `/trakt/oauth-callback/?code=not-a-real-code&state=${redirect.state}`), 400, 'Invalid authorization code');
+  });
+
+  it('reports a denied authorization clearly', async () => {
+    const { user } = await userWithApp();
+    await sim.config({ authorize_mode: 'deny' });
+    const { redirect } = await authorize(user.access);
+    expect(redirect.error).toBe('access_denied');
+    expectError(await call('GET', `/trakt/oauth-callback/?error=access_denied&state=${redirect.state}`), 400, /denied/);
+    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
+  });
+
+  it('requires a JWT everywhere except the GET callback', async () => {
+    for (const [method, path] of [
+      ['GET', '/trakt/auth-status/'],
+      ['GET', '/trakt/authenticate/'],
+      ['POST', '/trakt/oauth-callback/'],
+      ['GET', '/trakt/refresh-token/'],
+      ['DELETE', '/trakt/auth/'],
+      ['POST', '/trakt/device/code/'],
+      ['POST', '/trakt/device/token/'],
+    ] as const) {
+      expectError(await call(method, path, { json: method === 'POST' ? {} : undefined }), 401);
+    }
+  });
+});
+
+describe('OAuth state', () => {
+  it('is single-use: a replayed callback is rejected', async () => {
+    const { user } = await userWithApp();
+    const { redirect } = await authorize(user.access);
+    expect((await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`)).status).toBe(200);
+    expectError(await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`), 400, /state/);
+  });
+
+  it("rejects another user's state on POST without burning it for its owner", async () => {
+    const owner = await userWithApp();
+    const { redirect } = await authorize(owner.user.access);
+    const mallory = await registerAndLogin();
+    expectError(await call('POST', '/trakt/oauth-callback/', { token: mallory.access, json: { code: redirect.code, state: redirect.state } }), 400, /another user/);
+    const res = await call('POST', '/trakt/oauth-callback/', { token: owner.user.access, json: { code: redirect.code, state: redirect.state } });
+    expect(res.status).toBe(200);
+    expect((await call('GET', '/trakt/auth-status/', { token: mallory.access })).body.authenticated).toBe(false);
+  });
+
+  it('rejects an expired state (older than 10 minutes) even if KV still holds it', async () => {
+    const { user } = await userWithApp();
+    const realNow = Date.now;
+    const { redirect } = await authorize(user.access);
+    Date.now = () => realNow() + 11 * 60 * 1000;
+    try {
+      expectError(await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`), 400, /Invalid or expired state/);
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
+  it('rejects unknown, malformed and missing states', async () => {
+    expectError(await call('GET', '/trakt/oauth-callback/?code=abc&state=' + 'A'.repeat(43)), 400, /state/);
+    expectError(await call('GET', '/trakt/oauth-callback/?code=abc&state=<script>'), 400, /state/);
+    expectError(await call('GET', '/trakt/oauth-callback/?code=abc'), 400, /state/);
+  });
+
+  it('escapes reflected values in the HTML callback page', async () => {
+    const res = await call('GET', `/trakt/oauth-callback/?error=${encodeURIComponent('<script>alert(1)</script>')}`, { headers: { Accept: 'text/html' } });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('Content-Type')).toMatch(/text\/html/);
+    expect(res.body).not.toContain('<script>alert(1)</script>');
+    expect(res.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(res.headers.get('Content-Security-Policy')).toContain("default-src 'none'");
+  });
+});
+
+describe('token storage', () => {
+  it('keeps no token plaintext in KV or D1, and an envelope moved to another user fails', async () => {
+    const alice = await connectedUser(sim);
+    const bob = await connectedUser(sim);
+    const tokenTexts: string[] = [];
+    const aliceToken = await call('GET', '/trakt/refresh-token/', { token: alice.access });
+    tokenTexts.push(aliceToken.body.access_token);
+
+    const keys = await env.KV.list({ prefix: 'trakt_tokens:' });
+    expect(keys.keys.length).toBeGreaterThanOrEqual(2);
+    for (const { name } of keys.keys) {
+      const value = (await env.KV.get(name))!;
+      expect(value).toMatch(/^v1\.k2\./);
+      for (const t of tokenTexts) expect(value).not.toContain(t);
+    }
+    const rows = await env.DB.prepare('SELECT * FROM trakt_connections').all();
+    for (const t of tokenTexts) expect(JSON.stringify(rows.results)).not.toContain(t);
+
+    // Copy Alice's sealed set over Bob's current key: Bob's connection must not be able to use it.
+    const aliceRow = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?').bind(alice.id).first<{ token_set_id: string }>();
+    const bobRow = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?').bind(bob.id).first<{ token_set_id: string }>();
+    const aliceSealed = (await env.KV.get(`trakt_tokens:${alice.id}:${aliceRow!.token_set_id}`))!;
+    await env.KV.put(`trakt_tokens:${bob.id}:${bobRow!.token_set_id}`, aliceSealed);
+    const res = await call('GET', '/trakt/refresh-token/', { token: bob.access });
+    expectError(res, 401, /authorize again/);
+    expect((await call('GET', '/trakt/auth-status/', { token: bob.access })).body).toMatchObject({ authenticated: false, reason: 'reauthorization_required' });
+  });
+});
+
+describe('refresh', () => {
+  it('rotates: the new token works and the old refresh token is dead at Trakt', async () => {
+    const user = await connectedUser(sim);
+    const row = await env.DB.prepare('SELECT token_set_id, token_version FROM trakt_connections WHERE user_id = ?').bind(user.id).first<{ token_set_id: string; token_version: number }>();
+    const { keyRing, open, aadFor } = await import('../src/crypto/envelope');
+    const ring = await keyRing(env);
+    const oldSet = JSON.parse(await open(ring, (await env.KV.get(`trakt_tokens:${user.id}:${row!.token_set_id}`))!, aadFor(user.id, 'trakt_tokens')));
+
+    const res = await call('GET', '/trakt/refresh-token/', { token: user.access });
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ access_token: expect.any(String), expires_at: expect.stringMatching(ISO_Z) });
+    expect(res.body.access_token).not.toBe(oldSet.access_token);
+    expect(res.headers.get('Cache-Control')).toBe('no-store');
+
+    // The old refresh token was spent: Trakt refuses it now.
+    const reuse = await fetch(`${env.TRAKT_AUTH_URL}/oauth/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ refresh_token: oldSet.refresh_token, client_id: user.app.client_id, client_secret: user.app.client_secret, redirect_uri: env.TRAKT_REDIRECT_URI, grant_type: 'refresh_token' }),
+    });
+    expect(reuse.status).toBe(400);
+    expect(((await reuse.json()) as { error: string }).error).toBe('invalid_grant');
+
+    // The old KV token set is gone; the new version is current.
+    const after = await env.DB.prepare('SELECT token_set_id, token_version FROM trakt_connections WHERE user_id = ?').bind(user.id).first<{ token_set_id: string; token_version: number }>();
+    expect(after!.token_version).toBe(row!.token_version + 1);
+    expect(after!.token_set_id).not.toBe(row!.token_set_id);
+    expect(await env.KV.get(`trakt_tokens:${user.id}:${row!.token_set_id}`)).toBeNull();
+  });
+
+  it('says "No Trakt token found" without a connection', async () => {
+    const user = await registerAndLogin();
+    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, 'No Trakt token found');
+  });
+
+  it('20 concurrent callers on an expiring token cause exactly one refresh at Trakt, and all succeed', async () => {
+    await sim.config({ expires_in: 30 }); // inside the 60 s minimum margin: every use wants a refresh
+    const user = await connectedUser(sim);
+    await sim.clearRequests();
+    const { getAccessToken } = await import('../src/trakt/tokens');
+    const { traktUserContext } = await import('../src/trakt/context');
+    await sim.config({ expires_in: 86400 });
+    // Separate contexts, as separate isolates would have: only D1 coordinates them.
+    const results = await Promise.all(
+      Array.from({ length: 20 }, async () => getAccessToken({ ...(await traktUserContext(env, user.id)), sleep: (ms) => new Promise((r) => setTimeout(r, ms / 4)) })),
+    );
+    const counters = await sim.counters();
+    expect(counters['POST /oauth/token']).toBe(1);
+    expect(new Set(results.map((r) => r.accessToken)).size).toBe(1);
+    expect(results.every((r) => r.version === results[0]!.version)).toBe(true);
+  });
+
+  it('20 concurrent API requests on an expired token: one refresh, twenty successes', async () => {
+    await sim.config({ expires_in: 30 });
+    const user = await connectedUser(sim);
+    await sim.config({ expires_in: 86400 });
+    const realNow = Date.now;
+    Date.now = () => realNow() + 31_000; // the access token is now past its expiry
+    try {
+      await sim.clearRequests();
+      const responses = await Promise.all(Array.from({ length: 20 }, () => call('GET', '/trakt/watching/', { token: user.access })));
+      expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
+      expect((await sim.counters())['POST /oauth/token']).toBe(1);
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
+  it('invalid_grant on refresh marks the connection reauthorization_required, visible in auth-status, and is not retried', async () => {
+    const user = await connectedUser(sim);
+    const { keyRing, open, aadFor } = await import('../src/crypto/envelope');
+    const row = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?').bind(user.id).first<{ token_set_id: string }>();
+    const set = JSON.parse(await open(await keyRing(env), (await env.KV.get(`trakt_tokens:${user.id}:${row!.token_set_id}`))!, aadFor(user.id, 'trakt_tokens')));
+    // Spend the refresh token behind the API's back (as a second installation would).
+    await fetch(`${env.TRAKT_AUTH_URL}/oauth/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ refresh_token: set.refresh_token, client_id: user.app.client_id, client_secret: user.app.client_secret, redirect_uri: env.TRAKT_REDIRECT_URI, grant_type: 'refresh_token' }),
+    });
+    await sim.clearRequests();
+    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, /authorize again/);
+    expect((await sim.counters())['POST /oauth/token']).toBe(1);
+    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toEqual({
+      authenticated: false,
+      auth_url: 'http://api.test/trakt/authenticate/',
+      reason: 'reauthorization_required',
+    });
+    await sim.clearRequests();
+    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, /authorize again/);
+    expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
+  });
+
+  it('a transient failure keeps the old, still-valid token', async () => {
+    await sim.config({ expires_in: 600 }); // 10 min lifetime: the margin (1 min) is not yet reached, so force via API 401
+    const user = await connectedUser(sim);
+    const before = await env.DB.prepare('SELECT token_version FROM trakt_connections WHERE user_id = ?').bind(user.id).first<{ token_version: number }>();
+    await sim.addFault({ match: { path_prefix: '/oauth/token' }, times: 10, kind: '503' });
+    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 503, /unavailable/);
+    const after = await env.DB.prepare('SELECT token_version, status FROM trakt_connections WHERE user_id = ?').bind(user.id).first<{ token_version: number; status: string }>();
+    expect(after).toEqual({ token_version: before!.token_version, status: 'active' });
+    await sim.clearFaults();
+    await sim.clearRequests();
+    // The old token still works, and the failed refresh backs off instead of hammering Trakt.
+    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 503, /failed recently/);
+    expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
+  });
+});
+
+describe('disconnect and device flow', () => {
+  it('disconnect revokes at Trakt, deletes stored tokens and is idempotent', async () => {
+    const user = await connectedUser(sim);
+    await sim.clearRequests();
+    const res = await call('DELETE', '/trakt/auth/', { token: user.access });
+    expect(res.body).toEqual({ disconnected: true, revoked_at_trakt: true });
+    expect((await sim.counters())['POST /oauth/revoke']).toBe(1);
+    expect((await env.KV.list({ prefix: `trakt_tokens:${user.id}:` })).keys).toEqual([]);
+    expect(await env.DB.prepare('SELECT 1 FROM trakt_connections WHERE user_id = ?').bind(user.id).first()).toBeNull();
+    expect((await call('DELETE', '/trakt/auth/', { token: user.access })).body).toEqual({ disconnected: true, revoked_at_trakt: false });
+    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
+  });
+
+  it('device flow: pending, then success', async () => {
+    const { user, account } = await userWithApp();
+    const code = await call('POST', '/trakt/device/code/', { token: user.access });
+    expect(code.status).toBe(200);
+    expect(code.body).toEqual({ user_code: expect.any(String), verification_url: expect.any(String), expires_in: expect.any(Number), interval: expect.any(Number) });
+    expect(JSON.stringify(code.body)).not.toMatch(/device_code/);
+    const pending = await call('POST', '/trakt/device/token/', { token: user.access });
+    expect(pending.status).toBe(202);
+    expect(pending.body).toMatchObject({ status: 'pending' });
+    await sim.approveDevice(code.body.user_code, account.username);
+    await sim.advanceClock(code.body.interval + 1);
+    const done = await call('POST', '/trakt/device/token/', { token: user.access });
+    expect(done.status).toBe(200);
+    expect(done.body).toEqual({ status: 'success', expires_at: expect.stringMatching(ISO_Z) });
+    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
+  });
+
+  it('device flow: denied and expired', async () => {
+    const { user } = await userWithApp();
+    const denied = await call('POST', '/trakt/device/code/', { token: user.access });
+    await sim.denyDevice(denied.body.user_code);
+    expectError(await call('POST', '/trakt/device/token/', { token: user.access }), 403, /denied/);
+
+    const expiring = await call('POST', '/trakt/device/code/', { token: user.access });
+    await sim.expireDevice(expiring.body.user_code);
+    expectError(await call('POST', '/trakt/device/token/', { token: user.access }), 410, /expired/);
+    expectError(await call('POST', '/trakt/device/token/', { token: user.access }), 404, /No device authorization/);
+  });
+});
