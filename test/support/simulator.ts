@@ -46,8 +46,8 @@ export type { AccountInfo, AppCredentials, CatalogInfo, FaultInfo, PlayInfo, Req
 export const SIM_TRAKT_API_URL = 'https://api.trakt.sim.test';
 export const SIM_TRAKT_AUTH_URL = 'https://auth.trakt.sim.test';
 export const SIM_TMDB_API_URL = 'https://api.tmdb.sim.test/3';
-/** Redirect URI registered by `createApp()` when none is given. */
-export const SIM_DEFAULT_REDIRECT_URI = 'https://api.test/trakt/oauth-callback';
+/** Redirect URI registered by `createApp()` when none is given (= TRAKT_REDIRECT_URI in wrangler.toml). */
+export const SIM_DEFAULT_REDIRECT_URI = 'http://localhost:8787/trakt/oauth-callback/';
 /** A TMDB key the simulator accepts without registration (config `tmdb_default_key`). */
 export const SIM_DEFAULT_TMDB_KEY = 'sim-tmdb-key';
 
