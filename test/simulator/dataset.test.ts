@@ -29,6 +29,7 @@ describe('determinism', () => {
   it('same seed and sizes give identical data on independent simulators (ids and timestamps)', async () => {
     const first = await snapshot(installSimulator(), 'alice');
     vi.restoreAllMocks();
+    expect(vi.isMockFunction(globalThis.fetch)).toBe(false);
     const second = await snapshot(installSimulator(), 'alice');
     expect(second).toEqual(first);
     expect(first.history).not.toEqual([]);

@@ -135,6 +135,12 @@ describe('fetch routing', () => {
     await expect(fetch('https://example.com/')).rejects.toThrow(/sim\.test/);
   });
 
+  it('restore() puts the real fetch back', () => {
+    expect(vi.isMockFunction(globalThis.fetch)).toBe(true);
+    sim.restore();
+    expect(vi.isMockFunction(globalThis.fetch)).toBe(false);
+  });
+
   it('reset empties all state', async () => {
     await sim.reset();
     expect((await history()).status).toBe(403);
