@@ -12,6 +12,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import type { AppEnv } from './app-env';
 import { corsOrigins, MAX_BODY_BYTES } from './config';
 import { ApiError, errorBody, handleError } from './http/errors';
+import { oauthHelperRoutes } from './trakt/oauth-helper.routes';
 import { traktAuthRoutes } from './trakt/routes';
 import { usersRoutes } from './users/routes';
 import { VERSION } from './version';
@@ -42,6 +43,7 @@ export function createApp() {
 
   app.get('/health', (c) => c.json({ status: 'ok', version: VERSION }));
   app.route('/users', usersRoutes);
+  app.route('/trakt', oauthHelperRoutes);
   app.route('/trakt', traktAuthRoutes);
 
   app.notFound((c) => c.json(errorBody(`Not found: ${c.req.method} ${c.req.path}`), 404));
