@@ -11,6 +11,7 @@ import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import type { AppEnv } from './app-env';
 import { corsOrigins, MAX_BODY_BYTES } from './config';
+import { docsRoutes } from './docs/routes';
 import { ApiError, errorBody, handleError } from './http/errors';
 import { oauthHelperRoutes } from './trakt/oauth-helper.routes';
 import { traktAuthRoutes } from './trakt/routes';
@@ -45,6 +46,7 @@ export function createApp() {
   app.route('/users', usersRoutes);
   app.route('/trakt', oauthHelperRoutes);
   app.route('/trakt', traktAuthRoutes);
+  app.route('/', docsRoutes(app));
 
   app.notFound((c) => c.json(errorBody(`Not found: ${c.req.method} ${c.req.path}`), 404));
   app.onError(handleError);
