@@ -2,7 +2,7 @@
  * Vitest runs every test inside workerd through the Cloudflare Vitest plugin, with the
  * bindings from wrangler.toml backed by Miniflare (real local D1, KV and Queues).
  * The real migrations are applied by test/setup.ts. Upstream URLs point at `*.sim.test`
- * hosts, which test/support/upstream.ts routes into the in-process upstream simulator.
+ * hosts, which test/support/simulator.ts routes into the in-process upstream simulator.
  */
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';

@@ -14,6 +14,7 @@ import { corsOrigins, MAX_BODY_BYTES } from './config';
 import { docsRoutes } from './docs/routes';
 import { ApiError, errorBody, handleError } from './http/errors';
 import { oauthHelperRoutes } from './trakt/oauth-helper.routes';
+import { syncRoutes } from './sync/routes';
 import { traktAuthRoutes } from './trakt/routes';
 import { usersRoutes } from './users/routes';
 import { VERSION } from './version';
@@ -47,6 +48,7 @@ export function createApp() {
   app.route('/trakt', oauthHelperRoutes);
   app.route('/trakt', traktAuthRoutes);
   app.route('/', docsRoutes(app));
+  app.route('/trakt', syncRoutes);
 
   app.notFound((c) => c.json(errorBody(`Not found: ${c.req.method} ${c.req.path}`), 404));
   app.onError(handleError);

@@ -3,7 +3,9 @@
  * Builds the drizzle client for a request or job from its D1 binding (never a module-level
  * singleton holding a binding).
  */
+import { is, SQL } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/d1';
+import { SQLiteAsyncDialect } from 'drizzle-orm/sqlite-core';
 import * as schema from './schema';
 
 export function database(d1: D1Database) {
@@ -15,4 +17,22 @@ export type Database = ReturnType<typeof database>;
 /** The current time as stored in D1. */
 export function isoNow(now: number = Date.now()): string {
   return new Date(now).toISOString();
+}
+
+/** A write the batch helper accepts: raw drizzle `sql` or a drizzle query builder. */
+export type BatchItem = SQL | { toSQL(): { sql: string; params: unknown[] } };
+
+const dialect = new SQLiteAsyncDialect({ casing: 'snake_case' });
+
+/**
+ * Runs statements in one D1 batch, which D1 executes as a single transaction (BEGIN is refused).
+ * Drizzle's own batch() does not take raw `sql` fragments, so they are compiled here.
+ */
+export async function runBatch(d1: D1Database, items: BatchItem[]): Promise<D1Result[]> {
+  if (items.length === 0) return [];
+  const statements = items.map((item) => {
+    const query = is(item, SQL) ? dialect.sqlToQuery(item) : item.toSQL();
+    return d1.prepare(query.sql).bind(...query.params);
+  });
+  return d1.batch(statements);
 }

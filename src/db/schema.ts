@@ -5,7 +5,7 @@
  * (`Date#toISOString`), which sort correctly as text. STORAGE.md documents every table.
  */
 import { sql } from 'drizzle-orm';
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 export const users = sqliteTable(
   'users',
@@ -77,3 +77,208 @@ export const oauthStateUses = sqliteTable('oauth_state_uses', {
   userId: integer().notNull(),
   usedAt: text().notNull(),
 });
+
+// ---------------------------------------------------------------------------------------------
+// Watch history (per user). Unique constraints, not luck, prevent duplicates.
+
+export const movies = sqliteTable(
+  'movies',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    traktId: integer().notNull(),
+    title: text().notNull(),
+    year: integer(),
+    slug: text(),
+    imdbId: text(),
+    /** Trakt's `ids.tmdb` as Trakt reports it (may be null). */
+    tmdbId: integer(),
+    /** The TMDB id used for enrichment: Trakt's, or one found through /find by imdb id. */
+    tmdbRef: integer(),
+    plays: integer().notNull(),
+    lastWatchedAt: text().notNull(),
+    lastUpdatedAt: text(),
+    /** Playback progress (0–100) of a started-but-unfinished viewing, from /sync/playback. */
+    progress: real(),
+    pausedAt: text(),
+  },
+  (t) => [uniqueIndex('movies_user_trakt_unique').on(t.userId, t.traktId), index('movies_user_recent_idx').on(t.userId, t.lastWatchedAt, t.id)],
+);
+
+export const shows = sqliteTable(
+  'shows',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    traktId: integer().notNull(),
+    title: text().notNull(),
+    year: integer(),
+    slug: text(),
+    imdbId: text(),
+    tvdbId: integer(),
+    tmdbId: integer(),
+    tmdbRef: integer(),
+    airedEpisodes: integer(),
+    plays: integer().notNull(),
+    lastWatchedAt: text().notNull(),
+    lastUpdatedAt: text(),
+    /** Start of the current rewatch (Trakt `reset_at`), or null. */
+    resetAt: text(),
+  },
+  (t) => [uniqueIndex('shows_user_trakt_unique').on(t.userId, t.traktId), index('shows_user_recent_idx').on(t.userId, t.lastWatchedAt, t.id)],
+);
+
+export const seasons = sqliteTable(
+  'seasons',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    showId: integer()
+      .notNull()
+      .references(() => shows.id, { onDelete: 'cascade' }),
+    seasonNumber: integer().notNull(),
+  },
+  (t) => [uniqueIndex('seasons_show_number_unique').on(t.showId, t.seasonNumber)],
+);
+
+export const episodes = sqliteTable(
+  'episodes',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    showId: integer()
+      .notNull()
+      .references(() => shows.id, { onDelete: 'cascade' }),
+    seasonId: integer()
+      .notNull()
+      .references(() => seasons.id, { onDelete: 'cascade' }),
+    episodeNumber: integer().notNull(),
+    traktId: integer(),
+    /** Trakt's episode title; TMDB's name is preferred when enriched. */
+    title: text(),
+    plays: integer().notNull(),
+    lastWatchedAt: text(),
+    /** 100 once watched; playback progress for a started-but-unfinished episode. */
+    progress: real().notNull(),
+    pausedAt: text(),
+  },
+  (t) => [
+    uniqueIndex('episodes_season_number_unique').on(t.seasonId, t.episodeNumber),
+    index('episodes_show_idx').on(t.showId, t.seasonId, t.episodeNumber),
+    // Small: only episodes with a paused viewing, so the sync finds playback that disappeared cheaply.
+    index('episodes_paused_idx').on(t.pausedAt).where(sql`${t.pausedAt} IS NOT NULL`),
+  ],
+);
+
+/** Every play (Trakt history item), deduplicated on Trakt's history id. */
+export const plays = sqliteTable(
+  'plays',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    historyId: integer().notNull(),
+    mediaType: text({ enum: ['movie', 'episode'] }).notNull(),
+    watchedAt: text().notNull(),
+    action: text().notNull(),
+    movieTraktId: integer(),
+    showTraktId: integer(),
+    seasonNumber: integer(),
+    episodeNumber: integer(),
+    episodeTraktId: integer(),
+  },
+  (t) => [
+    uniqueIndex('plays_user_history_unique').on(t.userId, t.historyId),
+    index('plays_user_type_watched_idx').on(t.userId, t.mediaType, t.watchedAt),
+    index('plays_user_show_idx').on(t.userId, t.showTraktId),
+  ],
+);
+
+/** Per-user sync cursor, lease, last result and stored counts (so list totals never COUNT(*)). */
+export const syncState = sqliteTable('sync_state', {
+  userId: integer()
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  /** When movies / shows were last synced (null: the next sync of that kind is a first, full one). */
+  moviesSyncedAt: text(),
+  showsSyncedAt: text(),
+  moviesWatchedAt: text(),
+  moviesPausedAt: text(),
+  episodesWatchedAt: text(),
+  episodesPausedAt: text(),
+  /** Newest `watched_at` stored per type: the history high-water marks. */
+  moviesHistoryHighWater: text(),
+  episodesHistoryHighWater: text(),
+  movieCount: integer().notNull().default(0),
+  showCount: integer().notNull().default(0),
+  episodeCount: integer().notNull().default(0),
+  moviePlayCount: integer().notNull().default(0),
+  episodePlayCount: integer().notNull().default(0),
+  leaseId: text(),
+  leaseUntil: text(),
+  lastSyncAt: text(),
+  lastResult: text(),
+  lastError: text(),
+  lastErrorAt: text(),
+});
+
+// ---------------------------------------------------------------------------------------------
+// TMDB metadata: public data, cached once for everyone (not per user).
+
+export const tmdbTitles = sqliteTable(
+  'tmdb_titles',
+  {
+    kind: text({ enum: ['movie', 'tv'] }).notNull(),
+    tmdbId: integer().notNull(),
+    /** `found`, or `missing` when TMDB answered 404 (not asked again until the refresh age). */
+    status: text({ enum: ['found', 'missing'] }).notNull(),
+    title: text(),
+    posterPath: text(),
+    backdropPath: text(),
+    overview: text(),
+    voteAverage: real(),
+    fetchedAt: text().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.kind, t.tmdbId] })],
+);
+
+export const tmdbSeasons = sqliteTable(
+  'tmdb_seasons',
+  {
+    tmdbShowId: integer().notNull(),
+    seasonNumber: integer().notNull(),
+    status: text({ enum: ['found', 'missing'] }).notNull(),
+    fetchedAt: text().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tmdbShowId, t.seasonNumber] })],
+);
+
+export const tmdbEpisodes = sqliteTable(
+  'tmdb_episodes',
+  {
+    tmdbShowId: integer().notNull(),
+    seasonNumber: integer().notNull(),
+    episodeNumber: integer().notNull(),
+    name: text(),
+    overview: text(),
+    stillPath: text(),
+    voteAverage: real(),
+  },
+  (t) => [primaryKey({ columns: [t.tmdbShowId, t.seasonNumber, t.episodeNumber] })],
+);
+
+/** Results of TMDB /find for items whose Trakt tmdb id is null (tmdb_id null = not found). */
+export const tmdbExternalIds = sqliteTable(
+  'tmdb_external_ids',
+  {
+    source: text({ enum: ['imdb_id', 'tvdb_id'] }).notNull(),
+    externalId: text().notNull(),
+    kind: text({ enum: ['movie', 'tv'] }).notNull(),
+    tmdbId: integer(),
+    fetchedAt: text().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.source, t.externalId, t.kind] })],
+);

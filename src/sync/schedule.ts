@@ -1,0 +1,25 @@
+/**
+ * @module
+ * When a user's next background sync is due: every SYNC_INTERVAL_MINUTES (default 60), plus a
+ * stable per-user jitter of up to 10% of the interval so users don't all land on one minute.
+ */
+export const DEFAULT_SYNC_INTERVAL_MINUTES = 60;
+
+export function syncIntervalMs(env: Pick<Env, 'SYNC_INTERVAL_MINUTES'>): number {
+  const minutes = Number(env.SYNC_INTERVAL_MINUTES);
+  return (Number.isFinite(minutes) && minutes >= 1 ? minutes : DEFAULT_SYNC_INTERVAL_MINUTES) * 60_000;
+}
+
+/** A stable pseudo-random fraction in [0, 1) per user (no state needed, spreads users evenly). */
+export function userJitterFraction(userId: number): number {
+  let x = (userId * 2654435761) >>> 0;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x45d9f3b) >>> 0;
+  x ^= x >>> 16;
+  return x / 2 ** 32;
+}
+
+export function nextSyncAt(env: Pick<Env, 'SYNC_INTERVAL_MINUTES'>, userId: number, now: number): number {
+  const interval = syncIntervalMs(env);
+  return now + interval + Math.floor(userJitterFraction(userId) * interval * 0.1);
+}

@@ -1,0 +1,81 @@
+/**
+ * @module
+ * The one HTTP client for TMDB v3. Auth: a v4 read-access token goes in the Authorization header
+ * (kept out of URLs and logs); a v3 key can only go in `?api_key=`. Retries, timeouts and 429
+ * handling come from http/upstream; a 404 is an answer ("not on TMDB"), not an error.
+ */
+import { ApiError } from '../http/errors';
+import { defaultDeps, readJson, requestWithRetry, type RetryPolicy, timeoutMs, type UpstreamDeps } from '../http/upstream';
+import { USER_AGENT } from '../version';
+
+const SERVICE = 'TMDB';
+
+export type TmdbMovie = { id: number; title?: string; poster_path?: string | null; backdrop_path?: string | null; overview?: string | null; vote_average?: number | null };
+export type TmdbShow = { id: number; name?: string; poster_path?: string | null; backdrop_path?: string | null; overview?: string | null; vote_average?: number | null };
+export type TmdbSeason = {
+  episodes?: Array<{ episode_number: number; name?: string | null; overview?: string | null; still_path?: string | null; vote_average?: number | null }>;
+};
+export type TmdbFind = { movie_results?: Array<{ id: number }>; tv_results?: Array<{ id: number }> };
+
+/** v4 read tokens are JWTs; v3 keys are 32 hex characters. */
+export function isReadAccessToken(key: string): boolean {
+  return key.startsWith('eyJ') || key.split('.').length === 3;
+}
+
+export class TmdbClient {
+  private readonly policy: RetryPolicy;
+  private readonly deps: UpstreamDeps;
+  /** Requests made by this client (enrichment budgets on it). */
+  calls = 0;
+
+  constructor(
+    private readonly baseUrl: string,
+    private readonly apiKey: string,
+    policy: Partial<RetryPolicy> = {},
+    deps: Partial<UpstreamDeps> = {},
+  ) {
+    this.policy = { maxAttempts: 3, baseDelayMs: 250, maxInlineWaitSeconds: 3, timeoutMs: 10_000, ...policy };
+    this.deps = { ...defaultDeps(), ...deps };
+  }
+
+  static fromEnv(env: Env, apiKey: string): TmdbClient {
+    return new TmdbClient(env.TMDB_API_URL, apiKey, { timeoutMs: timeoutMs(env) });
+  }
+
+  /** GET a path under /3; undefined when TMDB answers 404. */
+  async get<T>(path: string, query: Record<string, string> = {}): Promise<T | undefined> {
+    const url = new URL(`${this.baseUrl.replace(/\/$/, '')}${path}`);
+    for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+    const headers = new Headers({ Accept: 'application/json', 'User-Agent': USER_AGENT });
+    if (isReadAccessToken(this.apiKey)) headers.set('Authorization', `Bearer ${this.apiKey}`);
+    else url.searchParams.set('api_key', this.apiKey);
+    this.calls += 1;
+    const response = await requestWithRetry(SERVICE, url.toString(), { headers }, this.policy, this.deps);
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    if (response.status === 401) {
+      await response.body?.cancel();
+      throw new ApiError(502, 'TMDB rejected the API key; store a valid one with POST /users/api-keys/ (service_name "tmdb")');
+    }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new ApiError(502, `TMDB answered with unexpected HTTP ${response.status}`, { code: 'upstream_unavailable' });
+    }
+    return readJson<T>(SERVICE, response);
+  }
+
+  movie(id: number) {
+    return this.get<TmdbMovie>(`/movie/${id}`);
+  }
+  show(id: number) {
+    return this.get<TmdbShow>(`/tv/${id}`);
+  }
+  season(showId: number, seasonNumber: number) {
+    return this.get<TmdbSeason>(`/tv/${showId}/season/${seasonNumber}`);
+  }
+  find(externalId: string, source: 'imdb_id' | 'tvdb_id') {
+    return this.get<TmdbFind>(`/find/${encodeURIComponent(externalId)}`, { external_source: source });
+  }
+}
