@@ -154,7 +154,8 @@ describe('XSS probes', () => {
     const w = await watchedPage(context);
     const { page } = w;
     for (const payload of PAYLOADS) {
-      for (const q of [{ error: payload }, { code: payload, state: payload }, { code: payload }]) {
+      const probes: Array<Record<string, string>> = [{ error: payload }, { code: payload, state: payload }, { code: payload }];
+      for (const q of probes) {
         const res = await page.goto(`${stack().apiUrl}/trakt/oauth-callback/?${new URLSearchParams(q)}`);
         expect(res?.headers()['content-type']).toMatch(/text\/html/);
         expect(res?.status()).toBe(400);

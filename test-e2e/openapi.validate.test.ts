@@ -15,7 +15,7 @@ describe('OpenAPI document and /docs', () => {
     const { status, body } = await api<Doc>('GET', '/openapi.json');
     expect(status).toBe(200);
     const validator = new Validator();
-    const result = await validator.validate(body as unknown as object);
+    const result = await validator.validate(body as unknown as Parameters<Validator['validate']>[0]);
     expect(result.errors ?? []).toEqual([]);
     expect(result.valid).toBe(true);
     expect(validator.version).toBe('3.1');
