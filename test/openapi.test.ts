@@ -113,6 +113,14 @@ describe('GET /openapi.json', () => {
     expect(callback.parameters!.map((p) => [p.name, p.in, p.required])).toEqual(callbackProps.map((name) => [name, 'query', false]));
     expect(callback.responses['200']!.content).toHaveProperty(['text/html']);
 
+    const movies = doc.paths['/trakt/get-stored-movies']!.get as unknown as Operation;
+    expect(movies.parameters!.map((p) => [p.name, p.in, p.required])).toEqual([
+      ['page', 'query', false],
+      ['page_size', 'query', false],
+    ]);
+    const episodes = doc.paths['/trakt/get-watched-seasons-episodes']!.get as unknown as Operation;
+    expect(episodes.parameters!.map((p) => [p.name, p.in, p.required])).toEqual([['trakt_id', 'query', true]]);
+
     const del = doc.paths['/users/api-keys/{service_name}']!.delete as unknown as Operation;
     expect(del.parameters).toEqual([{ name: 'service_name', in: 'path', required: true, schema: expect.objectContaining({ type: 'string' }) }]);
     expect(Object.keys(del.responses)).toEqual(expect.arrayContaining(['204', '404', '400', '401', 'default']));
@@ -135,6 +143,9 @@ describe('GET /openapi.json', () => {
     check('GET /users/api-keys', 200, (await call('GET', '/users/api-keys/', { token: user.access })).body);
     check('GET /trakt/auth-status', 200, (await call('GET', '/trakt/auth-status/', { token: user.access })).body);
     check('DELETE /trakt/auth', 200, (await call('DELETE', '/trakt/auth/', { token: user.access })).body);
+    check('GET /trakt/get-stored-movies', 200, (await call('GET', '/trakt/get-stored-movies/?page=1&page_size=2', { token: user.access })).body);
+    check('GET /trakt/get-stored-shows', 200, (await call('GET', '/trakt/get-stored-shows/', { token: user.access })).body);
+    check('GET /trakt/sync-status', 200, (await call('GET', '/trakt/sync-status/', { token: user.access })).body);
     const register = await call('POST', '/users/register/', { json: { username: `${user.username}_2`, password: 'long enough password' } });
     check('POST /users/register', 201, register.body);
   });

@@ -9,6 +9,7 @@
  * test/openapi.test.ts fails when a registered route has no entry here.
  */
 import { z } from 'zod';
+import { fetchMoviesOutput, fetchShowsOutput, seasonsEpisodesOutput, storedMoviesOutput, storedShowsOutput, syncStatusOutput } from '../sync/schemas';
 import {
   authenticateOutput,
   authStatusOutput,
@@ -108,4 +109,35 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Poll the device flow',
     responses: { 200: { description: 'Connected (or slow down)', schema: deviceTokenOutput }, 202: { description: 'Still pending', schema: deviceTokenOutput } },
   },
+
+  // Sync and history (src/sync). fetch-latest-* answer GET (seed) and POST alike.
+  ...fetchDocs('movies', fetchMoviesOutput),
+  ...fetchDocs('shows', fetchShowsOutput),
+  'GET /trakt/get-stored-movies': {
+    summary: 'Stored watched movies, paginated (page, page_size)',
+    responses: { 200: { description: 'One page of movies, most recently watched first', schema: storedMoviesOutput } },
+  },
+  'GET /trakt/get-stored-shows': {
+    summary: 'Stored watched shows, paginated (page, page_size)',
+    responses: { 200: { description: 'One page of shows, most recently watched first', schema: storedShowsOutput } },
+  },
+  'GET /trakt/get-watched-seasons-episodes': {
+    summary: "A stored show's watched seasons and episodes",
+    responses: { 200: { description: 'Seasons and episodes', schema: seasonsEpisodesOutput }, 404: error('No watched show with that trakt_id') },
+  },
+  'GET /trakt/sync-status': { summary: 'Sync state: last run, next run, counts', responses: { 200: { description: 'Sync status', schema: syncStatusOutput } } },
 };
+
+function fetchDocs(kind: 'movies' | 'shows', schema: z.ZodType): Record<string, RouteDoc> {
+  const doc: RouteDoc = {
+    summary: `Sync the latest watched ${kind} from Trakt now`,
+    description: `Incremental: fetches only what changed at Trakt since the last sync${kind === 'shows' ? ' (shows, seasons and episodes)' : ''}, enriched from TMDB.`,
+    responses: {
+      200: { description: 'Synced; counts of what changed', schema },
+      401: error('Missing JWT, or No Trakt token found / re-authorization required'),
+      409: error('A sync for this user is already running'),
+      429: error('Trakt or TMDB rate limit; retry after the Retry-After header'),
+    },
+  };
+  return { [`GET /trakt/fetch-latest-${kind}`]: doc, [`POST /trakt/fetch-latest-${kind}`]: doc };
+}
