@@ -68,15 +68,19 @@ export const traktConnections = sqliteTable(
     /** When the background sync is next due (the cron's index). */
     nextSyncAt: text().notNull(),
   },
-  (t) => [index('trakt_connections_due_idx').on(t.status, t.nextSyncAt)],
+  (t) => [index('trakt_connections_due_idx').on(t.status, t.nextSyncAt), index('trakt_connections_expiry_idx').on(t.status, t.expiresAt)],
 );
 
 /** Consumed OAuth states: makes each state single-use atomically (KV has no compare-and-set). */
-export const oauthStateUses = sqliteTable('oauth_state_uses', {
-  stateHash: text().primaryKey(),
-  userId: integer().notNull(),
-  usedAt: text().notNull(),
-});
+export const oauthStateUses = sqliteTable(
+  'oauth_state_uses',
+  {
+    stateHash: text().primaryKey(),
+    userId: integer().notNull(),
+    usedAt: text().notNull(),
+  },
+  (t) => [index('oauth_state_uses_used_at_idx').on(t.usedAt)],
+);
 
 // ---------------------------------------------------------------------------------------------
 // Watch history (per user). Unique constraints, not luck, prevent duplicates.

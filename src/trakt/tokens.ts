@@ -143,7 +143,15 @@ async function markReauthorizationRequired(ctx: TokenStoreContext, reason: strin
  * A usable access token for the user, refreshed first when it is inside its refresh margin
  * (or always, with `force`). Concurrent callers across isolates cause at most one refresh.
  */
-export async function getAccessToken(ctx: TokenStoreContext, options: { force?: boolean; staleVersion?: number } = {}): Promise<AccessToken> {
+export async function getAccessToken(
+  ctx: TokenStoreContext,
+  options: {
+    force?: boolean;
+    staleVersion?: number;
+    /** Refresh if the token will be inside its margin this far from now (the cron looks one run ahead). */
+    horizonMs?: number;
+  } = {},
+): Promise<AccessToken> {
   const deadline = clock(ctx) + REFRESH_WAIT_MS;
   let observedVersion: number | undefined = options.staleVersion;
   for (;;) {
@@ -156,7 +164,7 @@ export async function getAccessToken(ctx: TokenStoreContext, options: { force?: 
     const wanted = options.force || options.staleVersion !== undefined;
     // Someone else refreshed since we first looked: their fresh token serves us too.
     if (row.tokenVersion !== observedVersion) return toAccessToken(await currentTokenSet(ctx, row), row.tokenVersion);
-    if (!wanted && !needsRefresh(expiresAtMs, row.tokenLifetimeSeconds, now)) {
+    if (!wanted && !needsRefresh(expiresAtMs, row.tokenLifetimeSeconds, now + (options.horizonMs ?? 0))) {
       return toAccessToken(await currentTokenSet(ctx, row), row.tokenVersion);
     }
 

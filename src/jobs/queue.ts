@@ -1,0 +1,77 @@
+/**
+ * @module
+ * Queue consumers. `trakt-sync`: one message = one user's incremental sync (movies + shows), under
+ * the same D1 sync lease as the fetch endpoints. Every message is settled on its own, so one
+ * user's failure never affects the others in the batch. `trakt-sync-dlq`: messages that exhausted
+ * their retries; the failure is recorded for the user (visible in /trakt/sync-status/).
+ */
+import { sql } from 'drizzle-orm';
+import { database, isoNow } from '../db/client';
+import { ApiError } from '../http/errors';
+import { runSync } from '../sync/service';
+import type { SyncMessage } from './scheduled';
+
+export const SYNC_QUEUE_NAME = 'trakt-sync';
+export const DEAD_LETTER_QUEUE_NAME = 'trakt-sync-dlq';
+
+/** Exponential backoff for transient failures: 30 s, 60 s, 120 s, … capped at one hour. */
+export function retryDelaySeconds(attempts: number): number {
+  return Math.min(3600, 30 * 2 ** Math.max(0, attempts - 1));
+}
+
+export type MessageOutcome = 'synced' | 'skipped_in_progress' | 'skipped_not_connected' | 'retry' | 'invalid';
+
+function isSyncMessage(body: unknown): body is SyncMessage {
+  return typeof body === 'object' && body !== null && Number.isSafeInteger((body as SyncMessage).user_id);
+}
+
+export async function handleSyncMessage(env: Env, message: Message<unknown>, waitUntil?: (p: Promise<unknown>) => void): Promise<MessageOutcome> {
+  if (!isSyncMessage(message.body)) {
+    message.ack(); // malformed: retrying cannot help
+    return 'invalid';
+  }
+  try {
+    await runSync(env, message.body.user_id, { kinds: ['movies', 'shows'], waitUntil });
+    message.ack();
+    return 'synced';
+  } catch (error) {
+    if (error instanceof ApiError) {
+      if (error.code === 'sync_in_progress') {
+        message.ack(); // a manual fetch is syncing this user right now: that run covers this message
+        return 'skipped_in_progress';
+      }
+      if (error.code === 'not_connected' || error.code === 'reauthorization_required') {
+        message.ack(); // nothing to do until the user connects again
+        return 'skipped_not_connected';
+      }
+      if (error.code === 'rate_limited' && error.retryAfter !== undefined) {
+        message.retry({ delaySeconds: error.retryAfter });
+        return 'retry';
+      }
+    }
+    message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+    return 'retry';
+  }
+}
+
+export async function handleDeadLetter(env: Env, message: Message<unknown>): Promise<void> {
+  if (isSyncMessage(message.body)) {
+    const userId = message.body.user_id;
+    await database(env.DB).run(
+      sql`UPDATE sync_state SET last_error = 'Background sync gave up after repeated failures: ' || coalesce(last_error, 'unknown error'), last_error_at = ${isoNow()}
+          WHERE user_id = ${userId}`,
+    );
+    console.error(JSON.stringify({ level: 'error', event: 'sync_dead_lettered', user_id: userId, attempts: message.attempts }));
+  }
+  message.ack();
+}
+
+export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
+  const waitUntil = (p: Promise<unknown>) => ctx.waitUntil(p);
+  if (batch.queue === DEAD_LETTER_QUEUE_NAME) {
+    for (const message of batch.messages) await handleDeadLetter(env, message);
+    return;
+  }
+  // Sequential: messages share this invocation's subrequest budget.
+  for (const message of batch.messages) await handleSyncMessage(env, message, waitUntil);
+}

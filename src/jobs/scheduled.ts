@@ -1,0 +1,103 @@
+/**
+ * @module
+ * The Cron Trigger. It stays small whatever the number of users; per-user work goes to the queue.
+ * 1. Refresh tokens that would be inside their refresh margin by the next cron run, through the
+ *    same single-flight refresh requests use (one code path, one lease).
+ * 2. Claim due connections with ONE conditional UPDATE … RETURNING that moves their next_sync_at
+ *    forward, so overlapping runs can never claim (and enqueue) the same user twice; then send one
+ *    message per user with sendBatch in chunks of at most 100.
+ * 3. Delete consumed OAuth states that can no longer matter.
+ * Each step is capped per run; the rest is picked up by the next run.
+ */
+import { sql } from 'drizzle-orm';
+import { OAUTH_STATE_TTL_SECONDS } from '../config';
+import { database, isoNow } from '../db/client';
+import { syncIntervalMs } from '../sync/schedule';
+import { traktUserContext } from '../trakt/context';
+import { getAccessToken } from '../trakt/tokens';
+
+/** The cron in wrangler.toml runs every 15 minutes. */
+export const CRON_PERIOD_MS = 15 * 60 * 1000;
+/** The largest refresh margin (token-policy caps it at 1 h): tokens expiring later can wait. */
+const MAX_REFRESH_MARGIN_MS = 60 * 60 * 1000;
+export const MAX_REFRESHES_PER_RUN = 100;
+const REFRESH_CONCURRENCY = 6;
+export const MAX_ENQUEUES_PER_RUN = 5_000;
+/** Queues' sendBatch limit. */
+export const QUEUE_BATCH_LIMIT = 100;
+
+export type SyncMessage = { user_id: number; enqueued_at: string };
+
+export type ScheduledReport = { refreshed: number; refresh_failures: number; enqueued: number; states_deleted: number };
+
+export async function refreshExpiringTokens(env: Env, now: number, waitUntil?: (p: Promise<unknown>) => void) {
+  const db = database(env.DB);
+  const rows = await db.all<{ user_id: number }>(
+    sql`SELECT user_id FROM trakt_connections WHERE status = 'active' AND expires_at <= ${isoNow(now + CRON_PERIOD_MS + MAX_REFRESH_MARGIN_MS)}
+        ORDER BY expires_at LIMIT ${MAX_REFRESHES_PER_RUN}`,
+  );
+  let refreshed = 0;
+  let failures = 0;
+  for (let i = 0; i < rows.length; i += REFRESH_CONCURRENCY) {
+    const results = await Promise.allSettled(
+      rows.slice(i, i + REFRESH_CONCURRENCY).map(async ({ user_id }) => {
+        const ctx = await traktUserContext(env, user_id, waitUntil);
+        const before = await ctx.db.query.traktConnections.findFirst({ columns: { tokenVersion: true }, where: (t, { eq }) => eq(t.userId, user_id) });
+        const token = await getAccessToken(ctx, { horizonMs: CRON_PERIOD_MS });
+        return before && token.version !== before.tokenVersion;
+      }),
+    );
+    for (const result of results) {
+      if (result.status === 'fulfilled') refreshed += Number(result.value);
+      else failures += 1; // invalid_grant was recorded as reauthorization_required; transient ones retry next run
+    }
+  }
+  return { refreshed, failures };
+}
+
+/** Claims up to `limit` due connections atomically and returns their user ids. */
+export async function claimDueConnections(env: Env, now: number, limit = MAX_ENQUEUES_PER_RUN): Promise<number[]> {
+  const db = database(env.DB);
+  const rows = await db.all<{ user_id: number }>(
+    sql`UPDATE trakt_connections SET next_sync_at = ${isoNow(now + syncIntervalMs(env))}
+        WHERE user_id IN (SELECT user_id FROM trakt_connections WHERE status = 'active' AND next_sync_at <= ${isoNow(now)} ORDER BY next_sync_at LIMIT ${limit})
+        RETURNING user_id`,
+  );
+  return rows.map((r) => r.user_id);
+}
+
+export async function enqueueSyncs(env: Env, userIds: number[], now: number): Promise<number> {
+  let sent = 0;
+  for (let i = 0; i < userIds.length; i += QUEUE_BATCH_LIMIT) {
+    const chunk = userIds.slice(i, i + QUEUE_BATCH_LIMIT);
+    try {
+      await env.SYNC_QUEUE.sendBatch(chunk.map((userId) => ({ body: { user_id: userId, enqueued_at: isoNow(now) } satisfies SyncMessage, contentType: 'json' as const })));
+      sent += chunk.length;
+    } catch (error) {
+      // Give back the claim of everyone not sent, so the next run picks them up instead of waiting an interval.
+      const unsent = userIds.slice(i);
+      await database(env.DB).run(
+        sql`UPDATE trakt_connections SET next_sync_at = ${isoNow(now)} WHERE user_id IN (SELECT value FROM json_each(${JSON.stringify(unsent)}))`,
+      );
+      console.error(JSON.stringify({ level: 'error', event: 'enqueue_failed', unsent: unsent.length, message: error instanceof Error ? error.message : String(error) }));
+      break;
+    }
+  }
+  return sent;
+}
+
+export async function deleteSpentOAuthStates(env: Env, now: number): Promise<number> {
+  const result = await database(env.DB).run(
+    sql`DELETE FROM oauth_state_uses WHERE state_hash IN (SELECT state_hash FROM oauth_state_uses WHERE used_at < ${isoNow(now - OAUTH_STATE_TTL_SECONDS * 2000)} LIMIT 1000)`,
+  );
+  return result.meta.changes ?? 0;
+}
+
+export async function runScheduled(env: Env, now: number, waitUntil?: (p: Promise<unknown>) => void): Promise<ScheduledReport> {
+  const refresh = await refreshExpiringTokens(env, now, waitUntil);
+  const enqueued = await enqueueSyncs(env, await claimDueConnections(env, now), now);
+  const statesDeleted = await deleteSpentOAuthStates(env, now);
+  const report = { refreshed: refresh.refreshed, refresh_failures: refresh.failures, enqueued, states_deleted: statesDeleted };
+  console.log(JSON.stringify({ level: 'info', event: 'cron', ...report }));
+  return report;
+}
