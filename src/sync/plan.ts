@@ -33,6 +33,22 @@ export function activityMoved(previous: string | null, current: string | null | 
   return iso(current) !== previous;
 }
 
+/**
+ * What a sync of one kind must do, from Trakt's `last_activities` entry for it and what the last
+ * committed sync saw. A kind never synced before is a first (full) sync.
+ */
+export function activityChanges(
+  current: { watched_at?: string | null; paused_at?: string | null } | undefined,
+  seen: { syncedAt: string | null; watchedAt: string | null; pausedAt: string | null },
+) {
+  const watchedAt = iso(current?.watched_at);
+  const pausedAt = iso(current?.paused_at);
+  const first = !seen.syncedAt;
+  const watchedMoved = first || activityMoved(seen.watchedAt, watchedAt);
+  const pausedMoved = first || activityMoved(seen.pausedAt, pausedAt);
+  return { watchedAt, pausedAt, first, watchedMoved, pausedMoved, anyMoved: watchedMoved || pausedMoved };
+}
+
 export type PlayRow = {
   historyId: number;
   mediaType: 'movie' | 'episode';
@@ -169,20 +185,12 @@ export function desiredMovies(watched: WatchedMovie[], playback: PlaybackItem[])
   return rows;
 }
 
-export function sameMovie(a: MovieRow, b: MovieRow): boolean {
-  return (
-    a.title === b.title &&
-    a.year === b.year &&
-    a.slug === b.slug &&
-    a.imdbId === b.imdbId &&
-    a.tmdbId === b.tmdbId &&
-    a.plays === b.plays &&
-    a.lastWatchedAt === b.lastWatchedAt &&
-    a.lastUpdatedAt === b.lastUpdatedAt &&
-    a.progress === b.progress &&
-    a.pausedAt === b.pausedAt
-  );
+/** Field-by-field equality of two flat rows with the same keys (what the diff writes). */
+export function sameFields<T extends object>(a: T, b: T): boolean {
+  return (Object.keys(a) as Array<keyof T>).every((key) => a[key] === b[key]);
 }
+
+export const sameMovie: (a: MovieRow, b: MovieRow) => boolean = sameFields;
 
 export type ShowRow = {
   traktId: number;
@@ -245,9 +253,7 @@ export function desiredShows(watched: WatchedShow[]): Map<number, ShowRow> {
   return rows;
 }
 
-export function sameShow(a: ShowRow, b: ShowRow): boolean {
-  return (Object.keys(a) as Array<keyof ShowRow>).every((key) => a[key] === b[key]);
-}
+export const sameShow: (a: ShowRow, b: ShowRow) => boolean = sameFields;
 
 /**
  * Desired episodes of the given shows: every episode Trakt reports in seasons progress (100%
@@ -338,6 +344,5 @@ export function desiredEpisodes(
   return rows;
 }
 
-export function sameEpisode(a: EpisodeRow, b: EpisodeRow): boolean {
-  return (Object.keys(a) as Array<keyof EpisodeRow>).every((key) => a[key] === b[key]);
-}
+/** Stored episodes carry their row id too; only the desired row's fields are compared. */
+export const sameEpisode: (a: EpisodeRow, b: EpisodeRow) => boolean = sameFields;

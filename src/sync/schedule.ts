@@ -12,10 +12,11 @@ export function syncIntervalMs(env: Pick<Env, 'SYNC_INTERVAL_MINUTES'>): number 
 
 /** A stable pseudo-random fraction in [0, 1) per user (no state needed, spreads users evenly). */
 export function userJitterFraction(userId: number): number {
-  let x = (userId * 2654435761) >>> 0;
-  x ^= x >>> 16;
+  // Bitwise XOR yields a signed 32-bit value: `>>> 0` keeps every step unsigned.
+  let x = Math.imul(userId, 0x9e3779b1) >>> 0;
+  x = (x ^ (x >>> 16)) >>> 0;
   x = Math.imul(x, 0x45d9f3b) >>> 0;
-  x ^= x >>> 16;
+  x = (x ^ (x >>> 16)) >>> 0;
   return x / 2 ** 32;
 }
 

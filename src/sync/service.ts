@@ -23,7 +23,7 @@ import { type TraktUserContext, traktUserContext } from '../trakt/context';
 import { NOT_CONNECTED, readConnection, REAUTHORIZE, withAccessToken } from '../trakt/tokens';
 import { acquireSyncLease, releaseSyncLease } from './lease';
 import {
-  activityMoved,
+  activityChanges,
   type Counts,
   desiredEpisodes,
   desiredMovies,
@@ -137,12 +137,12 @@ async function planHistory(
 }
 
 async function planMovies(fetcher: Fetcher, db: Database, userId: number, stored: SyncStateRow | undefined, activities: LastActivities): Promise<KindPlan> {
-  const watchedAt = iso(activities.movies?.watched_at);
-  const pausedAt = iso(activities.movies?.paused_at);
-  const first = !stored?.moviesSyncedAt;
-  const watchedMoved = first || activityMoved(stored?.moviesWatchedAt ?? null, watchedAt);
-  const pausedMoved = first || activityMoved(stored?.moviesPausedAt ?? null, pausedAt);
-  if (!watchedMoved && !pausedMoved) return { statements: [], state: {}, result: noChange() };
+  const { watchedAt, pausedAt, first, watchedMoved, anyMoved } = activityChanges(activities.movies, {
+    syncedAt: stored?.moviesSyncedAt ?? null,
+    watchedAt: stored?.moviesWatchedAt ?? null,
+    pausedAt: stored?.moviesPausedAt ?? null,
+  });
+  if (!anyMoved) return { statements: [], state: {}, result: noChange() };
 
   const watched = await fetchAllPages(fetcher, '/sync/watched/movies', watchedMovie, {}, TRAKT_MAX_PAGE_LIMIT);
   const playback = (await fetchOne(fetcher, '/sync/playback/movies', playbackItem.array())).data;
@@ -167,12 +167,12 @@ async function planMovies(fetcher: Fetcher, db: Database, userId: number, stored
 }
 
 async function planShows(fetcher: Fetcher, db: Database, userId: number, state: SyncStateRow | undefined, activities: LastActivities): Promise<KindPlan> {
-  const watchedAt = iso(activities.episodes?.watched_at);
-  const pausedAt = iso(activities.episodes?.paused_at);
-  const first = !state?.showsSyncedAt;
-  const watchedMoved = first || activityMoved(state?.episodesWatchedAt ?? null, watchedAt);
-  const pausedMoved = first || activityMoved(state?.episodesPausedAt ?? null, pausedAt);
-  if (!watchedMoved && !pausedMoved) return { statements: [], state: {}, result: noChange() };
+  const { watchedAt, pausedAt, first, watchedMoved, anyMoved } = activityChanges(activities.episodes, {
+    syncedAt: state?.showsSyncedAt ?? null,
+    watchedAt: state?.episodesWatchedAt ?? null,
+    pausedAt: state?.episodesPausedAt ?? null,
+  });
+  if (!anyMoved) return { statements: [], state: {}, result: noChange() };
 
   const watched = await fetchAllPages(fetcher, '/sync/watched/shows', watchedShow, { extended: 'progress' }, WATCHED_SHOWS_PROGRESS_LIMIT);
   const playback = (await fetchOne(fetcher, '/sync/playback/episodes', playbackItem.array())).data;
