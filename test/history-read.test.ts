@@ -88,10 +88,11 @@ describe('read endpoints', () => {
   });
 
   it.each([
-    ['page=0', /page must be a positive integer/],
-    ['page=-1', /page must be a positive integer/],
-    ['page=abc', /page must be a positive integer/],
-    ['page=1.5', /page must be a positive integer/],
+    ['page=0', /page must be an integer between 1 and 1000000/],
+    ['page=-1', /page must be an integer between 1 and 1000000/],
+    ['page=abc', /page must be an integer between 1 and 1000000/],
+    ['page=1.5', /page must be an integer between 1 and 1000000/],
+    ['page=9007199254740991', /page must be an integer between 1 and 1000000/],
     ['page_size=0', /page_size must be an integer between 1 and 100/],
     ['page_size=101', /page_size must be an integer between 1 and 100/],
     ['page_size=ten', /page_size must be an integer between 1 and 100/],

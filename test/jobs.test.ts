@@ -193,6 +193,9 @@ describe('queue consumer', () => {
     expect(result.explicitAcks.sort()).toEqual([`msg-0-${ok1.id}`, `msg-2-${ok2.id}`, `msg-3-${notConnected.id}`].sort());
     expect(result.retryMessages.map((m) => m.msgId)).toEqual([`msg-1-${broken.id}`]);
     expect((await call('GET', '/trakt/sync-status/', { token: ok2.access })).body.counts.movies).toBe(3);
+    // The failed run released its lease: the user can sync again as soon as the problem is fixed.
+    const brokenStatus = await call('GET', '/trakt/sync-status/', { token: broken.access });
+    expect(brokenStatus.body).toMatchObject({ in_progress: false, last_error: 'No Trakt client credentials' });
   });
 
   it('acks malformed messages instead of retrying them forever', async () => {

@@ -19,8 +19,11 @@ const positiveInteger = (name: string, fallback: number, max?: number) =>
       return parsed;
     });
 
+/** Far past any collection's end; keeps OFFSET arithmetic exact. */
+export const MAX_PAGE = 1_000_000;
+
 export const pageQuery = z.object({
-  page: positiveInteger('page', 1),
+  page: positiveInteger('page', 1, MAX_PAGE),
   page_size: positiveInteger('page_size', DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
 });
 

@@ -250,9 +250,9 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   if (connection.status !== 'active') throw new ApiError(401, REAUTHORIZE, { code: 'reauthorization_required' });
 
   const leaseId = await acquireSyncLease(ctx.db, userId, now());
-  const fetcher: Fetcher = { calls: 0, client: await ctx.client(), ctx };
   let result: SyncResult;
   try {
+    const fetcher: Fetcher = { calls: 0, client: await ctx.client(), ctx };
     const state = await readSyncState(ctx.db, userId);
     const activities = (await fetchOne(fetcher, '/sync/last_activities', lastActivities)).data;
     const plans: Partial<Record<SyncKind, KindPlan>> = {};
