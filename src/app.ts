@@ -43,6 +43,16 @@ export function createApp() {
     }),
   );
 
+  // Every request body this API accepts is JSON; say so instead of failing validation on an ignored body.
+  app.use(async (c, next) => {
+    const hasBody = (c.req.header('Content-Length') ?? '0') !== '0' || c.req.header('Transfer-Encoding') !== undefined;
+    const type = c.req.header('Content-Type') ?? '';
+    if (hasBody && c.req.method !== 'GET' && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
+      throw new ApiError(415, 'Content-Type must be application/json');
+    }
+    await next();
+  });
+
   app.get('/health', (c) => c.json({ status: 'ok', version: VERSION }));
   app.route('/users', usersRoutes);
   app.route('/trakt', oauthHelperRoutes);

@@ -176,6 +176,12 @@ describe('cross-cutting HTTP behaviour', () => {
     expectError(res, 400, /Malformed JSON/i);
   });
 
+  it('rejects a body that is not JSON with 415', async () => {
+    const res = await call('POST', '/users/register/', { body: 'username=abc&password=12345678', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    expectError(res, 415, 'Content-Type must be application/json');
+    expectError(await call('POST', '/users/token/', { body: '{"username":"a","password":"b"}', headers: { 'Content-Type': 'text/plain' } }), 415);
+  });
+
   it('rejects a non-object JSON body with 400 and details', async () => {
     const res = await call('POST', '/users/register/', { json: [1, 2, 3] });
     expectError(res, 400);
