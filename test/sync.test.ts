@@ -230,6 +230,24 @@ describe('TMDB enrichment', () => {
   });
 });
 
+describe('TMDB backlog', () => {
+  it('a run that hit the TMDB budget leaves the rest to later runs, which drain it even when Trakt has nothing new', async () => {
+    const user = await connectedUser(sim, { seed: 'backlog', movies: 305, shows: 0, null_tmdb_fraction: 0, missing_on_tmdb_fraction: 0 });
+    await storeTmdbKey(user.access);
+    expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
+    const withImages = async () =>
+      (await env.DB.prepare("SELECT count(*) AS n FROM movies m JOIN tmdb_titles t ON t.kind = 'movie' AND t.tmdb_id = m.tmdb_ref WHERE m.user_id = ?").bind(user.id).first<{ n: number }>())!.n;
+    expect(await withImages()).toBe(300);
+    await sim.clearRequests();
+    expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
+    const counters = await sim.counters();
+    expect(counters['GET /sync/last_activities']).toBe(1);
+    expect(Object.entries(counters).filter(([k]) => k.includes('/sync/') && k !== 'GET /sync/last_activities')).toEqual([]);
+    expect(counters['GET /3/movie/:id']).toBe(5);
+    expect(await withImages()).toBe(305);
+  }, 60_000);
+});
+
 describe('errors and concurrency', () => {
   it('without a connection: 401 No Trakt token found', async () => {
     const user = await registerAndLogin();

@@ -67,6 +67,16 @@ import { historyItem, lastActivities, type LastActivities, playbackItem, watched
 
 /** Trakt allows 1000 GETs per 5 minutes per user; one sync stays well inside that. */
 export const MAX_TRAKT_CALLS_PER_SYNC = 900;
+/** Workers' default subrequest limit per invocation, less headroom: Trakt and TMDB calls share it. */
+const SUBREQUEST_BUDGET = 950;
+
+function previousEnrichment(lastResult: string | null | undefined): EnrichmentResult | undefined {
+  try {
+    return lastResult ? (JSON.parse(lastResult) as SyncResult).enrichment : undefined;
+  } catch {
+    return undefined;
+  }
+}
 /** `extended=progress` caps watched-shows pages at 100. */
 const WATCHED_SHOWS_PROGRESS_LIMIT = 100;
 
@@ -251,9 +261,11 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
 
   const leaseId = await acquireSyncLease(ctx.db, userId, now());
   let result: SyncResult;
+  let enrichmentBacklog = false;
   try {
     const fetcher: Fetcher = { calls: 0, client: await ctx.client(), ctx };
     const state = await readSyncState(ctx.db, userId);
+    enrichmentBacklog = previousEnrichment(state?.lastResult)?.skipped === 'budget_exhausted';
     const activities = (await fetchOne(fetcher, '/sync/last_activities', lastActivities)).data;
     const plans: Partial<Record<SyncKind, KindPlan>> = {};
     if (options.kinds.includes('movies')) plans.movies = await planMovies(fetcher, ctx.db, userId, state, activities);
@@ -283,9 +295,11 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     throw error;
   }
 
-  if (options.enrich !== false && (result.movies?.skipped === false || result.shows?.skipped === false)) {
+  // Enrich after new data, and keep draining a backlog left by an earlier run's budget even when Trakt had nothing new.
+  if (options.enrich !== false && (result.movies?.skipped === false || result.shows?.skipped === false || enrichmentBacklog)) {
     try {
-      result.enrichment = await enrichUser(env, ctx.db, ctx.ring, userId, { kinds: options.kinds });
+      result.enrichment = await enrichUser(env, ctx.db, ctx.ring, userId, { kinds: options.kinds, budget: SUBREQUEST_BUDGET - result.upstream_calls });
+      await ctx.db.update(syncState).set({ lastResult: JSON.stringify(result) }).where(eq(syncState.userId, userId));
     } catch (error) {
       // Enrichment is best effort: items stay without images and are enriched on a later run.
       console.warn(JSON.stringify({ level: 'warn', event: 'tmdb_enrichment_failed', user_id: userId, message: error instanceof Error ? error.message : String(error) }));

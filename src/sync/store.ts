@@ -174,22 +174,27 @@ export function deleteShows(userId: number, traktIds: number[]): Statement[] {
   return chunk(traktIds).map((ids) => sql`DELETE FROM shows WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`);
 }
 
-/** Seasons first (ids resolved in SQL), then episodes joined to their show and season rows. */
+/**
+ * Seasons first (ids resolved in SQL), then episodes joined to their show and season rows.
+ * CROSS JOIN pins the join order (SQLite never reorders it): json_each outside, index lookups
+ * inside. With a plain JOIN the planner put json_each innermost and read seasons × rows per
+ * chunk (6.6 M rows for a 300-show first sync; see BENCHMARKS.md).
+ */
 export function upsertEpisodes(userId: number, rows: EpisodeRow[]): Statement[] {
   const statements: Statement[] = [];
   const seasonsNeeded = [...new Map(rows.map((r) => [`${r.showTraktId}:${r.seasonNumber}`, { show: r.showTraktId, season: r.seasonNumber }])).values()];
   for (const part of chunk(seasonsNeeded)) {
     statements.push(sql`INSERT INTO seasons (show_id, season_number)
       SELECT s.id, ${field('season')} FROM json_each(${JSON.stringify(part)}) AS j
-      JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = ${field('show')} WHERE true
+      CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = ${field('show')} WHERE true
       ON CONFLICT (show_id, season_number) DO NOTHING`);
   }
   for (const part of chunk(rows)) {
     statements.push(sql`INSERT INTO episodes (show_id, season_id, episode_number, trakt_id, title, plays, last_watched_at, progress, paused_at)
       SELECT s.id, se.id, ${field('episodeNumber')}, ${field('traktId')}, ${field('title')}, ${field('plays')}, ${field('lastWatchedAt')}, ${field('progress')}, ${field('pausedAt')}
       FROM json_each(${JSON.stringify(part)}) AS j
-      JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = ${field('showTraktId')}
-      JOIN seasons se ON se.show_id = s.id AND se.season_number = ${field('seasonNumber')} WHERE true
+      CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = ${field('showTraktId')}
+      CROSS JOIN seasons se ON se.show_id = s.id AND se.season_number = ${field('seasonNumber')} WHERE true
       ON CONFLICT (season_id, episode_number) DO UPDATE SET trakt_id = coalesce(excluded.trakt_id, episodes.trakt_id), title = coalesce(excluded.title, episodes.title),
         plays = excluded.plays, last_watched_at = excluded.last_watched_at, progress = excluded.progress, paused_at = excluded.paused_at`);
   }

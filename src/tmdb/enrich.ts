@@ -19,9 +19,9 @@ import { TmdbClient } from './client';
 export const MAX_TMDB_CALLS_PER_RUN = 300;
 /** Cached metadata older than this is fetched again. */
 export const TMDB_REFRESH_AGE_MS = 30 * 24 * 60 * 60 * 1000;
-/** At most this many requests in flight, and each group takes at least PACE_MS: ≤ 40 requests/second. */
+/** At most this many requests in flight, and each group takes at least PACE_MS: ≤ 32 requests/second, 80% of TMDB's ~40. */
 const CONCURRENCY = 8;
-const PACE_MS = 200;
+const PACE_MS = 250;
 
 export type EnrichmentResult = { calls: number; titles: number; seasons: number; lookups: number; skipped?: 'no_tmdb_key' | 'budget_exhausted' };
 
