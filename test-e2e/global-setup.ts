@@ -15,5 +15,5 @@ declare module 'vitest' {
 export default async function setup(project: TestProject) {
   const { info, stop } = await startStack();
   project.provide('stack', info);
-  return stop;
+  return () => stop();
 }

@@ -6,6 +6,9 @@
  * (freshly generated, so `.dev.vars` is never read for them) and a temp `--persist-to` D1/KV
  * directory with the migrations applied. `stop()` kills both process groups; the global setup
  * calls it even when tests fail, and an exit hook covers a crashing runner.
+ *
+ * `npm run demo` (scripts/demo.ts) starts the same stack with options: fixed ports, the OAuth
+ * callback as redirect URI, `--test-scheduled`, extra vars and a snapshot of the simulator.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,6 +24,22 @@ export type StackInfo = {
   redirectUri: string;
   /** Where the wrangler logs go (printed when startup fails). */
   logDir: string;
+};
+
+export type StackOptions = {
+  /** Ports for the API and the simulator (default: free ports). */
+  apiPort?: number;
+  simPort?: number;
+  /** Path of the API that TRAKT_REDIRECT_URI points at (default: the OAuth helper page). */
+  redirectPath?: string;
+  /** Pass `--test-scheduled`, so `GET /__scheduled?cron=…` runs the Cron Trigger. */
+  testScheduled?: boolean;
+  /** Extra `--var NAME:value` for the API (after the defaults, so they win). */
+  vars?: Record<string, string>;
+  /** Run the simulator from a bundle built once, so edits under simulator/ can't reload it and wipe its in-memory state. */
+  snapshotSimulator?: boolean;
+  /** Keep the temp dir (logs, local D1/KV state) after stop(). */
+  keepLogs?: boolean;
 };
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -56,9 +75,9 @@ process.on('exit', () => {
 
 const wranglerEnv = { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', FORCE_COLOR: '0' };
 
-function startWrangler(name: string, args: string[], logDir: string): ChildProcess {
+function startWrangler(name: string, args: string[], logDir: string, env: NodeJS.ProcessEnv = wranglerEnv): ChildProcess {
   const log = createWriteStream(join(logDir, `${name}.log`));
-  const child = spawn(process.execPath, [WRANGLER, ...args], { cwd: ROOT, env: wranglerEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [WRANGLER, ...args], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   children.add(child);
@@ -92,13 +111,26 @@ async function stopChild(child: ChildProcess): Promise<void> {
   }
 }
 
-export async function startStack(): Promise<{ info: StackInfo; stop: () => Promise<void> }> {
+export type Stack = {
+  info: StackInfo;
+  /** Stops both servers and removes the temp dir (unless kept by an option or E2E_KEEP_LOGS). */
+  stop: (options?: { keepLogs?: boolean }) => Promise<void>;
+  /** Resolves with a message if either server exits before stop() is called. */
+  exited: Promise<string>;
+};
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'trakt-e2e-'));
   const persist = join(dir, 'state');
-  const [apiPort, simPort, apiInspector, simInspector] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [apiPort, simPort, apiInspector, simInspector] = await Promise.all([
+    options.apiPort ?? freePort(),
+    options.simPort ?? freePort(),
+    freePort(),
+    freePort(),
+  ]);
   const apiUrl = `http://127.0.0.1:${apiPort}`;
   const simUrl = `http://127.0.0.1:${simPort}`;
-  const redirectUri = `${apiUrl}/trakt/oauth-helper/`;
+  const redirectUri = `${apiUrl}${options.redirectPath ?? '/trakt/oauth-helper/'}`;
 
   const envFile = join(dir, 'api.env');
   writeFileSync(
@@ -117,7 +149,19 @@ export async function startStack(): Promise<{ info: StackInfo; stop: () => Promi
   const migrate = spawnSync(process.execPath, [WRANGLER, 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist], { cwd: ROOT, env: wranglerEnv, encoding: 'utf8' });
   if (migrate.status !== 0) throw new Error(`D1 migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
 
-  const sim = startWrangler('simulator', ['dev', '-c', 'simulator/wrangler.toml', '--ip', '127.0.0.1', '--port', String(simPort), '--inspector-port', String(simInspector), '--persist-to', join(dir, 'sim-state'), '--show-interactive-dev-session=false'], dir);
+  // The simulator keeps all its state in memory, so a reload (wrangler dev rebuilds whenever a
+  // file under simulator/ changes) forgets every app, account and token. With `snapshotSimulator`
+  // it runs from a bundle built once into the temp dir (`--no-bundle`), which nothing edits.
+  let simEntry: string[] = [];
+  let simEnv: NodeJS.ProcessEnv = wranglerEnv;
+  if (options.snapshotSimulator) {
+    const outdir = join(dir, 'sim-build');
+    const build = spawnSync(process.execPath, [WRANGLER, 'deploy', '--dry-run', '--outdir', outdir, '-c', 'simulator/wrangler.toml'], { cwd: ROOT, env: wranglerEnv, encoding: 'utf8' });
+    if (build.status !== 0) throw new Error(`Building the simulator failed:\n${build.stdout}\n${build.stderr}`);
+    simEntry = [join(outdir, 'index.js'), '--no-bundle'];
+    simEnv = { ...wranglerEnv, WRANGLER_CI_DISABLE_CONFIG_WATCHING: 'true' };
+  }
+  const sim = startWrangler('simulator', ['dev', ...simEntry, '-c', 'simulator/wrangler.toml', '--ip', '127.0.0.1', '--port', String(simPort), '--inspector-port', String(simInspector), '--persist-to', join(dir, 'sim-state'), '--show-interactive-dev-session=false'], dir, simEnv);
   const api = startWrangler(
     'api',
     [
@@ -133,20 +177,32 @@ export async function startStack(): Promise<{ info: StackInfo; stop: () => Promi
       '--var', `TMDB_API_URL:${simUrl}/3`,
       '--var', `TRAKT_REDIRECT_URI:${redirectUri}`,
       '--var', 'UPSTREAM_TIMEOUT_MS:5000',
+      ...Object.entries(options.vars ?? {}).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
+      ...(options.testScheduled ? ['--test-scheduled'] : []),
     ],
     dir,
   );
 
-  const stop = async () => {
+  let stopping = false;
+  const exited = new Promise<string>((resolveExit) => {
+    for (const [name, child] of [['simulator', sim], ['api', api]] as const) {
+      child.once('exit', (code, signal) => {
+        if (!stopping) resolveExit(`${name} exited (${signal ?? `code ${code}`}); see ${join(dir, `${name}.log`)}`);
+      });
+    }
+  });
+  let keep = !!options.keepLogs;
+  const stop = async (stopOptions: { keepLogs?: boolean } = {}) => {
+    stopping = true;
     await Promise.all([stopChild(api), stopChild(sim)]);
-    if (!process.env.E2E_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
+    if (!keep && !stopOptions.keepLogs && !process.env.E2E_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
   };
   try {
     await Promise.all([waitFor(`${simUrl}/_sim/config`, sim, 'simulator', dir), waitFor(`${apiUrl}/health`, api, 'api', dir)]);
   } catch (error) {
-    process.env.E2E_KEEP_LOGS = '1';
+    keep = true;
     await stop();
     throw error;
   }
-  return { info: { apiUrl, simUrl, redirectUri, logDir: dir }, stop };
+  return { info: { apiUrl, simUrl, redirectUri, logDir: dir }, stop, exited };
 }
