@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { call, expectError, registerAndLogin } from './support/api';
+import { runSync } from '../src/sync/service';
 import { meterD1 } from './support/d1-meter';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from './support/simulator';
 import { connectedUser } from './support/trakt';
@@ -231,18 +232,22 @@ describe('TMDB enrichment', () => {
 });
 
 describe('TMDB backlog', () => {
-  it('a run that hit the TMDB budget leaves the rest to later runs, which drain it even when Trakt has nothing new', async () => {
+  it('a fetch that hits the TMDB budget answers; background runs drain the rest even when Trakt has nothing new; a manual no-op stays one call', async () => {
     const user = await connectedUser(sim, { seed: 'backlog', movies: 305, shows: 0, null_tmdb_fraction: 0, missing_on_tmdb_fraction: 0 });
     await storeTmdbKey(user.access);
     expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
     const withImages = async () =>
       (await env.DB.prepare("SELECT count(*) AS n FROM movies m JOIN tmdb_titles t ON t.kind = 'movie' AND t.tmdb_id = m.tmdb_ref WHERE m.user_id = ?").bind(user.id).first<{ n: number }>())!.n;
     expect(await withImages()).toBe(300);
+
     await sim.clearRequests();
     expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
+    expect(await sim.counters()).toEqual({ 'GET /sync/last_activities': 1 });
+
+    await sim.clearRequests();
+    await runSync(env, user.id, { kinds: ['movies'], background: true });
     const counters = await sim.counters();
-    expect(counters['GET /sync/last_activities']).toBe(1);
-    expect(Object.entries(counters).filter(([k]) => k.includes('/sync/') && k !== 'GET /sync/last_activities')).toEqual([]);
+    expect(Object.entries(counters).filter(([k]) => k.includes('/sync/'))).toEqual([['GET /sync/last_activities', 1]]);
     expect(counters['GET /3/movie/:id']).toBe(5);
     expect(await withImages()).toBe(305);
   }, 60_000);

@@ -31,7 +31,7 @@ export async function handleSyncMessage(env: Env, message: Message<unknown>, wai
     return 'invalid';
   }
   try {
-    await runSync(env, message.body.user_id, { kinds: ['movies', 'shows'], waitUntil });
+    await runSync(env, message.body.user_id, { kinds: ['movies', 'shows'], waitUntil, background: true });
     message.ack();
     return 'synced';
   } catch (error) {
@@ -72,6 +72,7 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, c
     for (const message of batch.messages) await handleDeadLetter(env, message);
     return;
   }
-  // Sequential: messages share this invocation's subrequest budget.
+  // Sequential. wrangler.toml sets max_batch_size = 1 so each sync has the invocation's whole
+  // subrequest budget; a larger batch still works, its messages just share that budget.
   for (const message of batch.messages) await handleSyncMessage(env, message, waitUntil);
 }

@@ -69,6 +69,8 @@ import { historyItem, lastActivities, type LastActivities, playbackItem, watched
 export const MAX_TRAKT_CALLS_PER_SYNC = 900;
 /** Workers' default subrequest limit per invocation, less headroom: Trakt and TMDB calls share it. */
 const SUBREQUEST_BUDGET = 950;
+/** TMDB calls a fetch endpoint makes before answering (~10 s at the paced rate); background runs do the rest. */
+const MAX_TMDB_CALLS_PER_REQUEST = 300;
 
 function previousEnrichment(lastResult: string | null | undefined): EnrichmentResult | undefined {
   try {
@@ -249,7 +251,18 @@ async function planShows(fetcher: Fetcher, db: Database, userId: number, state: 
   };
 }
 
-export type SyncOptions = { kinds: SyncKind[]; now?: () => number; waitUntil?: (promise: Promise<unknown>) => void; enrich?: boolean };
+export type SyncOptions = {
+  kinds: SyncKind[];
+  now?: () => number;
+  waitUntil?: (promise: Promise<unknown>) => void;
+  enrich?: boolean;
+  /**
+   * Background runs: continue a TMDB backlog left by an earlier run's budget even when Trakt had
+   * nothing new, with the rest of the invocation's subrequest budget. Manual fetches don't, so
+   * a no-op fetch stays exactly one upstream call.
+   */
+  background?: boolean;
+};
 
 /** Runs the user's incremental sync; throws ApiError on failure after recording it. */
 export async function runSync(env: Env, userId: number, options: SyncOptions): Promise<SyncResult> {
@@ -265,13 +278,16 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   try {
     const fetcher: Fetcher = { calls: 0, client: await ctx.client(), ctx };
     const state = await readSyncState(ctx.db, userId);
-    enrichmentBacklog = previousEnrichment(state?.lastResult)?.skipped === 'budget_exhausted';
+    const lastEnrichment = previousEnrichment(state?.lastResult);
+    enrichmentBacklog = options.background === true && lastEnrichment?.skipped === 'budget_exhausted';
     const activities = (await fetchOne(fetcher, '/sync/last_activities', lastActivities)).data;
     const plans: Partial<Record<SyncKind, KindPlan>> = {};
     if (options.kinds.includes('movies')) plans.movies = await planMovies(fetcher, ctx.db, userId, state, activities);
     if (options.kinds.includes('shows')) plans.shows = await planShows(fetcher, ctx.db, userId, state, activities);
 
     result = { upstream_calls: fetcher.calls, ...Object.fromEntries(Object.entries(plans).map(([kind, plan]) => [kind, plan.result])) };
+    // The last enrichment outcome is carried until a new one replaces it, so a backlog is not forgotten.
+    if (lastEnrichment) result.enrichment = lastEnrichment;
     const finishedAt = now();
     const stateUpdate = {
       ...plans.movies?.state,
@@ -298,7 +314,8 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   // Enrich after new data, and keep draining a backlog left by an earlier run's budget even when Trakt had nothing new.
   if (options.enrich !== false && (result.movies?.skipped === false || result.shows?.skipped === false || enrichmentBacklog)) {
     try {
-      result.enrichment = await enrichUser(env, ctx.db, ctx.ring, userId, { kinds: options.kinds, budget: SUBREQUEST_BUDGET - result.upstream_calls });
+      const budget = options.background ? SUBREQUEST_BUDGET - result.upstream_calls : MAX_TMDB_CALLS_PER_REQUEST;
+      result.enrichment = await enrichUser(env, ctx.db, ctx.ring, userId, { kinds: options.kinds, budget });
       await ctx.db.update(syncState).set({ lastResult: JSON.stringify(result) }).where(eq(syncState.userId, userId));
     } catch (error) {
       // Enrichment is best effort: items stay without images and are enriched on a later run.

@@ -15,8 +15,8 @@ import { chunk } from '../sync/store';
 import { readApiKeys } from '../users/api-keys';
 import { TmdbClient } from './client';
 
-/** TMDB requests one run may make (Workers also cap subrequests per invocation). */
-export const MAX_TMDB_CALLS_PER_RUN = 300;
+/** Default TMDB requests per run when the caller gives no budget (Workers cap subrequests per invocation). */
+export const DEFAULT_TMDB_BUDGET = 300;
 /** Cached metadata older than this is fetched again. */
 export const TMDB_REFRESH_AGE_MS = 30 * 24 * 60 * 60 * 1000;
 /** At most this many requests in flight, and each group takes at least PACE_MS: ≤ 32 requests/second, 80% of TMDB's ~40. */
@@ -56,7 +56,7 @@ export async function enrichUser(
   const now = options.now ?? Date.now();
   const stale = isoNow(now - TMDB_REFRESH_AGE_MS);
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  let budget = Math.min(options.budget ?? MAX_TMDB_CALLS_PER_RUN, MAX_TMDB_CALLS_PER_RUN);
+  let budget = Math.max(0, options.budget ?? DEFAULT_TMDB_BUDGET);
   const take = <T>(items: T[]) => {
     const taken = items.slice(0, Math.max(0, budget));
     budget -= taken.length;
