@@ -1,0 +1,28 @@
+/**
+ * The Cloudflare Vitest plugin set up once for every workerd-side suite (tests and benchmarks):
+ * the bindings from wrangler.toml backed by Miniflare (real local D1, KV and Queues), the real
+ * migrations handed to test/setup.ts, test secrets, and upstream URLs on `*.sim.test` hosts,
+ * which test/support/simulator.ts routes into the in-process upstream simulator.
+ */
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
+
+export async function workersTestPlugin(overrides: Record<string, string> = {}) {
+  return cloudflareTest({
+    wrangler: { configPath: './wrangler.toml' },
+    miniflare: {
+      bindings: {
+        TEST_MIGRATIONS: await readD1Migrations('./migrations'),
+        JWT_SECRET: 'test-jwt-secret-that-is-at-least-32-characters-long',
+        // Two keys so rotation is exercised: k2 encrypts, k1 still decrypts.
+        ENCRYPTION_KEYS: 'k2:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,k1:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=',
+        TRAKT_CLIENT_ID: '',
+        TRAKT_CLIENT_SECRET: '',
+        TMDB_API_KEY: '',
+        TRAKT_API_URL: 'https://api.trakt.sim.test',
+        TRAKT_AUTH_URL: 'https://auth.trakt.sim.test',
+        TMDB_API_URL: 'https://api.tmdb.sim.test/3',
+        ...overrides,
+      },
+    },
+  });
+}
