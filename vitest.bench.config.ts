@@ -5,7 +5,7 @@
  * also records the figures.
  */
 import { defineConfig } from 'vitest/config';
-import { workersTestPlugin } from './vitest.shared';
+import { workersTestPlugin } from './vitest.shared.ts';
 
 export default defineConfig(async () => ({
   plugins: [await workersTestPlugin({ UPSTREAM_TIMEOUT_MS: '30000' })],

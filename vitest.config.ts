@@ -3,7 +3,7 @@
  * (set up in vitest.shared.ts). The real migrations are applied by test/setup.ts.
  */
 import { defineConfig } from 'vitest/config';
-import { workersTestPlugin } from './vitest.shared';
+import { workersTestPlugin } from './vitest.shared.ts';
 
 export default defineConfig(async () => ({
   // Short upstream timeout, so the simulator's "hang" fault trips it quickly.

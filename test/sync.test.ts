@@ -272,6 +272,21 @@ describe('errors and concurrency', () => {
     expectError(conflict, 409, /already running/);
   });
 
+  it('looks the token up once per sync, and a token Trakt rejects mid-sync is refreshed once and the sync completes', async () => {
+    const user = await connectedUser(sim, { movies: 600, shows: 0, plays_per_item: 1 });
+    const { keyRing, open, aadFor } = await import('../src/crypto/envelope');
+    const row = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?').bind(user.id).first<{ token_set_id: string }>();
+    const set = JSON.parse(await open(await keyRing(env), (await env.KV.get(`trakt_tokens:${user.id}:${row!.token_set_id}`))!, aadFor(user.id, 'trakt_tokens')));
+    await sim.expireToken(set.access_token); // Trakt now answers 401 although our expiry says it is valid
+    await sim.clearRequests();
+    const { result, meter } = await meterD1(() => call('GET', '/trakt/fetch-latest-movies/', { token: user.access }));
+    expect(result.status).toBe(200);
+    expect(result.body.added).toBe(600);
+    expect((await sim.counters())['POST /oauth/token']).toBe(1);
+    const connectionReads = meter.statements.filter((q) => /from "trakt_connections"/i.test(q) && /^select/i.test(q)).length;
+    expect(connectionReads).toBeLessThanOrEqual(4); // not one per page (this sync fetches 10 pages)
+  });
+
   it('upstream 429 surfaces as 429 with Retry-After', async () => {
     const user = await connectedUser(sim, { movies: 3, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 1, kind: '429', retry_after: 90 });

@@ -20,7 +20,7 @@ import { ApiError } from '../http/errors';
 import { enrichUser, type EnrichmentResult } from '../tmdb/enrich';
 import { TRAKT_MAX_PAGE_LIMIT, type TraktClient } from '../trakt/client';
 import { type TraktUserContext, traktUserContext } from '../trakt/context';
-import { NOT_CONNECTED, readConnection, REAUTHORIZE, withAccessToken } from '../trakt/tokens';
+import { type AccessToken, NOT_CONNECTED, readConnection, REAUTHORIZE, withAccessToken } from '../trakt/tokens';
 import { acquireSyncLease, releaseSyncLease } from './lease';
 import {
   activityChanges,
@@ -91,6 +91,8 @@ type Fetcher = {
   calls: number;
   client: TraktClient;
   ctx: TraktUserContext;
+  /** The access token, looked up once per sync (refreshed on a 401). */
+  session: { token?: AccessToken };
 };
 
 async function fetchOne<T extends z.ZodType>(fetcher: Fetcher, path: string, schema: T, query: Record<string, string | number | undefined> = {}) {
@@ -98,7 +100,7 @@ async function fetchOne<T extends z.ZodType>(fetcher: Fetcher, path: string, sch
     throw new ApiError(429, 'This sync needs more Trakt requests than one run may make; it resumes on the next run', { code: 'rate_limited', retryAfter: 300 });
   }
   fetcher.calls += 1;
-  const { data, pagination } = await withAccessToken(fetcher.ctx, (token) => fetcher.client.get<unknown>(path, token, query));
+  const { data, pagination } = await withAccessToken(fetcher.ctx, (token) => fetcher.client.get<unknown>(path, token, query), fetcher.session);
   const parsed = schema.safeParse(data);
   if (!parsed.success) throw new ApiError(502, 'Trakt returned an invalid response; try again later', { code: 'upstream_invalid_response' });
   return { data: parsed.data as z.infer<T>, pagination };
@@ -276,7 +278,7 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   let result: SyncResult;
   let enrichmentBacklog = false;
   try {
-    const fetcher: Fetcher = { calls: 0, client: await ctx.client(), ctx };
+    const fetcher: Fetcher = { calls: 0, client: await ctx.client(), ctx, session: {} };
     const state = await readSyncState(ctx.db, userId);
     const lastEnrichment = previousEnrichment(state?.lastResult);
     enrichmentBacklog = options.background === true && lastEnrichment?.skipped === 'budget_exhausted';

@@ -261,16 +261,21 @@ async function refreshWithLease(ctx: TokenStoreContext, row: Connection, leaseId
 
 /**
  * Runs `call` with a valid access token. If Trakt answers 401 anyway (revoked or expired early),
- * refreshes once — single-flight like any other refresh — and tries again.
+ * refreshes once — single-flight like any other refresh — and tries again. Pass the same
+ * `session` to a series of calls (a sync's pages) to look the token up once, not per call.
  */
-export async function withAccessToken<T>(ctx: TokenStoreContext, call: (accessToken: string) => Promise<T>): Promise<T> {
-  const token = await getAccessToken(ctx);
+export async function withAccessToken<T>(
+  ctx: TokenStoreContext,
+  call: (accessToken: string) => Promise<T>,
+  session: { token?: AccessToken } = {},
+): Promise<T> {
+  session.token ??= await getAccessToken(ctx);
   try {
-    return await call(token.accessToken);
+    return await call(session.token.accessToken);
   } catch (error) {
     if (!(error instanceof ApiError) || error.code !== 'upstream_unauthorized') throw error;
-    const refreshed = await getAccessToken(ctx, { staleVersion: token.version });
-    return call(refreshed.accessToken);
+    session.token = await getAccessToken(ctx, { staleVersion: session.token.version });
+    return call(session.token.accessToken);
   }
 }
 
