@@ -32,19 +32,17 @@ export type ScheduledReport = { refreshed: number; refresh_failures: number; enq
 
 export async function refreshExpiringTokens(env: Env, now: number, waitUntil?: (p: Promise<unknown>) => void) {
   const db = database(env.DB);
-  const rows = await db.all<{ user_id: number }>(
-    sql`SELECT user_id FROM trakt_connections WHERE status = 'active' AND expires_at <= ${isoNow(now + CRON_PERIOD_MS + MAX_REFRESH_MARGIN_MS)}
+  const rows = await db.all<{ user_id: number; token_version: number }>(
+    sql`SELECT user_id, token_version FROM trakt_connections WHERE status = 'active' AND expires_at <= ${isoNow(now + CRON_PERIOD_MS + MAX_REFRESH_MARGIN_MS)}
         ORDER BY expires_at LIMIT ${MAX_REFRESHES_PER_RUN}`,
   );
   let refreshed = 0;
   let failures = 0;
   for (let i = 0; i < rows.length; i += REFRESH_CONCURRENCY) {
     const results = await Promise.allSettled(
-      rows.slice(i, i + REFRESH_CONCURRENCY).map(async ({ user_id }) => {
-        const ctx = await traktUserContext(env, user_id, waitUntil);
-        const before = await ctx.db.query.traktConnections.findFirst({ columns: { tokenVersion: true }, where: (t, { eq }) => eq(t.userId, user_id) });
-        const token = await getAccessToken(ctx, { horizonMs: CRON_PERIOD_MS });
-        return before && token.version !== before.tokenVersion;
+      rows.slice(i, i + REFRESH_CONCURRENCY).map(async ({ user_id, token_version }) => {
+        const token = await getAccessToken(await traktUserContext(env, user_id, waitUntil), { horizonMs: CRON_PERIOD_MS });
+        return token.version !== token_version;
       }),
     );
     for (const result of results) {

@@ -7,6 +7,7 @@ import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
 import { requireUser } from '../auth/middleware';
 import { keyRing } from '../crypto/envelope';
+import { database } from '../db/client';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
 import { CALLBACK_PAGE_CSP, callbackPage } from './callback-page';
@@ -24,8 +25,7 @@ function wantsHtml(accept: string | undefined): boolean {
 
 export const traktAuthRoutes = new Hono<AppEnv>()
   .get('/auth-status', requireUser, async (c) => {
-    const ctx = await traktUserContext(c.env, c.var.userId);
-    const row = await readConnection(ctx.db, c.var.userId);
+    const row = await readConnection(database(c.env.DB), c.var.userId);
     const authUrl = new URL('/trakt/authenticate/', c.req.url).toString();
     if (!row) return c.json({ authenticated: false as const, auth_url: authUrl });
     if (row.status !== 'active') return c.json({ authenticated: false as const, auth_url: authUrl, reason: row.status });
