@@ -14,7 +14,8 @@ export async function workersTestPlugin(overrides: Record<string, string> = {}) 
         TEST_MIGRATIONS: await readD1Migrations('./migrations'),
         JWT_SECRET: 'test-jwt-secret-that-is-at-least-32-characters-long',
         // Two keys so rotation is exercised: k2 encrypts, k1 still decrypts.
-        ENCRYPTION_KEYS: 'k2:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,k1:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=',
+        ENCRYPTION_KEYS:
+          'k2:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,k1:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=',
         TRAKT_CLIENT_ID: '',
         TRAKT_CLIENT_SECRET: '',
         TMDB_API_KEY: '',

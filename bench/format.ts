@@ -23,7 +23,14 @@ export type SyncRow = {
   plays_removed?: number;
 };
 
-export type ReadRow = { scenario: string; endpoint: string; items_returned: number; rows_read: number; rows_written: number; statements: number };
+export type ReadRow = {
+  scenario: string;
+  endpoint: string;
+  items_returned: number;
+  rows_read: number;
+  rows_written: number;
+  statements: number;
+};
 
 export type ThroughputRow = {
   endpoint: string;
@@ -39,10 +46,15 @@ export type ThroughputRow = {
   rps_ratio_round_median: number;
 };
 
-const kind = (endpoint: string) => (endpoint.includes('movies') ? 'movies' : endpoint.includes('shows') ? 'shows' : endpoint);
+const kind = (endpoint: string) =>
+  endpoint.includes('movies') ? 'movies' : endpoint.includes('shows') ? 'shows' : endpoint;
 
 function table(header: string[], rows: Array<Array<string | number>>): string {
-  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
 }
 
 const traktDetail = (counters: Record<string, number>) =>
@@ -63,16 +75,48 @@ const writes = (w: Record<string, number>) =>
 /** Upstream calls per sync. */
 export function callsTable(rows: SyncRow[]): string {
   return table(
-    ['Scenario', 'Kind', 'Trakt GETs', 'of which', 'TMDB calls', 'of which 429 (retried)', 'TMDB detail (incl. retries)'],
-    rows.map((r) => [r.scenario, kind(r.endpoint), r.trakt_calls, traktDetail(r.counters), r.tmdb_calls, r.tmdb_429, tmdbDetail(r.counters) || '–']),
+    [
+      'Scenario',
+      'Kind',
+      'Trakt GETs',
+      'of which',
+      'TMDB calls',
+      'of which 429 (retried)',
+      'TMDB detail (incl. retries)',
+    ],
+    rows.map((r) => [
+      r.scenario,
+      kind(r.endpoint),
+      r.trakt_calls,
+      traktDetail(r.counters),
+      r.tmdb_calls,
+      r.tmdb_429,
+      tmdbDetail(r.counters) || '–',
+    ]),
   );
 }
 
 /** D1 rows per sync. */
 export function d1SyncTable(rows: SyncRow[]): string {
   return table(
-    ['Scenario', 'Kind', 'D1 rows read', 'D1 rows written', 'written by table', 'statements', 'wall ms (workerd, in-process sim)'],
-    rows.map((r) => [r.scenario, kind(r.endpoint), r.rows_read, r.rows_written, writes(r.writes_by_table), r.statements, r.wall_ms]),
+    [
+      'Scenario',
+      'Kind',
+      'D1 rows read',
+      'D1 rows written',
+      'written by table',
+      'statements',
+      'wall ms (workerd, in-process sim)',
+    ],
+    rows.map((r) => [
+      r.scenario,
+      kind(r.endpoint),
+      r.rows_read,
+      r.rows_written,
+      writes(r.writes_by_table),
+      r.statements,
+      r.wall_ms,
+    ]),
   );
 }
 
@@ -83,13 +127,32 @@ export function syncTable(rows: SyncRow[]): string {
 export function readTable(rows: ReadRow[]): string {
   return table(
     ['Read', 'Request', 'items returned', 'D1 rows read', 'rows read per item', 'D1 rows written', 'statements'],
-    rows.map((r) => [r.scenario, `\`${r.endpoint}\``, r.items_returned, r.rows_read, r.items_returned ? (r.rows_read / r.items_returned).toFixed(1) : '–', r.rows_written, r.statements]),
+    rows.map((r) => [
+      r.scenario,
+      `\`${r.endpoint}\``,
+      r.items_returned,
+      r.rows_read,
+      r.items_returned ? (r.rows_read / r.items_returned).toFixed(1) : '–',
+      r.rows_written,
+      r.statements,
+    ]),
   );
 }
 
 export function throughputTable(rows: ThroughputRow[]): string {
   return table(
-    ['Endpoint', 'requests', 'errors', 'req/s', 'req/s vs /health', '(median of per-round ratios)', 'p50 ms', 'p50 vs /health', 'p95 ms', 'p95 vs /health'],
+    [
+      'Endpoint',
+      'requests',
+      'errors',
+      'req/s',
+      'req/s vs /health',
+      '(median of per-round ratios)',
+      'p50 ms',
+      'p50 vs /health',
+      'p95 ms',
+      'p95 vs /health',
+    ],
     rows.map((r) => [
       `\`${r.endpoint}\``,
       r.requests,

@@ -12,7 +12,15 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
-import { BENCH_MARKER, callsTable, d1SyncTable, readTable, type ReadRow, type SyncRow, throughputTable } from './format.ts';
+import {
+  BENCH_MARKER,
+  callsTable,
+  d1SyncTable,
+  type ReadRow,
+  readTable,
+  type SyncRow,
+  throughputTable,
+} from './format.ts';
 import { runThroughput, type ThroughputResult } from './throughput.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -26,7 +34,10 @@ type LargeData = {
   setup_ms: number;
   sync: SyncRow[];
   reads: ReadRow[];
-  tmdb_backlog: { after_first_sync: { movies: number; shows: number }; after_noop_sync: { movies: number; shows: number } };
+  tmdb_backlog: {
+    after_first_sync: { movies: number; shows: number };
+    after_noop_sync: { movies: number; shows: number };
+  };
 };
 type TmdbData = { account: Record<string, unknown>; sync: SyncRow[] };
 
@@ -34,7 +45,11 @@ type TmdbData = { account: Record<string, unknown>; sync: SyncRow[] };
 function runWorkerdBench(): Promise<Record<string, unknown>> {
   return new Promise((resolveRun, reject) => {
     const vitest = join(ROOT, 'node_modules/vitest/vitest.mjs');
-    const child = spawn(process.execPath, [vitest, 'run', '-c', 'vitest.bench.config.ts'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, FORCE_COLOR: '0' } });
+    const child = spawn(process.execPath, [vitest, 'run', '-c', 'vitest.bench.config.ts'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, FORCE_COLOR: '0' },
+    });
     const results: Record<string, unknown> = {};
     let buffer = '';
     child.stdout.on('data', (chunk: Buffer) => {
@@ -52,14 +67,18 @@ function runWorkerdBench(): Promise<Record<string, unknown>> {
       }
     });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolveRun(results) : reject(new Error(`vitest -c vitest.bench.config.ts exited with ${code}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolveRun(results) : reject(new Error(`vitest -c vitest.bench.config.ts exited with ${code}`)),
+    );
   });
 }
 
 function figures(large: LargeData, tmdb: TmdbData, throughput: ThroughputResult | undefined): string {
   const s = large.account.summary;
   const firstTrakt = large.sync.filter((r) => r.scenario === 'first sync').reduce((n, r) => n + r.trakt_calls, 0);
-  const backdatedTrakt = large.sync.filter((r) => r.scenario === '1 backdated play').reduce((n, r) => n + r.trakt_calls, 0);
+  const backdatedTrakt = large.sync
+    .filter((r) => r.scenario === '1 backdated play')
+    .reduce((n, r) => n + r.trakt_calls, 0);
   const cpu = cpus();
   const lines = [
     START,

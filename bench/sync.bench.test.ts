@@ -12,12 +12,18 @@ import { call, type JsonResponse } from '../test/support/api';
 import { meterD1 } from '../test/support/d1-meter';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../test/support/simulator';
 import { connectedUser } from '../test/support/trakt';
-import { type ReadRow, type SyncRow, BENCH_MARKER, readTable, syncTable } from './format';
+import { BENCH_MARKER, type ReadRow, readTable, type SyncRow, syncTable } from './format';
 
 /** The large account: 5,000 movies; 300 shows × 3 seasons × 10 episodes. */
-export const LARGE = { movies: 5000, shows: 300, seasons_per_show: 3, episodes_per_season: 10 } as const;
+const LARGE = { movies: 5000, shows: 300, seasons_per_show: 3, episodes_per_season: 10 } as const;
 /** The TMDB account: every title and season fits in one run's TMDB budget (300 calls). */
-export const SHARED = { seed: 'bench-shared', movies: 100, shows: 20, seasons_per_show: 3, episodes_per_season: 10 } as const;
+const SHARED = {
+  seed: 'bench-shared',
+  movies: 100,
+  shows: 20,
+  seasons_per_show: 3,
+  episodes_per_season: 10,
+} as const;
 
 let sim: Simulator;
 beforeEach(() => {
@@ -26,7 +32,14 @@ beforeEach(() => {
 afterEach(() => sim.restore());
 
 async function storeTmdbKey(access: string) {
-  expect((await call('POST', '/users/api-keys/', { token: access, json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } })).status).toBe(201);
+  expect(
+    (
+      await call('POST', '/users/api-keys/', {
+        token: access,
+        json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
+      })
+    ).status,
+  ).toBe(201);
 }
 
 const sum = (counters: Record<string, number>, tmdb: boolean) =>
@@ -35,7 +48,11 @@ const sum = (counters: Record<string, number>, tmdb: boolean) =>
     .reduce((n, [, v]) => n + v, 0);
 
 /** Runs one API call with fresh counters and the D1 meter on; returns the row for the table. */
-async function measureSync(scenario: string, path: string, access: string): Promise<{ row: SyncRow; res: JsonResponse }> {
+async function measureSync(
+  scenario: string,
+  path: string,
+  access: string,
+): Promise<{ row: SyncRow; res: JsonResponse }> {
   await sim.clearRequests();
   const started = Date.now();
   const { result: res, meter } = await meterD1(() => call('GET', path, { token: access }));
@@ -43,7 +60,8 @@ async function measureSync(scenario: string, path: string, access: string): Prom
   expect(res.status, JSON.stringify(res.body)).toBe(200);
   const counters = await sim.counters();
   const requests = await sim.requests();
-  const limited = (tmdb: boolean) => requests.filter((r) => r.status === 429 && r.path.startsWith('/3/') === tmdb).length;
+  const limited = (tmdb: boolean) =>
+    requests.filter((r) => r.status === 429 && r.path.startsWith('/3/') === tmdb).length;
   expect(limited(false)).toBe(0); // never over Trakt's 1000 GET / 5 min
   const row: SyncRow = {
     scenario,
@@ -64,7 +82,12 @@ async function measureSync(scenario: string, path: string, access: string): Prom
   return { row, res };
 }
 
-async function measureRead(scenario: string, path: string, access: string, check: (body: any) => void): Promise<ReadRow> {
+async function measureRead(
+  scenario: string,
+  path: string,
+  access: string,
+  check: (body: any) => void,
+): Promise<ReadRow> {
   await sim.clearRequests();
   const { result: res, meter } = await meterD1(() => call('GET', path, { token: access }));
   expect(res.status, JSON.stringify(res.body)).toBe(200);
@@ -72,15 +95,26 @@ async function measureRead(scenario: string, path: string, access: string, check
   expect(await sim.requests()).toEqual([]); // the read path never calls upstream
   expect(meter.rowsWritten).toBe(0);
   const items = res.body.movies?.length ?? res.body.shows?.length ?? res.body.episodes?.length ?? 0;
-  return { scenario, endpoint: path, items_returned: items, rows_read: meter.rowsRead, rows_written: meter.rowsWritten, statements: meter.statements.length };
+  return {
+    scenario,
+    endpoint: path,
+    items_returned: items,
+    rows_read: meter.rowsRead,
+    rows_written: meter.rowsWritten,
+    statements: meter.statements.length,
+  };
 }
 
 /** Titles of the user's collection that have no TMDB cache row yet (posters missing). */
 async function unenriched(userId: number) {
   const one = async (q: string) => (await env.DB.prepare(q).bind(userId).first<{ n: number }>())!.n;
   return {
-    movies: await one("SELECT count(*) AS n FROM movies m LEFT JOIN tmdb_titles t ON t.kind = 'movie' AND t.tmdb_id = m.tmdb_ref WHERE m.user_id = ? AND t.tmdb_id IS NULL"),
-    shows: await one("SELECT count(*) AS n FROM shows s LEFT JOIN tmdb_titles t ON t.kind = 'tv' AND t.tmdb_id = s.tmdb_ref WHERE s.user_id = ? AND t.tmdb_id IS NULL"),
+    movies: await one(
+      "SELECT count(*) AS n FROM movies m LEFT JOIN tmdb_titles t ON t.kind = 'movie' AND t.tmdb_id = m.tmdb_ref WHERE m.user_id = ? AND t.tmdb_id IS NULL",
+    ),
+    shows: await one(
+      "SELECT count(*) AS n FROM shows s LEFT JOIN tmdb_titles t ON t.kind = 'tv' AND t.tmdb_id = s.tmdb_ref WHERE s.user_id = ? AND t.tmdb_id IS NULL",
+    ),
   };
 }
 
@@ -111,14 +145,18 @@ describe('sync and read cost on a large account', () => {
       const noop = await measureSync('no-op sync', path, user.access);
       expect(noop.row.trakt_calls + noop.row.tmdb_calls).toBe(1);
       expect(noop.row.counters).toEqual({ 'GET /sync/last_activities': 1 });
-      expect(Object.keys(noop.row.writes_by_table).every((t) => t === 'sync_state' || t === 'trakt_connections')).toBe(true);
+      expect(Object.keys(noop.row.writes_by_table).every((t) => t === 'sync_state' || t === 'trakt_connections')).toBe(
+        true,
+      );
       rows.push(noop.row);
     }
     const backlogAfterNoop = await unenriched(user.id);
 
     // 3. Incremental: a few new plays now (3 movies, 3 episodes).
-    for (const m of catalog.movies.slice(0, 3)) await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: m.trakt });
-    for (const s of catalog.shows.slice(0, 3)) await sim.addPlay(user.traktUsername, { type: 'episode', trakt_id: s.seasons[0]!.episodes[0]!.trakt });
+    for (const m of catalog.movies.slice(0, 3))
+      await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: m.trakt });
+    for (const s of catalog.shows.slice(0, 3))
+      await sim.addPlay(user.traktUsername, { type: 'episode', trakt_id: s.seasons[0]!.episodes[0]!.trakt });
     const incMovies = await measureSync('incremental (3 new plays)', '/trakt/fetch-latest-movies/', user.access);
     expect(incMovies.row.plays_added).toBe(3);
     rows.push(incMovies.row);
@@ -127,11 +165,19 @@ describe('sync and read cost on a large account', () => {
     rows.push(incShows.row);
 
     // 4. One backdated play (years before the high-water mark): forces a full history re-fetch.
-    await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: catalog.movies[10]!.trakt, watched_at: '2019-01-01T00:00:00.000Z' });
+    await sim.addPlay(user.traktUsername, {
+      type: 'movie',
+      trakt_id: catalog.movies[10]!.trakt,
+      watched_at: '2019-01-01T00:00:00.000Z',
+    });
     const backMovies = await measureSync('1 backdated play', '/trakt/fetch-latest-movies/', user.access);
     expect(backMovies.row.plays_added).toBe(1);
     rows.push(backMovies.row);
-    await sim.addPlay(user.traktUsername, { type: 'episode', trakt_id: catalog.shows[10]!.seasons[1]!.episodes[2]!.trakt, watched_at: '2019-01-01T00:00:00.000Z' });
+    await sim.addPlay(user.traktUsername, {
+      type: 'episode',
+      trakt_id: catalog.shows[10]!.seasons[1]!.episodes[2]!.trakt,
+      watched_at: '2019-01-01T00:00:00.000Z',
+    });
     const backShows = await measureSync('1 backdated play', '/trakt/fetch-latest-shows/', user.access);
     expect(backShows.row.plays_added).toBe(1);
     rows.push(backShows.row);
@@ -147,18 +193,50 @@ describe('sync and read cost on a large account', () => {
       expect(body.page).toBe(n);
       expect((body.movies ?? body.shows).length).toBe(10);
     };
-    reads.push(await measureRead('movies page 1', '/trakt/get-stored-movies/?page=1&page_size=10', user.access, page(1)));
-    reads.push(await measureRead('movies page 300', '/trakt/get-stored-movies/?page=300&page_size=10', user.access, page(300)));
-    reads.push(await measureRead(`movies last page (${lastMoviePage})`, `/trakt/get-stored-movies/?page=${lastMoviePage}&page_size=10`, user.access, page(lastMoviePage)));
-    reads.push(await measureRead('movies page 1, page_size 100', '/trakt/get-stored-movies/?page=1&page_size=100', user.access, (b) => expect(b.movies).toHaveLength(100)));
-    reads.push(await measureRead('shows page 1', '/trakt/get-stored-shows/?page=1&page_size=10', user.access, page(1)));
-    reads.push(await measureRead(`shows last page (${lastShowPage})`, `/trakt/get-stored-shows/?page=${lastShowPage}&page_size=10`, user.access, page(lastShowPage)));
     reads.push(
-      await measureRead(`seasons+episodes of one show (${show.seasons.length} seasons)`, `/trakt/get-watched-seasons-episodes/?trakt_id=${show.trakt}`, user.access, (b) =>
-        expect(b.episodes.length).toBeGreaterThan(0),
+      await measureRead('movies page 1', '/trakt/get-stored-movies/?page=1&page_size=10', user.access, page(1)),
+    );
+    reads.push(
+      await measureRead('movies page 300', '/trakt/get-stored-movies/?page=300&page_size=10', user.access, page(300)),
+    );
+    reads.push(
+      await measureRead(
+        `movies last page (${lastMoviePage})`,
+        `/trakt/get-stored-movies/?page=${lastMoviePage}&page_size=10`,
+        user.access,
+        page(lastMoviePage),
       ),
     );
-    reads.push(await measureRead('sync-status', '/trakt/sync-status/', user.access, (b) => expect(b.counts.movies).toBe(movieCount)));
+    reads.push(
+      await measureRead(
+        'movies page 1, page_size 100',
+        '/trakt/get-stored-movies/?page=1&page_size=100',
+        user.access,
+        (b) => expect(b.movies).toHaveLength(100),
+      ),
+    );
+    reads.push(await measureRead('shows page 1', '/trakt/get-stored-shows/?page=1&page_size=10', user.access, page(1)));
+    reads.push(
+      await measureRead(
+        `shows last page (${lastShowPage})`,
+        `/trakt/get-stored-shows/?page=${lastShowPage}&page_size=10`,
+        user.access,
+        page(lastShowPage),
+      ),
+    );
+    reads.push(
+      await measureRead(
+        `seasons+episodes of one show (${show.seasons.length} seasons)`,
+        `/trakt/get-watched-seasons-episodes/?trakt_id=${show.trakt}`,
+        user.access,
+        (b) => expect(b.episodes.length).toBeGreaterThan(0),
+      ),
+    );
+    reads.push(
+      await measureRead('sync-status', '/trakt/sync-status/', user.access, (b) =>
+        expect(b.counts.movies).toBe(movieCount),
+      ),
+    );
 
     const data = {
       account: { ...LARGE, summary: truth },

@@ -14,7 +14,7 @@
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { startStack, type StackInfo } from '../test-e2e/support/stack.ts';
+import { type StackInfo, startStack } from '../test-e2e/support/stack.ts';
 import type { ThroughputRow } from './format.ts';
 
 export const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1500);
@@ -23,15 +23,31 @@ const WARMUP = 200;
 const ROUNDS = 5;
 const MAX_SECONDS = 30;
 /** The seeded user: a few hundred movies and some shows. */
-export const SEED_ACCOUNT = { seed: 'bench-throughput', movies: 300, shows: 30, seasons_per_show: 3, episodes_per_season: 10 } as const;
+export const SEED_ACCOUNT = {
+  seed: 'bench-throughput',
+  movies: 300,
+  shows: 30,
+  seasons_per_show: 3,
+  episodes_per_season: 10,
+} as const;
 
 type Json = Record<string, any>;
 
-async function json(url: string, method = 'GET', body?: unknown, token?: string): Promise<{ status: number; body: Json }> {
+async function json(
+  url: string,
+  method = 'GET',
+  body?: unknown,
+  token?: string,
+): Promise<{ status: number; body: Json }> {
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (token) headers.Authorization = `Bearer ${token}`;
-  const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body), redirect: 'manual' });
+  const res = await fetch(url, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    redirect: 'manual',
+  });
   const text = await res.text();
   let parsed: Json = {};
   try {
@@ -48,8 +64,10 @@ function must(ok: boolean, what: string, detail: unknown): void {
 
 /** Registers an API user, connects it to a seeded simulator account through the real OAuth flow, and runs its first sync. */
 async function seedUser(info: StackInfo): Promise<{ token: string; showTraktId: number; movies: number }> {
-  const sim = (path: string, body?: unknown) => json(`${info.simUrl}/_sim${path}`, body === undefined ? 'GET' : 'POST', body);
-  const api = (method: string, path: string, body?: unknown, token?: string) => json(`${info.apiUrl}${path}`, method, body, token);
+  const sim = (path: string, body?: unknown) =>
+    json(`${info.simUrl}/_sim${path}`, body === undefined ? 'GET' : 'POST', body);
+  const api = (method: string, path: string, body?: unknown, token?: string) =>
+    json(`${info.apiUrl}${path}`, method, body, token);
   const app = await sim('/apps', { redirect_uris: [info.redirectUri] });
   const username = `bench_${Date.now().toString(36)}`;
   must((await sim('/accounts', { username, ...SEED_ACCOUNT })).status === 201, 'create account', username);
@@ -58,15 +76,28 @@ async function seedUser(info: StackInfo): Promise<{ token: string; showTraktId: 
   must((await api('POST', '/users/register/', { username, password })).status === 201, 'register', username);
   const token = (await api('POST', '/users/token/', { username, password })).body.access as string;
   must(
-    (await api('POST', '/users/api-keys/', { service_name: 'trakt', service_user_id: app.body.client_id, api_key: app.body.client_secret }, token)).status === 201,
+    (
+      await api(
+        'POST',
+        '/users/api-keys/',
+        { service_name: 'trakt', service_user_id: app.body.client_id, api_key: app.body.client_secret },
+        token,
+      )
+    ).status === 201,
     'store trakt app',
     null,
   );
-  must((await api('POST', '/users/api-keys/', { service_name: 'tmdb', api_key: 'sim-tmdb-key' }, token)).status === 201, 'store tmdb key', null);
+  must(
+    (await api('POST', '/users/api-keys/', { service_name: 'tmdb', api_key: 'sim-tmdb-key' }, token)).status === 201,
+    'store tmdb key',
+    null,
+  );
   const auth = await api('GET', '/trakt/authenticate/', undefined, token);
   const redirect = await fetch(auth.body.auth_url as string, { redirect: 'manual' });
   const location = new URL(redirect.headers.get('location') ?? 'http://invalid/');
-  const callback = await fetch(`${info.apiUrl}/trakt/oauth-callback/?${new URLSearchParams({ code: location.searchParams.get('code') ?? '', state: location.searchParams.get('state') ?? '' })}`);
+  const callback = await fetch(
+    `${info.apiUrl}/trakt/oauth-callback/?${new URLSearchParams({ code: location.searchParams.get('code') ?? '', state: location.searchParams.get('state') ?? '' })}`,
+  );
   await callback.body?.cancel();
   must(callback.status === 200, 'oauth callback', callback.status);
   for (const kind of ['movies', 'shows']) {
@@ -75,10 +106,15 @@ async function seedUser(info: StackInfo): Promise<{ token: string; showTraktId: 
   }
   const shows = await api('GET', '/trakt/get-stored-shows/?page=1&page_size=1', undefined, token);
   const movies = await api('GET', '/trakt/get-stored-movies/?page=1&page_size=1', undefined, token);
-  return { token, showTraktId: shows.body.shows[0].show.ids.trakt as number, movies: movies.body.total_items as number };
+  return {
+    token,
+    showTraktId: shows.body.shows[0].show.ids.trakt as number,
+    movies: movies.body.total_items as number,
+  };
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 
 /** REQUESTS GETs with CONCURRENCY in flight (stops early after MAX_SECONDS); latencies in ms. */
 async function load(url: string, token: string | undefined, count: number) {
@@ -107,7 +143,15 @@ async function load(url: string, token: string | undefined, count: number) {
   return { latencies, errors, seconds, rps: latencies.length / seconds };
 }
 
-export type ThroughputResult = { rows: ThroughputRow[]; machine: string; requests: number; concurrency: number; rounds: number; seeded_movies: number; load_average: { before: number; after: number } };
+export type ThroughputResult = {
+  rows: ThroughputRow[];
+  machine: string;
+  requests: number;
+  concurrency: number;
+  rounds: number;
+  seeded_movies: number;
+  load_average: { before: number; after: number };
+};
 
 export async function runThroughput(log: (line: string) => void = console.log): Promise<ThroughputResult> {
   log('throughput: starting simulator + API with wrangler dev…');
@@ -119,7 +163,9 @@ export async function runThroughput(log: (line: string) => void = console.log): 
   process.once('SIGTERM', onSignal);
   try {
     for (const url of [info.apiUrl, info.simUrl]) must(new URL(url).hostname === '127.0.0.1', 'loopback only', url);
-    log(`throughput: API ${info.apiUrl}, simulator ${info.simUrl}; seeding ${SEED_ACCOUNT.movies} movies, ${SEED_ACCOUNT.shows} shows…`);
+    log(
+      `throughput: API ${info.apiUrl}, simulator ${info.simUrl}; seeding ${SEED_ACCOUNT.movies} movies, ${SEED_ACCOUNT.shows} shows…`,
+    );
     const user = await seedUser(info);
     const endpoints: Array<{ path: string; auth: boolean }> = [
       { path: '/health', auth: false },
@@ -132,7 +178,9 @@ export async function runThroughput(log: (line: string) => void = console.log): 
     // ROUNDS interleaved rounds (each endpoint REQUESTS / ROUNDS requests per round), so drift in
     // the machine's load (other processes on a shared 2-core box) hits every endpoint alike.
     type Acc = { latencies: number[]; errors: number; seconds: number; roundRps: number[] };
-    const acc = new Map<string, Acc>(endpoints.map((e) => [e.path, { latencies: [], errors: 0, seconds: 0, roundRps: [] }]));
+    const acc = new Map<string, Acc>(
+      endpoints.map((e) => [e.path, { latencies: [], errors: 0, seconds: 0, roundRps: [] }]),
+    );
     for (let round = 1; round <= ROUNDS; round++) {
       for (const { path, auth } of endpoints) {
         const r = await load(`${info.apiUrl}${path}`, auth ? user.token : undefined, Math.ceil(REQUESTS / ROUNDS));
@@ -142,12 +190,20 @@ export async function runThroughput(log: (line: string) => void = console.log): 
         a.seconds += r.seconds;
         a.roundRps.push(r.rps);
       }
-      log(`throughput: round ${round}/${ROUNDS}: ${endpoints.map((e) => `${e.path.split('?')[0]} ${acc.get(e.path)!.roundRps.at(-1)!.toFixed(0)} req/s`).join(', ')}`);
+      log(
+        `throughput: round ${round}/${ROUNDS}: ${endpoints.map((e) => `${e.path.split('?')[0]} ${acc.get(e.path)!.roundRps.at(-1)!.toFixed(0)} req/s`).join(', ')}`,
+      );
     }
     const loadAfter = loadavg()[0]!;
     const stats = (a: Acc) => {
       const sorted = [...a.latencies].sort((x, y) => x - y);
-      return { requests: sorted.length, errors: a.errors, rps: sorted.length / a.seconds, p50: percentile(sorted, 50), p95: percentile(sorted, 95) };
+      return {
+        requests: sorted.length,
+        errors: a.errors,
+        rps: sorted.length / a.seconds,
+        p50: percentile(sorted, 50),
+        p95: percentile(sorted, 95),
+      };
     };
     const health = acc.get('/health')!;
     const base = stats(health);
@@ -188,6 +244,8 @@ export async function runThroughput(log: (line: string) => void = console.log): 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === import.meta.filename) {
   const { throughputTable } = await import('./format.ts');
   const result = await runThroughput();
-  console.log(`\n${result.machine}; ${result.requests} requests per endpoint in ${result.rounds} rounds, concurrency ${result.concurrency}; load average ${result.load_average.before.toFixed(1)} → ${result.load_average.after.toFixed(1)}\n`);
+  console.log(
+    `\n${result.machine}; ${result.requests} requests per endpoint in ${result.rounds} rounds, concurrency ${result.concurrency}; load average ${result.load_average.before.toFixed(1)} → ${result.load_average.after.toFixed(1)}\n`,
+  );
   console.log(throughputTable(result.rows));
 }

@@ -60,7 +60,13 @@ function parseOptions(argv: string[]): Options | 'help' {
     if (!Number.isInteger(n) || n < 1 || n > 65535) throw new Failure(`--${name} must be a port number`);
     return n;
   };
-  return { once: values.once, cron: values.cron, apiPort: port('port', values.port), simPort: port('sim-port', values['sim-port']), keepLogs: values['keep-logs'] };
+  return {
+    once: values.once,
+    cron: values.cron,
+    apiPort: port('port', values.port),
+    simPort: port('sim-port', values['sim-port']),
+    keepLogs: values['keep-logs'],
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -69,7 +75,12 @@ function parseOptions(argv: string[]): Options | 'help' {
 type Reply<T> = { status: number; body: T; headers: Headers };
 
 /** `expect`: the status required (default 200), or 'ok' for any 2xx. */
-async function call<T>(url: string, method: string, options: { token?: string; json?: unknown; expect?: number | 'ok' } = {}, attempt = 1): Promise<Reply<T>> {
+async function call<T>(
+  url: string,
+  method: string,
+  options: { token?: string; json?: unknown; expect?: number | 'ok' } = {},
+  attempt = 1,
+): Promise<Reply<T>> {
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
   if (options.json !== undefined) headers['Content-Type'] = 'application/json';
@@ -90,22 +101,30 @@ async function call<T>(url: string, method: string, options: { token?: string; j
   if (res.status === 503 && typeof body === 'string' && body.includes('restarted mid-request') && attempt < 4) {
     // wrangler dev reloads the Worker when a source file changes and fails the request in flight
     // (it retries only GET/HEAD itself); the sync endpoints are safe to repeat.
-    process.stdout.write(`    (the Worker reloaded during ${method} ${new URL(url).pathname}: a source file changed; retrying)\n`);
+    process.stdout.write(
+      `    (the Worker reloaded during ${method} ${new URL(url).pathname}: a source file changed; retrying)\n`,
+    );
     await sleep(1_000);
     return call<T>(url, method, options, attempt + 1);
   }
   const expected = options.expect ?? 200;
   if (expected === 'ok' ? !res.ok : res.status !== expected) {
-    throw new Failure(`${method} ${new URL(url).pathname}${new URL(url).search} → ${res.status} (expected ${expected}): ${typeof body === 'string' ? body.slice(0, 300) : JSON.stringify(body)}`);
+    throw new Failure(
+      `${method} ${new URL(url).pathname}${new URL(url).search} → ${res.status} (expected ${expected}): ${typeof body === 'string' ? body.slice(0, 300) : JSON.stringify(body)}`,
+    );
   }
   return { status: res.status, body: body as T, headers: res.headers };
 }
 
 function client(info: StackInfo) {
   return {
-    api: async <T = Record<string, unknown>>(method: string, path: string, options: { token?: string; json?: unknown; expect?: number } = {}) =>
-      (await call<T>(`${info.apiUrl}${path}`, method, options)).body,
-    sim: async <T = Record<string, unknown>>(method: string, path: string, json?: unknown) => (await call<T>(`${info.simUrl}/_sim${path}`, method, { json, expect: 'ok' })).body,
+    api: async <T = Record<string, unknown>>(
+      method: string,
+      path: string,
+      options: { token?: string; json?: unknown; expect?: number } = {},
+    ) => (await call<T>(`${info.apiUrl}${path}`, method, options)).body,
+    sim: async <T = Record<string, unknown>>(method: string, path: string, json?: unknown) =>
+      (await call<T>(`${info.simUrl}/_sim${path}`, method, { json, expect: 'ok' })).body,
   };
 }
 
@@ -122,15 +141,48 @@ type SyncStatus = {
   in_progress: boolean;
   counts: { movies: number; shows: number; episodes: number; plays: number };
 };
-type Counts = { added: number; updated: number; removed: number; unchanged: number; plays_added: number; plays_removed: number };
-type StoredMovies = { total_items: number; movies: { plays: number; last_watched_at: string; movie: { title: string; year: number | null; image_url: string | null; ids: { trakt: number } } }[] };
-type StoredShows = { total_items: number; shows: { last_watched_at: string; show: { title: string; year: number | null; image_url: string | null; ids: { trakt: number } } }[] };
+type Counts = {
+  added: number;
+  updated: number;
+  removed: number;
+  unchanged: number;
+  plays_added: number;
+  plays_removed: number;
+};
+type StoredMovies = {
+  total_items: number;
+  movies: {
+    plays: number;
+    last_watched_at: string;
+    movie: { title: string; year: number | null; image_url: string | null; ids: { trakt: number } };
+  }[];
+};
+type StoredShows = {
+  total_items: number;
+  shows: {
+    last_watched_at: string;
+    show: { title: string; year: number | null; image_url: string | null; ids: { trakt: number } };
+  }[];
+};
 type SeasonsEpisodes = {
   seasons: { season_number: number }[];
-  episodes: { season__season_number: number; episode_number: number; title: string | null; plays: number; image_url: string | null }[];
+  episodes: {
+    season__season_number: number;
+    episode_number: number;
+    title: string | null;
+    plays: number;
+    image_url: string | null;
+  }[];
 };
 type SimSummary = { movies_watched: number; shows_watched: number; episodes_watched: number; total_plays: number };
-type SimCatalog = { movies: { trakt: number; title: string }[]; shows: { trakt: number; title: string; seasons: { number: number; episodes: { number: number; trakt: number }[] }[] }[] };
+type SimCatalog = {
+  movies: { trakt: number; title: string }[];
+  shows: {
+    trakt: number;
+    title: string;
+    seasons: { number: number; episodes: { number: number; trakt: number }[] }[];
+  }[];
+};
 type SimPlay = { id: number; type: 'movie' | 'episode'; trakt_id: number };
 
 // ---------------------------------------------------------------------------------------------
@@ -146,9 +198,15 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function printLists(movies: StoredMovies, shows: StoredShows) {
   log(`\nMost recent movies (${movies.total_items} stored):`);
-  for (const m of movies.movies) log(`  ${day(m.last_watched_at)}  ${title(m.movie).padEnd(44)} plays ${m.plays}  ${m.movie.image_url ?? '(no image)'}`);
+  for (const m of movies.movies)
+    log(
+      `  ${day(m.last_watched_at)}  ${title(m.movie).padEnd(44)} plays ${m.plays}  ${m.movie.image_url ?? '(no image)'}`,
+    );
   log(`\nMost recent shows (${shows.total_items} stored):`);
-  for (const s of shows.shows) log(`  ${day(s.last_watched_at)}  ${title(s.show).padEnd(44)} trakt ${String(s.show.ids.trakt).padEnd(8)} ${s.show.image_url ?? '(no image)'}`);
+  for (const s of shows.shows)
+    log(
+      `  ${day(s.last_watched_at)}  ${title(s.show).padEnd(44)} trakt ${String(s.show.ids.trakt).padEnd(8)} ${s.show.image_url ?? '(no image)'}`,
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -160,11 +218,15 @@ async function walkThrough(info: StackInfo): Promise<Session> {
   const { api, sim } = client(info);
 
   heading('1. A Trakt app and a signed-in Trakt user (at the simulator)');
-  const app = await sim<{ client_id: string; client_secret: string }>('POST', '/apps', { redirect_uris: [info.redirectUri] });
+  const app = await sim<{ client_id: string; client_secret: string }>('POST', '/apps', {
+    redirect_uris: [info.redirectUri],
+  });
   step(`registered app ${app.client_id} with redirect URI ${info.redirectUri}`);
   await sim('POST', '/session', { username: TRAKT_ACCOUNT });
   const simSummary = await sim<SimSummary>('GET', `/accounts/${TRAKT_ACCOUNT}/summary`);
-  step(`signed in at "trakt.tv" as "${TRAKT_ACCOUNT}": ${simSummary.movies_watched} movies, ${simSummary.shows_watched} shows, ${simSummary.episodes_watched} episodes watched`);
+  step(
+    `signed in at "trakt.tv" as "${TRAKT_ACCOUNT}": ${simSummary.movies_watched} movies, ${simSummary.shows_watched} shows, ${simSummary.episodes_watched} episodes watched`,
+  );
 
   heading('2. An API user');
   const username = 'demo';
@@ -173,9 +235,17 @@ async function walkThrough(info: StackInfo): Promise<Session> {
   step(`POST /users/register/     → registered "${username}" (password ${password})`);
   const { access } = await api<{ access: string }>('POST', '/users/token/', { json: { username, password } });
   step('POST /users/token/        → JWT access token');
-  await api('POST', '/users/api-keys/', { token: access, json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret }, expect: 201 });
+  await api('POST', '/users/api-keys/', {
+    token: access,
+    json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
+    expect: 201,
+  });
   step('POST /users/api-keys/     → stored the Trakt client id/secret (service "trakt")');
-  await api('POST', '/users/api-keys/', { token: access, json: { service_name: 'tmdb', api_key: TMDB_KEY }, expect: 201 });
+  await api('POST', '/users/api-keys/', {
+    token: access,
+    json: { service_name: 'tmdb', api_key: TMDB_KEY },
+    expect: 201,
+  });
   step('POST /users/api-keys/     → stored the TMDB key (service "tmdb")');
 
   heading('3. Connect Trakt (OAuth)');
@@ -183,45 +253,74 @@ async function walkThrough(info: StackInfo): Promise<Session> {
   step(`GET /trakt/authenticate/  → ${auth_url.replace(/state=[^&]+/, 'state=…')}`);
   const authorize = await fetch(auth_url, { redirect: 'manual' });
   const location = authorize.headers.get('location');
-  if (authorize.status !== 302 || !location) throw new Failure(`Trakt's authorize page did not redirect: ${authorize.status} ${await authorize.text()}`);
+  if (authorize.status !== 302 || !location)
+    throw new Failure(`Trakt's authorize page did not redirect: ${authorize.status} ${await authorize.text()}`);
   if (!location.startsWith(info.redirectUri)) throw new Failure(`Trakt redirected somewhere else: ${location}`);
-  step(`"Trakt" approved and redirected to ${location.replace(/code=[^&]+/, 'code=…').replace(/state=[^&]+/, 'state=…')}`);
+  step(
+    `"Trakt" approved and redirected to ${location.replace(/code=[^&]+/, 'code=…').replace(/state=[^&]+/, 'state=…')}`,
+  );
   const callback = await call<{ message: string }>(location, 'GET');
   step(`GET /trakt/oauth-callback/ → ${callback.body.message}`);
-  const auth = await api<{ authenticated: boolean; expires_at?: string }>('GET', '/trakt/auth-status/', { token: access });
+  const auth = await api<{ authenticated: boolean; expires_at?: string }>('GET', '/trakt/auth-status/', {
+    token: access,
+  });
   if (!auth.authenticated) throw new Failure(`auth-status says not authenticated: ${JSON.stringify(auth)}`);
   step(`GET /trakt/auth-status/   → authenticated, token expires ${auth.expires_at}`);
 
   heading('4. Sync watch history');
   let started = Date.now();
   const movies = await api<Counts>('POST', '/trakt/fetch-latest-movies/', { token: access });
-  step(`POST /trakt/fetch-latest-movies/ → ${movies.added} movies added, ${movies.plays_added} plays (${seconds(Date.now() - started)}, TMDB posters included)`);
+  step(
+    `POST /trakt/fetch-latest-movies/ → ${movies.added} movies added, ${movies.plays_added} plays (${seconds(Date.now() - started)}, TMDB posters included)`,
+  );
   started = Date.now();
-  const shows = await api<Counts & { episodes: { added: number } }>('POST', '/trakt/fetch-latest-shows/', { token: access });
-  step(`POST /trakt/fetch-latest-shows/  → ${shows.added} shows, ${shows.episodes.added} episodes added, ${shows.plays_added} plays (${seconds(Date.now() - started)})`);
+  const shows = await api<Counts & { episodes: { added: number } }>('POST', '/trakt/fetch-latest-shows/', {
+    token: access,
+  });
+  step(
+    `POST /trakt/fetch-latest-shows/  → ${shows.added} shows, ${shows.episodes.added} episodes added, ${shows.plays_added} plays (${seconds(Date.now() - started)})`,
+  );
 
   heading('5. What is stored');
   const status = await api<SyncStatus>('GET', '/trakt/sync-status/', { token: access });
-  const storedMovies = await api<StoredMovies>('GET', '/trakt/get-stored-movies/?page=1&page_size=5', { token: access });
+  const storedMovies = await api<StoredMovies>('GET', '/trakt/get-stored-movies/?page=1&page_size=5', {
+    token: access,
+  });
   const storedShows = await api<StoredShows>('GET', '/trakt/get-stored-shows/?page=1&page_size=5', { token: access });
   const c = status.counts;
-  log(`Stored: ${c.movies} movies, ${c.shows} shows, ${c.episodes} episodes, ${c.plays} plays (last sync ${status.last_sync_at}, next background sync ${status.next_sync_at})`);
-  const matches = c.movies === simSummary.movies_watched && c.shows === simSummary.shows_watched && c.episodes === simSummary.episodes_watched;
-  log(`Simulator account "${TRAKT_ACCOUNT}": ${simSummary.movies_watched} movies, ${simSummary.shows_watched} shows, ${simSummary.episodes_watched} episodes watched → ${matches ? 'match' : 'MISMATCH'}`);
+  log(
+    `Stored: ${c.movies} movies, ${c.shows} shows, ${c.episodes} episodes, ${c.plays} plays (last sync ${status.last_sync_at}, next background sync ${status.next_sync_at})`,
+  );
+  const matches =
+    c.movies === simSummary.movies_watched &&
+    c.shows === simSummary.shows_watched &&
+    c.episodes === simSummary.episodes_watched;
+  log(
+    `Simulator account "${TRAKT_ACCOUNT}": ${simSummary.movies_watched} movies, ${simSummary.shows_watched} shows, ${simSummary.episodes_watched} episodes watched → ${matches ? 'match' : 'MISMATCH'}`,
+  );
   if (!matches) throw new Failure('the stored counts do not match the simulator account');
   if (storedMovies.total_items !== c.movies || storedShows.total_items !== c.shows) {
-    throw new Failure(`list totals (${storedMovies.total_items} movies, ${storedShows.total_items} shows) differ from sync-status`);
+    throw new Failure(
+      `list totals (${storedMovies.total_items} movies, ${storedShows.total_items} shows) differ from sync-status`,
+    );
   }
   printLists(storedMovies, storedShows);
 
   const show = storedShows.shows[0];
   if (show) {
-    const detail = await api<SeasonsEpisodes>('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${show.show.ids.trakt}`, { token: access });
+    const detail = await api<SeasonsEpisodes>(
+      'GET',
+      `/trakt/get-watched-seasons-episodes/?trakt_id=${show.show.ids.trakt}`,
+      { token: access },
+    );
     log(`\n${title(show.show)}: ${detail.seasons.length} seasons, ${detail.episodes.length} watched episodes`);
     for (const season of detail.seasons) {
       const eps = detail.episodes.filter((e) => e.season__season_number === season.season_number);
       log(`  Season ${season.season_number}: ${eps.length} episodes`);
-      for (const e of eps.slice(0, 3)) log(`    E${String(e.episode_number).padStart(2, '0')} ${(e.title ?? '').padEnd(36)} plays ${e.plays}  ${e.image_url ?? '(no image)'}`);
+      for (const e of eps.slice(0, 3))
+        log(
+          `    E${String(e.episode_number).padStart(2, '0')} ${(e.title ?? '').padEnd(36)} plays ${e.plays}  ${e.image_url ?? '(no image)'}`,
+        );
       if (eps.length > 3) log(`    … ${eps.length - 3} more`);
     }
   }
@@ -238,7 +337,9 @@ async function backgroundSync(info: StackInfo, session: Session): Promise<void> 
   const catalog = await sim<SimCatalog>('GET', `/accounts/${TRAKT_ACCOUNT}/catalog`);
   const plays = await sim<SimPlay[]>('GET', `/accounts/${TRAKT_ACCOUNT}/plays`);
   const watchedEpisodes = new Set(plays.filter((p) => p.type === 'episode').map((p) => p.trakt_id));
-  const allEpisodes = catalog.shows.flatMap((s) => s.seasons.flatMap((season) => season.episodes.map((e) => ({ show: s.title, season: season.number, ...e }))));
+  const allEpisodes = catalog.shows.flatMap((s) =>
+    s.seasons.flatMap((season) => season.episodes.map((e) => ({ show: s.title, season: season.number, ...e }))),
+  );
   const episodes = [...allEpisodes.filter((e) => !watchedEpisodes.has(e.trakt)), ...allEpisodes].slice(0, 2);
   const movie = catalog.movies[catalog.movies.length - 1];
   if (!movie || episodes.length < 2) throw new Failure('the simulator catalog is empty');
@@ -246,13 +347,17 @@ async function backgroundSync(info: StackInfo, session: Session): Promise<void> 
   step(`watched at "Trakt": ${movie.title} (movie ${movie.trakt})`);
   for (const e of episodes) {
     await sim('POST', `/accounts/${TRAKT_ACCOUNT}/plays`, { type: 'episode', trakt_id: e.trakt });
-    step(`watched at "Trakt": ${e.show} S${String(e.season).padStart(2, '0')}E${String(e.number).padStart(2, '0')} (episode ${e.trakt})`);
+    step(
+      `watched at "Trakt": ${e.show} S${String(e.season).padStart(2, '0')}E${String(e.number).padStart(2, '0')} (episode ${e.trakt})`,
+    );
   }
 
   // The manual sync moved next_sync_at one interval ahead; this API instance syncs every minute.
   const due = Date.parse(before.next_sync_at ?? '') || Date.now();
   const wait = Math.max(0, due - Date.now()) + 1_000;
-  step(`the user is due for a background sync at ${before.next_sync_at} (SYNC_INTERVAL_MINUTES=${CRON_SYNC_INTERVAL_MINUTES}); waiting ${seconds(wait)}`);
+  step(
+    `the user is due for a background sync at ${before.next_sync_at} (SYNC_INTERVAL_MINUTES=${CRON_SYNC_INTERVAL_MINUTES}); waiting ${seconds(wait)}`,
+  );
   await sleep(wait);
 
   const trigger = async () => {
@@ -278,23 +383,40 @@ async function backgroundSync(info: StackInfo, session: Session): Promise<void> 
     }
   }
   if (after.last_sync_at === before.last_sync_at) {
-    throw new Failure(`the background sync did not run within 60 s of the cron (sync-status: ${JSON.stringify(after)})`);
+    throw new Failure(
+      `the background sync did not run within 60 s of the cron (sync-status: ${JSON.stringify(after)})`,
+    );
   }
   if (after.last_error) throw new Failure(`the background sync failed: ${after.last_error}`);
-  step(`the queue consumer synced the user at ${after.last_sync_at} (${seconds(Date.parse(after.last_sync_at ?? '') - triggeredAt)} after the cron)`);
+  step(
+    `the queue consumer synced the user at ${after.last_sync_at} (${seconds(Date.parse(after.last_sync_at ?? '') - triggeredAt)} after the cron)`,
+  );
 
-  const result = after.last_result as { movies?: Counts; shows?: Counts & { episodes?: { added: number; updated: number } } } | null;
+  const result = after.last_result as {
+    movies?: Counts;
+    shows?: Counts & { episodes?: { added: number; updated: number } };
+  } | null;
   const d = (a: number, b: number) => `${a} → ${b} (${b - a >= 0 ? '+' : ''}${b - a})`;
-  log(`\nBackground sync picked up: movies ${d(before.counts.movies, after.counts.movies)}, shows ${d(before.counts.shows, after.counts.shows)}, episodes ${d(before.counts.episodes, after.counts.episodes)}, plays ${d(before.counts.plays, after.counts.plays)}`);
+  log(
+    `\nBackground sync picked up: movies ${d(before.counts.movies, after.counts.movies)}, shows ${d(before.counts.shows, after.counts.shows)}, episodes ${d(before.counts.episodes, after.counts.episodes)}, plays ${d(before.counts.plays, after.counts.plays)}`,
+  );
   if (result) {
-    log(`Last result: movies +${result.movies?.plays_added ?? 0} plays (${result.movies?.updated ?? 0} updated), shows +${result.shows?.plays_added ?? 0} plays (episodes ${result.shows?.episodes?.added ?? 0} added, ${result.shows?.episodes?.updated ?? 0} updated)`);
+    log(
+      `Last result: movies +${result.movies?.plays_added ?? 0} plays (${result.movies?.updated ?? 0} updated), shows +${result.shows?.plays_added ?? 0} plays (episodes ${result.shows?.episodes?.added ?? 0} added, ${result.shows?.episodes?.updated ?? 0} updated)`,
+    );
   }
   const newPlays = 1 + episodes.length;
   if (after.counts.plays - before.counts.plays !== newPlays) {
-    throw new Failure(`expected ${newPlays} new plays after the background sync, got ${after.counts.plays - before.counts.plays}`);
+    throw new Failure(
+      `expected ${newPlays} new plays after the background sync, got ${after.counts.plays - before.counts.plays}`,
+    );
   }
-  const storedMovies = await api<StoredMovies>('GET', '/trakt/get-stored-movies/?page=1&page_size=3', { token: session.access });
-  const storedShows = await api<StoredShows>('GET', '/trakt/get-stored-shows/?page=1&page_size=3', { token: session.access });
+  const storedMovies = await api<StoredMovies>('GET', '/trakt/get-stored-movies/?page=1&page_size=3', {
+    token: session.access,
+  });
+  const storedShows = await api<StoredShows>('GET', '/trakt/get-stored-shows/?page=1&page_size=3', {
+    token: session.access,
+  });
   printLists(storedMovies, storedShows);
 }
 
@@ -306,14 +428,23 @@ function printNextSteps(info: StackInfo, session: Session, options: Options) {
   log(`Logs       ${info.logDir}${options.keepLogs ? '' : ' (removed on exit)'}`);
   log('');
   log(`export API=${info.apiUrl}`);
-  log(`export TOKEN=${session.access}   # valid for 1 hour; renew: curl -s -X POST $API/users/token/ -H 'Content-Type: application/json' -d '{"username":"${session.username}","password":"${session.password}"}'`);
+  log(
+    `export TOKEN=${session.access}   # valid for 1 hour; renew: curl -s -X POST $API/users/token/ -H 'Content-Type: application/json' -d '{"username":"${session.username}","password":"${session.password}"}'`,
+  );
   log(`curl -s -H "Authorization: Bearer $TOKEN" "$API/trakt/sync-status/"`);
   log(`curl -s -H "Authorization: Bearer $TOKEN" "$API/trakt/get-stored-movies/?page=1&page_size=10"`);
   log(`curl -s -H "Authorization: Bearer $TOKEN" "$API/trakt/get-stored-shows/?page=1&page_size=10"`);
-  if (session.showTraktId) log(`curl -s -H "Authorization: Bearer $TOKEN" "$API/trakt/get-watched-seasons-episodes/?trakt_id=${session.showTraktId}"`);
-  log(`curl -s -X POST ${info.simUrl}/_sim/accounts/${TRAKT_ACCOUNT}/plays -H 'Content-Type: application/json' -d '{"type":"movie","trakt_id":<id from /_sim/accounts/${TRAKT_ACCOUNT}/catalog>}'`);
+  if (session.showTraktId)
+    log(
+      `curl -s -H "Authorization: Bearer $TOKEN" "$API/trakt/get-watched-seasons-episodes/?trakt_id=${session.showTraktId}"`,
+    );
+  log(
+    `curl -s -X POST ${info.simUrl}/_sim/accounts/${TRAKT_ACCOUNT}/plays -H 'Content-Type: application/json' -d '{"type":"movie","trakt_id":<id from /_sim/accounts/${TRAKT_ACCOUNT}/catalog>}'`,
+  );
   log(`curl -s -X POST -H "Authorization: Bearer $TOKEN" "$API/trakt/fetch-latest-movies/"`);
-  log(`curl -s "$API/__scheduled?cron=*/15+*+*+*+*"   # run the Cron Trigger (syncs users whose next_sync_at has passed)`);
+  log(
+    `curl -s "$API/__scheduled?cron=*/15+*+*+*+*"   # run the Cron Trigger (syncs users whose next_sync_at has passed)`,
+  );
 }
 
 async function main(): Promise<number> {
@@ -362,7 +493,11 @@ async function main(): Promise<number> {
     const session = await Promise.race([walkThrough(info), failed]);
     if (options.cron) await Promise.race([backgroundSync(info, session), failed]);
     // A fresh JWT for the commands to copy.
-    session.access = (await client(info).api<{ access: string }>('POST', '/users/token/', { json: { username: session.username, password: session.password } })).access;
+    session.access = (
+      await client(info).api<{ access: string }>('POST', '/users/token/', {
+        json: { username: session.username, password: session.password },
+      })
+    ).access;
     printNextSteps(info, session, options);
 
     if (options.once) {

@@ -55,26 +55,29 @@ type Options = {
   yes: boolean;
 };
 
+const parseCli = (args: string[]) =>
+  parseArgs({
+    args,
+    strict: true,
+    options: {
+      server: { type: 'string' },
+      username: { type: 'string' },
+      password: { type: 'string' },
+      register: { type: 'boolean', default: false },
+      'client-id': { type: 'string' },
+      'client-secret': { type: 'string' },
+      code: { type: 'string' },
+      'redirect-url': { type: 'string' },
+      'no-browser': { type: 'boolean', default: false },
+      yes: { type: 'boolean', short: 'y', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+
 function parseOptions(argv: string[]): Options | 'help' {
-  let parsed;
+  let parsed: ReturnType<typeof parseCli>;
   try {
-    parsed = parseArgs({
-      args: argv,
-      strict: true,
-      options: {
-        server: { type: 'string' },
-        username: { type: 'string' },
-        password: { type: 'string' },
-        register: { type: 'boolean', default: false },
-        'client-id': { type: 'string' },
-        'client-secret': { type: 'string' },
-        code: { type: 'string' },
-        'redirect-url': { type: 'string' },
-        'no-browser': { type: 'boolean', default: false },
-        yes: { type: 'boolean', short: 'y', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
+    parsed = parseCli(argv);
   } catch (error) {
     throw new Failure(`${error instanceof Error ? error.message : String(error)}\n\n${HELP}`, 2);
   }
@@ -120,7 +123,11 @@ async function readLine(): Promise<string | null> {
 }
 
 /** Asks for a value; `flag` names the option that answers it non-interactively. */
-async function ask(question: string, flag: string, options: { fallback?: string; secret?: boolean } = {}): Promise<string> {
+async function ask(
+  question: string,
+  flag: string,
+  options: { fallback?: string; secret?: boolean } = {},
+): Promise<string> {
   const suffix = options.fallback ? ` [${options.fallback}]` : '';
   process.stdout.write(`${question}${suffix}: `);
   output.muted = options.secret === true && process.stdin.isTTY === true;
@@ -164,9 +171,16 @@ function apiClient(server: string) {
     if (json !== undefined) headers['Content-Type'] = 'application/json';
     let res: Response;
     try {
-      res = await fetch(`${server}${path}`, { method, headers, body: json === undefined ? undefined : JSON.stringify(json), signal: AbortSignal.timeout(30_000) });
+      res = await fetch(`${server}${path}`, {
+        method,
+        headers,
+        body: json === undefined ? undefined : JSON.stringify(json),
+        signal: AbortSignal.timeout(30_000),
+      });
     } catch (error) {
-      throw new Failure(`Cannot reach the API at ${server} (${error instanceof Error ? error.message : String(error)}). Is it running? Start it with: npm run dev`);
+      throw new Failure(
+        `Cannot reach the API at ${server} (${error instanceof Error ? error.message : String(error)}). Is it running? Start it with: npm run dev`,
+      );
     }
     const text = await res.text();
     let body: Record<string, unknown> | null = null;
@@ -196,12 +210,18 @@ function explain(reply: Reply): string {
   const details = reply.body?.details as { hint?: unknown } | undefined;
   const hint = typeof details?.hint === 'string' ? details.hint : undefined;
   const advice: Record<string, string> = {
-    'No Trakt client credentials': 'Pass --client-id and --client-secret (from https://trakt.tv/oauth/applications) so they can be stored.',
-    'Invalid authorization code': 'Trakt rejected the code: it expired (codes last 10 minutes), was already used, or belongs to another app or redirect URI. Run this again for a fresh one.',
+    'No Trakt client credentials':
+      'Pass --client-id and --client-secret (from https://trakt.tv/oauth/applications) so they can be stored.',
+    'Invalid authorization code':
+      'Trakt rejected the code: it expired (codes last 10 minutes), was already used, or belongs to another app or redirect URI. Run this again for a fresh one.',
     'Invalid username or password': 'Check them, or pass --register to create the account.',
     'No Trakt token found': 'The account is not connected yet.',
   };
-  const extra = advice[error] ?? (error.startsWith('Invalid or expired state') ? 'Run this again: each authorization URL works once, for 10 minutes.' : hint);
+  const extra =
+    advice[error] ??
+    (error.startsWith('Invalid or expired state')
+      ? 'Run this again: each authorization URL works once, for 10 minutes.'
+      : hint);
   return extra ? `${error}\n  → ${extra}` : error;
 }
 
@@ -232,7 +252,11 @@ function parseAuthorizationInput(input: string, fallbackState: string | null): {
   if (!params) return { code: value, state: fallbackState };
   const error = params.get('error');
   if (error) {
-    throw new Failure(error === 'access_denied' ? 'Authorization was denied on Trakt; nothing was connected.' : `Trakt returned an error: ${error}`);
+    throw new Failure(
+      error === 'access_denied'
+        ? 'Authorization was denied on Trakt; nothing was connected.'
+        : `Trakt returned an error: ${error}`,
+    );
   }
   const code = params.get('code');
   if (!code) throw new Failure('The redirect URL has no code parameter');
@@ -248,10 +272,15 @@ async function signIn(api: ReturnType<typeof apiClient>, options: Options): Prom
   const password = options.password ?? (await ask('Password', '--password', { secret: true }));
   let reply = await api.call('POST', '/users/token/', { username, password });
   if (reply.status === 401) {
-    const register = options.register || (await confirm(`Signing in failed (${errorOf(reply)}). Register "${username}" as a new account?`, options.yes));
+    const register =
+      options.register ||
+      (await confirm(`Signing in failed (${errorOf(reply)}). Register "${username}" as a new account?`, options.yes));
     if (!register) throw new Failure(explain(reply));
     const created = await api.call('POST', '/users/register/', { username, password });
-    if (created.status === 409) throw new Failure(`Invalid username or password\n  → "${username}" already exists, so it was not registered; check the password.`);
+    if (created.status === 409)
+      throw new Failure(
+        `Invalid username or password\n  → "${username}" already exists, so it was not registered; check the password.`,
+      );
     if (created.status !== 201) throw new Failure(`Registration failed: ${explain(created)}`);
     say(`Registered "${username}".`);
     reply = await api.call('POST', '/users/token/', { username, password });
@@ -271,14 +300,21 @@ async function authorizationUrl(api: ReturnType<typeof apiClient>, options: Opti
       throw error instanceof Failure && error.exitCode === 2 ? new Failure(explain(reply), 2) : error;
     };
     const clientId = options.clientId ?? (await ask('Trakt client ID', '--client-id').catch(missing));
-    const clientSecret = options.clientSecret ?? (await ask('Trakt client secret', '--client-secret', { secret: true }).catch(missing));
-    const stored = await api.call('POST', '/users/api-keys/', { service_name: 'trakt', service_user_id: clientId, api_key: clientSecret });
-    if (stored.status !== 200 && stored.status !== 201) throw new Failure(`Storing the Trakt credentials failed: ${explain(stored)}`);
+    const clientSecret =
+      options.clientSecret ?? (await ask('Trakt client secret', '--client-secret', { secret: true }).catch(missing));
+    const stored = await api.call('POST', '/users/api-keys/', {
+      service_name: 'trakt',
+      service_user_id: clientId,
+      api_key: clientSecret,
+    });
+    if (stored.status !== 200 && stored.status !== 201)
+      throw new Failure(`Storing the Trakt credentials failed: ${explain(stored)}`);
     say('Stored your Trakt app credentials (encrypted).');
     reply = await api.call('GET', '/trakt/authenticate/');
   }
   const url = reply.body?.auth_url;
-  if (reply.status !== 200 || typeof url !== 'string') throw new Failure(`Could not start authorization: ${explain(reply)}`);
+  if (reply.status !== 200 || typeof url !== 'string')
+    throw new Failure(`Could not start authorization: ${explain(reply)}`);
   return url;
 }
 
@@ -288,7 +324,10 @@ async function main(argv: string[]): Promise<number> {
     say(HELP);
     return 0;
   }
-  const server = (options.server ?? (await ask('API server URL', '--server', { fallback: DEFAULT_SERVER }))).replace(/\/+$/, '');
+  const server = (options.server ?? (await ask('API server URL', '--server', { fallback: DEFAULT_SERVER }))).replace(
+    /\/+$/,
+    '',
+  );
   if (!/^https?:\/\//i.test(server)) throw new Failure(`--server must be an http(s) URL, got "${server}"`, 2);
   const api = apiClient(server);
   await signIn(api, options);
@@ -307,7 +346,9 @@ async function main(argv: string[]): Promise<number> {
   if (input === undefined) {
     say(`\nOpen this URL, sign in to Trakt and approve:\n\n  ${authUrl}\n`);
     if (options.browser && process.stdin.isTTY) openBrowser(authUrl);
-    say('Trakt then sends you to the API\'s redirect URI. If that page says "Trakt connected", you are done: press Enter.');
+    say(
+      'Trakt then sends you to the API\'s redirect URI. If that page says "Trakt connected", you are done: press Enter.',
+    );
     say('Otherwise paste the whole URL you were sent to (or just the code).');
     process.stdout.write('Redirect URL or code: ');
     const line = await readLine();
@@ -328,7 +369,9 @@ async function main(argv: string[]): Promise<number> {
     say(`Connected to Trakt. Token expires ${String(after.body.expires_at)}.`);
     return 0;
   }
-  throw new Failure(`Trakt is not connected: ${after.status === 200 ? 'the authorization did not complete (paste the redirect URL next time)' : explain(after)}`);
+  throw new Failure(
+    `Trakt is not connected: ${after.status === 200 ? 'the authorization did not complete (paste the redirect URL next time)' : explain(after)}`,
+  );
 }
 
 main(process.argv.slice(2)).then(
@@ -342,7 +385,9 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`Error: ${error.message}\n`);
       process.exitCode = error.exitCode;
     } else {
-      process.stderr.write(`Unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+      process.stderr.write(
+        `Unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
       process.exitCode = 1;
     }
   },

@@ -13,8 +13,8 @@ import type { AppEnv } from './app-env';
 import { corsOrigins, MAX_BODY_BYTES } from './config';
 import { docsRoutes } from './docs/routes';
 import { ApiError, errorBody, handleError } from './http/errors';
-import { oauthHelperRoutes } from './trakt/oauth-helper.routes';
 import { syncRoutes } from './sync/routes';
+import { oauthHelperRoutes } from './trakt/oauth-helper.routes';
 import { traktAuthRoutes } from './trakt/routes';
 import { usersRoutes } from './users/routes';
 import { VERSION } from './version';
@@ -26,12 +26,18 @@ export function createApp() {
   app.use(requestId());
   app.use(secureHeaders());
   app.use((c, next) =>
-    cors({ origin: corsOrigins(c.env), allowHeaders: ['Authorization', 'Content-Type'], exposeHeaders: ['X-Request-Id', 'Retry-After'], maxAge: 600 })(c, next),
+    cors({
+      origin: corsOrigins(c.env),
+      allowHeaders: ['Authorization', 'Content-Type'],
+      exposeHeaders: ['X-Request-Id', 'Retry-After'],
+      maxAge: 600,
+    })(c, next),
   );
   app.use(
     methodNotAllowed({
       app,
-      onMethodNotAllowed: (c, methods) => c.json(errorBody(`Method ${c.req.method} not allowed`), 405, { Allow: methods.join(', ') }),
+      onMethodNotAllowed: (c, methods) =>
+        c.json(errorBody(`Method ${c.req.method} not allowed`), 405, { Allow: methods.join(', ') }),
     }),
   );
   app.use(

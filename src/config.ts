@@ -23,7 +23,10 @@ export const MAX_PAGE_SIZE = 100;
 export function jwtSecret(env: Env): string {
   const secret = env.JWT_SECRET;
   if (!secret || secret.length < MIN_JWT_SECRET_LENGTH) {
-    throw new ApiError(503, `Server is not configured: JWT_SECRET must be set to at least ${MIN_JWT_SECRET_LENGTH} characters`);
+    throw new ApiError(
+      503,
+      `Server is not configured: JWT_SECRET must be set to at least ${MIN_JWT_SECRET_LENGTH} characters`,
+    );
   }
   return secret;
 }
@@ -37,5 +40,8 @@ export function optionalSecret(value: string | undefined): string | undefined {
 export function corsOrigins(env: Env): string[] | '*' {
   const raw = (env.CORS_ORIGINS ?? '*').trim();
   if (raw === '*' || raw === '') return '*';
-  return raw.split(',').map((o) => o.trim()).filter(Boolean);
+  return raw
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
 }

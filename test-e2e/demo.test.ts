@@ -18,7 +18,11 @@ type Run = { code: number | null; stdout: string; stderr: string };
 function demo(args: string[], timeoutMs: number): Promise<Run> {
   return new Promise((resolveRun, reject) => {
     // Its own process group, so a timeout can signal npm, the demo and nothing else.
-    const child = spawn(NPM, ['run', '--silent', 'demo', '--', ...args], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(NPM, ['run', '--silent', 'demo', '--', ...args], {
+      cwd: ROOT,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -33,7 +37,11 @@ function demo(args: string[], timeoutMs: number): Promise<Run> {
     const timer = setTimeout(() => {
       signal('SIGTERM'); // the demo stops both servers on SIGTERM
       setTimeout(() => signal('SIGKILL'), 15_000).unref();
-      reject(new Error(`npm run demo -- ${args.join(' ')} timed out after ${timeoutMs / 1000}s.\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      reject(
+        new Error(
+          `npm run demo -- ${args.join(' ')} timed out after ${timeoutMs / 1000}s.\nstdout:\n${stdout}\nstderr:\n${stderr}`,
+        ),
+      );
     }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code) => {
@@ -65,8 +73,14 @@ async function expectSummary(run: Run) {
   const out = run.stdout;
   expect(out).toContain('Authorization successful! You can now use Trakt endpoints.');
 
-  const [movies, shows, episodes, plays] = numbers(out, /^Stored: (\d+) movies, (\d+) shows, (\d+) episodes, (\d+) plays/m);
-  const [simMovies, simShows, simEpisodes] = numbers(out, /^Simulator account "demo": (\d+) movies, (\d+) shows, (\d+) episodes watched → match$/m);
+  const [movies, shows, episodes, plays] = numbers(
+    out,
+    /^Stored: (\d+) movies, (\d+) shows, (\d+) episodes, (\d+) plays/m,
+  );
+  const [simMovies, simShows, simEpisodes] = numbers(
+    out,
+    /^Simulator account "demo": (\d+) movies, (\d+) shows, (\d+) episodes watched → match$/m,
+  );
   // simulator/src/demo.ts seeds `demo` with 200 movies and 20 shows × 3 seasons × 10 episodes (a quarter watched half-way).
   expect([simMovies, simShows]).toEqual([200, 20]);
   expect(simEpisodes).toBeGreaterThan(0);
@@ -76,7 +90,9 @@ async function expectSummary(run: Run) {
   const [movieTotal] = numbers(out, /^Most recent movies \((\d+) stored\):$/m);
   const [showTotal] = numbers(out, /^Most recent shows \((\d+) stored\):$/m);
   expect([movieTotal, showTotal]).toEqual([movies, shows]);
-  expect(out.match(/plays \d+ {2}https:\/\/image\.tmdb\.org\/t\/p\/w500\/\S+\.jpg$/gm)?.length).toBeGreaterThanOrEqual(5);
+  expect(out.match(/plays \d+ {2}https:\/\/image\.tmdb\.org\/t\/p\/w500\/\S+\.jpg$/gm)?.length).toBeGreaterThanOrEqual(
+    5,
+  );
   expect(out).toMatch(/^.+: \d+ seasons, \d+ watched episodes$/m);
   expect(out).toMatch(/^ {4}E01 .+https:\/\/image\.tmdb\.org\/t\/p\/w300\/\S+\.jpg$/m);
 
@@ -85,7 +101,9 @@ async function expectSummary(run: Run) {
   expect(api).toBeDefined();
   expect(sim).toBeDefined();
   expect(out).toMatch(/^export TOKEN=ey[\w-]+\.[\w-]+\.[\w-]+ /m);
-  expect(out).toContain('curl -s -H "Authorization: Bearer $TOKEN" "$API/trakt/get-stored-movies/?page=1&page_size=10"');
+  expect(out).toContain(
+    'curl -s -H "Authorization: Bearer $TOKEN" "$API/trakt/get-stored-movies/?page=1&page_size=10"',
+  );
   expect(out).toMatch(/Done in [\d.]+ s; stopping both servers \(--once\)\.$/m);
   // --once killed both servers.
   expect(await isListening(`${api}/health`)).toBe(false);
@@ -94,7 +112,9 @@ async function expectSummary(run: Run) {
 }
 
 describe('npm run demo', () => {
-  it('--once and --once --cron: the whole flow offline, then the background sync picks up new plays', { timeout: 240_000 }, async () => {
+  it('--once and --once --cron: the whole flow offline, then the background sync picks up new plays', {
+    timeout: 240_000,
+  }, async () => {
     const [once, cron] = await Promise.all([demo(['--once'], 200_000), demo(['--once', '--cron'], 230_000)]);
 
     const first = await expectSummary(once);
@@ -106,11 +126,29 @@ describe('npm run demo', () => {
     expect(out).toMatch(/GET \/__scheduled\?cron=\*\/15\+\*\+\*\+\*\+\* → Ran scheduled event/);
     expect(out).toMatch(/the queue consumer synced the user at \d{4}-/);
     // The demo adds one movie play and two episode plays at the simulator before the cron.
-    const [moviesBefore, moviesAfter, , showsBefore, showsAfter, , episodesBefore, episodesAfter, , playsBefore, playsAfter, playsDelta] = numbers(
+    const [
+      moviesBefore,
+      moviesAfter,
+      ,
+      showsBefore,
+      showsAfter,
+      ,
+      episodesBefore,
+      episodesAfter,
+      ,
+      playsBefore,
+      playsAfter,
+      playsDelta,
+    ] = numbers(
       out,
       /^Background sync picked up: movies (\d+) → (\d+) \(([+-]\d+)\), shows (\d+) → (\d+) \(([+-]\d+)\), episodes (\d+) → (\d+) \(([+-]\d+)\), plays (\d+) → (\d+) \(([+-]\d+)\)$/m,
     );
-    expect([moviesBefore, showsBefore, episodesBefore, playsBefore]).toEqual([before.movies, before.shows, before.episodes, before.plays]);
+    expect([moviesBefore, showsBefore, episodesBefore, playsBefore]).toEqual([
+      before.movies,
+      before.shows,
+      before.episodes,
+      before.plays,
+    ]);
     expect([moviesAfter, showsAfter]).toEqual([before.movies, before.shows]);
     expect(playsAfter! - playsBefore!).toBe(3);
     expect(playsDelta).toBe(3);
@@ -119,7 +157,12 @@ describe('npm run demo', () => {
     // The rewatched movie is now the most recent one, with two plays.
     const watched = /watched at "Trakt": (.+) \(movie \d+\)$/m.exec(out)?.[1];
     const lists = out.slice(out.indexOf('Background sync picked up'));
-    expect(lists).toMatch(new RegExp(`^Most recent movies \\(\\d+ stored\\):\\n {2}\\S+ \\S+ {2}${watched!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(\\d{4}\\) +plays 2 `, 'm'));
+    expect(lists).toMatch(
+      new RegExp(
+        `^Most recent movies \\(\\d+ stored\\):\\n {2}\\S+ \\S+ {2}${watched!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(\\d{4}\\) +plays 2 `,
+        'm',
+      ),
+    );
   });
 
   it('rejects an unknown option with exit code 2 and the usage', async () => {

@@ -4,10 +4,11 @@
  * the page → connected, with expiry → disconnect), the paste-the-redirect-URL path, and XSS
  * probes through every reflected value on the helper page and on the GET callback page.
  */
+
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launch, text, watchedPage } from './support/browser';
 import { api, apiUser, approveAt, stack, traktAppAndAccount } from './support/http';
-import type { BrowserContext } from 'playwright-core';
 
 let context: BrowserContext;
 let close: () => Promise<void>;
@@ -47,13 +48,18 @@ describe('helper page: connect against the simulator', () => {
     await page.waitForSelector('#credentials[hidden]', { state: 'attached' });
 
     // Authorize: the page navigates to the simulator, which auto-approves and redirects back here.
-    await Promise.all([page.waitForURL((url) => url.href.startsWith(helperUrl()) && !url.search, { timeout: 30_000 }), page.click('#start')]);
+    await Promise.all([
+      page.waitForURL((url) => url.href.startsWith(helperUrl()) && !url.search, { timeout: 30_000 }),
+      page.click('#start'),
+    ]);
     await page.waitForSelector('#status[data-state="connected"]', { timeout: 30_000 });
     expect(await text(page, '#message')).toContain('Successfully authenticated with Trakt!');
     expect(await text(page, '#expiry')).toMatch(new RegExp(`^token expires ${ISO.source}$`));
     expect(page.url()).toBe(helperUrl()); // code and state removed from the address bar
 
-    const status = await api<{ authenticated: boolean; expires_at: string }>('GET', '/trakt/auth-status/', { token: user.access });
+    const status = await api<{ authenticated: boolean; expires_at: string }>('GET', '/trakt/auth-status/', {
+      token: user.access,
+    });
     expect(status.body.authenticated).toBe(true);
     expect(await text(page, '#expiry')).toBe(`token expires ${status.body.expires_at}`);
 
@@ -71,7 +77,10 @@ describe('helper page: connect against the simulator', () => {
   it('completes with a pasted redirect URL after signing in with a pasted JWT', async () => {
     const { app } = await traktAppAndAccount();
     const user = await apiUser();
-    await api('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret } });
+    await api('POST', '/users/api-keys/', {
+      token: user.access,
+      json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
+    });
     const w = await watchedPage(context);
     const { page } = w;
     await page.goto(helperUrl());
@@ -154,7 +163,11 @@ describe('XSS probes', () => {
     const w = await watchedPage(context);
     const { page } = w;
     for (const payload of PAYLOADS) {
-      const probes: Array<Record<string, string>> = [{ error: payload }, { code: payload, state: payload }, { code: payload }];
+      const probes: Array<Record<string, string>> = [
+        { error: payload },
+        { code: payload, state: payload },
+        { code: payload },
+      ];
       for (const q of probes) {
         const res = await page.goto(`${stack().apiUrl}/trakt/oauth-callback/?${new URLSearchParams(q)}`);
         expect(res?.headers()['content-type']).toMatch(/text\/html/);

@@ -14,9 +14,14 @@ const SCRIPT = join(resolve(import.meta.dirname, '..'), 'scripts/oauth-setup.ts'
 type Run = { code: number | null; stdout: string; stderr: string };
 
 /** Runs the CLI; `onOutput` may answer prompts by writing to stdin. stdin is closed when `onOutput` returns 'end' (or at once without it). */
-function cli(args: string[], onOutput?: (stdout: string, write: (line: string) => void) => Promise<'end' | void> | 'end' | void): Promise<Run> {
+function cli(
+  args: string[],
+  onOutput?: (stdout: string, write: (line: string) => void) => Promise<'end' | undefined> | 'end' | undefined,
+): Promise<Run> {
   return new Promise((resolveRun, reject) => {
-    const child = spawn(process.execPath, [SCRIPT, '--server', stack().apiUrl, '--no-browser', ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [SCRIPT, '--server', stack().apiUrl, '--no-browser', ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     const timer = setTimeout(() => {
@@ -56,14 +61,27 @@ describe('oauth-setup CLI', () => {
     const username = unique('cli');
     const password = 'a long enough password';
     let answered = false;
-    const run = await cli(['--username', username, '--password', password, '--register', '--client-id', app.client_id, '--client-secret', app.client_secret], async (out, write) => {
-      const match = /^\s+(http\S+\/oauth\/authorize\S+)$/m.exec(out);
-      if (match && !answered && out.includes('Redirect URL or code:')) {
-        answered = true;
-        write((await approveAt(match[1]!)).href); // what the user pastes from the browser
-        return 'end';
-      }
-    });
+    const run = await cli(
+      [
+        '--username',
+        username,
+        '--password',
+        password,
+        '--register',
+        '--client-id',
+        app.client_id,
+        '--client-secret',
+        app.client_secret,
+      ],
+      async (out, write) => {
+        const match = /^\s+(http\S+\/oauth\/authorize\S+)$/m.exec(out);
+        if (match && !answered && out.includes('Redirect URL or code:')) {
+          answered = true;
+          write((await approveAt(match[1]!)).href); // what the user pastes from the browser
+          return 'end';
+        }
+      },
+    );
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(`Registered "${username}".`);
@@ -76,7 +94,10 @@ describe('oauth-setup CLI', () => {
   it('scripted with --code (state from this run) and, on an already connected account, with --redirect-url', async () => {
     const { app } = await traktAppAndAccount();
     const user = await apiUser();
-    await api('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret } });
+    await api('POST', '/users/api-keys/', {
+      token: user.access,
+      json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
+    });
     const auth = await api<{ auth_url: string }>('GET', '/trakt/authenticate/', { token: user.access });
     const code = (await approveAt(auth.body.auth_url)).searchParams.get('code')!;
     const byCode = await cli(['--username', user.username, '--password', user.password, '--code', code]);
@@ -86,7 +107,14 @@ describe('oauth-setup CLI', () => {
 
     const again = await api<{ auth_url: string }>('GET', '/trakt/authenticate/', { token: user.access });
     const redirect = await approveAt(again.body.auth_url);
-    const byUrl = await cli(['--username', user.username, '--password', user.password, '--redirect-url', redirect.href]);
+    const byUrl = await cli([
+      '--username',
+      user.username,
+      '--password',
+      user.password,
+      '--redirect-url',
+      redirect.href,
+    ]);
     expect(byUrl.code).toBe(0);
     expect(byUrl.stdout).toMatch(/Connected to Trakt\. Token expires/);
 
@@ -119,7 +147,18 @@ describe('oauth-setup CLI', () => {
   it('a rejected code: exit 1 with "Invalid authorization code" and advice', async () => {
     const { app } = await traktAppAndAccount();
     const user = await apiUser();
-    const run = await cli(['--username', user.username, '--password', user.password, '--client-id', app.client_id, '--client-secret', app.client_secret, '--code', 'not-a-real-code']);
+    const run = await cli([
+      '--username',
+      user.username,
+      '--password',
+      user.password,
+      '--client-id',
+      app.client_id,
+      '--client-secret',
+      app.client_secret,
+      '--code',
+      'not-a-real-code',
+    ]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('Invalid authorization code');
     expect(run.stderr).toContain('Run this again');
@@ -129,7 +168,10 @@ describe('oauth-setup CLI', () => {
   it('a denial pasted back: exit 1, nothing connected', async () => {
     const { app } = await traktAppAndAccount();
     const user = await apiUser();
-    await api('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret } });
+    await api('POST', '/users/api-keys/', {
+      token: user.access,
+      json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
+    });
     const denied = `${stack().redirectUri}?error=access_denied&state=x`;
     const run = await cli(['--username', user.username, '--password', user.password, '--redirect-url', denied]);
     expect(run.code).toBe(1);

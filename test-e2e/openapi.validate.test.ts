@@ -39,7 +39,9 @@ describe('OpenAPI document and /docs', () => {
 
       await page.click('#getHealth > summary');
       await page.click('#getHealth button');
-      await page.waitForFunction(() => /HTTP 200/.test(document.querySelector('#getHealth .result')?.textContent ?? ''));
+      await page.waitForFunction(() =>
+        /HTTP 200/.test(document.querySelector('#getHealth .result')?.textContent ?? ''),
+      );
       expect(await text(page, '#getHealth .result')).toContain('"status": "ok"');
       expect(external).toEqual([]);
       expect(w.cspViolations).toEqual([]);

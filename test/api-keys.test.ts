@@ -8,21 +8,45 @@ import { call, expectError, registerAndLogin } from './support/api';
 describe('per-user API keys', () => {
   it('creates (201), replaces (200), lists without secrets, and deletes (204) — the trakt_client_id/secret form', async () => {
     const user = await registerAndLogin();
-    const created = await call('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'trakt_client_id', api_key: 'client-id-111' } });
+    const created = await call('POST', '/users/api-keys/', {
+      token: user.access,
+      json: { service_name: 'trakt_client_id', api_key: 'client-id-111' },
+    });
     expect(created.status).toBe(201);
-    expect(created.body).toEqual({ service_name: 'trakt_client_id', service_user_id: null, created_at: expect.any(String), updated_at: expect.any(String) });
+    expect(created.body).toEqual({
+      service_name: 'trakt_client_id',
+      service_user_id: null,
+      created_at: expect.any(String),
+      updated_at: expect.any(String),
+    });
     expect(JSON.stringify(created.body)).not.toContain('client-id-111');
 
-    expect((await call('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'trakt_client_secret', api_key: 'client-secret-222' } })).status).toBe(201);
-    const replaced = await call('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'trakt_client_secret', api_key: 'client-secret-333' } });
+    expect(
+      (
+        await call('POST', '/users/api-keys/', {
+          token: user.access,
+          json: { service_name: 'trakt_client_secret', api_key: 'client-secret-222' },
+        })
+      ).status,
+    ).toBe(201);
+    const replaced = await call('POST', '/users/api-keys/', {
+      token: user.access,
+      json: { service_name: 'trakt_client_secret', api_key: 'client-secret-333' },
+    });
     expect(replaced.status).toBe(200);
 
     const list = await call('GET', '/users/api-keys/', { token: user.access });
     expect(list.status).toBe(200);
-    expect(list.body.map((k: { service_name: string }) => k.service_name)).toEqual(['trakt_client_id', 'trakt_client_secret']);
+    expect(list.body.map((k: { service_name: string }) => k.service_name)).toEqual([
+      'trakt_client_id',
+      'trakt_client_secret',
+    ]);
     expect(JSON.stringify(list.body)).not.toMatch(/client-secret|client-id-111/);
 
-    const keys = await readApiKeys(database(env.DB), await keyRing(env), user.id, ['trakt_client_id', 'trakt_client_secret']);
+    const keys = await readApiKeys(database(env.DB), await keyRing(env), user.id, [
+      'trakt_client_id',
+      'trakt_client_secret',
+    ]);
     expect(keys.trakt_client_secret?.secret).toBe('client-secret-333');
     expect(keys.trakt_client_id?.secret).toBe('client-id-111');
 
@@ -39,7 +63,14 @@ describe('per-user API keys', () => {
     });
     expect(trakt.status).toBe(201);
     expect(trakt.body.service_user_id).toBe('my-client-id');
-    expect((await call('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'tmdb', api_key: 'tmdb-v3-key' } })).status).toBe(201);
+    expect(
+      (
+        await call('POST', '/users/api-keys/', {
+          token: user.access,
+          json: { service_name: 'tmdb', api_key: 'tmdb-v3-key' },
+        })
+      ).status,
+    ).toBe(201);
     const keys = await readApiKeys(database(env.DB), await keyRing(env), user.id, ['trakt', 'tmdb']);
     expect(keys).toEqual({
       trakt: { secret: 'my-client-secret', serviceUserId: 'my-client-id' },
@@ -49,12 +80,26 @@ describe('per-user API keys', () => {
 
   it('rejects unknown services (listing the accepted ones) and incomplete input', async () => {
     const user = await registerAndLogin();
-    const unknown = await call('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'netflix', api_key: 'x' } });
+    const unknown = await call('POST', '/users/api-keys/', {
+      token: user.access,
+      json: { service_name: 'netflix', api_key: 'x' },
+    });
     expectError(unknown, 400, /trakt, trakt_client_id, trakt_client_secret, tmdb/);
-    const noClientId = await call('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'trakt', api_key: 'x' } });
+    const noClientId = await call('POST', '/users/api-keys/', {
+      token: user.access,
+      json: { service_name: 'trakt', api_key: 'x' },
+    });
     expectError(noClientId, 400, /service_user_id/);
-    expectError(await call('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'tmdb', api_key: '   ' } }), 400, /api_key/);
-    expectError(await call('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'tmdb' } }), 400, /api_key/);
+    expectError(
+      await call('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'tmdb', api_key: '   ' } }),
+      400,
+      /api_key/,
+    );
+    expectError(
+      await call('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'tmdb' } }),
+      400,
+      /api_key/,
+    );
   });
 
   it('stores no plaintext secret in D1', async () => {
@@ -72,8 +117,14 @@ describe('per-user API keys', () => {
   it('a ciphertext moved to another user fails to decrypt and is reported as unreadable, not a 500', async () => {
     const alice = await registerAndLogin();
     const bob = await registerAndLogin();
-    await call('POST', '/users/api-keys/', { token: alice.access, json: { service_name: 'tmdb', api_key: 'alice-secret' } });
-    await call('POST', '/users/api-keys/', { token: bob.access, json: { service_name: 'tmdb', api_key: 'bob-secret' } });
+    await call('POST', '/users/api-keys/', {
+      token: alice.access,
+      json: { service_name: 'tmdb', api_key: 'alice-secret' },
+    });
+    await call('POST', '/users/api-keys/', {
+      token: bob.access,
+      json: { service_name: 'tmdb', api_key: 'bob-secret' },
+    });
     await env.DB.prepare(
       "UPDATE api_keys SET encrypted_key = (SELECT encrypted_key FROM api_keys WHERE user_id = ? AND service_name = 'tmdb') WHERE user_id = ? AND service_name = 'tmdb'",
     )

@@ -80,9 +80,15 @@ describe('crypto envelope', () => {
     await expect(open(k2Only, old, 'aad')).rejects.toThrow(/k1 is not in ENCRYPTION_KEYS/);
   });
 
-  it.each(['', 'nokid', ':AAAA', 'k1:not-base64!!', 'k1:AAAA', `${K1},${K1}`])('rejects the key spec %j as a 503 configuration error', async (spec) => {
-    await expect(parseKeyRing(spec)).rejects.toMatchObject({ status: 503, message: expect.stringMatching(/ENCRYPTION_KEYS/) });
-  });
+  it.each(['', 'nokid', ':AAAA', 'k1:not-base64!!', 'k1:AAAA', `${K1},${K1}`])(
+    'rejects the key spec %j as a 503 configuration error',
+    async (spec) => {
+      await expect(parseKeyRing(spec)).rejects.toMatchObject({
+        status: 503,
+        message: expect.stringMatching(/ENCRYPTION_KEYS/),
+      });
+    },
+  );
 
   it('reads the configured ring from the environment', async () => {
     const ring = await keyRing(env);

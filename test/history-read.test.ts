@@ -14,7 +14,10 @@ const ISO_Z = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 async function syncedUser(account: Parameters<typeof connectedUser>[1]) {
   const user = await connectedUser(sim, account);
-  await call('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } });
+  await call('POST', '/users/api-keys/', {
+    token: user.access,
+    json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
+  });
   expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
   expect((await call('GET', '/trakt/fetch-latest-shows/', { token: user.access })).status).toBe(200);
   return user;
@@ -37,29 +40,62 @@ describe('read endpoints', () => {
         title: expect.any(String),
         year: expect.any(Number),
         image_url: expect.stringMatching(/^https:\/\/image\.tmdb\.org\/t\/p\/w500\//),
-        ids: { trakt: expect.any(Number), slug: expect.any(String), imdb: expect.stringMatching(/^tt/), tmdb: expect.any(Number) },
+        ids: {
+          trakt: expect.any(Number),
+          slug: expect.any(String),
+          imdb: expect.stringMatching(/^tt/),
+          tmdb: expect.any(Number),
+        },
       },
     });
-    const times = [...res.body.movies, ...(await call('GET', '/trakt/get-stored-movies/?page=2', { token: user.access })).body.movies].map((m) => m.last_watched_at);
+    const times = [
+      ...res.body.movies,
+      ...(await call('GET', '/trakt/get-stored-movies/?page=2', { token: user.access })).body.movies,
+    ].map((m) => m.last_watched_at);
     expect([...times].sort().reverse()).toEqual(times);
   });
 
   it('get-stored-shows and get-watched-seasons-episodes: seed shapes, ordered by season then episode', async () => {
-    const user = await syncedUser({ movies: 0, shows: 2, seasons_per_show: 2, episodes_per_season: 3, null_tmdb_fraction: 0, missing_on_tmdb_fraction: 0, rewatch_fraction: 0 });
+    const user = await syncedUser({
+      movies: 0,
+      shows: 2,
+      seasons_per_show: 2,
+      episodes_per_season: 3,
+      null_tmdb_fraction: 0,
+      missing_on_tmdb_fraction: 0,
+      rewatch_fraction: 0,
+    });
     const shows = await call('GET', '/trakt/get-stored-shows/?page=1&page_size=5', { token: user.access });
     expect(shows.body).toMatchObject({ page: 1, page_size: 5, total_items: 2, total_pages: 1 });
     const entry = shows.body.shows[0];
     expect(entry).toEqual({
       last_watched_at: expect.stringMatching(ISO_Z),
-      show: { id: expect.any(Number), title: expect.any(String), year: expect.any(Number), image_url: expect.stringMatching(/w500/), ids: { trakt: expect.any(Number), tmdb: expect.any(Number) } },
+      show: {
+        id: expect.any(Number),
+        title: expect.any(String),
+        year: expect.any(Number),
+        image_url: expect.stringMatching(/w500/),
+        ids: { trakt: expect.any(Number), tmdb: expect.any(Number) },
+      },
     });
-    const detail = await call('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${entry.show.ids.trakt}`, { token: user.access });
+    const detail = await call('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${entry.show.ids.trakt}`, {
+      token: user.access,
+    });
     expect(detail.status).toBe(200);
     expect(detail.body.seasons.map((s: { season_number: number }) => s.season_number)).toEqual([1, 2]);
-    expect(detail.body.seasons[0]).toEqual({ id: expect.any(Number), season_number: 1, show__id: entry.show.id, show__title: entry.show.title, show__trakt_id: entry.show.ids.trakt });
-    expect(detail.body.episodes.map((e: { season__season_number: number; episode_number: number }) => `${e.season__season_number}x${e.episode_number}`)).toEqual([
-      '1x1', '1x2', '1x3', '2x1', '2x2', '2x3',
-    ]);
+    expect(detail.body.seasons[0]).toEqual({
+      id: expect.any(Number),
+      season_number: 1,
+      show__id: entry.show.id,
+      show__title: entry.show.title,
+      show__trakt_id: entry.show.ids.trakt,
+    });
+    expect(
+      detail.body.episodes.map(
+        (e: { season__season_number: number; episode_number: number }) =>
+          `${e.season__season_number}x${e.episode_number}`,
+      ),
+    ).toEqual(['1x1', '1x2', '1x3', '2x1', '2x2', '2x3']);
     expect(detail.body.episodes[0]).toEqual({
       id: expect.any(Number),
       episode_number: 1,
@@ -80,11 +116,31 @@ describe('read endpoints', () => {
 
   it('validates trakt_id with the seed message, and 404s a show the caller does not have', async () => {
     const user = await registerAndLogin();
-    expectError(await call('GET', '/trakt/get-watched-seasons-episodes/', { token: user.access }), 400, "Invalid query parameters: trakt_id: The 'trakt_id' parameter is required");
-    expectError(await call('GET', '/trakt/get-watched-seasons-episodes/?trakt_id=', { token: user.access }), 400, /The 'trakt_id' parameter is required/);
-    expectError(await call('GET', '/trakt/get-watched-seasons-episodes/?trakt_id=abc', { token: user.access }), 400, /positive integer/);
-    expectError(await call('GET', '/trakt/get-watched-seasons-episodes/?trakt_id=1.5', { token: user.access }), 400, /positive integer/);
-    expectError(await call('GET', '/trakt/get-watched-seasons-episodes/?trakt_id=123456', { token: user.access }), 404, /No watched show/);
+    expectError(
+      await call('GET', '/trakt/get-watched-seasons-episodes/', { token: user.access }),
+      400,
+      "Invalid query parameters: trakt_id: The 'trakt_id' parameter is required",
+    );
+    expectError(
+      await call('GET', '/trakt/get-watched-seasons-episodes/?trakt_id=', { token: user.access }),
+      400,
+      /The 'trakt_id' parameter is required/,
+    );
+    expectError(
+      await call('GET', '/trakt/get-watched-seasons-episodes/?trakt_id=abc', { token: user.access }),
+      400,
+      /positive integer/,
+    );
+    expectError(
+      await call('GET', '/trakt/get-watched-seasons-episodes/?trakt_id=1.5', { token: user.access }),
+      400,
+      /positive integer/,
+    );
+    expectError(
+      await call('GET', '/trakt/get-watched-seasons-episodes/?trakt_id=123456', { token: user.access }),
+      404,
+      /No watched show/,
+    );
   });
 
   it.each([
@@ -109,7 +165,13 @@ describe('read endpoints', () => {
     const past = await call('GET', '/trakt/get-stored-movies/?page=9&page_size=5', { token: user.access });
     expect(past.body).toEqual({ page: 9, page_size: 5, total_items: 7, total_pages: 2, movies: [] });
     const fresh = await registerAndLogin();
-    expect((await call('GET', '/trakt/get-stored-shows/', { token: fresh.access })).body).toEqual({ page: 1, page_size: 5, total_items: 0, total_pages: 0, shows: [] });
+    expect((await call('GET', '/trakt/get-stored-shows/', { token: fresh.access })).body).toEqual({
+      page: 1,
+      page_size: 5,
+      total_items: 0,
+      total_pages: 0,
+      shows: [],
+    });
   });
 
   it("keeps users apart: A never sees B's movies, shows or episodes", async () => {
@@ -120,7 +182,10 @@ describe('read endpoints', () => {
     expect(aMovies.total_items).toBe(3);
     expect(bMovies.total_items).toBe(4);
     const bShow = (await call('GET', '/trakt/get-stored-shows/', { token: b.access })).body.shows[0];
-    expectError(await call('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${bShow.show.ids.trakt}`, { token: a.access }), 404);
+    expectError(
+      await call('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${bShow.show.ids.trakt}`, { token: a.access }),
+      404,
+    );
     const aIds = new Set(aMovies.movies.map((m: { movie: { ids: { trakt: number } } }) => m.movie.ids.trakt));
     expect(bMovies.movies.some((m: { movie: { ids: { trakt: number } } }) => aIds.has(m.movie.ids.trakt))).toBe(false);
   });
@@ -128,7 +193,9 @@ describe('read endpoints', () => {
   it('reads only a page worth of rows from a 3,000-movie collection (no upstream call)', async () => {
     const user = await syncedUser({ movies: 3000, shows: 0 });
     await sim.clearRequests();
-    const { result, meter } = await meterD1(() => call('GET', '/trakt/get-stored-movies/?page=1&page_size=10', { token: user.access }));
+    const { result, meter } = await meterD1(() =>
+      call('GET', '/trakt/get-stored-movies/?page=1&page_size=10', { token: user.access }),
+    );
     expect(result.body.total_items).toBe(3000);
     expect(result.body.movies).toHaveLength(10);
     expect(meter.rowsRead).toBeLessThanOrEqual(10 * 2 + 5); // each movie row + its TMDB cache row, + users/state lookups

@@ -24,7 +24,10 @@ async function fakeConnections(count: number, options: { nextSyncAt: string; sta
     const statements = [];
     for (let j = i; j < Math.min(count, i + 50); j++) {
       statements.push(
-        env.DB.prepare("INSERT INTO users (username, password_hash, created_at) VALUES (?, 'x', ?) RETURNING id").bind(`cron_${crypto.randomUUID().slice(0, 12)}`, iso(Date.now())),
+        env.DB.prepare("INSERT INTO users (username, password_hash, created_at) VALUES (?, 'x', ?) RETURNING id").bind(
+          `cron_${crypto.randomUUID().slice(0, 12)}`,
+          iso(Date.now()),
+        ),
       );
     }
     for (const result of await env.DB.batch<{ id: number }>(statements)) ids.push(result.results[0]!.id);
@@ -49,12 +52,23 @@ describe('scheduled handler', () => {
   it('enqueues 250 due users in batches of at most 100, none twice across two overlapping runs; skips not-due and re-auth users', async () => {
     const due = await fakeConnections(250, { nextSyncAt: iso(Date.now() - 60_000) });
     const notDue = await fakeConnections(5, { nextSyncAt: iso(Date.now() + 3600_000) });
-    const reauth = await fakeConnections(5, { nextSyncAt: iso(Date.now() - 60_000), status: 'reauthorization_required' });
+    const reauth = await fakeConnections(5, {
+      nextSyncAt: iso(Date.now() - 60_000),
+      status: 'reauthorization_required',
+    });
     const send = vi.spyOn(env.SYNC_QUEUE, 'sendBatch');
     const now = Date.now();
     await Promise.all([
-      worker.scheduled(createScheduledController({ scheduledTime: now, cron: '*/15 * * * *' }), env, createExecutionContext()),
-      worker.scheduled(createScheduledController({ scheduledTime: now, cron: '*/15 * * * *' }), env, createExecutionContext()),
+      worker.scheduled(
+        createScheduledController({ scheduledTime: now, cron: '*/15 * * * *' }),
+        env,
+        createExecutionContext(),
+      ),
+      worker.scheduled(
+        createScheduledController({ scheduledTime: now, cron: '*/15 * * * *' }),
+        env,
+        createExecutionContext(),
+      ),
     ]);
     const sent = sentUserIds(send);
     for (const args of send.mock.calls) expect((args[0] as unknown[]).length).toBeLessThanOrEqual(100);
@@ -91,7 +105,10 @@ describe('scheduled handler', () => {
     const soon = [await connectedUser(sim, { movies: 1, shows: 0 }), await connectedUser(sim, { movies: 1, shows: 0 })];
     await sim.config({ expires_in: 604800 });
     const later = await connectedUser(sim, { movies: 1, shows: 0 });
-    const versions = async (id: number) => (await env.DB.prepare('SELECT token_version AS v FROM trakt_connections WHERE user_id = ?').bind(id).first<{ v: number }>())!.v;
+    const versions = async (id: number) =>
+      (await env.DB.prepare('SELECT token_version AS v FROM trakt_connections WHERE user_id = ?')
+        .bind(id)
+        .first<{ v: number }>())!.v;
     const before = await Promise.all([...soon, later].map((u) => versions(u.id)));
     await sim.clearRequests();
     vi.spyOn(env.SYNC_QUEUE, 'sendBatch').mockResolvedValue(undefined as never); // keep this test about refreshes
@@ -102,7 +119,8 @@ describe('scheduled handler', () => {
     expect((await sim.counters())['POST /oauth/token']).toBe(2);
     const after = await Promise.all([...soon, later].map((u) => versions(u.id)));
     expect(after).toEqual([before[0]! + 1, before[1]! + 1, before[2]]);
-    for (const u of soon) expect((await call('GET', '/trakt/auth-status/', { token: u.access })).body.token_expired).toBe(false);
+    for (const u of soon)
+      expect((await call('GET', '/trakt/auth-status/', { token: u.access })).body.token_expired).toBe(false);
   });
 });
 
@@ -110,7 +128,12 @@ describe('queue consumer', () => {
   function batchFor(userIds: number[], attempts = 1, queue = 'trakt-sync') {
     return createMessageBatch(
       queue,
-      userIds.map((id, i) => ({ id: `msg-${i}-${id}`, timestamp: Date.now(), attempts, body: { user_id: id, enqueued_at: iso(Date.now()) } })),
+      userIds.map((id, i) => ({
+        id: `msg-${i}-${id}`,
+        timestamp: Date.now(),
+        attempts,
+        body: { user_id: id, enqueued_at: iso(Date.now()) },
+      })),
     );
   }
 
@@ -123,7 +146,13 @@ describe('queue consumer', () => {
     expect(result.explicitAcks).toEqual([`msg-0-${user.id}`]);
     expect(result.retryMessages).toEqual([]);
     const status = await call('GET', '/trakt/sync-status/', { token: user.access });
-    expect(status.body).toMatchObject({ connected: true, status: 'active', last_error: null, in_progress: false, counts: { movies: 4, shows: 1 } });
+    expect(status.body).toMatchObject({
+      connected: true,
+      status: 'active',
+      last_error: null,
+      in_progress: false,
+      counts: { movies: 4, shows: 1 },
+    });
     expect(status.body.last_sync_at).toBeTruthy();
   });
 
@@ -190,7 +219,9 @@ describe('queue consumer', () => {
     const ctx = createExecutionContext();
     await worker.queue(batch, env, ctx);
     const result = await getQueueResult(batch, ctx);
-    expect(result.explicitAcks.sort()).toEqual([`msg-0-${ok1.id}`, `msg-2-${ok2.id}`, `msg-3-${notConnected.id}`].sort());
+    expect(result.explicitAcks.sort()).toEqual(
+      [`msg-0-${ok1.id}`, `msg-2-${ok2.id}`, `msg-3-${notConnected.id}`].sort(),
+    );
     expect(result.retryMessages.map((m) => m.msgId)).toEqual([`msg-1-${broken.id}`]);
     expect((await call('GET', '/trakt/sync-status/', { token: ok2.access })).body.counts.movies).toBe(3);
     // The failed run released its lease: the user can sync again as soon as the problem is fixed.
@@ -199,7 +230,9 @@ describe('queue consumer', () => {
   });
 
   it('acks malformed messages instead of retrying them forever', async () => {
-    const batch = createMessageBatch('trakt-sync', [{ id: 'junk', timestamp: Date.now(), attempts: 1, body: { nope: true } }]);
+    const batch = createMessageBatch('trakt-sync', [
+      { id: 'junk', timestamp: Date.now(), attempts: 1, body: { nope: true } },
+    ]);
     const ctx = createExecutionContext();
     await worker.queue(batch, env, ctx);
     expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(['junk']);

@@ -75,7 +75,10 @@ describe('GET /trakt/oauth-helper/', () => {
   it('reflects nothing from the query: the document is byte-identical whatever the parameters', async () => {
     const plain = await call('GET', '/trakt/oauth-helper/');
     const payload = encodeURIComponent('"><img src=x onerror=alert(1)><script>alert(1)</script>');
-    const probed = await call('GET', `/trakt/oauth-helper/?code=${payload}&state=${payload}&error=${payload}&error_description=${payload}`);
+    const probed = await call(
+      'GET',
+      `/trakt/oauth-helper/?code=${payload}&state=${payload}&error=${payload}&error_description=${payload}`,
+    );
     expect(probed.status).toBe(200);
     expect(probed.body).toBe(plain.body);
     expect(probed.headers.get('Content-Security-Policy')).toBe(plain.headers.get('Content-Security-Policy'));
@@ -85,7 +88,9 @@ describe('GET /trakt/oauth-helper/', () => {
     const { body } = await call('GET', '/trakt/oauth-helper/');
     const script = inlineBlocks(body, 'script')[0]!;
     expect(script).toContain('textContent');
-    expect(script).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|setTimeout\(\s*['"]/);
+    expect(script).not.toMatch(
+      /innerHTML|outerHTML|insertAdjacentHTML|document\.write|\beval\(|new Function|setTimeout\(\s*['"]/,
+    );
     expect(script).not.toMatch(/localStorage|document\.cookie/);
     expect(script).toContain('sessionStorage');
   });
@@ -107,7 +112,8 @@ describe('GET /trakt/oauth-helper/', () => {
     );
     for (const { method, path } of calls) {
       const res = await call(method, path, method === 'GET' ? {} : { json: {} });
-      if (path === '/users/token/') expectError(res, 400); // public, validates its body
+      if (path === '/users/token/')
+        expectError(res, 400); // public, validates its body
       else expectError(res, 401);
     }
   });

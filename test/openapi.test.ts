@@ -7,9 +7,9 @@
  */
 import { exports } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { createApp } from '../src/app';
-import { collectRoutes, jsonSchema, openApiPath, type OpenApiDocument } from '../src/docs/openapi';
+import { collectRoutes, jsonSchema, type OpenApiDocument, openApiPath } from '../src/docs/openapi';
 import { ROUTE_DOCS } from '../src/docs/route-docs';
 import { callbackQuery } from '../src/trakt/schemas';
 import { apiKeyInput, registerInput } from '../src/users/schemas';
@@ -31,7 +31,13 @@ async function document(): Promise<OpenApiDocument> {
 }
 
 function operations(doc: OpenApiDocument): Array<{ method: string; path: string; op: Operation }> {
-  return Object.entries(doc.paths).flatMap(([path, item]) => Object.entries(item).map(([method, op]) => ({ method: method.toUpperCase(), path, op: op as unknown as Operation })));
+  return Object.entries(doc.paths).flatMap(([path, item]) =>
+    Object.entries(item).map(([method, op]) => ({
+      method: method.toUpperCase(),
+      path,
+      op: op as unknown as Operation,
+    })),
+  );
 }
 
 const registered = () => createApp().routes.filter((r) => r.method !== 'ALL');
@@ -80,7 +86,13 @@ describe('GET /openapi.json', () => {
 
   it('marks exactly the routes the rules say need a JWT', async () => {
     const doc = await document();
-    const publicRoutes = new Set(['POST /users/register', 'POST /users/token', 'POST /users/token/refresh', 'GET /trakt/oauth-callback', 'GET /trakt/oauth-helper']);
+    const publicRoutes = new Set([
+      'POST /users/register',
+      'POST /users/token',
+      'POST /users/token/refresh',
+      'GET /trakt/oauth-callback',
+      'GET /trakt/oauth-helper',
+    ]);
     for (const { method, path, op } of operations(doc)) {
       const key = `${method} ${path}`;
       const shouldNeedJwt = (path.startsWith('/users/') || path.startsWith('/trakt/')) && !publicRoutes.has(key);
@@ -103,14 +115,19 @@ describe('GET /openapi.json', () => {
     const doc = await document();
     const register = doc.paths['/users/register']!.post as unknown as Operation;
     expect(register.requestBody!.content['application/json']!.schema).toEqual(jsonSchema(registerInput, 'input'));
-    expect(register.requestBody!.content['application/json']!.schema).toMatchObject({ required: ['username', 'password'], properties: { password: { minLength: 8 } } });
+    expect(register.requestBody!.content['application/json']!.schema).toMatchObject({
+      required: ['username', 'password'],
+      properties: { password: { minLength: 8 } },
+    });
     const apiKeys = doc.paths['/users/api-keys']!.post as unknown as Operation;
     expect(apiKeys.requestBody!.content['application/json']!.schema).toEqual(jsonSchema(apiKeyInput, 'input'));
     expect(apiKeys.responses['400']).toBeDefined();
 
     const callback = doc.paths['/trakt/oauth-callback']!.get as unknown as Operation;
     const callbackProps = Object.keys((jsonSchema(callbackQuery, 'input') as { properties: object }).properties);
-    expect(callback.parameters!.map((p) => [p.name, p.in, p.required])).toEqual(callbackProps.map((name) => [name, 'query', false]));
+    expect(callback.parameters!.map((p) => [p.name, p.in, p.required])).toEqual(
+      callbackProps.map((name) => [name, 'query', false]),
+    );
     expect(callback.responses['200']!.content).toHaveProperty(['text/html']);
 
     const movies = doc.paths['/trakt/get-stored-movies']!.get as unknown as Operation;
@@ -122,7 +139,9 @@ describe('GET /openapi.json', () => {
     expect(episodes.parameters!.map((p) => [p.name, p.in, p.required])).toEqual([['trakt_id', 'query', true]]);
 
     const del = doc.paths['/users/api-keys/{service_name}']!.delete as unknown as Operation;
-    expect(del.parameters).toEqual([{ name: 'service_name', in: 'path', required: true, schema: expect.objectContaining({ type: 'string' }) }]);
+    expect(del.parameters).toEqual([
+      { name: 'service_name', in: 'path', required: true, schema: expect.objectContaining({ type: 'string' }) },
+    ]);
     expect(Object.keys(del.responses)).toEqual(expect.arrayContaining(['204', '404', '400', '401', 'default']));
   });
 
@@ -136,17 +155,34 @@ describe('GET /openapi.json', () => {
     check('GET /health', 200, (await call('GET', '/health')).body);
     const token = await call('POST', '/users/token/', { json: { username: user.username, password: user.password } });
     check('POST /users/token', 200, token.body);
-    check('POST /users/token/refresh', 200, (await call('POST', '/users/token/refresh/', { json: { refresh: user.refresh } })).body);
+    check(
+      'POST /users/token/refresh',
+      200,
+      (await call('POST', '/users/token/refresh/', { json: { refresh: user.refresh } })).body,
+    );
     check('GET /users/me', 200, (await call('GET', '/users/me/', { token: user.access })).body);
-    const saved = await call('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'tmdb', api_key: 'k' } });
+    const saved = await call('POST', '/users/api-keys/', {
+      token: user.access,
+      json: { service_name: 'tmdb', api_key: 'k' },
+    });
     check('POST /users/api-keys', saved.status, saved.body);
     check('GET /users/api-keys', 200, (await call('GET', '/users/api-keys/', { token: user.access })).body);
     check('GET /trakt/auth-status', 200, (await call('GET', '/trakt/auth-status/', { token: user.access })).body);
     check('DELETE /trakt/auth', 200, (await call('DELETE', '/trakt/auth/', { token: user.access })).body);
-    check('GET /trakt/get-stored-movies', 200, (await call('GET', '/trakt/get-stored-movies/?page=1&page_size=2', { token: user.access })).body);
-    check('GET /trakt/get-stored-shows', 200, (await call('GET', '/trakt/get-stored-shows/', { token: user.access })).body);
+    check(
+      'GET /trakt/get-stored-movies',
+      200,
+      (await call('GET', '/trakt/get-stored-movies/?page=1&page_size=2', { token: user.access })).body,
+    );
+    check(
+      'GET /trakt/get-stored-shows',
+      200,
+      (await call('GET', '/trakt/get-stored-shows/', { token: user.access })).body,
+    );
     check('GET /trakt/sync-status', 200, (await call('GET', '/trakt/sync-status/', { token: user.access })).body);
-    const register = await call('POST', '/users/register/', { json: { username: `${user.username}_2`, password: 'long enough password' } });
+    const register = await call('POST', '/users/register/', {
+      json: { username: `${user.username}_2`, password: 'long enough password' },
+    });
     check('POST /users/register', 201, register.body);
   });
 });

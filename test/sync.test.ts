@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { call, expectError, registerAndLogin } from './support/api';
 import { runSync } from '../src/sync/service';
+import { call, expectError, registerAndLogin } from './support/api';
 import { meterD1 } from './support/d1-meter';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from './support/simulator';
 import { connectedUser } from './support/trakt';
@@ -15,7 +15,14 @@ afterEach(() => sim.restore());
 const HISTORY_TABLES = ['movies', 'shows', 'seasons', 'episodes', 'plays'];
 
 async function storeTmdbKey(access: string) {
-  expect((await call('POST', '/users/api-keys/', { token: access, json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } })).status).toBe(201);
+  expect(
+    (
+      await call('POST', '/users/api-keys/', {
+        token: access,
+        json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
+      })
+    ).status,
+  ).toBe(201);
 }
 
 async function syncAll(access: string) {
@@ -30,7 +37,9 @@ async function dbCounts(userId: number) {
     movies: await one('SELECT count(*) AS n FROM movies WHERE user_id = ?'),
     movie_plays: await one("SELECT count(*) AS n FROM plays WHERE user_id = ? AND media_type = 'movie'"),
     shows: await one('SELECT count(*) AS n FROM shows WHERE user_id = ?'),
-    watched_episodes: await one('SELECT count(*) AS n FROM episodes e JOIN shows s ON s.id = e.show_id WHERE s.user_id = ? AND e.plays > 0'),
+    watched_episodes: await one(
+      'SELECT count(*) AS n FROM episodes e JOIN shows s ON s.id = e.show_id WHERE s.user_id = ? AND e.plays > 0',
+    ),
     episode_plays: await one("SELECT count(*) AS n FROM plays WHERE user_id = ? AND media_type = 'episode'"),
   };
 }
@@ -48,13 +57,30 @@ async function expectMatchesTrakt(userId: number, traktUsername: string) {
 
 describe('first sync', () => {
   it('stores a multi-page account completely (>250 movies, >100 watched shows)', async () => {
-    const user = await connectedUser(sim, { movies: 260, shows: 105, seasons_per_show: 1, episodes_per_season: 2, plays_per_item: 1, rewatch_fraction: 0.2 });
+    const user = await connectedUser(sim, {
+      movies: 260,
+      shows: 105,
+      seasons_per_show: 1,
+      episodes_per_season: 2,
+      plays_per_item: 1,
+      rewatch_fraction: 0.2,
+    });
     await sim.clearRequests();
     const { movies, shows } = await syncAll(user.access);
     expect(movies.status).toBe(200);
-    expect(movies.body).toMatchObject({ result: 'Movies fetched and stored successfully', added: 260, updated: 0, removed: 0, unchanged: 0 });
+    expect(movies.body).toMatchObject({
+      result: 'Movies fetched and stored successfully',
+      added: 260,
+      updated: 0,
+      removed: 0,
+      unchanged: 0,
+    });
     expect(shows.status).toBe(200);
-    expect(shows.body).toMatchObject({ result: 'Shows and episodes fetched and stored successfully', added: 105, removed: 0 });
+    expect(shows.body).toMatchObject({
+      result: 'Shows and episodes fetched and stored successfully',
+      added: 105,
+      removed: 0,
+    });
     await expectMatchesTrakt(user.id, user.traktUsername);
 
     const counters = await sim.counters();
@@ -64,7 +90,8 @@ describe('first sync', () => {
     const history = requests.filter((r) => r.path === '/sync/history/movies');
     expect(history.length).toBeGreaterThanOrEqual(2);
     for (const r of history) expect(r.query).toMatchObject({ limit: '250' });
-    for (const r of requests.filter((x) => x.path === '/sync/watched/shows')) expect(r.query).toMatchObject({ extended: 'progress', limit: '100' });
+    for (const r of requests.filter((x) => x.path === '/sync/watched/shows'))
+      expect(r.query).toMatchObject({ extended: 'progress', limit: '100' });
   });
 });
 
@@ -98,7 +125,11 @@ describe('incremental sync', () => {
 
     // New play now, a backdated one from years ago, and a removed one.
     await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: movie.trakt });
-    await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: catalog.movies[1]!.trakt, watched_at: '2015-01-01T00:00:00.000Z' });
+    await sim.addPlay(user.traktUsername, {
+      type: 'movie',
+      trakt_id: catalog.movies[1]!.trakt,
+      watched_at: '2015-01-01T00:00:00.000Z',
+    });
     const plays = await sim.plays(user.traktUsername);
     const victim = plays.find((p) => p.type === 'movie' && p.trakt_id === catalog.movies[2]!.trakt)!;
     await sim.removePlay(user.traktUsername, victim.id);
@@ -107,7 +138,9 @@ describe('incremental sync', () => {
     expect(movies.body.plays_added).toBe(2);
     expect(movies.body.plays_removed).toBe(1);
     await expectMatchesTrakt(user.id, user.traktUsername);
-    expect(await env.DB.prepare('SELECT 1 FROM plays WHERE user_id = ? AND history_id = ?').bind(user.id, victim.id).first()).toBeNull();
+    expect(
+      await env.DB.prepare('SELECT 1 FROM plays WHERE user_id = ? AND history_id = ?').bind(user.id, victim.id).first(),
+    ).toBeNull();
 
     // Episode play, a rewatch (reset) and a paused episode.
     await sim.addPlay(user.traktUsername, { type: 'episode', trakt_id: episode.trakt });
@@ -117,10 +150,17 @@ describe('incremental sync', () => {
     const shows = await call('GET', '/trakt/fetch-latest-shows/', { token: user.access });
     expect(shows.status).toBe(200);
     await expectMatchesTrakt(user.id, user.traktUsername);
-    const stored = await env.DB.prepare('SELECT reset_at FROM shows WHERE user_id = ? AND trakt_id = ?').bind(user.id, show.trakt).first<{ reset_at: string | null }>();
+    const stored = await env.DB.prepare('SELECT reset_at FROM shows WHERE user_id = ? AND trakt_id = ?')
+      .bind(user.id, show.trakt)
+      .first<{ reset_at: string | null }>();
     expect(stored!.reset_at).toMatch(/Z$/);
-    const seasonsEpisodes = await call('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${show.trakt}`, { token: user.access });
-    const paused = seasonsEpisodes.body.episodes.find((e: { season__season_number: number; episode_number: number }) => e.season__season_number === 2 && e.episode_number === 3);
+    const seasonsEpisodes = await call('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${show.trakt}`, {
+      token: user.access,
+    });
+    const paused = seasonsEpisodes.body.episodes.find(
+      (e: { season__season_number: number; episode_number: number }) =>
+        e.season__season_number === 2 && e.episode_number === 3,
+    );
     expect(paused.progress).toBe(42.5);
 
     // Running the same sync again changes nothing.
@@ -143,29 +183,46 @@ describe('failures mid-sync', () => {
     ['429', { kind: '429' as const, times: 1, retry_after: 120 }, 429, /rate limit/],
     ['timeout', { kind: 'hang' as const, times: 10 }, 504, /did not respond/],
     ['malformed JSON', { kind: 'malformed_json' as const, times: 1 }, 502, /invalid response/],
-  ])('%s on page 3 of 5: clear error, no cursor advance, next sync completes with nothing lost or duplicated', async (_name, fault, status, message) => {
-    // 1,100 plays at the 250-per-page limit the sync sends: history has 5 pages, and page 3 fails.
-    const big = await connectedUser(sim, { movies: 1100, shows: 0, plays_per_item: 1, rewatch_fraction: 0 });
-    await sim.addFault({ match: { path_prefix: '/sync/history/movies', query: { page: '3' } }, ...fault });
-    const failed = await call('GET', '/trakt/fetch-latest-movies/', { token: big.access });
-    expectError(failed, status, message);
-    expect(await dbCounts(big.id)).toMatchObject({ movies: 0, movie_plays: 0 });
-    const state = await env.DB.prepare('SELECT movies_synced_at, movies_watched_at, last_error, lease_id FROM sync_state WHERE user_id = ?').bind(big.id).first();
-    expect(state).toMatchObject({ movies_synced_at: null, movies_watched_at: null, lease_id: null });
-    expect(state!.last_error).toMatch(message);
+  ])(
+    '%s on page 3 of 5: clear error, no cursor advance, next sync completes with nothing lost or duplicated',
+    async (_name, fault, status, message) => {
+      // 1,100 plays at the 250-per-page limit the sync sends: history has 5 pages, and page 3 fails.
+      const big = await connectedUser(sim, { movies: 1100, shows: 0, plays_per_item: 1, rewatch_fraction: 0 });
+      await sim.addFault({ match: { path_prefix: '/sync/history/movies', query: { page: '3' } }, ...fault });
+      const failed = await call('GET', '/trakt/fetch-latest-movies/', { token: big.access });
+      expectError(failed, status, message);
+      expect(await dbCounts(big.id)).toMatchObject({ movies: 0, movie_plays: 0 });
+      const state = await env.DB.prepare(
+        'SELECT movies_synced_at, movies_watched_at, last_error, lease_id FROM sync_state WHERE user_id = ?',
+      )
+        .bind(big.id)
+        .first();
+      expect(state).toMatchObject({ movies_synced_at: null, movies_watched_at: null, lease_id: null });
+      expect(state!.last_error).toMatch(message);
 
-    await sim.clearFaults();
-    const retried = await call('GET', '/trakt/fetch-latest-movies/', { token: big.access });
-    expect(retried.status).toBe(200);
-    await expectMatchesTrakt(big.id, big.traktUsername);
-    const pages = (await sim.requests()).filter((r) => r.path === '/sync/history/movies' && r.status === 200).map((r) => r.query.page);
-    expect(pages).toContain('5');
-  });
+      await sim.clearFaults();
+      const retried = await call('GET', '/trakt/fetch-latest-movies/', { token: big.access });
+      expect(retried.status).toBe(200);
+      await expectMatchesTrakt(big.id, big.traktUsername);
+      const pages = (await sim.requests())
+        .filter((r) => r.path === '/sync/history/movies' && r.status === 200)
+        .map((r) => r.query.page);
+      expect(pages).toContain('5');
+    },
+  );
 });
 
 describe('TMDB enrichment', () => {
   it('one call per uncached title and season; a second user with the same titles costs 0 TMDB calls', async () => {
-    const first = await connectedUser(sim, { seed: 'shared-titles', movies: 6, shows: 2, seasons_per_show: 2, episodes_per_season: 3, null_tmdb_fraction: 0, missing_on_tmdb_fraction: 0 });
+    const first = await connectedUser(sim, {
+      seed: 'shared-titles',
+      movies: 6,
+      shows: 2,
+      seasons_per_show: 2,
+      episodes_per_season: 3,
+      null_tmdb_fraction: 0,
+      missing_on_tmdb_fraction: 0,
+    });
     await storeTmdbKey(first.access);
     await sim.clearRequests();
     await syncAll(first.access);
@@ -176,27 +233,46 @@ describe('TMDB enrichment', () => {
     expect(counters['GET /3/tv/:id/season/:n/episode/:e'] ?? 0).toBe(0);
 
     const movies = await call('GET', '/trakt/get-stored-movies/?page_size=100', { token: first.access });
-    for (const m of movies.body.movies) expect(m.movie.image_url).toMatch(/^https:\/\/image\.tmdb\.org\/t\/p\/w500\/.+/);
+    for (const m of movies.body.movies)
+      expect(m.movie.image_url).toMatch(/^https:\/\/image\.tmdb\.org\/t\/p\/w500\/.+/);
     const show = (await call('GET', '/trakt/get-stored-shows/', { token: first.access })).body.shows[0];
     expect(show.show.image_url).toMatch(/\/w500\//);
-    const detail = await call('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${show.show.ids.trakt}`, { token: first.access });
+    const detail = await call('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${show.show.ids.trakt}`, {
+      token: first.access,
+    });
     const ep = detail.body.episodes[0];
     expect(ep.image_url).toMatch(/\/w300\//);
     expect(typeof ep.title).toBe('string');
     expect(typeof ep.overview).toBe('string');
     expect(typeof ep.rating).toBe('number');
 
-    const second = await connectedUser(sim, { seed: 'shared-titles', movies: 6, shows: 2, seasons_per_show: 2, episodes_per_season: 3, null_tmdb_fraction: 0, missing_on_tmdb_fraction: 0 });
+    const second = await connectedUser(sim, {
+      seed: 'shared-titles',
+      movies: 6,
+      shows: 2,
+      seasons_per_show: 2,
+      episodes_per_season: 3,
+      null_tmdb_fraction: 0,
+      missing_on_tmdb_fraction: 0,
+    });
     await storeTmdbKey(second.access);
     await sim.clearRequests();
     await syncAll(second.access);
     const again = await sim.counters();
     expect(Object.entries(again).filter(([k]) => k.includes(' /3/'))).toEqual([]);
-    expect((await call('GET', '/trakt/get-stored-movies/', { token: second.access })).body.movies[0].movie.image_url).toMatch(/w500/);
+    expect(
+      (await call('GET', '/trakt/get-stored-movies/', { token: second.access })).body.movies[0].movie.image_url,
+    ).toMatch(/w500/);
   });
 
   it('finds null-tmdb items by imdb/tvdb id, tolerates titles missing on TMDB, and never fails the sync when TMDB is down', async () => {
-    const user = await connectedUser(sim, { seed: 'odd-ids', movies: 30, shows: 4, null_tmdb_fraction: 0.2, missing_on_tmdb_fraction: 0.1 });
+    const user = await connectedUser(sim, {
+      seed: 'odd-ids',
+      movies: 30,
+      shows: 4,
+      null_tmdb_fraction: 0.2,
+      missing_on_tmdb_fraction: 0.1,
+    });
     await storeTmdbKey(user.access);
     await sim.clearRequests();
     await syncAll(user.access);
@@ -211,7 +287,9 @@ describe('TMDB enrichment', () => {
       expect(row.movie.image_url).toMatch(/w500/);
     }
     for (const m of catalog.movies.filter((x) => x.tmdb_status === 'missing')) {
-      expect(stored.find((s: { movie: { ids: { trakt: number } } }) => s.movie.ids.trakt === m.trakt).movie.image_url).toBeNull();
+      expect(
+        stored.find((s: { movie: { ids: { trakt: number } } }) => s.movie.ids.trakt === m.trakt).movie.image_url,
+      ).toBeNull();
     }
 
     const other = await connectedUser(sim, { seed: 'tmdb-down', movies: 3, shows: 0 });
@@ -221,23 +299,40 @@ describe('TMDB enrichment', () => {
     expect(res.status).toBe(200);
     expect(res.body.added).toBe(3);
     const page = await call('GET', '/trakt/get-stored-movies/', { token: other.access });
-    expect(page.body.movies.every((m: { movie: { image_url: string | null } }) => m.movie.image_url === null)).toBe(true);
+    expect(page.body.movies.every((m: { movie: { image_url: string | null } }) => m.movie.image_url === null)).toBe(
+      true,
+    );
     // Enriched later, once TMDB is back.
     await sim.clearFaults();
-    await sim.addPlay(other.traktUsername, { type: 'movie', trakt_id: (await sim.catalog(other.traktUsername)).movies[0]!.trakt });
+    await sim.addPlay(other.traktUsername, {
+      type: 'movie',
+      trakt_id: (await sim.catalog(other.traktUsername)).movies[0]!.trakt,
+    });
     await call('GET', '/trakt/fetch-latest-movies/', { token: other.access });
     const later = await call('GET', '/trakt/get-stored-movies/', { token: other.access });
-    expect(later.body.movies.some((m: { movie: { image_url: string | null } }) => m.movie.image_url !== null)).toBe(true);
+    expect(later.body.movies.some((m: { movie: { image_url: string | null } }) => m.movie.image_url !== null)).toBe(
+      true,
+    );
   });
 });
 
 describe('TMDB backlog', () => {
   it('a fetch that hits the TMDB budget answers; background runs drain the rest even when Trakt has nothing new; a manual no-op stays one call', async () => {
-    const user = await connectedUser(sim, { seed: 'backlog', movies: 305, shows: 0, null_tmdb_fraction: 0, missing_on_tmdb_fraction: 0 });
+    const user = await connectedUser(sim, {
+      seed: 'backlog',
+      movies: 305,
+      shows: 0,
+      null_tmdb_fraction: 0,
+      missing_on_tmdb_fraction: 0,
+    });
     await storeTmdbKey(user.access);
     expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
     const withImages = async () =>
-      (await env.DB.prepare("SELECT count(*) AS n FROM movies m JOIN tmdb_titles t ON t.kind = 'movie' AND t.tmdb_id = m.tmdb_ref WHERE m.user_id = ?").bind(user.id).first<{ n: number }>())!.n;
+      (await env.DB.prepare(
+        "SELECT count(*) AS n FROM movies m JOIN tmdb_titles t ON t.kind = 'movie' AND t.tmdb_id = m.tmdb_ref WHERE m.user_id = ?",
+      )
+        .bind(user.id)
+        .first<{ n: number }>())!.n;
     expect(await withImages()).toBe(300);
 
     await sim.clearRequests();
@@ -265,7 +360,9 @@ describe('errors and concurrency', () => {
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 1, kind: 'hang' });
     const [a, b] = await Promise.all([
       call('GET', '/trakt/fetch-latest-movies/', { token: user.access }),
-      new Promise((r) => setTimeout(r, 50)).then(() => call('GET', '/trakt/fetch-latest-movies/', { token: user.access })),
+      new Promise((r) => setTimeout(r, 50)).then(() =>
+        call('GET', '/trakt/fetch-latest-movies/', { token: user.access }),
+      ),
     ]);
     expect([a.status, b.status].sort()).toContain(409);
     const conflict = [a, b].find((r) => r.status === 409)!;
@@ -275,15 +372,25 @@ describe('errors and concurrency', () => {
   it('looks the token up once per sync, and a token Trakt rejects mid-sync is refreshed once and the sync completes', async () => {
     const user = await connectedUser(sim, { movies: 600, shows: 0, plays_per_item: 1 });
     const { keyRing, open, aadFor } = await import('../src/crypto/envelope');
-    const row = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?').bind(user.id).first<{ token_set_id: string }>();
-    const set = JSON.parse(await open(await keyRing(env), (await env.KV.get(`trakt_tokens:${user.id}:${row!.token_set_id}`))!, aadFor(user.id, 'trakt_tokens')));
+    const row = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?')
+      .bind(user.id)
+      .first<{ token_set_id: string }>();
+    const set = JSON.parse(
+      await open(
+        await keyRing(env),
+        (await env.KV.get(`trakt_tokens:${user.id}:${row!.token_set_id}`))!,
+        aadFor(user.id, 'trakt_tokens'),
+      ),
+    );
     await sim.expireToken(set.access_token); // Trakt now answers 401 although our expiry says it is valid
     await sim.clearRequests();
     const { result, meter } = await meterD1(() => call('GET', '/trakt/fetch-latest-movies/', { token: user.access }));
     expect(result.status).toBe(200);
     expect(result.body.added).toBe(600);
     expect((await sim.counters())['POST /oauth/token']).toBe(1);
-    const connectionReads = meter.statements.filter((q) => /from "trakt_connections"/i.test(q) && /^select/i.test(q)).length;
+    const connectionReads = meter.statements.filter(
+      (q) => /from "trakt_connections"/i.test(q) && /^select/i.test(q),
+    ).length;
     expect(connectionReads).toBeLessThanOrEqual(4); // not one per page (this sync fetches 10 pages)
   });
 

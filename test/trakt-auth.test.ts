@@ -11,7 +11,11 @@ beforeEach(() => {
 afterEach(() => sim.restore());
 
 async function userWithApp() {
-  const account = await sim.createAccount({ username: `acct_${Math.random().toString(36).slice(2, 8)}`, movies: 2, shows: 1 });
+  const account = await sim.createAccount({
+    username: `acct_${Math.random().toString(36).slice(2, 8)}`,
+    movies: 2,
+    shows: 1,
+  });
   await sim.setSession(account.username);
   const app = await createTraktApp(sim);
   const user = await registerAndLogin();
@@ -48,7 +52,10 @@ describe('OAuth code flow', () => {
 
     const callback = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`);
     expect(callback.status).toBe(200);
-    expect(callback.body).toEqual({ message: 'Authorization successful! You can now use Trakt endpoints.', status: 'success' });
+    expect(callback.body).toEqual({
+      message: 'Authorization successful! You can now use Trakt endpoints.',
+      status: 'success',
+    });
 
     const after = await call('GET', '/trakt/auth-status/', { token: user.access });
     expect(after.body).toEqual({ authenticated: true, token_expired: false, expires_at: expect.stringMatching(ISO_Z) });
@@ -58,22 +65,35 @@ describe('OAuth code flow', () => {
   it('connects through the POST callback', async () => {
     const { user } = await userWithApp();
     const { redirect } = await authorize(user.access);
-    const res = await call('POST', '/trakt/oauth-callback/', { token: user.access, json: { code: redirect.code, state: redirect.state } });
+    const res = await call('POST', '/trakt/oauth-callback/', {
+      token: user.access,
+      json: { code: redirect.code, state: redirect.state },
+    });
     expect(res.status).toBe(200);
-    expect(res.body).toEqual({ success: true, message: 'Successfully authenticated with Trakt!', expires_at: expect.stringMatching(ISO_Z) });
+    expect(res.body).toEqual({
+      success: true,
+      message: 'Successfully authenticated with Trakt!',
+      expires_at: expect.stringMatching(ISO_Z),
+    });
     expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
   });
 
   it('uses the deployment-wide client credentials when the user stored none', async () => {
     const app = await createTraktApp(sim);
-    const account = await sim.createAccount({ username: `dep_${Math.random().toString(36).slice(2, 8)}`, movies: 1, shows: 0 });
+    const account = await sim.createAccount({
+      username: `dep_${Math.random().toString(36).slice(2, 8)}`,
+      movies: 1,
+      shows: 0,
+    });
     await sim.setSession(account.username);
     const user = await registerAndLogin();
     const original = { id: env.TRAKT_CLIENT_ID, secret: env.TRAKT_CLIENT_SECRET };
     Object.assign(env, { TRAKT_CLIENT_ID: app.client_id, TRAKT_CLIENT_SECRET: app.client_secret });
     try {
       const { redirect } = await authorize(user.access);
-      expect((await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`)).status).toBe(200);
+      expect((await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`)).status).toBe(
+        200,
+      );
     } finally {
       Object.assign(env, { TRAKT_CLIENT_ID: original.id, TRAKT_CLIENT_SECRET: original.secret });
     }
@@ -89,7 +109,11 @@ describe('OAuth code flow', () => {
   it('maps a code Trakt rejects to "Invalid authorization code"', async () => {
     const { user } = await userWithApp();
     const { redirect } = await authorize(user.access);
-    expectError(await call('GET', `/trakt/oauth-callback/?code=not-a-real-code&state=${redirect.state}`), 400, 'Invalid authorization code');
+    expectError(
+      await call('GET', `/trakt/oauth-callback/?code=not-a-real-code&state=${redirect.state}`),
+      400,
+      'Invalid authorization code',
+    );
   });
 
   it('reports a denied authorization clearly', async () => {
@@ -120,16 +144,32 @@ describe('OAuth state', () => {
   it('is single-use: a replayed callback is rejected', async () => {
     const { user } = await userWithApp();
     const { redirect } = await authorize(user.access);
-    expect((await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`)).status).toBe(200);
-    expectError(await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`), 400, /state/);
+    expect((await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`)).status).toBe(
+      200,
+    );
+    expectError(
+      await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`),
+      400,
+      /state/,
+    );
   });
 
   it("rejects another user's state on POST without burning it for its owner", async () => {
     const owner = await userWithApp();
     const { redirect } = await authorize(owner.user.access);
     const mallory = await registerAndLogin();
-    expectError(await call('POST', '/trakt/oauth-callback/', { token: mallory.access, json: { code: redirect.code, state: redirect.state } }), 400, /another user/);
-    const res = await call('POST', '/trakt/oauth-callback/', { token: owner.user.access, json: { code: redirect.code, state: redirect.state } });
+    expectError(
+      await call('POST', '/trakt/oauth-callback/', {
+        token: mallory.access,
+        json: { code: redirect.code, state: redirect.state },
+      }),
+      400,
+      /another user/,
+    );
+    const res = await call('POST', '/trakt/oauth-callback/', {
+      token: owner.user.access,
+      json: { code: redirect.code, state: redirect.state },
+    });
     expect(res.status).toBe(200);
     expect((await call('GET', '/trakt/auth-status/', { token: mallory.access })).body.authenticated).toBe(false);
   });
@@ -140,20 +180,26 @@ describe('OAuth state', () => {
     const { redirect } = await authorize(user.access);
     Date.now = () => realNow() + 11 * 60 * 1000;
     try {
-      expectError(await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`), 400, /Invalid or expired state/);
+      expectError(
+        await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`),
+        400,
+        /Invalid or expired state/,
+      );
     } finally {
       Date.now = realNow;
     }
   });
 
   it('rejects unknown, malformed and missing states', async () => {
-    expectError(await call('GET', '/trakt/oauth-callback/?code=abc&state=' + 'A'.repeat(43)), 400, /state/);
+    expectError(await call('GET', `/trakt/oauth-callback/?code=abc&state=${'A'.repeat(43)}`), 400, /state/);
     expectError(await call('GET', '/trakt/oauth-callback/?code=abc&state=<script>'), 400, /state/);
     expectError(await call('GET', '/trakt/oauth-callback/?code=abc'), 400, /state/);
   });
 
   it('escapes reflected values in the HTML callback page', async () => {
-    const res = await call('GET', `/trakt/oauth-callback/?error=${encodeURIComponent('<script>alert(1)</script>')}`, { headers: { Accept: 'text/html' } });
+    const res = await call('GET', `/trakt/oauth-callback/?error=${encodeURIComponent('<script>alert(1)</script>')}`, {
+      headers: { Accept: 'text/html' },
+    });
     expect(res.status).toBe(400);
     expect(res.headers.get('Content-Type')).toMatch(/text\/html/);
     expect(res.body).not.toContain('<script>alert(1)</script>');
@@ -181,23 +227,38 @@ describe('token storage', () => {
     for (const t of tokenTexts) expect(JSON.stringify(rows.results)).not.toContain(t);
 
     // Copy Alice's sealed set over Bob's current key: Bob's connection must not be able to use it.
-    const aliceRow = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?').bind(alice.id).first<{ token_set_id: string }>();
-    const bobRow = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?').bind(bob.id).first<{ token_set_id: string }>();
+    const aliceRow = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?')
+      .bind(alice.id)
+      .first<{ token_set_id: string }>();
+    const bobRow = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?')
+      .bind(bob.id)
+      .first<{ token_set_id: string }>();
     const aliceSealed = (await env.KV.get(`trakt_tokens:${alice.id}:${aliceRow!.token_set_id}`))!;
     await env.KV.put(`trakt_tokens:${bob.id}:${bobRow!.token_set_id}`, aliceSealed);
     const res = await call('GET', '/trakt/refresh-token/', { token: bob.access });
     expectError(res, 401, /authorize again/);
-    expect((await call('GET', '/trakt/auth-status/', { token: bob.access })).body).toMatchObject({ authenticated: false, reason: 'reauthorization_required' });
+    expect((await call('GET', '/trakt/auth-status/', { token: bob.access })).body).toMatchObject({
+      authenticated: false,
+      reason: 'reauthorization_required',
+    });
   });
 });
 
 describe('refresh', () => {
   it('rotates: the new token works and the old refresh token is dead at Trakt', async () => {
     const user = await connectedUser(sim);
-    const row = await env.DB.prepare('SELECT token_set_id, token_version FROM trakt_connections WHERE user_id = ?').bind(user.id).first<{ token_set_id: string; token_version: number }>();
+    const row = await env.DB.prepare('SELECT token_set_id, token_version FROM trakt_connections WHERE user_id = ?')
+      .bind(user.id)
+      .first<{ token_set_id: string; token_version: number }>();
     const { keyRing, open, aadFor } = await import('../src/crypto/envelope');
     const ring = await keyRing(env);
-    const oldSet = JSON.parse(await open(ring, (await env.KV.get(`trakt_tokens:${user.id}:${row!.token_set_id}`))!, aadFor(user.id, 'trakt_tokens')));
+    const oldSet = JSON.parse(
+      await open(
+        ring,
+        (await env.KV.get(`trakt_tokens:${user.id}:${row!.token_set_id}`))!,
+        aadFor(user.id, 'trakt_tokens'),
+      ),
+    );
 
     const res = await call('GET', '/trakt/refresh-token/', { token: user.access });
     expect(res.status).toBe(200);
@@ -209,13 +270,21 @@ describe('refresh', () => {
     const reuse = await fetch(`${env.TRAKT_AUTH_URL}/oauth/token`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ refresh_token: oldSet.refresh_token, client_id: user.app.client_id, client_secret: user.app.client_secret, redirect_uri: env.TRAKT_REDIRECT_URI, grant_type: 'refresh_token' }),
+      body: JSON.stringify({
+        refresh_token: oldSet.refresh_token,
+        client_id: user.app.client_id,
+        client_secret: user.app.client_secret,
+        redirect_uri: env.TRAKT_REDIRECT_URI,
+        grant_type: 'refresh_token',
+      }),
     });
     expect(reuse.status).toBe(400);
     expect(((await reuse.json()) as { error: string }).error).toBe('invalid_grant');
 
     // The old KV token set is gone; the new version is current.
-    const after = await env.DB.prepare('SELECT token_set_id, token_version FROM trakt_connections WHERE user_id = ?').bind(user.id).first<{ token_set_id: string; token_version: number }>();
+    const after = await env.DB.prepare('SELECT token_set_id, token_version FROM trakt_connections WHERE user_id = ?')
+      .bind(user.id)
+      .first<{ token_set_id: string; token_version: number }>();
     expect(after!.token_version).toBe(row!.token_version + 1);
     expect(after!.token_set_id).not.toBe(row!.token_set_id);
     expect(await env.KV.get(`trakt_tokens:${user.id}:${row!.token_set_id}`)).toBeNull();
@@ -235,7 +304,12 @@ describe('refresh', () => {
     await sim.config({ expires_in: 86400 });
     // Separate contexts, as separate isolates would have: only D1 coordinates them.
     const results = await Promise.all(
-      Array.from({ length: 20 }, async () => getAccessToken({ ...(await traktUserContext(env, user.id)), sleep: (ms) => new Promise((r) => setTimeout(r, ms / 4)) })),
+      Array.from({ length: 20 }, async () =>
+        getAccessToken({
+          ...(await traktUserContext(env, user.id)),
+          sleep: (ms) => new Promise((r) => setTimeout(r, ms / 4)),
+        }),
+      ),
     );
     const counters = await sim.counters();
     expect(counters['POST /oauth/token']).toBe(1);
@@ -251,7 +325,9 @@ describe('refresh', () => {
     Date.now = () => realNow() + 31_000; // the access token is now past its expiry
     try {
       await sim.clearRequests();
-      const responses = await Promise.all(Array.from({ length: 20 }, () => call('GET', '/trakt/watching/', { token: user.access })));
+      const responses = await Promise.all(
+        Array.from({ length: 20 }, () => call('GET', '/trakt/watching/', { token: user.access })),
+      );
       expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
       expect((await sim.counters())['POST /oauth/token']).toBe(1);
     } finally {
@@ -262,13 +338,27 @@ describe('refresh', () => {
   it('invalid_grant on refresh marks the connection reauthorization_required, visible in auth-status, and is not retried', async () => {
     const user = await connectedUser(sim);
     const { keyRing, open, aadFor } = await import('../src/crypto/envelope');
-    const row = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?').bind(user.id).first<{ token_set_id: string }>();
-    const set = JSON.parse(await open(await keyRing(env), (await env.KV.get(`trakt_tokens:${user.id}:${row!.token_set_id}`))!, aadFor(user.id, 'trakt_tokens')));
+    const row = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?')
+      .bind(user.id)
+      .first<{ token_set_id: string }>();
+    const set = JSON.parse(
+      await open(
+        await keyRing(env),
+        (await env.KV.get(`trakt_tokens:${user.id}:${row!.token_set_id}`))!,
+        aadFor(user.id, 'trakt_tokens'),
+      ),
+    );
     // Spend the refresh token behind the API's back (as a second installation would).
     await fetch(`${env.TRAKT_AUTH_URL}/oauth/token`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ refresh_token: set.refresh_token, client_id: user.app.client_id, client_secret: user.app.client_secret, redirect_uri: env.TRAKT_REDIRECT_URI, grant_type: 'refresh_token' }),
+      body: JSON.stringify({
+        refresh_token: set.refresh_token,
+        client_id: user.app.client_id,
+        client_secret: user.app.client_secret,
+        redirect_uri: env.TRAKT_REDIRECT_URI,
+        grant_type: 'refresh_token',
+      }),
     });
     await sim.clearRequests();
     expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, /authorize again/);
@@ -286,10 +376,14 @@ describe('refresh', () => {
   it('a transient failure keeps the old, still-valid token', async () => {
     await sim.config({ expires_in: 600 }); // 10 min lifetime: the margin (1 min) is not yet reached, so force via API 401
     const user = await connectedUser(sim);
-    const before = await env.DB.prepare('SELECT token_version FROM trakt_connections WHERE user_id = ?').bind(user.id).first<{ token_version: number }>();
+    const before = await env.DB.prepare('SELECT token_version FROM trakt_connections WHERE user_id = ?')
+      .bind(user.id)
+      .first<{ token_version: number }>();
     await sim.addFault({ match: { path_prefix: '/oauth/token' }, times: 10, kind: '503' });
     expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 503, /unavailable/);
-    const after = await env.DB.prepare('SELECT token_version, status FROM trakt_connections WHERE user_id = ?').bind(user.id).first<{ token_version: number; status: string }>();
+    const after = await env.DB.prepare('SELECT token_version, status FROM trakt_connections WHERE user_id = ?')
+      .bind(user.id)
+      .first<{ token_version: number; status: string }>();
     expect(after).toEqual({ token_version: before!.token_version, status: 'active' });
     await sim.clearFaults();
     await sim.clearRequests();
@@ -309,7 +403,10 @@ describe('disconnect and device flow', () => {
     expect((await sim.counters())['POST /oauth/revoke']).toBe(1);
     expect((await env.KV.list({ prefix: `trakt_tokens:${user.id}:` })).keys).toEqual([]);
     expect(await env.DB.prepare('SELECT 1 FROM trakt_connections WHERE user_id = ?').bind(user.id).first()).toBeNull();
-    expect((await call('DELETE', '/trakt/auth/', { token: user.access })).body).toEqual({ disconnected: true, revoked_at_trakt: false });
+    expect((await call('DELETE', '/trakt/auth/', { token: user.access })).body).toEqual({
+      disconnected: true,
+      revoked_at_trakt: false,
+    });
     expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
   });
 
@@ -317,7 +414,12 @@ describe('disconnect and device flow', () => {
     const { user, account } = await userWithApp();
     const code = await call('POST', '/trakt/device/code/', { token: user.access });
     expect(code.status).toBe(200);
-    expect(code.body).toEqual({ user_code: expect.any(String), verification_url: expect.any(String), expires_in: expect.any(Number), interval: expect.any(Number) });
+    expect(code.body).toEqual({
+      user_code: expect.any(String),
+      verification_url: expect.any(String),
+      expires_in: expect.any(Number),
+      interval: expect.any(Number),
+    });
     expect(JSON.stringify(code.body)).not.toMatch(/device_code/);
     const pending = await call('POST', '/trakt/device/token/', { token: user.access });
     expect(pending.status).toBe(202);

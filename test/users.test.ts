@@ -17,8 +17,15 @@ describe('registration', () => {
   it('refuses a taken username, regardless of case', async () => {
     const username = uniqueName('Bob');
     expect((await call('POST', '/users/register/', { json: { username, password: 'password-1' } })).status).toBe(201);
-    expectError(await call('POST', '/users/register/', { json: { username, password: 'password-2' } }), 409, 'A user with that username already exists');
-    expectError(await call('POST', '/users/register/', { json: { username: username.toLowerCase(), password: 'password-2' } }), 409);
+    expectError(
+      await call('POST', '/users/register/', { json: { username, password: 'password-2' } }),
+      409,
+      'A user with that username already exists',
+    );
+    expectError(
+      await call('POST', '/users/register/', { json: { username: username.toLowerCase(), password: 'password-2' } }),
+      409,
+    );
   });
 
   it.each([
@@ -45,7 +52,11 @@ describe('tokens', () => {
     const user = await registerAndLogin();
     const me = await call('GET', '/users/me/', { token: user.access });
     expect(me.status).toBe(200);
-    expect(me.body).toEqual({ id: user.id, username: user.username, created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) });
+    expect(me.body).toEqual({
+      id: user.id,
+      username: user.username,
+      created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+    });
 
     const refreshed = await call('POST', '/users/token/refresh/', { json: { refresh: user.refresh } });
     expect(refreshed.status).toBe(200);
@@ -55,8 +66,12 @@ describe('tokens', () => {
 
   it('gives the same 401 for a wrong password and an unknown user', async () => {
     const user = await registerAndLogin();
-    const wrong = await call('POST', '/users/token/', { json: { username: user.username, password: 'not the password' } });
-    const unknown = await call('POST', '/users/token/', { json: { username: uniqueName('ghost'), password: 'whatever1' } });
+    const wrong = await call('POST', '/users/token/', {
+      json: { username: user.username, password: 'not the password' },
+    });
+    const unknown = await call('POST', '/users/token/', {
+      json: { username: uniqueName('ghost'), password: 'whatever1' },
+    });
     expectError(wrong, 401, 'Invalid username or password');
     expectError(unknown, 401, 'Invalid username or password');
   });
@@ -79,16 +94,21 @@ describe('tokens', () => {
 
   it('logs in case-insensitively by username', async () => {
     const user = await registerAndLogin(uniqueName('CaseUser'));
-    const res = await call('POST', '/users/token/', { json: { username: user.username.toUpperCase(), password: user.password } });
+    const res = await call('POST', '/users/token/', {
+      json: { username: user.username.toUpperCase(), password: user.password },
+    });
     expect(res.status).toBe(200);
   });
 });
 
 describe('JWT rejections', () => {
-  const b64url = (value: object) => btoa(JSON.stringify(value)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+  const b64url = (value: object) =>
+    btoa(JSON.stringify(value)).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
 
   async function expect401(authorization: string | undefined, message?: RegExp) {
-    const res = await call('GET', '/users/me/', { headers: authorization === undefined ? {} : { Authorization: authorization } });
+    const res = await call('GET', '/users/me/', {
+      headers: authorization === undefined ? {} : { Authorization: authorization },
+    });
     expectError(res, 401, message);
     expect(res.headers.get('WWW-Authenticate')).toBe('Bearer');
   }
@@ -115,7 +135,11 @@ describe('JWT rejections', () => {
 
   it('rejects a bad signature', async () => {
     const user = await registerAndLogin();
-    const token = await sign({ sub: String(user.id), typ: 'access', iat: now(), exp: now() + 60 }, 'another-secret-of-at-least-32-characters!', 'HS256');
+    const token = await sign(
+      { sub: String(user.id), typ: 'access', iat: now(), exp: now() + 60 },
+      'another-secret-of-at-least-32-characters!',
+      'HS256',
+    );
     await expect401(`Bearer ${token}`, /Invalid token/);
     const [h, p, s] = user.access.split('.');
     await expect401(`Bearer ${h}.${p}.${s!.slice(0, -2)}AA`, /Invalid token/);
@@ -123,7 +147,11 @@ describe('JWT rejections', () => {
 
   it('rejects an expired token', async () => {
     const user = await registerAndLogin();
-    const token = await sign({ sub: String(user.id), typ: 'access', iat: now() - 7200, exp: now() - 3600 }, SECRET, 'HS256');
+    const token = await sign(
+      { sub: String(user.id), typ: 'access', iat: now() - 7200, exp: now() - 3600 },
+      SECRET,
+      'HS256',
+    );
     await expect401(`Bearer ${token}`, /expired/);
   });
 
@@ -172,14 +200,26 @@ describe('cross-cutting HTTP behaviour', () => {
   });
 
   it('rejects malformed JSON with 400', async () => {
-    const res = await call('POST', '/users/register/', { body: '{"username": "abc", ', headers: { 'Content-Type': 'application/json' } });
+    const res = await call('POST', '/users/register/', {
+      body: '{"username": "abc", ',
+      headers: { 'Content-Type': 'application/json' },
+    });
     expectError(res, 400, /Malformed JSON/i);
   });
 
   it('rejects a body that is not JSON with 415', async () => {
-    const res = await call('POST', '/users/register/', { body: 'username=abc&password=12345678', headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+    const res = await call('POST', '/users/register/', {
+      body: 'username=abc&password=12345678',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    });
     expectError(res, 415, 'Content-Type must be application/json');
-    expectError(await call('POST', '/users/token/', { body: '{"username":"a","password":"b"}', headers: { 'Content-Type': 'text/plain' } }), 415);
+    expectError(
+      await call('POST', '/users/token/', {
+        body: '{"username":"a","password":"b"}',
+        headers: { 'Content-Type': 'text/plain' },
+      }),
+      415,
+    );
   });
 
   it('rejects a non-object JSON body with 400 and details', async () => {
@@ -189,12 +229,16 @@ describe('cross-cutting HTTP behaviour', () => {
   });
 
   it('rejects oversized bodies with 413', async () => {
-    const res = await call('POST', '/users/register/', { json: { username: 'big_body', password: 'x'.repeat(70 * 1024) } });
+    const res = await call('POST', '/users/register/', {
+      json: { username: 'big_body', password: 'x'.repeat(70 * 1024) },
+    });
     expectError(res, 413, /too large/);
   });
 
   it('answers CORS preflight', async () => {
-    const res = await call('OPTIONS', '/users/me/', { headers: { Origin: 'https://example.com', 'Access-Control-Request-Method': 'GET' } });
+    const res = await call('OPTIONS', '/users/me/', {
+      headers: { Origin: 'https://example.com', 'Access-Control-Request-Method': 'GET' },
+    });
     expect(res.status).toBe(204);
     expect(res.headers.get('Access-Control-Allow-Origin')).toBe('*');
   });

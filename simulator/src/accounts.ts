@@ -6,24 +6,24 @@
  * when playback progress changes.
  */
 import {
+  type CatalogEpisode,
+  type CatalogMovie,
+  type CatalogShow,
   generateHistory,
   generateMovie,
   generateShow,
   movieTraktId,
-  showTraktId,
-  type CatalogEpisode,
-  type CatalogMovie,
-  type CatalogShow,
   type PlayAction,
+  showTraktId,
 } from './dataset';
 import {
-  SimError,
-  registerMovie,
-  registerShow,
   type Account,
   type Activities,
   type Play,
   type PlaybackEntry,
+  registerMovie,
+  registerShow,
+  SimError,
   type SimulatorState,
 } from './state';
 import { floorSecond, hash32, slugify, unit } from './util';
@@ -45,7 +45,16 @@ export interface AccountOptions {
 
 /** Keys of `/sync/last_activities`, as in Trakt's response (besides `all`). */
 export const ACTIVITY_KEYS: Record<string, readonly string[]> = {
-  movies: ['watched_at', 'collected_at', 'rated_at', 'watchlisted_at', 'favorited_at', 'commented_at', 'paused_at', 'hidden_at'],
+  movies: [
+    'watched_at',
+    'collected_at',
+    'rated_at',
+    'watchlisted_at',
+    'favorited_at',
+    'commented_at',
+    'paused_at',
+    'hidden_at',
+  ],
   episodes: ['watched_at', 'collected_at', 'rated_at', 'watchlisted_at', 'commented_at', 'paused_at'],
   shows: ['rated_at', 'watchlisted_at', 'favorited_at', 'commented_at', 'hidden_at', 'dropped_at'],
   seasons: ['rated_at', 'watchlisted_at', 'commented_at', 'hidden_at'],
@@ -69,13 +78,19 @@ export function createAccount(state: SimulatorState, options: AccountOptions): A
   const fractions = { nullTmdb: options.nullTmdbFraction, missingOnTmdb: options.missingOnTmdbFraction };
   const movies: CatalogMovie[] = [];
   for (let i = 0; i < options.movies; i++) {
-    movies.push(state.catalog.movies.get(movieTraktId(seed, i)) ?? registerMovie(state.catalog, generateMovie(seed, i, fractions)));
+    movies.push(
+      state.catalog.movies.get(movieTraktId(seed, i)) ??
+        registerMovie(state.catalog, generateMovie(seed, i, fractions)),
+    );
   }
   const shows: CatalogShow[] = [];
   for (let i = 0; i < options.shows; i++) {
     shows.push(
       state.catalog.shows.get(showTraktId(seed, i)) ??
-        registerShow(state.catalog, generateShow(seed, i, options.seasonsPerShow, options.episodesPerSeason, fractions)),
+        registerShow(
+          state.catalog,
+          generateShow(seed, i, options.seasonsPerShow, options.episodesPerSeason, fractions),
+        ),
     );
   }
   const history = generateHistory(
@@ -177,7 +192,11 @@ export function sessionAccount(state: SimulatorState): Account | null {
   return last;
 }
 
-export function requireItem(state: SimulatorState, type: 'movie' | 'episode', traktId: number): CatalogMovie | CatalogEpisode {
+export function requireItem(
+  state: SimulatorState,
+  type: 'movie' | 'episode',
+  traktId: number,
+): CatalogMovie | CatalogEpisode {
   const item = type === 'movie' ? state.catalog.movies.get(traktId) : state.catalog.episodes.get(traktId);
   if (!item) throw new SimError(404, `unknown ${type} trakt id ${traktId}`);
   return item;
@@ -219,7 +238,13 @@ export function removePlay(state: SimulatorState, account: Account, id: number, 
  * Starts a rewatch of a show: sets `reset_at`, after which only later plays count in the
  * show's seasons progress. Moves `episodes.watched_at` so incremental syncs notice it.
  */
-export function resetShow(state: SimulatorState, account: Account, showTraktId: number, resetAt: number | undefined, now: number): number {
+export function resetShow(
+  state: SimulatorState,
+  account: Account,
+  showTraktId: number,
+  resetAt: number | undefined,
+  now: number,
+): number {
   if (!state.catalog.shows.has(showTraktId)) throw new SimError(404, `unknown show trakt id ${showTraktId}`);
   const at = floorSecond(resetAt ?? now);
   account.resets.set(showTraktId, at);

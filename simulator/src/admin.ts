@@ -39,10 +39,10 @@ import {
   tokensSchema,
   watchingSchema,
 } from './schemas';
-import { SimError, resetState, type Play, type RequestLogEntry, type SimConfig, type SimContext } from './state';
+import { type Play, type RequestLogEntry, resetState, type SimConfig, type SimContext, SimError } from './state';
 import { findDevice, issueTokens, tokenJson } from './trakt-oauth';
 import { iso, randomHex } from './util';
-import { summary, views, type Summary } from './views';
+import { type Summary, summary, views } from './views';
 
 export interface AppCredentials {
   client_id: string;
@@ -85,7 +85,10 @@ export interface CatalogMovieInfo {
 export interface CatalogShowInfo extends Omit<CatalogMovieInfo, 'imdb'> {
   imdb: string | null;
   tvdb: number;
-  seasons: Array<{ number: number; episodes: Array<{ number: number; trakt: number; tvdb: number; imdb: string | null; tmdb: number | null }> }>;
+  seasons: Array<{
+    number: number;
+    episodes: Array<{ number: number; trakt: number; tvdb: number; imdb: string | null; tmdb: number | null }>;
+  }>;
 }
 
 export interface CatalogInfo {
@@ -106,7 +109,16 @@ function playInfo(play: Play): PlayInfo {
 }
 
 function movieInfo(m: CatalogMovie): CatalogMovieInfo {
-  return { trakt: m.traktId, slug: m.slug, title: m.title, year: m.year, imdb: m.imdb, tmdb: m.tmdb, tmdb_record_id: m.tmdbRecordId, tmdb_status: m.tmdbStatus };
+  return {
+    trakt: m.traktId,
+    slug: m.slug,
+    title: m.title,
+    year: m.year,
+    imdb: m.imdb,
+    tmdb: m.tmdb,
+    tmdb_record_id: m.tmdbRecordId,
+    tmdb_status: m.tmdbStatus,
+  };
 }
 
 function showInfo(s: CatalogShow): CatalogShowInfo {
@@ -122,7 +134,13 @@ function showInfo(s: CatalogShow): CatalogShowInfo {
     tmdb_status: s.tmdbStatus,
     seasons: s.seasons.map((season) => ({
       number: season.number,
-      episodes: season.episodes.map((e) => ({ number: e.number, trakt: e.traktId, tvdb: e.tvdb, imdb: e.imdb, tmdb: e.tmdb })),
+      episodes: season.episodes.map((e) => ({
+        number: e.number,
+        trakt: e.traktId,
+        tvdb: e.tvdb,
+        imdb: e.imdb,
+        tmdb: e.tmdb,
+      })),
     })),
   };
 }
@@ -165,7 +183,11 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
   app.post('/apps', body(appSchema), (c) => {
     const input = c.req.valid('json');
     const clientId = input.client_id ?? randomHex(32);
-    const credentials: AppCredentials = { client_id: clientId, client_secret: input.client_secret ?? randomHex(32), redirect_uris: input.redirect_uris };
+    const credentials: AppCredentials = {
+      client_id: clientId,
+      client_secret: input.client_secret ?? randomHex(32),
+      redirect_uris: input.redirect_uris,
+    };
     state.apps.set(clientId, { clientId, clientSecret: credentials.client_secret, redirectUris: input.redirect_uris });
     return c.json(credentials, 201);
   });
@@ -204,7 +226,9 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
     return c.json(info, 201);
   });
 
-  app.get('/accounts/:username/summary', (c) => c.json<Summary>(summary(getAccount(state, c.req.param('username')), state.catalog, ctx.now())));
+  app.get('/accounts/:username/summary', (c) =>
+    c.json<Summary>(summary(getAccount(state, c.req.param('username')), state.catalog, ctx.now())),
+  );
 
   app.get('/accounts/:username/catalog', (c) => {
     const account = getAccount(state, c.req.param('username'));
@@ -231,7 +255,12 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
   app.post('/accounts/:username/plays', body(playSchema), (c) => {
     const input = c.req.valid('json');
     const account = getAccount(state, c.req.param('username'));
-    const play = addPlay(state, account, { type: input.type, traktId: input.trakt_id, watchedAt: time(input.watched_at), action: input.action }, ctx.now());
+    const play = addPlay(
+      state,
+      account,
+      { type: input.type, traktId: input.trakt_id, watchedAt: time(input.watched_at), action: input.action },
+      ctx.now(),
+    );
     return c.json(playInfo(play), 201);
   });
 
@@ -250,8 +279,22 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
   app.post('/accounts/:username/playback', body(playbackSchema), (c) => {
     const input = c.req.valid('json');
     const account = getAccount(state, c.req.param('username'));
-    const entry = setPlayback(state, account, { type: input.type, traktId: input.trakt_id, progress: input.progress, pausedAt: time(input.paused_at) }, ctx.now());
-    return c.json({ id: entry.id, type: entry.type, trakt_id: entry.traktId, progress: entry.progress, paused_at: iso(entry.pausedAt) }, 201);
+    const entry = setPlayback(
+      state,
+      account,
+      { type: input.type, traktId: input.trakt_id, progress: input.progress, pausedAt: time(input.paused_at) },
+      ctx.now(),
+    );
+    return c.json(
+      {
+        id: entry.id,
+        type: entry.type,
+        trakt_id: entry.traktId,
+        progress: entry.progress,
+        paused_at: iso(entry.pausedAt),
+      },
+      201,
+    );
   });
 
   app.delete('/accounts/:username/playback/:id', (c) => {
@@ -262,7 +305,12 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
   app.post('/accounts/:username/watching', body(watchingSchema), (c) => {
     const input = c.req.valid('json');
     const account = getAccount(state, c.req.param('username'));
-    startWatching(state, account, { type: input.type, traktId: input.trakt_id, action: input.action, startedAt: time(input.started_at) }, ctx.now());
+    startWatching(
+      state,
+      account,
+      { type: input.type, traktId: input.trakt_id, action: input.action, startedAt: time(input.started_at) },
+      ctx.now(),
+    );
     const w = account.watching;
     return c.json({ started_at: w ? iso(w.startedAt) : null, expires_at: w ? iso(w.expiresAt) : null }, 201);
   });
@@ -291,7 +339,10 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
     const input = c.req.valid('json');
     getAccount(state, input.username);
     if (!state.apps.has(input.client_id)) throw new SimError(404, `unknown client_id ${input.client_id}`);
-    const record = issueTokens(ctx, input.client_id, input.username, { expiresIn: input.expires_in, createdAt: input.created_at });
+    const record = issueTokens(ctx, input.client_id, input.username, {
+      expiresIn: input.expires_in,
+      createdAt: input.created_at,
+    });
     return c.json<TokenSet>(tokenJson(record), 201);
   });
 
@@ -327,7 +378,9 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
     return c.json({ user_code: grant.userCode, expired: true });
   });
 
-  app.get('/faults', (c) => c.json(state.faults.map((f): FaultInfo => ({ id: f.id, kind: f.kind, remaining: f.remaining }))));
+  app.get('/faults', (c) =>
+    c.json(state.faults.map((f): FaultInfo => ({ id: f.id, kind: f.kind, remaining: f.remaining }))),
+  );
   app.post('/faults', body(faultSchema), (c) => {
     const input = c.req.valid('json');
     const fault = {
@@ -359,7 +412,12 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
     return c.json({ ok: true });
   });
 
-  app.get('/catalog', (c) => c.json<CatalogInfo>({ movies: [...state.catalog.movies.values()].map(movieInfo), shows: [...state.catalog.shows.values()].map(showInfo) }));
+  app.get('/catalog', (c) =>
+    c.json<CatalogInfo>({
+      movies: [...state.catalog.movies.values()].map(movieInfo),
+      shows: [...state.catalog.shows.values()].map(showInfo),
+    }),
+  );
 
   return app;
 }

@@ -9,7 +9,7 @@ import { adminRoutes } from './admin';
 import type { SimEnv } from './env';
 import { faultMiddleware } from './faults';
 import { requestLogMiddleware } from './request-log';
-import { SimError, initialState, type SimContext, type SimulatorState } from './state';
+import { initialState, type SimContext, SimError, type SimulatorState } from './state';
 import { TMDB_NOT_FOUND, tmdbRoutes } from './tmdb';
 import { traktApiRoutes } from './trakt-api';
 import { traktOAuthRoutes } from './trakt-oauth';

@@ -94,17 +94,75 @@ export interface Fractions {
 }
 
 const ADJECTIVES = [
-  'Silent', 'Crimson', 'Hidden', 'Last', 'Broken', 'Golden', 'Midnight', 'Frozen', 'Wild', 'Distant',
-  'Hollow', 'Burning', 'Quiet', 'Electric', 'Lost', 'Velvet', 'Iron', 'Paper', 'Salt', 'Neon',
-  'Northern', 'Secret', 'Endless', 'Bitter', 'Glass',
+  'Silent',
+  'Crimson',
+  'Hidden',
+  'Last',
+  'Broken',
+  'Golden',
+  'Midnight',
+  'Frozen',
+  'Wild',
+  'Distant',
+  'Hollow',
+  'Burning',
+  'Quiet',
+  'Electric',
+  'Lost',
+  'Velvet',
+  'Iron',
+  'Paper',
+  'Salt',
+  'Neon',
+  'Northern',
+  'Secret',
+  'Endless',
+  'Bitter',
+  'Glass',
 ];
 const NOUNS = [
-  'Harbor', 'Garden', 'Signal', 'Frontier', 'Orchard', 'Empire', 'Lantern', 'Voyage', 'Kingdom', 'Machine',
-  'River', 'Archive', 'Summit', 'Carnival', 'Station', 'Witness', 'Meridian', 'Compass', 'Tide', 'Citadel',
-  'Echo', 'Parade', 'Canyon', 'Theory', 'Monarch',
+  'Harbor',
+  'Garden',
+  'Signal',
+  'Frontier',
+  'Orchard',
+  'Empire',
+  'Lantern',
+  'Voyage',
+  'Kingdom',
+  'Machine',
+  'River',
+  'Archive',
+  'Summit',
+  'Carnival',
+  'Station',
+  'Witness',
+  'Meridian',
+  'Compass',
+  'Tide',
+  'Citadel',
+  'Echo',
+  'Parade',
+  'Canyon',
+  'Theory',
+  'Monarch',
 ];
 const SUFFIXES = ['', 'Returns', 'Rising', 'of Ash', 'at Dawn', 'Protocol', 'Reborn', 'in Winter', 'Files', 'Legacy'];
-const GENRES = ['action', 'adventure', 'animation', 'comedy', 'crime', 'documentary', 'drama', 'fantasy', 'horror', 'mystery', 'romance', 'science-fiction', 'thriller'];
+const GENRES = [
+  'action',
+  'adventure',
+  'animation',
+  'comedy',
+  'crime',
+  'documentary',
+  'drama',
+  'fantasy',
+  'horror',
+  'mystery',
+  'romance',
+  'science-fiction',
+  'thriller',
+];
 const TMDB_GENRES: Record<string, { id: number; name: string }> = {
   action: { id: 28, name: 'Action' },
   adventure: { id: 12, name: 'Adventure' },
@@ -187,7 +245,11 @@ export function generateMovie(seed: string, index: number, fractions: Fractions)
   const year = 1960 + (hash32(seed, 'movie-year', index) % 66);
   const status = tmdbStatusFor(seed, 'movie', index, fractions);
   const tmdbId = base + 200_001 + index;
-  const releasedMs = Date.UTC(year, hash32(seed, 'movie-month', index) % 12, 1 + (hash32(seed, 'movie-day', index) % 28));
+  const releasedMs = Date.UTC(
+    year,
+    hash32(seed, 'movie-month', index) % 12,
+    1 + (hash32(seed, 'movie-day', index) % 28),
+  );
   return {
     traktId: movieTraktId(seed, index),
     slug: `${slugify(name)}-${year}`,
@@ -337,7 +399,12 @@ export function generateHistory(options: HistoryOptions, movies: CatalogMovie[],
     const count = playsPerItem + (unit(seed, 'movie-rewatch', i) < rewatchFraction ? 1 : 0);
     let t = historyStart + span * 0.9 * unit(seed, 'movie-first', i);
     for (let p = 0; p < count; p++) {
-      plays.push({ type: 'movie', traktId: movie.traktId, watchedAt: second(t), action: actionFor(seed, 'movie-action', i, p) });
+      plays.push({
+        type: 'movie',
+        traktId: movie.traktId,
+        watchedAt: second(t),
+        action: actionFor(seed, 'movie-action', i, p),
+      });
       t += (historyEnd - t) * 0.5 * unit(seed, 'movie-gap', i, p) + 60_000;
     }
   });
@@ -355,13 +422,23 @@ export function generateHistory(options: HistoryOptions, movies: CatalogMovie[],
     const at = (): number => second(start + step * j + step * 0.5 * unit(seed, 'show-jitter', i, j++));
     watched.forEach((episode, e) => {
       for (let p = 0; p < playsPerItem; p++) {
-        plays.push({ type: 'episode', traktId: episode.traktId, watchedAt: at(), action: actionFor(seed, 'ep-action', i, e, p) });
+        plays.push({
+          type: 'episode',
+          traktId: episode.traktId,
+          watchedAt: at(),
+          action: actionFor(seed, 'ep-action', i, e, p),
+        });
       }
     });
     if (rewatch) {
       resets.push({ showTraktId: show.traktId, resetAt: at() });
       rewatched.forEach((episode, e) => {
-        plays.push({ type: 'episode', traktId: episode.traktId, watchedAt: at(), action: actionFor(seed, 'rewatch-action', i, e) });
+        plays.push({
+          type: 'episode',
+          traktId: episode.traktId,
+          watchedAt: at(),
+          action: actionFor(seed, 'rewatch-action', i, e),
+        });
       });
     }
   });

@@ -9,10 +9,17 @@ import { BASE_DATE_MS, DEFAULT_HISTORY_START } from './dataset';
 
 export const DEMO_CLIENT_ID = 'sim-client-id';
 export const DEMO_CLIENT_SECRET = 'sim-client-secret';
-export const DEMO_REDIRECT_URIS = ['http://localhost:8787/trakt/oauth-callback/', 'http://127.0.0.1:8787/trakt/oauth-callback/'];
+export const DEMO_REDIRECT_URIS = [
+  'http://localhost:8787/trakt/oauth-callback/',
+  'http://127.0.0.1:8787/trakt/oauth-callback/',
+];
 
 export function seedDemo(sim: SimulatorInstance): void {
-  sim.state.apps.set(DEMO_CLIENT_ID, { clientId: DEMO_CLIENT_ID, clientSecret: DEMO_CLIENT_SECRET, redirectUris: [...DEMO_REDIRECT_URIS] });
+  sim.state.apps.set(DEMO_CLIENT_ID, {
+    clientId: DEMO_CLIENT_ID,
+    clientSecret: DEMO_CLIENT_SECRET,
+    redirectUris: [...DEMO_REDIRECT_URIS],
+  });
   createAccount(sim.state, {
     username: 'demo',
     seed: 'demo',

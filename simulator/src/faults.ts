@@ -48,7 +48,8 @@ const STATUS_TEXT: Record<number, string> = {
 
 /** An HTML error page in the style Cloudflare serves for its edge errors. */
 export function cloudflareHtml(status: number, host: string): string {
-  const title = status === 429 ? 'Error 1015: You are being rate limited' : `${status}: ${STATUS_TEXT[status] ?? 'Error'}`;
+  const title =
+    status === 429 ? 'Error 1015: You are being rate limited' : `${status}: ${STATUS_TEXT[status] ?? 'Error'}`;
   return `<!DOCTYPE html>
 <!--[if lt IE 7]> <html class="no-js ie6 oldie" lang="en-US"> <![endif]-->
 <!--[if gt IE 8]><!--> <html class="no-js" lang="en-US"> <!--<![endif]-->
@@ -62,7 +63,7 @@ export function cloudflareHtml(status: number, host: string): string {
 <div id="cf-wrapper">
   <div id="cf-error-details" class="cf-error-details-wrapper">
     <div class="cf-wrapper cf-header cf-error-overview">
-      <h1><span class="cf-error-type">${status === 429 ? 'Error' : STATUS_TEXT[status] ?? 'Error'}</span> <span class="cf-error-code">${status === 429 ? '1015' : status}</span></h1>
+      <h1><span class="cf-error-type">${status === 429 ? 'Error' : (STATUS_TEXT[status] ?? 'Error')}</span> <span class="cf-error-code">${status === 429 ? '1015' : status}</span></h1>
       <h2 class="cf-subheadline">${status === 429 ? 'You are being rate limited' : 'Cloudflare'}</h2>
     </div>
     <div class="cf-error-footer cf-wrapper">
@@ -79,12 +80,20 @@ export function cloudflareHtml(status: number, host: string): string {
 function html(status: number, host: string, extra: Record<string, string> = {}): Response {
   return new Response(cloudflareHtml(status, host), {
     status,
-    headers: { 'Content-Type': 'text/html; charset=UTF-8', Server: 'cloudflare', 'CF-RAY': `${randomHex(8)}-SJC`, ...extra },
+    headers: {
+      'Content-Type': 'text/html; charset=UTF-8',
+      Server: 'cloudflare',
+      'CF-RAY': `${randomHex(8)}-SJC`,
+      ...extra,
+    },
   });
 }
 
 function json(status: number, body: unknown, extra: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json; charset=utf-8', ...extra } });
+  return new Response(JSON.stringify(body), {
+    status,
+    headers: { 'Content-Type': 'application/json; charset=utf-8', ...extra },
+  });
 }
 
 /** Holds the request until the client aborts, the faults are cleared, or HANG_MAX_MS pass. */
@@ -104,24 +113,56 @@ async function hang(state: SimulatorState, signal: AbortSignal | undefined): Pro
 }
 
 /** The response a fault produces; `tmdb` selects TMDB's JSON error style for 5xx/429. */
-export async function faultResponse(fault: Fault, req: RequestFacts, ctx: SimContext, signal: AbortSignal | undefined): Promise<Response> {
+export async function faultResponse(
+  fault: Fault,
+  req: RequestFacts,
+  ctx: SimContext,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
   const tmdb = req.path === '/3' || req.path.startsWith('/3/');
-  const retryAfter: Record<string, string> = fault.retryAfter === null ? {} : { 'Retry-After': String(fault.retryAfter) };
+  const retryAfter: Record<string, string> =
+    fault.retryAfter === null ? {} : { 'Retry-After': String(fault.retryAfter) };
   switch (fault.kind) {
     case '500':
     case '502':
     case '503':
     case '520': {
       const status = Number(fault.kind);
-      if (tmdb) return json(status, { status_code: 11, status_message: 'Internal error: Something went wrong, contact TMDb.', success: false }, retryAfter);
-      return status === 500 ? json(500, { error: 'server_error', error_description: 'Internal Server Error' }, retryAfter) : html(status, req.host, retryAfter);
+      if (tmdb)
+        return json(
+          status,
+          { status_code: 11, status_message: 'Internal error: Something went wrong, contact TMDb.', success: false },
+          retryAfter,
+        );
+      return status === 500
+        ? json(500, { error: 'server_error', error_description: 'Internal Server Error' }, retryAfter)
+        : html(status, req.host, retryAfter);
     }
     case '429': {
       const seconds = fault.retryAfter ?? 1;
-      if (tmdb) return json(429, { status_code: 25, status_message: 'Your request count (41) is over the allowed limit of (40).', success: false }, { 'Retry-After': String(seconds) });
+      if (tmdb)
+        return json(
+          429,
+          {
+            status_code: 25,
+            status_message: 'Your request count (41) is over the allowed limit of (40).',
+            success: false,
+          },
+          { 'Retry-After': String(seconds) },
+        );
       const { trakt_get_limit: limit, trakt_window_seconds: period } = ctx.state.config;
-      const rateLimit = JSON.stringify({ name: 'AUTHED_API_GET_LIMIT', period, limit, remaining: 0, until: iso(ctx.now() + seconds * 1000) });
-      return json(429, { error: 'rate_limit_exceeded', error_description: 'Rate Limit Exceeded' }, { 'Retry-After': String(seconds), 'X-Ratelimit': rateLimit });
+      const rateLimit = JSON.stringify({
+        name: 'AUTHED_API_GET_LIMIT',
+        period,
+        limit,
+        remaining: 0,
+        until: iso(ctx.now() + seconds * 1000),
+      });
+      return json(
+        429,
+        { error: 'rate_limit_exceeded', error_description: 'Rate Limit Exceeded' },
+        { 'Retry-After': String(seconds), 'X-Ratelimit': rateLimit },
+      );
     }
     case 'html_error': {
       const status = fault.status ?? 502;

@@ -27,7 +27,10 @@ function positiveInt(raw: string | undefined): number | null {
 }
 
 /** Resolves the effective page and limit for a request. */
-export function pageParams(query: { page?: string; limit?: string }, rules: PageRules): { page: number; limit: number } {
+export function pageParams(
+  query: { page?: string; limit?: string },
+  rules: PageRules,
+): { page: number; limit: number } {
   const page = positiveInt(query.page) ?? 1;
   const limit = Math.min(positiveInt(query.limit) ?? rules.defaultLimit, rules.maxLimit);
   return { page, limit };

@@ -23,7 +23,12 @@ export interface RateDecision {
 }
 
 /** Counts one request against a window of `limit` requests per `windowMs`. */
-export function takeFromWindow(previous: WindowState | undefined, now: number, limit: number, windowMs: number): RateDecision {
+export function takeFromWindow(
+  previous: WindowState | undefined,
+  now: number,
+  limit: number,
+  windowMs: number,
+): RateDecision {
   const fresh = previous === undefined || now >= previous.start + windowMs;
   const state: WindowState = fresh ? { start: now, count: 1 } : { start: previous.start, count: previous.count + 1 };
   const resetAt = state.start + windowMs;

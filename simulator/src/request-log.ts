@@ -28,7 +28,8 @@ export function requestLogMiddleware(ctx: SimContext): MiddlewareHandler<SimEnv>
     for (const [k, v] of url.searchParams) query[k] = SECRET_PARAM.test(k) ? (redact(v) ?? '') : v;
     const bearer = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '')?.[1];
     const apiKey = url.searchParams.get('api_key');
-    const auth = bearer !== undefined ? `bearer ${redact(bearer)}` : apiKey !== null ? `api_key ${redact(apiKey)}` : null;
+    const auth =
+      bearer !== undefined ? `bearer ${redact(bearer)}` : apiKey !== null ? `api_key ${redact(apiKey)}` : null;
     state.requestLog.push({
       method: c.req.method,
       host: url.host,
@@ -44,6 +45,7 @@ export function requestLogMiddleware(ctx: SimContext): MiddlewareHandler<SimEnv>
       user_agent: c.req.header('user-agent') ?? null,
       fault: c.get('fault') ?? null,
     });
-    if (state.requestLog.length > REQUEST_LOG_LIMIT) state.requestLog.splice(0, state.requestLog.length - REQUEST_LOG_LIMIT);
+    if (state.requestLog.length > REQUEST_LOG_LIMIT)
+      state.requestLog.splice(0, state.requestLog.length - REQUEST_LOG_LIMIT);
   };
 }

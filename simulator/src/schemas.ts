@@ -22,7 +22,10 @@ export const accountSchema = z
   .object({
     username: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only'),
     /** Accounts with the same seed share titles; default `default`. */
-    seed: z.union([z.string().min(1), z.number()]).transform(String).default('default'),
+    seed: z
+      .union([z.string().min(1), z.number()])
+      .transform(String)
+      .default('default'),
     movies: z.number().int().min(0).max(MAX_MOVIES).default(20),
     shows: z.number().int().min(0).max(MAX_SHOWS).default(5),
     seasons_per_show: z.number().int().min(1).max(MAX_SEASONS).default(2),
@@ -33,7 +36,10 @@ export const accountSchema = z
     missing_on_tmdb_fraction: fraction.default(0.03),
     history_start: isoDate.default(DEFAULT_HISTORY_START),
   })
-  .refine((v) => v.null_tmdb_fraction + v.missing_on_tmdb_fraction <= 1, 'null_tmdb_fraction + missing_on_tmdb_fraction must be ≤ 1');
+  .refine(
+    (v) => v.null_tmdb_fraction + v.missing_on_tmdb_fraction <= 1,
+    'null_tmdb_fraction + missing_on_tmdb_fraction must be ≤ 1',
+  );
 
 export const sessionSchema = z.object({ username: z.string().min(1) });
 

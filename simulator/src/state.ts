@@ -142,7 +142,12 @@ export interface Catalog {
   tmdbMovies: Map<number, CatalogMovie>;
   tmdbShows: Map<number, CatalogShow>;
   tmdbEpisodes: Map<number, CatalogEpisode>;
-  imdb: Map<string, { kind: 'movie'; item: CatalogMovie } | { kind: 'show'; item: CatalogShow } | { kind: 'episode'; item: CatalogEpisode }>;
+  imdb: Map<
+    string,
+    | { kind: 'movie'; item: CatalogMovie }
+    | { kind: 'show'; item: CatalogShow }
+    | { kind: 'episode'; item: CatalogEpisode }
+  >;
   tvdb: Map<number, { kind: 'show'; item: CatalogShow } | { kind: 'episode'; item: CatalogEpisode }>;
 }
 

@@ -4,19 +4,31 @@
  * the same catalog the Trakt side uses. Auth by `?api_key=` or `Authorization: Bearer`, a
  * per-key requests-per-second limit, and TMDB's `{status_code, status_message, success}` errors.
  */
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
-import { tmdbGenre, type CatalogEpisode, type CatalogMovie, type CatalogSeason, type CatalogShow } from './dataset';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { type CatalogEpisode, type CatalogMovie, type CatalogSeason, type CatalogShow, tmdbGenre } from './dataset';
 import type { SimEnv } from './env';
 import { takeFromWindow } from './rate-limit';
 import type { SimContext } from './state';
 
 type Json = Record<string, unknown>;
 
-export const TMDB_INVALID_KEY = { status_code: 7, status_message: 'Invalid API key: You must be granted a valid key.', success: false };
-export const TMDB_NOT_FOUND = { status_code: 34, status_message: 'The resource you requested could not be found.', success: false };
+export const TMDB_INVALID_KEY = {
+  status_code: 7,
+  status_message: 'Invalid API key: You must be granted a valid key.',
+  success: false,
+};
+export const TMDB_NOT_FOUND = {
+  status_code: 34,
+  status_message: 'The resource you requested could not be found.',
+  success: false,
+};
 
 export function tmdbRateLimited(limit: number): Json {
-  return { status_code: 25, status_message: `Your request count (${limit + 1}) is over the allowed limit of (${limit}).`, success: false };
+  return {
+    status_code: 25,
+    status_message: `Your request count (${limit + 1}) is over the allowed limit of (${limit}).`,
+    success: false,
+  };
 }
 
 const day = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
@@ -31,7 +43,20 @@ export const TMDB_CONFIGURATION = {
     profile_sizes: ['w45', 'w185', 'h632', 'original'],
     still_sizes: ['w92', 'w185', 'w300', 'original'],
   },
-  change_keys: ['adult', 'air_date', 'also_known_as', 'biography', 'episode', 'genres', 'images', 'overview', 'poster', 'runtime', 'season', 'title'],
+  change_keys: [
+    'adult',
+    'air_date',
+    'also_known_as',
+    'biography',
+    'episode',
+    'genres',
+    'images',
+    'overview',
+    'poster',
+    'runtime',
+    'season',
+    'title',
+  ],
 };
 
 function movieJson(movie: CatalogMovie, id: number): Json {
@@ -198,29 +223,69 @@ export function tmdbRoutes(ctx: SimContext): Hono<SimEnv> {
   app.get('/find/:external_id', (c) => {
     const source = c.req.query('external_source');
     const externalId = c.req.param('external_id');
-    const body = { movie_results: [] as Json[], person_results: [] as Json[], tv_results: [] as Json[], tv_episode_results: [] as Json[], tv_season_results: [] as Json[] };
-    let hit;
+    const body = {
+      movie_results: [] as Json[],
+      person_results: [] as Json[],
+      tv_results: [] as Json[],
+      tv_episode_results: [] as Json[],
+      tv_season_results: [] as Json[],
+    };
+    let hit: ReturnType<typeof state.catalog.imdb.get>;
     if (source === 'imdb_id') hit = state.catalog.imdb.get(externalId);
-    else if (source === 'tvdb_id') hit = numeric(externalId) === null ? undefined : state.catalog.tvdb.get(Number(externalId));
-    else return c.json({ status_code: 5, status_message: 'Invalid parameters: Your request parameters are incorrect.', success: false }, 400);
+    else if (source === 'tvdb_id')
+      hit = numeric(externalId) === null ? undefined : state.catalog.tvdb.get(Number(externalId));
+    else
+      return c.json(
+        {
+          status_code: 5,
+          status_message: 'Invalid parameters: Your request parameters are incorrect.',
+          success: false,
+        },
+        400,
+      );
     if (hit?.kind === 'movie' && hit.item.tmdbRecordId !== null) {
       const m = hit.item;
       const id = hit.item.tmdbRecordId;
       body.movie_results.push({
-        adult: false, backdrop_path: m.backdropPath, id, title: m.title, original_title: m.title, overview: m.overview,
-        poster_path: m.posterPath, media_type: 'movie', original_language: 'en', genre_ids: m.genres.map((g) => tmdbGenre(g).id),
-        popularity: m.votes / 100, release_date: m.released, video: false, vote_average: m.rating, vote_count: m.votes,
+        adult: false,
+        backdrop_path: m.backdropPath,
+        id,
+        title: m.title,
+        original_title: m.title,
+        overview: m.overview,
+        poster_path: m.posterPath,
+        media_type: 'movie',
+        original_language: 'en',
+        genre_ids: m.genres.map((g) => tmdbGenre(g).id),
+        popularity: m.votes / 100,
+        release_date: m.released,
+        video: false,
+        vote_average: m.rating,
+        vote_count: m.votes,
       });
     } else if (hit?.kind === 'show' && hit.item.tmdbRecordId !== null) {
       const s = hit.item;
       body.tv_results.push({
-        adult: false, backdrop_path: s.backdropPath, id: s.tmdbRecordId, name: s.title, original_name: s.title, overview: s.overview,
-        poster_path: s.posterPath, media_type: 'tv', original_language: 'en', genre_ids: s.genres.map((g) => tmdbGenre(g).id),
-        popularity: s.votes / 100, first_air_date: day(s.firstAired), vote_average: s.rating, vote_count: s.votes, origin_country: ['US'],
+        adult: false,
+        backdrop_path: s.backdropPath,
+        id: s.tmdbRecordId,
+        name: s.title,
+        original_name: s.title,
+        overview: s.overview,
+        poster_path: s.posterPath,
+        media_type: 'tv',
+        original_language: 'en',
+        genre_ids: s.genres.map((g) => tmdbGenre(g).id),
+        popularity: s.votes / 100,
+        first_air_date: day(s.firstAired),
+        vote_average: s.rating,
+        vote_count: s.votes,
+        origin_country: ['US'],
       });
     } else if (hit?.kind === 'episode') {
       const show = state.catalog.shows.get(hit.item.showTraktId);
-      if (show?.tmdbRecordId != null) body.tv_episode_results.push({ ...episodeJson(hit.item, show.tmdbRecordId), media_type: 'tv_episode' });
+      if (show?.tmdbRecordId != null)
+        body.tv_episode_results.push({ ...episodeJson(hit.item, show.tmdbRecordId), media_type: 'tv_episode' });
     }
     return c.json(body);
   });

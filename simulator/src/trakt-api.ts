@@ -7,12 +7,11 @@
  * Header checks, in order: unknown/missing `trakt-api-key` → 403; `trakt-api-version` other
  * than `2` → 400; missing/unknown/expired/revoked bearer → 401; over the GET limit → 429.
  */
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import type { SimEnv } from './env';
-import { paginate, type PageRules } from './pagination';
+import { type PageRules, paginate } from './pagination';
 import { takeFromWindow } from './rate-limit';
 import type { SimContext } from './state';
-import { tokenActive } from './trakt-oauth';
 import {
   activitiesJson,
   historyItemJson,
@@ -21,6 +20,7 @@ import {
   watchedShowJson,
   watchingJson,
 } from './trakt-format';
+import { tokenActive } from './trakt-oauth';
 import { iso, parseTime } from './util';
 import { history, views } from './views';
 
@@ -30,11 +30,21 @@ export const WATCHED_PROGRESS_PAGES: PageRules = { defaultLimit: 100, maxLimit: 
 export const PLAYBACK_PAGES: PageRules = { defaultLimit: 10, maxLimit: 250 };
 
 function extendedSet(c: Context<SimEnv>): Set<string> {
-  return new Set((c.req.query('extended') ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+  return new Set(
+    (c.req.query('extended') ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 }
 
 /** Sends one page with Trakt's `X-Pagination-*` headers. */
-function pageResponse<T>(c: Context<SimEnv>, all: readonly T[], rules: PageRules, render: (item: T) => unknown): Response {
+function pageResponse<T>(
+  c: Context<SimEnv>,
+  all: readonly T[],
+  rules: PageRules,
+  render: (item: T) => unknown,
+): Response {
   const page = paginate(all, { page: c.req.query('page'), limit: c.req.query('limit') }, rules);
   for (const [name, value] of Object.entries(page.headers)) c.header(name, value);
   return c.json(page.items.map(render));
@@ -50,25 +60,42 @@ export function traktApiRoutes(ctx: SimContext): Hono<SimEnv> {
       return c.json({ error: 'forbidden', error_description: 'Invalid API key or unapproved app.' }, 403);
     }
     if (c.req.header('trakt-api-version') !== '2') {
-      return c.json({ error: 'invalid_api_version', error_description: 'The trakt-api-version header must be 2.' }, 400);
+      return c.json(
+        { error: 'invalid_api_version', error_description: 'The trakt-api-version header must be 2.' },
+        400,
+      );
     }
     const match = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
     const record = match?.[1] === undefined ? undefined : state.tokens.get(match[1]);
     const account = record === undefined ? undefined : state.accounts.get(record.username);
     if (!record || !account || !tokenActive(record, ctx.now())) {
-      c.header('WWW-Authenticate', 'Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token is invalid"');
+      c.header(
+        'WWW-Authenticate',
+        'Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token is invalid"',
+      );
       return c.json({ error: 'invalid_token', error_description: 'The access token is invalid' }, 401);
     }
     if (c.req.method === 'GET') {
       const now = ctx.now();
       const windowSeconds = state.config.trakt_window_seconds;
-      const decision = takeFromWindow(state.traktWindows.get(record.accessToken), now, state.config.trakt_get_limit, windowSeconds * 1000);
+      const decision = takeFromWindow(
+        state.traktWindows.get(record.accessToken),
+        now,
+        state.config.trakt_get_limit,
+        windowSeconds * 1000,
+      );
       state.traktWindows.set(record.accessToken, decision.state);
       if (!decision.allowed) {
         c.header('Retry-After', String(decision.retryAfterSeconds));
         c.header(
           'X-Ratelimit',
-          JSON.stringify({ name: 'AUTHED_API_GET_LIMIT', period: windowSeconds, limit: state.config.trakt_get_limit, remaining: 0, until: iso(decision.resetAt) }),
+          JSON.stringify({
+            name: 'AUTHED_API_GET_LIMIT',
+            period: windowSeconds,
+            limit: state.config.trakt_get_limit,
+            remaining: 0,
+            until: iso(decision.resetAt),
+          }),
         );
         return c.json({ error: 'rate_limit_exceeded', error_description: 'Rate Limit Exceeded' }, 429);
       }
@@ -96,14 +123,18 @@ export function traktApiRoutes(ctx: SimContext): Hono<SimEnv> {
 
   app.get('/sync/watched/movies', (c) => {
     const full = extendedSet(c).has('full');
-    return pageResponse(c, views(c.get('account'), state.catalog).watchedMovies, WATCHED_PAGES, (item) => watchedMovieJson(item, full));
+    return pageResponse(c, views(c.get('account'), state.catalog).watchedMovies, WATCHED_PAGES, (item) =>
+      watchedMovieJson(item, full),
+    );
   });
   app.get('/sync/watched/shows', (c) => {
     const extended = extendedSet(c);
     const progress = extended.has('progress');
     const full = extended.has('full');
     const rules = progress ? WATCHED_PROGRESS_PAGES : WATCHED_PAGES;
-    return pageResponse(c, views(c.get('account'), state.catalog).watchedShows, rules, (item) => watchedShowJson(item, full, progress));
+    return pageResponse(c, views(c.get('account'), state.catalog).watchedShows, rules, (item) =>
+      watchedShowJson(item, full, progress),
+    );
   });
 
   const playbackHandler = (type: 'movie' | 'episode' | null) => (c: Context<SimEnv>) => {
@@ -111,7 +142,12 @@ export function traktApiRoutes(ctx: SimContext): Hono<SimEnv> {
     const startAt = parseTime(c.req.query('start_at'));
     const endAt = parseTime(c.req.query('end_at'));
     const entries = [...c.get('account').playback.values()]
-      .filter((e) => (type === null || e.type === type) && (startAt === null || e.pausedAt >= startAt) && (endAt === null || e.pausedAt <= endAt))
+      .filter(
+        (e) =>
+          (type === null || e.type === type) &&
+          (startAt === null || e.pausedAt >= startAt) &&
+          (endAt === null || e.pausedAt <= endAt),
+      )
       .sort((a, b) => b.pausedAt - a.pausedAt || b.id - a.id);
     const render = (entry: (typeof entries)[number]) => playbackJson(state.catalog, entry, full);
     // Pagination is optional on playback: without page/limit Trakt returns everything.
@@ -142,7 +178,7 @@ export function traktApiRoutes(ctx: SimContext): Hono<SimEnv> {
       },
       account: { timezone: 'UTC', date_format: 'dmy', time_24hr: true, cover_image: null },
       connections: {},
-      sharing_text: { watching: 'I\'m watching [item]', watched: 'I just watched [item]', rated: '[item] [stars]' },
+      sharing_text: { watching: "I'm watching [item]", watched: 'I just watched [item]', rated: '[item] [stars]' },
       limits: { list: { count: 2, item_count: 100 }, watchlist: { item_count: 100 }, favorites: { item_count: 50 } },
     });
   });
@@ -167,7 +203,15 @@ export function traktApiRoutes(ctx: SimContext): Hono<SimEnv> {
   app.get('/users/:id', (c) => {
     if (!isSelf(c)) return c.json({ error: 'not_found' }, 404);
     const account = c.get('account');
-    return c.json({ username: account.username, private: false, deleted: false, name: account.username, vip: false, vip_ep: false, ids: { slug: account.slug } });
+    return c.json({
+      username: account.username,
+      private: false,
+      deleted: false,
+      name: account.username,
+      vip: false,
+      vip_ep: false,
+      ids: { slug: account.slug },
+    });
   });
 
   return app;

@@ -5,7 +5,7 @@
  */
 import { ACTIVITY_KEYS } from './accounts';
 import type { CatalogEpisode, CatalogMovie, CatalogShow } from './dataset';
-import type { Activities, Catalog, PlaybackEntry, Play, Watching } from './state';
+import type { Activities, Catalog, Play, PlaybackEntry, Watching } from './state';
 import { iso } from './util';
 import type { WatchedMovie, WatchedShow } from './views';
 
@@ -106,7 +106,12 @@ export function mediaJson(catalog: Catalog, type: 'movie' | 'episode', traktId: 
 }
 
 export function historyItemJson(catalog: Catalog, play: Play, full: boolean): Json {
-  return { id: play.id, watched_at: iso(play.watchedAt), action: play.action, ...mediaJson(catalog, play.type, play.traktId, full) };
+  return {
+    id: play.id,
+    watched_at: iso(play.watchedAt),
+    action: play.action,
+    ...mediaJson(catalog, play.type, play.traktId, full),
+  };
 }
 
 export function watchedMovieJson(item: WatchedMovie, full: boolean): Json {
@@ -129,14 +134,23 @@ export function watchedShowJson(item: WatchedShow, full: boolean, progress: bool
   if (progress) {
     json.seasons = item.seasons.map((season) => ({
       number: season.number,
-      episodes: season.episodes.map((e) => ({ number: e.number, plays: e.plays, last_watched_at: iso(e.lastWatchedAt) })),
+      episodes: season.episodes.map((e) => ({
+        number: e.number,
+        plays: e.plays,
+        last_watched_at: iso(e.lastWatchedAt),
+      })),
     }));
   }
   return json;
 }
 
 export function playbackJson(catalog: Catalog, entry: PlaybackEntry, full: boolean): Json {
-  return { progress: entry.progress, paused_at: iso(entry.pausedAt), id: entry.id, ...mediaJson(catalog, entry.type, entry.traktId, full) };
+  return {
+    progress: entry.progress,
+    paused_at: iso(entry.pausedAt),
+    id: entry.id,
+    ...mediaJson(catalog, entry.type, entry.traktId, full),
+  };
 }
 
 export function watchingJson(catalog: Catalog, watching: Watching, full: boolean): Json {

@@ -4,7 +4,7 @@
  * single-use rotating refresh tokens, revoke, and the device flow with Trakt's status codes
  * (200 token · 400 pending · 404 invalid · 409 used · 410 expired · 418 denied · 429 slow down).
  */
-import { Hono, type Context } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import { sessionAccount } from './accounts';
 import type { SimEnv } from './env';
@@ -34,7 +34,10 @@ async function readBody(c: Context<SimEnv>): Promise<OAuthBody> {
   const type = c.req.header('content-type') ?? '';
   let raw: unknown = {};
   try {
-    raw = type.includes('application/x-www-form-urlencoded') || type.includes('multipart/form-data') ? await c.req.parseBody() : await c.req.json();
+    raw =
+      type.includes('application/x-www-form-urlencoded') || type.includes('multipart/form-data')
+        ? await c.req.parseBody()
+        : await c.req.json();
   } catch {
     raw = {};
   }
@@ -67,7 +70,8 @@ export function issueTokens(
     refreshToken: randomHex(32),
     clientId,
     username,
-    createdAt: overrides.createdAt ?? config.created_at ?? Math.floor(ctx.now() / 1000) + config.created_at_offset_seconds,
+    createdAt:
+      overrides.createdAt ?? config.created_at ?? Math.floor(ctx.now() / 1000) + config.created_at_offset_seconds,
     expiresIn: overrides.expiresIn ?? config.expires_in,
     revoked: false,
     forcedExpired: false,
@@ -96,18 +100,34 @@ export function traktOAuthRoutes(ctx: SimContext): Hono<SimEnv> {
     const found = body.client_id === undefined ? undefined : state.apps.get(body.client_id);
     return found && found.clientSecret === body.client_secret ? found : null;
   };
-  const invalidClient = (c: Context<SimEnv>) => c.json({ error: 'invalid_client', error_description: INVALID_CLIENT }, 401);
-  const invalidGrant = (c: Context<SimEnv>) => c.json({ error: 'invalid_grant', error_description: INVALID_GRANT }, 400);
+  const invalidClient = (c: Context<SimEnv>) =>
+    c.json({ error: 'invalid_client', error_description: INVALID_CLIENT }, 401);
+  const invalidGrant = (c: Context<SimEnv>) =>
+    c.json({ error: 'invalid_grant', error_description: INVALID_GRANT }, 400);
 
   app.get('/authorize', (c) => {
-    const { response_type: responseType, client_id: clientId, redirect_uri: redirectUri, state: stateParam } = c.req.query();
+    const {
+      response_type: responseType,
+      client_id: clientId,
+      redirect_uri: redirectUri,
+      state: stateParam,
+    } = c.req.query();
     const registered = clientId === undefined ? undefined : state.apps.get(clientId);
     if (!registered) return c.json({ error: 'invalid_client', error_description: INVALID_CLIENT }, 400);
     if (redirectUri === undefined || !registered.redirectUris.includes(redirectUri)) {
-      return c.json({ error: 'invalid_redirect_uri', error_description: 'The redirect uri included is not valid.' }, 400);
+      return c.json(
+        { error: 'invalid_redirect_uri', error_description: 'The redirect uri included is not valid.' },
+        400,
+      );
     }
     if (responseType !== 'code') {
-      return c.json({ error: 'unsupported_response_type', error_description: 'The authorization server does not support this response type.' }, 400);
+      return c.json(
+        {
+          error: 'unsupported_response_type',
+          error_description: 'The authorization server does not support this response type.',
+        },
+        400,
+      );
     }
     const target = new URL(redirectUri);
     if (state.config.authorize_mode === 'deny') {
@@ -115,9 +135,20 @@ export function traktOAuthRoutes(ctx: SimContext): Hono<SimEnv> {
       target.searchParams.set('error_description', 'The resource owner or authorization server denied the request.');
     } else {
       const account = sessionAccount(state);
-      if (!account) return c.json({ error: 'no_session', error_description: 'No simulator account: create one via POST /_sim/accounts.' }, 400);
+      if (!account)
+        return c.json(
+          { error: 'no_session', error_description: 'No simulator account: create one via POST /_sim/accounts.' },
+          400,
+        );
       const code = randomHex(32);
-      state.codes.set(code, { code, clientId: registered.clientId, redirectUri, username: account.username, expiresAt: ctx.now() + CODE_TTL_MS, used: false });
+      state.codes.set(code, {
+        code,
+        clientId: registered.clientId,
+        redirectUri,
+        username: account.username,
+        expiresAt: ctx.now() + CODE_TTL_MS,
+        used: false,
+      });
       target.searchParams.set('code', code);
     }
     if (stateParam !== undefined) target.searchParams.set('state', stateParam);
@@ -130,7 +161,13 @@ export function traktOAuthRoutes(ctx: SimContext): Hono<SimEnv> {
     if (!registered) return invalidClient(c);
     if (body.grant_type === 'authorization_code') {
       const grant = body.code === undefined ? undefined : state.codes.get(body.code);
-      if (!grant || grant.used || grant.clientId !== registered.clientId || ctx.now() >= grant.expiresAt || grant.redirectUri !== body.redirect_uri) {
+      if (
+        !grant ||
+        grant.used ||
+        grant.clientId !== registered.clientId ||
+        ctx.now() >= grant.expiresAt ||
+        grant.redirectUri !== body.redirect_uri
+      ) {
         return invalidGrant(c);
       }
       grant.used = true;
@@ -144,13 +181,20 @@ export function traktOAuthRoutes(ctx: SimContext): Hono<SimEnv> {
       old.revoked = true;
       return c.json(tokenJson(issueTokens(ctx, registered.clientId, old.username)));
     }
-    return c.json({ error: 'unsupported_grant_type', error_description: 'The authorization grant type is not supported by the authorization server.' }, 400);
+    return c.json(
+      {
+        error: 'unsupported_grant_type',
+        error_description: 'The authorization grant type is not supported by the authorization server.',
+      },
+      400,
+    );
   });
 
   app.post('/revoke', async (c) => {
     const body = await readBody(c);
     if (!client(body)) return invalidClient(c);
-    const record = body.token === undefined ? undefined : (state.tokens.get(body.token) ?? state.refreshTokens.get(body.token));
+    const record =
+      body.token === undefined ? undefined : (state.tokens.get(body.token) ?? state.refreshTokens.get(body.token));
     if (record) {
       record.revoked = true;
       record.refreshUsed = true;
@@ -189,9 +233,15 @@ export function traktOAuthRoutes(ctx: SimContext): Hono<SimEnv> {
     const registered = client(body);
     if (!registered || registered.clientId !== grant.clientId) return invalidClient(c);
     const now = ctx.now();
-    if (grant.status === 'used') return c.json({ error: 'already_used', error_description: 'The user already approved this code.' }, 409);
-    if (now >= grant.expiresAt) return c.json({ error: 'expired_token', error_description: 'The tokens have expired, restart the process.' }, 410);
-    if (grant.status === 'denied') return c.json({ error: 'access_denied', error_description: 'The user explicitly denied this code.' }, 418);
+    if (grant.status === 'used')
+      return c.json({ error: 'already_used', error_description: 'The user already approved this code.' }, 409);
+    if (now >= grant.expiresAt)
+      return c.json(
+        { error: 'expired_token', error_description: 'The tokens have expired, restart the process.' },
+        410,
+      );
+    if (grant.status === 'denied')
+      return c.json({ error: 'access_denied', error_description: 'The user explicitly denied this code.' }, 418);
     if (grant.lastPollAt !== null && now - grant.lastPollAt < grant.interval * 1000) {
       return c.json({ error: 'slow_down', error_description: 'Your app is polling too quickly.' }, 429);
     }
@@ -200,7 +250,10 @@ export function traktOAuthRoutes(ctx: SimContext): Hono<SimEnv> {
       grant.status = 'used';
       return c.json(tokenJson(issueTokens(ctx, grant.clientId, grant.username)));
     }
-    return c.json({ error: 'authorization_pending', error_description: 'Waiting for the user to authorize your app.' }, 400);
+    return c.json(
+      { error: 'authorization_pending', error_description: 'Waiting for the user to authorize your app.' },
+      400,
+    );
   });
 
   return app;

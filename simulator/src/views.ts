@@ -116,7 +116,13 @@ function deriveWatchedShows(account: Account, catalog: Catalog, history: Play[])
     if (!acc) {
       const show = catalog.shows.get(episode.showTraktId);
       if (!show) continue;
-      acc = { show, plays: 0, lastWatchedAt: 0, resetAt: account.resets.get(show.traktId) ?? null, episodes: new Map() };
+      acc = {
+        show,
+        plays: 0,
+        lastWatchedAt: 0,
+        resetAt: account.resets.get(show.traktId) ?? null,
+        episodes: new Map(),
+      };
       byShow.set(show.traktId, acc);
     }
     acc.plays++;
@@ -160,9 +166,17 @@ export function history(
   range: { startAt: number | null; endAt: number | null },
 ): Play[] {
   const v = views(account, catalog);
-  const list = type === 'movies' ? v.movieHistory : type === 'episodes' ? v.episodeHistory : [...v.movieHistory, ...v.episodeHistory].sort(newestFirst);
+  const list =
+    type === 'movies'
+      ? v.movieHistory
+      : type === 'episodes'
+        ? v.episodeHistory
+        : [...v.movieHistory, ...v.episodeHistory].sort(newestFirst);
   if (range.startAt === null && range.endAt === null) return list;
-  return list.filter((p) => (range.startAt === null || p.watchedAt >= range.startAt) && (range.endAt === null || p.watchedAt <= range.endAt));
+  return list.filter(
+    (p) =>
+      (range.startAt === null || p.watchedAt >= range.startAt) && (range.endAt === null || p.watchedAt <= range.endAt),
+  );
 }
 
 /** Counts as Trakt would report them, for comparing what the API stored against the truth. */

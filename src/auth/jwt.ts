@@ -16,7 +16,12 @@ export type ApiClaims = { sub: string; typ: TokenType; iat: number; exp: number 
 
 const TTL: Record<TokenType, number> = { access: ACCESS_TOKEN_TTL_SECONDS, refresh: REFRESH_TOKEN_TTL_SECONDS };
 
-export async function issueToken(userId: number, typ: TokenType, secret: string, nowSeconds = Math.floor(Date.now() / 1000)): Promise<string> {
+export async function issueToken(
+  userId: number,
+  typ: TokenType,
+  secret: string,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): Promise<string> {
   const claims: ApiClaims = { sub: String(userId), typ, iat: nowSeconds, exp: nowSeconds + TTL[typ] };
   return sign(claims, secret, ALGORITHM);
 }

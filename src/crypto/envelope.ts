@@ -35,7 +35,10 @@ export function aadFor(userId: number, purpose: string): string {
 export async function parseKeyRing(spec: string | undefined): Promise<KeyRing> {
   const misconfigured = (why: string) =>
     new ApiError(503, `Server is not configured: ENCRYPTION_KEYS ${why} (expected kid:base64(32 bytes)[,…])`);
-  const entries = (spec ?? '').split(',').map((e) => e.trim()).filter(Boolean);
+  const entries = (spec ?? '')
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean);
   if (entries.length === 0) throw misconfigured('is empty');
   const keys = new Map<string, CryptoKey>();
   for (const entry of entries) {
@@ -72,7 +75,11 @@ export function keyRing(env: Env): Promise<KeyRing> {
 export async function seal(ring: KeyRing, plaintext: string, aad: string): Promise<string> {
   const key = ring.keys.get(ring.primaryKid)!;
   const iv = randomBytes(IV_BYTES);
-  const ciphertext = await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: utf8(aad) }, key, utf8(plaintext));
+  const ciphertext = await crypto.subtle.encrypt(
+    { name: 'AES-GCM', iv, additionalData: utf8(aad) },
+    key,
+    utf8(plaintext),
+  );
   return [VERSION, ring.primaryKid, toBase64Url(iv), toBase64Url(new Uint8Array(ciphertext))].join('.');
 }
 
@@ -84,7 +91,11 @@ export async function open(ring: KeyRing, envelope: string, aad: string): Promis
   if (!key) throw new EnvelopeError(`key id ${kid} is not in ENCRYPTION_KEYS`);
   try {
     const iv = fromBase64Url(ivText);
-    const plaintext = await crypto.subtle.decrypt({ name: 'AES-GCM', iv, additionalData: utf8(aad) }, key, fromBase64Url(ciphertextText));
+    const plaintext = await crypto.subtle.decrypt(
+      { name: 'AES-GCM', iv, additionalData: utf8(aad) },
+      key,
+      fromBase64Url(ciphertextText),
+    );
     return new TextDecoder().decode(plaintext);
   } catch {
     throw new EnvelopeError('authentication failed');

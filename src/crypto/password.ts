@@ -13,7 +13,11 @@ const HASH_BYTES = 32;
 
 async function derive(password: string, salt: Uint8Array<ArrayBuffer>, iterations: number): Promise<Uint8Array> {
   const material = await crypto.subtle.importKey('raw', utf8(password), 'PBKDF2', false, ['deriveBits']);
-  const bits = await crypto.subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations }, material, HASH_BYTES * 8);
+  const bits = await crypto.subtle.deriveBits(
+    { name: 'PBKDF2', hash: 'SHA-256', salt, iterations },
+    material,
+    HASH_BYTES * 8,
+  );
   return new Uint8Array(bits);
 }
 
@@ -23,7 +27,9 @@ export async function hashPassword(password: string, iterations = PBKDF2_ITERATI
   return [ALGORITHM, String(iterations), toBase64(salt), toBase64(hash)].join('$');
 }
 
-export function parsePasswordHash(stored: string): { iterations: number; salt: Uint8Array<ArrayBuffer>; hash: Uint8Array } | undefined {
+export function parsePasswordHash(
+  stored: string,
+): { iterations: number; salt: Uint8Array<ArrayBuffer>; hash: Uint8Array } | undefined {
   const [algorithm, iterationsText, saltText, hashText, ...rest] = stored.split('$');
   if (algorithm !== ALGORITHM || rest.length > 0 || !iterationsText || !saltText || !hashText) return undefined;
   const iterations = Number(iterationsText);

@@ -68,7 +68,10 @@ export const traktConnections = sqliteTable(
     /** When the background sync is next due (the cron's index). */
     nextSyncAt: text().notNull(),
   },
-  (t) => [index('trakt_connections_due_idx').on(t.status, t.nextSyncAt), index('trakt_connections_expiry_idx').on(t.status, t.expiresAt)],
+  (t) => [
+    index('trakt_connections_due_idx').on(t.status, t.nextSyncAt),
+    index('trakt_connections_expiry_idx').on(t.status, t.expiresAt),
+  ],
 );
 
 /** Consumed OAuth states: makes each state single-use atomically (KV has no compare-and-set). */
@@ -108,7 +111,10 @@ export const movies = sqliteTable(
     progress: real(),
     pausedAt: text(),
   },
-  (t) => [uniqueIndex('movies_user_trakt_unique').on(t.userId, t.traktId), index('movies_user_recent_idx').on(t.userId, t.lastWatchedAt, t.id)],
+  (t) => [
+    uniqueIndex('movies_user_trakt_unique').on(t.userId, t.traktId),
+    index('movies_user_recent_idx').on(t.userId, t.lastWatchedAt, t.id),
+  ],
 );
 
 export const shows = sqliteTable(
@@ -133,7 +139,10 @@ export const shows = sqliteTable(
     /** Start of the current rewatch (Trakt `reset_at`), or null. */
     resetAt: text(),
   },
-  (t) => [uniqueIndex('shows_user_trakt_unique').on(t.userId, t.traktId), index('shows_user_recent_idx').on(t.userId, t.lastWatchedAt, t.id)],
+  (t) => [
+    uniqueIndex('shows_user_trakt_unique').on(t.userId, t.traktId),
+    index('shows_user_recent_idx').on(t.userId, t.lastWatchedAt, t.id),
+  ],
 );
 
 export const seasons = sqliteTable(

@@ -60,7 +60,13 @@ export function collectRoutes(routes: readonly RouterRoute[]): RouteInfo[] {
     const key = `${route.method} ${route.path}`;
     let info = byKey.get(key);
     if (!info) {
-      info = { method: route.method, path: route.path, key, schemas: [], secured: securedPatterns.some((p) => patternCovers(p, route.path)) };
+      info = {
+        method: route.method,
+        path: route.path,
+        key,
+        schemas: [],
+        secured: securedPatterns.some((p) => patternCovers(p, route.path)),
+      };
       byKey.set(key, info);
     }
     const attached = attachedSchema(route.handler);
@@ -76,7 +82,11 @@ export function openApiPath(honoPath: string): string {
 }
 
 export function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
-  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { target: 'draft-2020-12', io, unrepresentable: 'any' }) as JsonSchema;
+  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+    target: 'draft-2020-12',
+    io,
+    unrepresentable: 'any',
+  }) as JsonSchema;
   return rest;
 }
 
@@ -110,7 +120,8 @@ function parametersFor(info: RouteInfo): JsonSchema[] {
   }
   // Path parameters nobody validates still have to be declared.
   for (const match of info.path.matchAll(/:([A-Za-z0-9_]+)/g)) {
-    if (!seen.has(`path:${match[1]}`)) parameters.push({ name: match[1], in: 'path', required: true, schema: { type: 'string' } });
+    if (!seen.has(`path:${match[1]}`))
+      parameters.push({ name: match[1], in: 'path', required: true, schema: { type: 'string' } });
   }
   return parameters;
 }
@@ -125,7 +136,10 @@ function requestBodyFor(info: RouteInfo): JsonSchema | undefined {
 }
 
 const ERROR_REF = { $ref: '#/components/schemas/Error' };
-const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: ERROR_REF } } });
+const errorResponse = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: ERROR_REF } },
+});
 
 function responsesFor(info: RouteInfo, doc: RouteDoc | undefined): JsonSchema {
   const responses: Record<string, JsonSchema> = {};
@@ -135,14 +149,20 @@ function responsesFor(info: RouteInfo, doc: RouteDoc | undefined): JsonSchema {
     if (response.html) content['text/html'] = { schema: { type: 'string' } };
     const isError = Number(status) >= 400;
     if (isError && !response.schema) content['application/json'] = { schema: ERROR_REF };
-    responses[status] = Object.keys(content).length > 0 ? { description: response.description, content } : { description: response.description };
+    responses[status] =
+      Object.keys(content).length > 0
+        ? { description: response.description, content }
+        : { description: response.description };
   }
   const validates = info.schemas.length > 0;
   if (validates) {
     const existing = responses['400'];
-    responses['400'] = errorResponse(existing ? `${String(existing.description)}; or the request failed validation` : 'The request failed validation');
+    responses['400'] = errorResponse(
+      existing ? `${String(existing.description)}; or the request failed validation` : 'The request failed validation',
+    );
   }
-  if (info.secured && !responses['401']) responses['401'] = errorResponse('Missing, malformed, invalid or expired access JWT');
+  if (info.secured && !responses['401'])
+    responses['401'] = errorResponse('Missing, malformed, invalid or expired access JWT');
   responses.default = errorResponse('Any other error, always as {"error": …}');
   return responses;
 }
@@ -197,10 +217,20 @@ export function buildOpenApi(routes: readonly RouterRoute[]): OpenApiDocument {
         'Self-hostable Trakt watch-history API. Every path also accepts a trailing slash (`/trakt/auth-status/`, as in the seed docs). Errors are JSON `{"error": "...", "details"?: ...}`. Get a JWT with POST /users/token and send it as `Authorization: Bearer <access>`.',
     },
     servers: [{ url: '/' }],
-    tags: [...tags].map((name) => ({ name, ...(TAG_DESCRIPTIONS[name] ? { description: TAG_DESCRIPTIONS[name] } : {}) })),
+    tags: [...tags].map((name) => ({
+      name,
+      ...(TAG_DESCRIPTIONS[name] ? { description: TAG_DESCRIPTIONS[name] } : {}),
+    })),
     paths,
     components: {
-      securitySchemes: { [SECURITY_SCHEME]: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'The `access` token from POST /users/token' } },
+      securitySchemes: {
+        [SECURITY_SCHEME]: {
+          type: 'http',
+          scheme: 'bearer',
+          bearerFormat: 'JWT',
+          description: 'The `access` token from POST /users/token',
+        },
+      },
       schemas: { Error: jsonSchema(errorOutput, 'output') },
     },
   };

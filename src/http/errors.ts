@@ -32,7 +32,13 @@ export class ApiError extends Error {
   constructor(
     status: ContentfulStatusCode,
     message: string,
-    options: { details?: unknown; headers?: Record<string, string>; cause?: unknown; code?: ErrorCode; retryAfter?: number } = {},
+    options: {
+      details?: unknown;
+      headers?: Record<string, string>;
+      cause?: unknown;
+      code?: ErrorCode;
+      retryAfter?: number;
+    } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = 'ApiError';
@@ -40,12 +46,17 @@ export class ApiError extends Error {
     this.details = options.details;
     this.code = options.code;
     this.retryAfter = options.retryAfter;
-    this.headers = options.retryAfter === undefined ? options.headers : { ...options.headers, 'Retry-After': String(options.retryAfter) };
+    this.headers =
+      options.retryAfter === undefined
+        ? options.headers
+        : { ...options.headers, 'Retry-After': String(options.retryAfter) };
   }
 
   /** Worth retrying later without user action (rate limits, upstream outages, garbled responses). */
   get transient(): boolean {
-    return this.code === 'rate_limited' || this.code === 'upstream_unavailable' || this.code === 'upstream_invalid_response';
+    return (
+      this.code === 'rate_limited' || this.code === 'upstream_unavailable' || this.code === 'upstream_invalid_response'
+    );
   }
 }
 
@@ -64,6 +75,14 @@ export function handleError(err: Error, c: Context): Response {
     return c.json(errorBody(err.message || 'Request failed'), status);
   }
   // Log the message and stack only: request bodies and headers (which may hold secrets) are never logged.
-  console.error(JSON.stringify({ level: 'error', request_id: c.get('requestId'), error: err.name, message: err.message, stack: err.stack }));
+  console.error(
+    JSON.stringify({
+      level: 'error',
+      request_id: c.get('requestId'),
+      error: err.name,
+      message: err.message,
+      stack: err.stack,
+    }),
+  );
   return c.json(errorBody('Internal server error'), 500);
 }

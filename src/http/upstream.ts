@@ -73,10 +73,16 @@ export async function requestWithRetry(
     } catch (error) {
       const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
       if (last) {
-        throw new ApiError(timedOut ? 504 : 502, timedOut ? `${service} did not respond in time; try again later` : `${service} could not be reached; try again later`, {
-          code: 'upstream_unavailable',
-          cause: error,
-        });
+        throw new ApiError(
+          timedOut ? 504 : 502,
+          timedOut
+            ? `${service} did not respond in time; try again later`
+            : `${service} could not be reached; try again later`,
+          {
+            code: 'upstream_unavailable',
+            cause: error,
+          },
+        );
       }
       await deps.sleep(backoffDelay(attempt, policy.baseDelayMs, deps.random()));
       continue;
@@ -86,7 +92,10 @@ export async function requestWithRetry(
       const retryAfter = parseRetryAfter(response.headers.get('Retry-After'), Date.now());
       await response.body?.cancel();
       if (last || retryAfter > policy.maxInlineWaitSeconds) {
-        throw new ApiError(429, `${service} rate limit reached; retry after ${retryAfter} seconds`, { code: 'rate_limited', retryAfter });
+        throw new ApiError(429, `${service} rate limit reached; retry after ${retryAfter} seconds`, {
+          code: 'rate_limited',
+          retryAfter,
+        });
       }
       await deps.sleep(retryAfter * 1000);
       continue;
@@ -95,9 +104,13 @@ export async function requestWithRetry(
     if (RETRYABLE_STATUSES.has(response.status)) {
       await response.body?.cancel();
       if (last) {
-        throw new ApiError(response.status === 503 ? 503 : 502, `${service} is unavailable (HTTP ${response.status}); try again later`, {
-          code: 'upstream_unavailable',
-        });
+        throw new ApiError(
+          response.status === 503 ? 503 : 502,
+          `${service} is unavailable (HTTP ${response.status}); try again later`,
+          {
+            code: 'upstream_unavailable',
+          },
+        );
       }
       await deps.sleep(backoffDelay(attempt, policy.baseDelayMs, deps.random()));
       continue;
@@ -112,6 +125,9 @@ export async function readJson<T>(service: string, response: Response): Promise<
   try {
     return JSON.parse(text) as T;
   } catch (error) {
-    throw new ApiError(502, `${service} returned an invalid response; try again later`, { code: 'upstream_invalid_response', cause: error });
+    throw new ApiError(502, `${service} returned an invalid response; try again later`, {
+      code: 'upstream_invalid_response',
+      cause: error,
+    });
   }
 }

@@ -30,7 +30,10 @@ const TARGET_NOUN: Record<string, string> = {
   cookie: 'cookies',
 };
 
-export function validate<Target extends keyof ValidationTargets, Schema extends z.ZodType>(target: Target, schema: Schema) {
+export function validate<Target extends keyof ValidationTargets, Schema extends z.ZodType>(
+  target: Target,
+  schema: Schema,
+) {
   const middleware = zValidator(target, schema, (result) => {
     if (!result.success) {
       const details = describeIssues(result.error.issues);

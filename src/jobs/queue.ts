@@ -25,7 +25,11 @@ function isSyncMessage(body: unknown): body is SyncMessage {
   return typeof body === 'object' && body !== null && Number.isSafeInteger((body as SyncMessage).user_id);
 }
 
-export async function handleSyncMessage(env: Env, message: Message<unknown>, waitUntil?: (p: Promise<unknown>) => void): Promise<MessageOutcome> {
+export async function handleSyncMessage(
+  env: Env,
+  message: Message<unknown>,
+  waitUntil?: (p: Promise<unknown>) => void,
+): Promise<MessageOutcome> {
   if (!isSyncMessage(message.body)) {
     message.ack(); // malformed: retrying cannot help
     return 'invalid';
@@ -61,7 +65,9 @@ export async function handleDeadLetter(env: Env, message: Message<unknown>): Pro
       sql`UPDATE sync_state SET last_error = 'Background sync gave up after repeated failures: ' || coalesce(last_error, 'unknown error'), last_error_at = ${isoNow()}
           WHERE user_id = ${userId}`,
     );
-    console.error(JSON.stringify({ level: 'error', event: 'sync_dead_lettered', user_id: userId, attempts: message.attempts }));
+    console.error(
+      JSON.stringify({ level: 'error', event: 'sync_dead_lettered', user_id: userId, attempts: message.attempts }),
+    );
   }
   message.ack();
 }

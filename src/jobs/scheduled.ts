@@ -41,7 +41,9 @@ export async function refreshExpiringTokens(env: Env, now: number, waitUntil?: (
   for (let i = 0; i < rows.length; i += REFRESH_CONCURRENCY) {
     const results = await Promise.allSettled(
       rows.slice(i, i + REFRESH_CONCURRENCY).map(async ({ user_id, token_version }) => {
-        const token = await getAccessToken(await traktUserContext(env, user_id, waitUntil), { horizonMs: CRON_PERIOD_MS });
+        const token = await getAccessToken(await traktUserContext(env, user_id, waitUntil), {
+          horizonMs: CRON_PERIOD_MS,
+        });
         return token.version !== token_version;
       }),
     );
@@ -69,7 +71,12 @@ export async function enqueueSyncs(env: Env, userIds: number[], now: number): Pr
   for (let i = 0; i < userIds.length; i += QUEUE_BATCH_LIMIT) {
     const chunk = userIds.slice(i, i + QUEUE_BATCH_LIMIT);
     try {
-      await env.SYNC_QUEUE.sendBatch(chunk.map((userId) => ({ body: { user_id: userId, enqueued_at: isoNow(now) } satisfies SyncMessage, contentType: 'json' as const })));
+      await env.SYNC_QUEUE.sendBatch(
+        chunk.map((userId) => ({
+          body: { user_id: userId, enqueued_at: isoNow(now) } satisfies SyncMessage,
+          contentType: 'json' as const,
+        })),
+      );
       sent += chunk.length;
     } catch (error) {
       // Give back the claim of everyone not sent, so the next run picks them up instead of waiting an interval.
@@ -77,7 +84,14 @@ export async function enqueueSyncs(env: Env, userIds: number[], now: number): Pr
       await database(env.DB).run(
         sql`UPDATE trakt_connections SET next_sync_at = ${isoNow(now)} WHERE user_id IN (SELECT value FROM json_each(${JSON.stringify(unsent)}))`,
       );
-      console.error(JSON.stringify({ level: 'error', event: 'enqueue_failed', unsent: unsent.length, message: error instanceof Error ? error.message : String(error) }));
+      console.error(
+        JSON.stringify({
+          level: 'error',
+          event: 'enqueue_failed',
+          unsent: unsent.length,
+          message: error instanceof Error ? error.message : String(error),
+        }),
+      );
       break;
     }
   }
@@ -91,11 +105,20 @@ export async function deleteSpentOAuthStates(env: Env, now: number): Promise<num
   return result.meta.changes ?? 0;
 }
 
-export async function runScheduled(env: Env, now: number, waitUntil?: (p: Promise<unknown>) => void): Promise<ScheduledReport> {
+export async function runScheduled(
+  env: Env,
+  now: number,
+  waitUntil?: (p: Promise<unknown>) => void,
+): Promise<ScheduledReport> {
   const refresh = await refreshExpiringTokens(env, now, waitUntil);
   const enqueued = await enqueueSyncs(env, await claimDueConnections(env, now), now);
   const statesDeleted = await deleteSpentOAuthStates(env, now);
-  const report = { refreshed: refresh.refreshed, refresh_failures: refresh.failures, enqueued, states_deleted: statesDeleted };
+  const report = {
+    refreshed: refresh.refreshed,
+    refresh_failures: refresh.failures,
+    enqueued,
+    states_deleted: statesDeleted,
+  };
   console.log(JSON.stringify({ level: 'info', event: 'cron', ...report }));
   return report;
 }

@@ -32,7 +32,12 @@ export async function acquireSyncLease(db: Database, userId: number, now = Date.
 }
 
 /** A statement releasing the lease, to run in the sync's final batch. */
-export function releaseSyncLease(db: Database, userId: number, leaseId: string, extra: Partial<typeof syncState.$inferInsert> = {}) {
+export function releaseSyncLease(
+  db: Database,
+  userId: number,
+  leaseId: string,
+  extra: Partial<typeof syncState.$inferInsert> = {},
+) {
   return db
     .update(syncState)
     .set({ ...extra, leaseId: null, leaseUntil: null })

@@ -139,7 +139,12 @@ export function diffByKey<K, Desired, Stored>(
     else update.push({ desired: row, stored: existing });
   }
   const remove = [...stored].filter(([key]) => !desired.has(key)).map(([, row]) => row);
-  return { insert, update, remove, counts: { added: insert.length, updated: update.length, removed: remove.length, unchanged } satisfies Counts };
+  return {
+    insert,
+    update,
+    remove,
+    counts: { added: insert.length, updated: update.length, removed: remove.length, unchanged } satisfies Counts,
+  };
 }
 
 export type MovieRow = {
@@ -227,7 +232,8 @@ export function episodeDetailsFromHistory(items: Iterable<HistoryItem>) {
   for (const item of items) {
     if (item.type !== 'episode' || !item.episode || !item.show) continue;
     const key = episodeKey(item.show.ids.trakt, item.episode.season, item.episode.number);
-    if (!details.has(key)) details.set(key, { title: item.episode.title ?? null, traktId: item.episode.ids?.trakt ?? null });
+    if (!details.has(key))
+      details.set(key, { title: item.episode.title ?? null, traktId: item.episode.ids?.trakt ?? null });
   }
   return details;
 }
@@ -263,12 +269,21 @@ export const sameShow: (a: ShowRow, b: ShowRow) => boolean = sameFields;
 export type EpisodePlays = { plays: number; lastWatchedAt: string | null; traktId: number | null };
 
 /** Per-episode totals over every play in history (before and after any rewatch reset). */
-export function episodePlaysFromHistory(playRows: Iterable<Pick<PlayRow, 'showTraktId' | 'seasonNumber' | 'episodeNumber' | 'episodeTraktId' | 'watchedAt'>>) {
+export function episodePlaysFromHistory(
+  playRows: Iterable<Pick<PlayRow, 'showTraktId' | 'seasonNumber' | 'episodeNumber' | 'episodeTraktId' | 'watchedAt'>>,
+) {
   const totals = new Map<string, EpisodePlays & { showTraktId: number; seasonNumber: number; episodeNumber: number }>();
   for (const play of playRows) {
     if (play.showTraktId === null || play.seasonNumber === null || play.episodeNumber === null) continue;
     const key = episodeKey(play.showTraktId, play.seasonNumber, play.episodeNumber);
-    const entry = totals.get(key) ?? { showTraktId: play.showTraktId, seasonNumber: play.seasonNumber, episodeNumber: play.episodeNumber, plays: 0, lastWatchedAt: null, traktId: null };
+    const entry = totals.get(key) ?? {
+      showTraktId: play.showTraktId,
+      seasonNumber: play.seasonNumber,
+      episodeNumber: play.episodeNumber,
+      plays: 0,
+      lastWatchedAt: null,
+      traktId: null,
+    };
     entry.plays += 1;
     if (!entry.lastWatchedAt || play.watchedAt > entry.lastWatchedAt) entry.lastWatchedAt = play.watchedAt;
     entry.traktId ??= play.episodeTraktId;
@@ -290,15 +305,33 @@ export function desiredEpisodes(
 ): Map<string, EpisodeRow> {
   const paused = new Map<string, PlaybackItem>();
   for (const p of playback) {
-    if (p.type === 'episode' && p.episode && p.show) paused.set(episodeKey(p.show.ids.trakt, p.episode.season, p.episode.number), p);
+    if (p.type === 'episode' && p.episode && p.show)
+      paused.set(episodeKey(p.show.ids.trakt, p.episode.season, p.episode.number), p);
   }
   const watchedShows = new Set(watched.map((s) => s.show.ids.trakt));
-  const totals = new Map<string, { showTraktId: number; seasonNumber: number; episodeNumber: number; plays: number; lastWatchedAt: string | null; traktId: number | null }>();
+  const totals = new Map<
+    string,
+    {
+      showTraktId: number;
+      seasonNumber: number;
+      episodeNumber: number;
+      plays: number;
+      lastWatchedAt: string | null;
+      traktId: number | null;
+    }
+  >();
   for (const show of watched) {
     for (const season of show.seasons ?? []) {
       for (const episode of season.episodes) {
         const key = episodeKey(show.show.ids.trakt, season.number, episode.number);
-        totals.set(key, { showTraktId: show.show.ids.trakt, seasonNumber: season.number, episodeNumber: episode.number, plays: episode.plays, lastWatchedAt: iso(episode.last_watched_at), traktId: null });
+        totals.set(key, {
+          showTraktId: show.show.ids.trakt,
+          seasonNumber: season.number,
+          episodeNumber: episode.number,
+          plays: episode.plays,
+          lastWatchedAt: iso(episode.last_watched_at),
+          traktId: null,
+        });
       }
     }
   }

@@ -11,7 +11,12 @@ import { episodes, movies, seasons, shows, syncState, tmdbEpisodes, tmdbTitles }
 export type PageRequest = { page: number; page_size: number };
 
 export function pageMeta(request: PageRequest, totalItems: number) {
-  return { page: request.page, page_size: request.page_size, total_items: totalItems, total_pages: Math.ceil(totalItems / request.page_size) };
+  return {
+    page: request.page,
+    page_size: request.page_size,
+    total_items: totalItems,
+    total_pages: Math.ceil(totalItems / request.page_size),
+  };
 }
 
 export function imageUrl(base: string, size: 'w500' | 'w300', path: string | null | undefined): string | null {
@@ -52,14 +57,27 @@ export async function storedMovies(db: Database, userId: number, request: PageRe
       plays: r.plays,
       last_watched_at: r.lastWatchedAt,
       last_updated_at: r.lastUpdatedAt,
-      movie: { title: r.title, year: r.year, image_url: imageUrl(imageBase, 'w500', r.posterPath), ids: { trakt: r.traktId, slug: r.slug, imdb: r.imdbId, tmdb: r.tmdbId } },
+      movie: {
+        title: r.title,
+        year: r.year,
+        image_url: imageUrl(imageBase, 'w500', r.posterPath),
+        ids: { trakt: r.traktId, slug: r.slug, imdb: r.imdbId, tmdb: r.tmdbId },
+      },
     })),
   };
 }
 
 export async function storedShows(db: Database, userId: number, request: PageRequest, imageBase: string) {
   const rows = await db
-    .select({ id: shows.id, title: shows.title, year: shows.year, traktId: shows.traktId, tmdbId: shows.tmdbId, lastWatchedAt: shows.lastWatchedAt, posterPath: tmdbTitles.posterPath })
+    .select({
+      id: shows.id,
+      title: shows.title,
+      year: shows.year,
+      traktId: shows.traktId,
+      tmdbId: shows.tmdbId,
+      lastWatchedAt: shows.lastWatchedAt,
+      posterPath: tmdbTitles.posterPath,
+    })
     .from(shows)
     .leftJoin(tmdbTitles, and(eq(tmdbTitles.kind, 'tv'), eq(tmdbTitles.tmdbId, shows.tmdbRef)))
     .where(eq(shows.userId, userId))
@@ -71,7 +89,13 @@ export async function storedShows(db: Database, userId: number, request: PageReq
     ...pageMeta(request, total),
     shows: rows.map((r) => ({
       last_watched_at: r.lastWatchedAt,
-      show: { id: r.id, title: r.title, year: r.year, image_url: imageUrl(imageBase, 'w500', r.posterPath), ids: { trakt: r.traktId, tmdb: r.tmdbId } },
+      show: {
+        id: r.id,
+        title: r.title,
+        year: r.year,
+        image_url: imageUrl(imageBase, 'w500', r.posterPath),
+        ids: { trakt: r.traktId, tmdb: r.tmdbId },
+      },
     })),
   };
 }
@@ -83,7 +107,11 @@ export async function watchedSeasonsEpisodes(db: Database, userId: number, showT
     where: and(eq(shows.userId, userId), eq(shows.traktId, showTraktId)),
   });
   if (!show) return undefined;
-  const seasonRows = await db.select({ id: seasons.id, seasonNumber: seasons.seasonNumber }).from(seasons).where(eq(seasons.showId, show.id)).orderBy(asc(seasons.seasonNumber));
+  const seasonRows = await db
+    .select({ id: seasons.id, seasonNumber: seasons.seasonNumber })
+    .from(seasons)
+    .where(eq(seasons.showId, show.id))
+    .orderBy(asc(seasons.seasonNumber));
   const seasonNumberById = new Map(seasonRows.map((s) => [s.id, s.seasonNumber]));
   const episodeRows = await db
     .select({
@@ -104,7 +132,11 @@ export async function watchedSeasonsEpisodes(db: Database, userId: number, showT
     .innerJoin(seasons, eq(seasons.id, episodes.seasonId))
     .leftJoin(
       tmdbEpisodes,
-      and(eq(tmdbEpisodes.tmdbShowId, show.tmdbRef ?? -1), eq(tmdbEpisodes.seasonNumber, seasons.seasonNumber), eq(tmdbEpisodes.episodeNumber, episodes.episodeNumber)),
+      and(
+        eq(tmdbEpisodes.tmdbShowId, show.tmdbRef ?? -1),
+        eq(tmdbEpisodes.seasonNumber, seasons.seasonNumber),
+        eq(tmdbEpisodes.episodeNumber, episodes.episodeNumber),
+      ),
     )
     .where(eq(episodes.showId, show.id))
     .orderBy(asc(seasons.seasonNumber), asc(episodes.episodeNumber));
@@ -131,7 +163,10 @@ export async function watchedSeasonsEpisodes(db: Database, userId: number, showT
 export async function syncStatus(db: Database, userId: number, now = Date.now()) {
   const [state, connection] = await Promise.all([
     db.query.syncState.findFirst({ where: eq(syncState.userId, userId) }),
-    db.query.traktConnections.findFirst({ columns: { status: true, nextSyncAt: true }, where: (t, { eq: equals }) => equals(t.userId, userId) }),
+    db.query.traktConnections.findFirst({
+      columns: { status: true, nextSyncAt: true },
+      where: (t, { eq: equals }) => equals(t.userId, userId),
+    }),
   ]);
   return {
     connected: connection?.status === 'active',

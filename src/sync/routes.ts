@@ -22,12 +22,23 @@ const counts = (r: { added: number; updated: number; removed: number; unchanged:
 
 export const syncRoutes = new Hono<AppEnv>()
   .on(['GET', 'POST'], '/fetch-latest-movies', requireUser, async (c) => {
-    const result = await runSync(c.env, c.var.userId, { kinds: ['movies'], waitUntil: (p) => c.executionCtx.waitUntil(p) });
+    const result = await runSync(c.env, c.var.userId, {
+      kinds: ['movies'],
+      waitUntil: (p) => c.executionCtx.waitUntil(p),
+    });
     const movies = result.movies!;
-    return c.json({ result: 'Movies fetched and stored successfully' as const, ...counts(movies), plays_added: movies.plays_added, plays_removed: movies.plays_removed });
+    return c.json({
+      result: 'Movies fetched and stored successfully' as const,
+      ...counts(movies),
+      plays_added: movies.plays_added,
+      plays_removed: movies.plays_removed,
+    });
   })
   .on(['GET', 'POST'], '/fetch-latest-shows', requireUser, async (c) => {
-    const result = await runSync(c.env, c.var.userId, { kinds: ['shows'], waitUntil: (p) => c.executionCtx.waitUntil(p) });
+    const result = await runSync(c.env, c.var.userId, {
+      kinds: ['shows'],
+      waitUntil: (p) => c.executionCtx.waitUntil(p),
+    });
     const shows = result.shows!;
     return c.json({
       result: 'Shows and episodes fetched and stored successfully' as const,
@@ -38,7 +49,9 @@ export const syncRoutes = new Hono<AppEnv>()
     });
   })
   .get('/get-stored-movies', requireUser, validate('query', pageQuery), async (c) => {
-    return c.json(await storedMovies(database(c.env.DB), c.var.userId, c.req.valid('query'), c.env.TMDB_IMAGE_BASE_URL));
+    return c.json(
+      await storedMovies(database(c.env.DB), c.var.userId, c.req.valid('query'), c.env.TMDB_IMAGE_BASE_URL),
+    );
   })
   .get('/get-stored-shows', requireUser, validate('query', pageQuery), async (c) => {
     return c.json(await storedShows(database(c.env.DB), c.var.userId, c.req.valid('query'), c.env.TMDB_IMAGE_BASE_URL));

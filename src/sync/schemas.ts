@@ -13,7 +13,10 @@ const positiveInteger = (name: string, fallback: number, max?: number) =>
       if (value === undefined || value === '') return fallback;
       const parsed = /^[0-9]+$/.test(value) ? Number(value) : NaN;
       if (!Number.isSafeInteger(parsed) || parsed < 1 || (max !== undefined && parsed > max)) {
-        ctx.addIssue({ code: 'custom', message: max ? `${name} must be an integer between 1 and ${max}` : `${name} must be a positive integer` });
+        ctx.addIssue({
+          code: 'custom',
+          message: max ? `${name} must be an integer between 1 and ${max}` : `${name} must be a positive integer`,
+        });
         return z.NEVER;
       }
       return parsed;
@@ -30,25 +33,27 @@ export const pageQuery = z.object({
 export const TRAKT_ID_REQUIRED = "The 'trakt_id' parameter is required";
 
 export const seasonsEpisodesQuery = z.object({
-  trakt_id: z
-    .string({ error: TRAKT_ID_REQUIRED })
-    .transform((value, ctx) => {
-      if (value === '') {
-        ctx.addIssue({ code: 'custom', message: TRAKT_ID_REQUIRED });
-        return z.NEVER;
-      }
-      const parsed = /^[0-9]+$/.test(value) ? Number(value) : NaN;
-      if (!Number.isSafeInteger(parsed) || parsed < 1) {
-        ctx.addIssue({ code: 'custom', message: "The 'trakt_id' parameter must be a positive integer" });
-        return z.NEVER;
-      }
-      return parsed;
-    }),
+  trakt_id: z.string({ error: TRAKT_ID_REQUIRED }).transform((value, ctx) => {
+    if (value === '') {
+      ctx.addIssue({ code: 'custom', message: TRAKT_ID_REQUIRED });
+      return z.NEVER;
+    }
+    const parsed = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(parsed) || parsed < 1) {
+      ctx.addIssue({ code: 'custom', message: "The 'trakt_id' parameter must be a positive integer" });
+      return z.NEVER;
+    }
+    return parsed;
+  }),
 });
 
 const counts = z.object({ added: z.number(), updated: z.number(), removed: z.number(), unchanged: z.number() });
 
-export const fetchMoviesOutput = counts.extend({ result: z.literal('Movies fetched and stored successfully'), plays_added: z.number(), plays_removed: z.number() });
+export const fetchMoviesOutput = counts.extend({
+  result: z.literal('Movies fetched and stored successfully'),
+  plays_added: z.number(),
+  plays_removed: z.number(),
+});
 export const fetchShowsOutput = counts.extend({
   result: z.literal('Shows and episodes fetched and stored successfully'),
   plays_added: z.number(),
@@ -69,7 +74,12 @@ export const storedMoviesOutput = z.object({
         title: z.string(),
         year: z.number().nullable(),
         image_url: z.string().nullable(),
-        ids: z.object({ trakt: z.number(), slug: z.string().nullable(), imdb: z.string().nullable(), tmdb: z.number().nullable() }),
+        ids: z.object({
+          trakt: z.number(),
+          slug: z.string().nullable(),
+          imdb: z.string().nullable(),
+          tmdb: z.number().nullable(),
+        }),
       }),
     }),
   ),
@@ -92,7 +102,15 @@ export const storedShowsOutput = z.object({
 });
 
 export const seasonsEpisodesOutput = z.object({
-  seasons: z.array(z.object({ id: z.number(), season_number: z.number(), show__id: z.number(), show__title: z.string(), show__trakt_id: z.number() })),
+  seasons: z.array(
+    z.object({
+      id: z.number(),
+      season_number: z.number(),
+      show__id: z.number(),
+      show__title: z.string(),
+      show__trakt_id: z.number(),
+    }),
+  ),
   episodes: z.array(
     z.object({
       id: z.number(),

@@ -17,18 +17,18 @@ import type { z } from 'zod';
 import { type Database, isoNow, runBatch } from '../db/client';
 import { syncState, traktConnections } from '../db/schema';
 import { ApiError } from '../http/errors';
-import { enrichUser, type EnrichmentResult } from '../tmdb/enrich';
+import { type EnrichmentResult, enrichUser } from '../tmdb/enrich';
 import { TRAKT_MAX_PAGE_LIMIT, type TraktClient } from '../trakt/client';
 import { type TraktUserContext, traktUserContext } from '../trakt/context';
-import { type AccessToken, NOT_CONNECTED, readConnection, REAUTHORIZE, withAccessToken } from '../trakt/tokens';
+import { type AccessToken, NOT_CONNECTED, REAUTHORIZE, readConnection, withAccessToken } from '../trakt/tokens';
 import { acquireSyncLease, releaseSyncLease } from './lease';
 import {
   activityChanges,
   type Counts,
+  countBy,
   desiredEpisodes,
   desiredMovies,
   desiredShows,
-  countBy,
   diffByKey,
   episodeDetailsFromHistory,
   episodePlaysFromHistory,
@@ -36,8 +36,8 @@ import {
   historyStartAt,
   iso,
   maxIso,
-  planPlays,
   type PlayRow,
+  planPlays,
   sameEpisode,
   sameMovie,
   sameShow,
@@ -63,7 +63,14 @@ import {
   upsertMovies,
   upsertShows,
 } from './store';
-import { historyItem, lastActivities, type LastActivities, playbackItem, watchedMovie, watchedShow } from './trakt-data';
+import {
+  historyItem,
+  type LastActivities,
+  lastActivities,
+  playbackItem,
+  watchedMovie,
+  watchedShow,
+} from './trakt-data';
 
 /** Trakt allows 1000 GETs per 5 minutes per user; one sync stays well inside that. */
 export const MAX_TRAKT_CALLS_PER_SYNC = 900;
@@ -85,7 +92,12 @@ const WATCHED_SHOWS_PROGRESS_LIMIT = 100;
 export type SyncKind = 'movies' | 'shows';
 
 export type KindResult = Counts & { plays_added: number; plays_removed: number; episodes?: Counts; skipped: boolean };
-export type SyncResult = { movies?: KindResult; shows?: KindResult; upstream_calls: number; enrichment?: EnrichmentResult };
+export type SyncResult = {
+  movies?: KindResult;
+  shows?: KindResult;
+  upstream_calls: number;
+  enrichment?: EnrichmentResult;
+};
 
 type Fetcher = {
   calls: number;
@@ -95,19 +107,40 @@ type Fetcher = {
   session: { token?: AccessToken };
 };
 
-async function fetchOne<T extends z.ZodType>(fetcher: Fetcher, path: string, schema: T, query: Record<string, string | number | undefined> = {}) {
+async function fetchOne<T extends z.ZodType>(
+  fetcher: Fetcher,
+  path: string,
+  schema: T,
+  query: Record<string, string | number | undefined> = {},
+) {
   if (fetcher.calls >= MAX_TRAKT_CALLS_PER_SYNC) {
-    throw new ApiError(429, 'This sync needs more Trakt requests than one run may make; it resumes on the next run', { code: 'rate_limited', retryAfter: 300 });
+    throw new ApiError(429, 'This sync needs more Trakt requests than one run may make; it resumes on the next run', {
+      code: 'rate_limited',
+      retryAfter: 300,
+    });
   }
   fetcher.calls += 1;
-  const { data, pagination } = await withAccessToken(fetcher.ctx, (token) => fetcher.client.get<unknown>(path, token, query), fetcher.session);
+  const { data, pagination } = await withAccessToken(
+    fetcher.ctx,
+    (token) => fetcher.client.get<unknown>(path, token, query),
+    fetcher.session,
+  );
   const parsed = schema.safeParse(data);
-  if (!parsed.success) throw new ApiError(502, 'Trakt returned an invalid response; try again later', { code: 'upstream_invalid_response' });
+  if (!parsed.success)
+    throw new ApiError(502, 'Trakt returned an invalid response; try again later', {
+      code: 'upstream_invalid_response',
+    });
   return { data: parsed.data as z.infer<T>, pagination };
 }
 
 /** Every page of a paginated list, always with an explicit limit, until X-Pagination-Page-Count. */
-async function fetchAllPages<T extends z.ZodType>(fetcher: Fetcher, path: string, item: T, query: Record<string, string | number | undefined>, limit: number) {
+async function fetchAllPages<T extends z.ZodType>(
+  fetcher: Fetcher,
+  path: string,
+  item: T,
+  query: Record<string, string | number | undefined>,
+  limit: number,
+) {
   const items: Array<z.infer<T>> = [];
   for (let page = 1; ; page++) {
     const { data, pagination } = await fetchOne(fetcher, path, item.array(), { ...query, page, limit });
@@ -118,7 +151,15 @@ async function fetchAllPages<T extends z.ZodType>(fetcher: Fetcher, path: string
 
 type KindPlan = { statements: Statement[]; state: Partial<typeof syncState.$inferInsert>; result: KindResult };
 
-const noChange = (): KindResult => ({ added: 0, updated: 0, removed: 0, unchanged: 0, plays_added: 0, plays_removed: 0, skipped: true });
+const noChange = (): KindResult => ({
+  added: 0,
+  updated: 0,
+  removed: 0,
+  unchanged: 0,
+  plays_added: 0,
+  plays_removed: 0,
+  skipped: true,
+});
 
 /**
  * History plays to insert/delete. Incremental from the high-water mark, switching to a full
@@ -137,7 +178,14 @@ async function planHistory(
   const startAt = historyStartAt(highWater);
   let fetched = await fetchAllPages(fetcher, path, historyItem, { start_at: startAt }, TRAKT_MAX_PAGE_LIMIT);
   let full = startAt === undefined;
-  let stored = full ? await readStoredHistoryIds(db, userId, mediaType) : await readStoredHistoryIds(db, userId, mediaType, fetched.map((i) => i.id));
+  let stored = full
+    ? await readStoredHistoryIds(db, userId, mediaType)
+    : await readStoredHistoryIds(
+        db,
+        userId,
+        mediaType,
+        fetched.map((i) => i.id),
+      );
   let plan = planPlays(fetched, stored, full);
   if (!full && !explains(plan.insert)) {
     fetched = await fetchAllPages(fetcher, path, historyItem, {}, TRAKT_MAX_PAGE_LIMIT);
@@ -146,11 +194,19 @@ async function planHistory(
     plan = planPlays(fetched, stored, true);
   }
   const playCount = full ? plan.fetchedIds.size : storedPlayCount + plan.insert.length;
-  const highWaterMark = full ? maxIso(fetched.map((i) => i.watched_at)) : maxIso([highWater, ...plan.insert.map((p) => p.watchedAt)]);
+  const highWaterMark = full
+    ? maxIso(fetched.map((i) => i.watched_at))
+    : maxIso([highWater, ...plan.insert.map((p) => p.watchedAt)]);
   return { fetched, plan, playCount, highWaterMark, full };
 }
 
-async function planMovies(fetcher: Fetcher, db: Database, userId: number, stored: SyncStateRow | undefined, activities: LastActivities): Promise<KindPlan> {
+async function planMovies(
+  fetcher: Fetcher,
+  db: Database,
+  userId: number,
+  stored: SyncStateRow | undefined,
+  activities: LastActivities,
+): Promise<KindPlan> {
   const { watchedAt, pausedAt, first, watchedMoved, anyMoved } = activityChanges(activities.movies, {
     syncedAt: stored?.moviesSyncedAt ?? null,
     watchedAt: stored?.moviesWatchedAt ?? null,
@@ -162,25 +218,60 @@ async function planMovies(fetcher: Fetcher, db: Database, userId: number, stored
   const playback = (await fetchOne(fetcher, '/sync/playback/movies', playbackItem.array())).data;
   const storedMovies = await readStoredMovies(db, userId);
   const diff = diffByKey(desiredMovies(watched, playback), storedMovies, sameMovie);
-  const statements = [...upsertMovies(userId, [...diff.insert, ...diff.update.map((u) => u.desired)]), ...deleteMovies(userId, diff.remove.map((m) => m.traktId))];
-  const state: Partial<typeof syncState.$inferInsert> = { moviesWatchedAt: watchedAt, moviesPausedAt: pausedAt, movieCount: watched.length };
+  const statements = [
+    ...upsertMovies(userId, [...diff.insert, ...diff.update.map((u) => u.desired)]),
+    ...deleteMovies(
+      userId,
+      diff.remove.map((m) => m.traktId),
+    ),
+  ];
+  const state: Partial<typeof syncState.$inferInsert> = {
+    moviesWatchedAt: watchedAt,
+    moviesPausedAt: pausedAt,
+    movieCount: watched.length,
+  };
   let playsAdded = 0;
   let playsRemoved = 0;
   if (watchedMoved) {
-    const storedTotals = new Map([...storedMovies].map(([id, m]) => [id, { plays: m.plays, lastUpdatedAt: m.lastUpdatedAt }]));
-    const watchedTotals = new Map(watched.map((m) => [m.movie.ids.trakt, { plays: m.plays, lastUpdatedAt: iso(m.last_updated_at) }]));
-    const history = await planHistory(fetcher, db, userId, 'movie', first ? null : (stored?.moviesHistoryHighWater ?? null), stored?.moviePlayCount ?? 0, (inserted) =>
-      historyExplainsWatched(storedTotals, watchedTotals, countBy(inserted, (p) => p.movieTraktId)),
+    const storedTotals = new Map(
+      [...storedMovies].map(([id, m]) => [id, { plays: m.plays, lastUpdatedAt: m.lastUpdatedAt }]),
+    );
+    const watchedTotals = new Map(
+      watched.map((m) => [m.movie.ids.trakt, { plays: m.plays, lastUpdatedAt: iso(m.last_updated_at) }]),
+    );
+    const history = await planHistory(
+      fetcher,
+      db,
+      userId,
+      'movie',
+      first ? null : (stored?.moviesHistoryHighWater ?? null),
+      stored?.moviePlayCount ?? 0,
+      (inserted) =>
+        historyExplainsWatched(
+          storedTotals,
+          watchedTotals,
+          countBy(inserted, (p) => p.movieTraktId),
+        ),
     );
     statements.push(...insertPlays(userId, history.plan.insert), ...deletePlays(userId, history.plan.remove));
     Object.assign(state, { moviesHistoryHighWater: history.highWaterMark, moviePlayCount: history.playCount });
     playsAdded = history.plan.insert.length;
     playsRemoved = history.plan.remove.length;
   }
-  return { statements, state, result: { ...diff.counts, plays_added: playsAdded, plays_removed: playsRemoved, skipped: false } };
+  return {
+    statements,
+    state,
+    result: { ...diff.counts, plays_added: playsAdded, plays_removed: playsRemoved, skipped: false },
+  };
 }
 
-async function planShows(fetcher: Fetcher, db: Database, userId: number, state: SyncStateRow | undefined, activities: LastActivities): Promise<KindPlan> {
+async function planShows(
+  fetcher: Fetcher,
+  db: Database,
+  userId: number,
+  state: SyncStateRow | undefined,
+  activities: LastActivities,
+): Promise<KindPlan> {
   const { watchedAt, pausedAt, first, watchedMoved, anyMoved } = activityChanges(activities.episodes, {
     syncedAt: state?.showsSyncedAt ?? null,
     watchedAt: state?.episodesWatchedAt ?? null,
@@ -188,7 +279,13 @@ async function planShows(fetcher: Fetcher, db: Database, userId: number, state: 
   });
   if (!anyMoved) return { statements: [], state: {}, result: noChange() };
 
-  const watched = await fetchAllPages(fetcher, '/sync/watched/shows', watchedShow, { extended: 'progress' }, WATCHED_SHOWS_PROGRESS_LIMIT);
+  const watched = await fetchAllPages(
+    fetcher,
+    '/sync/watched/shows',
+    watchedShow,
+    { extended: 'progress' },
+    WATCHED_SHOWS_PROGRESS_LIMIT,
+  );
   const playback = (await fetchOne(fetcher, '/sync/playback/episodes', playbackItem.array())).data;
   const storedShows = await readStoredShows(db, userId);
   const showDiff = diffByKey(desiredShows(watched), storedShows, sameShow);
@@ -201,29 +298,57 @@ async function planShows(fetcher: Fetcher, db: Database, userId: number, state: 
   };
   let history: Awaited<ReturnType<typeof planHistory>> | undefined;
   if (watchedMoved) {
-    const storedTotals = new Map([...storedShows].map(([id, show]) => [id, { plays: show.plays, lastUpdatedAt: show.lastUpdatedAt }]));
-    const watchedTotals = new Map(watched.map((show) => [show.show.ids.trakt, { plays: show.plays, lastUpdatedAt: iso(show.last_updated_at) }]));
-    history = await planHistory(fetcher, db, userId, 'episode', first ? null : (state?.episodesHistoryHighWater ?? null), state?.episodePlayCount ?? 0, (inserted) =>
-      historyExplainsWatched(storedTotals, watchedTotals, countBy(inserted, (p) => p.showTraktId)),
+    const storedTotals = new Map(
+      [...storedShows].map(([id, show]) => [id, { plays: show.plays, lastUpdatedAt: show.lastUpdatedAt }]),
+    );
+    const watchedTotals = new Map(
+      watched.map((show) => [show.show.ids.trakt, { plays: show.plays, lastUpdatedAt: iso(show.last_updated_at) }]),
+    );
+    history = await planHistory(
+      fetcher,
+      db,
+      userId,
+      'episode',
+      first ? null : (state?.episodesHistoryHighWater ?? null),
+      state?.episodePlayCount ?? 0,
+      (inserted) =>
+        historyExplainsWatched(
+          storedTotals,
+          watchedTotals,
+          countBy(inserted, (p) => p.showTraktId),
+        ),
     );
     Object.assign(nextState, { episodesHistoryHighWater: history.highWaterMark, episodePlayCount: history.playCount });
   }
 
   // Episodes are diffed only for shows that changed, have playback now, or had playback before.
-  const touched = new Set<number>([...showDiff.insert.map((s) => s.traktId), ...showDiff.update.map((u) => u.desired.traktId), ...showDiff.remove.map((s) => s.traktId)]);
+  const touched = new Set<number>([
+    ...showDiff.insert.map((s) => s.traktId),
+    ...showDiff.update.map((u) => u.desired.traktId),
+    ...showDiff.remove.map((s) => s.traktId),
+  ]);
   for (const p of playback) if (p.show) touched.add(p.show.ids.trakt);
   for (const id of await readShowsWithPlayback(db, userId)) touched.add(id);
   const watchedTouched = watched.filter((s) => touched.has(s.show.ids.trakt));
-  const storedEpisodes = await readStoredEpisodes(db, userId, [...touched].filter((id) => storedShows.has(id)));
+  const storedEpisodes = await readStoredEpisodes(
+    db,
+    userId,
+    [...touched].filter((id) => storedShows.has(id)),
+  );
   const known = episodeDetailsFromHistory(history?.fetched ?? []);
-  for (const [key, row] of storedEpisodes) if (!known.has(key)) known.set(key, { title: row.title, traktId: row.traktId });
+  for (const [key, row] of storedEpisodes)
+    if (!known.has(key)) known.set(key, { title: row.title, traktId: row.traktId });
   // Whole-history totals per episode: stored plays of these shows, minus removed, plus new.
   const removedIds = new Set(history?.plan.remove ?? []);
   const touchedPlays = [
     ...(await readEpisodePlays(db, userId, [...touched])).filter((p) => !removedIds.has(p.historyId)),
     ...(history?.plan.insert ?? []).filter((p) => p.showTraktId !== null && touched.has(p.showTraktId)),
   ];
-  const episodeDiff = diffByKey(desiredEpisodes(watchedTouched, playback, known, episodePlaysFromHistory(touchedPlays)), storedEpisodes, sameEpisode);
+  const episodeDiff = diffByKey(
+    desiredEpisodes(watchedTouched, playback, known, episodePlaysFromHistory(touchedPlays)),
+    storedEpisodes,
+    sameEpisode,
+  );
 
   const removedShows = showDiff.remove.map((s) => s.traktId);
   // Watched-episode count kept incrementally from the diff (removed shows' episodes are in it too).
@@ -239,7 +364,8 @@ async function planShows(fetcher: Fetcher, db: Database, userId: number, state: 
     ...deleteEpisodes(episodeDiff.remove.filter((e) => !removedShows.includes(e.showTraktId)).map((e) => e.id)),
     ...deleteEmptySeasons(userId, [...touched]),
   );
-  if (history) statements.push(...insertPlays(userId, history.plan.insert), ...deletePlays(userId, history.plan.remove));
+  if (history)
+    statements.push(...insertPlays(userId, history.plan.insert), ...deletePlays(userId, history.plan.remove));
   return {
     statements,
     state: nextState,
@@ -287,7 +413,10 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     if (options.kinds.includes('movies')) plans.movies = await planMovies(fetcher, ctx.db, userId, state, activities);
     if (options.kinds.includes('shows')) plans.shows = await planShows(fetcher, ctx.db, userId, state, activities);
 
-    result = { upstream_calls: fetcher.calls, ...Object.fromEntries(Object.entries(plans).map(([kind, plan]) => [kind, plan.result])) };
+    result = {
+      upstream_calls: fetcher.calls,
+      ...Object.fromEntries(Object.entries(plans).map(([kind, plan]) => [kind, plan.result])),
+    };
     // The last enrichment outcome is carried until a new one replaces it, so a backlog is not forgotten.
     if (lastEnrichment) result.enrichment = lastEnrichment;
     const finishedAt = now();
@@ -306,7 +435,10 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
       ...(plans.movies?.statements ?? []),
       ...(plans.shows?.statements ?? []),
       releaseSyncLease(ctx.db, userId, leaseId, stateUpdate),
-      ctx.db.update(traktConnections).set({ nextSyncAt: isoNow(nextSyncAt(env, userId, finishedAt)) }).where(eq(traktConnections.userId, userId)),
+      ctx.db
+        .update(traktConnections)
+        .set({ nextSyncAt: isoNow(nextSyncAt(env, userId, finishedAt)) })
+        .where(eq(traktConnections.userId, userId)),
     ]);
   } catch (error) {
     await recordFailure(ctx.db, userId, leaseId, error, now());
@@ -314,20 +446,39 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   }
 
   // Enrich after new data, and keep draining a backlog left by an earlier run's budget even when Trakt had nothing new.
-  if (options.enrich !== false && (result.movies?.skipped === false || result.shows?.skipped === false || enrichmentBacklog)) {
+  if (
+    options.enrich !== false &&
+    (result.movies?.skipped === false || result.shows?.skipped === false || enrichmentBacklog)
+  ) {
     try {
       const budget = options.background ? SUBREQUEST_BUDGET - result.upstream_calls : MAX_TMDB_CALLS_PER_REQUEST;
       result.enrichment = await enrichUser(env, ctx.db, ctx.ring, userId, { kinds: options.kinds, budget });
-      await ctx.db.update(syncState).set({ lastResult: JSON.stringify(result) }).where(eq(syncState.userId, userId));
+      await ctx.db
+        .update(syncState)
+        .set({ lastResult: JSON.stringify(result) })
+        .where(eq(syncState.userId, userId));
     } catch (error) {
       // Enrichment is best effort: items stay without images and are enriched on a later run.
-      console.warn(JSON.stringify({ level: 'warn', event: 'tmdb_enrichment_failed', user_id: userId, message: error instanceof Error ? error.message : String(error) }));
+      console.warn(
+        JSON.stringify({
+          level: 'warn',
+          event: 'tmdb_enrichment_failed',
+          user_id: userId,
+          message: error instanceof Error ? error.message : String(error),
+        }),
+      );
     }
   }
   return result;
 }
 
-async function recordFailure(db: Database, userId: number, leaseId: string, error: unknown, now: number): Promise<void> {
+async function recordFailure(
+  db: Database,
+  userId: number,
+  leaseId: string,
+  error: unknown,
+  now: number,
+): Promise<void> {
   const message = error instanceof ApiError ? error.message : 'Internal error during sync';
   await db
     .update(syncState)

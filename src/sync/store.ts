@@ -5,7 +5,7 @@
  * far below D1's 100-bound-parameter limit; the caller runs them all in one `db.batch()` (a
  * transaction), so a sync commits completely or not at all.
  */
-import { and, eq, inArray, sql, type SQL } from 'drizzle-orm';
+import { and, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
 import { episodes, movies, plays, seasons, shows, syncState } from '../db/schema';
 import type { EpisodeRow, MovieRow, PlayRow, ShowRow } from './plan';
@@ -70,7 +70,11 @@ export async function readStoredShows(db: Database, userId: number): Promise<Map
 }
 
 /** Stored episodes of the given shows, keyed by `show:season:episode`, with their row ids. */
-export async function readStoredEpisodes(db: Database, userId: number, showTraktIds: number[]): Promise<Map<string, EpisodeRow & { id: number }>> {
+export async function readStoredEpisodes(
+  db: Database,
+  userId: number,
+  showTraktIds: number[],
+): Promise<Map<string, EpisodeRow & { id: number }>> {
   const result = new Map<string, EpisodeRow & { id: number }>();
   for (const ids of chunk(showTraktIds, 90)) {
     const rows = await db
@@ -106,9 +110,17 @@ export async function readShowsWithPlayback(db: Database, userId: number): Promi
 }
 
 /** Which of these history ids are already stored for the user. */
-export async function readStoredHistoryIds(db: Database, userId: number, mediaType: 'movie' | 'episode', among?: number[]): Promise<Set<number>> {
+export async function readStoredHistoryIds(
+  db: Database,
+  userId: number,
+  mediaType: 'movie' | 'episode',
+  among?: number[],
+): Promise<Set<number>> {
   if (among === undefined) {
-    const rows = await db.select({ id: plays.historyId }).from(plays).where(and(eq(plays.userId, userId), eq(plays.mediaType, mediaType)));
+    const rows = await db
+      .select({ id: plays.historyId })
+      .from(plays)
+      .where(and(eq(plays.userId, userId), eq(plays.mediaType, mediaType)));
     return new Set(rows.map((row) => row.id));
   }
   const found = new Set<number>();
@@ -116,7 +128,9 @@ export async function readStoredHistoryIds(db: Database, userId: number, mediaTy
     const rows = await db
       .select({ id: plays.historyId })
       .from(plays)
-      .where(and(eq(plays.userId, userId), sql`${plays.historyId} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`));
+      .where(
+        and(eq(plays.userId, userId), sql`${plays.historyId} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`),
+      );
     for (const row of rows) found.add(row.id);
   }
   return found;
@@ -129,7 +143,9 @@ export type Statement = SQL;
 
 export function upsertMovies(userId: number, rows: MovieRow[]): Statement[] {
   return chunk(rows).map(
-    (part) => sql`INSERT INTO movies (user_id, trakt_id, title, year, slug, imdb_id, tmdb_id, tmdb_ref, plays, last_watched_at, last_updated_at, progress, paused_at)
+    (
+      part,
+    ) => sql`INSERT INTO movies (user_id, trakt_id, title, year, slug, imdb_id, tmdb_id, tmdb_ref, plays, last_watched_at, last_updated_at, progress, paused_at)
       SELECT ${userId}, ${field('traktId')}, ${field('title')}, ${field('year')}, ${field('slug')}, ${field('imdbId')}, ${field('tmdbId')}, ${field('tmdbId')},
              ${field('plays')}, ${field('lastWatchedAt')}, ${field('lastUpdatedAt')}, ${field('progress')}, ${field('pausedAt')}
       FROM json_each(${JSON.stringify(part)}) AS j WHERE true
@@ -140,12 +156,17 @@ export function upsertMovies(userId: number, rows: MovieRow[]): Statement[] {
 }
 
 export function deleteMovies(userId: number, traktIds: number[]): Statement[] {
-  return chunk(traktIds).map((ids) => sql`DELETE FROM movies WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`);
+  return chunk(traktIds).map(
+    (ids) =>
+      sql`DELETE FROM movies WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`,
+  );
 }
 
 export function insertPlays(userId: number, rows: PlayRow[]): Statement[] {
   return chunk(rows).map(
-    (part) => sql`INSERT INTO plays (user_id, history_id, media_type, watched_at, action, movie_trakt_id, show_trakt_id, season_number, episode_number, episode_trakt_id)
+    (
+      part,
+    ) => sql`INSERT INTO plays (user_id, history_id, media_type, watched_at, action, movie_trakt_id, show_trakt_id, season_number, episode_number, episode_trakt_id)
       SELECT ${userId}, ${field('historyId')}, ${field('mediaType')}, ${field('watchedAt')}, ${field('action')}, ${field('movieTraktId')}, ${field('showTraktId')},
              ${field('seasonNumber')}, ${field('episodeNumber')}, ${field('episodeTraktId')}
       FROM json_each(${JSON.stringify(part)}) AS j WHERE true
@@ -154,12 +175,17 @@ export function insertPlays(userId: number, rows: PlayRow[]): Statement[] {
 }
 
 export function deletePlays(userId: number, historyIds: number[]): Statement[] {
-  return chunk(historyIds).map((ids) => sql`DELETE FROM plays WHERE user_id = ${userId} AND history_id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`);
+  return chunk(historyIds).map(
+    (ids) =>
+      sql`DELETE FROM plays WHERE user_id = ${userId} AND history_id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`,
+  );
 }
 
 export function upsertShows(userId: number, rows: ShowRow[]): Statement[] {
   return chunk(rows).map(
-    (part) => sql`INSERT INTO shows (user_id, trakt_id, title, year, slug, imdb_id, tvdb_id, tmdb_id, tmdb_ref, aired_episodes, plays, last_watched_at, last_updated_at, reset_at)
+    (
+      part,
+    ) => sql`INSERT INTO shows (user_id, trakt_id, title, year, slug, imdb_id, tvdb_id, tmdb_id, tmdb_ref, aired_episodes, plays, last_watched_at, last_updated_at, reset_at)
       SELECT ${userId}, ${field('traktId')}, ${field('title')}, ${field('year')}, ${field('slug')}, ${field('imdbId')}, ${field('tvdbId')}, ${field('tmdbId')}, ${field('tmdbId')},
              ${field('airedEpisodes')}, ${field('plays')}, ${field('lastWatchedAt')}, ${field('lastUpdatedAt')}, ${field('resetAt')}
       FROM json_each(${JSON.stringify(part)}) AS j WHERE true
@@ -171,7 +197,10 @@ export function upsertShows(userId: number, rows: ShowRow[]): Statement[] {
 
 /** Deleting a show cascades to its seasons and episodes. */
 export function deleteShows(userId: number, traktIds: number[]): Statement[] {
-  return chunk(traktIds).map((ids) => sql`DELETE FROM shows WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`);
+  return chunk(traktIds).map(
+    (ids) =>
+      sql`DELETE FROM shows WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`,
+  );
 }
 
 /**
@@ -182,7 +211,11 @@ export function deleteShows(userId: number, traktIds: number[]): Statement[] {
  */
 export function upsertEpisodes(userId: number, rows: EpisodeRow[]): Statement[] {
   const statements: Statement[] = [];
-  const seasonsNeeded = [...new Map(rows.map((r) => [`${r.showTraktId}:${r.seasonNumber}`, { show: r.showTraktId, season: r.seasonNumber }])).values()];
+  const seasonsNeeded = [
+    ...new Map(
+      rows.map((r) => [`${r.showTraktId}:${r.seasonNumber}`, { show: r.showTraktId, season: r.seasonNumber }]),
+    ).values(),
+  ];
   for (const part of chunk(seasonsNeeded)) {
     statements.push(sql`INSERT INTO seasons (show_id, season_number)
       SELECT s.id, ${field('season')} FROM json_each(${JSON.stringify(part)}) AS j
@@ -202,13 +235,17 @@ export function upsertEpisodes(userId: number, rows: EpisodeRow[]): Statement[] 
 }
 
 export function deleteEpisodes(episodeIds: number[]): Statement[] {
-  return chunk(episodeIds).map((ids) => sql`DELETE FROM episodes WHERE id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`);
+  return chunk(episodeIds).map(
+    (ids) => sql`DELETE FROM episodes WHERE id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`,
+  );
 }
 
 /** Seasons of the given shows left without episodes. */
 export function deleteEmptySeasons(userId: number, showTraktIds: number[]): Statement[] {
   return chunk(showTraktIds).map(
-    (ids) => sql`DELETE FROM seasons WHERE show_id IN (SELECT id FROM shows WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${JSON.stringify(ids)})))
+    (
+      ids,
+    ) => sql`DELETE FROM seasons WHERE show_id IN (SELECT id FROM shows WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${JSON.stringify(ids)})))
       AND NOT EXISTS (SELECT 1 FROM episodes e WHERE e.season_id = seasons.id)`,
   );
 }

@@ -18,7 +18,13 @@ export const showRef = z.object({
   title: z.string().nullish(),
   year: z.number().int().nullish(),
   aired_episodes: z.number().int().nullish(),
-  ids: z.object({ trakt: z.number().int(), slug: z.string().nullish(), imdb: z.string().nullish(), tmdb: nullableId, tvdb: nullableId }),
+  ids: z.object({
+    trakt: z.number().int(),
+    slug: z.string().nullish(),
+    imdb: z.string().nullish(),
+    tmdb: nullableId,
+    tvdb: nullableId,
+  }),
 });
 export const episodeRef = z.object({
   season: z.number().int(),
@@ -56,7 +62,9 @@ export const watchedShow = z.object({
     .array(
       z.object({
         number: z.number().int(),
-        episodes: z.array(z.object({ number: z.number().int(), plays: z.number().int().min(0), last_watched_at: optionalTimestamp })),
+        episodes: z.array(
+          z.object({ number: z.number().int(), plays: z.number().int().min(0), last_watched_at: optionalTimestamp }),
+        ),
       }),
     )
     .optional(),

@@ -5,15 +5,42 @@
  * handling come from http/upstream; a 404 is an answer ("not on TMDB"), not an error.
  */
 import { ApiError } from '../http/errors';
-import { defaultDeps, readJson, requestWithRetry, type RetryPolicy, timeoutMs, type UpstreamDeps } from '../http/upstream';
+import {
+  defaultDeps,
+  type RetryPolicy,
+  readJson,
+  requestWithRetry,
+  timeoutMs,
+  type UpstreamDeps,
+} from '../http/upstream';
 import { USER_AGENT } from '../version';
 
 const SERVICE = 'TMDB';
 
-export type TmdbMovie = { id: number; title?: string; poster_path?: string | null; backdrop_path?: string | null; overview?: string | null; vote_average?: number | null };
-export type TmdbShow = { id: number; name?: string; poster_path?: string | null; backdrop_path?: string | null; overview?: string | null; vote_average?: number | null };
+export type TmdbMovie = {
+  id: number;
+  title?: string;
+  poster_path?: string | null;
+  backdrop_path?: string | null;
+  overview?: string | null;
+  vote_average?: number | null;
+};
+export type TmdbShow = {
+  id: number;
+  name?: string;
+  poster_path?: string | null;
+  backdrop_path?: string | null;
+  overview?: string | null;
+  vote_average?: number | null;
+};
 export type TmdbSeason = {
-  episodes?: Array<{ episode_number: number; name?: string | null; overview?: string | null; still_path?: string | null; vote_average?: number | null }>;
+  episodes?: Array<{
+    episode_number: number;
+    name?: string | null;
+    overview?: string | null;
+    still_path?: string | null;
+    vote_average?: number | null;
+  }>;
 };
 export type TmdbFind = { movie_results?: Array<{ id: number }>; tv_results?: Array<{ id: number }> };
 
@@ -57,11 +84,16 @@ export class TmdbClient {
     }
     if (response.status === 401) {
       await response.body?.cancel();
-      throw new ApiError(502, 'TMDB rejected the API key; store a valid one with POST /users/api-keys/ (service_name "tmdb")');
+      throw new ApiError(
+        502,
+        'TMDB rejected the API key; store a valid one with POST /users/api-keys/ (service_name "tmdb")',
+      );
     }
     if (!response.ok) {
       await response.body?.cancel();
-      throw new ApiError(502, `TMDB answered with unexpected HTTP ${response.status}`, { code: 'upstream_unavailable' });
+      throw new ApiError(502, `TMDB answered with unexpected HTTP ${response.status}`, {
+        code: 'upstream_unavailable',
+      });
     }
     return readJson<T>(SERVICE, response);
   }

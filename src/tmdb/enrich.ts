@@ -23,15 +23,26 @@ export const TMDB_REFRESH_AGE_MS = 30 * 24 * 60 * 60 * 1000;
 const CONCURRENCY = 8;
 const PACE_MS = 250;
 
-export type EnrichmentResult = { calls: number; titles: number; seasons: number; lookups: number; skipped?: 'no_tmdb_key' | 'budget_exhausted' };
+export type EnrichmentResult = {
+  calls: number;
+  titles: number;
+  seasons: number;
+  lookups: number;
+  skipped?: 'no_tmdb_key' | 'budget_exhausted';
+};
 
 export async function tmdbKeyFor(env: Env, db: Database, ring: KeyRing, userId: number): Promise<string | undefined> {
-  const keys = await readApiKeys(db, ring, userId, ['tmdb']).catch(() => ({}) as Awaited<ReturnType<typeof readApiKeys>>);
+  const keys = await readApiKeys(db, ring, userId, ['tmdb']).catch(
+    () => ({}) as Awaited<ReturnType<typeof readApiKeys>>,
+  );
   return keys.tmdb?.secret ?? optionalSecret(env.TMDB_API_KEY);
 }
 
 /** Runs tasks CONCURRENCY at a time, each group taking at least PACE_MS. Failures of single tasks are returned, not thrown. */
-async function paced<T>(tasks: Array<() => Promise<T>>, sleep: (ms: number) => Promise<void>): Promise<Array<PromiseSettledResult<T>>> {
+async function paced<T>(
+  tasks: Array<() => Promise<T>>,
+  sleep: (ms: number) => Promise<void>,
+): Promise<Array<PromiseSettledResult<T>>> {
   const results: Array<PromiseSettledResult<T>> = [];
   for (let i = 0; i < tasks.length; i += CONCURRENCY) {
     const started = Date.now();
@@ -74,19 +85,50 @@ export async function enrichUser(
     const rows = await db
       .selectDistinct({ externalId: movies.imdbId })
       .from(movies)
-      .leftJoin(tmdbExternalIds, and(eq(tmdbExternalIds.source, 'imdb_id'), eq(tmdbExternalIds.externalId, movies.imdbId), eq(tmdbExternalIds.kind, 'movie')))
-      .where(and(eq(movies.userId, userId), isNull(movies.tmdbRef), isNotNull(movies.imdbId), isNull(tmdbExternalIds.externalId)));
-    lookups.push(...rows.map((r) => ({ source: 'imdb_id' as const, externalId: r.externalId!, kind: 'movie' as const })));
+      .leftJoin(
+        tmdbExternalIds,
+        and(
+          eq(tmdbExternalIds.source, 'imdb_id'),
+          eq(tmdbExternalIds.externalId, movies.imdbId),
+          eq(tmdbExternalIds.kind, 'movie'),
+        ),
+      )
+      .where(
+        and(
+          eq(movies.userId, userId),
+          isNull(movies.tmdbRef),
+          isNotNull(movies.imdbId),
+          isNull(tmdbExternalIds.externalId),
+        ),
+      );
+    lookups.push(
+      ...rows.map((r) => ({ source: 'imdb_id' as const, externalId: r.externalId!, kind: 'movie' as const })),
+    );
   }
   if (options.kinds.includes('shows')) {
     const rows = await db
       .selectDistinct({ externalId: sql<string>`CAST(${shows.tvdbId} AS TEXT)` })
       .from(shows)
-      .leftJoin(tmdbExternalIds, and(eq(tmdbExternalIds.source, 'tvdb_id'), eq(tmdbExternalIds.externalId, sql`CAST(${shows.tvdbId} AS TEXT)`), eq(tmdbExternalIds.kind, 'tv')))
-      .where(and(eq(shows.userId, userId), isNull(shows.tmdbRef), isNotNull(shows.tvdbId), isNull(tmdbExternalIds.externalId)));
+      .leftJoin(
+        tmdbExternalIds,
+        and(
+          eq(tmdbExternalIds.source, 'tvdb_id'),
+          eq(tmdbExternalIds.externalId, sql`CAST(${shows.tvdbId} AS TEXT)`),
+          eq(tmdbExternalIds.kind, 'tv'),
+        ),
+      )
+      .where(
+        and(
+          eq(shows.userId, userId),
+          isNull(shows.tmdbRef),
+          isNotNull(shows.tvdbId),
+          isNull(tmdbExternalIds.externalId),
+        ),
+      );
     lookups.push(...rows.map((r) => ({ source: 'tvdb_id' as const, externalId: r.externalId, kind: 'tv' as const })));
   }
-  const found: Array<{ source: string; externalId: string; kind: string; tmdbId: number | null; fetchedAt: string }> = [];
+  const found: Array<{ source: string; externalId: string; kind: string; tmdbId: number | null; fetchedAt: string }> =
+    [];
   const lookupTasks = take(lookups).map((l) => async () => {
     const answer = await client.find(l.externalId, l.source);
     const match = l.kind === 'movie' ? answer?.movie_results?.[0] : answer?.tv_results?.[0];
@@ -122,7 +164,13 @@ export async function enrichUser(
       .selectDistinct({ id: table.tmdbRef })
       .from(table)
       .leftJoin(tmdbTitles, and(eq(tmdbTitles.kind, kind), eq(tmdbTitles.tmdbId, table.tmdbRef)))
-      .where(and(eq(table.userId, userId), isNotNull(table.tmdbRef), or(isNull(tmdbTitles.tmdbId), lt(tmdbTitles.fetchedAt, stale))));
+      .where(
+        and(
+          eq(table.userId, userId),
+          isNotNull(table.tmdbRef),
+          or(isNull(tmdbTitles.tmdbId), lt(tmdbTitles.fetchedAt, stale)),
+        ),
+      );
     wantedTitles.push(...rows.map((r) => ({ kind, id: r.id! })));
   }
   const titleRows: Array<Record<string, unknown>> = [];
@@ -161,14 +209,28 @@ export async function enrichUser(
       .selectDistinct({ showId: shows.tmdbRef, season: seasons.seasonNumber })
       .from(seasons)
       .innerJoin(shows, eq(shows.id, seasons.showId))
-      .leftJoin(tmdbSeasons, and(eq(tmdbSeasons.tmdbShowId, shows.tmdbRef), eq(tmdbSeasons.seasonNumber, seasons.seasonNumber)))
-      .where(and(eq(shows.userId, userId), isNotNull(shows.tmdbRef), or(isNull(tmdbSeasons.tmdbShowId), lt(tmdbSeasons.fetchedAt, stale))));
+      .leftJoin(
+        tmdbSeasons,
+        and(eq(tmdbSeasons.tmdbShowId, shows.tmdbRef), eq(tmdbSeasons.seasonNumber, seasons.seasonNumber)),
+      )
+      .where(
+        and(
+          eq(shows.userId, userId),
+          isNotNull(shows.tmdbRef),
+          or(isNull(tmdbSeasons.tmdbShowId), lt(tmdbSeasons.fetchedAt, stale)),
+        ),
+      );
     const seasonRows: Array<Record<string, unknown>> = [];
     const episodeRows: Array<Record<string, unknown>> = [];
     await paced(
       take(rows.map((r) => ({ showId: r.showId!, season: r.season }))).map((s) => async () => {
         const data = await client.season(s.showId, s.season);
-        seasonRows.push({ tmdbShowId: s.showId, seasonNumber: s.season, status: data ? 'found' : 'missing', fetchedAt: isoNow(now) });
+        seasonRows.push({
+          tmdbShowId: s.showId,
+          seasonNumber: s.season,
+          status: data ? 'found' : 'missing',
+          fetchedAt: isoNow(now),
+        });
         for (const e of data?.episodes ?? []) {
           episodeRows.push({
             tmdbShowId: s.showId,

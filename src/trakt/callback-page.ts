@@ -5,7 +5,8 @@
  */
 import { html } from 'hono/html';
 
-export const CALLBACK_PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+export const CALLBACK_PAGE_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 export function callbackPage(outcome: { ok: boolean; message: string }) {
   return html`<!doctype html>

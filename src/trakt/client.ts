@@ -5,9 +5,22 @@
  * Trakt's failures to the seed's error messages. No other module calls Trakt.
  */
 import { ApiError } from '../http/errors';
-import { defaultDeps, readJson, requestWithRetry, type RetryPolicy, timeoutMs, type UpstreamDeps } from '../http/upstream';
+import {
+  defaultDeps,
+  type RetryPolicy,
+  readJson,
+  requestWithRetry,
+  timeoutMs,
+  type UpstreamDeps,
+} from '../http/upstream';
 import { USER_AGENT } from '../version';
-import { deviceCodeResponse, type Pagination, type TraktDeviceCode, tokenResponse, type TraktTokenResponse } from './types';
+import {
+  deviceCodeResponse,
+  type Pagination,
+  type TraktDeviceCode,
+  type TraktTokenResponse,
+  tokenResponse,
+} from './types';
 
 const SERVICE = 'Trakt';
 /** Trakt clamps `limit` to 250 per page. */
@@ -82,7 +95,11 @@ export class TraktClient {
     return headers;
   }
 
-  private async postAuth(path: string, body: Record<string, unknown>, policy: Partial<RetryPolicy> = {}): Promise<Response> {
+  private async postAuth(
+    path: string,
+    body: Record<string, unknown>,
+    policy: Partial<RetryPolicy> = {},
+  ): Promise<Response> {
     return requestWithRetry(
       SERVICE,
       new URL(path, this.options.authUrl).toString(),
@@ -100,9 +117,13 @@ export class TraktClient {
       redirect_uri: this.options.redirectUri,
     });
     if (response.status === 400 || response.status === 401 || response.status === 403) {
-      const error = await readJson<{ error?: string; error_description?: string }>(SERVICE, response).catch(() => ({ error: undefined }));
+      const error = await readJson<{ error?: string; error_description?: string }>(SERVICE, response).catch(() => ({
+        error: undefined,
+      }));
       if (error.error === 'invalid_client' || response.status !== 400) {
-        throw new ApiError(400, 'Trakt rejected the client credentials; check your Trakt client id and secret', { code: 'invalid_grant' });
+        throw new ApiError(400, 'Trakt rejected the client credentials; check your Trakt client id and secret', {
+          code: 'invalid_grant',
+        });
       }
       throw new ApiError(400, invalidGrantMessage, { code: 'invalid_grant' });
     }
@@ -115,7 +136,10 @@ export class TraktClient {
   }
 
   refresh(refreshToken: string): Promise<TraktTokenResponse> {
-    return this.tokenRequest({ refresh_token: refreshToken, grant_type: 'refresh_token' }, 'Trakt authorization was revoked or has expired; authorize again');
+    return this.tokenRequest(
+      { refresh_token: refreshToken, grant_type: 'refresh_token' },
+      'Trakt authorization was revoked or has expired; authorize again',
+    );
   }
 
   async revoke(token: string): Promise<void> {
@@ -151,7 +175,8 @@ export class TraktClient {
       if (error instanceof ApiError && error.code === 'rate_limited') return { status: 'slow_down' };
       throw error;
     }
-    if (response.status === 200) return { status: 'success', token: this.parse(tokenResponse, await readJson(SERVICE, response)) };
+    if (response.status === 200)
+      return { status: 'success', token: this.parse(tokenResponse, await readJson(SERVICE, response)) };
     const status = DEVICE_STATUS[response.status];
     await response.body?.cancel();
     if (status) return { status };
@@ -162,10 +187,20 @@ export class TraktClient {
    * GET an API path with the user's access token. 401 surfaces as `upstream_unauthorized` so the
    * caller can refresh once and retry. 204 yields `data: null`.
    */
-  async get<T>(path: string, accessToken: string, query: Record<string, string | number | undefined> = {}): Promise<{ data: T | null; pagination?: Pagination }> {
+  async get<T>(
+    path: string,
+    accessToken: string,
+    query: Record<string, string | number | undefined> = {},
+  ): Promise<{ data: T | null; pagination?: Pagination }> {
     const url = new URL(path, this.options.apiUrl);
     for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value));
-    const response = await requestWithRetry(SERVICE, url.toString(), { method: 'GET', headers: this.headers(accessToken) }, this.policy, this.deps);
+    const response = await requestWithRetry(
+      SERVICE,
+      url.toString(),
+      { method: 'GET', headers: this.headers(accessToken) },
+      this.policy,
+      this.deps,
+    );
     if (response.status === 401) {
       await response.body?.cancel();
       throw new ApiError(401, 'Trakt token expired', { code: 'upstream_unauthorized' });
@@ -186,12 +221,20 @@ export class TraktClient {
 
   private unexpected(response: Response): ApiError {
     void response.body?.cancel();
-    return new ApiError(502, `Trakt answered with unexpected HTTP ${response.status}`, { code: 'upstream_unavailable' });
+    return new ApiError(502, `Trakt answered with unexpected HTTP ${response.status}`, {
+      code: 'upstream_unavailable',
+    });
   }
 
-  private parse<T>(schema: { safeParse(value: unknown): { success: true; data: T } | { success: false } }, value: unknown): T {
+  private parse<T>(
+    schema: { safeParse(value: unknown): { success: true; data: T } | { success: false } },
+    value: unknown,
+  ): T {
     const parsed = schema.safeParse(value);
-    if (!parsed.success) throw new ApiError(502, 'Trakt returned an invalid response; try again later', { code: 'upstream_invalid_response' });
+    if (!parsed.success)
+      throw new ApiError(502, 'Trakt returned an invalid response; try again later', {
+        code: 'upstream_invalid_response',
+      });
     return parsed.data;
   }
 }

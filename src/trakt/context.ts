@@ -11,7 +11,11 @@ import type { TokenStoreContext } from './tokens';
 
 export type TraktUserContext = TokenStoreContext & { env: Env };
 
-export async function traktUserContext(env: Env, userId: number, waitUntil?: (promise: Promise<unknown>) => void): Promise<TraktUserContext> {
+export async function traktUserContext(
+  env: Env,
+  userId: number,
+  waitUntil?: (promise: Promise<unknown>) => void,
+): Promise<TraktUserContext> {
   const db = database(env.DB);
   const ring = await keyRing(env);
   let client: Promise<TraktClient> | undefined;
@@ -22,6 +26,9 @@ export async function traktUserContext(env: Env, userId: number, waitUntil?: (pr
     ring,
     userId,
     waitUntil,
-    client: () => (client ??= resolveTraktCredentials(env, db, ring, userId).then((credentials) => TraktClient.fromEnv(env, credentials))),
+    client: () =>
+      (client ??= resolveTraktCredentials(env, db, ring, userId).then((credentials) =>
+        TraktClient.fromEnv(env, credentials),
+      )),
   };
 }

@@ -13,7 +13,12 @@ import type { TraktCredentials } from './client';
 export const NO_CREDENTIALS_HINT =
   'Store your Trakt app credentials with POST /users/api-keys/ ({"service_name": "trakt", "service_user_id": "<client id>", "api_key": "<client secret>"}), or set TRAKT_CLIENT_ID and TRAKT_CLIENT_SECRET on the server.';
 
-export async function resolveTraktCredentials(env: Env, db: Database, ring: KeyRing, userId: number): Promise<TraktCredentials> {
+export async function resolveTraktCredentials(
+  env: Env,
+  db: Database,
+  ring: KeyRing,
+  userId: number,
+): Promise<TraktCredentials> {
   const keys = await readApiKeys(db, ring, userId, ['trakt', 'trakt_client_id', 'trakt_client_secret']);
   if (keys.trakt?.serviceUserId) return { clientId: keys.trakt.serviceUserId, clientSecret: keys.trakt.secret };
   if (keys.trakt_client_id && keys.trakt_client_secret) {

@@ -14,16 +14,29 @@ const PURPOSE = 'trakt_device_code';
 
 export async function startDeviceFlow(ctx: TokenStoreContext, now = Date.now()) {
   const code = await (await ctx.client()).deviceCode();
-  const pending: PendingDevice = { device_code: code.device_code, interval: code.interval, expires_at: now + code.expires_in * 1000 };
+  const pending: PendingDevice = {
+    device_code: code.device_code,
+    interval: code.interval,
+    expires_at: now + code.expires_in * 1000,
+  };
   await ctx.kv.put(key(ctx.userId), await seal(ctx.ring, JSON.stringify(pending), aadFor(ctx.userId, PURPOSE)), {
     expirationTtl: Math.max(60, code.expires_in),
   });
-  return { user_code: code.user_code, verification_url: code.verification_url, expires_in: code.expires_in, interval: code.interval };
+  return {
+    user_code: code.user_code,
+    verification_url: code.verification_url,
+    expires_in: code.expires_in,
+    interval: code.interval,
+  };
 }
 
 export async function pollDeviceFlow(ctx: TokenStoreContext, now = Date.now()) {
   const sealed = await ctx.kv.get(key(ctx.userId));
-  const pending = sealed ? (JSON.parse(await open(ctx.ring, sealed, aadFor(ctx.userId, PURPOSE)).catch(() => 'null')) as PendingDevice | null) : null;
+  const pending = sealed
+    ? (JSON.parse(
+        await open(ctx.ring, sealed, aadFor(ctx.userId, PURPOSE)).catch(() => 'null'),
+      ) as PendingDevice | null)
+    : null;
   if (!pending) throw new ApiError(404, 'No device authorization in progress; start one with POST /trakt/device/code/');
   if (now >= pending.expires_at) {
     await ctx.kv.delete(key(ctx.userId));

@@ -18,16 +18,28 @@ const aad = (hash: string) => `oauth_state:${hash}|oauth_state`;
 
 export const INVALID_STATE = 'Invalid or expired state; start again at /trakt/authenticate/';
 
-export async function createOAuthState(kv: KVNamespace, ring: KeyRing, userId: number, now = Date.now()): Promise<string> {
+export async function createOAuthState(
+  kv: KVNamespace,
+  ring: KeyRing,
+  userId: number,
+  now = Date.now(),
+): Promise<string> {
   const state = randomToken(32);
   const hash = await sha256Hex(state);
   const binding: StateBinding = { user_id: userId, created_at: now };
-  await kv.put(kvKey(hash), await seal(ring, JSON.stringify(binding), aad(hash)), { expirationTtl: OAUTH_STATE_TTL_SECONDS });
+  await kv.put(kvKey(hash), await seal(ring, JSON.stringify(binding), aad(hash)), {
+    expirationTtl: OAUTH_STATE_TTL_SECONDS,
+  });
   return state;
 }
 
 /** Reads the state's owner without consuming it; throws 400 when unknown or expired. */
-export async function peekOAuthState(kv: KVNamespace, ring: KeyRing, state: string, now = Date.now()): Promise<{ userId: number; hash: string }> {
+export async function peekOAuthState(
+  kv: KVNamespace,
+  ring: KeyRing,
+  state: string,
+  now = Date.now(),
+): Promise<{ userId: number; hash: string }> {
   if (!/^[A-Za-z0-9_-]{43}$/.test(state)) throw new ApiError(400, INVALID_STATE);
   const hash = await sha256Hex(state);
   const sealed = await kv.get(kvKey(hash));
@@ -45,12 +57,18 @@ export async function peekOAuthState(kv: KVNamespace, ring: KeyRing, state: stri
 }
 
 /** Marks the state used; a second use (even racing, from any location) gets 400. */
-export async function consumeOAuthState(db: Database, kv: KVNamespace, peeked: { userId: number; hash: string }, now = Date.now()): Promise<void> {
+export async function consumeOAuthState(
+  db: Database,
+  kv: KVNamespace,
+  peeked: { userId: number; hash: string },
+  now = Date.now(),
+): Promise<void> {
   const inserted = await db
     .insert(oauthStateUses)
     .values({ stateHash: peeked.hash, userId: peeked.userId, usedAt: isoNow(now) })
     .onConflictDoNothing()
     .returning({ stateHash: oauthStateUses.stateHash });
-  if (inserted.length === 0) throw new ApiError(400, 'This authorization state was already used; start again at /trakt/authenticate/');
+  if (inserted.length === 0)
+    throw new ApiError(400, 'This authorization state was already used; start again at /trakt/authenticate/');
   await kv.delete(kvKey(peeked.hash));
 }

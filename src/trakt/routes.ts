@@ -28,8 +28,13 @@ export const traktAuthRoutes = new Hono<AppEnv>()
     const row = await readConnection(database(c.env.DB), c.var.userId);
     const authUrl = new URL('/trakt/authenticate/', c.req.url).toString();
     if (!row) return c.json({ authenticated: false as const, auth_url: authUrl });
-    if (row.status !== 'active') return c.json({ authenticated: false as const, auth_url: authUrl, reason: row.status });
-    return c.json({ authenticated: true as const, token_expired: Date.parse(row.expiresAt) <= Date.now(), expires_at: row.expiresAt });
+    if (row.status !== 'active')
+      return c.json({ authenticated: false as const, auth_url: authUrl, reason: row.status });
+    return c.json({
+      authenticated: true as const,
+      token_expired: Date.parse(row.expiresAt) <= Date.now(),
+      expires_at: row.expiresAt,
+    });
   })
   .get('/authenticate', requireUser, async (c) => {
     const ctx = await traktUserContext(c.env, c.var.userId);
@@ -48,7 +53,12 @@ export const traktAuthRoutes = new Hono<AppEnv>()
     };
     try {
       if (query.error) {
-        return fail(400, query.error === 'access_denied' ? 'Authorization was denied on Trakt; nothing was connected' : `Trakt returned an error: ${query.error}`);
+        return fail(
+          400,
+          query.error === 'access_denied'
+            ? 'Authorization was denied on Trakt; nothing was connected'
+            : `Trakt returned an error: ${query.error}`,
+        );
       }
       if (!query.state) return fail(400, 'The state parameter is required');
       if (!query.code) return fail(400, 'The code parameter is required');
@@ -71,7 +81,8 @@ export const traktAuthRoutes = new Hono<AppEnv>()
     const ctx = await traktUserContext(c.env, c.var.userId, (p) => c.executionCtx.waitUntil(p));
     const peeked = await peekOAuthState(ctx.kv, ctx.ring, state);
     // Checked before consuming, so another user's stray POST cannot burn the owner's state.
-    if (peeked.userId !== c.var.userId) throw new ApiError(400, 'This state was issued to another user; start again at /trakt/authenticate/');
+    if (peeked.userId !== c.var.userId)
+      throw new ApiError(400, 'This state was issued to another user; start again at /trakt/authenticate/');
     await consumeOAuthState(ctx.db, ctx.kv, peeked);
     const { expiresAt } = await saveAuthorizedTokens(ctx, await (await ctx.client()).exchangeCode(code));
     return c.json({ success: true as const, message: 'Successfully authenticated with Trakt!', expires_at: expiresAt });
@@ -86,7 +97,9 @@ export const traktAuthRoutes = new Hono<AppEnv>()
     // Beyond the seed: what the user is watching right now, straight from Trakt (not stored).
     const ctx = await traktUserContext(c.env, c.var.userId, (p) => c.executionCtx.waitUntil(p));
     const client = await ctx.client();
-    const { data } = await withAccessToken(ctx, (token) => client.get<Record<string, unknown>>('/users/me/watching', token));
+    const { data } = await withAccessToken(ctx, (token) =>
+      client.get<Record<string, unknown>>('/users/me/watching', token),
+    );
     return c.json({ watching: data });
   })
   .delete('/auth', requireUser, async (c) => {

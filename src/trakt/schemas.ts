@@ -25,5 +25,14 @@ export const callbackGetOutput = z.object({ message: z.string(), status: z.liter
 export const callbackPostOutput = z.object({ success: z.literal(true), message: z.string(), expires_at: z.string() });
 export const refreshTokenOutput = z.object({ access_token: z.string(), expires_at: z.string() });
 export const disconnectOutput = z.object({ disconnected: z.literal(true), revoked_at_trakt: z.boolean() });
-export const deviceCodeOutput = z.object({ user_code: z.string(), verification_url: z.string(), expires_in: z.number(), interval: z.number() });
-export const deviceTokenOutput = z.object({ status: z.enum(['pending', 'slow_down', 'success']), expires_at: z.string().optional(), interval: z.number().optional() });
+export const deviceCodeOutput = z.object({
+  user_code: z.string(),
+  verification_url: z.string(),
+  expires_in: z.number(),
+  interval: z.number(),
+});
+export const deviceTokenOutput = z.object({
+  status: z.enum(['pending', 'slow_down', 'success']),
+  expires_at: z.string().optional(),
+  interval: z.number().optional(),
+});

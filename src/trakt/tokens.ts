@@ -26,7 +26,15 @@ import { type Database, isoNow } from '../db/client';
 import { traktConnections } from '../db/schema';
 import { ApiError } from '../http/errors';
 import type { TraktClient } from './client';
-import { isExpired, needsRefresh, REFRESH_BACKOFF_MS, REFRESH_LEASE_MS, REFRESH_POLL_MS, REFRESH_WAIT_MS, tokenExpiresAtMs } from './token-policy';
+import {
+  isExpired,
+  needsRefresh,
+  REFRESH_BACKOFF_MS,
+  REFRESH_LEASE_MS,
+  REFRESH_POLL_MS,
+  REFRESH_WAIT_MS,
+  tokenExpiresAtMs,
+} from './token-policy';
 import type { TraktTokenResponse } from './types';
 
 export type TokenStoreContext = {
@@ -62,7 +70,8 @@ function reauthorizationRequired(): ApiError {
 }
 
 const clock = (ctx: TokenStoreContext) => (ctx.now ?? Date.now)();
-const pause = (ctx: TokenStoreContext, ms: number) => (ctx.sleep ?? ((t: number) => new Promise((r) => setTimeout(r, t))))(ms);
+const pause = (ctx: TokenStoreContext, ms: number) =>
+  (ctx.sleep ?? ((t: number) => new Promise((r) => setTimeout(r, t))))(ms);
 const later = (ctx: TokenStoreContext, promise: Promise<unknown>) => {
   const guarded = promise.catch(() => undefined);
   if (ctx.waitUntil) ctx.waitUntil(guarded);
@@ -103,7 +112,10 @@ function toAccessToken(token: TraktTokenResponse, version: number): AccessToken 
 }
 
 /** Stores the token set from a completed authorization (code or device flow) as a new active connection. */
-export async function saveAuthorizedTokens(ctx: TokenStoreContext, token: TraktTokenResponse): Promise<{ expiresAt: string }> {
+export async function saveAuthorizedTokens(
+  ctx: TokenStoreContext,
+  token: TraktTokenResponse,
+): Promise<{ expiresAt: string }> {
   const now = clock(ctx);
   const previous = await readConnection(ctx.db, ctx.userId);
   const tokenSetId = randomToken(16);
@@ -126,16 +138,27 @@ export async function saveAuthorizedTokens(ctx: TokenStoreContext, token: TraktT
   await ctx.db
     .insert(traktConnections)
     .values({ userId: ctx.userId, tokenVersion: 1, connectedAt: isoNow(now), ...values })
-    .onConflictDoUpdate({ target: traktConnections.userId, set: { ...values, tokenVersion: sql`${traktConnections.tokenVersion} + 1` } });
+    .onConflictDoUpdate({
+      target: traktConnections.userId,
+      set: { ...values, tokenVersion: sql`${traktConnections.tokenVersion} + 1` },
+    });
   if (previous) later(ctx, ctx.kv.delete(tokenKey(ctx.userId, previous.tokenSetId)));
   return { expiresAt };
 }
 
 async function markReauthorizationRequired(ctx: TokenStoreContext, reason: string, leaseId?: string): Promise<void> {
-  const guard = leaseId ? and(eq(traktConnections.userId, ctx.userId), eq(traktConnections.refreshLeaseId, leaseId)) : eq(traktConnections.userId, ctx.userId);
+  const guard = leaseId
+    ? and(eq(traktConnections.userId, ctx.userId), eq(traktConnections.refreshLeaseId, leaseId))
+    : eq(traktConnections.userId, ctx.userId);
   await ctx.db
     .update(traktConnections)
-    .set({ status: 'reauthorization_required', statusReason: reason, refreshLeaseId: null, refreshLeaseUntil: null, updatedAt: isoNow(clock(ctx)) })
+    .set({
+      status: 'reauthorization_required',
+      statusReason: reason,
+      refreshLeaseId: null,
+      refreshLeaseUntil: null,
+      updatedAt: isoNow(clock(ctx)),
+    })
     .where(guard);
 }
 
@@ -199,24 +222,36 @@ export async function getAccessToken(
     // Another caller is refreshing right now: wait for its result (Trakt revokes the old access token on refresh).
     if (clock(ctx) >= deadline) {
       if (stillValid) return toAccessToken(await currentTokenSet(ctx, row), row.tokenVersion);
-      throw new ApiError(503, 'Trakt token refresh is taking too long; try again shortly', { code: 'upstream_unavailable', retryAfter: 5 });
+      throw new ApiError(503, 'Trakt token refresh is taking too long; try again shortly', {
+        code: 'upstream_unavailable',
+        retryAfter: 5,
+      });
     }
     await pause(ctx, REFRESH_POLL_MS);
   }
 }
 
-async function refreshWithLease(ctx: TokenStoreContext, row: Connection, leaseId: string, pendingTokenSetId: string | null, oldStillUsable: boolean): Promise<AccessToken> {
+async function refreshWithLease(
+  ctx: TokenStoreContext,
+  row: Connection,
+  leaseId: string,
+  pendingTokenSetId: string | null,
+  oldStillUsable: boolean,
+): Promise<AccessToken> {
   const now = clock(ctx);
   // A previous refresh may have succeeded at Trakt and in KV but not in D1: adopt it.
   let fresh = pendingTokenSetId ? await readTokenSet(ctx, pendingTokenSetId) : undefined;
-  let newSetId = fresh ? pendingTokenSetId! : randomToken(16);
+  const newSetId = fresh ? pendingTokenSetId! : randomToken(16);
   if (!fresh) {
     const current = await readTokenSet(ctx, row.tokenSetId);
     if (!current) {
       await markReauthorizationRequired(ctx, 'stored token set is unreadable', leaseId);
       throw reauthorizationRequired();
     }
-    await ctx.db.update(traktConnections).set({ pendingTokenSetId: newSetId }).where(and(eq(traktConnections.userId, ctx.userId), eq(traktConnections.refreshLeaseId, leaseId)));
+    await ctx.db
+      .update(traktConnections)
+      .set({ pendingTokenSetId: newSetId })
+      .where(and(eq(traktConnections.userId, ctx.userId), eq(traktConnections.refreshLeaseId, leaseId)));
     try {
       fresh = await (await ctx.client()).refresh(current.refresh_token);
     } catch (error) {
@@ -228,7 +263,11 @@ async function refreshWithLease(ctx: TokenStoreContext, row: Connection, leaseId
       // Transient: keep the old token; hold everyone off refreshing for a while (the lease becomes a backoff).
       await ctx.db
         .update(traktConnections)
-        .set({ refreshLeaseId: BACKOFF_LEASE, refreshLeaseUntil: isoNow(now + REFRESH_BACKOFF_MS), pendingTokenSetId: null })
+        .set({
+          refreshLeaseId: BACKOFF_LEASE,
+          refreshLeaseUntil: isoNow(now + REFRESH_BACKOFF_MS),
+          pendingTokenSetId: null,
+        })
         .where(and(eq(traktConnections.userId, ctx.userId), eq(traktConnections.refreshLeaseId, leaseId)));
       if (oldStillUsable && !isExpired(Date.parse(row.expiresAt), now)) return toAccessToken(current, row.tokenVersion);
       throw error;
@@ -253,7 +292,10 @@ async function refreshWithLease(ctx: TokenStoreContext, row: Connection, leaseId
     .returning({ version: traktConnections.tokenVersion });
   if (published.length === 0) {
     // Lease lost (held past REFRESH_LEASE_MS) or the user disconnected meanwhile.
-    throw new ApiError(503, 'Trakt token refresh was interrupted; try again', { code: 'upstream_unavailable', retryAfter: 5 });
+    throw new ApiError(503, 'Trakt token refresh was interrupted; try again', {
+      code: 'upstream_unavailable',
+      retryAfter: 5,
+    });
   }
   later(ctx, ctx.kv.delete(tokenKey(ctx.userId, row.tokenSetId)));
   return toAccessToken(fresh, published[0]!.version);

@@ -59,7 +59,11 @@ export async function saveApiKey(db: Database, ring: KeyRing, userId: number, in
 }
 
 export async function listApiKeys(db: Database, userId: number) {
-  const rows = await db.select(columns).from(apiKeys).where(eq(apiKeys.userId, userId)).orderBy(asc(apiKeys.serviceName));
+  const rows = await db
+    .select(columns)
+    .from(apiKeys)
+    .where(eq(apiKeys.userId, userId))
+    .orderBy(asc(apiKeys.serviceName));
   return rows.map(toOutput);
 }
 
@@ -87,10 +91,17 @@ export async function readApiKeys(
     const service = row.serviceName as ServiceName;
     if (!services.includes(service)) continue;
     try {
-      result[service] = { secret: await open(ring, row.encryptedKey, aadFor(userId, purpose(service))), serviceUserId: row.serviceUserId };
+      result[service] = {
+        secret: await open(ring, row.encryptedKey, aadFor(userId, purpose(service))),
+        serviceUserId: row.serviceUserId,
+      };
     } catch (error) {
       if (!(error instanceof EnvelopeError)) throw error;
-      throw new ApiError(422, `Stored API key for "${service}" is unreadable; save it again with POST /users/api-keys/`, { cause: error });
+      throw new ApiError(
+        422,
+        `Stored API key for "${service}" is unreadable; save it again with POST /users/api-keys/`,
+        { cause: error },
+      );
     }
   }
   return result;

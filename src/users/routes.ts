@@ -25,7 +25,10 @@ export const usersRoutes = new Hono<AppEnv>()
     const { username, password } = c.req.valid('json');
     const secret = jwtSecret(c.env);
     const userId = await authenticateUser(database(c.env.DB), username, password);
-    return c.json({ access: await issueToken(userId, 'access', secret), refresh: await issueToken(userId, 'refresh', secret) });
+    return c.json({
+      access: await issueToken(userId, 'access', secret),
+      refresh: await issueToken(userId, 'refresh', secret),
+    });
   })
   .post('/token/refresh', validate('json', refreshInput), async (c) => {
     const secret = jwtSecret(c.env);
@@ -39,7 +42,12 @@ export const usersRoutes = new Hono<AppEnv>()
     return c.json({ id: user.id, username: user.username, created_at: user.createdAt });
   })
   .post('/api-keys', requireUser, validate('json', apiKeyInput), async (c) => {
-    const { created, apiKey } = await saveApiKey(database(c.env.DB), await keyRing(c.env), c.var.userId, c.req.valid('json'));
+    const { created, apiKey } = await saveApiKey(
+      database(c.env.DB),
+      await keyRing(c.env),
+      c.var.userId,
+      c.req.valid('json'),
+    );
     return c.json(apiKey, created ? 201 : 200);
   })
   .get('/api-keys', requireUser, async (c) => {

@@ -27,7 +27,11 @@ export type Watched = { page: Page; dialogs: string[]; cspViolations: string[]; 
 export async function launch(): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
   const profile = mkdtempSync(join(tmpdir(), 'trakt-e2e-chromium-'));
   // launchPersistentContext passes --user-data-dir=<profile>: a fresh, throwaway profile.
-  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+  });
   return {
     context,
     close: async () => {

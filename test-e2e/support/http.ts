@@ -11,11 +11,19 @@ export function stack() {
   return inject('stack');
 }
 
-async function request<T>(url: string, method: string, options: { token?: string; json?: unknown } = {}): Promise<Reply<T>> {
+async function request<T>(
+  url: string,
+  method: string,
+  options: { token?: string; json?: unknown } = {},
+): Promise<Reply<T>> {
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (options.token) headers.Authorization = `Bearer ${options.token}`;
   if (options.json !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(url, { method, headers, body: options.json === undefined ? undefined : JSON.stringify(options.json) });
+  const res = await fetch(url, {
+    method,
+    headers,
+    body: options.json === undefined ? undefined : JSON.stringify(options.json),
+  });
   const text = await res.text();
   let body: unknown = text;
   try {
@@ -26,13 +34,18 @@ async function request<T>(url: string, method: string, options: { token?: string
   return { status: res.status, body: body as T, headers: res.headers };
 }
 
-export function api<T = Record<string, unknown>>(method: string, path: string, options: { token?: string; json?: unknown } = {}): Promise<Reply<T>> {
+export function api<T = Record<string, unknown>>(
+  method: string,
+  path: string,
+  options: { token?: string; json?: unknown } = {},
+): Promise<Reply<T>> {
   return request<T>(`${stack().apiUrl}${path}`, method, options);
 }
 
 export async function sim<T = Record<string, unknown>>(method: string, path: string, json?: unknown): Promise<T> {
   const reply = await request<T>(`${stack().simUrl}/_sim${path}`, method, { json });
-  if (reply.status >= 300) throw new Error(`simulator ${method} ${path} → ${reply.status}: ${JSON.stringify(reply.body)}`);
+  if (reply.status >= 300)
+    throw new Error(`simulator ${method} ${path} → ${reply.status}: ${JSON.stringify(reply.body)}`);
   return reply.body;
 }
 

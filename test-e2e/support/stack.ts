@@ -53,7 +53,9 @@ export function freePort(): Promise<number> {
     server.on('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address ? resolvePort(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }
@@ -75,9 +77,19 @@ process.on('exit', () => {
 
 const wranglerEnv = { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false', NO_COLOR: '1', FORCE_COLOR: '0' };
 
-function startWrangler(name: string, args: string[], logDir: string, env: NodeJS.ProcessEnv = wranglerEnv): ChildProcess {
+function startWrangler(
+  name: string,
+  args: string[],
+  logDir: string,
+  env: NodeJS.ProcessEnv = wranglerEnv,
+): ChildProcess {
   const log = createWriteStream(join(logDir, `${name}.log`));
-  const child = spawn(process.execPath, [WRANGLER, ...args], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [WRANGLER, ...args], {
+    cwd: ROOT,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   child.stdout?.pipe(log);
   child.stderr?.pipe(log);
   children.add(child);
@@ -88,7 +100,8 @@ function startWrangler(name: string, args: string[], logDir: string, env: NodeJS
 async function waitFor(url: string, child: ChildProcess, name: string, logDir: string): Promise<void> {
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}; see ${join(logDir, `${name}.log`)}`);
+    if (child.exitCode !== null)
+      throw new Error(`${name} exited with ${child.exitCode}; see ${join(logDir, `${name}.log`)}`);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
       if (res.ok) return;
@@ -97,7 +110,9 @@ async function waitFor(url: string, child: ChildProcess, name: string, logDir: s
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`${name} did not become ready at ${url} within ${STARTUP_TIMEOUT_MS / 1000}s; see ${join(logDir, `${name}.log`)}`);
+  throw new Error(
+    `${name} did not become ready at ${url} within ${STARTUP_TIMEOUT_MS / 1000}s; see ${join(logDir, `${name}.log`)}`,
+  );
 }
 
 async function stopChild(child: ChildProcess): Promise<void> {
@@ -146,7 +161,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     { mode: 0o600 },
   );
 
-  const migrate = spawnSync(process.execPath, [WRANGLER, 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist], { cwd: ROOT, env: wranglerEnv, encoding: 'utf8' });
+  const migrate = spawnSync(
+    process.execPath,
+    [WRANGLER, 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist],
+    { cwd: ROOT, env: wranglerEnv, encoding: 'utf8' },
+  );
   if (migrate.status !== 0) throw new Error(`D1 migrations failed:\n${migrate.stdout}\n${migrate.stderr}`);
 
   // The simulator keeps all its state in memory, so a reload (wrangler dev rebuilds whenever a
@@ -156,27 +175,60 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let simEnv: NodeJS.ProcessEnv = wranglerEnv;
   if (options.snapshotSimulator) {
     const outdir = join(dir, 'sim-build');
-    const build = spawnSync(process.execPath, [WRANGLER, 'deploy', '--dry-run', '--outdir', outdir, '-c', 'simulator/wrangler.toml'], { cwd: ROOT, env: wranglerEnv, encoding: 'utf8' });
+    const build = spawnSync(
+      process.execPath,
+      [WRANGLER, 'deploy', '--dry-run', '--outdir', outdir, '-c', 'simulator/wrangler.toml'],
+      { cwd: ROOT, env: wranglerEnv, encoding: 'utf8' },
+    );
     if (build.status !== 0) throw new Error(`Building the simulator failed:\n${build.stdout}\n${build.stderr}`);
     simEntry = [join(outdir, 'index.js'), '--no-bundle'];
     simEnv = { ...wranglerEnv, WRANGLER_CI_DISABLE_CONFIG_WATCHING: 'true' };
   }
-  const sim = startWrangler('simulator', ['dev', ...simEntry, '-c', 'simulator/wrangler.toml', '--ip', '127.0.0.1', '--port', String(simPort), '--inspector-port', String(simInspector), '--persist-to', join(dir, 'sim-state'), '--show-interactive-dev-session=false'], dir, simEnv);
+  const sim = startWrangler(
+    'simulator',
+    [
+      'dev',
+      ...simEntry,
+      '-c',
+      'simulator/wrangler.toml',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(simPort),
+      '--inspector-port',
+      String(simInspector),
+      '--persist-to',
+      join(dir, 'sim-state'),
+      '--show-interactive-dev-session=false',
+    ],
+    dir,
+    simEnv,
+  );
   const api = startWrangler(
     'api',
     [
       'dev',
-      '--ip', '127.0.0.1',
-      '--port', String(apiPort),
-      '--inspector-port', String(apiInspector),
-      '--persist-to', persist,
-      '--env-file', envFile,
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(apiPort),
+      '--inspector-port',
+      String(apiInspector),
+      '--persist-to',
+      persist,
+      '--env-file',
+      envFile,
       '--show-interactive-dev-session=false',
-      '--var', `TRAKT_API_URL:${simUrl}`,
-      '--var', `TRAKT_AUTH_URL:${simUrl}`,
-      '--var', `TMDB_API_URL:${simUrl}/3`,
-      '--var', `TRAKT_REDIRECT_URI:${redirectUri}`,
-      '--var', 'UPSTREAM_TIMEOUT_MS:5000',
+      '--var',
+      `TRAKT_API_URL:${simUrl}`,
+      '--var',
+      `TRAKT_AUTH_URL:${simUrl}`,
+      '--var',
+      `TMDB_API_URL:${simUrl}/3`,
+      '--var',
+      `TRAKT_REDIRECT_URI:${redirectUri}`,
+      '--var',
+      'UPSTREAM_TIMEOUT_MS:5000',
       ...Object.entries(options.vars ?? {}).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
       ...(options.testScheduled ? ['--test-scheduled'] : []),
     ],
@@ -185,7 +237,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   let stopping = false;
   const exited = new Promise<string>((resolveExit) => {
-    for (const [name, child] of [['simulator', sim], ['api', api]] as const) {
+    for (const [name, child] of [
+      ['simulator', sim],
+      ['api', api],
+    ] as const) {
       child.once('exit', (code, signal) => {
         if (!stopping) resolveExit(`${name} exited (${signal ?? `code ${code}`}); see ${join(dir, `${name}.log`)}`);
       });
@@ -198,7 +253,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     if (!keep && !stopOptions.keepLogs && !process.env.E2E_KEEP_LOGS) rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await Promise.all([waitFor(`${simUrl}/_sim/config`, sim, 'simulator', dir), waitFor(`${apiUrl}/health`, api, 'api', dir)]);
+    await Promise.all([
+      waitFor(`${simUrl}/_sim/config`, sim, 'simulator', dir),
+      waitFor(`${apiUrl}/health`, api, 'api', dir),
+    ]);
   } catch (error) {
     keep = true;
     await stop();

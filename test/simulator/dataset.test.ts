@@ -1,8 +1,8 @@
 /** Simulator: seeded dataset determinism and scale, plus the pure pagination and rate-limit cores. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { BASE_DATE_MS, generateHistory, generateMovie, generateShow } from '../../simulator/src/dataset';
-import { paginate, pageParams } from '../../simulator/src/pagination';
-import { takeFromWindow } from '../../simulator/src/rate-limit';
+import { pageParams, paginate } from '../../simulator/src/pagination';
+import { takeFromWindow, type WindowState } from '../../simulator/src/rate-limit';
 import { installSimulator, type Simulator } from '../support/simulator';
 
 afterEach(() => {
@@ -69,7 +69,13 @@ describe('determinism', () => {
     expect(generateMovie('s', 7, fractions)).toEqual(generateMovie('s', 7, fractions));
     expect(generateShow('s', 3, 2, 5, fractions).traktId).toBe(generateShow('s', 3, 4, 9, fractions).traktId);
     const movies = [0, 1, 2].map((i) => generateMovie('s', i, fractions));
-    const options = { seed: 's', playsPerItem: 2, rewatchFraction: 0.5, historyStart: Date.parse('2022-01-01T00:00:00Z'), historyEnd: BASE_DATE_MS };
+    const options = {
+      seed: 's',
+      playsPerItem: 2,
+      rewatchFraction: 0.5,
+      historyStart: Date.parse('2022-01-01T00:00:00Z'),
+      historyEnd: BASE_DATE_MS,
+    };
     expect(generateHistory(options, movies, [])).toEqual(generateHistory(options, movies, []));
     expect(generateHistory(options, movies, []).plays.length).toBeGreaterThanOrEqual(6);
   });
@@ -80,13 +86,22 @@ describe('scale', () => {
     const sim = installSimulator();
     const app = await sim.createApp();
     const started = Date.now();
-    const account = await sim.createAccount({ username: 'big', movies: 5000, shows: 300, seasons_per_show: 3, episodes_per_season: 10 });
+    const account = await sim.createAccount({
+      username: 'big',
+      movies: 5000,
+      shows: 300,
+      seasons_per_show: 3,
+      episodes_per_season: 10,
+    });
     expect(Date.now() - started).toBeLessThan(5000);
     expect(account.summary.movies_watched).toBe(5000);
     expect(account.summary.shows_watched).toBe(300);
 
     const token = (await sim.issueTokens({ username: 'big', client_id: app.client_id })).access_token;
-    const response = await sim.trakt('/sync/watched/movies?limit=250&page=20', { accessToken: token, clientId: app.client_id });
+    const response = await sim.trakt('/sync/watched/movies?limit=250&page=20', {
+      accessToken: token,
+      clientId: app.client_id,
+    });
     expect(response.headers.get('x-pagination-page-count')).toBe('20');
     expect(await response.json<unknown[]>()).toHaveLength(250);
     const ids = (await sim.plays('big')).map((p) => p.id);
@@ -107,7 +122,12 @@ describe('pagination maths', () => {
     const items = Array.from({ length: 23 }, (_, i) => i);
     const page = paginate(items, { page: '3', limit: '10' }, rules);
     expect(page.items).toEqual([20, 21, 22]);
-    expect(page.headers).toEqual({ 'X-Pagination-Page': '3', 'X-Pagination-Limit': '10', 'X-Pagination-Page-Count': '3', 'X-Pagination-Item-Count': '23' });
+    expect(page.headers).toEqual({
+      'X-Pagination-Page': '3',
+      'X-Pagination-Limit': '10',
+      'X-Pagination-Page-Count': '3',
+      'X-Pagination-Item-Count': '23',
+    });
     expect(paginate(items, { page: '4', limit: '10' }, rules).items).toEqual([]);
     expect(paginate([], {}, rules).pageCount).toBe(1);
   });
@@ -115,7 +135,7 @@ describe('pagination maths', () => {
 
 describe('rate-limit window', () => {
   it('allows limit requests per window, then reports when it resets', () => {
-    let state;
+    let state: WindowState | undefined;
     const decisions = [];
     for (let i = 0; i < 4; i++) {
       const decision = takeFromWindow(state, 1_000 + i, 3, 60_000);

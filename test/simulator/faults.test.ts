@@ -1,6 +1,6 @@
 /** Simulator: fault injection, request log and counters, and the fetch routing of the test helper. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SIM_TRAKT_AUTH_URL, installSimulator, type AppCredentials, type Simulator } from '../support/simulator';
+import { type AppCredentials, installSimulator, SIM_TRAKT_AUTH_URL, type Simulator } from '../support/simulator';
 
 let sim: Simulator;
 let app: AppCredentials;
@@ -16,23 +16,32 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-const history = (query = '') => sim.trakt(`/sync/history/movies${query}`, { accessToken: token, clientId: app.client_id });
+const history = (query = '') =>
+  sim.trakt(`/sync/history/movies${query}`, { accessToken: token, clientId: app.client_id });
 
 describe('faults', () => {
-  it.each(['500', '502', '503', '520'] as const)('%s applies to the next N matching requests, then stops', async (kind) => {
-    await sim.addFault({ match: { method: 'GET', path_prefix: '/sync/history' }, times: 2, kind });
-    expect((await sim.trakt('/sync/last_activities', { accessToken: token, clientId: app.client_id })).status).toBe(200);
-    expect((await history()).status).toBe(Number(kind));
-    expect((await history()).status).toBe(Number(kind));
-    expect((await history()).status).toBe(200);
-  });
+  it.each(['500', '502', '503', '520'] as const)(
+    '%s applies to the next N matching requests, then stops',
+    async (kind) => {
+      await sim.addFault({ match: { method: 'GET', path_prefix: '/sync/history' }, times: 2, kind });
+      expect((await sim.trakt('/sync/last_activities', { accessToken: token, clientId: app.client_id })).status).toBe(
+        200,
+      );
+      expect((await history()).status).toBe(Number(kind));
+      expect((await history()).status).toBe(Number(kind));
+      expect((await history()).status).toBe(200);
+    },
+  );
 
   it('429 carries Retry-After and X-Ratelimit (Trakt) or TMDB JSON', async () => {
     await sim.addFault({ match: { path_regex: '^/sync/' }, kind: '429', retry_after: 7 });
     const limited = await history();
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).toBe('7');
-    expect(JSON.parse(limited.headers.get('x-ratelimit') ?? '{}')).toMatchObject({ name: 'AUTHED_API_GET_LIMIT', remaining: 0 });
+    expect(JSON.parse(limited.headers.get('x-ratelimit') ?? '{}')).toMatchObject({
+      name: 'AUTHED_API_GET_LIMIT',
+      remaining: 0,
+    });
 
     await sim.addFault({ match: { path_prefix: '/3/' }, kind: '429' });
     const tmdb = await sim.tmdb('/configuration');
@@ -94,7 +103,11 @@ describe('faults', () => {
     await sim.addFault({ match: { query: { page: '2' } }, kind: '500', times: 5 });
     expect((await history('?page=1')).status).toBe(200);
     expect((await history('?page=2')).status).toBe(500);
-    const token503 = await fetch(`${SIM_TRAKT_AUTH_URL}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const token503 = await fetch(`${SIM_TRAKT_AUTH_URL}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(token503.status).toBe(503);
     await expect(sim.summary('alice')).resolves.toMatchObject({ username: 'alice' });
     await sim.clearFaults();
@@ -116,7 +129,14 @@ describe('request log and counters', () => {
 
     const log = await sim.requests();
     expect(log).toHaveLength(4);
-    expect(log[0]).toMatchObject({ method: 'GET', host: 'api.trakt.sim.test', path: '/sync/history/movies', query: { page: '1', limit: '5' }, status: 200, trakt_api_version: '2' });
+    expect(log[0]).toMatchObject({
+      method: 'GET',
+      host: 'api.trakt.sim.test',
+      path: '/sync/history/movies',
+      query: { page: '1', limit: '5' },
+      status: 200,
+      trakt_api_version: '2',
+    });
     expect(log[2]).toMatchObject({ host: 'api.tmdb.sim.test', path: '/3/tv/123/season/1', status: 404 });
     const serialized = JSON.stringify(log);
     expect(serialized).not.toContain(token);

@@ -1,10 +1,10 @@
 /** Simulator: Trakt OAuth (authorization code, rotating refresh, revoke, device flow). */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import {
+  type AppCredentials,
+  installSimulator,
   SIM_DEFAULT_REDIRECT_URI,
   SIM_TRAKT_AUTH_URL,
-  installSimulator,
-  type AppCredentials,
   type Simulator,
   type TokenSet,
 } from '../support/simulator';
@@ -22,16 +22,32 @@ afterEach(() => {
 });
 
 function authorizeUrl(overrides: Record<string, string> = {}): string {
-  const params = new URLSearchParams({ response_type: 'code', client_id: app.client_id, redirect_uri: SIM_DEFAULT_REDIRECT_URI, state: 'xyz', ...overrides });
+  const params = new URLSearchParams({
+    response_type: 'code',
+    client_id: app.client_id,
+    redirect_uri: SIM_DEFAULT_REDIRECT_URI,
+    state: 'xyz',
+    ...overrides,
+  });
   return `${SIM_TRAKT_AUTH_URL}/oauth/authorize?${params}`;
 }
 
 function postJson(path: string, body: unknown): Promise<Response> {
-  return fetch(`${SIM_TRAKT_AUTH_URL}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  return fetch(`${SIM_TRAKT_AUTH_URL}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
 }
 
 async function exchange(code: string): Promise<Response> {
-  return postJson('/oauth/token', { code, client_id: app.client_id, client_secret: app.client_secret, redirect_uri: SIM_DEFAULT_REDIRECT_URI, grant_type: 'authorization_code' });
+  return postJson('/oauth/token', {
+    code,
+    client_id: app.client_id,
+    client_secret: app.client_secret,
+    redirect_uri: SIM_DEFAULT_REDIRECT_URI,
+    grant_type: 'authorization_code',
+  });
 }
 
 async function refresh(refreshToken: string): Promise<Response> {
@@ -94,12 +110,18 @@ describe('authorization code flow', () => {
   it('authorizes as the newest account unless a session is set', async () => {
     await sim.createAccount({ username: 'bob', movies: 1, shows: 0 });
     const asBob = await (await exchange((await sim.authorize(authorizeUrl())).code ?? '')).json<TokenSet>();
-    const bobSettings = await sim.trakt('/users/settings', { accessToken: asBob.access_token, clientId: app.client_id });
+    const bobSettings = await sim.trakt('/users/settings', {
+      accessToken: asBob.access_token,
+      clientId: app.client_id,
+    });
     expect(await bobSettings.json()).toMatchObject({ user: { username: 'bob' } });
 
     await sim.setSession('alice');
     const asAlice = await (await exchange((await sim.authorize(authorizeUrl())).code ?? '')).json<TokenSet>();
-    const aliceSettings = await sim.trakt('/users/settings', { accessToken: asAlice.access_token, clientId: app.client_id });
+    const aliceSettings = await sim.trakt('/users/settings', {
+      accessToken: asAlice.access_token,
+      clientId: app.client_id,
+    });
     expect(await aliceSettings.json()).toMatchObject({ user: { username: 'alice' } });
   });
 
@@ -168,7 +190,11 @@ describe('refresh tokens', () => {
     expect(await settingsStatus(a.access_token)).toBe(401);
 
     const b = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
-    const revoke = await postJson('/oauth/revoke', { token: b.access_token, client_id: app.client_id, client_secret: app.client_secret });
+    const revoke = await postJson('/oauth/revoke', {
+      token: b.access_token,
+      client_id: app.client_id,
+      client_secret: app.client_secret,
+    });
     expect(revoke.status).toBe(200);
     expect(await revoke.json()).toEqual({});
     expect(await settingsStatus(b.access_token)).toBe(401);
@@ -189,7 +215,8 @@ describe('device flow', () => {
     expect(response.status).toBe(200);
     return response.json<DeviceCode>();
   }
-  const poll = (code: string) => postJson('/oauth/device/token', { code, client_id: app.client_id, client_secret: app.client_secret });
+  const poll = (code: string) =>
+    postJson('/oauth/device/token', { code, client_id: app.client_id, client_secret: app.client_secret });
 
   it('goes pending (400) → slow down (429) → approved (200) → already used (409)', async () => {
     const device = await deviceCode();

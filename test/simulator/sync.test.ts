@@ -1,6 +1,6 @@
 /** Simulator: Trakt API headers, pagination, rate limit and sync endpoints derived from one list of plays. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { installSimulator, type AppCredentials, type Simulator } from '../support/simulator';
+import { type AppCredentials, installSimulator, type Simulator } from '../support/simulator';
 
 interface HistoryItem {
   id: number;
@@ -34,7 +34,14 @@ let token: string;
 beforeEach(async () => {
   sim = installSimulator();
   app = await sim.createApp();
-  await sim.createAccount({ username: 'alice', seed: 'sync', movies: 30, shows: 4, seasons_per_show: 2, episodes_per_season: 5 });
+  await sim.createAccount({
+    username: 'alice',
+    seed: 'sync',
+    movies: 30,
+    shows: 4,
+    seasons_per_show: 2,
+    episodes_per_season: 5,
+  });
   token = (await sim.issueTokens({ username: 'alice', client_id: app.client_id })).access_token;
 });
 afterEach(() => {
@@ -63,20 +70,36 @@ describe('header enforcement', () => {
     expect((await sim.trakt('/sync/last_activities', { accessToken: token, clientId: 'unknown' })).status).toBe(403);
   });
   it('400 when trakt-api-version is missing or not 2', async () => {
-    expect((await sim.trakt('/sync/last_activities', { accessToken: token, clientId: app.client_id, version: null })).status).toBe(400);
-    expect((await sim.trakt('/sync/last_activities', { accessToken: token, clientId: app.client_id, version: '1' })).status).toBe(400);
+    expect(
+      (await sim.trakt('/sync/last_activities', { accessToken: token, clientId: app.client_id, version: null })).status,
+    ).toBe(400);
+    expect(
+      (await sim.trakt('/sync/last_activities', { accessToken: token, clientId: app.client_id, version: '1' })).status,
+    ).toBe(400);
   });
   it('401 without, with an unknown or with an expired bearer token', async () => {
     expect((await sim.trakt('/sync/last_activities', { clientId: app.client_id })).status).toBe(401);
-    expect((await sim.trakt('/sync/last_activities', { clientId: app.client_id, accessToken: 'nope' })).status).toBe(401);
-    const old = await sim.issueTokens({ username: 'alice', client_id: app.client_id, created_at: 1_600_000_000, expires_in: 86400 });
-    expect((await sim.trakt('/sync/last_activities', { clientId: app.client_id, accessToken: old.access_token })).status).toBe(401);
+    expect((await sim.trakt('/sync/last_activities', { clientId: app.client_id, accessToken: 'nope' })).status).toBe(
+      401,
+    );
+    const old = await sim.issueTokens({
+      username: 'alice',
+      client_id: app.client_id,
+      created_at: 1_600_000_000,
+      expires_in: 86400,
+    });
+    expect(
+      (await sim.trakt('/sync/last_activities', { clientId: app.client_id, accessToken: old.access_token })).status,
+    ).toBe(401);
     expect((await get('/sync/last_activities')).status).toBe(200);
   });
   it('each token belongs to one account', async () => {
     await sim.createAccount({ username: 'bob', seed: 'sync', movies: 2, shows: 0 });
     const bob = await sim.issueTokens({ username: 'bob', client_id: app.client_id });
-    const response = await sim.trakt('/sync/history/movies?limit=250', { accessToken: bob.access_token, clientId: app.client_id });
+    const response = await sim.trakt('/sync/history/movies?limit=250', {
+      accessToken: bob.access_token,
+      clientId: app.client_id,
+    });
     expect(response.headers.get('x-pagination-item-count')).toBe(String((await sim.summary('bob')).movie_plays));
     expect((await sim.summary('bob')).movie_plays).not.toBe((await sim.summary('alice')).movie_plays);
   });
@@ -132,7 +155,10 @@ describe('pagination', () => {
 describe('response shapes', () => {
   it('history items match Trakt: ids, actions, timestamps, episode + show', async () => {
     const [movie] = await getJson<HistoryItem[]>('/sync/history/movies?limit=1');
-    expect(movie).toMatchObject({ type: 'movie', movie: { ids: { trakt: expect.any(Number), slug: expect.any(String), imdb: expect.stringMatching(/^tt\d+$/) } } });
+    expect(movie).toMatchObject({
+      type: 'movie',
+      movie: { ids: { trakt: expect.any(Number), slug: expect.any(String), imdb: expect.stringMatching(/^tt\d+$/) } },
+    });
     expect(movie?.watched_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
     expect(['scrobble', 'checkin', 'watch']).toContain(movie?.action);
     expect(movie?.id).toBeLessThan(2 ** 53);
@@ -146,12 +172,38 @@ describe('response shapes', () => {
   it('last_activities has the full key set', async () => {
     const activities = await getJson<Activities>('/sync/last_activities');
     expect(Object.keys(activities).sort()).toEqual(
-      ['account', 'all', 'comments', 'episodes', 'favorites', 'lists', 'movies', 'notes', 'saved_filters', 'seasons', 'shows', 'watchlist'].sort(),
+      [
+        'account',
+        'all',
+        'comments',
+        'episodes',
+        'favorites',
+        'lists',
+        'movies',
+        'notes',
+        'saved_filters',
+        'seasons',
+        'shows',
+        'watchlist',
+      ].sort(),
     );
     expect(Object.keys(activities.movies ?? {}).sort()).toEqual(
-      ['collected_at', 'commented_at', 'favorited_at', 'hidden_at', 'paused_at', 'rated_at', 'watched_at', 'watchlisted_at'].sort(),
+      [
+        'collected_at',
+        'commented_at',
+        'favorited_at',
+        'hidden_at',
+        'paused_at',
+        'rated_at',
+        'watched_at',
+        'watchlisted_at',
+      ].sort(),
     );
-    const latest = Math.max(...Object.values(activities).flatMap((g) => (typeof g === 'string' ? [] : Object.values(g).map((v) => Date.parse(v)))));
+    const latest = Math.max(
+      ...Object.values(activities).flatMap((g) =>
+        typeof g === 'string' ? [] : Object.values(g).map((v) => Date.parse(v)),
+      ),
+    );
     expect(Date.parse(activities.all)).toBe(latest);
   });
   it('history start_at/end_at filter inclusively', async () => {
@@ -184,9 +236,15 @@ describe('consistency between history, watched and last_activities', () => {
     const catalog = await sim.catalog('alice');
     const movie = catalog.movies[0];
     if (!movie) throw new Error('no movie');
-    const watchedBefore = (await all<WatchedMovie>('/sync/watched/movies', 250)).find((w) => w.movie.ids.trakt === movie.trakt);
+    const watchedBefore = (await all<WatchedMovie>('/sync/watched/movies', 250)).find(
+      (w) => w.movie.ids.trakt === movie.trakt,
+    );
 
-    const play = await sim.addPlay('alice', { type: 'movie', trakt_id: movie.trakt, watched_at: '2019-03-04T05:06:07.000Z' });
+    const play = await sim.addPlay('alice', {
+      type: 'movie',
+      trakt_id: movie.trakt,
+      watched_at: '2019-03-04T05:06:07.000Z',
+    });
     const after = await getJson<Activities>('/sync/last_activities');
     expect(Date.parse(after.movies?.watched_at ?? '')).toBeGreaterThan(Date.parse(before.movies?.watched_at ?? ''));
     expect(Date.now() - Date.parse(after.movies?.watched_at ?? '')).toBeLessThan(5000);
@@ -194,15 +252,21 @@ describe('consistency between history, watched and last_activities', () => {
 
     const history = await all<HistoryItem>('/sync/history/movies', 250);
     expect(history.at(-1)).toMatchObject({ id: play.id, watched_at: '2019-03-04T05:06:07.000Z' });
-    const watchedAfter = (await all<WatchedMovie>('/sync/watched/movies', 250)).find((w) => w.movie.ids.trakt === movie.trakt);
+    const watchedAfter = (await all<WatchedMovie>('/sync/watched/movies', 250)).find(
+      (w) => w.movie.ids.trakt === movie.trakt,
+    );
     expect(watchedAfter?.plays).toBe((watchedBefore?.plays ?? 0) + 1);
     expect(watchedAfter?.last_watched_at).toBe(watchedBefore?.last_watched_at);
-    expect(Date.parse(watchedAfter?.last_updated_at ?? '')).toBeGreaterThan(Date.parse(watchedBefore?.last_updated_at ?? ''));
+    expect(Date.parse(watchedAfter?.last_updated_at ?? '')).toBeGreaterThan(
+      Date.parse(watchedBefore?.last_updated_at ?? ''),
+    );
 
     await sim.advanceClock(10);
     await sim.removePlay('alice', play.id);
     const afterRemove = await getJson<Activities>('/sync/last_activities');
-    expect(Date.parse(afterRemove.movies?.watched_at ?? '')).toBeGreaterThan(Date.parse(after.movies?.watched_at ?? ''));
+    expect(Date.parse(afterRemove.movies?.watched_at ?? '')).toBeGreaterThan(
+      Date.parse(after.movies?.watched_at ?? ''),
+    );
     expect((await all<HistoryItem>('/sync/history/movies', 250)).some((h) => h.id === play.id)).toBe(false);
     expect((await sim.summary('alice')).movie_plays).toBe(history.length - 1);
   });
@@ -221,10 +285,14 @@ describe('consistency between history, watched and last_activities', () => {
     const show = catalog.shows[0];
     const episode = show?.seasons[1]?.episodes[2];
     if (!show || !episode) throw new Error('no show');
-    const find = async () => (await all<WatchedShow>('/sync/watched/shows?extended=progress', 100)).find((w) => w.show.ids.trakt === show.trakt);
+    const find = async () =>
+      (await all<WatchedShow>('/sync/watched/shows?extended=progress', 100)).find(
+        (w) => w.show.ids.trakt === show.trakt,
+      );
     const before = await find();
     expect(before?.show.aired_episodes).toBe(10);
-    const progressPlays = (w: WatchedShow | undefined) => (w?.seasons ?? []).flatMap((s) => s.episodes).reduce((n, e) => n + e.plays, 0);
+    const progressPlays = (w: WatchedShow | undefined) =>
+      (w?.seasons ?? []).flatMap((s) => s.episodes).reduce((n, e) => n + e.plays, 0);
 
     const activitiesBefore = await getJson<Activities>('/sync/last_activities');
     await sim.advanceClock(5);
@@ -234,22 +302,37 @@ describe('consistency between history, watched and last_activities', () => {
     expect(reset?.plays).toBe(before?.plays);
     expect(progressPlays(reset)).toBe(0);
     const activitiesAfter = await getJson<Activities>('/sync/last_activities');
-    expect(Date.parse(activitiesAfter.episodes?.watched_at ?? '')).toBeGreaterThan(Date.parse(activitiesBefore.episodes?.watched_at ?? ''));
+    expect(Date.parse(activitiesAfter.episodes?.watched_at ?? '')).toBeGreaterThan(
+      Date.parse(activitiesBefore.episodes?.watched_at ?? ''),
+    );
 
     await sim.advanceClock(5);
     await sim.addPlay('alice', { type: 'episode', trakt_id: episode.trakt });
     const rewatch = await find();
     expect(rewatch?.plays).toBe((before?.plays ?? 0) + 1);
-    expect(rewatch?.seasons).toEqual([{ number: 2, episodes: [{ number: 3, plays: 1, last_watched_at: rewatch?.last_watched_at }] }]);
+    expect(rewatch?.seasons).toEqual([
+      { number: 2, episodes: [{ number: 3, plays: 1, last_watched_at: rewatch?.last_watched_at }] },
+    ]);
     const history = await getJson<HistoryItem[]>('/sync/history/episodes?limit=1');
     expect(history[0]?.episode).toMatchObject({ season: 2, number: 3 });
     expect(history[0]?.show?.ids.trakt).toBe(show.trakt);
   });
 
   it('seeded resets: plays before reset_at are not counted in seasons progress', async () => {
-    await sim.createAccount({ username: 'rewatcher', seed: 'rw', movies: 0, shows: 6, rewatch_fraction: 1, seasons_per_show: 1, episodes_per_season: 6 });
+    await sim.createAccount({
+      username: 'rewatcher',
+      seed: 'rw',
+      movies: 0,
+      shows: 6,
+      rewatch_fraction: 1,
+      seasons_per_show: 1,
+      episodes_per_season: 6,
+    });
     const t = (await sim.issueTokens({ username: 'rewatcher', client_id: app.client_id })).access_token;
-    const response = await sim.trakt('/sync/watched/shows?extended=progress', { accessToken: t, clientId: app.client_id });
+    const response = await sim.trakt('/sync/watched/shows?extended=progress', {
+      accessToken: t,
+      clientId: app.client_id,
+    });
     const shows = await response.json<WatchedShow[]>();
     expect(shows).toHaveLength(6);
     for (const show of shows) {
@@ -266,7 +349,10 @@ describe('consistency between history, watched and last_activities', () => {
 describe('playback and watching', () => {
   it('playback lists progress and moves paused_at', async () => {
     const before = await getJson<Activities>('/sync/last_activities');
-    const movies = await getJson<Array<{ id: number; progress: number; paused_at: string; type: string; movie: unknown }>>('/sync/playback/movies');
+    const movies =
+      await getJson<Array<{ id: number; progress: number; paused_at: string; type: string; movie: unknown }>>(
+        '/sync/playback/movies',
+      );
     expect(movies.length).toBeGreaterThan(0);
     expect(movies[0]).toMatchObject({ type: 'movie', id: expect.any(Number), progress: expect.any(Number) });
 
@@ -277,7 +363,10 @@ describe('playback and watching', () => {
     const after = await getJson<Activities>('/sync/last_activities');
     expect(Date.parse(after.episodes?.paused_at ?? '')).toBeGreaterThan(Date.parse(before.episodes?.paused_at ?? ''));
     expect(after.movies?.paused_at).toBe(before.movies?.paused_at);
-    const episodes = await getJson<Array<{ id: number; progress: number; episode: { ids: { trakt: number } }; show: unknown }>>('/sync/playback/episodes');
+    const episodes =
+      await getJson<Array<{ id: number; progress: number; episode: { ids: { trakt: number } }; show: unknown }>>(
+        '/sync/playback/episodes',
+      );
     expect(episodes[0]).toMatchObject({ id: entry.id, progress: 42.5, episode: { ids: { trakt: episode?.trakt } } });
     expect(episodes[0]?.show).toBeDefined();
   });
@@ -288,7 +377,12 @@ describe('playback and watching', () => {
     await sim.startWatching('alice', { type: 'movie', trakt_id: movie?.trakt ?? 0 });
     const watching = await get('/users/me/watching');
     expect(watching.status).toBe(200);
-    expect(await watching.json()).toMatchObject({ action: 'scrobble', type: 'movie', movie: { ids: { trakt: movie?.trakt } }, expires_at: expect.any(String) });
+    expect(await watching.json()).toMatchObject({
+      action: 'scrobble',
+      type: 'movie',
+      movie: { ids: { trakt: movie?.trakt } },
+      expires_at: expect.any(String),
+    });
     const plays = (await sim.summary('alice')).movie_plays;
     await sim.stopWatching('alice', { scrobble: true });
     expect((await get('/users/me/watching')).status).toBe(204);
@@ -310,7 +404,9 @@ describe('rate limit', () => {
     expect(info.until).toMatch(/Z$/);
 
     const other = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
-    expect((await sim.trakt('/sync/last_activities', { accessToken: other.access_token, clientId: app.client_id })).status).toBe(200);
+    expect(
+      (await sim.trakt('/sync/last_activities', { accessToken: other.access_token, clientId: app.client_id })).status,
+    ).toBe(200);
 
     await sim.advanceClock(61);
     expect((await get('/sync/last_activities')).status).toBe(200);

@@ -1,13 +1,22 @@
 /** Simulator: TMDB auth, lookups consistent with the Trakt dataset, /find, 404 and 429. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SIM_TMDB_API_URL, installSimulator, type CatalogInfo, type Simulator } from '../support/simulator';
+import { type CatalogInfo, installSimulator, SIM_TMDB_API_URL, type Simulator } from '../support/simulator';
 
 let sim: Simulator;
 let catalog: CatalogInfo;
 
 beforeEach(async () => {
   sim = installSimulator();
-  await sim.createAccount({ username: 'alice', seed: 'tmdb', movies: 60, shows: 30, seasons_per_show: 2, episodes_per_season: 4, null_tmdb_fraction: 0.1, missing_on_tmdb_fraction: 0.1 });
+  await sim.createAccount({
+    username: 'alice',
+    seed: 'tmdb',
+    movies: 60,
+    shows: 30,
+    seasons_per_show: 2,
+    episodes_per_season: 4,
+    null_tmdb_fraction: 0.1,
+    missing_on_tmdb_fraction: 0.1,
+  });
   catalog = await sim.catalog('alice');
 });
 afterEach(() => {
@@ -24,7 +33,11 @@ describe('auth', () => {
   it('401 status_code 7 without a valid key; accepts api_key, Bearer and the default key', async () => {
     const none = await fetch(`${SIM_TMDB_API_URL}/configuration`);
     expect(none.status).toBe(401);
-    expect(await none.json()).toEqual({ status_code: 7, status_message: 'Invalid API key: You must be granted a valid key.', success: false });
+    expect(await none.json()).toEqual({
+      status_code: 7,
+      status_message: 'Invalid API key: You must be granted a valid key.',
+      success: false,
+    });
     expect((await fetch(`${SIM_TMDB_API_URL}/configuration?api_key=mine`)).status).toBe(401);
     expect((await sim.tmdb('/configuration', 'my-v4-token')).status).toBe(401);
 
@@ -39,7 +52,9 @@ describe('auth', () => {
   });
 
   it('configuration has image base URL and sizes', async () => {
-    const config = await (await sim.tmdb('/configuration')).json<{ images: { secure_base_url: string; poster_sizes: string[]; still_sizes: string[] } }>();
+    const config = await (await sim.tmdb('/configuration')).json<{
+      images: { secure_base_url: string; poster_sizes: string[]; still_sizes: string[] };
+    }>();
     expect(config.images.secure_base_url).toBe('https://image.tmdb.org/t/p/');
     expect(config.images.poster_sizes).toContain('w500');
     expect(config.images.still_sizes).toContain('w300');
@@ -61,15 +76,28 @@ describe('lookups', () => {
     const response = await sim.tmdb(`/movie/${movie?.tmdb}`);
     expect(response.status).toBe(200);
     const body = await response.json<Record<string, unknown>>();
-    expect(body).toMatchObject({ id: movie?.tmdb, title: movie?.title, imdb_id: movie?.imdb, runtime: expect.any(Number), vote_average: expect.any(Number) });
+    expect(body).toMatchObject({
+      id: movie?.tmdb,
+      title: movie?.title,
+      imdb_id: movie?.imdb,
+      runtime: expect.any(Number),
+      vote_average: expect.any(Number),
+    });
     expect(body.poster_path).toMatch(/^\/\w+\.jpg$/);
     expect(body.backdrop_path).toMatch(/^\/\w+\.jpg$/);
-    expect(body.genres).toEqual(expect.arrayContaining([expect.objectContaining({ id: expect.any(Number), name: expect.any(String) })]));
+    expect(body.genres).toEqual(
+      expect.arrayContaining([expect.objectContaining({ id: expect.any(Number), name: expect.any(String) })]),
+    );
   });
 
   it('shows and seasons resolve with all episodes in one call', async () => {
     const show = catalog.shows.find((s) => s.tmdb_status === 'ok');
-    const tv = await (await sim.tmdb(`/tv/${show?.tmdb}`)).json<{ id: number; name: string; number_of_seasons: number; seasons: Array<{ season_number: number; episode_count: number }> }>();
+    const tv = await (await sim.tmdb(`/tv/${show?.tmdb}`)).json<{
+      id: number;
+      name: string;
+      number_of_seasons: number;
+      seasons: Array<{ season_number: number; episode_count: number }>;
+    }>();
     expect(tv).toMatchObject({ id: show?.tmdb, name: show?.title, number_of_seasons: 2 });
     expect(tv.seasons.map((s) => s.episode_count)).toEqual([4, 4]);
 
@@ -77,7 +105,14 @@ describe('lookups', () => {
     expect(season.status).toBe(200);
     const body = await season.json<{ episodes: Array<Record<string, unknown>> }>();
     expect(body.episodes).toHaveLength(4);
-    expect(body.episodes[0]).toMatchObject({ season_number: 2, episode_number: 1, name: expect.any(String), still_path: expect.any(String), vote_average: expect.any(Number), air_date: expect.any(String) });
+    expect(body.episodes[0]).toMatchObject({
+      season_number: 2,
+      episode_number: 1,
+      name: expect.any(String),
+      still_path: expect.any(String),
+      vote_average: expect.any(Number),
+      air_date: expect.any(String),
+    });
     expect(body.episodes[0]?.id).toBe(show?.seasons[1]?.episodes[0]?.tmdb);
 
     expect((await sim.tmdb(`/tv/${show?.tmdb}/season/9`)).status).toBe(404);
@@ -86,7 +121,11 @@ describe('lookups', () => {
   it('null-tmdb movies are findable by imdb id and null-tmdb shows by tvdb id', async () => {
     const movie = catalog.movies.find((m) => m.tmdb_status === 'null_tmdb');
     expect(movie?.tmdb).toBeNull();
-    const found = await (await sim.tmdb(`/find/${movie?.imdb}?external_source=imdb_id`)).json<{ movie_results: Array<{ id: number; title: string }>; tv_results: unknown[]; tv_episode_results: unknown[] }>();
+    const found = await (await sim.tmdb(`/find/${movie?.imdb}?external_source=imdb_id`)).json<{
+      movie_results: Array<{ id: number; title: string }>;
+      tv_results: unknown[];
+      tv_episode_results: unknown[];
+    }>();
     expect(found.movie_results).toEqual([expect.objectContaining({ id: movie?.tmdb_record_id, title: movie?.title })]);
     expect(found.tv_results).toEqual([]);
     expect(found.tv_episode_results).toEqual([]);
@@ -94,7 +133,10 @@ describe('lookups', () => {
 
     const show = catalog.shows.find((s) => s.tmdb_status === 'null_tmdb');
     expect(show?.tmdb).toBeNull();
-    const foundShow = await (await sim.tmdb(`/find/${show?.tvdb}?external_source=tvdb_id`)).json<{ movie_results: unknown[]; tv_results: Array<{ id: number; name: string }> }>();
+    const foundShow = await (await sim.tmdb(`/find/${show?.tvdb}?external_source=tvdb_id`)).json<{
+      movie_results: unknown[];
+      tv_results: Array<{ id: number; name: string }>;
+    }>();
     expect(foundShow.tv_results).toEqual([expect.objectContaining({ id: show?.tmdb_record_id, name: show?.title })]);
     expect(foundShow.movie_results).toEqual([]);
   });
@@ -104,8 +146,14 @@ describe('lookups', () => {
     expect(movie?.tmdb).not.toBeNull();
     const response = await sim.tmdb(`/movie/${movie?.tmdb}`);
     expect(response.status).toBe(404);
-    expect(await response.json<TmdbError>()).toEqual({ status_code: 34, status_message: 'The resource you requested could not be found.', success: false });
-    const found = await (await sim.tmdb(`/find/${movie?.imdb}?external_source=imdb_id`)).json<{ movie_results: unknown[] }>();
+    expect(await response.json<TmdbError>()).toEqual({
+      status_code: 34,
+      status_message: 'The resource you requested could not be found.',
+      success: false,
+    });
+    const found = await (await sim.tmdb(`/find/${movie?.imdb}?external_source=imdb_id`)).json<{
+      movie_results: unknown[];
+    }>();
     expect(found.movie_results).toEqual([]);
 
     const show = catalog.shows.find((s) => s.tmdb_status === 'missing');
@@ -118,7 +166,9 @@ describe('lookups', () => {
   it('Trakt and TMDB agree on ids for the same titles', async () => {
     const app = await sim.createApp();
     const token = (await sim.issueTokens({ username: 'alice', client_id: app.client_id })).access_token;
-    const watched = await (await sim.trakt('/sync/watched/movies?limit=250', { accessToken: token, clientId: app.client_id })).json<Array<{ movie: { title: string; ids: { tmdb: number | null } } }>>();
+    const watched = await (
+      await sim.trakt('/sync/watched/movies?limit=250', { accessToken: token, clientId: app.client_id })
+    ).json<Array<{ movie: { title: string; ids: { tmdb: number | null } } }>>();
     const withTmdb = watched.filter((w) => w.movie.ids.tmdb !== null).slice(0, 5);
     for (const item of withTmdb) {
       const response = await sim.tmdb(`/movie/${item.movie.ids.tmdb}`);

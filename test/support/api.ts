@@ -38,7 +38,13 @@ export async function registerAndLogin(username = uniqueName(), password = 'corr
   expect(reg.status).toBe(201);
   const tok = await call('POST', '/users/token/', { json: { username, password } });
   expect(tok.status).toBe(200);
-  return { id: reg.body.id as number, username, password, access: tok.body.access as string, refresh: tok.body.refresh as string };
+  return {
+    id: reg.body.id as number,
+    username,
+    password,
+    access: tok.body.access as string,
+    refresh: tok.body.refresh as string,
+  };
 }
 
 /** Asserts the project's error shape and returns the message. */

@@ -9,7 +9,12 @@
  */
 import { env } from 'cloudflare:workers';
 
-export type D1Meter = { rowsRead: number; rowsWritten: number; writesByTable: Map<string, number>; statements: string[] };
+export type D1Meter = {
+  rowsRead: number;
+  rowsWritten: number;
+  writesByTable: Map<string, number>;
+  statements: string[];
+};
 
 const WRITE = /^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+["`]?(\w+)/i;
 const SELECT = /^\s*(SELECT|WITH)\b/i;
@@ -71,7 +76,9 @@ export async function meterD1<T>(block: () => Promise<T>): Promise<{ result: T; 
   db.prepare = ((query: string) => instrument(originalPrepare.call(db, query), query)) as D1Database['prepare'];
   db.batch = (async (statements: D1PreparedStatement[]) => {
     const results = await originalBatch.call(db, statements);
-    results.forEach((result, i) => record(sqlOf.get(statements[i]!) ?? '(batch)', result.meta));
+    results.forEach((result, i) => {
+      record(sqlOf.get(statements[i]!) ?? '(batch)', result.meta);
+    });
     return results;
   }) as D1Database['batch'];
   try {

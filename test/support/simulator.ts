@@ -16,7 +16,7 @@
  *   TMDB       https://api.tmdb.sim.test/3    (/3/*)
  * The admin methods below call `/_sim/*` directly (not through the spy).
  */
-import { vi, type MockInstance } from 'vitest';
+import { type MockInstance, vi } from 'vitest';
 import type { z } from 'zod';
 import type {
   AccountInfo,
@@ -41,7 +41,17 @@ import type {
 import type { RequestLogEntry, SimConfig } from '../../simulator/src/state';
 import type { Summary } from '../../simulator/src/views';
 
-export type { AccountInfo, AppCredentials, CatalogInfo, FaultInfo, PlayInfo, RequestLogEntry, SimConfig, Summary, TokenSet };
+export type {
+  AccountInfo,
+  AppCredentials,
+  CatalogInfo,
+  FaultInfo,
+  PlayInfo,
+  RequestLogEntry,
+  SimConfig,
+  Summary,
+  TokenSet,
+};
 
 export const SIM_TRAKT_API_URL = 'https://api.trakt.sim.test';
 export const SIM_TRAKT_AUTH_URL = 'https://auth.trakt.sim.test';
@@ -140,7 +150,11 @@ function abortError(signal: AbortSignal): unknown {
 }
 
 /** Serves a request from the simulator, rejecting like `fetch` when the signal aborts. */
-function routeToSimulator(instance: SimulatorInstance, request: Request, signal: AbortSignal | undefined): Promise<Response> {
+function routeToSimulator(
+  instance: SimulatorInstance,
+  request: Request,
+  signal: AbortSignal | undefined,
+): Promise<Response> {
   if (!signal) return instance.fetch(request);
   if (signal.aborted) return Promise.reject(abortError(signal));
   return new Promise<Response>((resolve, reject) => {
@@ -162,17 +176,19 @@ function routeToSimulator(instance: SimulatorInstance, request: Request, signal:
 export function installSimulator(options: { now?: () => number } = {}): Simulator {
   const instance = createSimulator(options);
 
-  const fetchSpy = vi.spyOn(globalThis, 'fetch').mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
-    const request = new Request(input, init);
-    const url = new URL(request.url);
-    if (!url.hostname.endsWith('.sim.test')) {
-      throw new Error(
-        `[simulator] blocked a real network call to ${url.origin}${url.pathname}: in tests only *.sim.test hosts are reachable (they are routed to the upstream simulator).`,
-      );
-    }
-    const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined) ?? undefined;
-    return routeToSimulator(instance, request, signal);
-  });
+  const fetchSpy = vi
+    .spyOn(globalThis, 'fetch')
+    .mockImplementation(async (input: RequestInfo | URL, init?: RequestInit) => {
+      const request = new Request(input, init);
+      const url = new URL(request.url);
+      if (!url.hostname.endsWith('.sim.test')) {
+        throw new Error(
+          `[simulator] blocked a real network call to ${url.origin}${url.pathname}: in tests only *.sim.test hosts are reachable (they are routed to the upstream simulator).`,
+        );
+      }
+      const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined) ?? undefined;
+      return routeToSimulator(instance, request, signal);
+    });
 
   const admin = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
     const init: RequestInit = { method };
@@ -200,7 +216,8 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     advanceClock: async (seconds) => {
       await admin('POST', '/clock', { advance_seconds: seconds });
     },
-    createApp: (input = {}) => admin<AppCredentials>('POST', '/apps', { redirect_uris: [SIM_DEFAULT_REDIRECT_URI], ...input }),
+    createApp: (input = {}) =>
+      admin<AppCredentials>('POST', '/apps', { redirect_uris: [SIM_DEFAULT_REDIRECT_URI], ...input }),
     registerTmdbKey: async (apiKey) => {
       await admin('POST', '/tmdb-keys', { api_key: apiKey });
     },
@@ -222,12 +239,17 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
       await admin('DELETE', `${user(username)}/playback/${id}`);
     },
     startWatching: (username, input) => admin('POST', `${user(username)}/watching`, input),
-    stopWatching: (username, opts = {}) => admin('POST', `${user(username)}/watching/stop`, { scrobble: opts.scrobble ?? false }),
+    stopWatching: (username, opts = {}) =>
+      admin('POST', `${user(username)}/watching/stop`, { scrobble: opts.scrobble ?? false }),
     summary: (username) => admin<Summary>('GET', `${user(username)}/summary`),
     catalog: (username) => admin<CatalogInfo>('GET', `${user(username)}/catalog`),
 
     approveDevice: async (userCode, username) => {
-      await admin('POST', '/device/approve', username === undefined ? { user_code: userCode } : { user_code: userCode, username });
+      await admin(
+        'POST',
+        '/device/approve',
+        username === undefined ? { user_code: userCode } : { user_code: userCode, username },
+      );
     },
     denyDevice: async (userCode) => {
       await admin('POST', '/device/deny', { user_code: userCode });
@@ -270,6 +292,7 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
         body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
       });
     },
-    tmdb: (path, apiKey = SIM_DEFAULT_TMDB_KEY) => fetch(`${SIM_TMDB_API_URL}${path}`, { headers: { authorization: `Bearer ${apiKey}` } }),
+    tmdb: (path, apiKey = SIM_DEFAULT_TMDB_KEY) =>
+      fetch(`${SIM_TMDB_API_URL}${path}`, { headers: { authorization: `Bearer ${apiKey}` } }),
   };
 }
