@@ -10,7 +10,7 @@ export default defineConfig(async () => ({
   plugins: [await workersTestPlugin({ UPSTREAM_TIMEOUT_MS: '500' })],
   test: {
     setupFiles: ['./test/setup.ts'],
-    include: ['test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'simulator/test/**/*.test.ts'],
     testTimeout: 30_000,
   },
 }));

@@ -2,7 +2,7 @@
  * The Cloudflare Vitest plugin set up once for every workerd-side suite (tests and benchmarks):
  * the bindings from wrangler.toml backed by Miniflare (real local D1, KV and Queues), the real
  * migrations handed to test/setup.ts, test secrets, and upstream URLs on `*.sim.test` hosts,
- * which test/support/simulator.ts routes into the in-process upstream simulator.
+ * which simulator/support/harness.ts routes into the in-process upstream simulator.
  */
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
 

@@ -8,9 +8,9 @@
  */
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
 import { call, type JsonResponse } from '../test/support/api';
 import { meterD1 } from '../test/support/d1-meter';
-import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../test/support/simulator';
 import { connectedUser } from '../test/support/trakt';
 import { BENCH_MARKER, type ReadRow, readTable, type SyncRow, syncTable } from './format';
 

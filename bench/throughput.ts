@@ -14,7 +14,7 @@
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { type StackInfo, startStack } from '../test-e2e/support/stack.ts';
+import { type StackInfo, startStack } from '../simulator/support/stack.ts';
 import type { ThroughputRow } from './format.ts';
 
 export const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1500);

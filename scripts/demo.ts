@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { type Stack, type StackInfo, startStack } from '../test-e2e/support/stack.ts';
+import { type Stack, type StackInfo, startStack } from '../simulator/support/stack.ts';
 
 const HELP = `Run the Trakt watch-history API against the offline Trakt/TMDB simulator.
 

@@ -1,7 +1,8 @@
 /** The Hono environment shared by every route: the Worker's bindings and typed per-request variables. */
 import type { RequestIdVariables } from 'hono/request-id';
+import type { Database } from './db/client';
 
 export type AppEnv = {
   Bindings: Env;
-  Variables: RequestIdVariables & { userId: number };
+  Variables: RequestIdVariables & { userId: number; db: Database };
 };

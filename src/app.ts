@@ -11,11 +11,10 @@ import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import type { AppEnv } from './app-env';
 import { corsOrigins, MAX_BODY_BYTES } from './config';
+import { database } from './db/client';
 import { docsRoutes } from './docs/routes';
 import { ApiError, errorBody, handleError } from './http/errors';
-import { syncRoutes } from './sync/routes';
-import { oauthHelperRoutes } from './trakt/oauth-helper.routes';
-import { traktAuthRoutes } from './trakt/routes';
+import { traktRoutes } from './trakt/routes';
 import { usersRoutes } from './users/routes';
 import { VERSION } from './version';
 
@@ -59,12 +58,16 @@ export function createApp() {
     await next();
   });
 
+  // The drizzle handle for this request, built once from its D1 binding (no module-level singleton).
+  app.use(async (c, next) => {
+    c.set('db', database(c.env.DB));
+    await next();
+  });
+
   app.get('/health', (c) => c.json({ status: 'ok', version: VERSION }));
   app.route('/users', usersRoutes);
-  app.route('/trakt', oauthHelperRoutes);
-  app.route('/trakt', traktAuthRoutes);
+  app.route('/trakt', traktRoutes);
   app.route('/', docsRoutes(app));
-  app.route('/trakt', syncRoutes);
 
   app.notFound((c) => c.json(errorBody(`Not found: ${c.req.method} ${c.req.path}`), 404));
   app.onError(handleError);

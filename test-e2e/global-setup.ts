@@ -4,7 +4,7 @@
  * after the run whatever its outcome.
  */
 import type { TestProject } from 'vitest/node';
-import { type StackInfo, startStack } from './support/stack';
+import { type StackInfo, startStack } from '../simulator/support/stack';
 
 declare module 'vitest' {
   export interface ProvidedContext {

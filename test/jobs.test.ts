@@ -1,10 +1,10 @@
 import { createExecutionContext, createMessageBatch, createScheduledController, getQueueResult } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { installSimulator, type Simulator } from '../simulator/support/harness';
 import worker from '../src/index';
 import { handleSyncMessage, retryDelaySeconds } from '../src/jobs/queue';
 import { call, registerAndLogin } from './support/api';
-import { installSimulator, type Simulator } from './support/simulator';
 import { connectedUser } from './support/trakt';
 
 let sim: Simulator;

@@ -1,9 +1,9 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
 import { runSync } from '../src/sync/service';
 import { call, expectError, registerAndLogin } from './support/api';
 import { meterD1 } from './support/d1-meter';
-import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from './support/simulator';
 import { connectedUser } from './support/trakt';
 
 let sim: Simulator;

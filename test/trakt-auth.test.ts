@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { installSimulator, type Simulator } from '../simulator/support/harness';
 import { call, expectError, registerAndLogin } from './support/api';
-import { installSimulator, type Simulator } from './support/simulator';
 import { connectedUser, createTraktApp, storeTraktCredentials } from './support/trakt';
 
 let sim: Simulator;

@@ -16,7 +16,7 @@ import {
   storedMoviesOutput,
   storedShowsOutput,
   syncStatusOutput,
-} from '../sync/schemas';
+} from '../history/schemas';
 import {
   authenticateOutput,
   authStatusOutput,

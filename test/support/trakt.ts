@@ -3,8 +3,8 @@
  */
 import { env } from 'cloudflare:workers';
 import { expect } from 'vitest';
+import type { AccountInput, AppCredentials, Simulator } from '../../simulator/support/harness';
 import { call, registerAndLogin } from './api';
-import type { AccountInput, AppCredentials, Simulator } from './simulator';
 
 let accountCounter = 0;
 

@@ -1,6 +1,6 @@
 /** Simulator: Trakt API headers, pagination, rate limit and sync endpoints derived from one list of plays. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type AppCredentials, installSimulator, type Simulator } from '../support/simulator';
+import { type AppCredentials, installSimulator, type Simulator } from '../support/harness';
 
 interface HistoryItem {
   id: number;

@@ -1,9 +1,9 @@
 /** Simulator: seeded dataset determinism and scale, plus the pure pagination and rate-limit cores. */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { BASE_DATE_MS, generateHistory, generateMovie, generateShow } from '../../simulator/src/dataset';
-import { pageParams, paginate } from '../../simulator/src/pagination';
-import { takeFromWindow, type WindowState } from '../../simulator/src/rate-limit';
-import { installSimulator, type Simulator } from '../support/simulator';
+import { BASE_DATE_MS, generateHistory, generateMovie, generateShow } from '../src/dataset';
+import { pageParams, paginate } from '../src/pagination';
+import { takeFromWindow, type WindowState } from '../src/rate-limit';
+import { installSimulator, type Simulator } from '../support/harness';
 
 afterEach(() => {
   vi.restoreAllMocks();

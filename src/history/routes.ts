@@ -6,12 +6,11 @@
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
 import { requireUser } from '../auth/middleware';
-import { database } from '../db/client';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
+import { runSync } from '../sync/service';
 import { storedMovies, storedShows, syncStatus, watchedSeasonsEpisodes } from './queries';
 import { pageQuery, seasonsEpisodesQuery } from './schemas';
-import { runSync } from './service';
 
 const counts = (r: { added: number; updated: number; removed: number; unchanged: number }) => ({
   added: r.added,
@@ -20,7 +19,7 @@ const counts = (r: { added: number; updated: number; removed: number; unchanged:
   unchanged: r.unchanged,
 });
 
-export const syncRoutes = new Hono<AppEnv>()
+export const historyRoutes = new Hono<AppEnv>()
   .on(['GET', 'POST'], '/fetch-latest-movies', requireUser, async (c) => {
     const result = await runSync(c.env, c.var.userId, {
       kinds: ['movies'],
@@ -49,19 +48,17 @@ export const syncRoutes = new Hono<AppEnv>()
     });
   })
   .get('/get-stored-movies', requireUser, validate('query', pageQuery), async (c) => {
-    return c.json(
-      await storedMovies(database(c.env.DB), c.var.userId, c.req.valid('query'), c.env.TMDB_IMAGE_BASE_URL),
-    );
+    return c.json(await storedMovies(c.var.db, c.var.userId, c.req.valid('query'), c.env.TMDB_IMAGE_BASE_URL));
   })
   .get('/get-stored-shows', requireUser, validate('query', pageQuery), async (c) => {
-    return c.json(await storedShows(database(c.env.DB), c.var.userId, c.req.valid('query'), c.env.TMDB_IMAGE_BASE_URL));
+    return c.json(await storedShows(c.var.db, c.var.userId, c.req.valid('query'), c.env.TMDB_IMAGE_BASE_URL));
   })
   .get('/get-watched-seasons-episodes', requireUser, validate('query', seasonsEpisodesQuery), async (c) => {
     const { trakt_id } = c.req.valid('query');
-    const result = await watchedSeasonsEpisodes(database(c.env.DB), c.var.userId, trakt_id, c.env.TMDB_IMAGE_BASE_URL);
+    const result = await watchedSeasonsEpisodes(c.var.db, c.var.userId, trakt_id, c.env.TMDB_IMAGE_BASE_URL);
     if (!result) throw new ApiError(404, `No watched show with trakt_id ${trakt_id}`);
     return c.json(result);
   })
   .get('/sync-status', requireUser, async (c) => {
-    return c.json(await syncStatus(database(c.env.DB), c.var.userId));
+    return c.json(await syncStatus(c.var.db, c.var.userId));
   });

@@ -1,6 +1,6 @@
 /** Simulator: TMDB auth, lookups consistent with the Trakt dataset, /find, 404 and 429. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type CatalogInfo, installSimulator, SIM_TMDB_API_URL, type Simulator } from '../support/simulator';
+import { type CatalogInfo, installSimulator, SIM_TMDB_API_URL, type Simulator } from '../support/harness';
 
 let sim: Simulator;
 let catalog: CatalogInfo;

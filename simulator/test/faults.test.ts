@@ -1,6 +1,6 @@
 /** Simulator: fault injection, request log and counters, and the fetch routing of the test helper. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type AppCredentials, installSimulator, SIM_TRAKT_AUTH_URL, type Simulator } from '../support/simulator';
+import { type AppCredentials, installSimulator, SIM_TRAKT_AUTH_URL, type Simulator } from '../support/harness';
 
 let sim: Simulator;
 let app: AppCredentials;

@@ -7,7 +7,7 @@ import {
   SIM_TRAKT_AUTH_URL,
   type Simulator,
   type TokenSet,
-} from '../support/simulator';
+} from '../support/harness';
 
 let sim: Simulator;
 let app: AppCredentials;

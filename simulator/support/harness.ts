@@ -26,8 +26,8 @@ import type {
   FaultInfo,
   PlayInfo,
   TokenSet,
-} from '../../simulator/src/admin';
-import { createSimulator, type SimulatorInstance } from '../../simulator/src/app';
+} from '../src/admin';
+import { createSimulator, type SimulatorInstance } from '../src/app';
 import type {
   accountSchema,
   appSchema,
@@ -37,9 +37,9 @@ import type {
   resetSchema,
   tokensSchema,
   watchingSchema,
-} from '../../simulator/src/schemas';
-import type { RequestLogEntry, SimConfig } from '../../simulator/src/state';
-import type { Summary } from '../../simulator/src/views';
+} from '../src/schemas';
+import type { RequestLogEntry, SimConfig } from '../src/state';
+import type { Summary } from '../src/views';
 
 export type {
   AccountInfo,
