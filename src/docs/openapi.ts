@@ -147,6 +147,7 @@ function responsesFor(info: RouteInfo, doc: RouteDoc | undefined): JsonSchema {
     const content: Record<string, JsonSchema> = {};
     if (response.schema) content['application/json'] = { schema: jsonSchema(response.schema, 'output') };
     if (response.html) content['text/html'] = { schema: { type: 'string' } };
+    if (response.csv) content['text/csv'] = { schema: { type: 'string' } };
     const isError = Number(status) >= 400;
     if (isError && !response.schema) content['application/json'] = { schema: ERROR_REF };
     responses[status] =

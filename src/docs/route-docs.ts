@@ -12,7 +12,9 @@ import { z } from 'zod';
 import {
   fetchMoviesOutput,
   fetchShowsOutput,
+  historyOutput,
   seasonsEpisodesOutput,
+  statsOutput,
   storedMoviesOutput,
   storedShowsOutput,
   syncStatusOutput,
@@ -35,6 +37,8 @@ export type ResponseDoc = {
   schema?: z.ZodType;
   /** The response is an HTML page (instead of, or as an alternative to, JSON). */
   html?: boolean;
+  /** The response can also be CSV (`text/csv`). */
+  csv?: boolean;
 };
 
 export type RouteDoc = {
@@ -56,6 +60,24 @@ const watchingOutput = z.object({
 const openApiOutput = z.record(z.string(), z.unknown()).describe('This OpenAPI 3.1 document');
 
 const error = (description: string): ResponseDoc => ({ description });
+
+const CONDITIONAL =
+  'Sends ETag (from a per-user data version that every sync bumps, plus the query) and Cache-Control: private, no-cache; If-None-Match with the current tag answers 304 without a body.';
+const notModified = { 304: { description: 'Not modified: If-None-Match matched the current ETag (no body)' } };
+const exportRowOutput = z.object({
+  type: z.enum(['movie', 'episode']),
+  watched_at: z.string(),
+  action: z.string(),
+  title: z.string().nullable(),
+  year: z.number().nullable(),
+  season: z.number().nullable(),
+  episode: z.number().nullable(),
+  episode_title: z.string().nullable(),
+  trakt: z.number().nullable(),
+  imdb: z.string().nullable(),
+  tmdb: z.number().nullable(),
+  tvdb: z.number().nullable(),
+});
 
 export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'GET /health': {
@@ -181,23 +203,64 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   ...fetchDocs('movies', fetchMoviesOutput),
   ...fetchDocs('shows', fetchShowsOutput),
   'GET /trakt/get-stored-movies': {
-    summary: 'Stored watched movies, paginated (page, page_size)',
-    responses: { 200: { description: 'One page of movies, most recently watched first', schema: storedMoviesOutput } },
+    summary: 'Stored watched movies, paginated (page, page_size), sortable and filterable',
+    description: `sort=last_watched|title|plays|year, order=desc|asc (defaults last_watched, desc), q= (title substring, case-insensitive), year=. TMDB fields (overview, backdrop_url, genres, runtime, rating) are null until enriched. ${CONDITIONAL}`,
+    responses: {
+      200: { description: 'One page of movies, most recently watched first by default', schema: storedMoviesOutput },
+      ...notModified,
+    },
   },
   'GET /trakt/get-stored-shows': {
-    summary: 'Stored watched shows, paginated (page, page_size)',
-    responses: { 200: { description: 'One page of shows, most recently watched first', schema: storedShowsOutput } },
+    summary: 'Stored watched shows, paginated (page, page_size), sortable and filterable',
+    description: `sort=last_watched|title|plays|year, order=desc|asc (defaults last_watched, desc), q= (title substring, case-insensitive), year=. TMDB fields are null until enriched; reset_at is the start of the current rewatch. ${CONDITIONAL}`,
+    responses: {
+      200: { description: 'One page of shows, most recently watched first by default', schema: storedShowsOutput },
+      ...notModified,
+    },
   },
   'GET /trakt/get-watched-seasons-episodes': {
     summary: "A stored show's watched seasons and episodes",
+    description: CONDITIONAL,
     responses: {
       200: { description: 'Seasons and episodes', schema: seasonsEpisodesOutput },
+      ...notModified,
       404: error('No watched show with that trakt_id'),
     },
   },
   'GET /trakt/sync-status': {
     summary: 'Sync state: last run, next run, counts',
-    responses: { 200: { description: 'Sync status', schema: syncStatusOutput } },
+    description: CONDITIONAL,
+    responses: { 200: { description: 'Sync status', schema: syncStatusOutput }, ...notModified },
+  },
+  'GET /trakt/history': {
+    summary: 'Every play, newest first (keyset pages with an opaque cursor)',
+    description: `Filters: type=movies|episodes, start_at / end_at (ISO-8601, inclusive), trakt_id (a movie's or a show's). limit 1–100 (default 20). Pass next_cursor as ?cursor= with the same filters for the next page; a cursor of another user, for other filters or altered answers 400. ${CONDITIONAL}`,
+    responses: {
+      200: { description: 'One page of plays', schema: historyOutput },
+      ...notModified,
+      400: error('Invalid filters, or an invalid cursor'),
+    },
+  },
+  'GET /trakt/stats': {
+    summary: 'Figures for the whole history: totals, minutes, by year / month / weekday-hour, top genres',
+    description: `From rollups kept up to date by every sync. Minutes come from TMDB runtimes; plays without one are counted in minutes_unknown_plays. by_weekday_hour is 7 × 24 play counts, Monday first, in UTC or in ?tz= (an IANA zone, DST-exact). ${CONDITIONAL}`,
+    responses: {
+      200: { description: 'Stats', schema: statsOutput },
+      ...notModified,
+      400: error('Unknown time zone'),
+    },
+  },
+  'GET /trakt/export': {
+    summary: 'Download every play as JSON or CSV (streamed)',
+    description: `One row per play: type, watched_at, action, title, year, season, episode, episode_title, trakt, imdb, tmdb, tvdb (ids of the movie, or of the show for an episode). CSV follows RFC 4180 (CRLF, quoted fields). Content-Disposition: attachment. ${CONDITIONAL}`,
+    responses: {
+      200: {
+        description: 'The file (a JSON array of rows, or CSV with a header line)',
+        schema: z.array(exportRowOutput),
+        csv: true,
+      },
+      ...notModified,
+    },
   },
 };
 

@@ -16,6 +16,7 @@ import { eq, sql } from 'drizzle-orm';
 import type { z } from 'zod';
 import { type Database, isoNow, runBatch } from '../db/client';
 import { syncState, traktConnections } from '../db/schema';
+import { historyWritten } from '../history/write-hooks';
 import { ApiError } from '../http/errors';
 import { type EnrichmentResult, enrichUser } from '../tmdb/enrich';
 import { TRAKT_MAX_PAGE_LIMIT, type TraktClient } from '../trakt/client';
@@ -431,9 +432,12 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
       lastErrorAt: null,
     };
     // The cursor (sync_state) is written in the same transaction as the data it covers.
+    const changed = Object.values(plans).some((plan) => !plan.result.skipped);
     await runBatch(env.DB, [
       ...(plans.movies?.statements ?? []),
       ...(plans.shows?.statements ?? []),
+      // Read side (ETags, stats rollups): same transaction as the data.
+      ...(changed ? historyWritten(userId, finishedAt) : []),
       releaseSyncLease(ctx.db, userId, leaseId, stateUpdate),
       ctx.db
         .update(traktConnections)
@@ -453,10 +457,15 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     try {
       const budget = options.background ? SUBREQUEST_BUDGET - result.upstream_calls : MAX_TMDB_CALLS_PER_REQUEST;
       result.enrichment = await enrichUser(env, ctx.db, ctx.ring, userId, { kinds: options.kinds, budget });
-      await ctx.db
-        .update(syncState)
-        .set({ lastResult: JSON.stringify(result) })
-        .where(eq(syncState.userId, userId));
+      const enriched = result.enrichment.calls > 0;
+      await runBatch(env.DB, [
+        ctx.db
+          .update(syncState)
+          .set({ lastResult: JSON.stringify(result) })
+          .where(eq(syncState.userId, userId)),
+        // New posters, runtimes and genres change what the reads return: same hook as the sync's batch.
+        ...(enriched ? historyWritten(userId, now()) : []),
+      ]);
     } catch (error) {
       // Enrichment is best effort: items stay without images and are enriched on a later run.
       console.warn(

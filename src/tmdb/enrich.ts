@@ -1,7 +1,8 @@
 /**
  * @module
  * TMDB enrichment after a sync: posters for movies and shows, stills/titles/overviews/ratings for
- * episodes (one /tv/{id}/season/{n} call per season, never one per episode), and /find for items
+ * episodes (one /tv/{id}/season/{n} call per season, never one per episode), genres and runtimes
+ * (movies, shows and episodes, for the stats' minutes), and /find for items
  * whose Trakt tmdb id is null. The cache is global (public data shared by every user who watched a
  * title), so a second user with the same titles costs no TMDB calls. Work per run is bounded (the
  * rest is picked up by the next run) and paced under TMDB's ~40 requests/second.
@@ -30,6 +31,11 @@ export type EnrichmentResult = {
   lookups: number;
   skipped?: 'no_tmdb_key' | 'budget_exhausted';
 };
+
+/** TMDB reports unknown runtimes as 0 or null; both mean "unknown" here. */
+function positiveMinutes(value: number | null | undefined): number | null {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.round(value) : null;
+}
 
 export async function tmdbKeyFor(env: Env, db: Database, ring: KeyRing, userId: number): Promise<string | undefined> {
   const keys = await readApiKeys(db, ring, userId, ['tmdb']).catch(
@@ -186,6 +192,14 @@ export async function enrichUser(
         backdropPath: data?.backdrop_path ?? null,
         overview: data?.overview ?? null,
         voteAverage: data?.vote_average ?? null,
+        genres: data?.genres ? JSON.stringify(data.genres.map((genre) => genre.name)) : null,
+        runtime: positiveMinutes(
+          data && 'episode_run_time' in data
+            ? data.episode_run_time?.[0]
+            : data && 'runtime' in data
+              ? data.runtime
+              : null,
+        ),
         fetchedAt: isoNow(now),
       });
     }),
@@ -193,13 +207,13 @@ export async function enrichUser(
   );
   result.titles = titleRows.length;
   for (const part of chunk(titleRows)) {
-    statements.push(sql`INSERT INTO tmdb_titles (kind, tmdb_id, status, title, poster_path, backdrop_path, overview, vote_average, fetched_at)
+    statements.push(sql`INSERT INTO tmdb_titles (kind, tmdb_id, status, title, poster_path, backdrop_path, overview, vote_average, genres, runtime, fetched_at)
       SELECT json_extract(j.value, '$.kind'), json_extract(j.value, '$.tmdbId'), json_extract(j.value, '$.status'), json_extract(j.value, '$.title'),
              json_extract(j.value, '$.posterPath'), json_extract(j.value, '$.backdropPath'), json_extract(j.value, '$.overview'), json_extract(j.value, '$.voteAverage'),
-             json_extract(j.value, '$.fetchedAt')
+             json_extract(j.value, '$.genres'), json_extract(j.value, '$.runtime'), json_extract(j.value, '$.fetchedAt')
       FROM json_each(${JSON.stringify(part)}) AS j WHERE true
       ON CONFLICT (kind, tmdb_id) DO UPDATE SET status = excluded.status, title = excluded.title, poster_path = excluded.poster_path, backdrop_path = excluded.backdrop_path,
-        overview = excluded.overview, vote_average = excluded.vote_average, fetched_at = excluded.fetched_at`);
+        overview = excluded.overview, vote_average = excluded.vote_average, genres = excluded.genres, runtime = excluded.runtime, fetched_at = excluded.fetched_at`);
   }
   await flush();
 
@@ -240,6 +254,7 @@ export async function enrichUser(
             overview: e.overview ?? null,
             stillPath: e.still_path ?? null,
             voteAverage: e.vote_average ?? null,
+            runtime: positiveMinutes(e.runtime),
           });
         }
       }),
@@ -247,12 +262,12 @@ export async function enrichUser(
     );
     result.seasons = seasonRows.length;
     for (const part of chunk(episodeRows)) {
-      statements.push(sql`INSERT INTO tmdb_episodes (tmdb_show_id, season_number, episode_number, name, overview, still_path, vote_average)
+      statements.push(sql`INSERT INTO tmdb_episodes (tmdb_show_id, season_number, episode_number, name, overview, still_path, vote_average, runtime)
         SELECT json_extract(j.value, '$.tmdbShowId'), json_extract(j.value, '$.seasonNumber'), json_extract(j.value, '$.episodeNumber'), json_extract(j.value, '$.name'),
-               json_extract(j.value, '$.overview'), json_extract(j.value, '$.stillPath'), json_extract(j.value, '$.voteAverage')
+               json_extract(j.value, '$.overview'), json_extract(j.value, '$.stillPath'), json_extract(j.value, '$.voteAverage'), json_extract(j.value, '$.runtime')
         FROM json_each(${JSON.stringify(part)}) AS j WHERE true
         ON CONFLICT (tmdb_show_id, season_number, episode_number) DO UPDATE SET name = excluded.name, overview = excluded.overview, still_path = excluded.still_path,
-          vote_average = excluded.vote_average`);
+          vote_average = excluded.vote_average, runtime = excluded.runtime`);
     }
     for (const part of chunk(seasonRows)) {
       statements.push(sql`INSERT INTO tmdb_seasons (tmdb_show_id, season_number, status, fetched_at)

@@ -1,0 +1,50 @@
+/**
+ * @module
+ * Conditional GET for the read endpoints. `conditional(route, scope)` goes after validation:
+ * with an `If-None-Match` header it makes ONE D1 read (`freshnessQuery`) and answers `304` with
+ * no body when the tag still matches. Otherwise the handler reads its data and the freshness row
+ * in one `db.batch()` (a consistent snapshot) and answers through `tagged()`, which sets `ETag`
+ * and `Cache-Control: private, no-cache`.
+ */
+import type { Context } from 'hono';
+import { createMiddleware } from 'hono/factory';
+import type { AppEnv } from '../app-env';
+import {
+  CONDITIONAL_CACHE_CONTROL,
+  entityTag,
+  type Freshness,
+  freshnessQuery,
+  ifNoneMatchMatches,
+  type TagScope,
+  tagInputs,
+} from './data-version';
+
+async function tagFor(c: Context<AppEnv>, route: string, scope: TagScope, freshness: Freshness | undefined) {
+  return entityTag(c.var.userId, route, c.req.query(), tagInputs(freshness, scope, Date.now()));
+}
+
+/** Answers `304` after a single D1 read when `If-None-Match` carries the current tag. */
+export function conditional(route: string, scope: TagScope = 'data') {
+  return createMiddleware<AppEnv>(async (c, next) => {
+    const ifNoneMatch = c.req.header('If-None-Match');
+    if (ifNoneMatch) {
+      const [freshness] = await freshnessQuery(c.var.db, c.var.userId);
+      const tag = await tagFor(c, route, scope, freshness);
+      if (ifNoneMatchMatches(ifNoneMatch, tag)) {
+        return c.body(null, 304, { ETag: tag, 'Cache-Control': CONDITIONAL_CACHE_CONTROL });
+      }
+    }
+    await next();
+  });
+}
+
+/** Sets the tag computed from the freshness row the handler read together with its data. */
+export async function tagged(
+  c: Context<AppEnv>,
+  route: string,
+  freshness: Freshness | undefined,
+  scope: TagScope = 'data',
+): Promise<void> {
+  c.header('ETag', await tagFor(c, route, scope, freshness));
+  c.header('Cache-Control', CONDITIONAL_CACHE_CONTROL);
+}
