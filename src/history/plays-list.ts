@@ -9,7 +9,7 @@
  * reads the same rows as page 1. `trakt_id` without `type` may name a movie and a show (Trakt's
  * movie and show ids are separate sequences): both branches are read in the same batch and merged.
  */
-import { and, desc, eq, gte, lte, type SQL, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, lte, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import type { Database } from '../db/client';
 import { episodes, movies, plays, seasons, shows, tmdbEpisodes, tmdbTitles } from '../db/schema';
@@ -39,6 +39,7 @@ export function branchesFor(filters: HistoryFilters): Branch[] {
 }
 
 const movieTmdb = alias(tmdbTitles, 'movie_tmdb');
+const named = <T>(column: SQLWrapper, name: string) => sql<T>`${column}`.as(name);
 const showTmdb = alias(tmdbTitles, 'show_tmdb');
 
 function pageQuery(
@@ -67,21 +68,22 @@ function pageQuery(
       seasonNumber: plays.seasonNumber,
       episodeNumber: plays.episodeNumber,
       episodeTraktId: plays.episodeTraktId,
-      movieTitle: movies.title,
-      movieYear: movies.year,
-      movieSlug: movies.slug,
-      movieImdb: movies.imdbId,
-      movieTmdb: movies.tmdbId,
-      moviePoster: movieTmdb.posterPath,
-      showTitle: shows.title,
-      showYear: shows.year,
-      showSlug: shows.slug,
-      showImdb: shows.imdbId,
-      showTmdb: shows.tmdbId,
-      showTvdb: shows.tvdbId,
-      showPoster: showTmdb.posterPath,
-      episodeTitle: episodes.title,
-      episodeTmdbName: tmdbEpisodes.name,
+      // Aliased: D1 batch results are keyed by column name, and movies/shows/episodes share names.
+      movieTitle: named<string | null>(movies.title, 'movie_title'),
+      movieYear: named<number | null>(movies.year, 'movie_year'),
+      movieSlug: named<string | null>(movies.slug, 'movie_slug'),
+      movieImdb: named<string | null>(movies.imdbId, 'movie_imdb'),
+      movieTmdb: named<number | null>(movies.tmdbId, 'movie_tmdb_id'),
+      moviePoster: named<string | null>(movieTmdb.posterPath, 'movie_poster'),
+      showTitle: named<string | null>(shows.title, 'show_title'),
+      showYear: named<number | null>(shows.year, 'show_year'),
+      showSlug: named<string | null>(shows.slug, 'show_slug'),
+      showImdb: named<string | null>(shows.imdbId, 'show_imdb'),
+      showTmdb: named<number | null>(shows.tmdbId, 'show_tmdb_id'),
+      showTvdb: named<number | null>(shows.tvdbId, 'show_tvdb'),
+      showPoster: named<string | null>(showTmdb.posterPath, 'show_poster'),
+      episodeTitle: named<string | null>(episodes.title, 'episode_title'),
+      episodeTmdbName: named<string | null>(tmdbEpisodes.name, 'episode_tmdb_name'),
     })
     .from(plays)
     .leftJoin(
