@@ -32,6 +32,19 @@ export type ReadRow = {
   statements: number;
 };
 
+/** One request of the history API bench (bench/history-api.bench.test.ts). */
+export type HistoryApiRow = {
+  scenario: string;
+  endpoint: string;
+  status: number;
+  rows_read: number;
+  /** D1's own meta.duration, summed over the request's statements. */
+  d1_ms: number;
+  statements: number;
+  /** Export only: the chunk size (rows per D1 read), which bounds memory. */
+  max_rows_per_statement: number;
+};
+
 export type ThroughputRow = {
   endpoint: string;
   requests: number;
@@ -164,6 +177,21 @@ export function throughputTable(rows: ThroughputRow[]): string {
       r.p50_ratio.toFixed(2),
       r.p95_ms.toFixed(1),
       r.p95_ratio.toFixed(2),
+    ]),
+  );
+}
+
+export function historyApiTable(rows: HistoryApiRow[]): string {
+  return table(
+    ['Scenario', 'Request', 'status', 'D1 rows read', 'D1 time (ms)', 'statements', 'rows per chunk'],
+    rows.map((r) => [
+      r.scenario,
+      `\`${r.endpoint}\``,
+      r.status,
+      r.rows_read,
+      r.d1_ms.toFixed(2),
+      r.statements,
+      r.max_rows_per_statement || '–',
     ]),
   );
 }

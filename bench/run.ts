@@ -16,6 +16,8 @@ import {
   BENCH_MARKER,
   callsTable,
   d1SyncTable,
+  type HistoryApiRow,
+  historyApiTable,
   type ReadRow,
   readTable,
   type SyncRow,
@@ -73,7 +75,14 @@ function runWorkerdBench(): Promise<Record<string, unknown>> {
   });
 }
 
-function figures(large: LargeData, tmdb: TmdbData, throughput: ThroughputResult | undefined): string {
+type HistoryApiData = { account: Record<string, unknown>; plays: number; rows: HistoryApiRow[] };
+
+function figures(
+  large: LargeData,
+  tmdb: TmdbData,
+  throughput: ThroughputResult | undefined,
+  historyApi: HistoryApiData | undefined,
+): string {
   const s = large.account.summary;
   const firstTrakt = large.sync.filter((r) => r.scenario === 'first sync').reduce((n, r) => n + r.trakt_calls, 0);
   const backdatedTrakt = large.sync
@@ -124,6 +133,17 @@ function figures(large: LargeData, tmdb: TmdbData, throughput: ThroughputResult 
   } else {
     lines.push('_Skipped in this run (`--skip-throughput`)._');
   }
+  if (historyApi) {
+    const a = historyApi.account;
+    lines.push(
+      '',
+      '### 4. History API on the XL account',
+      '',
+      `XL account (seed \`${a.seed}\`): ${a.movies} movies and ${a.shows} shows × ${a.seasons_per_show} seasons × ${a.episodes_per_season} episodes, ${a.plays_per_item} plays each plus rewatches: **${historyApi.plays} plays**. D1 rows and time from D1's own \`meta\` (Miniflare's SQLite on this machine):`,
+      '',
+      historyApiTable(historyApi.rows),
+    );
+  }
   lines.push('', END);
   return lines.join('\n');
 }
@@ -133,7 +153,7 @@ const large = bench.large as LargeData | undefined;
 const tmdb = bench.tmdb as TmdbData | undefined;
 if (!large || !tmdb) throw new Error('the workerd benchmarks printed no figures');
 const throughput = args.has('--skip-throughput') ? undefined : await runThroughput();
-const section = figures(large, tmdb, throughput);
+const section = figures(large, tmdb, throughput, bench.history_api as HistoryApiData | undefined);
 if (args.has('--no-write')) {
   console.log(`\n${section}`);
 } else {
