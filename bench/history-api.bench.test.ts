@@ -14,7 +14,7 @@ import { connectedUser } from '../test/support/trakt';
 import { BENCH_MARKER, type HistoryApiRow } from './format';
 
 /** ~60,000 plays: 12,000 movies and 40 shows × 5 seasons × 40 episodes, three plays each (plus rewatches). */
-export const XL = {
+const XL = {
   seed: 'bench-xl',
   movies: 12_000,
   shows: 40,
