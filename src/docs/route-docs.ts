@@ -78,7 +78,9 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     summary: 'Register an account',
     responses: {
       201: { description: 'Created', schema: userOutput },
+      403: error('Registration is closed (REGISTRATION=closed and the database already has an account)'),
       409: error('A user with that username already exists'),
+      429: error('Too many registrations from this address; retry after the Retry-After header'),
     },
   },
   'POST /users/token': {
@@ -86,16 +88,44 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     responses: {
       200: { description: 'Token pair', schema: tokenPairOutput },
       401: error('Invalid username or password'),
+      429: error('Too many login attempts; try again later (Retry-After)'),
     },
   },
   'POST /users/token/refresh': {
     summary: 'Exchange a refresh JWT for a new access JWT',
     responses: {
       200: { description: 'New access token', schema: accessOutput },
-      401: error('Invalid or expired refresh token'),
+      401: error('Invalid, expired or revoked refresh token'),
+    },
+  },
+  'POST /users/logout': {
+    summary: 'Log out: revoke one refresh token, or every session',
+    description:
+      '`{"refresh": "…"}` revokes that refresh token; `{"all": true}` revokes every refresh token of the user. Access tokens are stateless and simply expire.',
+    responses: {
+      204: { description: 'Revoked (also when it already was)' },
+      400: error('refresh is not a refresh token of the signed-in user'),
     },
   },
   'GET /users/me': { summary: 'The signed-in user', responses: { 200: { description: 'Profile', schema: meOutput } } },
+  'POST /users/me/password': {
+    summary: 'Change the password; revokes every refresh token issued before',
+    responses: {
+      204: { description: 'Changed; log in again to get new tokens' },
+      403: error('current_password is incorrect (counts toward login throttling)'),
+      429: error('Too many login attempts; try again later (Retry-After)'),
+    },
+  },
+  'DELETE /users/me': {
+    summary: 'Delete the account and everything stored for it',
+    description:
+      'Revokes the Trakt token at Trakt, deletes the connection, watch history, sync state, API keys and sessions. Every JWT of the user fails afterwards.',
+    responses: {
+      204: { description: 'Deleted' },
+      403: error('Password is incorrect (nothing was deleted)'),
+      429: error('Too many login attempts; try again later (Retry-After)'),
+    },
+  },
   'POST /users/api-keys': {
     summary: 'Store (or replace) credentials for a service',
     description:
@@ -198,6 +228,15 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'GET /trakt/sync-status': {
     summary: 'Sync state: last run, next run, counts',
     responses: { 200: { description: 'Sync status', schema: syncStatusOutput } },
+  },
+  'DELETE /trakt/history': {
+    summary: 'Delete the stored watch history (for a clean re-sync)',
+    description:
+      'Keeps the account, the Trakt connection and the API keys. The next sync of movies and of shows is a full one.',
+    responses: {
+      204: { description: 'Deleted' },
+      409: error('A sync for this user is already running'),
+    },
   },
 };
 

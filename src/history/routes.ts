@@ -1,13 +1,14 @@
 /**
  * @module
  * /trakt/* history endpoints (seed contract): run the caller's sync now, and serve stored
- * movies, shows and a show's seasons/episodes from D1.
+ * movies, shows and a show's seasons/episodes from D1. Beyond the seed: clear the stored history.
  */
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
 import { requireUser } from '../auth/middleware';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
+import { clearStoredHistory } from '../sync/reset';
 import { runSync } from '../sync/service';
 import { storedMovies, storedShows, syncStatus, watchedSeasonsEpisodes } from './queries';
 import { pageQuery, seasonsEpisodesQuery } from './schemas';
@@ -61,4 +62,9 @@ export const historyRoutes = new Hono<AppEnv>()
   })
   .get('/sync-status', requireUser, async (c) => {
     return c.json(await syncStatus(c.var.db, c.var.userId));
+  })
+  .delete('/history', requireUser, async (c) => {
+    // Keeps the account and the Trakt connection; the next sync of each kind is a full one.
+    await clearStoredHistory(c.env.DB, c.var.db, c.var.userId);
+    return c.body(null, 204);
   });
