@@ -6,11 +6,19 @@
  */
 import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { chargeRegistration, TOO_MANY_LOGINS, throttledPasswordCheck } from '../src/auth/login-throttle';
+import {
+  chargeRegistration,
+  pruneLoginThrottle,
+  THROTTLE_STALE_AFTER_MS,
+  TOO_MANY_LOGINS,
+  throttledPasswordCheck,
+} from '../src/auth/login-throttle';
+import { openSession, pruneExpiredSessions } from '../src/auth/sessions';
 import {
   LOGIN_FAILURE_WINDOW_MS,
   LOGIN_FAILURES_PER_ACCOUNT,
   LOGIN_USERNAMES_PER_ADDRESS,
+  REFRESH_TOKEN_TTL_SECONDS,
   REGISTRATIONS_PER_ADDRESS,
 } from '../src/config';
 import { database } from '../src/db/client';
@@ -262,5 +270,51 @@ describe('password confirmations count toward throttling', () => {
       json: { current_password: user.password, new_password: 'a brand new password' },
     });
     expectError(refused, 429, TOO_MANY_LOGINS);
+  });
+});
+
+describe('cron pruning (injected clock)', () => {
+  const db = () => database(env.DB);
+  const rows = async (query: string, ...params: unknown[]) =>
+    (await env.DB.prepare(query)
+      .bind(...params)
+      .first<{ n: number }>())!.n;
+
+  it('deletes throttle counters and address usernames idle past the longest lock plus the window, and no others', async () => {
+    const old = Date.parse('2020-01-01T00:00:00.000Z');
+    const stale = uniqueName('stale');
+    const recent = uniqueName('recent');
+    const address = newAddress();
+    await throttledPasswordCheck(db(), { username: stale, address }, async () => undefined, old);
+    await throttledPasswordCheck(
+      db(),
+      { username: recent, address: newAddress() },
+      async () => undefined,
+      old + 60_000,
+    );
+    const count = () =>
+      rows(
+        'SELECT (SELECT count(*) FROM login_throttle WHERE subject IN (?, ?)) + (SELECT count(*) FROM login_failure_usernames WHERE username IN (?, ?)) AS n',
+        `account:${stale}`,
+        `account:${recent}`,
+        stale,
+        recent,
+      );
+    expect(await count()).toBe(4); // per username: its account counter and its row under the address
+    await pruneLoginThrottle(db(), old + THROTTLE_STALE_AFTER_MS + 30_000);
+    expect(await rows('SELECT count(*) AS n FROM login_throttle WHERE subject = ?', `account:${stale}`)).toBe(0);
+    expect(await rows('SELECT count(*) AS n FROM login_failure_usernames WHERE username = ?', stale)).toBe(0);
+    expect(await rows('SELECT count(*) AS n FROM login_throttle WHERE subject = ?', `account:${recent}`)).toBe(1);
+    expect(await rows('SELECT count(*) AS n FROM login_failure_usernames WHERE username = ?', recent)).toBe(1);
+  });
+
+  it('deletes expired sessions only', async () => {
+    const user = await registerAndLogin();
+    const old = Date.parse('2020-01-01T00:00:00.000Z');
+    const expired = await openSession(db(), user.id, old);
+    const live = await openSession(db(), user.id, old + 60_000);
+    expect(await pruneExpiredSessions(db(), old + REFRESH_TOKEN_TTL_SECONDS * 1000 + 1)).toBeGreaterThanOrEqual(1);
+    expect(await rows('SELECT count(*) AS n FROM sessions WHERE id = ?', expired)).toBe(0);
+    expect(await rows('SELECT count(*) AS n FROM sessions WHERE id = ?', live)).toBe(1);
   });
 });
