@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../config';
+import { standaloneMessage } from '../http/validate';
 import { isKnownTimeZone } from './stats';
 
 const positiveInteger = (name: string, fallback: number, max?: number) =>
@@ -151,7 +152,9 @@ export const exportQuery = z.object({
     .describe('json (default) or csv'),
 });
 
-export const TRAKT_ID_REQUIRED = "The 'trakt_id' parameter is required";
+/** The API reference's exact text for a missing `trakt_id`; answered as is, without a prefix. */
+export const TRAKT_ID_REQUIRED = standaloneMessage("The 'trakt_id' parameter is required");
+const TRAKT_ID_NOT_POSITIVE = standaloneMessage("The 'trakt_id' parameter must be a positive integer");
 
 export const seasonsEpisodesQuery = z.object({
   trakt_id: z.string({ error: TRAKT_ID_REQUIRED }).transform((value, ctx) => {
@@ -161,7 +164,7 @@ export const seasonsEpisodesQuery = z.object({
     }
     const parsed = /^[0-9]+$/.test(value) ? Number(value) : NaN;
     if (!Number.isSafeInteger(parsed) || parsed < 1) {
-      ctx.addIssue({ code: 'custom', message: "The 'trakt_id' parameter must be a positive integer" });
+      ctx.addIssue({ code: 'custom', message: TRAKT_ID_NOT_POSITIVE });
       return z.NEVER;
     }
     return parsed;
@@ -346,4 +349,27 @@ export const statsOutput = z.object({
   top_genres: z.array(z.object({ name: z.string(), plays: z.number() })).describe('At most 10, most played first'),
 });
 
-export type StatsOutput = z.infer<typeof statsOutput>;
+export type FetchMoviesOutput = z.input<typeof fetchMoviesOutput>;
+export type FetchShowsOutput = z.input<typeof fetchShowsOutput>;
+export type StoredMoviesOutput = z.input<typeof storedMoviesOutput>;
+export type StoredShowsOutput = z.input<typeof storedShowsOutput>;
+export type SeasonsEpisodesOutput = z.input<typeof seasonsEpisodesOutput>;
+export type SyncStatusOutput = z.input<typeof syncStatusOutput>;
+export type HistoryOutput = z.input<typeof historyOutput>;
+export type StatsOutput = z.input<typeof statsOutput>;
+
+/** One row of GET /trakt/export/ (JSON; the CSV has the same columns). */
+export const exportRowOutput = z.object({
+  type: z.enum(['movie', 'episode']),
+  watched_at: z.string(),
+  action: z.string(),
+  title: z.string().nullable(),
+  year: z.number().nullable(),
+  season: z.number().nullable(),
+  episode: z.number().nullable(),
+  episode_title: z.string().nullable(),
+  trakt: z.number().nullable(),
+  imdb: z.string().nullable(),
+  tmdb: z.number().nullable(),
+  tvdb: z.number().nullable(),
+});
