@@ -719,4 +719,32 @@ describe('isolation', () => {
       expect((await call('GET', path)).status, path).toBe(401);
     }
   });
+
+  it("a deleted account's access token gets 401 from every read endpoint, 304 path included", async () => {
+    const user = await syncedUser({ ...SMALL, seed: 'iso-deleted', movies: 2, shows: 1 });
+    const showTraktId = (await call('GET', '/trakt/get-stored-shows/', { token: user.access })).body.shows[0].show.ids
+      .trakt as number;
+    const paths = CONDITIONAL_PATHS(showTraktId);
+    const tags = new Map<string, string>();
+    for (const path of paths) {
+      const res = await call('GET', path, { token: user.access });
+      expect(res.status, path).toBe(200);
+      tags.set(path, res.headers.get('ETag')!);
+    }
+    const deleted = await call('DELETE', '/users/me/', { token: user.access, json: { password: user.password } });
+    expect(deleted.status).toBe(204);
+    for (const path of paths) {
+      expectError(await call('GET', path, { token: user.access }), 401, 'User no longer exists');
+      expectError(
+        await call('GET', path, { token: user.access, headers: { 'If-None-Match': tags.get(path)! } }),
+        401,
+        'User no longer exists',
+      );
+    }
+    expectError(
+      await call('GET', '/trakt/get-watched-seasons-episodes/?trakt_id=1', { token: user.access }),
+      401,
+      'User no longer exists',
+    );
+  });
 });

@@ -1,6 +1,7 @@
 /**
  * @module
- * Conditional GET for the read endpoints. `conditional(route, scope)` goes after validation:
+ * Conditional GET for the read endpoints (behind `requireUserInBatch`: the user's existence is
+ * checked here, from the same read). `conditional(route, scope)` goes after validation:
  * with an `If-None-Match` header it makes ONE D1 read (`freshnessQuery`) and answers `304` with
  * no body when the tag still matches. Otherwise the handler reads its data and the freshness row
  * in one `db.batch()` (a consistent snapshot) and answers through `tagged()`, which sets `ETag`
@@ -9,6 +10,8 @@
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../app-env';
+import { unauthorized } from '../auth/jwt';
+import { USER_GONE } from '../auth/middleware';
 import {
   CONDITIONAL_CACHE_CONTROL,
   entityTag,
@@ -29,6 +32,7 @@ export function conditional(route: string, scope: TagScope = 'data') {
     const ifNoneMatch = c.req.header('If-None-Match');
     if (ifNoneMatch) {
       const [freshness] = await freshnessQuery(c.var.db, c.var.userId);
+      assertUserExists(freshness);
       const tag = await tagFor(c, route, scope, freshness);
       if (ifNoneMatchMatches(ifNoneMatch, tag)) {
         return c.body(null, 304, { ETag: tag, 'Cache-Control': CONDITIONAL_CACHE_CONTROL });
@@ -38,13 +42,22 @@ export function conditional(route: string, scope: TagScope = 'data') {
   });
 }
 
-/** Sets the tag computed from the freshness row the handler read together with its data. */
+/**
+ * Routes behind `requireUserInBatch` learn whether the user still exists from the freshness row
+ * (read FROM users): none means the account was deleted, and the token no longer counts.
+ */
+export function assertUserExists(freshness: Freshness | undefined): asserts freshness is Freshness {
+  if (!freshness) throw unauthorized(USER_GONE);
+}
+
+/** Checks the user and sets the tag computed from the freshness row the handler read together with its data. */
 export async function tagged(
   c: Context<AppEnv>,
   route: string,
   freshness: Freshness | undefined,
   scope: TagScope = 'data',
 ): Promise<void> {
+  assertUserExists(freshness);
   c.header('ETag', await tagFor(c, route, scope, freshness));
   c.header('Cache-Control', CONDITIONAL_CACHE_CONTROL);
 }

@@ -3,18 +3,20 @@
  * /trakt/* history endpoints: run the caller's sync now (as in the API reference), serve stored
  * movies, shows and a show's seasons/episodes (API reference, plus sort/filter/TMDB fields), every
  * play (`/history`), figures (`/stats`) and a download (`/export`), all from D1, one round trip
- * each, with conditional GET (ETag / 304, see ./conditional.ts).
+ * each, with conditional GET (ETag / 304, see ./conditional.ts). Beyond the reference: clear the
+ * stored history for a clean re-sync.
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../app-env';
-import { requireUser } from '../auth/middleware';
+import { requireUser, requireUserInBatch } from '../auth/middleware';
 import { jwtSecret } from '../config';
 import { describe, errorResponse, type ResponseContract, type RouteContract } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
+import { clearStoredHistory } from '../sync/reset';
 import { runSync } from '../sync/service';
-import { conditional, tagged } from './conditional';
+import { assertUserExists, conditional, tagged } from './conditional';
 import { decodeCursor, encodeCursor } from './cursor';
 import { EXPORT_COLUMNS, exportStream, historyItem, readExportStart, readHistoryPage } from './plays-list';
 import { storedMovies, storedShows, syncStatus, watchedSeasonsEpisodes } from './queries';
@@ -113,7 +115,7 @@ export const historyRoutes = new Hono<AppEnv>()
         ...notModified,
       },
     }),
-    requireUser,
+    requireUserInBatch,
     validate('query', listQuery),
     conditional('movies'),
     async (c) => {
@@ -137,7 +139,7 @@ export const historyRoutes = new Hono<AppEnv>()
         ...notModified,
       },
     }),
-    requireUser,
+    requireUserInBatch,
     validate('query', listQuery),
     conditional('shows'),
     async (c) => {
@@ -162,7 +164,7 @@ export const historyRoutes = new Hono<AppEnv>()
         404: errorResponse('No watched show with that trakt_id'),
       },
     }),
-    requireUser,
+    requireUserInBatch,
     validate('query', seasonsEpisodesQuery),
     conditional('seasons-episodes'),
     async (c) => {
@@ -173,6 +175,7 @@ export const historyRoutes = new Hono<AppEnv>()
         trakt_id,
         c.env.TMDB_IMAGE_BASE_URL,
       );
+      assertUserExists(freshness);
       if (!body) throw new ApiError(404, `No watched show with trakt_id ${trakt_id}`);
       await tagged(c, 'seasons-episodes', freshness);
       return c.json(body satisfies SeasonsEpisodesOutput);
@@ -185,7 +188,7 @@ export const historyRoutes = new Hono<AppEnv>()
       description: `${CONDITIONAL} The tag also follows the lease, the last error and the connection status.`,
       responses: { 200: { description: 'Sync status', schema: syncStatusOutput }, ...notModified },
     }),
-    requireUser,
+    requireUserInBatch,
     conditional('sync-status', 'sync-status'),
     async (c) => {
       const { freshness, body } = await syncStatus(c.var.db, c.var.userId);
@@ -204,7 +207,7 @@ export const historyRoutes = new Hono<AppEnv>()
         400: errorResponse('Invalid filters, or an invalid cursor'),
       },
     }),
-    requireUser,
+    requireUserInBatch,
     validate('query', historyQuery),
     conditional('history'),
     async (c) => {
@@ -238,7 +241,7 @@ export const historyRoutes = new Hono<AppEnv>()
         400: errorResponse('Unknown time zone'),
       },
     }),
-    requireUser,
+    requireUserInBatch,
     validate('query', statsQuery),
     conditional('stats'),
     async (c) => {
@@ -261,7 +264,7 @@ export const historyRoutes = new Hono<AppEnv>()
         ...notModified,
       },
     }),
-    requireUser,
+    requireUserInBatch,
     validate('query', exportQuery),
     conditional('export'),
     async (c) => {
@@ -273,5 +276,22 @@ export const historyRoutes = new Hono<AppEnv>()
           format === 'csv' ? 'text/csv; charset=utf-8; header=present' : 'application/json; charset=utf-8',
         'Content-Disposition': `attachment; filename="trakt-history.${format}"`,
       });
+    },
+  )
+  .delete(
+    '/history',
+    describe({
+      summary: 'Delete the stored watch history (for a clean re-sync)',
+      description:
+        'Keeps the account, the Trakt connection and the API keys. The next sync of movies and of shows is a full one.',
+      responses: {
+        204: { description: 'Deleted' },
+        409: errorResponse('A sync for this user is already running'),
+      },
+    }),
+    requireUser,
+    async (c) => {
+      await clearStoredHistory(c.env.DB, c.var.db, c.var.userId);
+      return c.body(null, 204);
     },
   );
