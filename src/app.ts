@@ -9,20 +9,23 @@ import { cors } from 'hono/cors';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
+import { adminRoutes } from './admin/routes';
 import type { AppEnv } from './app-env';
 import { corsOrigins, MAX_BODY_BYTES } from './config';
 import { database } from './db/client';
 import { docsRoutes } from './docs/routes';
+import { healthRoutes } from './health/routes';
 import { ApiError, errorBody, handleError } from './http/errors';
+import { requestLog } from './observability/request-log';
 import { traktRoutes } from './trakt/routes';
 import { usersRoutes } from './users/routes';
-import { VERSION } from './version';
 
 export function createApp() {
   // strict: false — every path works with and without the trailing slash the seed docs use.
   const app = new Hono<AppEnv>({ strict: false });
 
   app.use(requestId());
+  app.use(requestLog);
   app.use(secureHeaders());
   app.use((c, next) =>
     cors({
@@ -64,7 +67,8 @@ export function createApp() {
     await next();
   });
 
-  app.get('/health', (c) => c.json({ status: 'ok', version: VERSION }));
+  app.route('/health', healthRoutes);
+  app.route('/admin', adminRoutes);
   app.route('/users', usersRoutes);
   app.route('/trakt', traktRoutes);
   app.route('/', docsRoutes(app));

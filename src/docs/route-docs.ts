@@ -9,6 +9,8 @@
  * test/openapi.test.ts fails when a registered route has no entry here.
  */
 import { z } from 'zod';
+import { adminStatusOutput } from '../admin/schemas';
+import { livenessOutput, notReadyOutput, readyOutput } from '../health/schemas';
 import {
   fetchMoviesOutput,
   fetchShowsOutput,
@@ -46,7 +48,6 @@ export type RouteDoc = {
   responses: Record<number, ResponseDoc>;
 };
 
-const healthOutput = z.object({ status: z.literal('ok'), version: z.string() });
 const watchingOutput = z.object({
   watching: z
     .record(z.string(), z.unknown())
@@ -61,7 +62,27 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'GET /health': {
     summary: 'Liveness check and version',
     tag: 'meta',
-    responses: { 200: { description: 'The API is up', schema: healthOutput } },
+    responses: { 200: { description: 'The API is up', schema: livenessOutput } },
+  },
+  'GET /health/ready': {
+    summary: 'Readiness: D1, KV, configuration and migrations',
+    tag: 'meta',
+    responses: {
+      200: { description: 'Every check passed', schema: readyOutput },
+      503: { description: 'A check failed; each failed check is named', schema: notReadyOutput },
+    },
+  },
+  'GET /admin/status': {
+    summary: 'Operator status (bearer ADMIN_TOKEN, not a user JWT)',
+    description:
+      'Answers 404 when ADMIN_TOKEN is not set, 401 for a wrong token, 429 when throttled. Every figure is read from an index or a counter.',
+    tag: 'admin',
+    responses: {
+      200: { description: 'The figures', schema: adminStatusOutput },
+      401: error('Missing or wrong admin token'),
+      404: error('ADMIN_TOKEN is not set'),
+      429: error('Too many requests from this address'),
+    },
   },
   'GET /openapi.json': {
     summary: 'This OpenAPI 3.1 document',

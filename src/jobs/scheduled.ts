@@ -12,6 +12,7 @@
 import { sql } from 'drizzle-orm';
 import { OAUTH_STATE_TTL_SECONDS } from '../config';
 import { database, isoNow } from '../db/client';
+import { describeError, log } from '../observability/log';
 import { syncIntervalMs } from '../sync/schedule';
 import { traktUserContext } from '../trakt/context';
 import { getAccessToken } from '../trakt/tokens';
@@ -28,7 +29,13 @@ export const QUEUE_BATCH_LIMIT = 100;
 
 export type SyncMessage = { user_id: number; enqueued_at: string };
 
-export type ScheduledReport = { refreshed: number; refresh_failures: number; enqueued: number; states_deleted: number };
+export type ScheduledReport = {
+  refreshed: number;
+  refresh_failures: number;
+  claimed: number;
+  enqueued: number;
+  states_deleted: number;
+};
 
 export async function refreshExpiringTokens(env: Env, now: number, waitUntil?: (p: Promise<unknown>) => void) {
   const db = database(env.DB);
@@ -84,14 +91,7 @@ export async function enqueueSyncs(env: Env, userIds: number[], now: number): Pr
       await database(env.DB).run(
         sql`UPDATE trakt_connections SET next_sync_at = ${isoNow(now)} WHERE user_id IN (SELECT value FROM json_each(${JSON.stringify(unsent)}))`,
       );
-      console.error(
-        JSON.stringify({
-          level: 'error',
-          event: 'enqueue_failed',
-          unsent: unsent.length,
-          message: error instanceof Error ? error.message : String(error),
-        }),
-      );
+      log.error('enqueue_failed', { unsent: unsent.length, ...describeError(error) });
       break;
     }
   }
@@ -111,14 +111,15 @@ export async function runScheduled(
   waitUntil?: (p: Promise<unknown>) => void,
 ): Promise<ScheduledReport> {
   const refresh = await refreshExpiringTokens(env, now, waitUntil);
-  const enqueued = await enqueueSyncs(env, await claimDueConnections(env, now), now);
+  const claimed = await claimDueConnections(env, now);
+  const enqueued = await enqueueSyncs(env, claimed, now);
   const statesDeleted = await deleteSpentOAuthStates(env, now);
   const report = {
     refreshed: refresh.refreshed,
     refresh_failures: refresh.failures,
+    claimed: claimed.length,
     enqueued,
     states_deleted: statesDeleted,
   };
-  console.log(JSON.stringify({ level: 'info', event: 'cron', ...report }));
-  return report;
+  return report; // logged, measured and recorded by observability/cron.ts
 }
