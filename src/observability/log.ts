@@ -107,11 +107,13 @@ export const log = {
 /** What a log line may say about a caught error: its class, a machine code and a scrubbed message, no stack. */
 export function describeError(error: unknown): { error: string; reason?: string; message: string } {
   if (error instanceof Error) {
+    // drizzle's "Failed query: <sql>\nparams: <values>": the values may be user data; keep the statement only.
+    const message = error.message.replace(/\nparams:[\s\S]*$/, '');
     const code = (error as { code?: unknown }).code;
     return {
       error: error.name,
       ...(typeof code === 'string' ? { reason: code } : {}),
-      message: scrubString(error.message),
+      message: scrubString(message),
     };
   }
   return { error: typeof error, message: scrubString(String(error)) };
