@@ -95,10 +95,7 @@ describe('operator status at scale', () => {
       {
         figure: 'syncs in progress',
         indexed: await rowsRead(STATUS_QUERIES.syncsInProgress, nowIso),
-        naive: await rowsRead(
-          "SELECT count(*) FROM sync_state WHERE coalesce(lease_until, '') > ?",
-          nowIso,
-        ),
+        naive: await rowsRead("SELECT count(*) FROM sync_state WHERE coalesce(lease_until, '') > ?", nowIso),
       },
       {
         figure: 'oldest due sync',
