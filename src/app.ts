@@ -21,7 +21,7 @@ import { traktRoutes } from './trakt/routes';
 import { usersRoutes } from './users/routes';
 
 export function createApp() {
-  // strict: false — every path works with and without the trailing slash the seed docs use.
+  // strict: false — every path works with and without a trailing slash (the API reference writes `/users/me/`).
   const app = new Hono<AppEnv>({ strict: false });
 
   app.use(requestId());

@@ -27,7 +27,7 @@ export const apiKeys = sqliteTable(
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     serviceName: text().notNull(),
-    /** Not secret (e.g. a Trakt client id in the seed's `trakt` form); stored as given. */
+    /** Not secret (e.g. the Trakt client id of a `trakt` key); stored as given. */
     serviceUserId: text(),
     /** The secret, sealed with the crypto envelope; AAD `user:<id>|api_key:<service_name>`. */
     encryptedKey: text().notNull(),
