@@ -40,8 +40,14 @@ describe('GET /health/ready', () => {
     expect(text).not.toContain(env.JWT_SECRET);
   });
 
-  it('503 for a short JWT_SECRET, an unparseable upstream URL or a short ADMIN_TOKEN', async () => {
-    for (const overrides of [{ JWT_SECRET: 'short' }, { TRAKT_API_URL: 'not a url' }, { ADMIN_TOKEN: 'too-short' }]) {
+  it('503 for a short JWT_SECRET, an unparseable upstream URL, an unknown LOG_LEVEL or a short ADMIN_TOKEN', async () => {
+    const cases = [
+      { JWT_SECRET: 'short' },
+      { TRAKT_API_URL: 'not a url' },
+      { LOG_LEVEL: 'verbose' },
+      { ADMIN_TOKEN: 'short' },
+    ];
+    for (const overrides of cases) {
       const res = await callWith(overrides, 'GET', '/health/ready');
       expect(res.status, JSON.stringify(overrides)).toBe(503);
       expect(res.body.checks).toEqual({ ...ALL_OK, configuration: 'failed' });

@@ -2,7 +2,7 @@
  * @module
  * The readiness checks behind `GET /health/ready`: D1 answers a query on a migrated table, KV
  * answers a read, the configuration parses (JWT_SECRET, ENCRYPTION_KEYS, the upstream URLs,
- * ADMIN_TOKEN when set) and D1 has every migration this code needs. Each failure is reported by
+ * LOG_LEVEL and ADMIN_TOKEN when set) and D1 has every migration this code needs. Each failure is reported by
  * check name with a fixed sentence; what actually went wrong is logged, never returned.
  */
 import { sql } from 'drizzle-orm';
@@ -11,7 +11,7 @@ import { MIN_JWT_SECRET_LENGTH } from '../config';
 import { parseKeyRing } from '../crypto/envelope';
 import { database } from '../db/client';
 import { LATEST_MIGRATION, MIGRATIONS_TABLE } from '../db/migrations';
-import { describeError, log } from '../observability/log';
+import { describeError, isLogLevel, log } from '../observability/log';
 
 export type CheckName = 'database' | 'kv' | 'configuration' | 'migrations';
 export type Readiness = {
@@ -45,6 +45,7 @@ export async function configurationProblems(env: Env): Promise<string[]> {
   for (const name of URL_VARS) {
     if (!URL.canParse(env[name] ?? '')) problems.push(name);
   }
+  if (env.LOG_LEVEL?.trim() && !isLogLevel(env.LOG_LEVEL)) problems.push('LOG_LEVEL');
   const admin = env.ADMIN_TOKEN?.trim();
   if (admin && admin.length < MIN_ADMIN_TOKEN_LENGTH) problems.push('ADMIN_TOKEN');
   return problems;

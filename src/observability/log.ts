@@ -19,6 +19,10 @@ export const DEFAULT_LOG_LEVEL: LogLevel = 'info';
 export const REDACTED = '[redacted]';
 const MAX_DEPTH = 4;
 
+export function isLogLevel(value: string): boolean {
+  return value.trim().toLowerCase() in LEVELS;
+}
+
 export function parseLogLevel(value: string | undefined): LogLevel {
   const level = value?.trim().toLowerCase();
   return level && level in LEVELS ? (level as LogLevel) : DEFAULT_LOG_LEVEL;
