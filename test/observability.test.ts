@@ -174,7 +174,12 @@ describe('no secret ever reaches a log line', () => {
 
     // The operator view, with a wrong token first.
     expect((await api('GET', '/admin/status', { token: `${adminToken}x` })).status).toBe(401);
-    expect((await api('GET', '/admin/status', { token: adminToken })).status).toBe(200);
+    const operator = await api('GET', '/admin/status', { token: adminToken });
+    expect(operator.status).toBe(200);
+    // The cron run and the dead letter above were recorded for the operator view.
+    expect(operator.body.dead_lettered_last_24h).toBeGreaterThanOrEqual(1);
+    expect(operator.body.last_cron_run).toMatchObject({ outcome: 'ok', claimed: expect.any(Number) });
+    expect(operator.body.last_cron_run.claimed).toBeGreaterThanOrEqual(1);
     mark('admin');
 
     // Disconnect (revokes at Trakt).
