@@ -17,10 +17,13 @@ CREATE TABLE `sync_dead_letters` (
 	`id` integer PRIMARY KEY AUTOINCREMENT NOT NULL,
 	`user_id` integer NOT NULL,
 	`attempts` integer NOT NULL,
-	`dead_at` text NOT NULL
+	`dead_at` text NOT NULL,
+	FOREIGN KEY (`user_id`) REFERENCES `users`(`id`) ON UPDATE no action ON DELETE cascade
 );
 --> statement-breakpoint
 CREATE INDEX `sync_dead_letters_dead_at_idx` ON `sync_dead_letters` (`dead_at`);
+--> statement-breakpoint
+CREATE INDEX `sync_dead_letters_user_idx` ON `sync_dead_letters` (`user_id`);
 --> statement-breakpoint
 CREATE TABLE `ops_counters` (
 	`name` text PRIMARY KEY NOT NULL,
