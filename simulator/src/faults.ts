@@ -1,8 +1,13 @@
 /**
  * @module faults
  * One-shot fault injection: a registered fault answers the next N matching requests instead
- * of the real handler (5xx, 429, a hang until the client aborts, malformed JSON, or the HTML
- * error page Cloudflare serves in front of Trakt), then stops.
+ * of the real handler (5xx, 429, a hang until the client aborts, malformed JSON, the HTML
+ * error page Cloudflare serves in front of Trakt, a 401 `invalid_client`), then stops. Some
+ * faults let the real handler run first or hold a request for the test to order events:
+ * - `process_then_502`: the request IS processed (a refresh rotates the token), then a Cloudflare
+ *   502 page replaces the answer, as when the connection to the origin drops after it answered;
+ * - `hold`: the request waits (unprocessed) until `/_sim/faults/release`, then is processed;
+ * - `process_then_hold`: the request is processed at once, its answer waits until released.
  */
 import type { MiddlewareHandler } from 'hono';
 import type { SimBindings, SimEnv } from './env';
@@ -170,6 +175,16 @@ export async function faultResponse(
       const seconds = fault.retryAfter ?? (status === 429 ? 300 : null);
       return html(status, req.host, seconds === null ? {} : { 'Retry-After': String(seconds) });
     }
+    case 'invalid_client':
+      return json(401, {
+        error: 'invalid_client',
+        error_description:
+          'Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.',
+      });
+    case 'process_then_502':
+    case 'hold':
+    case 'process_then_hold':
+      throw new Error(`fault ${fault.kind} wraps the handler; faultMiddleware runs it`);
     case 'malformed_json':
       return new Response('{"error": "truncated", "items": [{"id": 1, "watched_at": "2026-', {
         status: 200,
@@ -181,6 +196,30 @@ export async function faultResponse(
   }
 }
 
+/** Holds a request until `/_sim/faults/release` (or a reset), waking tests waiting for a held count. */
+function holdUntilReleased(state: SimulatorState): Promise<void> {
+  return new Promise<void>((resolve) => {
+    state.held.push(resolve);
+    for (const waiter of state.heldWaiters.filter((w) => state.held.length >= w.count)) {
+      state.heldWaiters.splice(state.heldWaiters.indexOf(waiter), 1);
+      waiter.resolve();
+    }
+  });
+}
+
+/** Resolves once `count` requests are held at the same time (for tests; no polling, no sleeps). */
+export function whenHeld(state: SimulatorState, count: number): Promise<void> {
+  if (state.held.length >= count) return Promise.resolve();
+  return new Promise((resolve) => state.heldWaiters.push({ count, resolve }));
+}
+
+/** Lets every held request go on; returns how many there were. */
+export function releaseHeld(state: SimulatorState): number {
+  const released = state.held.splice(0);
+  for (const release of released) release();
+  return released.length;
+}
+
 /** Middleware: answers with a fault when one matches (admin `/_sim/*` paths are never faulted). */
 export function faultMiddleware(ctx: SimContext): MiddlewareHandler<SimEnv> {
   return async (c, next) => {
@@ -190,6 +229,20 @@ export function faultMiddleware(ctx: SimContext): MiddlewareHandler<SimEnv> {
     const fault = takeFault(ctx.state, facts);
     if (!fault) return next();
     c.set('fault', fault.kind);
+    if (fault.kind === 'hold') {
+      await holdUntilReleased(ctx.state);
+      return next();
+    }
+    if (fault.kind === 'process_then_hold') {
+      await next();
+      await holdUntilReleased(ctx.state);
+      return;
+    }
+    if (fault.kind === 'process_then_502') {
+      await next();
+      c.res = html(502, url.host);
+      return;
+    }
     const bindings = c.env as SimBindings | undefined;
     return faultResponse(fault, facts, ctx, bindings?.signal ?? c.req.raw.signal);
   };

@@ -25,9 +25,11 @@ import type {
   ConfigInput,
   FaultInfo,
   PlayInfo,
+  RefreshTokenSends,
   TokenSet,
 } from '../src/admin';
 import { createSimulator, type SimulatorInstance } from '../src/app';
+import { whenHeld } from '../src/faults';
 import type {
   accountSchema,
   appSchema,
@@ -47,6 +49,7 @@ export type {
   CatalogInfo,
   FaultInfo,
   PlayInfo,
+  RefreshTokenSends,
   RequestLogEntry,
   SimConfig,
   Summary,
@@ -111,6 +114,10 @@ export interface Simulator {
   /** Issues a token set directly (no OAuth dance). */
   issueTokens(input: TokensInput): Promise<TokenSet>;
   expireToken(accessToken: string): Promise<void>;
+  /** Trakt stops honouring the refresh token of the set with this access token; the access token still works. */
+  expireRefreshToken(accessToken: string): Promise<void>;
+  /** Whether Trakt accepts this access token now. */
+  tokenActive(accessToken: string): Promise<boolean>;
 
   addPlay(username: string, input: PlayInput): Promise<PlayInfo>;
   removePlay(username: string, historyId: number): Promise<PlayInfo>;
@@ -134,6 +141,12 @@ export interface Simulator {
 
   addFault(input: FaultInput): Promise<FaultInfo>;
   clearFaults(): Promise<void>;
+  /** Resolves once `count` requests are held by `hold`/`process_then_hold` faults at the same time. */
+  whenHeld(count: number): Promise<void>;
+  /** Lets every held request go on; returns how many there were. */
+  releaseHeld(): Promise<number>;
+  /** How refresh tokens were sent to `/oauth/token` (a correct client never sends one twice). */
+  refreshTokenSends(): Promise<RefreshTokenSends>;
   requests(): Promise<RequestLogEntry[]>;
   /** Requests per "METHOD /path-template", e.g. `GET /sync/history/movies`. */
   counters(): Promise<Record<string, number>>;
@@ -229,6 +242,11 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     expireToken: async (accessToken) => {
       await admin('POST', '/tokens/expire', { access_token: accessToken });
     },
+    expireRefreshToken: async (accessToken) => {
+      await admin('POST', '/tokens/expire-refresh', { access_token: accessToken });
+    },
+    tokenActive: async (accessToken) =>
+      (await admin<{ active: boolean }>('POST', '/tokens/active', { access_token: accessToken })).active,
 
     addPlay: (username, input) => admin<PlayInfo>('POST', `${user(username)}/plays`, input),
     removePlay: (username, id) => admin<PlayInfo>('DELETE', `${user(username)}/plays/${id}`),
@@ -274,6 +292,9 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     clearFaults: async () => {
       await admin('DELETE', '/faults');
     },
+    whenHeld: (count) => whenHeld(instance.state, count),
+    releaseHeld: async () => (await admin<{ released: number }>('POST', '/faults/release')).released,
+    refreshTokenSends: () => admin<RefreshTokenSends>('GET', '/refresh-token-sends'),
     requests: () => admin<RequestLogEntry[]>('GET', '/requests'),
     counters: () => admin<Record<string, number>>('GET', '/counters'),
     clearRequests: async () => {

@@ -134,10 +134,19 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
   'GET /trakt/oauth-callback': {
     summary: "Trakt's redirect target: completes the connection",
     description:
-      'No JWT: the state names the user. Browsers (Accept: text/html) get a small HTML page instead of JSON.',
+      'No JWT: the state names the user. JSON clients are connected at once. Browsers (Accept: text/html) get a page naming the API account and a form; only its confirmation (POST /trakt/oauth-callback/confirm/) links the account.',
     responses: {
-      200: { description: 'Connected', schema: callbackGetOutput, html: true },
+      200: { description: 'Connected (JSON), or the confirmation page (HTML)', schema: callbackGetOutput, html: true },
       400: error('Invalid authorization code, invalid state, or an error from Trakt'),
+    },
+  },
+  'POST /trakt/oauth-callback/confirm': {
+    summary: 'Confirm linking from the browser callback page',
+    description:
+      'A plain HTML form post carrying the single-use confirmation token of the callback page. No JWT: the token is bound to the API account named on the page.',
+    responses: {
+      200: { description: 'Connected (HTML page)', html: true },
+      400: { description: 'Invalid, expired or used confirmation, or a code Trakt rejects (HTML page)', html: true },
     },
   },
   'POST /trakt/oauth-callback': {

@@ -13,6 +13,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
  */
 export type ErrorCode =
   | 'invalid_grant'
+  | 'client_credentials_rejected'
   | 'reauthorization_required'
   | 'rate_limited'
   | 'upstream_unavailable'

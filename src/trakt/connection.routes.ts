@@ -1,7 +1,8 @@
 /**
  * @module
- * /trakt/* connection endpoints (seed contract): auth status, authorize URL, OAuth callback
- * (GET from Trakt's redirect, POST from scripts), manual refresh, disconnect, device flow.
+ * /trakt/* connection endpoints (the API reference's contract): auth status, authorize URL, OAuth
+ * callback (GET from Trakt's redirect — JSON clients are linked at once, browsers confirm on a page
+ * first —, the browser's confirmation POST, POST from scripts), manual refresh, disconnect, device flow.
  */
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
@@ -9,14 +10,34 @@ import { requireUser } from '../auth/middleware';
 import { keyRing } from '../crypto/envelope';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
-import { CALLBACK_PAGE_CSP, callbackPage } from './callback-page';
+import { findUser } from '../users/service';
+import { CALLBACK_PAGE_CSP, CONFIRM_PATH, confirmPage, outcomePage } from './callback-page';
+import { readConnectionState } from './connections';
 import { traktUserContext } from './context';
 import { pollDeviceFlow, startDeviceFlow } from './device';
-import { consumeOAuthState, createOAuthState, peekOAuthState } from './oauth-state';
-import { callbackBody, callbackQuery } from './schemas';
-import { disconnect, getAccessToken, readConnection, saveAuthorizedTokens, withAccessToken } from './tokens';
+import {
+  consumeOAuthState,
+  createCallbackConfirmation,
+  createOAuthState,
+  peekOAuthState,
+  takeCallbackConfirmation,
+} from './oauth-state';
+import { callbackBody, callbackConfirmForm, callbackQuery } from './schemas';
+import { disconnect, getAccessToken, saveAuthorizedTokens, withAccessToken } from './tokens';
 
 const SUCCESS_MESSAGE = 'Authorization successful! You can now use Trakt endpoints.';
+
+/**
+ * What the callback says for an `error` parameter from Trakt: fixed texts per RFC 6749 error code,
+ * never the parameter itself (it comes from whoever crafted the link).
+ */
+const OAUTH_ERROR_MESSAGES: Record<string, string> = {
+  access_denied: 'Authorization was denied on Trakt; nothing was connected',
+  temporarily_unavailable: 'Trakt is temporarily unavailable; nothing was connected. Try again later',
+  server_error: 'Trakt had an error; nothing was connected. Try again later',
+};
+const OTHER_OAUTH_ERROR =
+  'Trakt did not authorize the request; nothing was connected. Start again at /trakt/authenticate/';
 
 function wantsHtml(accept: string | undefined): boolean {
   return !!accept && /text\/html/i.test(accept) && !/application\/json/i.test(accept.split(',')[0] ?? '');
@@ -24,16 +45,36 @@ function wantsHtml(accept: string | undefined): boolean {
 
 export const connectionRoutes = new Hono<AppEnv>()
   .get('/auth-status', requireUser, async (c) => {
-    const row = await readConnection(c.var.db, c.var.userId);
+    const row = await readConnectionState(c.var.db, c.var.userId);
     const authUrl = new URL('/trakt/authenticate/', c.req.url).toString();
-    if (!row) return c.json({ authenticated: false as const, auth_url: authUrl });
-    if (row.status !== 'active')
-      return c.json({ authenticated: false as const, auth_url: authUrl, reason: row.status });
-    return c.json({
-      authenticated: true as const,
-      token_expired: Date.parse(row.expiresAt) <= Date.now(),
-      expires_at: row.expiresAt,
-    });
+    if (!row || row.status === 'disconnecting') return c.json({ authenticated: false as const, auth_url: authUrl });
+    const expired = Date.parse(row.expiresAt) <= Date.now();
+    if (row.status === 'reauthorization_required' || (row.status === 'refresh_rejected' && expired)) {
+      return c.json({ authenticated: false as const, auth_url: authUrl, reason: 'reauthorization_required' });
+    }
+    if (row.status === 'refresh_rejected') {
+      // Trakt refused the refresh token; the access token works until it expires (or Trakt rejects it).
+      return c.json({
+        authenticated: true as const,
+        token_expired: false,
+        expires_at: row.expiresAt,
+        warning: 'reauthorization_required_soon' as const,
+        works_until: row.expiresAt,
+        auth_url: authUrl,
+      });
+    }
+    if (row.credentialsRejectedAt) {
+      // Every token is kept: once the client id/secret are fixed, the next refresh restores the connection.
+      if (expired)
+        return c.json({ authenticated: false as const, auth_url: authUrl, reason: 'client_credentials_rejected' });
+      return c.json({
+        authenticated: true as const,
+        token_expired: false,
+        expires_at: row.expiresAt,
+        reason: 'client_credentials_rejected' as const,
+      });
+    }
+    return c.json({ authenticated: true as const, token_expired: expired, expires_at: row.expiresAt });
   })
   .get('/authenticate', requireUser, async (c) => {
     const ctx = await traktUserContext(c.env, c.var.userId);
@@ -45,35 +86,54 @@ export const connectionRoutes = new Hono<AppEnv>()
     // No JWT here: Trakt's redirect carries only code and state, and the state names the user.
     const query = c.req.valid('query');
     const html = wantsHtml(c.req.header('Accept'));
-    const fail = (status: 400, message: string) => {
-      if (!html) throw new ApiError(status, message);
+    const fail = (message: string) => {
+      if (!html) throw new ApiError(400, message);
       c.header('Content-Security-Policy', CALLBACK_PAGE_CSP);
-      return c.html(callbackPage({ ok: false, message }), status);
+      return c.html(outcomePage({ ok: false, message }), 400);
     };
     try {
-      if (query.error) {
-        return fail(
-          400,
-          query.error === 'access_denied'
-            ? 'Authorization was denied on Trakt; nothing was connected'
-            : `Trakt returned an error: ${query.error}`,
-        );
-      }
-      if (!query.state) return fail(400, 'The state parameter is required');
-      if (!query.code) return fail(400, 'The code parameter is required');
+      if (query.error) return fail(OAUTH_ERROR_MESSAGES[query.error] ?? OTHER_OAUTH_ERROR);
+      if (!query.state) return fail('The state parameter is required');
+      if (!query.code) return fail('The code parameter is required');
       const peeked = await peekOAuthState(c.env.KV, await keyRing(c.env), query.state);
+      if (html) {
+        // A browser never links silently: whoever sent this link may not be the person approving it.
+        const user = await findUser(c.var.db, peeked.userId);
+        if (!user) return fail('Invalid or expired state; start again at /trakt/authenticate/');
+        const confirmation = await createCallbackConfirmation(c.env.KV, await keyRing(c.env), peeked, query.code);
+        c.header('Content-Security-Policy', CALLBACK_PAGE_CSP);
+        c.header('Cache-Control', 'no-store');
+        return c.html(confirmPage({ apiUsername: user.username, confirmation, action: `/trakt${CONFIRM_PATH}/` }));
+      }
       const ctx = await traktUserContext(c.env, peeked.userId, (p) => c.executionCtx.waitUntil(p));
       await consumeOAuthState(ctx.db, ctx.kv, peeked);
       await saveAuthorizedTokens(ctx, await (await ctx.client()).exchangeCode(query.code));
     } catch (error) {
-      if (html && error instanceof ApiError && error.status === 400) return fail(400, error.message);
+      if (html && error instanceof ApiError && error.status === 400) return fail(error.message);
       throw error;
     }
-    if (html) {
-      c.header('Content-Security-Policy', CALLBACK_PAGE_CSP);
-      return c.html(callbackPage({ ok: true, message: SUCCESS_MESSAGE }));
-    }
     return c.json({ message: SUCCESS_MESSAGE, status: 'success' as const });
+  })
+  .post(CONFIRM_PATH, validate('form', callbackConfirmForm), async (c) => {
+    // The browser's confirmation: the only way a GET callback seen by a browser links an account.
+    c.header('Content-Security-Policy', CALLBACK_PAGE_CSP);
+    c.header('Cache-Control', 'no-store');
+    try {
+      const confirmed = await takeCallbackConfirmation(
+        c.env.KV,
+        await keyRing(c.env),
+        c.req.valid('form').confirmation,
+      );
+      const ctx = await traktUserContext(c.env, confirmed.userId, (p) => c.executionCtx.waitUntil(p));
+      await consumeOAuthState(ctx.db, ctx.kv, confirmed);
+      await saveAuthorizedTokens(ctx, await (await ctx.client()).exchangeCode(confirmed.code));
+    } catch (error) {
+      if (error instanceof ApiError && error.status < 500) {
+        return c.html(outcomePage({ ok: false, message: error.message }), 400);
+      }
+      throw error;
+    }
+    return c.html(outcomePage({ ok: true, message: SUCCESS_MESSAGE }));
   })
   .post('/oauth-callback', requireUser, validate('json', callbackBody), async (c) => {
     const { code, state } = c.req.valid('json');
@@ -90,6 +150,14 @@ export const connectionRoutes = new Hono<AppEnv>()
     const ctx = await traktUserContext(c.env, c.var.userId, (p) => c.executionCtx.waitUntil(p));
     const token = await getAccessToken(ctx, { force: true });
     c.header('Cache-Control', 'no-store');
+    if (token.reauthorizationRequiredSoon) {
+      // Trakt refused the refresh token: this is the last access token, valid until it expires.
+      return c.json({
+        access_token: token.accessToken,
+        expires_at: token.expiresAt,
+        warning: 'reauthorization_required_soon' as const,
+      });
+    }
     return c.json({ access_token: token.accessToken, expires_at: token.expiresAt });
   })
   .get('/watching', requireUser, async (c) => {
@@ -108,7 +176,9 @@ export const connectionRoutes = new Hono<AppEnv>()
   })
   .post('/device/code', requireUser, async (c) => {
     const ctx = await traktUserContext(c.env, c.var.userId);
-    return c.json(await startDeviceFlow(ctx));
+    const user = await findUser(c.var.db, c.var.userId);
+    // Says which API account the Trakt account will be linked to, as the browser callback does.
+    return c.json({ ...(await startDeviceFlow(ctx)), api_username: user?.username ?? '' });
   })
   .post('/device/token', requireUser, async (c) => {
     const ctx = await traktUserContext(c.env, c.var.userId, (p) => c.executionCtx.waitUntil(p));
