@@ -424,7 +424,7 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
     releaseHeld(state);
     return c.json({ ok: true });
   });
-  app.get('/faults/held', (c) => c.json({ held: state.held.length }));
+  app.get('/faults/held', (c) => c.json({ held: state.held }));
   app.post('/faults/release', (c) => c.json({ released: releaseHeld(state) }));
 
   app.get('/refresh-token-sends', (c) => {

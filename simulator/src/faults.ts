@@ -196,28 +196,35 @@ export async function faultResponse(
   }
 }
 
-/** Holds a request until `/_sim/faults/release` (or a reset), waking tests waiting for a held count. */
-function holdUntilReleased(state: SimulatorState): Promise<void> {
-  return new Promise<void>((resolve) => {
-    state.held.push(resolve);
-    for (const waiter of state.heldWaiters.filter((w) => state.held.length >= w.count)) {
-      state.heldWaiters.splice(state.heldWaiters.indexOf(waiter), 1);
-      waiter.resolve();
-    }
-  });
-}
+/** How often a held request checks whether it was released. */
+const HOLD_POLL_MS = 5;
 
-/** Resolves once `count` requests are held at the same time (for tests; no polling, no sleeps). */
-export function whenHeld(state: SimulatorState, count: number): Promise<void> {
-  if (state.held.length >= count) return Promise.resolve();
-  return new Promise((resolve) => state.heldWaiters.push({ count, resolve }));
+/**
+ * Holds a request until `/_sim/faults/release` (or a reset), the client aborts, or HANG_MAX_MS pass.
+ * It polls a release counter instead of waiting on a promise the releaser resolves: in workerd the
+ * releaser (a test) may run in another request's context, which must not settle this one's promises.
+ */
+async function holdUntilReleased(state: SimulatorState, signal: AbortSignal | undefined): Promise<void> {
+  const ticket = state.releases;
+  state.held += 1;
+  try {
+    for (
+      let waited = 0;
+      state.releases === ticket && !signal?.aborted && waited < HANG_MAX_MS;
+      waited += HOLD_POLL_MS
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, HOLD_POLL_MS));
+    }
+  } finally {
+    state.held = Math.max(0, state.held - 1);
+  }
 }
 
 /** Lets every held request go on; returns how many there were. */
 export function releaseHeld(state: SimulatorState): number {
-  const released = state.held.splice(0);
-  for (const release of released) release();
-  return released.length;
+  const held = state.held;
+  state.releases += 1;
+  return held;
 }
 
 /** Middleware: answers with a fault when one matches (admin `/_sim/*` paths are never faulted). */
@@ -229,13 +236,14 @@ export function faultMiddleware(ctx: SimContext): MiddlewareHandler<SimEnv> {
     const fault = takeFault(ctx.state, facts);
     if (!fault) return next();
     c.set('fault', fault.kind);
+    const signal = (c.env as SimBindings | undefined)?.signal ?? c.req.raw.signal;
     if (fault.kind === 'hold') {
-      await holdUntilReleased(ctx.state);
+      await holdUntilReleased(ctx.state, signal);
       return next();
     }
     if (fault.kind === 'process_then_hold') {
       await next();
-      await holdUntilReleased(ctx.state);
+      await holdUntilReleased(ctx.state, signal);
       return;
     }
     if (fault.kind === 'process_then_502') {

@@ -222,10 +222,10 @@ export interface SimulatorState {
   nextFaultId: number;
   /** Releases requests currently held by a `hang` fault. */
   hanging: Set<() => void>;
-  /** Requests held by a `hold`/`process_then_hold` fault until `/_sim/faults/release`. */
-  held: Array<() => void>;
-  /** Resolved when the number of held requests reaches a count (test synchronisation, no sleeps). */
-  heldWaiters: Array<{ count: number; resolve: () => void }>;
+  /** Requests held by a `hold`/`process_then_hold` fault right now… */
+  held: number;
+  /** …and the release counter they wait on (`/_sim/faults/release` and reset add one). */
+  releases: number;
   /** How often each refresh token was sent to `/oauth/token` (Trakt spends it on the first use). */
   refreshTokenSends: Map<string, number>;
   requestLog: RequestLogEntry[];
@@ -269,8 +269,8 @@ export function initialState(): SimulatorState {
     faults: [],
     nextFaultId: 1,
     hanging: new Set(),
-    held: [],
-    heldWaiters: [],
+    held: 0,
+    releases: 0,
     refreshTokenSends: new Map(),
     requestLog: [],
     counters: new Map(),
@@ -281,8 +281,8 @@ export function initialState(): SimulatorState {
 /** Empties the state in place (releasing any hanging requests). */
 export function resetState(state: SimulatorState): void {
   for (const release of state.hanging) release();
-  for (const release of state.held) release();
-  Object.assign(state, initialState());
+  const releases = state.releases + 1; // wakes every held request of the old state
+  Object.assign(state, initialState(), { releases });
 }
 
 /** Everything a route module needs: the state and the (offset) clock. */

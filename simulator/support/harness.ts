@@ -29,7 +29,6 @@ import type {
   TokenSet,
 } from '../src/admin';
 import { createSimulator, type SimulatorInstance } from '../src/app';
-import { whenHeld } from '../src/faults';
 import type {
   accountSchema,
   appSchema,
@@ -65,6 +64,9 @@ export const SIM_DEFAULT_REDIRECT_URI = 'http://localhost:8787/trakt/oauth-callb
 export const SIM_DEFAULT_TMDB_KEY = 'sim-tmdb-key';
 
 const ADMIN_ORIGIN = 'https://admin.sim.test';
+/** `whenHeld` checks the held count this often, and gives up (failing the test) after the limit. */
+const HELD_POLL_MS = 5;
+const HELD_WAIT_LIMIT_MS = 20_000;
 
 export type AppInput = z.input<typeof appSchema>;
 export type AccountInput = z.input<typeof accountSchema>;
@@ -292,7 +294,14 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     clearFaults: async () => {
       await admin('DELETE', '/faults');
     },
-    whenHeld: (count) => whenHeld(instance.state, count),
+    whenHeld: async (count) => {
+      // Polls the in-memory count rather than awaiting a promise the held request settles: in workerd a
+      // promise settled from another request's context (the API Worker's fetch) would never wake this one.
+      for (let waited = 0; instance.state.held < count; waited += HELD_POLL_MS) {
+        if (waited > HELD_WAIT_LIMIT_MS) throw new Error(`[simulator] fewer than ${count} requests held`);
+        await new Promise((resolve) => setTimeout(resolve, HELD_POLL_MS));
+      }
+    },
     releaseHeld: async () => (await admin<{ released: number }>('POST', '/faults/release')).released,
     refreshTokenSends: () => admin<RefreshTokenSends>('GET', '/refresh-token-sends'),
     requests: () => admin<RequestLogEntry[]>('GET', '/requests'),

@@ -9,12 +9,11 @@
  * 3. Delete consumed OAuth states that can no longer matter.
  * Each step is capped per run; the rest is picked up by the next run.
  */
-import { sql } from 'drizzle-orm';
-import { OAUTH_STATE_TTL_SECONDS } from '../config';
 import { database, isoNow } from '../db/client';
 import { syncIntervalMs } from '../sync/schedule';
 import { claimDueConnections as claimConnections, listConnectionsToRefresh, releaseClaims } from '../trakt/connections';
 import { traktUserContext } from '../trakt/context';
+import { deleteSpentOAuthStates as deleteSpentStates } from '../trakt/oauth-state';
 import { getAccessToken } from '../trakt/tokens';
 
 /** The cron in wrangler.toml runs every 15 minutes. */
@@ -92,10 +91,7 @@ export async function enqueueSyncs(env: Env, userIds: number[], now: number): Pr
 }
 
 export async function deleteSpentOAuthStates(env: Env, now: number): Promise<number> {
-  const result = await database(env.DB).run(
-    sql`DELETE FROM oauth_state_uses WHERE state_hash IN (SELECT state_hash FROM oauth_state_uses WHERE used_at < ${isoNow(now - OAUTH_STATE_TTL_SECONDS * 2000)} LIMIT 1000)`,
-  );
-  return result.meta.changes ?? 0;
+  return deleteSpentStates(database(env.DB), now);
 }
 
 export async function runScheduled(

@@ -5,6 +5,7 @@
  * compare-and-set, so single use is enforced by an insert into D1 `oauth_state_uses`.
  * Also the confirmation token of the browser callback page (below).
  */
+import { sql } from 'drizzle-orm';
 import { OAUTH_STATE_TTL_SECONDS } from '../config';
 import { randomToken, sha256Hex } from '../crypto/bytes';
 import { EnvelopeError, type KeyRing, open, seal } from '../crypto/envelope';
@@ -72,6 +73,14 @@ export async function consumeOAuthState(
   if (inserted.length === 0)
     throw new ApiError(400, 'This authorization state was already used; start again at /trakt/authenticate/');
   await kv.delete(kvKey(peeked.hash));
+}
+
+/** Cron: deletes consumed states that can no longer matter (older than twice the state TTL), at most `limit`. */
+export async function deleteSpentOAuthStates(db: Database, now: number, limit = 1000): Promise<number> {
+  const result = await db.run(
+    sql`DELETE FROM oauth_state_uses WHERE state_hash IN (SELECT state_hash FROM oauth_state_uses WHERE used_at < ${isoNow(now - OAUTH_STATE_TTL_SECONDS * 2000)} LIMIT ${limit})`,
+  );
+  return result.meta.changes ?? 0;
 }
 
 // ---------------------------------------------------------------------------------------------
