@@ -242,8 +242,13 @@ export async function beginDisconnect(
 }
 
 /** Last step of a disconnect: deletes the row, if this disconnect still holds it. */
-export async function deleteConnection(db: Database, userId: number, leaseId: string): Promise<void> {
+export async function deleteDisconnectingConnection(db: Database, userId: number, leaseId: string): Promise<void> {
   await db.delete(traktConnections).where(and(byUser(userId), eq(traktConnections.refreshLeaseId, leaseId)));
+}
+
+/** A statement deleting the user's connection row unconditionally (account deletion), for the caller's batch. */
+export function deleteConnectionRow(db: Database, userId: number) {
+  return db.delete(traktConnections).where(byUser(userId));
 }
 
 /** Cron: connections whose access token expires before `before`, soonest first (only `active` ones refresh). */

@@ -4,8 +4,9 @@
  * KV holds the sealed binding under the state's SHA-256 (the raw state is never a key). KV has no
  * compare-and-set, so single use is enforced by an insert into D1 `oauth_state_uses`.
  * Also the confirmation token of the browser callback page (below).
+ * The KV entry's metadata names the user, so deleting an account can find its pending states.
  */
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { OAUTH_STATE_TTL_SECONDS } from '../config';
 import { randomToken, sha256Hex } from '../crypto/bytes';
 import { EnvelopeError, type KeyRing, open, seal } from '../crypto/envelope';
@@ -14,8 +15,10 @@ import { oauthStateUses } from '../db/schema';
 import { ApiError } from '../http/errors';
 
 type StateBinding = { user_id: number; created_at: number };
+type StateMetadata = { user_id: number };
 
-const kvKey = (hash: string) => `oauth_state:${hash}`;
+const KV_PREFIX = 'oauth_state:';
+const kvKey = (hash: string) => `${KV_PREFIX}${hash}`;
 const aad = (hash: string) => `oauth_state:${hash}|oauth_state`;
 
 export const INVALID_STATE = 'Invalid or expired state; start again at /trakt/authenticate/';
@@ -31,6 +34,7 @@ export async function createOAuthState(
   const binding: StateBinding = { user_id: userId, created_at: now };
   await kv.put(kvKey(hash), await seal(ring, JSON.stringify(binding), aad(hash)), {
     expirationTtl: OAUTH_STATE_TTL_SECONDS,
+    metadata: { user_id: userId } satisfies StateMetadata,
   });
   return state;
 }
@@ -136,6 +140,30 @@ export async function takeCallbackConfirmation(
     throw error;
   }
   if (now - binding.created_at > OAUTH_STATE_TTL_SECONDS * 1000) throw new ApiError(400, INVALID_CONFIRMATION);
+  // The state must still be pending: not used meanwhile, and not dropped with a deleted account.
+  if (!(await kv.get(kvKey(binding.state_hash)))) throw new ApiError(400, INVALID_CONFIRMATION);
   await kv.delete(confirmationKey(hash));
   return { userId: binding.user_id, hash: binding.state_hash, code: binding.code };
+}
+
+/**
+ * Deletes the user's pending states from KV (account deletion). States are keyed by hash, so this
+ * lists them all; they live 10 minutes, so there are only ever as many as recent authorizations.
+ */
+export async function deleteUserOAuthStates(kv: KVNamespace, userId: number): Promise<number> {
+  let deleted = 0;
+  let cursor: string | undefined;
+  do {
+    const page: KVNamespaceListResult<StateMetadata> = await kv.list<StateMetadata>({ prefix: KV_PREFIX, cursor });
+    const mine = page.keys.filter((key) => key.metadata?.user_id === userId);
+    await Promise.all(mine.map((key) => kv.delete(key.name)));
+    deleted += mine.length;
+    cursor = page.list_complete ? undefined : page.cursor;
+  } while (cursor);
+  return deleted;
+}
+
+/** A statement deleting the user's consumed-state records (account deletion), for the caller's batch. */
+export function deleteUserOAuthStateUses(db: Database, userId: number) {
+  return db.delete(oauthStateUses).where(eq(oauthStateUses.userId, userId));
 }

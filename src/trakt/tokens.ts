@@ -39,7 +39,7 @@ import {
   beginDisconnect,
   type ConnectionState,
   DISCONNECT_LEASE,
-  deleteConnection,
+  deleteDisconnectingConnection,
   type NewTokenSet,
   publishRefreshedTokens,
   readConnection,
@@ -423,13 +423,21 @@ export async function disconnect(ctx: TokenStoreContext): Promise<{ revoked: boo
       // Trakt unreachable or credentials gone: the local disconnect still happens; the token expires on its own.
     }
   }
-  await deleteConnection(ctx.db, ctx.userId, leaseId);
-  const listed = await ctx.kv.list({ prefix: tokenKey(ctx.userId, '') });
-  const keys = new Set([
-    ...listed.keys.map((k) => k.name),
-    tokenKey(ctx.userId, row.tokenSetId),
-    ...(row.pendingTokenSetId ? [tokenKey(ctx.userId, row.pendingTokenSetId)] : []),
-  ]);
-  await Promise.all([...keys].map((key) => ctx.kv.delete(key)));
+  await deleteDisconnectingConnection(ctx.db, ctx.userId, leaseId);
+  // The current and pending keys by name (a fresh write may not be listed yet), then whatever the listing finds.
+  await Promise.all(
+    [row.tokenSetId, row.pendingTokenSetId].flatMap((id) => (id ? [ctx.kv.delete(tokenKey(ctx.userId, id))] : [])),
+  );
+  await deleteUserTokenSets(ctx.kv, ctx.userId);
   return { revoked };
+}
+
+/** Deletes every token set of the user left in KV, including any a lost cleanup missed (account deletion). */
+export async function deleteUserTokenSets(kv: KVNamespace, userId: number): Promise<void> {
+  let cursor: string | undefined;
+  do {
+    const page = await kv.list({ prefix: tokenKey(userId, ''), cursor });
+    await Promise.all(page.keys.map((key) => kv.delete(key.name)));
+    cursor = page.list_complete ? undefined : page.cursor;
+  } while (cursor);
 }
