@@ -12,6 +12,7 @@ import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../app-env';
 import { unauthorized } from '../auth/jwt';
 import { USER_GONE } from '../auth/middleware';
+import { type ConnectionSummary, connectionSummaryQuery } from '../trakt/connections';
 import {
   CONDITIONAL_CACHE_CONTROL,
   entityTag,
@@ -21,9 +22,18 @@ import {
   type TagScope,
   tagInputs,
 } from './data-version';
+import { connectionTagInputs } from './queries';
 
-async function tagFor(c: Context<AppEnv>, route: string, scope: TagScope, freshness: Freshness | undefined) {
-  return entityTag(c.var.userId, route, c.req.query(), tagInputs(freshness, scope, Date.now()));
+async function tagFor(
+  c: Context<AppEnv>,
+  route: string,
+  scope: TagScope,
+  freshness: Freshness | undefined,
+  connection?: ConnectionSummary,
+) {
+  const now = Date.now();
+  const connectionState = scope === 'sync-status' ? connectionTagInputs(connection, now) : [];
+  return entityTag(c.var.userId, route, c.req.query(), tagInputs(freshness, scope, now, connectionState));
 }
 
 /** Answers `304` after a single D1 read when `If-None-Match` carries the current tag. */
@@ -31,9 +41,17 @@ export function conditional(route: string, scope: TagScope = 'data') {
   return createMiddleware<AppEnv>(async (c, next) => {
     const ifNoneMatch = c.req.header('If-None-Match');
     if (ifNoneMatch) {
-      const [freshness] = await freshnessQuery(c.var.db, c.var.userId);
+      // One round trip: the freshness row, plus the connection summary for sync-status.
+      const [rows, connection] =
+        scope === 'sync-status'
+          ? await c.var.db.batch([
+              freshnessQuery(c.var.db, c.var.userId),
+              connectionSummaryQuery(c.var.db, c.var.userId),
+            ])
+          : [await freshnessQuery(c.var.db, c.var.userId), undefined];
+      const freshness = rows[0];
       assertUserExists(freshness);
-      const tag = await tagFor(c, route, scope, freshness);
+      const tag = await tagFor(c, route, scope, freshness, connection);
       if (ifNoneMatchMatches(ifNoneMatch, tag)) {
         return c.body(null, 304, { ETag: tag, 'Cache-Control': CONDITIONAL_CACHE_CONTROL });
       }
@@ -56,8 +74,9 @@ export async function tagged(
   route: string,
   freshness: Freshness | undefined,
   scope: TagScope = 'data',
+  connection?: ConnectionSummary,
 ): Promise<void> {
   assertUserExists(freshness);
-  c.header('ETag', await tagFor(c, route, scope, freshness));
+  c.header('ETag', await tagFor(c, route, scope, freshness, connection));
   c.header('Cache-Control', CONDITIONAL_CACHE_CONTROL);
 }

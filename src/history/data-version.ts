@@ -13,7 +13,7 @@
  */
 import { eq, type SQL, sql } from 'drizzle-orm';
 import { type Database, isoNow } from '../db/client';
-import { syncState, traktConnections, userDataVersions, users } from '../db/schema';
+import { syncState, userDataVersions, users } from '../db/schema';
 
 /** `Cache-Control` of every conditional read: private (per user), and revalidate on each use. */
 export const CONDITIONAL_CACHE_CONTROL = 'private, no-cache';
@@ -25,8 +25,10 @@ export function bumpDataVersion(userId: number, now: number = Date.now()): SQL {
 }
 
 /**
- * Everything a tag depends on, in one indexed read: the data version, plus the few sync-status
- * fields that change without a data write (a running lease, a failure, the connection status).
+ * Everything a tag depends on, in one indexed read (FROM users, so no row = the user is gone):
+ * the data version, plus the sync-status fields that change without a data write (a running
+ * lease, a failure). sync-status adds the connection summary (src/trakt/connections.ts) to the
+ * same batch.
  */
 export function freshnessQuery(db: Database, userId: number) {
   return db
@@ -35,13 +37,10 @@ export function freshnessQuery(db: Database, userId: number) {
       lastSyncAt: syncState.lastSyncAt,
       lastErrorAt: syncState.lastErrorAt,
       leaseUntil: syncState.leaseUntil,
-      connectionStatus: traktConnections.status,
-      nextSyncAt: traktConnections.nextSyncAt,
     })
     .from(users)
     .leftJoin(userDataVersions, eq(userDataVersions.userId, users.id))
     .leftJoin(syncState, eq(syncState.userId, users.id))
-    .leftJoin(traktConnections, eq(traktConnections.userId, users.id))
     .where(eq(users.id, userId))
     .limit(1);
 }
@@ -51,8 +50,16 @@ export type Freshness = Awaited<ReturnType<typeof freshnessQuery>>[number];
 /** Which inputs a route's tag covers: history data only, or also the sync-status fields. */
 export type TagScope = 'data' | 'sync-status';
 
-/** The parts of `Freshness` a scope's responses depend on (`now` decides whether a lease is live). */
-export function tagInputs(freshness: Freshness | undefined, scope: TagScope, now: number): string[] {
+/**
+ * The parts a scope's responses depend on (`now` decides whether a lease is live); for
+ * sync-status also the connection as it is shown (`connectionState`, computed by the caller).
+ */
+export function tagInputs(
+  freshness: Freshness | undefined,
+  scope: TagScope,
+  now: number,
+  connectionState: string[] = [],
+): string[] {
   const version = String(freshness?.version ?? 0);
   if (scope === 'data') return [version];
   const inProgress = !!freshness?.leaseUntil && Date.parse(freshness.leaseUntil) > now;
@@ -61,8 +68,7 @@ export function tagInputs(freshness: Freshness | undefined, scope: TagScope, now
     freshness?.lastSyncAt ?? '',
     freshness?.lastErrorAt ?? '',
     inProgress ? 'running' : 'idle',
-    freshness?.connectionStatus ?? 'not_connected',
-    freshness?.nextSyncAt ?? '',
+    ...connectionState,
   ];
 }
 

@@ -7,7 +7,8 @@
  */
 import { and, asc, count, desc, eq, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
-import { episodes, movies, seasons, shows, syncState, tmdbEpisodes, tmdbTitles, traktConnections } from '../db/schema';
+import { episodes, movies, seasons, shows, syncState, tmdbEpisodes, tmdbTitles } from '../db/schema';
+import { type ConnectionSummary, connectionSummaryQuery } from '../trakt/connections';
 import { freshnessQuery } from './data-version';
 
 export type PageRequest = { page: number; page_size: number };
@@ -271,28 +272,36 @@ export async function watchedSeasonsEpisodes(db: Database, userId: number, showT
 
 /** One D1 round trip: freshness, sync state and connection in one batch. */
 export async function syncStatus(db: Database, userId: number, now = Date.now()) {
-  const [freshness, states, connections] = await db.batch([
+  const [freshness, states, connection] = await db.batch([
     freshnessQuery(db, userId),
     db.select().from(syncState).where(eq(syncState.userId, userId)).limit(1),
-    db
-      .select({ status: traktConnections.status, nextSyncAt: traktConnections.nextSyncAt })
-      .from(traktConnections)
-      .where(eq(traktConnections.userId, userId))
-      .limit(1),
+    connectionSummaryQuery(db, userId),
   ]);
-  const state = states[0];
-  const connection = connections[0];
-  return { freshness: freshness[0], body: syncStatusBody(state, connection, now) };
+  return { freshness: freshness[0], connection, body: syncStatusBody(states[0], connection, now) };
 }
 
-function syncStatusBody(
-  state: typeof syncState.$inferSelect | undefined,
-  connection: { status: 'active' | 'reauthorization_required'; nextSyncAt: string } | undefined,
-  now: number,
-) {
+/** The connection status as sync-status shows it. */
+export function shownConnectionStatus(connection: ConnectionSummary, now: number) {
+  // A connection whose refresh token Trakt refused still works until its access token expires.
+  return !connection || connection.status === 'disconnecting'
+    ? ('not_connected' as const)
+    : connection.status === 'refresh_rejected'
+      ? Date.parse(connection.expiresAt) > now
+        ? ('active' as const)
+        : ('reauthorization_required' as const)
+      : connection.status;
+}
+
+/** What the sync-status ETag covers of the connection: the shown status and the next run. */
+export function connectionTagInputs(connection: ConnectionSummary, now: number): string[] {
+  return [shownConnectionStatus(connection, now), connection?.nextSyncAt ?? ''];
+}
+
+function syncStatusBody(state: typeof syncState.$inferSelect | undefined, connection: ConnectionSummary, now: number) {
+  const status = shownConnectionStatus(connection, now);
   return {
-    connected: connection?.status === 'active',
-    status: connection?.status ?? ('not_connected' as const),
+    connected: status === 'active',
+    status,
     last_sync_at: state?.lastSyncAt ?? null,
     last_result: state?.lastResult ? (JSON.parse(state.lastResult) as unknown) : null,
     last_error: state?.lastError ?? null,

@@ -191,8 +191,8 @@ export const historyRoutes = new Hono<AppEnv>()
     requireUserInBatch,
     conditional('sync-status', 'sync-status'),
     async (c) => {
-      const { freshness, body } = await syncStatus(c.var.db, c.var.userId);
-      await tagged(c, 'sync-status', freshness, 'sync-status');
+      const { freshness, connection, body } = await syncStatus(c.var.db, c.var.userId);
+      await tagged(c, 'sync-status', freshness, 'sync-status', connection);
       return c.json(body satisfies SyncStatusOutput);
     },
   )
