@@ -42,14 +42,15 @@ export function conditional(route: string, scope: TagScope = 'data') {
     const ifNoneMatch = c.req.header('If-None-Match');
     if (ifNoneMatch) {
       // One round trip: the freshness row, plus the connection summary for sync-status.
-      const [rows, connection] =
+      const [rows, connections] =
         scope === 'sync-status'
           ? await c.var.db.batch([
               freshnessQuery(c.var.db, c.var.userId),
               connectionSummaryQuery(c.var.db, c.var.userId),
             ])
-          : [await freshnessQuery(c.var.db, c.var.userId), undefined];
+          : [await freshnessQuery(c.var.db, c.var.userId), []];
       const freshness = rows[0];
+      const connection = connections[0];
       assertUserExists(freshness);
       const tag = await tagFor(c, route, scope, freshness, connection);
       if (ifNoneMatchMatches(ifNoneMatch, tag)) {

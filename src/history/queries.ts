@@ -272,11 +272,12 @@ export async function watchedSeasonsEpisodes(db: Database, userId: number, showT
 
 /** One D1 round trip: freshness, sync state and connection in one batch. */
 export async function syncStatus(db: Database, userId: number, now = Date.now()) {
-  const [freshness, states, connection] = await db.batch([
+  const [freshness, states, connections] = await db.batch([
     freshnessQuery(db, userId),
     db.select().from(syncState).where(eq(syncState.userId, userId)).limit(1),
     connectionSummaryQuery(db, userId),
   ]);
+  const connection = connections[0];
   return { freshness: freshness[0], connection, body: syncStatusBody(states[0], connection, now) };
 }
 

@@ -54,16 +54,24 @@ export async function readConnection(db: Database, userId: number): Promise<Conn
 }
 
 /** What /trakt/sync-status/ shows about the connection. */
-/** The summary query itself (not awaited), for callers that put it in a `db.batch()` with their own reads. */
+/**
+ * The summary query itself (not awaited, at most one row), for callers that put it in a
+ * `db.batch()` with their own reads (a core select: drizzle's relational findFirst breaks in a batch).
+ */
 export function connectionSummaryQuery(db: Database, userId: number) {
-  return db.query.traktConnections.findFirst({
-    columns: { status: true, nextSyncAt: true, expiresAt: true },
-    where: byUser(userId),
-  });
+  return db
+    .select({
+      status: traktConnections.status,
+      nextSyncAt: traktConnections.nextSyncAt,
+      expiresAt: traktConnections.expiresAt,
+    })
+    .from(traktConnections)
+    .where(byUser(userId))
+    .limit(1);
 }
 
 export async function readConnectionSummary(db: Database, userId: number) {
-  return connectionSummaryQuery(db, userId);
+  return (await connectionSummaryQuery(db, userId))[0];
 }
 
 export type ConnectionSummary = Awaited<ReturnType<typeof readConnectionSummary>>;
