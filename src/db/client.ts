@@ -14,6 +14,16 @@ export function database(d1: D1Database) {
 
 export type Database = ReturnType<typeof database>;
 
+/** Rows per bulk statement: keeps each JSON parameter well under D1's 2 MB value limit. */
+export const ROWS_PER_STATEMENT = 500;
+
+/** Splits rows into groups of at most `size` (bulk statements, bound-parameter limits). */
+export function chunk<T>(rows: readonly T[], size = ROWS_PER_STATEMENT): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size));
+  return chunks;
+}
+
 /** The current time as stored in D1. */
 export function isoNow(now: number = Date.now()): string {
   return new Date(now).toISOString();

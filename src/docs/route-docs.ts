@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import {
+  fetchContinuesOutput,
   fetchMoviesOutput,
   fetchShowsOutput,
   seasonsEpisodesOutput,
@@ -196,7 +197,7 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
     },
   },
   'GET /trakt/sync-status': {
-    summary: 'Sync state: last run, next run, counts',
+    summary: 'Sync state: last run, next run, counts, progress of a sync in the background',
     responses: { 200: { description: 'Sync status', schema: syncStatusOutput } },
   },
 };
@@ -204,9 +205,13 @@ export const ROUTE_DOCS: Record<string, RouteDoc> = {
 function fetchDocs(kind: 'movies' | 'shows', schema: z.ZodType): Record<string, RouteDoc> {
   const doc: RouteDoc = {
     summary: `Sync the latest watched ${kind} from Trakt now`,
-    description: `Incremental: fetches only what changed at Trakt since the last sync${kind === 'shows' ? ' (shows, seasons and episodes)' : ''}, enriched from TMDB.`,
+    description: `Incremental: fetches only what changed at Trakt since the last sync${kind === 'shows' ? ' (shows, seasons and episodes)' : ''}, enriched from TMDB. A sync larger than one chunk (SYNC_PAGES_PER_RUN Trakt pages) answers 202 and continues through the queue.`,
     responses: {
       200: { description: 'Synced; counts of what changed', schema },
+      202: {
+        description: 'A large sync: its first chunk is stored and it continues in the background (see sync-status)',
+        schema: fetchContinuesOutput,
+      },
       401: error('Missing JWT, or No Trakt token found / re-authorization required'),
       409: error('A sync for this user is already running'),
       429: error('Trakt or TMDB rate limit; retry after the Retry-After header'),

@@ -1,6 +1,7 @@
 /**
  * @module
- * /trakt/* history endpoints (seed contract): run the caller's sync now, and serve stored
+ * /trakt/* history endpoints (the API reference's contract): run the caller's sync now (its first
+ * chunk inline; 202 when it continues in the background), and serve stored
  * movies, shows and a show's seasons/episodes from D1.
  */
 import { Hono } from 'hono';
@@ -8,7 +9,7 @@ import type { AppEnv } from '../app-env';
 import { requireUser } from '../auth/middleware';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
-import { runSync } from '../sync/service';
+import { runSync, SYNC_CONTINUES, type SyncOutcome } from '../sync/service';
 import { storedMovies, storedShows, syncStatus, watchedSeasonsEpisodes } from './queries';
 import { pageQuery, seasonsEpisodesQuery } from './schemas';
 
@@ -19,13 +20,17 @@ const counts = (r: { added: number; updated: number; removed: number; unchanged:
   unchanged: r.unchanged,
 });
 
+/** 202 while a sync continues in the background through the queue (the first chunk ran inline). */
+const continuing = (outcome: SyncOutcome) => ({ result: SYNC_CONTINUES, progress: outcome.progress });
+
 export const historyRoutes = new Hono<AppEnv>()
   .on(['GET', 'POST'], '/fetch-latest-movies', requireUser, async (c) => {
-    const result = await runSync(c.env, c.var.userId, {
+    const outcome = await runSync(c.env, c.var.userId, {
       kinds: ['movies'],
       waitUntil: (p) => c.executionCtx.waitUntil(p),
     });
-    const movies = result.movies!;
+    if (!outcome.complete) return c.json(continuing(outcome), 202);
+    const movies = outcome.result.movies!;
     return c.json({
       result: 'Movies fetched and stored successfully' as const,
       ...counts(movies),
@@ -34,11 +39,12 @@ export const historyRoutes = new Hono<AppEnv>()
     });
   })
   .on(['GET', 'POST'], '/fetch-latest-shows', requireUser, async (c) => {
-    const result = await runSync(c.env, c.var.userId, {
+    const outcome = await runSync(c.env, c.var.userId, {
       kinds: ['shows'],
       waitUntil: (p) => c.executionCtx.waitUntil(p),
     });
-    const shows = result.shows!;
+    if (!outcome.complete) return c.json(continuing(outcome), 202);
+    const shows = outcome.result.shows!;
     return c.json({
       result: 'Shows and episodes fetched and stored successfully' as const,
       ...counts(shows),

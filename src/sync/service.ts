@@ -1,129 +1,223 @@
 /**
  * @module
- * The incremental sync of one user's watch history, for the fetch endpoints and the queue
- * consumer alike. Steps:
- * 1. Take the user's sync lease (409 if a sync is running).
- * 2. `GET /sync/last_activities`. If the relevant `watched_at`/`paused_at` have not moved, stop:
- *    a no-op sync costs one upstream call and writes nothing but sync state.
- * 3. Otherwise fetch what changed: history since the high-water mark (minus an overlap), the
- *    watched list (authoritative counts, removals, rewatches) and playback. If stored play counts
- *    disagree with Trakt's (a backdated or removed play), re-fetch the full history and reconcile.
- * 4. Write everything, cursor included, in one D1 batch (a transaction): a failure anywhere
- *    before that leaves the stored state and cursor untouched, and the next run redoes the work.
- * 5. Enrich with TMDB afterwards; enrichment failures never fail or roll back the sync.
+ * The sync of one user's watch history, in bounded, checkpointed chunks. One call of `runSync`
+ * is one chunk: what one Worker invocation may do (SYNC_PAGES_PER_RUN Trakt pages, and Trakt +
+ * TMDB calls together under SYNC_SUBREQUEST_BUDGET), for the fetch endpoints and the queue
+ * consumer alike. Per kind (movies, shows) a sync is a *pass* with phases:
+ *
+ * 1. Start (no pass stored): `GET /sync/last_activities`. Nothing moved and no reconcile due → a
+ *    no-op of one upstream call. Otherwise a pass: `full` for a first sync or the weekly reconcile,
+ *    else `incremental` from the history high-water mark (minus an overlap).
+ * 2. `history`: pages of `/sync/history` walked newest first with an `end_at` cursor (see
+ *    plan.advanceCursor). New plays are inserted; a full pass also deletes stored plays that the
+ *    pages prove gone (plan.sweepWindow). The touched movies, shows and episodes get their totals
+ *    recomputed in SQL from `plays`. An incremental pass then compares `GET /users/me/stats` with
+ *    the stored totals: if they disagree (a removed or backdated play), it restarts as a full pass.
+ * 3. `watched` (full passes): `/sync/watched` pages for what history lacks (last_updated_at, reset_at).
+ * 4. `playback`: `/sync/playback` (when `paused_at` moved, and in full passes).
+ *
+ * Every chunk writes its pages, the totals and its cursor (`sync_state.<kind>_pass`) in ONE D1
+ * batch. A failure commits the pages already fetched with the cursor before them, so the next run
+ * resumes there. Every write is idempotent (plays are unique by Trakt id, totals are recomputed),
+ * so a re-run chunk is harmless; a queued continuation also names the chunk it expects and is
+ * dropped when that chunk already committed. An unfinished sync enqueues its own continuation.
+ * TMDB enrichment runs after the chunk on what it touched; it never fails or rolls back the sync.
  */
 import { eq, sql } from 'drizzle-orm';
 import type { z } from 'zod';
-import { type Database, isoNow, runBatch } from '../db/client';
+import { optionalSecret } from '../config';
+import { randomToken } from '../crypto/bytes';
+import { keyRing } from '../crypto/envelope';
+import { type BatchItem, database, isoNow, runBatch } from '../db/client';
 import { syncState, traktConnections } from '../db/schema';
 import { ApiError } from '../http/errors';
 import { type EnrichmentResult, enrichUser } from '../tmdb/enrich';
-import { TRAKT_MAX_PAGE_LIMIT, type TraktClient } from '../trakt/client';
+import { TRAKT_MAX_PAGE_LIMIT } from '../trakt/client';
 import { type TraktUserContext, traktUserContext } from '../trakt/context';
+import { TRAKT_KEY_SERVICES, traktCredentialsFrom } from '../trakt/credentials';
 import { type AccessToken, NOT_CONNECTED, REAUTHORIZE, readConnection, withAccessToken } from '../trakt/tokens';
-import { acquireSyncLease, releaseSyncLease } from './lease';
+import { readApiKeys } from '../users/api-keys';
 import {
   activityChanges,
-  type Counts,
-  countBy,
-  desiredEpisodes,
-  desiredMovies,
-  desiredShows,
-  diffByKey,
-  episodeDetailsFromHistory,
-  episodePlaysFromHistory,
-  historyExplainsWatched,
+  advanceCursor,
+  DEFAULT_RECONCILE_DAYS,
+  episodeKey,
   historyStartAt,
   iso,
   maxIso,
+  metadataFromHistory,
+  newPass,
   type PlayRow,
-  planPlays,
-  sameEpisode,
-  sameMovie,
-  sameShow,
+  playbackRows,
+  reconcileDue,
+  sweepWindow,
+  toPlayRow,
+  totalsAgree,
 } from './plan';
-import { nextSyncAt } from './schedule';
+import { nextSyncAt, userJitterFraction } from './schedule';
 import {
-  deleteEmptySeasons,
-  deleteEpisodes,
-  deleteMovies,
-  deletePlays,
-  deleteShows,
-  insertPlays,
-  readEpisodePlays,
-  readShowsWithPlayback,
-  readStoredEpisodes,
-  readStoredHistoryIds,
-  readStoredMovies,
-  readStoredShows,
+  acquireSyncLease,
+  adjustCount,
+  passColumn,
+  readPass,
   readSyncState,
-  type Statement,
+  recordFailure,
+  releaseSyncLease,
+  releaseUnused,
+  type StoredTotals,
+  type SyncKind,
+  type SyncPass,
   type SyncStateRow,
-  upsertEpisodes,
-  upsertMovies,
-  upsertShows,
-} from './store';
+  type SyncStateUpdate,
+  writeChunkState,
+  writeLastResult,
+} from './state';
 import {
-  historyItem,
-  type LastActivities,
-  lastActivities,
-  playbackItem,
-  watchedMovie,
-  watchedShow,
-} from './trakt-data';
+  applyEpisodePlayback,
+  applyMoviePlayback,
+  countMovies,
+  countShows,
+  countWatchedEpisodes,
+  deletePlays,
+  insertPlays,
+  readStoredPlays,
+  recountMovies,
+  recountShows,
+  type Statement,
+  updateWatchedMovies,
+  updateWatchedShows,
+  upsertEpisodeTotals,
+  upsertMovieTotals,
+  upsertShowTotals,
+} from './store';
+import { historyItem, lastActivities, playbackItem, userStats, watchedMovie, watchedShow } from './trakt-data';
 
-/** Trakt allows 1000 GETs per 5 minutes per user; one sync stays well inside that. */
-export const MAX_TRAKT_CALLS_PER_SYNC = 900;
-/** Workers' default subrequest limit per invocation, less headroom: Trakt and TMDB calls share it. */
-const SUBREQUEST_BUDGET = 950;
-/** TMDB calls a fetch endpoint makes before answering (~10 s at the paced rate); background runs do the rest. */
-const MAX_TMDB_CALLS_PER_REQUEST = 300;
+export type { SyncKind } from './state';
 
-function previousEnrichment(lastResult: string | null | undefined): EnrichmentResult | undefined {
-  try {
-    return lastResult ? (JSON.parse(lastResult) as SyncResult).enrichment : undefined;
-  } catch {
-    return undefined;
-  }
-}
-/** `extended=progress` caps watched-shows pages at 100. */
-const WATCHED_SHOWS_PROGRESS_LIMIT = 100;
+/** Trakt pages one chunk fetches by default (SYNC_PAGES_PER_RUN). */
+export const DEFAULT_PAGES_PER_RUN = 40;
+/**
+ * Trakt + TMDB calls one invocation may make by default (SYNC_SUBREQUEST_BUDGET): under Workers
+ * Free's 50 subrequests, with room for a token refresh. Workers Paid deployments may raise it.
+ */
+export const DEFAULT_SUBREQUEST_BUDGET = 45;
+/** Subrequests kept back for a token refresh (and its retry) during the chunk. */
+const SUBREQUEST_RESERVE = 2;
 
-export type SyncKind = 'movies' | 'shows';
+export const SYNC_CONTINUES = 'Sync started; it continues in the background';
 
-export type KindResult = Counts & { plays_added: number; plays_removed: number; episodes?: Counts; skipped: boolean };
+export type KindResult = {
+  added: number;
+  updated: number;
+  removed: number;
+  unchanged: number;
+  plays_added: number;
+  plays_removed: number;
+  episodes?: { added: number; updated: number; removed: number; unchanged: number };
+  skipped: boolean;
+};
 export type SyncResult = {
   movies?: KindResult;
   shows?: KindResult;
   upstream_calls: number;
   enrichment?: EnrichmentResult;
 };
+export type KindProgress = {
+  mode: SyncPass['mode'];
+  reason: SyncPass['reason'];
+  phase: SyncPass['phase'];
+  chunks: number;
+  pages_done: number;
+  pages_known: number | null;
+  plays_stored: number;
+};
+export type SyncProgress = Partial<Record<SyncKind, KindProgress>>;
+export type SyncOutcome = {
+  /** True when no pass of the requested kinds is left unfinished. */
+  complete: boolean;
+  /** A queued continuation whose chunk had already committed: nothing was done. */
+  stale: boolean;
+  result: SyncResult;
+  progress: SyncProgress;
+};
 
-type Fetcher = {
-  calls: number;
-  client: TraktClient;
+/** Which chunk a queued continuation continues (pass id + committed chunks when it was sent). */
+export type ChunkExpectation = Partial<Record<SyncKind, { pass: string; chunk: number }>>;
+/** The queue message a chunk sends when its sync is unfinished. */
+export type ContinuationMessage = {
+  user_id: number;
+  enqueued_at: string;
+  kinds: SyncKind[];
+  expect: ChunkExpectation;
+};
+
+export type SyncOptions = {
+  kinds: SyncKind[];
+  now?: () => number;
+  waitUntil?: (promise: Promise<unknown>) => void;
+  enrich?: boolean;
+  /** Background runs may start the weekly reconcile and drain a TMDB backlog when Trakt had nothing new. */
+  background?: boolean;
+  /** Set by a queued continuation: run only if these passes are still at these chunks. */
+  expect?: ChunkExpectation;
+  /** Overrides of SYNC_PAGES_PER_RUN / SYNC_SUBREQUEST_BUDGET (tests, benchmarks). */
+  pagesPerRun?: number;
+  subrequestBudget?: number;
+  /** Sends the continuation; defaults to SYNC_QUEUE. */
+  enqueue?: (message: ContinuationMessage) => Promise<void>;
+};
+
+const positiveInt = (value: string | undefined, fallback: number) => {
+  const n = Number(value);
+  return Number.isSafeInteger(n) && n >= 1 ? n : fallback;
+};
+
+export function pagesPerRun(env: Env): number {
+  return positiveInt(env.SYNC_PAGES_PER_RUN, DEFAULT_PAGES_PER_RUN);
+}
+export function subrequestBudget(env: Env): number {
+  return positiveInt(env.SYNC_SUBREQUEST_BUDGET, DEFAULT_SUBREQUEST_BUDGET);
+}
+export function reconcileIntervalMs(env: Env): number {
+  return positiveInt(env.SYNC_RECONCILE_DAYS, DEFAULT_RECONCILE_DAYS) * 24 * 60 * 60 * 1000;
+}
+
+/** One chunk's working state: budgets, the upstream session and what is waiting to be committed. */
+type Chunk = {
+  env: Env;
   ctx: TraktUserContext;
-  /** The access token, looked up once per sync (refreshed on a 401). */
+  userId: number;
+  leaseId: string;
+  now: () => number;
+  background: boolean;
+  traktCalls: number;
+  pagesLeft: number;
   session: { token?: AccessToken };
+  state: SyncStateRow | undefined;
+  activities?: z.infer<typeof lastActivities>;
+  stats?: z.infer<typeof userStats>;
+  pending: BatchItem[];
+  /** Stored play-count changes since the last commit. */
+  playDelta: { movie: number; episode: number };
+  passes: Partial<Record<SyncKind, SyncPass | null>>;
+  finished: SyncStateUpdate;
+  touched: { movies: Set<number>; shows: Set<number> };
+  results: Partial<Record<SyncKind, KindResult>>;
 };
 
 async function fetchOne<T extends z.ZodType>(
-  fetcher: Fetcher,
+  chunk: Chunk,
   path: string,
   schema: T,
   query: Record<string, string | number | undefined> = {},
 ) {
-  if (fetcher.calls >= MAX_TRAKT_CALLS_PER_SYNC) {
-    throw new ApiError(429, 'This sync needs more Trakt requests than one run may make; it resumes on the next run', {
-      code: 'rate_limited',
-      retryAfter: 300,
-    });
-  }
-  fetcher.calls += 1;
+  chunk.traktCalls += 1;
+  chunk.pagesLeft -= 1;
+  const client = await chunk.ctx.client();
   const { data, pagination } = await withAccessToken(
-    fetcher.ctx,
-    (token) => fetcher.client.get<unknown>(path, token, query),
-    fetcher.session,
+    chunk.ctx,
+    (token) => client.get<unknown>(path, token, query),
+    chunk.session,
   );
   const parsed = schema.safeParse(data);
   if (!parsed.success)
@@ -133,23 +227,332 @@ async function fetchOne<T extends z.ZodType>(
   return { data: parsed.data as z.infer<T>, pagination };
 }
 
-/** Every page of a paginated list, always with an explicit limit, until X-Pagination-Page-Count. */
-async function fetchAllPages<T extends z.ZodType>(
-  fetcher: Fetcher,
-  path: string,
-  item: T,
-  query: Record<string, string | number | undefined>,
-  limit: number,
+/** Writes what is pending with the cursor and totals it belongs to, in one batch; returns the stored totals. */
+async function commit(chunk: Chunk, extra: BatchItem[] = [], release = false): Promise<StoredTotals> {
+  const update: SyncStateUpdate = { ...chunk.finished };
+  for (const kind of Object.keys(chunk.passes) as SyncKind[]) {
+    const pass = chunk.passes[kind];
+    update[passColumn[kind]] = pass ? JSON.stringify(pass) : null;
+  }
+  if (chunk.playDelta.movie)
+    update.moviePlayCount = sql`${syncState.moviePlayCount} + ${chunk.playDelta.movie}` as never;
+  if (chunk.playDelta.episode)
+    update.episodePlayCount = sql`${syncState.episodePlayCount} + ${chunk.playDelta.episode}` as never;
+  const { db } = chunk.ctx;
+  const stateStatement = release
+    ? releaseSyncLease(db, chunk.userId, chunk.leaseId, update)
+    : writeChunkState(db, chunk.userId, chunk.leaseId, update);
+  const results = await runBatch(chunk.env.DB, [
+    ...chunk.pending,
+    stateStatement,
+    ...extra,
+    sql`SELECT movie_count AS movieCount, show_count AS showCount, episode_count AS episodeCount,
+          movie_play_count AS moviePlayCount, episode_play_count AS episodePlayCount
+        FROM sync_state WHERE user_id = ${chunk.userId}`,
+  ]);
+  chunk.pending = [];
+  chunk.playDelta = { movie: 0, episode: 0 };
+  return (results.at(-1)?.results[0] ?? {
+    movieCount: 0,
+    showCount: 0,
+    episodeCount: 0,
+    moviePlayCount: 0,
+    episodePlayCount: 0,
+  }) as StoredTotals;
+}
+
+async function activitiesOf(chunk: Chunk) {
+  chunk.activities ??= (await fetchOne(chunk, '/sync/last_activities', lastActivities)).data;
+  return chunk.activities;
+}
+
+/** Starts a pass for a kind, or returns null when nothing moved on Trakt (a no-op). */
+async function startPass(chunk: Chunk, kind: SyncKind, reason?: SyncPass['reason']): Promise<SyncPass | null> {
+  const state = chunk.state;
+  const activities = await activitiesOf(chunk);
+  const seen =
+    kind === 'movies'
+      ? {
+          syncedAt: state?.moviesSyncedAt ?? null,
+          watchedAt: state?.moviesWatchedAt ?? null,
+          pausedAt: state?.moviesPausedAt ?? null,
+        }
+      : {
+          syncedAt: state?.showsSyncedAt ?? null,
+          watchedAt: state?.episodesWatchedAt ?? null,
+          pausedAt: state?.episodesPausedAt ?? null,
+        };
+  const changes = activityChanges(kind === 'movies' ? activities.movies : activities.episodes, seen);
+  const reconciledAt = (kind === 'movies' ? state?.moviesReconciledAt : state?.showsReconciledAt) ?? null;
+  const reconcile =
+    !changes.first &&
+    chunk.background &&
+    reconcileDue(
+      reconciledAt ?? seen.syncedAt,
+      chunk.now(),
+      reconcileIntervalMs(chunk.env),
+      userJitterFraction(chunk.userId),
+    );
+  if (!reason && !changes.anyMoved && !reconcile) return null;
+  const mode = changes.first || reconcile || reason === 'totals_disagree' ? 'full' : 'incremental';
+  const highWater = (kind === 'movies' ? state?.moviesHistoryHighWater : state?.episodesHistoryHighWater) ?? null;
+  const pass = newPass({
+    id: randomToken(8),
+    mode,
+    reason: reason ?? (changes.first ? 'first_sync' : reconcile ? 'weekly_reconcile' : 'new_activity'),
+    startAt: mode === 'incremental' ? (historyStartAt(highWater) ?? null) : null,
+    activities: { watchedAt: changes.watchedAt, pausedAt: changes.pausedAt },
+    playbackDue: mode === 'full' || changes.pausedMoved,
+    now: chunk.now(),
+  });
+  // Only paused viewings moved: no history to read.
+  if (mode === 'incremental' && !changes.watchedMoved) pass.phase = 'playback';
+  return pass;
+}
+
+const mediaTypeOf = (kind: SyncKind) => (kind === 'movies' ? 'movie' : 'episode');
+
+/**
+ * Fetches history pages while the chunk has budget, then plans and queues their writes. On a
+ * failure, the pages already fetched are still queued (with the cursor before the failed page)
+ * and the error is rethrown after the caller commits them.
+ */
+async function historyStep(chunk: Chunk, kind: SyncKind, pass: SyncPass): Promise<unknown> {
+  const path = kind === 'movies' ? '/sync/history/movies' : '/sync/history/episodes';
+  const startCursor = pass.cursor;
+  const fetched = new Map<number, z.infer<typeof historyItem>>();
+  let done = false;
+  let failure: unknown;
+  try {
+    while (!done && chunk.pagesLeft > 0) {
+      const { data, pagination } = await fetchOne(chunk, path, historyItem.array(), {
+        start_at: pass.startAt ?? undefined,
+        end_at: pass.cursor.endAt ?? undefined,
+        page: pass.cursor.page,
+        limit: TRAKT_MAX_PAGE_LIMIT,
+      });
+      for (const item of data) if (!fetched.has(item.id)) fetched.set(item.id, item);
+      const pageCount = pagination?.pageCount ?? 1;
+      const next = advanceCursor(pass.cursor, data, pageCount);
+      pass.pagesDone += 1;
+      pass.pagesKnown = pass.pagesDone + Math.max(0, pageCount - pass.cursor.page);
+      pass.cursor = next.cursor;
+      done = next.done;
+    }
+  } catch (error) {
+    failure = error;
+  }
+  if (fetched.size === 0 && !done) return failure;
+
+  const items = [...fetched.values()];
+  const oldestSeen =
+    items.length > 0 ? (iso(items.reduce((a, b) => (a.watched_at < b.watched_at ? a : b)).watched_at) ?? null) : null;
+  const window = sweepWindow(startCursor, oldestSeen, done);
+  const readFrom = pass.mode === 'incremental' ? (done ? pass.startAt : oldestSeen) : done ? null : oldestSeen;
+  const stored = await readStoredPlays(chunk.ctx.db, chunk.userId, mediaTypeOf(kind), readFrom, window.to);
+  const storedIds = new Set(stored.map((p) => p.historyId));
+  const inserts: PlayRow[] = items.filter((i) => !storedIds.has(i.id)).map(toPlayRow);
+  const keep = new Set(window.keep);
+  const removed =
+    pass.mode === 'full'
+      ? stored.filter(
+          (p) =>
+            !fetched.has(p.historyId) &&
+            !keep.has(p.historyId) &&
+            (window.from === null || (window.fromInclusive ? p.watchedAt >= window.from : p.watchedAt > window.from)),
+        )
+      : [];
+  queueHistoryWrites(chunk, kind, pass, items, inserts, removed);
+  pass.highWater = maxIso([pass.highWater, ...items.map((i) => i.watched_at)]);
+  pass.playsStored += inserts.length;
+  if (done) pass.phase = pass.mode === 'full' ? 'watched' : 'totals';
+  return failure;
+}
+
+function queueHistoryWrites(
+  chunk: Chunk,
+  kind: SyncKind,
+  pass: SyncPass,
+  items: Array<z.infer<typeof historyItem>>,
+  inserts: PlayRow[],
+  removed: Awaited<ReturnType<typeof readStoredPlays>>,
 ) {
-  const items: Array<z.infer<T>> = [];
-  for (let page = 1; ; page++) {
-    const { data, pagination } = await fetchOne(fetcher, path, item.array(), { ...query, page, limit });
-    items.push(...data);
-    if (!pagination || page >= pagination.pageCount || data.length === 0) return items;
+  const { userId } = chunk;
+  pass.playsAdded += inserts.length;
+  pass.playsRemoved += removed.length;
+  chunk.playDelta[mediaTypeOf(kind)] += inserts.length - removed.length;
+  const insertedIds = new Set(inserts.map((p) => p.historyId));
+  const meta = metadataFromHistory(items.filter((i) => insertedIds.has(i.id)));
+  const writes: Statement[] = [
+    ...insertPlays(userId, inserts),
+    ...deletePlays(
+      userId,
+      removed.map((p) => p.historyId),
+    ),
+  ];
+  if (kind === 'movies') {
+    const lostPlays = [...new Set(removed.map((p) => p.movieTraktId).filter((id): id is number => id !== null))].filter(
+      (id) => !meta.movies.has(id),
+    );
+    const touched = [...meta.movies.keys(), ...lostPlays];
+    if (touched.length === 0 && writes.length === 0) return;
+    for (const id of meta.movies.keys()) chunk.touched.movies.add(id);
+    chunk.pending.push(
+      adjustCount(userId, 'movie_count', -1, countMovies(userId, touched)),
+      ...writes,
+      ...upsertMovieTotals(userId, [...meta.movies.values()]),
+      ...recountMovies(userId, lostPlays),
+      adjustCount(userId, 'movie_count', 1, countMovies(userId, touched)),
+    );
+    pass.itemsTouched += touched.length;
+    return;
+  }
+  const lostKeys = new Map<string, [number, number, number]>();
+  const lostShows = new Set<number>();
+  for (const p of removed) {
+    if (p.showTraktId === null || p.seasonNumber === null || p.episodeNumber === null) continue;
+    lostShows.add(p.showTraktId);
+    const key = episodeKey(p.showTraktId, p.seasonNumber, p.episodeNumber);
+    if (!meta.episodes.has(key)) lostKeys.set(key, [p.showTraktId, p.seasonNumber, p.episodeNumber]);
+  }
+  const touchedShows = [...new Set([...meta.shows.keys(), ...lostShows])];
+  const touchedKeys: Array<[number, number, number]> = [
+    ...[...meta.episodes.values()].map(
+      (e) => [e.showTraktId, e.seasonNumber, e.episodeNumber] as [number, number, number],
+    ),
+    ...lostKeys.values(),
+  ];
+  if (touchedShows.length === 0 && writes.length === 0) return;
+  for (const id of meta.shows.keys()) chunk.touched.shows.add(id);
+  pass.itemsTouched += touchedShows.length;
+  pass.episodesTouched += touchedKeys.length;
+  chunk.pending.push(
+    adjustCount(userId, 'show_count', -1, countShows(userId, touchedShows)),
+    adjustCount(userId, 'episode_count', -1, countWatchedEpisodes(userId, touchedKeys)),
+    ...writes,
+    ...upsertShowTotals(userId, [...meta.shows.values()]),
+    ...upsertEpisodeTotals(userId, [...meta.episodes.values()]),
+    ...recountShows(
+      userId,
+      [...lostShows].filter((id) => !meta.shows.has(id)),
+      [...lostKeys.values()],
+    ),
+    adjustCount(userId, 'show_count', 1, countShows(userId, touchedShows)),
+    adjustCount(userId, 'episode_count', 1, countWatchedEpisodes(userId, touchedKeys)),
+  );
+}
+
+/** Full passes: `/sync/watched` pages for what history does not carry. */
+async function watchedStep(chunk: Chunk, kind: SyncKind, pass: SyncPass) {
+  while (chunk.pagesLeft > 0 && pass.phase === 'watched') {
+    const query = { page: pass.watchedPage, limit: TRAKT_MAX_PAGE_LIMIT };
+    let pageCount: number;
+    if (kind === 'movies') {
+      const { data, pagination } = await fetchOne(chunk, '/sync/watched/movies', watchedMovie.array(), query);
+      chunk.pending.push(
+        ...updateWatchedMovies(
+          chunk.userId,
+          data.map((m) => ({ traktId: m.movie.ids.trakt, lastUpdatedAt: iso(m.last_updated_at) })),
+        ),
+      );
+      pageCount = data.length === 0 ? 0 : (pagination?.pageCount ?? 1);
+    } else {
+      const { data, pagination } = await fetchOne(chunk, '/sync/watched/shows', watchedShow.array(), query);
+      chunk.pending.push(
+        ...updateWatchedShows(
+          chunk.userId,
+          data.map((s) => ({
+            traktId: s.show.ids.trakt,
+            lastUpdatedAt: iso(s.last_updated_at),
+            resetAt: iso(s.reset_at),
+            airedEpisodes: s.show.aired_episodes ?? null,
+          })),
+        ),
+      );
+      pageCount = data.length === 0 ? 0 : (pagination?.pageCount ?? 1);
+    }
+    pass.pagesDone += 1;
+    pass.pagesKnown = Math.max(pass.pagesKnown ?? 0, pass.pagesDone + Math.max(0, pageCount - pass.watchedPage));
+    if (pass.watchedPage >= pageCount) pass.phase = 'playback';
+    else pass.watchedPage += 1;
   }
 }
 
-type KindPlan = { statements: Statement[]; state: Partial<typeof syncState.$inferInsert>; result: KindResult };
+async function playbackStep(chunk: Chunk, kind: SyncKind, pass: SyncPass) {
+  if (!pass.playbackDue) return true;
+  if (chunk.pagesLeft <= 0) return false;
+  const path = kind === 'movies' ? '/sync/playback/movies' : '/sync/playback/episodes';
+  const playback = (await fetchOne(chunk, path, playbackItem.array())).data;
+  pass.pagesDone += 1;
+  chunk.pending.push(
+    ...(kind === 'movies'
+      ? applyMoviePlayback(chunk.userId, playbackRows(playback, 'movie'))
+      : applyEpisodePlayback(chunk.userId, playbackRows(playback, 'episode'))),
+  );
+  pass.playbackDue = false;
+  return true;
+}
+
+/** The pass is done: its activities become "seen", the high-water mark moves, and it reports its result. */
+function finishPass(chunk: Chunk, kind: SyncKind, pass: SyncPass, totals: StoredTotals) {
+  const now = isoNow(chunk.now());
+  const previousHighWater =
+    (kind === 'movies' ? chunk.state?.moviesHistoryHighWater : chunk.state?.episodesHistoryHighWater) ?? null;
+  const highWater = maxIso([pass.mode === 'full' ? null : previousHighWater, pass.highWater]);
+  Object.assign(
+    chunk.finished,
+    kind === 'movies'
+      ? {
+          moviesSyncedAt: now,
+          moviesWatchedAt: pass.activities.watchedAt,
+          moviesPausedAt: pass.activities.pausedAt,
+          moviesHistoryHighWater: highWater,
+          ...(pass.mode === 'full' ? { moviesReconciledAt: now } : {}),
+        }
+      : {
+          showsSyncedAt: now,
+          episodesWatchedAt: pass.activities.watchedAt,
+          episodesPausedAt: pass.activities.pausedAt,
+          episodesHistoryHighWater: highWater,
+          ...(pass.mode === 'full' ? { showsReconciledAt: now } : {}),
+        },
+  );
+  chunk.passes[kind] = null;
+  chunk.results[kind] = { ...resultCounts(pass, totals, kind), skipped: false };
+}
+
+/** Figures for the fetch endpoints' answer, from the totals the pass started and ended with. */
+function resultCounts(pass: SyncPass, totals: StoredTotals, kind: SyncKind) {
+  const start = pass.startTotals ?? totals;
+  const count = (t: StoredTotals) => (kind === 'movies' ? t.movieCount : t.showCount);
+  const delta = count(totals) - count(start);
+  const added = Math.max(0, delta);
+  const removed = Math.max(0, -delta);
+  const updated = Math.max(0, Math.min(count(totals) - added, pass.itemsTouched - added));
+  const result: Omit<KindResult, 'skipped'> = {
+    added,
+    updated,
+    removed,
+    unchanged: Math.max(0, count(totals) - added - updated),
+    plays_added: pass.playsAdded,
+    plays_removed: pass.playsRemoved,
+  };
+  if (kind === 'shows') {
+    const episodeDelta = totals.episodeCount - start.episodeCount;
+    const episodesAdded = Math.max(0, episodeDelta);
+    const episodesUpdated = Math.max(
+      0,
+      Math.min(totals.episodeCount - episodesAdded, pass.episodesTouched - episodesAdded),
+    );
+    result.episodes = {
+      added: episodesAdded,
+      updated: episodesUpdated,
+      removed: Math.max(0, -episodeDelta),
+      unchanged: Math.max(0, totals.episodeCount - episodesAdded - episodesUpdated),
+    };
+  }
+  return result;
+}
 
 const noChange = (): KindResult => ({
   added: 0,
@@ -161,302 +564,212 @@ const noChange = (): KindResult => ({
   skipped: true,
 });
 
+/** Progress of the unfinished passes stored for a user (for /trakt/sync-status/). */
+export function syncProgressOf(state: SyncStateRow | undefined): SyncProgress {
+  const progress: SyncProgress = {};
+  for (const kind of ['movies', 'shows'] as const) {
+    const pass = readPass(state, kind);
+    if (pass) progress[kind] = progressOf(pass);
+  }
+  return progress;
+}
+
+function progressOf(pass: SyncPass): KindProgress {
+  return {
+    mode: pass.mode,
+    reason: pass.reason,
+    phase: pass.phase,
+    chunks: pass.chunks,
+    pages_done: pass.pagesDone,
+    pages_known: pass.pagesKnown,
+    plays_stored: pass.playsStored,
+  };
+}
+
+/** Runs the kind's pass as far as the chunk's budget allows; returns an error to rethrow after the commit. */
+async function runKind(chunk: Chunk, kind: SyncKind, totals: { current: StoredTotals }): Promise<unknown> {
+  let pass = chunk.passes[kind] ?? null;
+  if (!pass) {
+    pass = await startPass(chunk, kind);
+    if (!pass) {
+      chunk.results[kind] = noChange();
+      return undefined;
+    }
+    pass.startTotals = totals.current;
+    chunk.passes[kind] = pass;
+  }
+  for (;;) {
+    if (pass.phase === 'history') {
+      const failure = await historyStep(chunk, kind, pass);
+      if (failure) return failure;
+      if (pass.phase === 'history') return undefined; // out of pages for this chunk
+    }
+    if (pass.phase === 'totals') {
+      // Commit the new plays first: the check compares Trakt's totals with the stored ones.
+      totals.current = await commit(chunk);
+      if (chunk.pagesLeft <= 0) return undefined;
+      chunk.stats ??= (await fetchOne(chunk, '/users/me/stats', userStats)).data;
+      pass.pagesDone += 1;
+      // Trakt's watched_at moved but no play is new: something else changed (a removal, a rewatch reset).
+      const nothingNew = pass.playsAdded === 0;
+      if (nothingNew || !totalsAgree(kind, chunk.stats, totals.current)) {
+        const restarted = (await startPass(chunk, kind, 'totals_disagree'))!;
+        restarted.startTotals = pass.startTotals;
+        restarted.activities = pass.activities;
+        restarted.playsAdded = pass.playsAdded;
+        restarted.itemsTouched = pass.itemsTouched;
+        restarted.episodesTouched = pass.episodesTouched;
+        restarted.pagesDone = pass.pagesDone;
+        pass = restarted;
+        chunk.passes[kind] = pass;
+        continue;
+      }
+      pass.phase = 'playback';
+    }
+    if (pass.phase === 'watched') {
+      await watchedStep(chunk, kind, pass);
+      if (pass.phase === 'watched') return undefined;
+    }
+    if (pass.phase === 'playback') {
+      if (!(await playbackStep(chunk, kind, pass))) return undefined;
+      totals.current = await commit(chunk);
+      finishPass(chunk, kind, pass, totals.current);
+      return undefined;
+    }
+  }
+}
+
+/** Reads every API key the sync needs once: the Trakt app's credentials and the TMDB key. */
+async function readSyncKeys(env: Env, userId: number) {
+  const db = database(env.DB);
+  const ring = await keyRing(env);
+  const keys = await readApiKeys(db, ring, userId, [...TRAKT_KEY_SERVICES, 'tmdb'], ['tmdb']);
+  return { keys, tmdbKey: keys.tmdb?.secret ?? optionalSecret(env.TMDB_API_KEY) };
+}
+
 /**
- * History plays to insert/delete. Incremental from the high-water mark, switching to a full
- * reconcile when the new plays do not explain Trakt's watched list (a backdated or removed play).
+ * Runs one chunk of the user's sync (see the module comment). Throws ApiError on failure after
+ * committing the pages already fetched and recording the error.
  */
-async function planHistory(
-  fetcher: Fetcher,
-  db: Database,
-  userId: number,
-  mediaType: 'movie' | 'episode',
-  highWater: string | null,
-  storedPlayCount: number,
-  explains: (inserted: PlayRow[]) => boolean,
-) {
-  const path = mediaType === 'movie' ? '/sync/history/movies' : '/sync/history/episodes';
-  const startAt = historyStartAt(highWater);
-  let fetched = await fetchAllPages(fetcher, path, historyItem, { start_at: startAt }, TRAKT_MAX_PAGE_LIMIT);
-  let full = startAt === undefined;
-  let stored = full
-    ? await readStoredHistoryIds(db, userId, mediaType)
-    : await readStoredHistoryIds(
-        db,
-        userId,
-        mediaType,
-        fetched.map((i) => i.id),
-      );
-  let plan = planPlays(fetched, stored, full);
-  if (!full && !explains(plan.insert)) {
-    fetched = await fetchAllPages(fetcher, path, historyItem, {}, TRAKT_MAX_PAGE_LIMIT);
-    full = true;
-    stored = await readStoredHistoryIds(db, userId, mediaType);
-    plan = planPlays(fetched, stored, true);
-  }
-  const playCount = full ? plan.fetchedIds.size : storedPlayCount + plan.insert.length;
-  const highWaterMark = full
-    ? maxIso(fetched.map((i) => i.watched_at))
-    : maxIso([highWater, ...plan.insert.map((p) => p.watchedAt)]);
-  return { fetched, plan, playCount, highWaterMark, full };
-}
-
-async function planMovies(
-  fetcher: Fetcher,
-  db: Database,
-  userId: number,
-  stored: SyncStateRow | undefined,
-  activities: LastActivities,
-): Promise<KindPlan> {
-  const { watchedAt, pausedAt, first, watchedMoved, anyMoved } = activityChanges(activities.movies, {
-    syncedAt: stored?.moviesSyncedAt ?? null,
-    watchedAt: stored?.moviesWatchedAt ?? null,
-    pausedAt: stored?.moviesPausedAt ?? null,
-  });
-  if (!anyMoved) return { statements: [], state: {}, result: noChange() };
-
-  const watched = await fetchAllPages(fetcher, '/sync/watched/movies', watchedMovie, {}, TRAKT_MAX_PAGE_LIMIT);
-  const playback = (await fetchOne(fetcher, '/sync/playback/movies', playbackItem.array())).data;
-  const storedMovies = await readStoredMovies(db, userId);
-  const diff = diffByKey(desiredMovies(watched, playback), storedMovies, sameMovie);
-  const statements = [
-    ...upsertMovies(userId, [...diff.insert, ...diff.update.map((u) => u.desired)]),
-    ...deleteMovies(
-      userId,
-      diff.remove.map((m) => m.traktId),
-    ),
-  ];
-  const state: Partial<typeof syncState.$inferInsert> = {
-    moviesWatchedAt: watchedAt,
-    moviesPausedAt: pausedAt,
-    movieCount: watched.length,
-  };
-  let playsAdded = 0;
-  let playsRemoved = 0;
-  if (watchedMoved) {
-    const storedTotals = new Map(
-      [...storedMovies].map(([id, m]) => [id, { plays: m.plays, lastUpdatedAt: m.lastUpdatedAt }]),
-    );
-    const watchedTotals = new Map(
-      watched.map((m) => [m.movie.ids.trakt, { plays: m.plays, lastUpdatedAt: iso(m.last_updated_at) }]),
-    );
-    const history = await planHistory(
-      fetcher,
-      db,
-      userId,
-      'movie',
-      first ? null : (stored?.moviesHistoryHighWater ?? null),
-      stored?.moviePlayCount ?? 0,
-      (inserted) =>
-        historyExplainsWatched(
-          storedTotals,
-          watchedTotals,
-          countBy(inserted, (p) => p.movieTraktId),
-        ),
-    );
-    statements.push(...insertPlays(userId, history.plan.insert), ...deletePlays(userId, history.plan.remove));
-    Object.assign(state, { moviesHistoryHighWater: history.highWaterMark, moviePlayCount: history.playCount });
-    playsAdded = history.plan.insert.length;
-    playsRemoved = history.plan.remove.length;
-  }
-  return {
-    statements,
-    state,
-    result: { ...diff.counts, plays_added: playsAdded, plays_removed: playsRemoved, skipped: false },
-  };
-}
-
-async function planShows(
-  fetcher: Fetcher,
-  db: Database,
-  userId: number,
-  state: SyncStateRow | undefined,
-  activities: LastActivities,
-): Promise<KindPlan> {
-  const { watchedAt, pausedAt, first, watchedMoved, anyMoved } = activityChanges(activities.episodes, {
-    syncedAt: state?.showsSyncedAt ?? null,
-    watchedAt: state?.episodesWatchedAt ?? null,
-    pausedAt: state?.episodesPausedAt ?? null,
-  });
-  if (!anyMoved) return { statements: [], state: {}, result: noChange() };
-
-  const watched = await fetchAllPages(
-    fetcher,
-    '/sync/watched/shows',
-    watchedShow,
-    { extended: 'progress' },
-    WATCHED_SHOWS_PROGRESS_LIMIT,
-  );
-  const playback = (await fetchOne(fetcher, '/sync/playback/episodes', playbackItem.array())).data;
-  const storedShows = await readStoredShows(db, userId);
-  const showDiff = diffByKey(desiredShows(watched), storedShows, sameShow);
-
-  const statements: Statement[] = [];
-  const nextState: Partial<typeof syncState.$inferInsert> = {
-    episodesWatchedAt: watchedAt,
-    episodesPausedAt: pausedAt,
-    showCount: watched.length,
-  };
-  let history: Awaited<ReturnType<typeof planHistory>> | undefined;
-  if (watchedMoved) {
-    const storedTotals = new Map(
-      [...storedShows].map(([id, show]) => [id, { plays: show.plays, lastUpdatedAt: show.lastUpdatedAt }]),
-    );
-    const watchedTotals = new Map(
-      watched.map((show) => [show.show.ids.trakt, { plays: show.plays, lastUpdatedAt: iso(show.last_updated_at) }]),
-    );
-    history = await planHistory(
-      fetcher,
-      db,
-      userId,
-      'episode',
-      first ? null : (state?.episodesHistoryHighWater ?? null),
-      state?.episodePlayCount ?? 0,
-      (inserted) =>
-        historyExplainsWatched(
-          storedTotals,
-          watchedTotals,
-          countBy(inserted, (p) => p.showTraktId),
-        ),
-    );
-    Object.assign(nextState, { episodesHistoryHighWater: history.highWaterMark, episodePlayCount: history.playCount });
-  }
-
-  // Episodes are diffed only for shows that changed, have playback now, or had playback before.
-  const touched = new Set<number>([
-    ...showDiff.insert.map((s) => s.traktId),
-    ...showDiff.update.map((u) => u.desired.traktId),
-    ...showDiff.remove.map((s) => s.traktId),
-  ]);
-  for (const p of playback) if (p.show) touched.add(p.show.ids.trakt);
-  for (const id of await readShowsWithPlayback(db, userId)) touched.add(id);
-  const watchedTouched = watched.filter((s) => touched.has(s.show.ids.trakt));
-  const storedEpisodes = await readStoredEpisodes(
-    db,
-    userId,
-    [...touched].filter((id) => storedShows.has(id)),
-  );
-  const known = episodeDetailsFromHistory(history?.fetched ?? []);
-  for (const [key, row] of storedEpisodes)
-    if (!known.has(key)) known.set(key, { title: row.title, traktId: row.traktId });
-  // Whole-history totals per episode: stored plays of these shows, minus removed, plus new.
-  const removedIds = new Set(history?.plan.remove ?? []);
-  const touchedPlays = [
-    ...(await readEpisodePlays(db, userId, [...touched])).filter((p) => !removedIds.has(p.historyId)),
-    ...(history?.plan.insert ?? []).filter((p) => p.showTraktId !== null && touched.has(p.showTraktId)),
-  ];
-  const episodeDiff = diffByKey(
-    desiredEpisodes(watchedTouched, playback, known, episodePlaysFromHistory(touchedPlays)),
-    storedEpisodes,
-    sameEpisode,
-  );
-
-  const removedShows = showDiff.remove.map((s) => s.traktId);
-  // Watched-episode count kept incrementally from the diff (removed shows' episodes are in it too).
-  const watchedDelta =
-    episodeDiff.insert.filter((e) => e.plays > 0).length +
-    episodeDiff.update.reduce((n, u) => n + Number(u.desired.plays > 0) - Number(u.stored.plays > 0), 0) -
-    episodeDiff.remove.filter((e) => e.plays > 0).length;
-  nextState.episodeCount = (first ? 0 : (state?.episodeCount ?? 0)) + watchedDelta;
-  statements.push(
-    ...upsertShows(userId, [...showDiff.insert, ...showDiff.update.map((u) => u.desired)]),
-    ...deleteShows(userId, removedShows),
-    ...upsertEpisodes(userId, [...episodeDiff.insert, ...episodeDiff.update.map((u) => u.desired)]),
-    ...deleteEpisodes(episodeDiff.remove.filter((e) => !removedShows.includes(e.showTraktId)).map((e) => e.id)),
-    ...deleteEmptySeasons(userId, [...touched]),
-  );
-  if (history)
-    statements.push(...insertPlays(userId, history.plan.insert), ...deletePlays(userId, history.plan.remove));
-  return {
-    statements,
-    state: nextState,
-    result: {
-      ...showDiff.counts,
-      episodes: episodeDiff.counts,
-      plays_added: history?.plan.insert.length ?? 0,
-      plays_removed: history?.plan.remove.length ?? 0,
-      skipped: false,
-    },
-  };
-}
-
-export type SyncOptions = {
-  kinds: SyncKind[];
-  now?: () => number;
-  waitUntil?: (promise: Promise<unknown>) => void;
-  enrich?: boolean;
-  /**
-   * Background runs: continue a TMDB backlog left by an earlier run's budget even when Trakt had
-   * nothing new, with the rest of the invocation's subrequest budget. Manual fetches don't, so
-   * a no-op fetch stays exactly one upstream call.
-   */
-  background?: boolean;
-};
-
-/** Runs the user's incremental sync; throws ApiError on failure after recording it. */
-export async function runSync(env: Env, userId: number, options: SyncOptions): Promise<SyncResult> {
+export async function runSync(env: Env, userId: number, options: SyncOptions): Promise<SyncOutcome> {
   const now = options.now ?? Date.now;
-  const ctx = await traktUserContext(env, userId, options.waitUntil);
+  const keysRead = readSyncKeys(env, userId);
+  keysRead.catch(() => undefined);
+  const ctx = await traktUserContext(env, userId, options.waitUntil, async () =>
+    traktCredentialsFrom(env, (await keysRead).keys),
+  );
   const connection = await readConnection(ctx.db, userId);
   if (!connection) throw new ApiError(401, NOT_CONNECTED, { code: 'not_connected' });
   if (connection.status !== 'active') throw new ApiError(401, REAUTHORIZE, { code: 'reauthorization_required' });
 
   const leaseId = await acquireSyncLease(ctx.db, userId, now());
-  let result: SyncResult;
-  let enrichmentBacklog = false;
-  try {
-    const fetcher: Fetcher = { calls: 0, client: await ctx.client(), ctx, session: {} };
-    const state = await readSyncState(ctx.db, userId);
-    const lastEnrichment = previousEnrichment(state?.lastResult);
-    enrichmentBacklog = options.background === true && lastEnrichment?.skipped === 'budget_exhausted';
-    const activities = (await fetchOne(fetcher, '/sync/last_activities', lastActivities)).data;
-    const plans: Partial<Record<SyncKind, KindPlan>> = {};
-    if (options.kinds.includes('movies')) plans.movies = await planMovies(fetcher, ctx.db, userId, state, activities);
-    if (options.kinds.includes('shows')) plans.shows = await planShows(fetcher, ctx.db, userId, state, activities);
+  const state = await readSyncState(ctx.db, userId);
+  const passes: Partial<Record<SyncKind, SyncPass | null>> = {};
+  for (const kind of options.kinds) passes[kind] = readPass(state, kind);
+  const empty = (): SyncOutcome => ({ complete: true, stale: true, result: { upstream_calls: 0 }, progress: {} });
+  if (options.expect) {
+    const matches = Object.entries(options.expect).every(
+      ([kind, expected]) =>
+        passes[kind as SyncKind]?.id === expected.pass && passes[kind as SyncKind]?.chunks === expected.chunk,
+    );
+    if (!matches) {
+      await releaseUnused(ctx.db, userId, leaseId);
+      return empty();
+    }
+  }
+  const budget = options.subrequestBudget ?? subrequestBudget(env);
+  const chunk: Chunk = {
+    env,
+    ctx,
+    userId,
+    leaseId,
+    now,
+    background: options.background === true,
+    traktCalls: 0,
+    pagesLeft: Math.min(options.pagesPerRun ?? pagesPerRun(env), budget - SUBREQUEST_RESERVE),
+    session: {},
+    state,
+    pending: [],
+    playDelta: { movie: 0, episode: 0 },
+    passes,
+    finished: {},
+    touched: { movies: new Set(), shows: new Set() },
+    results: {},
+  };
+  const totals = {
+    current: {
+      movieCount: state?.movieCount ?? 0,
+      showCount: state?.showCount ?? 0,
+      episodeCount: state?.episodeCount ?? 0,
+      moviePlayCount: state?.moviePlayCount ?? 0,
+      episodePlayCount: state?.episodePlayCount ?? 0,
+    },
+  };
 
-    result = {
-      upstream_calls: fetcher.calls,
-      ...Object.fromEntries(Object.entries(plans).map(([kind, plan]) => [kind, plan.result])),
-    };
-    // The last enrichment outcome is carried until a new one replaces it, so a backlog is not forgotten.
-    if (lastEnrichment) result.enrichment = lastEnrichment;
-    const finishedAt = now();
-    const stateUpdate = {
-      ...plans.movies?.state,
-      ...plans.shows?.state,
-      ...(options.kinds.includes('movies') ? { moviesSyncedAt: isoNow(finishedAt) } : {}),
-      ...(options.kinds.includes('shows') ? { showsSyncedAt: isoNow(finishedAt) } : {}),
-      lastSyncAt: isoNow(finishedAt),
-      lastResult: JSON.stringify(result),
-      lastError: null,
-      lastErrorAt: null,
-    };
-    // The cursor (sync_state) is written in the same transaction as the data it covers.
-    await runBatch(env.DB, [
-      ...(plans.movies?.statements ?? []),
-      ...(plans.shows?.statements ?? []),
-      releaseSyncLease(ctx.db, userId, leaseId, stateUpdate),
-      ctx.db
-        .update(traktConnections)
-        .set({ nextSyncAt: isoNow(nextSyncAt(env, userId, finishedAt)) })
-        .where(eq(traktConnections.userId, userId)),
-    ]);
+  let failure: unknown;
+  try {
+    for (const kind of options.kinds) {
+      failure = await runKind(chunk, kind, totals);
+      if (failure) break;
+    }
   } catch (error) {
-    await recordFailure(ctx.db, userId, leaseId, error, now());
-    throw error;
+    failure = error;
   }
 
-  // Enrich after new data, and keep draining a backlog left by an earlier run's budget even when Trakt had nothing new.
-  if (
-    options.enrich !== false &&
-    (result.movies?.skipped === false || result.shows?.skipped === false || enrichmentBacklog)
-  ) {
+  const unfinished = options.kinds.filter((kind) => chunk.passes[kind]);
+  for (const kind of unfinished) if (!failure) chunk.passes[kind]!.chunks += 1;
+  const result: SyncResult = { upstream_calls: chunk.traktCalls, ...chunk.results };
+  const finishedAt = now();
+  const complete = unfinished.length === 0;
+  if (failure) {
+    const message = failure instanceof ApiError ? failure.message : 'Internal error during sync';
     try {
-      const budget = options.background ? SUBREQUEST_BUDGET - result.upstream_calls : MAX_TMDB_CALLS_PER_REQUEST;
-      result.enrichment = await enrichUser(env, ctx.db, ctx.ring, userId, { kinds: options.kinds, budget });
-      await ctx.db
-        .update(syncState)
-        .set({ lastResult: JSON.stringify(result) })
-        .where(eq(syncState.userId, userId));
+      // Keep what was fetched before the failure, with the cursor that points past it.
+      Object.assign(chunk.finished, { lastError: message, lastErrorAt: isoNow(finishedAt) });
+      await commit(chunk, [], true);
+    } catch {
+      await recordFailure(ctx.db, userId, leaseId, message, finishedAt);
+    }
+    throw failure;
+  }
+  const previous = parseResult(state?.lastResult);
+  if (previous?.enrichment) result.enrichment = previous.enrichment;
+  Object.assign(chunk.finished, {
+    lastSyncAt: isoNow(finishedAt),
+    lastResult: JSON.stringify(result),
+    lastError: null,
+    lastErrorAt: null,
+  });
+  const extra: BatchItem[] = complete
+    ? [
+        ctx.db
+          .update(traktConnections)
+          .set({ nextSyncAt: isoNow(nextSyncAt(env, userId, finishedAt)) })
+          .where(eq(traktConnections.userId, userId)),
+      ]
+    : [];
+  await commit(chunk, extra, true);
+
+  const progress: SyncProgress = {};
+  for (const kind of unfinished) progress[kind] = progressOf(chunk.passes[kind]!);
+  const backlog = (state?.tmdbBacklog ?? 0) > 0;
+  const touchedAny = chunk.touched.movies.size > 0 || chunk.touched.shows.size > 0;
+  let backlogLeft = backlog;
+  if (options.enrich !== false && (touchedAny || (backlog && options.background))) {
+    try {
+      const { tmdbKey } = await keysRead;
+      const enrichment = await enrichUser(env, ctx.db, userId, tmdbKey, {
+        targets: {
+          movies: [...chunk.touched.movies],
+          shows: [...chunk.touched.shows],
+          backlog: backlog && options.background === true,
+        },
+        budget: budget - SUBREQUEST_RESERVE - chunk.traktCalls,
+        now: finishedAt,
+      });
+      result.enrichment = enrichment.result;
+      backlogLeft = enrichment.backlog || (backlog && options.background !== true);
+      await writeLastResult(ctx.db, userId, JSON.stringify(result), backlogLeft);
     } catch (error) {
       // Enrichment is best effort: items stay without images and are enriched on a later run.
       console.warn(
@@ -469,19 +782,41 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
       );
     }
   }
-  return result;
+
+  // Continue an unfinished pass, or a TMDB backlog this background run made progress on.
+  const drainBacklog = options.background === true && backlogLeft && (result.enrichment?.calls ?? 0) > 0;
+  if (!complete || drainBacklog) {
+    const expect: ChunkExpectation = {};
+    for (const kind of unfinished) expect[kind] = { pass: chunk.passes[kind]!.id, chunk: chunk.passes[kind]!.chunks };
+    const message: ContinuationMessage = {
+      user_id: userId,
+      enqueued_at: isoNow(finishedAt),
+      kinds: options.kinds,
+      expect,
+    };
+    const enqueue =
+      options.enqueue ?? ((body: ContinuationMessage) => env.SYNC_QUEUE.send(body, { contentType: 'json' }));
+    try {
+      await enqueue(message);
+    } catch (error) {
+      // The cron's next claim of this user continues the pass from its stored cursor.
+      console.error(
+        JSON.stringify({
+          level: 'error',
+          event: 'sync_continuation_enqueue_failed',
+          user_id: userId,
+          message: error instanceof Error ? error.message : String(error),
+        }),
+      );
+    }
+  }
+  return { complete, stale: false, result, progress };
 }
 
-async function recordFailure(
-  db: Database,
-  userId: number,
-  leaseId: string,
-  error: unknown,
-  now: number,
-): Promise<void> {
-  const message = error instanceof ApiError ? error.message : 'Internal error during sync';
-  await db
-    .update(syncState)
-    .set({ lastError: message, lastErrorAt: isoNow(now), leaseId: null, leaseUntil: null })
-    .where(sql`${syncState.userId} = ${userId} AND ${syncState.leaseId} = ${leaseId}`);
+function parseResult(lastResult: string | null | undefined): SyncResult | undefined {
+  try {
+    return lastResult ? (JSON.parse(lastResult) as SyncResult) : undefined;
+  } catch {
+    return undefined;
+  }
 }
