@@ -344,6 +344,7 @@ describe('TMDB backlog', () => {
     const sent: ContinuationMessage[] = [];
     const send = vi.spyOn(env.SYNC_QUEUE, 'send').mockImplementation(async (body) => {
       sent.push(body as ContinuationMessage);
+      return undefined as never;
     });
     await sim.clearRequests();
     expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);

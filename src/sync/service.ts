@@ -788,10 +788,11 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   if (!complete || drainBacklog) {
     const expect: ChunkExpectation = {};
     for (const kind of unfinished) expect[kind] = { pass: chunk.passes[kind]!.id, chunk: chunk.passes[kind]!.chunks };
+    // Only the unfinished kinds continue (a finished one would cost a last_activities call per chunk).
     const message: ContinuationMessage = {
       user_id: userId,
       enqueued_at: isoNow(finishedAt),
-      kinds: options.kinds,
+      kinds: complete ? options.kinds : unfinished,
       expect,
     };
     const enqueue =
