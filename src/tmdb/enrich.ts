@@ -103,7 +103,7 @@ async function lookUpMissingIds(run: Run): Promise<SQL[]> {
     run.targets.movies,
     (scoped, limit) => {
       const q = db
-        .selectDistinct({ externalId: movies.imdbId })
+        .selectDistinct({ externalId: movies.imdbId, traktId: movies.traktId })
         .from(movies)
         .leftJoin(
           tmdbExternalIds,
@@ -124,14 +124,14 @@ async function lookUpMissingIds(run: Run): Promise<SQL[]> {
         );
       return limit === undefined ? q : q.limit(limit);
     },
-    (r) => r.externalId ?? '',
+    (r) => String(r.traktId),
   );
   const showRows = await wanted(
     run,
     run.targets.shows,
     (scoped, limit) => {
       const q = db
-        .selectDistinct({ externalId: sql<string>`CAST(${shows.tvdbId} AS TEXT)` })
+        .selectDistinct({ externalId: sql<string>`CAST(${shows.tvdbId} AS TEXT)`, traktId: shows.traktId })
         .from(shows)
         .leftJoin(
           tmdbExternalIds,
@@ -152,11 +152,21 @@ async function lookUpMissingIds(run: Run): Promise<SQL[]> {
         );
       return limit === undefined ? q : q.limit(limit);
     },
-    (r) => r.externalId,
+    (r) => String(r.traktId),
   );
   const lookups = [
-    ...movieRows.map((r) => ({ source: 'imdb_id' as const, externalId: r.externalId!, kind: 'movie' as const })),
-    ...showRows.map((r) => ({ source: 'tvdb_id' as const, externalId: r.externalId, kind: 'tv' as const })),
+    ...new Map(
+      movieRows.map((r) => [
+        r.externalId!,
+        { source: 'imdb_id' as const, externalId: r.externalId!, kind: 'movie' as const },
+      ]),
+    ).values(),
+    ...new Map(
+      showRows.map((r) => [
+        r.externalId,
+        { source: 'tvdb_id' as const, externalId: r.externalId, kind: 'tv' as const },
+      ]),
+    ).values(),
   ];
   const found: Array<{ source: string; externalId: string; kind: string; tmdbId: number | null; fetchedAt: string }> =
     [];
@@ -175,23 +185,16 @@ async function lookUpMissingIds(run: Run): Promise<SQL[]> {
       FROM json_each(${JSON.stringify(part)}) AS j WHERE true
       ON CONFLICT (source, external_id, kind) DO UPDATE SET tmdb_id = excluded.tmdb_id, fetched_at = excluded.fetched_at`,
   );
-  // Point the user's rows at ids found now or by earlier lookups (anyone's): the touched ones and the ones just looked up.
-  const foundIds = (kind: string) => JSON.stringify(found.filter((f) => f.kind === kind).map((f) => f.externalId));
-  const movieRef = sql`(SELECT x.tmdb_id FROM tmdb_external_ids x WHERE x.source = 'imdb_id' AND x.external_id = movies.imdb_id AND x.kind = 'movie')`;
-  const showRef = sql`(SELECT x.tmdb_id FROM tmdb_external_ids x WHERE x.source = 'tvdb_id' AND x.external_id = CAST(shows.tvdb_id AS TEXT) AND x.kind = 'tv')`;
-  // Separate statements so each walks an index: touched rows by trakt id; looked-up rows (few) by external id.
-  if (run.targets.movies.length > 0)
-    statements.push(sql`UPDATE movies SET tmdb_ref = ${movieRef}
-      WHERE user_id = ${userId} AND ${inIds(movies.traktId, run.targets.movies)} AND tmdb_ref IS NULL AND imdb_id IS NOT NULL`);
-  if (found.some((f) => f.kind === 'movie'))
-    statements.push(sql`UPDATE movies SET tmdb_ref = ${movieRef}
-      WHERE user_id = ${userId} AND tmdb_ref IS NULL AND imdb_id IN (SELECT value FROM json_each(${foundIds('movie')}))`);
-  if (run.targets.shows.length > 0)
-    statements.push(sql`UPDATE shows SET tmdb_ref = ${showRef}
-      WHERE user_id = ${userId} AND ${inIds(shows.traktId, run.targets.shows)} AND tmdb_ref IS NULL AND tvdb_id IS NOT NULL`);
-  if (found.some((f) => f.kind === 'tv'))
-    statements.push(sql`UPDATE shows SET tmdb_ref = ${showRef}
-      WHERE user_id = ${userId} AND tmdb_ref IS NULL AND CAST(tvdb_id AS TEXT) IN (SELECT value FROM json_each(${foundIds('tv')}))`);
+  // Point the user's rows at ids found now or by earlier lookups (anyone's): the touched rows and the backlog
+  // rows just looked up, by trakt id so each statement walks the (user_id, trakt_id) index.
+  const movieIds = [...new Set([...run.targets.movies, ...movieRows.map((r) => r.traktId)])];
+  const showIds = [...new Set([...run.targets.shows, ...showRows.map((r) => r.traktId)])];
+  if (movieIds.length > 0)
+    statements.push(sql`UPDATE movies SET tmdb_ref = (SELECT x.tmdb_id FROM tmdb_external_ids x WHERE x.source = 'imdb_id' AND x.external_id = movies.imdb_id AND x.kind = 'movie')
+      WHERE user_id = ${userId} AND ${inIds(movies.traktId, movieIds)} AND tmdb_ref IS NULL AND imdb_id IS NOT NULL`);
+  if (showIds.length > 0)
+    statements.push(sql`UPDATE shows SET tmdb_ref = (SELECT x.tmdb_id FROM tmdb_external_ids x WHERE x.source = 'tvdb_id' AND x.external_id = CAST(shows.tvdb_id AS TEXT) AND x.kind = 'tv')
+      WHERE user_id = ${userId} AND ${inIds(shows.traktId, showIds)} AND tmdb_ref IS NULL AND tvdb_id IS NOT NULL`);
   return statements;
 }
 

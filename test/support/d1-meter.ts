@@ -16,6 +16,8 @@ export type D1Meter = {
   statements: string[];
   /** One entry per D1 call (a statement run on its own, or a whole batch): what it read and wrote. */
   calls: Array<{ statements: number; rowsRead: number; rowsWritten: number }>;
+  /** Rows read per statement, in order (to find the expensive ones). */
+  readsByStatement: Array<{ sql: string; rowsRead: number }>;
 };
 
 const WRITE = /^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+["`]?(\w+)/i;
@@ -24,7 +26,14 @@ const SELECT = /^\s*(SELECT|WITH)\b/i;
 type Meta = { rows_read?: number; rows_written?: number };
 
 export async function meterD1<T>(block: () => Promise<T>): Promise<{ result: T; meter: D1Meter }> {
-  const meter: D1Meter = { rowsRead: 0, rowsWritten: 0, writesByTable: new Map(), statements: [], calls: [] };
+  const meter: D1Meter = {
+    rowsRead: 0,
+    rowsWritten: 0,
+    writesByTable: new Map(),
+    statements: [],
+    calls: [],
+    readsByStatement: [],
+  };
   let inBatch = false;
   const db = env.DB;
   const originalPrepare = db.prepare;
@@ -33,6 +42,7 @@ export async function meterD1<T>(block: () => Promise<T>): Promise<{ result: T; 
     if (!inBatch)
       meter.calls.push({ statements: 1, rowsRead: meta?.rows_read ?? 0, rowsWritten: meta?.rows_written ?? 0 });
     meter.statements.push(sql);
+    meter.readsByStatement.push({ sql, rowsRead: meta?.rows_read ?? 0 });
     meter.rowsRead += meta?.rows_read ?? 0;
     const written = meta?.rows_written ?? 0;
     meter.rowsWritten += written;
