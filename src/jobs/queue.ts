@@ -47,7 +47,7 @@ export async function handleSyncMessage(
   try {
     // A continuation (sent by an unfinished chunk) names its kinds and the chunk it continues.
     const continuation = message.body as Partial<ContinuationMessage>;
-    const kinds = continuation.kinds?.filter((kind) => KINDS.includes(kind)) ?? [...KINDS];
+    const kinds = Array.isArray(continuation.kinds) ? continuation.kinds.filter((k) => KINDS.includes(k)) : [...KINDS];
     const outcome = await runSync(env, message.body.user_id, {
       kinds: kinds.length > 0 ? kinds : [...KINDS],
       waitUntil,

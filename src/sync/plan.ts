@@ -9,8 +9,6 @@ import type { HistoryItem, PlaybackItem, UserStats } from './trakt-data';
 
 /** Re-fetch history from a little before the newest stored play, to absorb clock skew between Trakt's servers. */
 export const HISTORY_OVERLAP_MS = 24 * 60 * 60 * 1000;
-/** A full reconcile of each kind runs this often by default (SYNC_RECONCILE_DAYS). */
-export const DEFAULT_RECONCILE_DAYS = 7;
 
 export function iso(value: string | null | undefined): string | null {
   return value ? new Date(value).toISOString() : null;

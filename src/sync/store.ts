@@ -264,7 +264,10 @@ export function updateWatchedShows(
   );
 }
 
-/** The user's shows, for statements over their paused episodes (index `episodes_show_paused_idx` starts with the show). */
+/**
+ * The user's shows, for statements over their paused episodes: they walk the user's shows, then the per-show
+ * partial index `episodes_show_paused_idx` (this replaced `readShowsWithPlayback` and its global index).
+ */
 const userShowIds = (userId: number) => sql`(SELECT id FROM shows WHERE user_id = ${userId})`;
 
 /**
@@ -309,13 +312,4 @@ export function applyEpisodePlayback(
   statements.push(sql`DELETE FROM seasons WHERE show_id IN ${userShowIds(userId)}
     AND NOT EXISTS (SELECT 1 FROM episodes e WHERE e.season_id = seasons.id)`);
   return statements;
-}
-
-/** Shows that have an episode with a stored paused viewing (walks the user's shows, then the per-show partial index). */
-export async function readShowsWithPlayback(db: Database, userId: number): Promise<number[]> {
-  const rows = await db.all<{ trakt_id: number }>(
-    sql`SELECT s.trakt_id FROM shows s WHERE s.user_id = ${userId}
-      AND EXISTS (SELECT 1 FROM episodes e WHERE e.show_id = s.id AND e.paused_at IS NOT NULL)`,
-  );
-  return rows.map((row) => row.trakt_id);
 }
