@@ -167,3 +167,38 @@ export async function recordDeadLetter(db: Database, userId: number, now = Date.
     })
     .where(eq(syncState.userId, userId));
 }
+
+/**
+ * The sync state of a user with no stored history: no cursors and no pass in progress (so the next
+ * sync of each kind is a first, full one), zero totals, no last result, no TMDB backlog. The lease
+ * columns are left to the lease functions above.
+ */
+export const EMPTY_SYNC_STATE = {
+  moviesSyncedAt: null,
+  showsSyncedAt: null,
+  moviesWatchedAt: null,
+  moviesPausedAt: null,
+  episodesWatchedAt: null,
+  episodesPausedAt: null,
+  moviesHistoryHighWater: null,
+  episodesHistoryHighWater: null,
+  movieCount: 0,
+  showCount: 0,
+  episodeCount: 0,
+  moviePlayCount: 0,
+  episodePlayCount: 0,
+  lastSyncAt: null,
+  lastResult: null,
+  lastError: null,
+  lastErrorAt: null,
+  moviesPass: null,
+  showsPass: null,
+  moviesReconciledAt: null,
+  showsReconciledAt: null,
+  tmdbBacklog: 0,
+} satisfies SyncStateUpdate;
+
+/** A statement deleting the user's sync state row (account deletion). */
+export function deleteSyncState(userId: number): SQL {
+  return sql`DELETE FROM sync_state WHERE user_id = ${userId}`;
+}

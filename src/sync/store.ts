@@ -313,3 +313,21 @@ export function applyEpisodePlayback(
     AND NOT EXISTS (SELECT 1 FROM episodes e WHERE e.season_id = seasons.id)`);
   return statements;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Deleting a user's history (DELETE /trakt/history/, account deletion).
+
+/**
+ * Statements deleting every stored history row of the user: episodes and seasons (through the
+ * user's shows), plays, movies and shows. Explicit rather than left to the foreign-key cascades.
+ */
+export function deleteUserHistory(userId: number): Statement[] {
+  const userShows = sql`SELECT id FROM shows WHERE user_id = ${userId}`;
+  return [
+    sql`DELETE FROM episodes WHERE show_id IN (${userShows})`,
+    sql`DELETE FROM seasons WHERE show_id IN (${userShows})`,
+    sql`DELETE FROM plays WHERE user_id = ${userId}`,
+    sql`DELETE FROM movies WHERE user_id = ${userId}`,
+    sql`DELETE FROM shows WHERE user_id = ${userId}`,
+  ];
+}
