@@ -409,7 +409,7 @@ describe('errors and concurrency', () => {
     expectError(conflict, 409, /already running/);
   });
 
-  it('looks the token up once per sync, and a token Trakt rejects mid-sync is refreshed once and the sync completes', async () => {
+  it('looks the token up and reads the API keys once per sync, and a token Trakt rejects mid-sync is refreshed once and the sync completes', async () => {
     const user = await connectedUser(sim, { movies: 600, shows: 0, plays_per_item: 1 });
     const { keyRing, open, aadFor } = await import('../src/crypto/envelope');
     const row = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?')
@@ -432,6 +432,9 @@ describe('errors and concurrency', () => {
       (q) => /from "trakt_connections"/i.test(q) && /^select/i.test(q),
     ).length;
     expect(connectionReads).toBeLessThanOrEqual(4); // not one per page (this sync fetches 10 pages)
+    // The user's API keys (Trakt app and TMDB) are read and decrypted once per sync, refresh included.
+    const keyReads = meter.statements.filter((q) => /from "api_keys"/i.test(q) && /^select/i.test(q));
+    expect(keyReads).toHaveLength(1);
   });
 
   it('upstream 429 surfaces as 429 with Retry-After', async () => {
