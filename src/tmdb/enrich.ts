@@ -10,7 +10,7 @@
  * there is one, so no run scans the whole library for nothing; and every run stops at its call
  * budget (the rest stays in the backlog), paced under TMDB's ~40 requests/second.
  */
-import { type AnyColumn, and, eq, isNotNull, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
+import { type AnyColumn, and, desc, eq, isNotNull, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import { chunk, type Database, isoNow, runBatch } from '../db/client';
 import { movies, seasons, shows, tmdbExternalIds, tmdbSeasons, tmdbTitles } from '../db/schema';
 import { TmdbClient } from './client';
@@ -211,7 +211,7 @@ async function fetchTitles(run: Run): Promise<SQL[]> {
       ids,
       (scoped, limit) => {
         const q = db
-          .selectDistinct({ id: table.tmdbRef })
+          .select({ id: table.tmdbRef })
           .from(table)
           .leftJoin(tmdbTitles, and(eq(tmdbTitles.kind, kind), eq(tmdbTitles.tmdbId, table.tmdbRef)))
           .where(
@@ -221,12 +221,14 @@ async function fetchTitles(run: Run): Promise<SQL[]> {
               isNotNull(table.tmdbRef),
               or(isNull(tmdbTitles.tmdbId), lt(tmdbTitles.fetchedAt, run.stale)),
             ),
-          );
+          )
+          // Most recently watched first: the titles a user sees first get their posters first.
+          .orderBy(desc(table.lastWatchedAt));
         return limit === undefined ? q : q.limit(limit);
       },
       (r) => String(r.id),
     );
-    wantedTitles.push(...rows.map((r) => ({ kind, id: r.id! })));
+    for (const id of new Set(rows.map((r) => r.id!))) wantedTitles.push({ kind, id });
   }
   const titleRows: Array<Record<string, unknown>> = [];
   await paced(
@@ -268,7 +270,7 @@ async function fetchSeasons(run: Run): Promise<SQL[]> {
     run.targets.shows,
     (scoped, limit) => {
       const q = db
-        .selectDistinct({ showId: shows.tmdbRef, season: seasons.seasonNumber })
+        .select({ showId: shows.tmdbRef, season: seasons.seasonNumber })
         .from(seasons)
         .innerJoin(shows, eq(shows.id, seasons.showId))
         .leftJoin(
@@ -282,18 +284,20 @@ async function fetchSeasons(run: Run): Promise<SQL[]> {
             isNotNull(shows.tmdbRef),
             or(isNull(tmdbSeasons.tmdbShowId), lt(tmdbSeasons.fetchedAt, run.stale)),
           ),
-        );
+        )
+        .orderBy(desc(shows.lastWatchedAt), seasons.seasonNumber);
       return limit === undefined ? q : q.limit(limit);
     },
     (r) => `${r.showId}:${r.season}`,
   );
+  const uniqueSeasons = [...new Map(rows.map((r) => [`${r.showId}:${r.season}`, r])).values()];
   const seasonRows: Array<Record<string, unknown>> = [];
   const episodeRows: Array<Record<string, unknown>> = [];
   await paced(
     run,
     take(
       run,
-      rows.map((r) => ({ showId: r.showId!, season: r.season })),
+      uniqueSeasons.map((r) => ({ showId: r.showId!, season: r.season })),
     ).map((s) => async () => {
       const data = await run.client.season(s.showId, s.season);
       seasonRows.push({
