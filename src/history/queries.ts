@@ -9,6 +9,7 @@ import type { Database } from '../db/client';
 import { episodes, movies, seasons, shows, tmdbEpisodes, tmdbTitles } from '../db/schema';
 import { syncProgressOf } from '../sync/service';
 import { readStoredCounts, readSyncState } from '../sync/state';
+import { readConnectionSummary } from '../trakt/connections';
 
 export type PageRequest = { page: number; page_size: number };
 
@@ -158,16 +159,19 @@ export async function watchedSeasonsEpisodes(db: Database, userId: number, showT
 }
 
 export async function syncStatus(db: Database, userId: number, now = Date.now()) {
-  const [state, connection] = await Promise.all([
-    readSyncState(db, userId),
-    db.query.traktConnections.findFirst({
-      columns: { status: true, nextSyncAt: true },
-      where: (t, { eq: equals }) => equals(t.userId, userId),
-    }),
-  ]);
+  const [state, connection] = await Promise.all([readSyncState(db, userId), readConnectionSummary(db, userId)]);
+  // A connection whose refresh token Trakt refused still works until its access token expires.
+  const status =
+    !connection || connection.status === 'disconnecting'
+      ? ('not_connected' as const)
+      : connection.status === 'refresh_rejected'
+        ? Date.parse(connection.expiresAt) > now
+          ? ('active' as const)
+          : ('reauthorization_required' as const)
+        : connection.status;
   return {
-    connected: connection?.status === 'active',
-    status: connection?.status ?? ('not_connected' as const),
+    connected: status === 'active',
+    status,
     last_sync_at: state?.lastSyncAt ?? null,
     last_result: state?.lastResult ? (JSON.parse(state.lastResult) as unknown) : null,
     last_error: state?.lastError ?? null,

@@ -8,8 +8,10 @@
  */
 import { database } from '../db/client';
 import { ApiError } from '../http/errors';
+import { observeQueueMessage } from '../observability/hooks';
+import { recordDeadLetter } from '../observability/records';
 import { type ContinuationMessage, runSync, type SyncKind } from '../sync/service';
-import { recordDeadLetter } from '../sync/state';
+import { recordSyncGaveUp } from '../sync/state';
 import type { SyncMessage } from './scheduled';
 
 export const SYNC_QUEUE_NAME = 'trakt-sync';
@@ -79,10 +81,8 @@ export async function handleSyncMessage(
 export async function handleDeadLetter(env: Env, message: Message<unknown>): Promise<void> {
   if (isSyncMessage(message.body)) {
     const userId = message.body.user_id;
-    await recordDeadLetter(database(env.DB), userId);
-    console.error(
-      JSON.stringify({ level: 'error', event: 'sync_dead_lettered', user_id: userId, attempts: message.attempts }),
-    );
+    await recordSyncGaveUp(database(env.DB), userId);
+    await recordDeadLetter(env.DB, userId, message.attempts, Date.now());
   }
   message.ack();
 }
@@ -90,10 +90,14 @@ export async function handleDeadLetter(env: Env, message: Message<unknown>): Pro
 export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
   const waitUntil = (p: Promise<unknown>) => ctx.waitUntil(p);
   if (batch.queue === DEAD_LETTER_QUEUE_NAME) {
-    for (const message of batch.messages) await handleDeadLetter(env, message);
+    for (const message of batch.messages) {
+      await handleDeadLetter(env, message);
+      observeQueueMessage(batch.queue, message, 'dead_lettered');
+    }
     return;
   }
   // Sequential. wrangler.toml sets max_batch_size = 1 so each sync has the invocation's whole
   // subrequest budget; a larger batch still works, its messages just share that budget.
-  for (const message of batch.messages) await handleSyncMessage(env, message, waitUntil);
+  for (const message of batch.messages)
+    observeQueueMessage(batch.queue, message, await handleSyncMessage(env, message, waitUntil));
 }

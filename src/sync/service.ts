@@ -23,16 +23,17 @@
  * dropped when that chunk already committed. An unfinished sync enqueues its own continuation.
  * TMDB enrichment runs after the chunk on what it touched; it never fails or rolls back the sync.
  */
-import { eq } from 'drizzle-orm';
 import { optionalSecret } from '../config';
 import { keyRing } from '../crypto/envelope';
 import { type BatchItem, database, isoNow } from '../db/client';
-import { traktConnections } from '../db/schema';
 import { ApiError } from '../http/errors';
+import { observeSync } from '../observability/hooks';
+import { describeError, log } from '../observability/log';
 import { type EnrichmentResult, enrichUser } from '../tmdb/enrich';
+import { readConnectionState, scheduleNextSync, USABLE_STATUSES } from '../trakt/connections';
 import { traktUserContext } from '../trakt/context';
 import { TRAKT_KEY_SERVICES, traktCredentialsFrom } from '../trakt/credentials';
-import { NOT_CONNECTED, REAUTHORIZE, readConnection } from '../trakt/tokens';
+import { NOT_CONNECTED, REAUTHORIZE } from '../trakt/tokens';
 import { readApiKeys } from '../users/api-keys';
 import { type Chunk, commit, type KindResult, runKind } from './passes';
 import { nextSyncAt } from './schedule';
@@ -167,9 +168,13 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   const ctx = await traktUserContext(env, userId, options.waitUntil, async () =>
     traktCredentialsFrom(env, (await keysRead).keys),
   );
-  const connection = await readConnection(ctx.db, userId);
-  if (!connection) throw new ApiError(401, NOT_CONNECTED, { code: 'not_connected' });
-  if (connection.status !== 'active') throw new ApiError(401, REAUTHORIZE, { code: 'reauthorization_required' });
+  const connection = await readConnectionState(ctx.db, userId);
+  if (!connection || connection.status === 'disconnecting') {
+    throw new ApiError(401, NOT_CONNECTED, { code: 'not_connected' });
+  }
+  if (!USABLE_STATUSES.includes(connection.status)) {
+    throw new ApiError(401, REAUTHORIZE, { code: 'reauthorization_required' });
+  }
 
   const leaseId = await acquireSyncLease(ctx.db, userId, now());
   const state = await readSyncState(ctx.db, userId);
@@ -186,6 +191,11 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
       return empty();
     }
   }
+  const observed = observeSync(userId, {
+    kinds: options.kinds,
+    background: options.background,
+    chunk: Math.max(0, ...options.kinds.map((kind) => passes[kind]?.chunks ?? 0)),
+  });
   const budget = options.subrequestBudget ?? subrequestBudget(env);
   const chunk: Chunk = {
     env,
@@ -239,6 +249,7 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     } catch {
       await recordFailure(ctx.db, userId, leaseId, message, finishedAt);
     }
+    observed.failed(failure);
     throw failure;
   }
   const previous = parseResult(state?.lastResult);
@@ -249,18 +260,12 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     lastError: null,
     lastErrorAt: null,
   });
-  const extra: BatchItem[] = complete
-    ? [
-        ctx.db
-          .update(traktConnections)
-          .set({ nextSyncAt: isoNow(nextSyncAt(env, userId, finishedAt)) })
-          .where(eq(traktConnections.userId, userId)),
-      ]
-    : [];
+  const extra: BatchItem[] = complete ? [scheduleNextSync(ctx.db, userId, nextSyncAt(env, userId, finishedAt))] : [];
   try {
     await commit(chunk, extra, true);
   } catch (error) {
     await recordFailure(ctx.db, userId, leaseId, 'Internal error during sync', now());
+    observed.failed(error);
     throw error;
   }
 
@@ -286,14 +291,7 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
       await writeLastResult(ctx.db, userId, JSON.stringify(result), backlogLeft);
     } catch (error) {
       // Enrichment is best effort: items stay without images and are enriched on a later run.
-      console.warn(
-        JSON.stringify({
-          level: 'warn',
-          event: 'tmdb_enrichment_failed',
-          user_id: userId,
-          message: error instanceof Error ? error.message : String(error),
-        }),
-      );
+      log.warn('tmdb_enrichment_failed', { user_id: userId, ...describeError(error) });
     }
   }
 
@@ -315,16 +313,10 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
       await enqueue(message);
     } catch (error) {
       // The cron's next claim of this user continues the pass from its stored cursor.
-      console.error(
-        JSON.stringify({
-          level: 'error',
-          event: 'sync_continuation_enqueue_failed',
-          user_id: userId,
-          message: error instanceof Error ? error.message : String(error),
-        }),
-      );
+      log.error('sync_continuation_enqueue_failed', { user_id: userId, ...describeError(error) });
     }
   }
+  observed.succeeded(result);
   return { complete, stale: false, result, progress };
 }
 

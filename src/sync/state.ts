@@ -158,7 +158,7 @@ export async function writeLastResult(db: Database, userId: number, lastResult: 
 }
 
 /** A background sync that exhausted its retries: visible in /trakt/sync-status/. */
-export async function recordDeadLetter(db: Database, userId: number, now = Date.now()) {
+export async function recordSyncGaveUp(db: Database, userId: number, now = Date.now()) {
   await db
     .update(syncState)
     .set({
