@@ -211,7 +211,7 @@ async function fetchTitles(run: Run): Promise<SQL[]> {
       ids,
       (scoped, limit) => {
         const q = db
-          .select({ id: table.tmdbRef })
+          .select({ id: table.tmdbRef, lastWatchedAt: table.lastWatchedAt })
           .from(table)
           .leftJoin(tmdbTitles, and(eq(tmdbTitles.kind, kind), eq(tmdbTitles.tmdbId, table.tmdbRef)))
           .where(
@@ -221,13 +221,14 @@ async function fetchTitles(run: Run): Promise<SQL[]> {
               isNotNull(table.tmdbRef),
               or(isNull(tmdbTitles.tmdbId), lt(tmdbTitles.fetchedAt, run.stale)),
             ),
-          )
-          // Most recently watched first: the titles a user sees first get their posters first.
-          .orderBy(desc(table.lastWatchedAt));
-        return limit === undefined ? q : q.limit(limit);
+          );
+        // The backlog slice walks (user_id, last_watched_at) newest first; touched rows go by trakt id (sorted below).
+        return limit === undefined ? q : q.orderBy(desc(table.lastWatchedAt)).limit(limit);
       },
       (r) => String(r.id),
     );
+    // Most recently watched first: the titles a user sees first get their posters first.
+    rows.sort((a, b) => (a.lastWatchedAt < b.lastWatchedAt ? 1 : a.lastWatchedAt > b.lastWatchedAt ? -1 : 0));
     for (const id of new Set(rows.map((r) => r.id!))) wantedTitles.push({ kind, id });
   }
   const titleRows: Array<Record<string, unknown>> = [];
@@ -270,7 +271,7 @@ async function fetchSeasons(run: Run): Promise<SQL[]> {
     run.targets.shows,
     (scoped, limit) => {
       const q = db
-        .select({ showId: shows.tmdbRef, season: seasons.seasonNumber })
+        .select({ showId: shows.tmdbRef, season: seasons.seasonNumber, lastWatchedAt: shows.lastWatchedAt })
         .from(seasons)
         .innerJoin(shows, eq(shows.id, seasons.showId))
         .leftJoin(
@@ -284,11 +285,13 @@ async function fetchSeasons(run: Run): Promise<SQL[]> {
             isNotNull(shows.tmdbRef),
             or(isNull(tmdbSeasons.tmdbShowId), lt(tmdbSeasons.fetchedAt, run.stale)),
           ),
-        )
-        .orderBy(desc(shows.lastWatchedAt), seasons.seasonNumber);
-      return limit === undefined ? q : q.limit(limit);
+        );
+      return limit === undefined ? q : q.orderBy(desc(shows.lastWatchedAt), seasons.seasonNumber).limit(limit);
     },
     (r) => `${r.showId}:${r.season}`,
+  );
+  rows.sort((a, b) =>
+    a.lastWatchedAt !== b.lastWatchedAt ? (a.lastWatchedAt < b.lastWatchedAt ? 1 : -1) : a.season - b.season,
   );
   const uniqueSeasons = [...new Map(rows.map((r) => [`${r.showId}:${r.season}`, r])).values()];
   const seasonRows: Array<Record<string, unknown>> = [];
