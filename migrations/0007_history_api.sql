@@ -7,8 +7,10 @@ ALTER TABLE `tmdb_titles` ADD `runtime` integer;--> statement-breakpoint
 ALTER TABLE `tmdb_episodes` ADD `runtime` integer;--> statement-breakpoint
 
 -- Keyset pagination of /trakt/history/ on (watched_at, history_id), newest first, per filter.
+-- The type and movie indexes of 0006 get history_id appended (their prefixes still serve the sync).
 DROP INDEX IF EXISTS `plays_user_type_watched_idx`;--> statement-breakpoint
 DROP INDEX IF EXISTS `plays_user_show_idx`;--> statement-breakpoint
+DROP INDEX IF EXISTS `plays_user_movie_idx`;--> statement-breakpoint
 CREATE INDEX `plays_user_watched_idx` ON `plays` (`user_id`,`watched_at`,`history_id`);--> statement-breakpoint
 CREATE INDEX `plays_user_type_watched_idx` ON `plays` (`user_id`,`media_type`,`watched_at`,`history_id`);--> statement-breakpoint
 CREATE INDEX `plays_user_show_idx` ON `plays` (`user_id`,`show_trakt_id`,`watched_at`,`history_id`);--> statement-breakpoint

@@ -181,6 +181,7 @@ export const movies = sqliteTable(
     index('movies_user_title_idx').on(t.userId, sql`${t.title} COLLATE NOCASE`, t.id),
     index('movies_user_plays_idx').on(t.userId, t.plays, t.id),
     index('movies_user_year_idx').on(t.userId, t.year, t.id),
+    index('movies_user_paused_idx').on(t.userId).where(sql`${t.pausedAt} IS NOT NULL`),
   ],
 );
 
@@ -250,8 +251,8 @@ export const episodes = sqliteTable(
   (t) => [
     uniqueIndex('episodes_season_number_unique').on(t.seasonId, t.episodeNumber),
     index('episodes_show_idx').on(t.showId, t.seasonId, t.episodeNumber),
-    // Small: only episodes with a paused viewing, so the sync finds playback that disappeared cheaply.
-    index('episodes_paused_idx').on(t.pausedAt).where(sql`${t.pausedAt} IS NOT NULL`),
+    // Per show and small (only paused viewings): the sync finds a user's paused episodes without a global scan.
+    index('episodes_show_paused_idx').on(t.showId).where(sql`${t.pausedAt} IS NOT NULL`),
   ],
 );
 
@@ -275,10 +276,12 @@ export const plays = sqliteTable(
   },
   (t) => [
     uniqueIndex('plays_user_history_unique').on(t.userId, t.historyId),
-    // Keyset pagination of /trakt/history/ on (watched_at, history_id), one index per filter shape.
+    // Keyset pagination of /trakt/history/ on (watched_at, history_id), one index per filter shape;
+    // the type and movie ones also serve the sync (their prefixes), the episode one the per-episode totals.
     index('plays_user_watched_idx').on(t.userId, t.watchedAt, t.historyId),
     index('plays_user_type_watched_idx').on(t.userId, t.mediaType, t.watchedAt, t.historyId),
     index('plays_user_show_idx').on(t.userId, t.showTraktId, t.watchedAt, t.historyId),
+    index('plays_user_episode_idx').on(t.userId, t.showTraktId, t.seasonNumber, t.episodeNumber, t.watchedAt),
     index('plays_user_movie_idx').on(t.userId, t.movieTraktId, t.watchedAt, t.historyId),
   ],
 );
@@ -311,6 +314,14 @@ export const syncState = sqliteTable(
     lastResult: text(),
     lastError: text(),
     lastErrorAt: text(),
+    /** The unfinished pass of each kind (JSON `SyncPass`, src/sync/state.ts): its phase and resume cursor. */
+    moviesPass: text(),
+    showsPass: text(),
+    /** When the last full reconcile of each kind committed. */
+    moviesReconciledAt: text(),
+    showsReconciledAt: text(),
+    /** 1 while titles or seasons of the user's library still wait for TMDB enrichment. */
+    tmdbBacklog: integer().notNull().default(0),
   },
   (t) => [
     // Operator view (admin/status.ts): syncs holding a lease, and users with a TMDB backlog, without a scan.

@@ -8,6 +8,7 @@
 import { and, asc, count, desc, eq, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
 import { episodes, movies, seasons, shows, syncState, tmdbEpisodes, tmdbTitles } from '../db/schema';
+import { syncProgressOf } from '../sync/service';
 import { type ConnectionSummary, connectionSummaryQuery } from '../trakt/connections';
 import { freshnessQuery } from './data-version';
 
@@ -308,6 +309,7 @@ function syncStatusBody(state: typeof syncState.$inferSelect | undefined, connec
     last_error: state?.lastError ?? null,
     next_sync_at: connection?.nextSyncAt ?? null,
     in_progress: !!state?.leaseUntil && Date.parse(state.leaseUntil) > now,
+    progress: syncProgressOf(state),
     counts: {
       movies: state?.movieCount ?? 0,
       shows: state?.showCount ?? 0,

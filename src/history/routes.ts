@@ -1,10 +1,10 @@
 /**
  * @module
- * /trakt/* history endpoints: run the caller's sync now (as in the API reference), serve stored
- * movies, shows and a show's seasons/episodes (API reference, plus sort/filter/TMDB fields), every
- * play (`/history`), figures (`/stats`) and a download (`/export`), all from D1, one round trip
- * each, with conditional GET (ETag / 304, see ./conditional.ts). Beyond the reference: clear the
- * stored history for a clean re-sync.
+ * /trakt/* history endpoints: run the caller's sync now (as in the API reference; its first chunk
+ * inline, 202 when it continues in the background), serve stored movies, shows and a show's
+ * seasons/episodes (API reference, plus sort/filter/TMDB fields), every play (`/history`), figures
+ * (`/stats`) and a download (`/export`), all from D1, one round trip each, with conditional GET
+ * (ETag / 304, see ./conditional.ts). Beyond the reference: clear the stored history for a clean re-sync.
  */
 import { Hono } from 'hono';
 import { z } from 'zod';
@@ -15,7 +15,7 @@ import { describe, errorResponse, type ResponseContract, type RouteContract } fr
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
 import { clearStoredHistory } from '../sync/reset';
-import { runSync } from '../sync/service';
+import { runSync, SYNC_CONTINUES, type SyncOutcome } from '../sync/service';
 import { assertUserExists, conditional, tagged } from './conditional';
 import { decodeCursor, encodeCursor } from './cursor';
 import { EXPORT_COLUMNS, exportStream, historyItem, readExportStart, readHistoryPage } from './plays-list';
@@ -23,8 +23,10 @@ import { storedMovies, storedShows, syncStatus, watchedSeasonsEpisodes } from '.
 import {
   exportQuery,
   exportRowOutput,
+  type FetchContinuesOutput,
   type FetchMoviesOutput,
   type FetchShowsOutput,
+  fetchContinuesOutput,
   fetchMoviesOutput,
   fetchShowsOutput,
   type HistoryOutput,
@@ -58,9 +60,13 @@ function fetchContract(kind: 'movies' | 'shows', schema: typeof fetchMoviesOutpu
   const scope = kind === 'shows' ? ' (shows, seasons and episodes)' : '';
   const contract: RouteContract = {
     summary: `Sync the latest watched ${kind} from Trakt now`,
-    description: `Incremental: fetches only what changed at Trakt since the last sync${scope}, enriched from TMDB.`,
+    description: `Incremental: fetches only what changed at Trakt since the last sync${scope}, enriched from TMDB. A sync larger than one chunk (SYNC_PAGES_PER_RUN Trakt pages) answers 202 and continues through the queue.`,
     responses: {
       200: { description: 'Synced; counts of what changed', schema },
+      202: {
+        description: 'A large sync: its first chunk is stored and it continues in the background (see sync-status)',
+        schema: fetchContinuesOutput,
+      },
       401: errorResponse('Missing JWT, or No Trakt token found / re-authorization required'),
       409: errorResponse('A sync for this user is already running'),
       429: errorResponse('Trakt or TMDB rate limit; retry after the Retry-After header'),
@@ -69,8 +75,12 @@ function fetchContract(kind: 'movies' | 'shows', schema: typeof fetchMoviesOutpu
   return describe(contract);
 }
 
+/** 202 while a sync continues in the background through the queue (the first chunk ran inline). */
+const continuing = (outcome: SyncOutcome) =>
+  ({ result: SYNC_CONTINUES, progress: outcome.progress }) satisfies FetchContinuesOutput;
+
 const CONDITIONAL =
-  'Sends ETag (from a per-user data version that every sync which changes data bumps, plus the query) and Cache-Control: private, no-cache; If-None-Match with the current tag answers 304 without a body, after one D1 read.';
+  'Sends ETag (from a per-user data version that every sync which changes data bumps, plus the query) and Cache-Control: private, no-cache; If-None-Match with the current tag answers 304 without a body, after one D1 round trip.';
 const notModified: Record<number, ResponseContract> = {
   304: { description: 'Not modified: If-None-Match matched the current ETag (no body)' },
 };
@@ -79,11 +89,12 @@ const LIST_PARAMETERS =
 
 export const historyRoutes = new Hono<AppEnv>()
   .on(['GET', 'POST'], '/fetch-latest-movies', fetchContract('movies', fetchMoviesOutput), requireUser, async (c) => {
-    const result = await runSync(c.env, c.var.userId, {
+    const outcome = await runSync(c.env, c.var.userId, {
       kinds: ['movies'],
       waitUntil: (p) => c.executionCtx.waitUntil(p),
     });
-    const movies = result.movies!;
+    if (!outcome.complete) return c.json(continuing(outcome), 202);
+    const movies = outcome.result.movies!;
     return c.json({
       result: 'Movies fetched and stored successfully' as const,
       ...counts(movies),
@@ -92,11 +103,12 @@ export const historyRoutes = new Hono<AppEnv>()
     } satisfies FetchMoviesOutput);
   })
   .on(['GET', 'POST'], '/fetch-latest-shows', fetchContract('shows', fetchShowsOutput), requireUser, async (c) => {
-    const result = await runSync(c.env, c.var.userId, {
+    const outcome = await runSync(c.env, c.var.userId, {
       kinds: ['shows'],
       waitUntil: (p) => c.executionCtx.waitUntil(p),
     });
-    const shows = result.shows!;
+    if (!outcome.complete) return c.json(continuing(outcome), 202);
+    const shows = outcome.result.shows!;
     return c.json({
       result: 'Shows and episodes fetched and stored successfully' as const,
       ...counts(shows),
@@ -184,7 +196,7 @@ export const historyRoutes = new Hono<AppEnv>()
   .get(
     '/sync-status',
     describe({
-      summary: 'Sync state: last run, next run, counts',
+      summary: 'Sync state: last run, next run, counts, progress of a sync in the background',
       description: `${CONDITIONAL} The tag also follows the lease, the last error and the connection status.`,
       responses: { 200: { description: 'Sync status', schema: syncStatusOutput }, ...notModified },
     }),
