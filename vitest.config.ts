@@ -9,6 +9,8 @@ export default defineConfig(async () => ({
   // Short upstream timeout, so the simulator's "hang" fault trips it quickly.
   plugins: [await workersTestPlugin({ UPSTREAM_TIMEOUT_MS: '500' })],
   test: {
+    // Builds the pages' browser code (src/web/dist/) before any test imports the app.
+    globalSetup: ['./scripts/build-web.mjs'],
     setupFiles: ['./test/setup.ts'],
     include: ['test/**/*.test.ts', 'simulator/test/**/*.test.ts'],
     testTimeout: 30_000,
