@@ -113,7 +113,7 @@ describe('GET /openapi.json', () => {
     }
   });
 
-  it('security matches what the API enforces: documented-secured routes answer 401 without a JWT, public ones do not', async () => {
+  it('security matches the API: documented-secured routes answer 401 without a JWT, public ones do not', async () => {
     const doc = await document();
     for (const { method, path, op } of operations(doc)) {
       const url = path.replace(/\{[^}]+\}/g, 'x');
