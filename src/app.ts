@@ -9,24 +9,23 @@ import { cors } from 'hono/cors';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
-import { z } from 'zod';
+import { adminRoutes } from './admin/routes';
 import type { AppEnv } from './app-env';
 import { corsOrigins, MAX_BODY_BYTES } from './config';
 import { database } from './db/client';
 import { docsRoutes } from './docs/routes';
-import { describe } from './http/describe';
+import { healthRoutes } from './health/routes';
 import { ApiError, errorBody, handleError } from './http/errors';
+import { requestLog } from './observability/request-log';
 import { traktRoutes } from './trakt/routes';
 import { usersRoutes } from './users/routes';
-import { VERSION } from './version';
-
-const healthOutput = z.object({ status: z.literal('ok'), version: z.string() });
 
 export function createApp() {
   // strict: false — every path works with and without a trailing slash (the API reference writes `/users/me/`).
   const app = new Hono<AppEnv>({ strict: false });
 
   app.use(requestId());
+  app.use(requestLog);
   app.use(secureHeaders());
   app.use((c, next) =>
     cors({
@@ -68,15 +67,8 @@ export function createApp() {
     await next();
   });
 
-  app.get(
-    '/health',
-    describe({
-      summary: 'Liveness check and version',
-      tag: 'meta',
-      responses: { 200: { description: 'The API is up', schema: healthOutput } },
-    }),
-    (c) => c.json({ status: 'ok', version: VERSION } satisfies z.input<typeof healthOutput>),
-  );
+  app.route('/health', healthRoutes);
+  app.route('/admin', adminRoutes);
   app.route('/users', usersRoutes);
   app.route('/trakt', traktRoutes);
   app.route('/', docsRoutes(app));

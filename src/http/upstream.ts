@@ -10,6 +10,7 @@
  *   backoff and full jitter, then an `upstream_unavailable` ApiError.
  * Hand-written: no maintained library covers fetch retries with Retry-After on Workers.
  */
+import { observeUpstream } from '../observability/hooks';
 import { ApiError } from './errors';
 
 export type RetryPolicy = {
@@ -72,6 +73,7 @@ export async function requestWithRetry(
       response = await deps.fetch(url, { ...init, signal: AbortSignal.timeout(policy.timeoutMs) });
     } catch (error) {
       const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+      observeUpstream(service, url, timedOut ? 'timeout' : 'network_error');
       if (last) {
         throw new ApiError(
           timedOut ? 504 : 502,
@@ -87,6 +89,7 @@ export async function requestWithRetry(
       await deps.sleep(backoffDelay(attempt, policy.baseDelayMs, deps.random()));
       continue;
     }
+    observeUpstream(service, url, response.status);
 
     if (response.status === 429) {
       const retryAfter = parseRetryAfter(response.headers.get('Retry-After'), Date.now());

@@ -14,6 +14,7 @@ import { pruneLoginThrottle } from '../auth/login-throttle';
 import { pruneExpiredSessions } from '../auth/sessions';
 import { OAUTH_STATE_TTL_SECONDS } from '../config';
 import { database, isoNow } from '../db/client';
+import { describeError, log } from '../observability/log';
 import { syncIntervalMs } from '../sync/schedule';
 import { traktUserContext } from '../trakt/context';
 import { getAccessToken } from '../trakt/tokens';
@@ -33,6 +34,7 @@ export type SyncMessage = { user_id: number; enqueued_at: string };
 export type ScheduledReport = {
   refreshed: number;
   refresh_failures: number;
+  claimed: number;
   enqueued: number;
   states_deleted: number;
   sessions_deleted: number;
@@ -93,14 +95,7 @@ export async function enqueueSyncs(env: Env, userIds: number[], now: number): Pr
       await database(env.DB).run(
         sql`UPDATE trakt_connections SET next_sync_at = ${isoNow(now)} WHERE user_id IN (SELECT value FROM json_each(${JSON.stringify(unsent)}))`,
       );
-      console.error(
-        JSON.stringify({
-          level: 'error',
-          event: 'enqueue_failed',
-          unsent: unsent.length,
-          message: error instanceof Error ? error.message : String(error),
-        }),
-      );
+      log.error('enqueue_failed', { unsent: unsent.length, ...describeError(error) });
       break;
     }
   }
@@ -120,17 +115,18 @@ export async function runScheduled(
   waitUntil?: (p: Promise<unknown>) => void,
 ): Promise<ScheduledReport> {
   const refresh = await refreshExpiringTokens(env, now, waitUntil);
-  const enqueued = await enqueueSyncs(env, await claimDueConnections(env, now), now);
+  const claimed = await claimDueConnections(env, now);
+  const enqueued = await enqueueSyncs(env, claimed, now);
   const statesDeleted = await deleteSpentOAuthStates(env, now);
   const db = database(env.DB);
   const report: ScheduledReport = {
     refreshed: refresh.refreshed,
     refresh_failures: refresh.failures,
+    claimed: claimed.length,
     enqueued,
     states_deleted: statesDeleted,
     sessions_deleted: await pruneExpiredSessions(db, now),
     throttle_rows_deleted: await pruneLoginThrottle(db, now),
   };
-  console.log(JSON.stringify({ level: 'info', event: 'cron', ...report }));
-  return report;
+  return report; // logged, measured and recorded by observability/cron.ts
 }

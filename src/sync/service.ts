@@ -17,6 +17,8 @@ import type { z } from 'zod';
 import { type Database, isoNow, runBatch } from '../db/client';
 import { syncState, traktConnections } from '../db/schema';
 import { ApiError } from '../http/errors';
+import { observeSync } from '../observability/hooks';
+import { describeError, log } from '../observability/log';
 import { type EnrichmentResult, enrichUser } from '../tmdb/enrich';
 import { TRAKT_MAX_PAGE_LIMIT, type TraktClient } from '../trakt/client';
 import { type TraktUserContext, traktUserContext } from '../trakt/context';
@@ -401,6 +403,7 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   if (connection.status !== 'active') throw new ApiError(401, REAUTHORIZE, { code: 'reauthorization_required' });
 
   const leaseId = await acquireSyncLease(ctx.db, userId, now());
+  const observed = observeSync(userId, options);
   let result: SyncResult;
   let enrichmentBacklog = false;
   try {
@@ -442,6 +445,7 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     ]);
   } catch (error) {
     await recordFailure(ctx.db, userId, leaseId, error, now());
+    observed.failed(error);
     throw error;
   }
 
@@ -459,16 +463,10 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
         .where(eq(syncState.userId, userId));
     } catch (error) {
       // Enrichment is best effort: items stay without images and are enriched on a later run.
-      console.warn(
-        JSON.stringify({
-          level: 'warn',
-          event: 'tmdb_enrichment_failed',
-          user_id: userId,
-          message: error instanceof Error ? error.message : String(error),
-        }),
-      );
+      log.warn('tmdb_enrichment_failed', { user_id: userId, ...describeError(error) });
     }
   }
+  observed.succeeded(result);
   return result;
 }
 

@@ -25,6 +25,7 @@ import { aadFor, EnvelopeError, type KeyRing, open, seal } from '../crypto/envel
 import { type Database, isoNow } from '../db/client';
 import { traktConnections } from '../db/schema';
 import { ApiError } from '../http/errors';
+import { observeRefresh } from '../observability/hooks';
 import type { TraktClient } from './client';
 import {
   isExpired,
@@ -246,6 +247,7 @@ async function refreshWithLease(
     const current = await readTokenSet(ctx, row.tokenSetId);
     if (!current) {
       await markReauthorizationRequired(ctx, 'stored token set is unreadable', leaseId);
+      observeRefresh(ctx.userId, 'unreadable');
       throw reauthorizationRequired();
     }
     await ctx.db
@@ -258,6 +260,7 @@ async function refreshWithLease(
       if (error instanceof ApiError && error.code === 'invalid_grant') {
         await markReauthorizationRequired(ctx, 'Trakt rejected the refresh token (invalid_grant)', leaseId);
         later(ctx, ctx.kv.delete(tokenKey(ctx.userId, row.tokenSetId)));
+        observeRefresh(ctx.userId, 'invalid_grant');
         throw reauthorizationRequired();
       }
       // Transient: keep the old token; hold everyone off refreshing for a while (the lease becomes a backoff).
@@ -269,6 +272,7 @@ async function refreshWithLease(
           pendingTokenSetId: null,
         })
         .where(and(eq(traktConnections.userId, ctx.userId), eq(traktConnections.refreshLeaseId, leaseId)));
+      observeRefresh(ctx.userId, 'transient_failure', error);
       if (oldStillUsable && !isExpired(Date.parse(row.expiresAt), now)) return toAccessToken(current, row.tokenVersion);
       throw error;
     }
@@ -292,12 +296,14 @@ async function refreshWithLease(
     .returning({ version: traktConnections.tokenVersion });
   if (published.length === 0) {
     // Lease lost (held past REFRESH_LEASE_MS) or the user disconnected meanwhile.
+    observeRefresh(ctx.userId, 'lease_lost');
     throw new ApiError(503, 'Trakt token refresh was interrupted; try again', {
       code: 'upstream_unavailable',
       retryAfter: 5,
     });
   }
   later(ctx, ctx.kv.delete(tokenKey(ctx.userId, row.tokenSetId)));
+  observeRefresh(ctx.userId, pendingTokenSetId && newSetId === pendingTokenSetId ? 'adopted_pending' : 'refreshed');
   return toAccessToken(fresh, published[0]!.version);
 }
 
