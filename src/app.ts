@@ -17,8 +17,12 @@ import { docsRoutes } from './docs/routes';
 import { healthRoutes } from './health/routes';
 import { ApiError, errorBody, handleError } from './http/errors';
 import { requestLog } from './observability/request-log';
+import { CONFIRM_PATH } from './trakt/callback-page';
 import { traktRoutes } from './trakt/routes';
 import { usersRoutes } from './users/routes';
+
+/** The one route that takes a form body: the OAuth callback page's confirmation (src/trakt/callback-page.tsx). */
+const FORM_POST_PATH = new RegExp(`^/trakt${CONFIRM_PATH}/?$`);
 
 export function createApp() {
   // strict: false — every path works with and without a trailing slash (the API reference writes `/users/me/`).
@@ -51,11 +55,13 @@ export function createApp() {
     }),
   );
 
-  // Every request body this API accepts is JSON; say so instead of failing validation on an ignored body.
+  // Every request body this API accepts is JSON (but the browser's plain-HTML confirmation form); say so instead
+  // of failing validation on an ignored body.
   app.use(async (c, next) => {
     const hasBody = (c.req.header('Content-Length') ?? '0') !== '0' || c.req.header('Transfer-Encoding') !== undefined;
     const type = c.req.header('Content-Type') ?? '';
-    if (hasBody && c.req.method !== 'GET' && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
+    const form = FORM_POST_PATH.test(c.req.path) && /^application\/x-www-form-urlencoded\b/i.test(type);
+    if (hasBody && c.req.method !== 'GET' && !form && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
       throw new ApiError(415, 'Content-Type must be application/json');
     }
     await next();

@@ -95,9 +95,10 @@ export const loginFailureUsernames = sqliteTable(
 );
 
 /**
- * One row per connected Trakt account: the source of truth for its token set. The encrypted
- * token set itself lives in KV under an immutable key (`trakt_tokens:<user>:<token_set_id>`)
- * that changes on every refresh, so no KV location can serve a stale set as current.
+ * One row per connected Trakt account: the source of truth (and journal) for its token set. The
+ * sealed set is kept here and copied to KV under a key that changes on every refresh
+ * (`trakt_tokens:<user>:<token_set_id>`) for the hot read path. Only src/trakt/connections.ts
+ * reads or writes this table.
  */
 export const traktConnections = sqliteTable(
   'trakt_connections',
@@ -105,7 +106,7 @@ export const traktConnections = sqliteTable(
     userId: integer()
       .primaryKey()
       .references(() => users.id, { onDelete: 'cascade' }),
-    status: text({ enum: ['active', 'reauthorization_required'] }).notNull(),
+    status: text({ enum: ['active', 'refresh_rejected', 'reauthorization_required', 'disconnecting'] }).notNull(),
     statusReason: text(),
     /** Bumped on every new token set; the compare-and-set guard for refreshes. */
     tokenVersion: integer().notNull(),
@@ -117,8 +118,14 @@ export const traktConnections = sqliteTable(
     /** Refresh lease: who is refreshing and until when (single-flight across isolates). */
     refreshLeaseId: text(),
     refreshLeaseUntil: text(),
-    /** KV token set written by a refresh whose D1 publish may not have happened; adopted on the next refresh. */
+    /** The token set id a refresh in flight will publish under (removed by a disconnect with the rest). */
     pendingTokenSetId: text(),
+    /** The current token set, sealed (AAD `user:<id>|trakt_tokens`): the journal KV misses fall back to. */
+    sealedTokens: text(),
+    /** When Trakt last rejected the client id/secret (null once a refresh succeeds). */
+    credentialsRejectedAt: text(),
+    /** Transient refresh failures in a row: the backoff before the next attempt grows with it. */
+    refreshFailures: integer().notNull().default(0),
     connectedAt: text().notNull(),
     refreshedAt: text(),
     updatedAt: text().notNull(),

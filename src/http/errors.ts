@@ -14,6 +14,7 @@ import { describeError, log } from '../observability/log';
  */
 export type ErrorCode =
   | 'invalid_grant'
+  | 'client_credentials_rejected'
   | 'reauthorization_required'
   | 'rate_limited'
   | 'upstream_unavailable'

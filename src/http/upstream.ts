@@ -10,6 +10,8 @@
  *   backoff and full jitter, then an `upstream_unavailable` ApiError.
  * Hand-written: no maintained library covers fetch retries with Retry-After on Workers.
  */
+
+import { upstreamTimeoutMs } from '../config';
 import { observeUpstream } from '../observability/hooks';
 import { ApiError } from './errors';
 
@@ -54,9 +56,9 @@ export function backoffDelay(attempt: number, baseDelayMs: number, random: numbe
   return Math.round(random * baseDelayMs * 2 ** (attempt - 1));
 }
 
-export function timeoutMs(env: Env, fallback = 10_000): number {
-  const parsed = Number(env.UPSTREAM_TIMEOUT_MS);
-  return Number.isFinite(parsed) && parsed > 0 ? parsed : fallback;
+/** The per-attempt timeout, validated in config (a sane maximum, because refresh leases are derived from it). */
+export function timeoutMs(env: Env): number {
+  return upstreamTimeoutMs(env);
 }
 
 export async function requestWithRetry(
