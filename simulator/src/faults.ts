@@ -181,7 +181,8 @@ export async function faultResponse(
       return json(401, {
         error: 'invalid_client',
         error_description:
-          'Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.',
+          'Client authentication failed due to unknown client, no client authentication included, or unsupported ' +
+          'authentication method.',
       });
     case 'process_then_502':
     case 'hold':
