@@ -43,11 +43,15 @@ export type ChunkedRow = {
 
 export function chunkedTable(rows: Array<ChunkedRow & { account: string }>): string {
   const header =
-    '| Account | Scenario | chunks | Trakt max / total | TMDB max / total | upstream max per invocation | D1 calls max (statements) | rows read max batch / total | rows written max batch / total | heap est. MB |';
+    '| Account | Scenario | chunks | Trakt max / total | TMDB max / total | upstream max per invocation | D1 calls ' +
+    'max (statements) | rows read max batch / total | rows written max batch / total | heap est. MB |';
   const lines = [header, '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'];
   for (const r of rows) {
     lines.push(
-      `| ${r.account} | ${r.scenario} | ${r.chunks} | ${r.trakt_max} / ${r.trakt_total} | ${r.tmdb_max} / ${r.tmdb_total} | ${r.upstream_max} | ${r.d1_calls_max} (${r.d1_statements_max}) | ${r.rows_read_max_batch} / ${r.rows_read_total} | ${r.rows_written_max_batch} / ${r.rows_written_total} | ${r.heap_estimate_mb} |`,
+      `| ${r.account} | ${r.scenario} | ${r.chunks} | ${r.trakt_max} / ${r.trakt_total} | ${r.tmdb_max} / ` +
+        `${r.tmdb_total} | ${r.upstream_max} | ${r.d1_calls_max} (${r.d1_statements_max}) | ` +
+        `${r.rows_read_max_batch} / ${r.rows_read_total} | ${r.rows_written_max_batch} / ${r.rows_written_total} | ` +
+        `${r.heap_estimate_mb} |`,
     );
   }
   return lines.join('\n');

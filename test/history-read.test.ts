@@ -60,7 +60,7 @@ describe('read endpoints', () => {
     expect([...times].sort().reverse()).toEqual(times);
   });
 
-  it('get-stored-shows and get-watched-seasons-episodes: the reference shapes, ordered by season then episode', async () => {
+  it('get-stored-shows and get-watched-seasons-episodes: reference shapes, by season then episode', async () => {
     const user = await syncedUser({
       movies: 0,
       shows: 2,
@@ -208,7 +208,8 @@ describe('read endpoints', () => {
     );
     expect(result.body.total_items).toBe(3000);
     expect(result.body.movies).toHaveLength(10);
-    expect(meter.rowsRead).toBeLessThanOrEqual(10 * 2 + 5); // each movie row + its TMDB cache row, + users/state lookups
+    // Each movie row + its TMDB cache row, + users/state lookups.
+    expect(meter.rowsRead).toBeLessThanOrEqual(10 * 2 + 5);
     expect(meter.rowsWritten).toBe(0);
     expect(await sim.requests()).toEqual([]);
   });

@@ -60,7 +60,9 @@ function fetchContract(kind: 'movies' | 'shows', schema: typeof fetchMoviesOutpu
   const scope = kind === 'shows' ? ' (shows, seasons and episodes)' : '';
   const contract: RouteContract = {
     summary: `Sync the latest watched ${kind} from Trakt now`,
-    description: `Incremental: fetches only what changed at Trakt since the last sync${scope}, enriched from TMDB. A sync larger than one chunk (SYNC_PAGES_PER_RUN Trakt pages) answers 202 and continues through the queue.`,
+    description:
+      `Incremental: fetches only what changed at Trakt since the last sync${scope}, enriched from TMDB. ` +
+      'A sync larger than one chunk (SYNC_PAGES_PER_RUN Trakt pages) answers 202 and continues through the queue.',
     responses: {
       200: { description: 'Synced; counts of what changed', schema },
       202: {

@@ -293,7 +293,9 @@ export async function claimDueConnections(
 ): Promise<number[]> {
   const rows = await db.all<{ user_id: number }>(
     sql`UPDATE trakt_connections SET next_sync_at = ${isoNow(nextSyncAt)}
-        WHERE user_id IN (SELECT user_id FROM trakt_connections WHERE status IN ('active', 'refresh_rejected') AND next_sync_at <= ${isoNow(now)} ORDER BY next_sync_at LIMIT ${limit})
+        WHERE user_id IN (SELECT user_id FROM trakt_connections
+          WHERE status IN ('active', 'refresh_rejected') AND next_sync_at <= ${isoNow(now)}
+          ORDER BY next_sync_at LIMIT ${limit})
         RETURNING user_id`,
   );
   return rows.map((r) => r.user_id);
@@ -302,7 +304,8 @@ export async function claimDueConnections(
 /** Cron: gives claimed users back (their message was not sent), so the next run picks them up. */
 export async function releaseClaims(db: Database, userIds: number[], dueAt: number): Promise<void> {
   await db.run(
-    sql`UPDATE trakt_connections SET next_sync_at = ${isoNow(dueAt)} WHERE user_id IN (SELECT value FROM json_each(${JSON.stringify(userIds)}))`,
+    sql`UPDATE trakt_connections SET next_sync_at = ${isoNow(dueAt)}
+        WHERE user_id IN (SELECT value FROM json_each(${JSON.stringify(userIds)}))`,
   );
 }
 
