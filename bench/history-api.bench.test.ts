@@ -69,7 +69,9 @@ describe('history API on the XL account', () => {
     await measure('history page 1, type=episodes', '/trakt/history/?type=episodes&limit=20');
     await measure(
       'history page 1, one show',
-      `/trakt/history/?trakt_id=${deep.body.items.at(-1).show?.ids.trakt ?? deep.body.items.at(-1).movie.ids.trakt}&limit=20`,
+      `/trakt/history/?trakt_id=${
+        deep.body.items.at(-1).show?.ids.trakt ?? deep.body.items.at(-1).movie.ids.trakt
+      }&limit=20`,
     );
 
     // Stats from the rollups; the ?tz= variant reads every play once.

@@ -160,7 +160,9 @@ function figures(
       '',
       '### 4. History API on the XL account',
       '',
-      `XL account (seed \`${a.seed}\`): ${a.movies} movies and ${a.shows} shows × ${a.seasons_per_show} seasons × ${a.episodes_per_season} episodes, ${a.plays_per_item} plays each plus rewatches: **${historyApi.plays} plays**. D1 rows and time from D1's own \`meta\` (Miniflare's SQLite on this machine):`,
+      `XL account (seed \`${a.seed}\`): ${a.movies} movies and ${a.shows} shows × ${a.seasons_per_show} seasons ` +
+        `× ${a.episodes_per_season} episodes, ${a.plays_per_item} plays each plus rewatches: ` +
+        `**${historyApi.plays} plays**. D1 rows and time from D1's own \`meta\` (Miniflare's SQLite on this machine):`,
       '',
       historyApiTable(historyApi.rows),
     );

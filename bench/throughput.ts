@@ -228,7 +228,9 @@ export async function runThroughput(log: (line: string) => void = console.log): 
         a.roundRps.push(r.rps);
       }
       log(
-        `throughput: round ${round}/${ROUNDS}: ${endpoints.map((e) => `${keyOf(e).split('?')[0]} ${acc.get(keyOf(e))!.roundRps.at(-1)!.toFixed(0)} req/s`).join(', ')}`,
+        `throughput: round ${round}/${ROUNDS}: ${endpoints
+          .map((e) => `${keyOf(e).split('?')[0]} ${acc.get(keyOf(e))!.roundRps.at(-1)!.toFixed(0)} req/s`)
+          .join(', ')}`,
       );
     }
     const loadAfter = loadavg()[0]!;

@@ -386,7 +386,8 @@ describe('GET /trakt/stats/', () => {
     expect(berlin.time_zone).toBe('Europe/Berlin');
     expect(berlin.by_weekday_hour).toEqual(grid(expected.plays.map((p) => localCell(p.watched_at, 'Europe/Berlin'))));
     const utc = res.body.by_weekday_hour;
-    // By hand: 2024-03-31 00:30Z is Sunday 01:30 CET, 01:30Z is Sunday 03:30 CEST; 2024-07-01 22:30Z is Tuesday 00:30 CEST.
+    // By hand: 2024-03-31 00:30Z is Sunday 01:30 CET, 01:30Z is Sunday 03:30 CEST;
+    // 2024-07-01 22:30Z is Tuesday 00:30 CEST.
     expect(berlin.by_weekday_hour[6][1]).toBeGreaterThanOrEqual(1);
     expect(berlin.by_weekday_hour[6][3]).toBeGreaterThanOrEqual(1);
     expect(berlin.by_weekday_hour[1][0]).toBeGreaterThanOrEqual(1);

@@ -82,12 +82,15 @@ const continuing = (outcome: SyncOutcome) =>
   ({ result: SYNC_CONTINUES, progress: outcome.progress }) satisfies FetchContinuesOutput;
 
 const CONDITIONAL =
-  'Sends ETag (from a per-user data version that every sync which changes data bumps, plus the query) and Cache-Control: private, no-cache; If-None-Match with the current tag answers 304 without a body, after one D1 round trip.';
+  'Sends ETag (from a per-user data version that every sync which changes data bumps, plus the query) and ' +
+  'Cache-Control: private, no-cache; If-None-Match with the current tag answers 304 without a body, after one D1 ' +
+  'round trip.';
 const notModified: Record<number, ResponseContract> = {
   304: { description: 'Not modified: If-None-Match matched the current ETag (no body)' },
 };
 const LIST_PARAMETERS =
-  'sort=last_watched|title|plays|year and order=desc|asc (defaults last_watched, desc; anything else → 400 listing the allowed values), q= (case-insensitive title substring, ≤ 100 characters), year=.';
+  'sort=last_watched|title|plays|year and order=desc|asc (defaults last_watched, desc; anything else → 400 listing ' +
+  'the allowed values), q= (case-insensitive title substring, ≤ 100 characters), year=.';
 
 export const historyRoutes = new Hono<AppEnv>()
   .on(['GET', 'POST'], '/fetch-latest-movies', fetchContract('movies', fetchMoviesOutput), requireUser, async (c) => {
@@ -123,7 +126,9 @@ export const historyRoutes = new Hono<AppEnv>()
     '/get-stored-movies',
     describe({
       summary: 'Stored watched movies, paginated (page, page_size), sortable and filterable',
-      description: `${LIST_PARAMETERS} TMDB fields (overview, backdrop_url, genres, runtime, rating) are null until enriched. ${CONDITIONAL}`,
+      description:
+        `${LIST_PARAMETERS} TMDB fields (overview, backdrop_url, genres, runtime, rating) are null ` +
+        `until enriched. ${CONDITIONAL}`,
       responses: {
         200: { description: 'One page of movies, most recently watched first by default', schema: storedMoviesOutput },
         ...notModified,
@@ -147,7 +152,9 @@ export const historyRoutes = new Hono<AppEnv>()
     '/get-stored-shows',
     describe({
       summary: 'Stored watched shows, paginated (page, page_size), sortable and filterable',
-      description: `${LIST_PARAMETERS} TMDB fields are null until enriched; reset_at is the start of the current rewatch. ${CONDITIONAL}`,
+      description:
+        `${LIST_PARAMETERS} TMDB fields are null until enriched; reset_at is the start of the current ` +
+        `rewatch. ${CONDITIONAL}`,
       responses: {
         200: { description: 'One page of shows, most recently watched first by default', schema: storedShowsOutput },
         ...notModified,
@@ -214,7 +221,10 @@ export const historyRoutes = new Hono<AppEnv>()
     '/history',
     describe({
       summary: 'Every play, newest first (keyset pages with an opaque cursor)',
-      description: `Filters: type=movies|episodes, start_at / end_at (ISO-8601, inclusive), trakt_id (a movie's or a show's). limit 1–100 (default 20). Pass next_cursor as ?cursor= with the same filters for the next page; a cursor of another user, for other filters or altered answers 400. ${CONDITIONAL}`,
+      description:
+        `Filters: type=movies|episodes, start_at / end_at (ISO-8601, inclusive), trakt_id (a movie's or ` +
+        `a show's). limit 1–100 (default 20). Pass next_cursor as ?cursor= with the same filters for the next ` +
+        `page; a cursor of another user, for other filters or altered answers 400. ${CONDITIONAL}`,
       responses: {
         200: { description: 'One page of plays', schema: historyOutput },
         ...notModified,
@@ -248,7 +258,10 @@ export const historyRoutes = new Hono<AppEnv>()
     '/stats',
     describe({
       summary: 'Figures for the whole history: totals, minutes, by year / month / weekday-hour, top genres',
-      description: `From rollups that every sync which changes data rebuilds. Minutes come from TMDB runtimes; plays without one are counted in minutes_unknown_plays. by_weekday_hour is 7 × 24 play counts, Monday first, in UTC or in ?tz= (an IANA zone, DST-exact, computed from the plays). ${CONDITIONAL}`,
+      description:
+        'From rollups that every sync which changes data rebuilds. Minutes come from TMDB runtimes; ' +
+        'plays without one are counted in minutes_unknown_plays. by_weekday_hour is 7 × 24 play counts, Monday ' +
+        `first, in UTC or in ?tz= (an IANA zone, DST-exact, computed from the plays). ${CONDITIONAL}`,
       responses: {
         200: { description: 'Stats', schema: statsOutput },
         ...notModified,
@@ -268,7 +281,9 @@ export const historyRoutes = new Hono<AppEnv>()
     '/export',
     describe({
       summary: 'Download every play as JSON or CSV (streamed)',
-      description: `One row per play: ${EXPORT_COLUMNS.join(', ')} (ids of the movie, or of the show for an episode). CSV follows RFC 4180 (CRLF, quoted fields). Content-Disposition: attachment. ${CONDITIONAL}`,
+      description:
+        `One row per play: ${EXPORT_COLUMNS.join(', ')} (ids of the movie, or of the show for an ` +
+        `episode). CSV follows RFC 4180 (CRLF, quoted fields). Content-Disposition: attachment. ${CONDITIONAL}`,
       responses: {
         200: {
           description: 'The file: a JSON array of rows, or CSV with a header line',

@@ -37,21 +37,25 @@ export function rebuildPlayStats(userId: number): SQL[] {
       LEFT JOIN tmdb_titles tm ON tm.kind = 'movie' AND tm.tmdb_id = m.tmdb_ref AND tm.status = 'found'
       LEFT JOIN shows s ON pl.media_type = 'episode' AND s.user_id = pl.user_id AND s.trakt_id = pl.show_trakt_id
       LEFT JOIN tmdb_titles tv ON tv.kind = 'tv' AND tv.tmdb_id = s.tmdb_ref AND tv.status = 'found'
-      LEFT JOIN tmdb_episodes te ON te.tmdb_show_id = s.tmdb_ref AND te.season_number = pl.season_number AND te.episode_number = pl.episode_number
+      LEFT JOIN tmdb_episodes te ON te.tmdb_show_id = s.tmdb_ref AND te.season_number = pl.season_number
+        AND te.episode_number = pl.episode_number
       WHERE pl.user_id = ${userId}
     )
-    INSERT INTO play_stats (user_id, dimension, bucket, plays, minutes, minutes_unknown_plays, watched, first_play_at, last_play_at)
+    INSERT INTO play_stats (user_id, dimension, bucket, plays, minutes, minutes_unknown_plays, watched,
+      first_play_at, last_play_at)
     SELECT ${userId}, 'total', media_type, count(*), coalesce(sum(runtime), 0), sum(runtime IS NULL),
       CASE media_type WHEN 'movie' THEN count(DISTINCT movie_trakt_id)
         ELSE count(DISTINCT show_trakt_id || ':' || season_number || ':' || episode_number) END,
       min(watched_at), max(watched_at)
     FROM p GROUP BY media_type
     UNION ALL
-    SELECT ${userId}, 'total', 'show', count(*), coalesce(sum(runtime), 0), sum(runtime IS NULL), count(DISTINCT show_trakt_id),
+    SELECT ${userId}, 'total', 'show', count(*), coalesce(sum(runtime), 0), sum(runtime IS NULL),
+      count(DISTINCT show_trakt_id),
       min(watched_at), max(watched_at)
     FROM p WHERE media_type = 'episode' HAVING count(*) > 0
     UNION ALL
-    SELECT ${userId}, 'month', substr(watched_at, 1, 7), count(*), coalesce(sum(runtime), 0), sum(runtime IS NULL), NULL, NULL, NULL
+    SELECT ${userId}, 'month', substr(watched_at, 1, 7), count(*), coalesce(sum(runtime), 0), sum(runtime IS NULL),
+      NULL, NULL, NULL
     FROM p GROUP BY 3
     UNION ALL
     SELECT ${userId}, 'weekday_hour',
@@ -175,7 +179,8 @@ function weekdayHourInZoneQuery(db: Database, userId: number, intervals: OffsetI
     .from(
       // json_each outside, the plays index (user_id, watched_at) inside: CROSS JOIN pins that order.
       sql`(SELECT unixepoch(p.watched_at) / 60 + z.offset_minutes AS local_minutes
-          FROM (SELECT json_extract(value, '$[0]') AS start_at, json_extract(value, '$[1]') AS end_at, json_extract(value, '$[2]') AS offset_minutes
+          FROM (SELECT json_extract(value, '$[0]') AS start_at, json_extract(value, '$[1]') AS end_at,
+            json_extract(value, '$[2]') AS offset_minutes
                 FROM json_each(${JSON.stringify(intervals)})) AS z
           CROSS JOIN plays p ON p.user_id = ${userId} AND p.watched_at >= z.start_at AND p.watched_at < z.end_at) AS m`,
     )

@@ -271,15 +271,18 @@ async function fetchTitles(run: Run): Promise<SQL[]> {
   );
   run.result.titles = titleRows.length;
   return chunk(titleRows).map(
-    (
-      part,
-    ) => sql`INSERT INTO tmdb_titles (kind, tmdb_id, status, title, poster_path, backdrop_path, overview, vote_average, genres, runtime, fetched_at)
-      SELECT json_extract(j.value, '$.kind'), json_extract(j.value, '$.tmdbId'), json_extract(j.value, '$.status'), json_extract(j.value, '$.title'),
-             json_extract(j.value, '$.posterPath'), json_extract(j.value, '$.backdropPath'), json_extract(j.value, '$.overview'), json_extract(j.value, '$.voteAverage'),
+    (part) => sql`INSERT INTO tmdb_titles (kind, tmdb_id, status, title, poster_path, backdrop_path, overview,
+      vote_average, genres, runtime, fetched_at)
+      SELECT json_extract(j.value, '$.kind'), json_extract(j.value, '$.tmdbId'), json_extract(j.value, '$.status'),
+        json_extract(j.value, '$.title'),
+             json_extract(j.value, '$.posterPath'), json_extract(j.value, '$.backdropPath'), json_extract(j.value,
+               '$.overview'), json_extract(j.value, '$.voteAverage'),
              json_extract(j.value, '$.genres'), json_extract(j.value, '$.runtime'), json_extract(j.value, '$.fetchedAt')
       FROM json_each(${JSON.stringify(part)}) AS j WHERE true
-      ON CONFLICT (kind, tmdb_id) DO UPDATE SET status = excluded.status, title = excluded.title, poster_path = excluded.poster_path, backdrop_path = excluded.backdrop_path,
-        overview = excluded.overview, vote_average = excluded.vote_average, genres = excluded.genres, runtime = excluded.runtime, fetched_at = excluded.fetched_at`,
+      ON CONFLICT (kind, tmdb_id) DO UPDATE SET status = excluded.status, title = excluded.title,
+        poster_path = excluded.poster_path, backdrop_path = excluded.backdrop_path,
+        overview = excluded.overview, vote_average = excluded.vote_average, genres = excluded.genres,
+          runtime = excluded.runtime, fetched_at = excluded.fetched_at`,
   );
 }
 
@@ -346,13 +349,15 @@ async function fetchSeasons(run: Run): Promise<SQL[]> {
   run.result.seasons = seasonRows.length;
   return [
     ...chunk(episodeRows).map(
-      (
-        part,
-      ) => sql`INSERT INTO tmdb_episodes (tmdb_show_id, season_number, episode_number, name, overview, still_path, vote_average, runtime)
-        SELECT json_extract(j.value, '$.tmdbShowId'), json_extract(j.value, '$.seasonNumber'), json_extract(j.value, '$.episodeNumber'), json_extract(j.value, '$.name'),
-               json_extract(j.value, '$.overview'), json_extract(j.value, '$.stillPath'), json_extract(j.value, '$.voteAverage'), json_extract(j.value, '$.runtime')
+      (part) => sql`INSERT INTO tmdb_episodes (tmdb_show_id, season_number, episode_number, name, overview, still_path,
+        vote_average, runtime)
+        SELECT json_extract(j.value, '$.tmdbShowId'), json_extract(j.value, '$.seasonNumber'), json_extract(j.value,
+          '$.episodeNumber'), json_extract(j.value, '$.name'),
+               json_extract(j.value, '$.overview'), json_extract(j.value, '$.stillPath'), json_extract(j.value,
+                 '$.voteAverage'), json_extract(j.value, '$.runtime')
         FROM json_each(${JSON.stringify(part)}) AS j WHERE true
-        ON CONFLICT (tmdb_show_id, season_number, episode_number) DO UPDATE SET name = excluded.name, overview = excluded.overview, still_path = excluded.still_path,
+        ON CONFLICT (tmdb_show_id, season_number, episode_number) DO UPDATE SET name = excluded.name,
+          overview = excluded.overview, still_path = excluded.still_path,
           vote_average = excluded.vote_average, runtime = excluded.runtime`,
     ),
     ...chunk(seasonRows).map(
