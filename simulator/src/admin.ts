@@ -1,8 +1,9 @@
 /**
  * @module admin
  * The control surface (`/_sim/*`, JSON in and out): reset, apps, TMDB keys, seeded accounts,
- * session, direct token issue/expiry, play/reset/playback/watching manipulation, device-code
- * approval, config and clock, faults, and the request log and counters.
+ * session, direct token issue/expiry (one token or all of an account's), play/reset/playback/watching
+ * manipulation, device-code approval, config and clock, faults (and releasing held requests), and
+ * the request log and counters.
  * Reference: simulator/README.md.
  */
 import { zValidator } from '@hono/zod-validator';
@@ -353,6 +354,17 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
     return c.json({ ok: true });
   });
 
+  app.post('/accounts/:username/tokens/expire', (c) => {
+    const { username } = getAccount(state, c.req.param('username'));
+    let expired = 0;
+    for (const record of state.tokens.values()) {
+      if (record.username !== username || record.forcedExpired) continue;
+      record.forcedExpired = true;
+      expired += 1;
+    }
+    return c.json({ expired });
+  });
+
   const device = (userCode: string) => {
     const grant = findDevice(ctx, userCode);
     if (!grant) throw new SimError(404, `unknown user_code ${userCode}`);
@@ -402,6 +414,11 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
     state.faults = [];
     for (const release of state.hanging) release();
     return c.json({ ok: true });
+  });
+  app.post('/faults/release', (c) => {
+    const released = state.hanging.size;
+    for (const release of state.hanging) release();
+    return c.json({ released });
   });
 
   app.get('/requests', (c) => c.json<RequestLogEntry[]>(state.requestLog));

@@ -1,8 +1,10 @@
 /**
  * @module faults
  * One-shot fault injection: a registered fault answers the next N matching requests instead
- * of the real handler (5xx, 429, a hang until the client aborts, malformed JSON, or the HTML
- * error page Cloudflare serves in front of Trakt), then stops.
+ * of the real handler (5xx, 429, Trakt's 401/403/423 rejections, a hang until the client aborts,
+ * malformed JSON, or the HTML error page Cloudflare serves in front of Trakt), then stops.
+ * A `hold` fault is a latch for tests: it parks the request until released, then lets the real
+ * handler answer it, so a test can act while a request is known to be in flight.
  */
 import type { MiddlewareHandler } from 'hono';
 import type { SimBindings, SimEnv } from './env';
@@ -96,8 +98,12 @@ function json(status: number, body: unknown, extra: Record<string, string> = {})
   });
 }
 
-/** Holds the request until the client aborts, the faults are cleared, or HANG_MAX_MS pass. */
-async function hang(state: SimulatorState, signal: AbortSignal | undefined): Promise<void> {
+/**
+ * Parks the request until the client aborts, the faults are cleared or released, or HANG_MAX_MS
+ * pass; tells `onHeld` listeners once it waits. Resolves to whether the client aborted.
+ */
+async function park(state: SimulatorState, signal: AbortSignal | undefined): Promise<boolean> {
+  if (signal?.aborted) return true;
   await new Promise<void>((resolve) => {
     const done = (): void => {
       clearTimeout(timer);
@@ -108,8 +114,9 @@ async function hang(state: SimulatorState, signal: AbortSignal | undefined): Pro
     const timer = setTimeout(done, HANG_MAX_MS);
     state.hanging.add(done);
     signal?.addEventListener('abort', done);
-    if (signal?.aborted) done();
+    for (const listener of state.onHeld) listener();
   });
+  return signal?.aborted === true;
 }
 
 /** The response a fault produces; `tmdb` selects TMDB's JSON error style for 5xx/429. */
@@ -170,13 +177,32 @@ export async function faultResponse(
       const seconds = fault.retryAfter ?? (status === 429 ? 300 : null);
       return html(status, req.host, seconds === null ? {} : { 'Retry-After': String(seconds) });
     }
+    case '401':
+      return json(
+        401,
+        { error: 'invalid_token', error_description: 'The access token is invalid' },
+        {
+          'WWW-Authenticate':
+            'Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token is invalid"',
+        },
+      );
+    case '403':
+      return json(403, { error: 'forbidden', error_description: 'Invalid API key or unapproved app.' });
+    case '423':
+      return json(423, {
+        error: 'locked_user_account',
+        error_description: 'Locked User Account - have the user contact support.',
+      });
     case 'malformed_json':
       return new Response('{"error": "truncated", "items": [{"id": 1, "watched_at": "2026-', {
         status: 200,
         headers: { 'Content-Type': 'application/json; charset=utf-8' },
       });
     case 'hang':
-      await hang(ctx.state, signal);
+      await park(ctx.state, signal);
+      return html(524, req.host);
+    case 'hold':
+      // Only reached when the client gave up while parked (see faultMiddleware).
       return html(524, req.host);
   }
 }
@@ -189,8 +215,10 @@ export function faultMiddleware(ctx: SimContext): MiddlewareHandler<SimEnv> {
     const facts: RequestFacts = { method: c.req.method, host: url.host, path: url.pathname, query: url.searchParams };
     const fault = takeFault(ctx.state, facts);
     if (!fault) return next();
-    c.set('fault', fault.kind);
     const bindings = c.env as SimBindings | undefined;
-    return faultResponse(fault, facts, ctx, bindings?.signal ?? c.req.raw.signal);
+    const signal = bindings?.signal ?? c.req.raw.signal;
+    if (fault.kind === 'hold' && !(await park(ctx.state, signal))) return next();
+    c.set('fault', fault.kind);
+    return faultResponse(fault, facts, ctx, signal);
   };
 }

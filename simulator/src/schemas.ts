@@ -100,7 +100,20 @@ export const clockSchema = z.object({ advance_seconds: z.number().optional(), no
 
 export const deviceSchema = z.object({ user_code: z.string().min(1), username: z.string().min(1).optional() });
 
-export const faultKinds = ['500', '502', '503', '520', '429', 'hang', 'malformed_json', 'html_error'] as const;
+export const faultKinds = [
+  '500',
+  '502',
+  '503',
+  '520',
+  '429',
+  '401',
+  '403',
+  '423',
+  'hang',
+  'hold',
+  'malformed_json',
+  'html_error',
+] as const;
 
 export const faultSchema = z.object({
   match: z

@@ -151,7 +151,19 @@ export interface Catalog {
   tvdb: Map<number, { kind: 'show'; item: CatalogShow } | { kind: 'episode'; item: CatalogEpisode }>;
 }
 
-export type FaultKind = '500' | '502' | '503' | '520' | '429' | 'hang' | 'malformed_json' | 'html_error';
+export type FaultKind =
+  | '500'
+  | '502'
+  | '503'
+  | '520'
+  | '429'
+  | '401'
+  | '403'
+  | '423'
+  | 'hang'
+  | 'hold'
+  | 'malformed_json'
+  | 'html_error';
 
 export interface Fault {
   id: number;
@@ -201,8 +213,10 @@ export interface SimulatorState {
   tmdbWindows: Map<string, WindowState>;
   faults: Fault[];
   nextFaultId: number;
-  /** Releases requests currently held by a `hang` fault. */
+  /** Releases requests currently held by a `hang` or `hold` fault. */
   hanging: Set<() => void>;
+  /** Called whenever a request starts waiting in a `hang` or `hold` fault (test latches listen here). */
+  onHeld: Set<() => void>;
   requestLog: RequestLogEntry[];
   counters: Map<string, number>;
   /** Ids for plays/playback created at runtime (above every seeded id, below 2^53). */
@@ -244,16 +258,18 @@ export function initialState(): SimulatorState {
     faults: [],
     nextFaultId: 1,
     hanging: new Set(),
+    onHeld: new Set(),
     requestLog: [],
     counters: new Map(),
     nextPlayId: RUNTIME_ID_START,
   };
 }
 
-/** Empties the state in place (releasing any hanging requests). */
+/** Empties the state in place (releasing any hanging requests; latch listeners stay subscribed). */
 export function resetState(state: SimulatorState): void {
   for (const release of state.hanging) release();
-  Object.assign(state, initialState());
+  const { onHeld } = state;
+  Object.assign(state, initialState(), { onHeld });
 }
 
 /** Everything a route module needs: the state and the (offset) clock. */

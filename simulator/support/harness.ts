@@ -15,6 +15,14 @@
  *   Trakt auth https://auth.trakt.sim.test    (/oauth/*)
  *   TMDB       https://api.tmdb.sim.test/3    (/3/*)
  * The admin methods below call `/_sim/*` directly (not through the spy).
+ *
+ * Clocks: the simulator keeps its own clock (the real wall clock captured when this module loads,
+ * or `now`, plus `advanceClock()`), so faking `Date.now` in a test moves only the API's clock.
+ * When a test means "Trakt's token expired", say so to the simulator: `expireAccountTokens()`,
+ * `expireToken()` or `advanceClock()`.
+ *
+ * Ordering without sleeps: a `hold` fault parks matching requests; `whenHeld()` resolves once
+ * they are parked and `releaseHeld()` lets them through to the real handler.
  */
 import { type MockInstance, vi } from 'vitest';
 import type { z } from 'zod';
@@ -111,6 +119,8 @@ export interface Simulator {
   /** Issues a token set directly (no OAuth dance). */
   issueTokens(input: TokensInput): Promise<TokenSet>;
   expireToken(accessToken: string): Promise<void>;
+  /** Trakt rejects every access token issued so far to this account (401); refreshing still works. */
+  expireAccountTokens(username: string): Promise<number>;
 
   addPlay(username: string, input: PlayInput): Promise<PlayInfo>;
   removePlay(username: string, historyId: number): Promise<PlayInfo>;
@@ -134,6 +144,10 @@ export interface Simulator {
 
   addFault(input: FaultInput): Promise<FaultInfo>;
   clearFaults(): Promise<void>;
+  /** Resolves once at least `count` requests wait in `hang`/`hold` faults (a latch; no polling). */
+  whenHeld(count?: number): Promise<void>;
+  /** Lets requests parked by `hold` faults continue to the real handler (and ends `hang`s); returns how many. */
+  releaseHeld(): Promise<number>;
   requests(): Promise<RequestLogEntry[]>;
   /** Requests per "METHOD /path-template", e.g. `GET /sync/history/movies`. */
   counters(): Promise<Record<string, number>>;
@@ -173,8 +187,11 @@ function routeToSimulator(
   });
 }
 
+/** The real wall clock, captured before any test can fake `Date.now`. */
+const wallClock = Date.now.bind(Date);
+
 export function installSimulator(options: { now?: () => number } = {}): Simulator {
-  const instance = createSimulator(options);
+  const instance = createSimulator({ now: options.now ?? wallClock });
 
   const fetchSpy = vi
     .spyOn(globalThis, 'fetch')
@@ -229,6 +246,8 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     expireToken: async (accessToken) => {
       await admin('POST', '/tokens/expire', { access_token: accessToken });
     },
+    expireAccountTokens: async (username) =>
+      (await admin<{ expired: number }>('POST', `${user(username)}/tokens/expire`)).expired,
 
     addPlay: (username, input) => admin<PlayInfo>('POST', `${user(username)}/plays`, input),
     removePlay: (username, id) => admin<PlayInfo>('DELETE', `${user(username)}/plays/${id}`),
@@ -274,6 +293,18 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     clearFaults: async () => {
       await admin('DELETE', '/faults');
     },
+    whenHeld: (count = 1) =>
+      new Promise<void>((resolve) => {
+        const { state } = instance;
+        const check = (): void => {
+          if (state.hanging.size < count) return;
+          state.onHeld.delete(check);
+          resolve();
+        };
+        state.onHeld.add(check);
+        check();
+      }),
+    releaseHeld: async () => (await admin<{ released: number }>('POST', '/faults/release')).released,
     requests: () => admin<RequestLogEntry[]>('GET', '/requests'),
     counters: () => admin<Record<string, number>>('GET', '/counters'),
     clearRequests: async () => {
