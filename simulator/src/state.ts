@@ -215,8 +215,6 @@ export interface SimulatorState {
   nextFaultId: number;
   /** Releases requests currently held by a `hang` or `hold` fault. */
   hanging: Set<() => void>;
-  /** Called whenever a request starts waiting in a `hang` or `hold` fault (test latches listen here). */
-  onHeld: Set<() => void>;
   requestLog: RequestLogEntry[];
   counters: Map<string, number>;
   /** Ids for plays/playback created at runtime (above every seeded id, below 2^53). */
@@ -258,18 +256,16 @@ export function initialState(): SimulatorState {
     faults: [],
     nextFaultId: 1,
     hanging: new Set(),
-    onHeld: new Set(),
     requestLog: [],
     counters: new Map(),
     nextPlayId: RUNTIME_ID_START,
   };
 }
 
-/** Empties the state in place (releasing any hanging requests; latch listeners stay subscribed). */
+/** Empties the state in place (releasing any hanging requests). */
 export function resetState(state: SimulatorState): void {
   for (const release of state.hanging) release();
-  const { onHeld } = state;
-  Object.assign(state, initialState(), { onHeld });
+  Object.assign(state, initialState());
 }
 
 /** Everything a route module needs: the state and the (offset) clock. */

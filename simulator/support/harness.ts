@@ -144,7 +144,7 @@ export interface Simulator {
 
   addFault(input: FaultInput): Promise<FaultInfo>;
   clearFaults(): Promise<void>;
-  /** Resolves once at least `count` requests wait in `hang`/`hold` faults (a latch; no polling). */
+  /** Resolves once at least `count` requests wait in `hang`/`hold` faults (a latch, not a fixed sleep). */
   whenHeld(count?: number): Promise<void>;
   /** Lets requests parked by `hold` faults continue to the real handler (and ends `hang`s); returns how many. */
   releaseHeld(): Promise<number>;
@@ -186,6 +186,9 @@ function routeToSimulator(
     );
   });
 }
+
+/** How often `whenHeld()` looks at the parked requests. */
+const LATCH_POLL_MS = 2;
 
 /** The real wall clock, captured before any test can fake `Date.now`. */
 const wallClock = Date.now.bind(Date);
@@ -293,17 +296,10 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     clearFaults: async () => {
       await admin('DELETE', '/faults');
     },
-    whenHeld: (count = 1) =>
-      new Promise<void>((resolve) => {
-        const { state } = instance;
-        const check = (): void => {
-          if (state.hanging.size < count) return;
-          state.onHeld.delete(check);
-          resolve();
-        };
-        state.onHeld.add(check);
-        check();
-      }),
+    whenHeld: async (count = 1) => {
+      // Checked on the caller's own timer: workerd refuses to settle a promise across request contexts.
+      while (instance.state.hanging.size < count) await new Promise((resolve) => setTimeout(resolve, LATCH_POLL_MS));
+    },
     releaseHeld: async () => (await admin<{ released: number }>('POST', '/faults/release')).released,
     requests: () => admin<RequestLogEntry[]>('GET', '/requests'),
     counters: () => admin<Record<string, number>>('GET', '/counters'),

@@ -87,7 +87,7 @@ describe('faults', () => {
     expect(sim.instance.state.hanging.size).toBe(1);
     controller.abort();
     await expect(request).rejects.toMatchObject({ name: 'AbortError' });
-    expect(sim.instance.state.hanging.size).toBe(0);
+    await vi.waitUntil(() => sim.instance.state.hanging.size === 0, { timeout: 10_000, interval: 2 });
     expect((await history()).status).toBe(200);
   });
 
