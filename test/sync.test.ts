@@ -380,7 +380,8 @@ describe('errors and concurrency', () => {
     expect(done.body).toMatchObject({ result: 'Movies fetched and stored successfully', added: 3 });
     // One sync's worth of Trakt calls: one answered activities check (the held call, or its retry if the
     // API's upstream timeout gave up on it first) and one watched list.
-    const answered = (path: string) => sim.requests().then((log) => log.filter((r) => r.path === path && r.status === 200));
+    const answered = (path: string) =>
+      sim.requests().then((log) => log.filter((r) => r.path === path && r.status === 200));
     expect(await answered('/sync/last_activities')).toHaveLength(1);
     expect(await answered('/sync/watched/movies')).toHaveLength(1);
     await expectMatchesTrakt(user.id, user.traktUsername);

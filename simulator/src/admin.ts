@@ -1,7 +1,7 @@
 /**
  * @module admin
  * The control surface (`/_sim/*`, JSON in and out): reset, apps, TMDB keys, seeded accounts,
- * session, direct token issue/expiry (one token or all of an account's), play/reset/playback/watching
+ * session, direct token issue/expiry/revocation (one token or all of an account's), play/reset/playback/watching
  * manipulation, device-code approval, config and clock, faults (and releasing held requests), and
  * the request log and counters.
  * Reference: simulator/README.md.
@@ -363,6 +363,18 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
       expired += 1;
     }
     return c.json({ expired });
+  });
+
+  app.post('/accounts/:username/tokens/revoke', (c) => {
+    const { username } = getAccount(state, c.req.param('username'));
+    let revoked = 0;
+    for (const record of state.tokens.values()) {
+      if (record.username !== username || record.revoked) continue;
+      record.revoked = true;
+      record.refreshUsed = true;
+      revoked += 1;
+    }
+    return c.json({ revoked });
   });
 
   const device = (userCode: string) => {

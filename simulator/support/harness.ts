@@ -121,6 +121,8 @@ export interface Simulator {
   expireToken(accessToken: string): Promise<void>;
   /** Trakt rejects every access token issued so far to this account (401); refreshing still works. */
   expireAccountTokens(username: string): Promise<number>;
+  /** As if the user revoked the app on trakt.tv: every access and refresh token of the account stops working. */
+  revokeAccountTokens(username: string): Promise<number>;
 
   addPlay(username: string, input: PlayInput): Promise<PlayInfo>;
   removePlay(username: string, historyId: number): Promise<PlayInfo>;
@@ -251,6 +253,8 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     },
     expireAccountTokens: async (username) =>
       (await admin<{ expired: number }>('POST', `${user(username)}/tokens/expire`)).expired,
+    revokeAccountTokens: async (username) =>
+      (await admin<{ revoked: number }>('POST', `${user(username)}/tokens/revoke`)).revoked,
 
     addPlay: (username, input) => admin<PlayInfo>('POST', `${user(username)}/plays`, input),
     removePlay: (username, id) => admin<PlayInfo>('DELETE', `${user(username)}/plays/${id}`),

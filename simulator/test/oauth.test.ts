@@ -215,6 +215,15 @@ describe('refresh tokens', () => {
     expect((await refresh(original.refresh_token)).status).toBe(200);
   });
 
+  it('revoking all tokens of an account (the app revoked on trakt.tv) kills access and refresh tokens', async () => {
+    const tokens = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
+    expect(await sim.revokeAccountTokens('alice')).toBe(1);
+    expect(await settingsStatus(tokens.access_token)).toBe(401);
+    const refused = await refresh(tokens.refresh_token);
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+
   it('expiring all tokens of an account rejects each of them, while their refresh tokens still work', async () => {
     const first = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
     const second = await sim.issueTokens({ username: 'alice', client_id: app.client_id });

@@ -13,6 +13,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
  */
 export type ErrorCode =
   | 'invalid_grant'
+  | 'invalid_client'
   | 'reauthorization_required'
   | 'rate_limited'
   | 'upstream_unavailable'

@@ -101,6 +101,8 @@ export type SyncResult = {
 
 type Fetcher = {
   calls: number;
+  /** MAX_TRAKT_CALLS_PER_SYNC unless the caller lowers it (tests reach the cap with a small account). */
+  maxCalls: number;
   client: TraktClient;
   ctx: TraktUserContext;
   /** The access token, looked up once per sync (refreshed on a 401). */
@@ -113,7 +115,7 @@ async function fetchOne<T extends z.ZodType>(
   schema: T,
   query: Record<string, string | number | undefined> = {},
 ) {
-  if (fetcher.calls >= MAX_TRAKT_CALLS_PER_SYNC) {
+  if (fetcher.calls >= fetcher.maxCalls) {
     throw new ApiError(429, 'This sync needs more Trakt requests than one run may make; it resumes on the next run', {
       code: 'rate_limited',
       retryAfter: 300,
@@ -390,6 +392,8 @@ export type SyncOptions = {
    * a no-op fetch stays exactly one upstream call.
    */
   background?: boolean;
+  /** Lowers the per-sync Trakt call cap (MAX_TRAKT_CALLS_PER_SYNC); never raises it. */
+  maxTraktCalls?: number;
 };
 
 /** Runs the user's incremental sync; throws ApiError on failure after recording it. */
@@ -404,7 +408,13 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   let result: SyncResult;
   let enrichmentBacklog = false;
   try {
-    const fetcher: Fetcher = { calls: 0, client: await ctx.client(), ctx, session: {} };
+    const fetcher: Fetcher = {
+      calls: 0,
+      maxCalls: Math.min(options.maxTraktCalls ?? MAX_TRAKT_CALLS_PER_SYNC, MAX_TRAKT_CALLS_PER_SYNC),
+      client: await ctx.client(),
+      ctx,
+      session: {},
+    };
     const state = await readSyncState(ctx.db, userId);
     const lastEnrichment = previousEnrichment(state?.lastResult);
     enrichmentBacklog = options.background === true && lastEnrichment?.skipped === 'budget_exhausted';

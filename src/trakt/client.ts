@@ -121,8 +121,9 @@ export class TraktClient {
         error: undefined,
       }));
       if (error.error === 'invalid_client' || response.status !== 400) {
+        // Not invalid_grant: the grant is fine and works again once the stored client secret is fixed.
         throw new ApiError(400, 'Trakt rejected the client credentials; check your Trakt client id and secret', {
-          code: 'invalid_grant',
+          code: 'invalid_client',
         });
       }
       throw new ApiError(400, invalidGrantMessage, { code: 'invalid_grant' });
