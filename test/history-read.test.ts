@@ -198,6 +198,9 @@ describe('read endpoints', () => {
     );
     expect(result.body.total_items).toBe(3000);
     expect(result.body.movies).toHaveLength(10);
+    // Positive control: the meter saw the page query and at least the 10 movie rows it returned.
+    expect(meter.statements.some((q) => /^select/i.test(q) && /\bmovies\b/i.test(q))).toBe(true);
+    expect(meter.rowsRead).toBeGreaterThanOrEqual(10);
     expect(meter.rowsRead).toBeLessThanOrEqual(10 * 2 + 5); // each movie row + its TMDB cache row, + users/state lookups
     expect(meter.rowsWritten).toBe(0);
     expect(await sim.requests()).toEqual([]);
