@@ -112,7 +112,7 @@ describe("the README's troubleshooting table and the API reference's error table
     expectError(
       await call('GET', '/trakt/get-watched-seasons-episodes/', { token: user.access }),
       400,
-      "Invalid query parameters: trakt_id: The 'trakt_id' parameter is required",
+      "The 'trakt_id' parameter is required",
     );
   });
 
