@@ -198,7 +198,7 @@ describe('queue consumer', () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 1, kind: 'hold' });
     const manual = call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
-    await sim.whenHeld(); // the manual fetch holds the lease, its first Trakt call parked in the simulator
+    await sim.whenHeld(1); // the manual run holds the sync lease and waits at Trakt (no sleep)
     const batch = batchFor([user.id]);
     const ctx = createExecutionContext();
     expect(await handleSyncMessage(env, batch.messages[0]!)).toBe('skipped_in_progress');
@@ -206,7 +206,7 @@ describe('queue consumer', () => {
     expect(result.explicitAcks).toEqual([`msg-0-${user.id}`]);
     expect(result.retryMessages).toEqual([]);
     await sim.releaseHeld();
-    expect((await manual).status).toBe(200); // the manual run completes
+    expect((await manual).status).toBe(200); // the manual run completes once Trakt answers
   });
 
   it("one user's failure does not affect the others in the batch", async () => {

@@ -16,6 +16,10 @@ import { createApp } from '../src/app';
 import { collectRoutes, type OpenApiDocument } from '../src/docs/openapi';
 import { call, expectError, type JsonResponse, registerAndLogin, uniqueName } from './support/api';
 import { connectedUser, createTraktApp, storeTraktCredentials } from './support/trakt';
+import { callWith } from './support/worker';
+
+/** The operator routes exist only on a deployment with ADMIN_TOKEN set. */
+const ADMIN_TOKEN = 'openapi-test-admin-token-0123456789abcdef';
 
 let sim: Simulator;
 beforeEach(() => {
@@ -67,6 +71,8 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
   };
 
   add('GET /health', await call('GET', '/health'));
+  add('GET /health/ready', await call('GET', '/health/ready'));
+  add('GET /admin/status', await callWith({ ADMIN_TOKEN }, 'GET', '/admin/status', { token: ADMIN_TOKEN }));
   add('GET /openapi.json', await call('GET', '/openapi.json'));
   add('GET /docs', await call('GET', '/docs'), true);
   add('GET /trakt/oauth-helper', await call('GET', '/trakt/oauth-helper/'), true);
@@ -162,13 +168,19 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
   const json = await authorizeOnce();
   add('GET /trakt/oauth-callback', await call('GET', `/trakt/oauth-callback/?code=${json.code}&state=${json.state}`));
   const html = await authorizeOnce();
-  add(
-    'GET /trakt/oauth-callback',
-    await call('GET', `/trakt/oauth-callback/?code=${html.code}&state=${html.state}`, {
-      headers: { Accept: 'text/html' },
-    }),
-    true,
-  );
+  const page = await call('GET', `/trakt/oauth-callback/?code=${html.code}&state=${html.state}`, {
+    headers: { Accept: 'text/html' },
+  });
+  add('GET /trakt/oauth-callback', page, true);
+  const confirmation = /name="confirmation" value="([^"]+)"/.exec(String(page.body))?.[1];
+  expect(confirmation).toEqual(expect.any(String));
+  const confirm = () =>
+    call('POST', '/trakt/oauth-callback/confirm/', {
+      body: new URLSearchParams({ confirmation: confirmation! }).toString(),
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'text/html' },
+    });
+  add('POST /trakt/oauth-callback/confirm', await confirm(), true);
+  add('POST /trakt/oauth-callback/confirm', await confirm(), true); // 400: used
   add('GET /trakt/oauth-callback', await call('GET', `/trakt/oauth-callback/?code=x&state=${json.state}`)); // 400
   const posted = await authorizeOnce();
   add(
@@ -236,7 +248,8 @@ describe('GET /openapi.json', () => {
     const ops = operations(doc);
     expect(ops.length).toBeGreaterThan(15);
     for (const { method, path } of ops) {
-      const res = await call(method, path.replace(/\{[^}]+\}/g, 'x'), method === 'POST' ? { json: {} } : {});
+      const url = path.replace(/\{[^}]+\}/g, 'x');
+      const res = await callWith({ ADMIN_TOKEN }, method, url, method === 'POST' ? { json: {} } : {});
       const unrouted = res.status === 405 || (res.status === 404 && /^Not found: /.test(res.body?.error ?? ''));
       expect(unrouted, `${method} ${path} is documented but not routed`).toBe(false);
     }
@@ -285,6 +298,7 @@ describe('GET /openapi.json', () => {
       'POST /users/token',
       'POST /users/token/refresh',
       'GET /trakt/oauth-callback',
+      'POST /trakt/oauth-callback/confirm',
       'GET /trakt/oauth-helper',
     ]);
     for (const { method, path, op } of operations(doc)) {

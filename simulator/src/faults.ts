@@ -2,9 +2,12 @@
  * @module faults
  * One-shot fault injection: a registered fault answers the next N matching requests instead
  * of the real handler (5xx, 429, Trakt's 401/403/423 rejections, a hang until the client aborts,
- * malformed JSON, or the HTML error page Cloudflare serves in front of Trakt), then stops.
- * A `hold` fault is a latch for tests: it parks the request until released, then lets the real
- * handler answer it, so a test can act while a request is known to be in flight.
+ * malformed JSON, the HTML error page Cloudflare serves in front of Trakt, a 401 `invalid_client`),
+ * then stops. Some faults let the real handler run first or hold a request for the test to order events:
+ * - `process_then_502`: the request IS processed (a refresh rotates the token), then a Cloudflare
+ *   502 page replaces the answer, as when the connection to the origin drops after it answered;
+ * - `hold`: the request waits (unprocessed) until `/_sim/faults/release`, then is processed;
+ * - `process_then_hold`: the request is processed at once, its answer waits until released.
  */
 import type { MiddlewareHandler } from 'hono';
 import type { SimBindings, SimEnv } from './env';
@@ -102,12 +105,10 @@ function json(status: number, body: unknown, extra: Record<string, string> = {})
 const PARK_POLL_MS = 2;
 
 /**
- * Parks the request until the client aborts, the faults are cleared or released, or HANG_MAX_MS
- * pass. Resolves to whether the client aborted.
- *
- * The release usually comes from another request context (a test releasing the API's upstream
- * call), and workerd refuses to settle one context's promise from another. So a release only
- * sets a flag, and the parked request notices it on its own timer, in its own context.
+ * Parks a `hang` until the client aborts, the faults are cleared, or HANG_MAX_MS pass. Resolves
+ * to whether the client aborted. Clearing usually comes from another request context (a test
+ * ending the API's upstream call), and workerd refuses to settle one context's promise from
+ * another, so it only sets a flag that the parked request notices on its own timer.
  */
 async function park(state: SimulatorState, signal: AbortSignal | undefined): Promise<boolean> {
   let released = false;
@@ -198,6 +199,16 @@ export async function faultResponse(
         error: 'locked_user_account',
         error_description: 'Locked User Account - have the user contact support.',
       });
+    case 'invalid_client':
+      return json(401, {
+        error: 'invalid_client',
+        error_description:
+          'Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.',
+      });
+    case 'process_then_502':
+    case 'hold':
+    case 'process_then_hold':
+      throw new Error(`fault ${fault.kind} wraps the handler; faultMiddleware runs it`);
     case 'malformed_json':
       return new Response('{"error": "truncated", "items": [{"id": 1, "watched_at": "2026-', {
         status: 200,
@@ -206,10 +217,38 @@ export async function faultResponse(
     case 'hang':
       await park(ctx.state, signal);
       return html(524, req.host);
-    case 'hold':
-      // Only reached when the client gave up while parked (see faultMiddleware).
-      return html(524, req.host);
   }
+}
+
+/** How often a held request checks whether it was released. */
+const HOLD_POLL_MS = 5;
+
+/**
+ * Holds a request until `/_sim/faults/release` (or a reset), the client aborts, or HANG_MAX_MS pass.
+ * It polls a release counter instead of waiting on a promise the releaser resolves: in workerd the
+ * releaser (a test) may run in another request's context, which must not settle this one's promises.
+ */
+async function holdUntilReleased(state: SimulatorState, signal: AbortSignal | undefined): Promise<void> {
+  const ticket = state.releases;
+  state.held += 1;
+  try {
+    for (
+      let waited = 0;
+      state.releases === ticket && !signal?.aborted && waited < HANG_MAX_MS;
+      waited += HOLD_POLL_MS
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, HOLD_POLL_MS));
+    }
+  } finally {
+    state.held = Math.max(0, state.held - 1);
+  }
+}
+
+/** Lets every held request go on; returns how many there were. */
+export function releaseHeld(state: SimulatorState): number {
+  const held = state.held;
+  state.releases += 1;
+  return held;
 }
 
 /** Middleware: answers with a fault when one matches (admin `/_sim/*` paths are never faulted). */
@@ -220,10 +259,22 @@ export function faultMiddleware(ctx: SimContext): MiddlewareHandler<SimEnv> {
     const facts: RequestFacts = { method: c.req.method, host: url.host, path: url.pathname, query: url.searchParams };
     const fault = takeFault(ctx.state, facts);
     if (!fault) return next();
-    const bindings = c.env as SimBindings | undefined;
-    const signal = bindings?.signal ?? c.req.raw.signal;
-    if (fault.kind === 'hold' && !(await park(ctx.state, signal))) return next();
     c.set('fault', fault.kind);
+    const signal = (c.env as SimBindings | undefined)?.signal ?? c.req.raw.signal;
+    if (fault.kind === 'hold') {
+      await holdUntilReleased(ctx.state, signal);
+      return next();
+    }
+    if (fault.kind === 'process_then_hold') {
+      await next();
+      await holdUntilReleased(ctx.state, signal);
+      return;
+    }
+    if (fault.kind === 'process_then_502') {
+      await next();
+      c.res = html(502, url.host);
+      return;
+    }
     return faultResponse(fault, facts, ctx, signal);
   };
 }

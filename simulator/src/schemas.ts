@@ -92,6 +92,10 @@ export const configSchema = z
     device_expires_in: z.number().int().min(1),
     device_interval: z.number().int().min(0),
     tmdb_default_key: z.string().nullable(),
+    path_prefix: z
+      .string()
+      .regex(/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/, 'a path like /trakt-proxy (no trailing slash)')
+      .nullable(),
   })
   .partial()
   .strict();
@@ -110,9 +114,12 @@ export const faultKinds = [
   '403',
   '423',
   'hang',
-  'hold',
   'malformed_json',
   'html_error',
+  'invalid_client',
+  'process_then_502',
+  'hold',
+  'process_then_hold',
 ] as const;
 
 export const faultSchema = z.object({

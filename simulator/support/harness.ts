@@ -33,6 +33,7 @@ import type {
   ConfigInput,
   FaultInfo,
   PlayInfo,
+  RefreshTokenSends,
   TokenSet,
 } from '../src/admin';
 import { createSimulator, type SimulatorInstance } from '../src/app';
@@ -55,6 +56,7 @@ export type {
   CatalogInfo,
   FaultInfo,
   PlayInfo,
+  RefreshTokenSends,
   RequestLogEntry,
   SimConfig,
   Summary,
@@ -70,6 +72,9 @@ export const SIM_DEFAULT_REDIRECT_URI = 'http://localhost:8787/trakt/oauth-callb
 export const SIM_DEFAULT_TMDB_KEY = 'sim-tmdb-key';
 
 const ADMIN_ORIGIN = 'https://admin.sim.test';
+/** `whenHeld` checks the held count this often, and gives up (failing the test) after the limit. */
+const HELD_POLL_MS = 5;
+const HELD_WAIT_LIMIT_MS = 20_000;
 
 export type AppInput = z.input<typeof appSchema>;
 export type AccountInput = z.input<typeof accountSchema>;
@@ -123,6 +128,10 @@ export interface Simulator {
   expireAccountTokens(username: string): Promise<number>;
   /** As if the user revoked the app on trakt.tv: every access and refresh token of the account stops working. */
   revokeAccountTokens(username: string): Promise<number>;
+  /** Trakt stops honouring the refresh token of the set with this access token; the access token still works. */
+  expireRefreshToken(accessToken: string): Promise<void>;
+  /** Whether Trakt accepts this access token now. */
+  tokenActive(accessToken: string): Promise<boolean>;
 
   addPlay(username: string, input: PlayInput): Promise<PlayInfo>;
   removePlay(username: string, historyId: number): Promise<PlayInfo>;
@@ -146,10 +155,12 @@ export interface Simulator {
 
   addFault(input: FaultInput): Promise<FaultInfo>;
   clearFaults(): Promise<void>;
-  /** Resolves once at least `count` requests wait in `hang`/`hold` faults (a latch, not a fixed sleep). */
+  /** Resolves once `count` requests are held by `hold`/`process_then_hold` faults at the same time. */
   whenHeld(count?: number): Promise<void>;
-  /** Lets requests parked by `hold` faults continue to the real handler (and ends `hang`s); returns how many. */
+  /** Lets every held request go on; returns how many there were. */
   releaseHeld(): Promise<number>;
+  /** How refresh tokens were sent to `/oauth/token` (a correct client never sends one twice). */
+  refreshTokenSends(): Promise<RefreshTokenSends>;
   requests(): Promise<RequestLogEntry[]>;
   /** Requests per "METHOD /path-template", e.g. `GET /sync/history/movies`. */
   counters(): Promise<Record<string, number>>;
@@ -188,9 +199,6 @@ function routeToSimulator(
     );
   });
 }
-
-/** How often `whenHeld()` looks at the parked requests. */
-const LATCH_POLL_MS = 2;
 
 /** The real wall clock, captured before any test can fake `Date.now`. */
 const wallClock = Date.now.bind(Date);
@@ -255,6 +263,11 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
       (await admin<{ expired: number }>('POST', `${user(username)}/tokens/expire`)).expired,
     revokeAccountTokens: async (username) =>
       (await admin<{ revoked: number }>('POST', `${user(username)}/tokens/revoke`)).revoked,
+    expireRefreshToken: async (accessToken) => {
+      await admin('POST', '/tokens/expire-refresh', { access_token: accessToken });
+    },
+    tokenActive: async (accessToken) =>
+      (await admin<{ active: boolean }>('POST', '/tokens/active', { access_token: accessToken })).active,
 
     addPlay: (username, input) => admin<PlayInfo>('POST', `${user(username)}/plays`, input),
     removePlay: (username, id) => admin<PlayInfo>('DELETE', `${user(username)}/plays/${id}`),
@@ -301,10 +314,15 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
       await admin('DELETE', '/faults');
     },
     whenHeld: async (count = 1) => {
-      // Checked on the caller's own timer: workerd refuses to settle a promise across request contexts.
-      while (instance.state.hanging.size < count) await new Promise((resolve) => setTimeout(resolve, LATCH_POLL_MS));
+      // Polls the in-memory count rather than awaiting a promise the held request settles: in workerd a
+      // promise settled from another request's context (the API Worker's fetch) would never wake this one.
+      for (let waited = 0; instance.state.held < count; waited += HELD_POLL_MS) {
+        if (waited > HELD_WAIT_LIMIT_MS) throw new Error(`[simulator] fewer than ${count} requests held`);
+        await new Promise((resolve) => setTimeout(resolve, HELD_POLL_MS));
+      }
     },
     releaseHeld: async () => (await admin<{ released: number }>('POST', '/faults/release')).released,
+    refreshTokenSends: () => admin<RefreshTokenSends>('GET', '/refresh-token-sends'),
     requests: () => admin<RequestLogEntry[]>('GET', '/requests'),
     counters: () => admin<Record<string, number>>('GET', '/counters'),
     clearRequests: async () => {
