@@ -101,28 +101,20 @@ function json(status: number, body: unknown, extra: Record<string, string> = {})
   });
 }
 
-/** How often a parked request checks whether it was released. */
-const PARK_POLL_MS = 2;
-
-/**
- * Parks a `hang` until the client aborts, the faults are cleared, or HANG_MAX_MS pass. Resolves
- * to whether the client aborted. Clearing usually comes from another request context (a test
- * ending the API's upstream call), and workerd refuses to settle one context's promise from
- * another, so it only sets a flag that the parked request notices on its own timer.
- */
-async function park(state: SimulatorState, signal: AbortSignal | undefined): Promise<boolean> {
-  let released = false;
-  const release = (): void => {
-    released = true;
-    state.hanging.delete(release);
-  };
-  state.hanging.add(release);
-  const deadline = Date.now() + HANG_MAX_MS;
-  while (!released && signal?.aborted !== true && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, PARK_POLL_MS));
-  }
-  state.hanging.delete(release);
-  return signal?.aborted === true;
+/** Holds the request until the client aborts, the faults are cleared, or HANG_MAX_MS pass. */
+async function hang(state: SimulatorState, signal: AbortSignal | undefined): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      state.hanging.delete(done);
+      resolve();
+    };
+    const timer = setTimeout(done, HANG_MAX_MS);
+    state.hanging.add(done);
+    signal?.addEventListener('abort', done);
+    if (signal?.aborted) done();
+  });
 }
 
 /** The response a fault produces; `tmdb` selects TMDB's JSON error style for 5xx/429. */
@@ -215,7 +207,7 @@ export async function faultResponse(
         headers: { 'Content-Type': 'application/json; charset=utf-8' },
       });
     case 'hang':
-      await park(ctx.state, signal);
+      await hang(ctx.state, signal);
       return html(524, req.host);
   }
 }
