@@ -1,16 +1,15 @@
 /**
  * Every error a client is told about, asserted with its exact message and status: the README's
  * troubleshooting table, the API reference's error table, and the upstream failures the API maps
- * (Trakt's 401/403/423, Cloudflare's HTML pages, the device flow's slow-down, the per-sync call
- * cap). Upstream behaviour comes from the simulator (its faults and admin endpoints); a broken
- * deployment is a per-request env override (`app.request(path, init, env)`), never a mock.
+ * (Trakt's 401/403/423, Cloudflare's HTML pages, the device flow's slow-down). Upstream behaviour
+ * comes from the simulator (its faults and admin endpoints); a broken deployment is a per-request
+ * env override (`app.request(path, init, env)`), never a mock.
  */
 import { createExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installSimulator, type Simulator } from '../simulator/support/harness';
 import { createApp } from '../src/app';
-import { runSync } from '../src/sync/service';
 import { BASE, call, expectError, type JsonResponse, registerAndLogin } from './support/api';
 import { connectedUser, createTraktApp, storeTraktCredentials } from './support/trakt';
 
@@ -284,28 +283,6 @@ describe('upstream failures as seen through the API', () => {
     expect(tooSoon.headers.get('Retry-After')).toBe(String(code.body.interval));
     await sim.advanceClock(code.body.interval);
     expect((await call('POST', '/trakt/device/token/', { token: user.access })).status).toBe(202);
-  });
-
-  it('the per-sync Trakt call cap: a clear 429, nothing stored, the cursor kept for the next run', async () => {
-    const user = await connectedUser(sim, { movies: 600, shows: 0, plays_per_item: 1, rewatch_fraction: 0 });
-    await sim.clearRequests();
-    // 600 plays are 3 history pages at 250: activities + watched + 3 pages would need 5 calls.
-    await expect(runSync(env, user.id, { kinds: ['movies'], maxTraktCalls: 3 })).rejects.toMatchObject({
-      status: 429,
-      message: 'This sync needs more Trakt requests than one run may make; it resumes on the next run',
-      retryAfter: 300,
-    });
-    const counters = await sim.counters();
-    expect(Object.values(counters).reduce((a, b) => a + b, 0)).toBe(3);
-    const status = await call('GET', '/trakt/sync-status/', { token: user.access });
-    expect(status.body).toMatchObject({
-      in_progress: false,
-      counts: { movies: 0 },
-      last_error: 'This sync needs more Trakt requests than one run may make; it resumes on the next run',
-    });
-    const full = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
-    expect(full.status).toBe(200);
-    expect(full.body.added).toBe(600);
   });
 });
 
