@@ -14,9 +14,11 @@ import { randomHex, randomUserCode } from './util';
 export const VERIFICATION_URL = 'https://trakt.tv/activate';
 
 const INVALID_GRANT =
-  'The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.';
+  'The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the ' +
+  'authorization request, or was issued to another client.';
 const INVALID_CLIENT =
-  'Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.';
+  'Client authentication failed due to unknown client, no client authentication included, or unsupported ' +
+  'authentication method.';
 
 const INVALID_REQUEST_REDIRECT_URI =
   'The request is missing a required parameter, includes an unsupported parameter value, or is otherwise malformed: redirect_uri.';
