@@ -208,6 +208,9 @@ describe('read endpoints', () => {
     );
     expect(result.body.total_items).toBe(3000);
     expect(result.body.movies).toHaveLength(10);
+    // Positive control: the meter saw the page query and at least the 10 movie rows it returned.
+    expect(meter.statements.some((q) => /^select/i.test(q) && /\bmovies\b/i.test(q))).toBe(true);
+    expect(meter.rowsRead).toBeGreaterThanOrEqual(10);
     // Each movie row + its TMDB cache row, + users/state lookups.
     expect(meter.rowsRead).toBeLessThanOrEqual(10 * 2 + 5);
     expect(meter.rowsWritten).toBe(0);

@@ -354,8 +354,10 @@ describe('refresh', () => {
     await sim.config({ expires_in: 30 });
     const user = await connectedUser(sim);
     await sim.config({ expires_in: 86400 });
+    // The access token is now past its expiry, for the API (its clock) and for Trakt (the simulator's).
+    await sim.advanceClock(31);
     const realNow = Date.now;
-    Date.now = () => realNow() + 31_000; // the access token is now past its expiry
+    Date.now = () => realNow() + 31_000;
     try {
       await sim.clearRequests();
       const responses = await Promise.all(

@@ -1,8 +1,9 @@
 /**
  * @module admin
  * The control surface (`/_sim/*`, JSON in and out): reset, apps, TMDB keys, seeded accounts,
- * session, direct token issue/expiry, play/reset/playback/watching manipulation, device-code
- * approval, config and clock, faults, and the request log and counters.
+ * session, direct token issue/expiry/revocation (one token or all of an account's), play/reset/playback/watching
+ * manipulation, device-code approval, config and clock, faults (and releasing held requests), and
+ * the request log and counters.
  * Reference: simulator/README.md.
  */
 import { zValidator } from '@hono/zod-validator';
@@ -381,6 +382,29 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
   app.post('/tokens/active', body(expireTokenSchema), (c) => {
     const record = state.tokens.get(c.req.valid('json').access_token);
     return c.json({ active: record !== undefined && tokenActive(record, ctx.now()) });
+  });
+
+  app.post('/accounts/:username/tokens/expire', (c) => {
+    const { username } = getAccount(state, c.req.param('username'));
+    let expired = 0;
+    for (const record of state.tokens.values()) {
+      if (record.username !== username || record.forcedExpired) continue;
+      record.forcedExpired = true;
+      expired += 1;
+    }
+    return c.json({ expired });
+  });
+
+  app.post('/accounts/:username/tokens/revoke', (c) => {
+    const { username } = getAccount(state, c.req.param('username'));
+    let revoked = 0;
+    for (const record of state.tokens.values()) {
+      if (record.username !== username || record.revoked) continue;
+      record.revoked = true;
+      record.refreshUsed = true;
+      revoked += 1;
+    }
+    return c.json({ revoked });
   });
 
   const device = (userCode: string) => {

@@ -1,9 +1,9 @@
 /**
  * @module faults
  * One-shot fault injection: a registered fault answers the next N matching requests instead
- * of the real handler (5xx, 429, a hang until the client aborts, malformed JSON, the HTML
- * error page Cloudflare serves in front of Trakt, a 401 `invalid_client`), then stops. Some
- * faults let the real handler run first or hold a request for the test to order events:
+ * of the real handler (5xx, 429, Trakt's 401/403/423 rejections, a hang until the client aborts,
+ * malformed JSON, the HTML error page Cloudflare serves in front of Trakt, a 401 `invalid_client`),
+ * then stops. Some faults let the real handler run first or hold a request for the test to order events:
  * - `process_then_502`: the request IS processed (a refresh rotates the token), then a Cloudflare
  *   502 page replaces the answer, as when the connection to the origin drops after it answered;
  * - `hold`: the request waits (unprocessed) until `/_sim/faults/release`, then is processed;
@@ -181,6 +181,22 @@ export async function faultResponse(
       const seconds = fault.retryAfter ?? (status === 429 ? 300 : null);
       return html(status, req.host, seconds === null ? {} : { 'Retry-After': String(seconds) });
     }
+    case '401':
+      return json(
+        401,
+        { error: 'invalid_token', error_description: 'The access token is invalid' },
+        {
+          'WWW-Authenticate':
+            'Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token is invalid"',
+        },
+      );
+    case '403':
+      return json(403, { error: 'forbidden', error_description: 'Invalid API key or unapproved app.' });
+    case '423':
+      return json(423, {
+        error: 'locked_user_account',
+        error_description: 'Locked User Account - have the user contact support.',
+      });
     case 'invalid_client':
       return json(401, {
         error: 'invalid_client',
@@ -258,7 +274,6 @@ export function faultMiddleware(ctx: SimContext): MiddlewareHandler<SimEnv> {
       c.res = html(502, url.host);
       return;
     }
-    const bindings = c.env as SimBindings | undefined;
-    return faultResponse(fault, facts, ctx, bindings?.signal ?? c.req.raw.signal);
+    return faultResponse(fault, facts, ctx, signal);
   };
 }

@@ -5,7 +5,8 @@
  * so history, watched and last_activities always agree.
  *
  * Header checks, in order: unknown/missing `trakt-api-key` → 403; `trakt-api-version` other
- * than `2` → 400; missing/unknown/expired/revoked bearer → 401; over the GET limit → 429.
+ * than `2` → 400; missing/unknown/expired/revoked bearer, or one issued to another app than the
+ * `trakt-api-key` names → 401; over the GET limit → 429.
  */
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import type { SimEnv } from './env';
@@ -68,7 +69,8 @@ export function traktApiRoutes(ctx: SimContext): Hono<SimEnv> {
     const match = /^Bearer\s+(\S+)$/i.exec(c.req.header('authorization') ?? '');
     const record = match?.[1] === undefined ? undefined : state.tokens.get(match[1]);
     const account = record === undefined ? undefined : state.accounts.get(record.username);
-    if (!record || !account || !tokenActive(record, ctx.now())) {
+    // A token only works with the app it was issued to, as on Trakt.
+    if (!record || !account || record.clientId !== apiKey || !tokenActive(record, ctx.now())) {
       c.header(
         'WWW-Authenticate',
         'Bearer realm="Doorkeeper", error="invalid_token", error_description="The access token is invalid"',

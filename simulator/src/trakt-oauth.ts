@@ -20,6 +20,9 @@ const INVALID_CLIENT =
   'Client authentication failed due to unknown client, no client authentication included, or unsupported ' +
   'authentication method.';
 
+const INVALID_REQUEST_REDIRECT_URI =
+  'The request is missing a required parameter, includes an unsupported parameter value, or is otherwise malformed: redirect_uri.';
+
 const bodySchema = z.object({
   grant_type: z.string().optional(),
   code: z.string().optional(),
@@ -106,6 +109,9 @@ export function traktOAuthRoutes(ctx: SimContext): Hono<SimEnv> {
     c.json({ error: 'invalid_client', error_description: INVALID_CLIENT }, 401);
   const invalidGrant = (c: Context<SimEnv>) =>
     c.json({ error: 'invalid_grant', error_description: INVALID_GRANT }, 400);
+  // Trakt's token contract requires redirect_uri for both grants (code exchange and refresh).
+  const missingRedirectUri = (c: Context<SimEnv>) =>
+    c.json({ error: 'invalid_request', error_description: INVALID_REQUEST_REDIRECT_URI }, 400);
 
   app.get('/authorize', (c) => {
     const {
@@ -165,6 +171,8 @@ export function traktOAuthRoutes(ctx: SimContext): Hono<SimEnv> {
     }
     const registered = client(body);
     if (!registered) return invalidClient(c);
+    const tokenGrant = body.grant_type === 'authorization_code' || body.grant_type === 'refresh_token';
+    if (tokenGrant && (body.redirect_uri === undefined || body.redirect_uri === '')) return missingRedirectUri(c);
     if (body.grant_type === 'authorization_code') {
       const grant = body.code === undefined ? undefined : state.codes.get(body.code);
       if (

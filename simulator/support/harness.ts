@@ -15,6 +15,14 @@
  *   Trakt auth https://auth.trakt.sim.test    (/oauth/*)
  *   TMDB       https://api.tmdb.sim.test/3    (/3/*)
  * The admin methods below call `/_sim/*` directly (not through the spy).
+ *
+ * Clocks: the simulator keeps its own clock (the real wall clock captured when this module loads,
+ * or `now`, plus `advanceClock()`), so faking `Date.now` in a test moves only the API's clock.
+ * When a test means "Trakt's token expired", say so to the simulator: `expireAccountTokens()`,
+ * `expireToken()` or `advanceClock()`.
+ *
+ * Ordering without sleeps: a `hold` fault parks matching requests; `whenHeld()` resolves once
+ * they are parked and `releaseHeld()` lets them through to the real handler.
  */
 import { type MockInstance, vi } from 'vitest';
 import type { z } from 'zod';
@@ -118,6 +126,10 @@ export interface Simulator {
   /** Issues a token set directly (no OAuth dance). */
   issueTokens(input: TokensInput): Promise<TokenSet>;
   expireToken(accessToken: string): Promise<void>;
+  /** Trakt rejects every access token issued so far to this account (401); refreshing still works. */
+  expireAccountTokens(username: string): Promise<number>;
+  /** As if the user revoked the app on trakt.tv: every access and refresh token of the account stops working. */
+  revokeAccountTokens(username: string): Promise<number>;
   /** Trakt stops honouring the refresh token of the set with this access token; the access token still works. */
   expireRefreshToken(accessToken: string): Promise<void>;
   /** Whether Trakt accepts this access token now. */
@@ -148,7 +160,7 @@ export interface Simulator {
   addFault(input: FaultInput): Promise<FaultInfo>;
   clearFaults(): Promise<void>;
   /** Resolves once `count` requests are held by `hold`/`process_then_hold` faults at the same time. */
-  whenHeld(count: number): Promise<void>;
+  whenHeld(count?: number): Promise<void>;
   /** Lets every held request go on; returns how many there were. */
   releaseHeld(): Promise<number>;
   /** How refresh tokens were sent to `/oauth/token` (a correct client never sends one twice). */
@@ -192,8 +204,11 @@ function routeToSimulator(
   });
 }
 
+/** The real wall clock, captured before any test can fake `Date.now`. */
+const wallClock = Date.now.bind(Date);
+
 export function installSimulator(options: { now?: () => number } = {}): Simulator {
-  const instance = createSimulator(options);
+  const instance = createSimulator({ now: options.now ?? wallClock });
 
   const fetchSpy = vi
     .spyOn(globalThis, 'fetch')
@@ -249,6 +264,10 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     expireToken: async (accessToken) => {
       await admin('POST', '/tokens/expire', { access_token: accessToken });
     },
+    expireAccountTokens: async (username) =>
+      (await admin<{ expired: number }>('POST', `${user(username)}/tokens/expire`)).expired,
+    revokeAccountTokens: async (username) =>
+      (await admin<{ revoked: number }>('POST', `${user(username)}/tokens/revoke`)).revoked,
     expireRefreshToken: async (accessToken) => {
       await admin('POST', '/tokens/expire-refresh', { access_token: accessToken });
     },
@@ -300,7 +319,7 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     clearFaults: async () => {
       await admin('DELETE', '/faults');
     },
-    whenHeld: async (count) => {
+    whenHeld: async (count = 1) => {
       // Polls the in-memory count rather than awaiting a promise the held request settles: in workerd a
       // promise settled from another request's context (the API Worker's fetch) would never wake this one.
       for (let waited = 0; instance.state.held < count; waited += HELD_POLL_MS) {

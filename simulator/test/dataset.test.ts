@@ -82,10 +82,10 @@ describe('determinism', () => {
 });
 
 describe('scale', () => {
-  it('creates 5,000 movies and 300 shows quickly and serves them paginated', async () => {
+  // How long this takes is measured in bench/simulator.bench.test.ts, not asserted here.
+  it('creates 5,000 movies and 300 shows and serves them paginated', async () => {
     const sim = installSimulator();
     const app = await sim.createApp();
-    const started = Date.now();
     const account = await sim.createAccount({
       username: 'big',
       movies: 5000,
@@ -93,7 +93,6 @@ describe('scale', () => {
       seasons_per_show: 3,
       episodes_per_season: 10,
     });
-    expect(Date.now() - started).toBeLessThan(5000);
     expect(account.summary.movies_watched).toBe(5000);
     expect(account.summary.shows_watched).toBe(300);
 

@@ -78,24 +78,63 @@ describe('faults', () => {
 
   it('hang holds the request until the client aborts', async () => {
     await sim.addFault({ match: { path_prefix: '/sync/history' }, kind: 'hang' });
-    const started = Date.now();
+    const controller = new AbortController();
     const request = fetch(`https://api.trakt.sim.test/sync/history/movies`, {
       headers: { 'trakt-api-key': app.client_id, 'trakt-api-version': '2', authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(150),
+      signal: controller.signal,
     });
-    await expect(request).rejects.toMatchObject({ name: expect.stringMatching(/TimeoutError|AbortError/) });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(100);
-    expect(sim.instance.state.hanging.size).toBe(0);
+    await vi.waitUntil(() => sim.instance.state.hanging.size === 1, { timeout: 10_000, interval: 2 });
+    controller.abort();
+    await expect(request).rejects.toMatchObject({ name: 'AbortError' });
+    await vi.waitUntil(() => sim.instance.state.hanging.size === 0, { timeout: 10_000, interval: 2 });
     expect((await history()).status).toBe(200);
   });
 
   it('hang is released by clearing faults', async () => {
     await sim.addFault({ match: { path_prefix: '/sync/history' }, kind: 'hang' });
     const pending = history();
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(sim.instance.state.hanging.size).toBe(1);
+    await vi.waitUntil(() => sim.instance.state.hanging.size === 1, { timeout: 10_000, interval: 2 });
     await sim.clearFaults();
     expect((await pending).status).toBe(524);
+  });
+
+  it('hold parks matching requests until released, then the real handler answers them', async () => {
+    await sim.addFault({ match: { path_prefix: '/sync/history' }, kind: 'hold', times: 2 });
+    let settled = 0;
+    const first = history().finally(() => settled++);
+    const second = history('?page=1').finally(() => settled++);
+    await sim.whenHeld(2);
+    expect(settled).toBe(0);
+    expect(sim.instance.state.held).toBe(2);
+    expect((await sim.trakt('/sync/last_activities', { accessToken: token, clientId: app.client_id })).status).toBe(
+      200,
+    );
+    expect(await sim.releaseHeld()).toBe(2);
+    const responses = await Promise.all([first, second]);
+    expect(responses.map((r) => r.status)).toEqual([200, 200]);
+    const moviePlays = (await sim.summary('alice')).movie_plays;
+    expect(moviePlays).toBeGreaterThan(0);
+    expect(await responses[0]!.json<unknown[]>()).toHaveLength(Math.min(10, moviePlays));
+    const log = (await sim.requests()).filter((r) => r.path === '/sync/history/movies');
+    expect(log.map((r) => r.status)).toEqual([200, 200]);
+    expect((await history()).status).toBe(200); // used up
+  });
+
+  it("401, 403 and 423 answer with Trakt's rejections (invalid token, bad trakt-api-key, locked account)", async () => {
+    await sim.addFault({ match: { path_prefix: '/sync/history' }, kind: '401' });
+    await sim.addFault({ match: { path_prefix: '/sync/history' }, kind: '403' });
+    await sim.addFault({ match: { path_prefix: '/sync/history' }, kind: '423' });
+    const unauthorized = await history();
+    expect(unauthorized.status).toBe(401);
+    expect(unauthorized.headers.get('www-authenticate')).toContain('invalid_token');
+    expect(await unauthorized.json()).toMatchObject({ error: 'invalid_token' });
+    const forbidden = await history();
+    expect(forbidden.status).toBe(403);
+    expect(await forbidden.json()).toMatchObject({ error: 'forbidden' });
+    const locked = await history();
+    expect(locked.status).toBe(423);
+    expect(await locked.json()).toMatchObject({ error: 'locked_user_account' });
+    expect((await history()).status).toBe(200);
   });
 
   it('matches on method and query, and never faults admin calls', async () => {

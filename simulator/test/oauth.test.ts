@@ -11,9 +11,12 @@ import {
 
 let sim: Simulator;
 let app: AppCredentials;
+/** The simulator's clock is frozen here (advanced only by `advanceClock`), so times are exact. */
+const NOW_MS = Date.parse('2026-09-01T12:00:00.000Z');
+const NOW_SECONDS = NOW_MS / 1000;
 
 beforeEach(async () => {
-  sim = installSimulator();
+  sim = installSimulator({ now: () => NOW_MS });
   app = await sim.createApp();
   await sim.createAccount({ username: 'alice', movies: 3, shows: 1 });
 });
@@ -77,7 +80,7 @@ describe('authorization code flow', () => {
     expect(first.status).toBe(200);
     const tokens = await first.json<TokenSet>();
     expect(tokens).toMatchObject({ token_type: 'bearer', expires_in: 86400, scope: 'public' });
-    expect(Math.abs(tokens.created_at - Math.floor(Date.now() / 1000))).toBeLessThan(5);
+    expect(tokens.created_at).toBe(NOW_SECONDS);
     expect(tokens.access_token).not.toBe(tokens.refresh_token);
 
     const settings = await sim.trakt('/users/settings', { accessToken: tokens.access_token, clientId: app.client_id });
@@ -152,7 +155,86 @@ describe('authorization code flow', () => {
   });
 });
 
+describe('redirect_uri on the token endpoint (required by Trakt for both grants)', () => {
+  it('a code exchange without redirect_uri is invalid_request and does not burn the code', async () => {
+    const redirect = await sim.authorize(authorizeUrl());
+    const missing = await postJson('/oauth/token', {
+      code: redirect.code,
+      client_id: app.client_id,
+      client_secret: app.client_secret,
+      grant_type: 'authorization_code',
+    });
+    expect(missing.status).toBe(400);
+    expect(await missing.json()).toMatchObject({ error: 'invalid_request' });
+    expect((await exchange(redirect.code ?? '')).status).toBe(200);
+  });
+
+  it('a refresh without redirect_uri is invalid_request and does not spend the refresh token', async () => {
+    const original = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
+    const missing = await postJson('/oauth/token', {
+      refresh_token: original.refresh_token,
+      client_id: app.client_id,
+      client_secret: app.client_secret,
+      grant_type: 'refresh_token',
+    });
+    expect(missing.status).toBe(400);
+    expect(await missing.json()).toMatchObject({ error: 'invalid_request' });
+    expect(await settingsStatus(original.access_token)).toBe(200);
+    expect((await refresh(original.refresh_token)).status).toBe(200);
+  });
+});
+
 describe('refresh tokens', () => {
+  it('a refresh with a wrong client secret is 401 invalid_client and leaves the token set usable', async () => {
+    const original = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
+    const wrongSecret = await postJson('/oauth/token', {
+      refresh_token: original.refresh_token,
+      client_id: app.client_id,
+      client_secret: 'not-the-secret',
+      redirect_uri: SIM_DEFAULT_REDIRECT_URI,
+      grant_type: 'refresh_token',
+    });
+    expect(wrongSecret.status).toBe(401);
+    expect(await wrongSecret.json()).toMatchObject({ error: 'invalid_client' });
+    expect(await settingsStatus(original.access_token)).toBe(200);
+    expect((await refresh(original.refresh_token)).status).toBe(200);
+  });
+
+  it("a refresh token of another app is invalid_grant, even with that app's valid credentials", async () => {
+    const other = await sim.createApp();
+    const original = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
+    const foreign = await postJson('/oauth/token', {
+      refresh_token: original.refresh_token,
+      client_id: other.client_id,
+      client_secret: other.client_secret,
+      redirect_uri: SIM_DEFAULT_REDIRECT_URI,
+      grant_type: 'refresh_token',
+    });
+    expect(foreign.status).toBe(400);
+    expect(await foreign.json()).toMatchObject({ error: 'invalid_grant' });
+    expect((await refresh(original.refresh_token)).status).toBe(200);
+  });
+
+  it('revoking all tokens of an account (the app revoked on trakt.tv) kills access and refresh tokens', async () => {
+    const tokens = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
+    expect(await sim.revokeAccountTokens('alice')).toBe(1);
+    expect(await settingsStatus(tokens.access_token)).toBe(401);
+    const refused = await refresh(tokens.refresh_token);
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('expiring all tokens of an account rejects each of them, while their refresh tokens still work', async () => {
+    const first = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
+    const second = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
+    expect(await sim.expireAccountTokens('alice')).toBe(2);
+    expect(await settingsStatus(first.access_token)).toBe(401);
+    expect(await settingsStatus(second.access_token)).toBe(401);
+    const renewed = await refresh(first.refresh_token);
+    expect(renewed.status).toBe(200);
+    expect(await settingsStatus((await renewed.json<TokenSet>()).access_token)).toBe(200);
+  });
+
   it('rotates: new pair works, old refresh token is invalid_grant, old access token is 401', async () => {
     const original = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
     const refreshed = await refresh(original.refresh_token);
@@ -178,7 +260,7 @@ describe('refresh tokens', () => {
     await sim.config({ expires_in: 3600, created_at_offset_seconds: -3500 });
     const tokens = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
     expect(tokens.expires_in).toBe(3600);
-    expect(Math.abs(tokens.created_at - (Math.floor(Date.now() / 1000) - 3500))).toBeLessThan(5);
+    expect(tokens.created_at).toBe(NOW_SECONDS - 3500);
     expect(await settingsStatus(tokens.access_token)).toBe(200);
     await sim.advanceClock(120);
     expect(await settingsStatus(tokens.access_token)).toBe(401);

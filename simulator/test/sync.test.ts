@@ -30,9 +30,11 @@ type Activities = Record<string, Record<string, string>> & { all: string };
 let sim: Simulator;
 let app: AppCredentials;
 let token: string;
+/** The simulator's clock is frozen here (advanced only by `advanceClock`), so times are exact. */
+const NOW_MS = Date.parse('2026-09-01T12:00:00.000Z');
 
 beforeEach(async () => {
-  sim = installSimulator();
+  sim = installSimulator({ now: () => NOW_MS });
   app = await sim.createApp();
   await sim.createAccount({
     username: 'alice',
@@ -93,6 +95,16 @@ describe('header enforcement', () => {
     ).toBe(401);
     expect((await get('/sync/last_activities')).status).toBe(200);
   });
+  it('401 for a bearer token issued to another app than the trakt-api-key names', async () => {
+    const other = await sim.createApp();
+    const response = await sim.trakt('/sync/last_activities', { accessToken: token, clientId: other.client_id });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ error: 'invalid_token' });
+    const own = await sim.issueTokens({ username: 'alice', client_id: other.client_id });
+    expect(
+      (await sim.trakt('/sync/last_activities', { accessToken: own.access_token, clientId: other.client_id })).status,
+    ).toBe(200);
+  });
   it('each token belongs to one account', async () => {
     await sim.createAccount({ username: 'bob', seed: 'sync', movies: 2, shows: 0 });
     const bob = await sim.issueTokens({ username: 'bob', client_id: app.client_id });
@@ -136,7 +148,9 @@ describe('pagination', () => {
 
     const plain = await bigGet('/sync/watched/shows?limit=250');
     expect(plain.headers.get('x-pagination-limit')).toBe('250');
-    expect((await plain.json<WatchedShow[]>())[0]?.seasons).toBeUndefined();
+    const plainBody = await plain.json<WatchedShow[]>();
+    expect(plainBody).toHaveLength(120);
+    expect(plainBody[0]).not.toHaveProperty('seasons');
 
     const history = await bigGet('/sync/history/movies?limit=500&page=2');
     expect(history.headers.get('x-pagination-limit')).toBe('250');
@@ -155,19 +169,21 @@ describe('pagination', () => {
 describe('response shapes', () => {
   it('history items match Trakt: ids, actions, timestamps, episode + show', async () => {
     const [movie] = await getJson<HistoryItem[]>('/sync/history/movies?limit=1');
+    if (!movie) throw new Error('expected a movie play');
     expect(movie).toMatchObject({
       type: 'movie',
       movie: { ids: { trakt: expect.any(Number), slug: expect.any(String), imdb: expect.stringMatching(/^tt\d+$/) } },
     });
-    expect(movie?.watched_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
-    expect(['scrobble', 'checkin', 'watch']).toContain(movie?.action);
-    expect(movie?.id).toBeLessThan(2 ** 53);
+    expect(movie.watched_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z$/);
+    expect(['scrobble', 'checkin', 'watch']).toContain(movie.action);
+    expect(movie.id).toBeLessThan(2 ** 53);
 
     const [episode] = await getJson<HistoryItem[]>('/sync/history/episodes?limit=1&extended=full');
-    expect(Object.keys(episode?.episode?.ids ?? {}).sort()).toEqual(['imdb', 'tmdb', 'trakt', 'tvdb']);
-    expect(Object.keys(episode?.show?.ids ?? {}).sort()).toEqual(['imdb', 'slug', 'tmdb', 'trakt', 'tvdb']);
-    expect(episode?.episode).toHaveProperty('overview');
-    expect(episode?.show).toHaveProperty('overview');
+    if (!episode?.episode || !episode.show) throw new Error('expected an episode play with its show');
+    expect(Object.keys(episode.episode.ids).sort()).toEqual(['imdb', 'tmdb', 'trakt', 'tvdb']);
+    expect(Object.keys(episode.show.ids).sort()).toEqual(['imdb', 'slug', 'tmdb', 'trakt', 'tvdb']);
+    expect(episode.episode).toHaveProperty('overview');
+    expect(episode.show).toHaveProperty('overview');
   });
   it('last_activities has the full key set', async () => {
     const activities = await getJson<Activities>('/sync/last_activities');
@@ -187,6 +203,7 @@ describe('response shapes', () => {
         'watchlist',
       ].sort(),
     );
+    expect(activities.movies).toBeDefined();
     expect(Object.keys(activities.movies ?? {}).sort()).toEqual(
       [
         'collected_at',
@@ -209,10 +226,13 @@ describe('response shapes', () => {
   it('history start_at/end_at filter inclusively', async () => {
     const items = await all<HistoryItem>('/sync/history/movies', 250);
     const middle = items[Math.floor(items.length / 2)];
-    const from = middle?.watched_at ?? '';
+    if (!middle) throw new Error('expected movie plays');
+    const from = middle.watched_at;
     const filtered = await all<HistoryItem>(`/sync/history/movies?start_at=${encodeURIComponent(from)}`, 250);
     expect(filtered.length).toBe(items.filter((i) => Date.parse(i.watched_at) >= Date.parse(from)).length);
     const upTo = await all<HistoryItem>(`/sync/history/movies?end_at=${encodeURIComponent(from)}`, 250);
+    expect(filtered.length).toBeGreaterThan(0);
+    expect(upTo.length).toBeGreaterThan(0);
     expect(upTo.every((i) => Date.parse(i.watched_at) <= Date.parse(from))).toBe(true);
   });
 });
@@ -221,10 +241,12 @@ describe('consistency between history, watched and last_activities', () => {
   it('watched plays and last_watched_at are derived from history', async () => {
     const history = await all<HistoryItem>('/sync/history/movies', 250);
     const watched = await all<WatchedMovie>('/sync/watched/movies', 250);
+    expect(watched.length).toBeGreaterThan(0);
     for (const item of watched) {
       const plays = history.filter((h) => h.movie?.ids.trakt === item.movie.ids.trakt);
+      expect(plays.length).toBeGreaterThan(0);
       expect(item.plays).toBe(plays.length);
-      expect(item.last_watched_at).toBe(plays[0]?.watched_at);
+      expect(item.last_watched_at).toBe(plays[0]!.watched_at);
     }
     expect(watched.reduce((n, w) => n + w.plays, 0)).toBe(history.length);
     const summary = await sim.summary('alice');
@@ -246,8 +268,9 @@ describe('consistency between history, watched and last_activities', () => {
       watched_at: '2019-03-04T05:06:07.000Z',
     });
     const after = await getJson<Activities>('/sync/last_activities');
-    expect(Date.parse(after.movies?.watched_at ?? '')).toBeGreaterThan(Date.parse(before.movies?.watched_at ?? ''));
-    expect(Date.now() - Date.parse(after.movies?.watched_at ?? '')).toBeLessThan(5000);
+    expect(after.movies?.watched_at).toBe(new Date(NOW_MS).toISOString()); // the time of the change
+    expect(Date.parse(after.movies!.watched_at!)).toBeGreaterThan(Date.parse(before.movies!.watched_at!));
+    expect(before.episodes?.watched_at).toEqual(expect.any(String));
     expect(after.episodes?.watched_at).toBe(before.episodes?.watched_at);
 
     const history = await all<HistoryItem>('/sync/history/movies', 250);
@@ -255,11 +278,10 @@ describe('consistency between history, watched and last_activities', () => {
     const watchedAfter = (await all<WatchedMovie>('/sync/watched/movies', 250)).find(
       (w) => w.movie.ids.trakt === movie.trakt,
     );
-    expect(watchedAfter?.plays).toBe((watchedBefore?.plays ?? 0) + 1);
-    expect(watchedAfter?.last_watched_at).toBe(watchedBefore?.last_watched_at);
-    expect(Date.parse(watchedAfter?.last_updated_at ?? '')).toBeGreaterThan(
-      Date.parse(watchedBefore?.last_updated_at ?? ''),
-    );
+    if (!watchedBefore || !watchedAfter) throw new Error('expected the movie in watched before and after');
+    expect(watchedAfter.plays).toBe(watchedBefore.plays + 1);
+    expect(watchedAfter.last_watched_at).toBe(watchedBefore.last_watched_at);
+    expect(Date.parse(watchedAfter.last_updated_at)).toBeGreaterThan(Date.parse(watchedBefore.last_updated_at));
 
     await sim.advanceClock(10);
     await sim.removePlay('alice', play.id);
@@ -275,7 +297,8 @@ describe('consistency between history, watched and last_activities', () => {
     const [single] = (await all<WatchedMovie>('/sync/watched/movies', 250)).filter((w) => w.plays === 1);
     if (!single) throw new Error('expected a movie with one play');
     const play = (await sim.plays('alice')).find((p) => p.type === 'movie' && p.trakt_id === single.movie.ids.trakt);
-    await sim.removePlay('alice', play?.id ?? 0);
+    if (!play) throw new Error('expected the play of that movie');
+    await sim.removePlay('alice', play.id);
     const watched = await all<WatchedMovie>('/sync/watched/movies', 250);
     expect(watched.some((w) => w.movie.ids.trakt === single.movie.ids.trakt)).toBe(false);
   });
@@ -290,7 +313,8 @@ describe('consistency between history, watched and last_activities', () => {
         (w) => w.show.ids.trakt === show.trakt,
       );
     const before = await find();
-    expect(before?.show.aired_episodes).toBe(10);
+    if (!before) throw new Error('expected the show in watched');
+    expect(before.show.aired_episodes).toBe(10);
     const progressPlays = (w: WatchedShow | undefined) =>
       (w?.seasons ?? []).flatMap((s) => s.episodes).reduce((n, e) => n + e.plays, 0);
 
@@ -298,8 +322,9 @@ describe('consistency between history, watched and last_activities', () => {
     await sim.advanceClock(5);
     await sim.resetShow('alice', { show_trakt_id: show.trakt });
     const reset = await find();
-    expect(reset?.reset_at).not.toBeNull();
-    expect(reset?.plays).toBe(before?.plays);
+    if (!reset) throw new Error('expected the show in watched after the reset');
+    expect(reset.reset_at).toEqual(expect.any(String));
+    expect(reset.plays).toBe(before.plays);
     expect(progressPlays(reset)).toBe(0);
     const activitiesAfter = await getJson<Activities>('/sync/last_activities');
     expect(Date.parse(activitiesAfter.episodes?.watched_at ?? '')).toBeGreaterThan(
@@ -309,13 +334,15 @@ describe('consistency between history, watched and last_activities', () => {
     await sim.advanceClock(5);
     await sim.addPlay('alice', { type: 'episode', trakt_id: episode.trakt });
     const rewatch = await find();
-    expect(rewatch?.plays).toBe((before?.plays ?? 0) + 1);
-    expect(rewatch?.seasons).toEqual([
-      { number: 2, episodes: [{ number: 3, plays: 1, last_watched_at: rewatch?.last_watched_at }] },
+    if (!rewatch) throw new Error('expected the show in watched after the rewatch');
+    expect(rewatch.plays).toBe(before.plays + 1);
+    expect(rewatch.last_watched_at).toEqual(expect.any(String));
+    expect(rewatch.seasons).toEqual([
+      { number: 2, episodes: [{ number: 3, plays: 1, last_watched_at: rewatch.last_watched_at }] },
     ]);
-    const history = await getJson<HistoryItem[]>('/sync/history/episodes?limit=1');
-    expect(history[0]?.episode).toMatchObject({ season: 2, number: 3 });
-    expect(history[0]?.show?.ids.trakt).toBe(show.trakt);
+    const [latest] = await getJson<HistoryItem[]>('/sync/history/episodes?limit=1');
+    expect(latest?.episode).toMatchObject({ season: 2, number: 3 });
+    expect(latest?.show?.ids.trakt).toBe(show.trakt);
   });
 
   it('seeded resets: plays before reset_at are not counted in seasons progress', async () => {
@@ -358,29 +385,32 @@ describe('playback and watching', () => {
 
     const catalog = await sim.catalog('alice');
     const episode = catalog.shows[0]?.seasons[0]?.episodes[0];
+    if (!episode) throw new Error('expected an episode');
     await sim.advanceClock(3);
-    const entry = await sim.setPlayback('alice', { type: 'episode', trakt_id: episode?.trakt ?? 0, progress: 42.5 });
+    const entry = await sim.setPlayback('alice', { type: 'episode', trakt_id: episode.trakt, progress: 42.5 });
     const after = await getJson<Activities>('/sync/last_activities');
     expect(Date.parse(after.episodes?.paused_at ?? '')).toBeGreaterThan(Date.parse(before.episodes?.paused_at ?? ''));
+    expect(before.movies?.paused_at).toEqual(expect.any(String));
     expect(after.movies?.paused_at).toBe(before.movies?.paused_at);
     const episodes =
       await getJson<Array<{ id: number; progress: number; episode: { ids: { trakt: number } }; show: unknown }>>(
         '/sync/playback/episodes',
       );
-    expect(episodes[0]).toMatchObject({ id: entry.id, progress: 42.5, episode: { ids: { trakt: episode?.trakt } } });
+    expect(episodes[0]).toMatchObject({ id: entry.id, progress: 42.5, episode: { ids: { trakt: episode.trakt } } });
     expect(episodes[0]?.show).toBeDefined();
   });
 
   it('users/me/watching is 204 when idle, 200 while watching', async () => {
     expect((await get('/users/me/watching')).status).toBe(204);
     const movie = (await sim.catalog('alice')).movies[1];
-    await sim.startWatching('alice', { type: 'movie', trakt_id: movie?.trakt ?? 0 });
+    if (!movie) throw new Error('expected a movie');
+    await sim.startWatching('alice', { type: 'movie', trakt_id: movie.trakt });
     const watching = await get('/users/me/watching');
     expect(watching.status).toBe(200);
     expect(await watching.json()).toMatchObject({
       action: 'scrobble',
       type: 'movie',
-      movie: { ids: { trakt: movie?.trakt } },
+      movie: { ids: { trakt: movie.trakt } },
       expires_at: expect.any(String),
     });
     const plays = (await sim.summary('alice')).movie_plays;
@@ -396,12 +426,10 @@ describe('rate limit', () => {
     for (let i = 0; i < 3; i++) expect((await get('/sync/last_activities')).status).toBe(200);
     const limited = await get('/sync/last_activities');
     expect(limited.status).toBe(429);
-    const retryAfter = Number(limited.headers.get('retry-after'));
-    expect(retryAfter).toBeGreaterThan(0);
-    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect(limited.headers.get('retry-after')).toBe('60'); // the window started at the frozen clock
     const info = JSON.parse(limited.headers.get('x-ratelimit') ?? '{}');
     expect(info).toMatchObject({ name: 'AUTHED_API_GET_LIMIT', period: 60, limit: 3, remaining: 0 });
-    expect(info.until).toMatch(/Z$/);
+    expect(info.until).toBe(new Date(NOW_MS + 60_000).toISOString());
 
     const other = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
     expect(

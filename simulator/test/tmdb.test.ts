@@ -6,7 +6,9 @@ let sim: Simulator;
 let catalog: CatalogInfo;
 
 beforeEach(async () => {
-  sim = installSimulator();
+  // A frozen clock (moved only by advanceClock): the per-second rate limit must not see a real second pass.
+  const frozen = Date.parse('2026-09-01T12:00:00.000Z');
+  sim = installSimulator({ now: () => frozen });
   await sim.createAccount({
     username: 'alice',
     seed: 'tmdb',
@@ -73,13 +75,14 @@ describe('lookups', () => {
 
   it('movies with a tmdb id resolve with details', async () => {
     const movie = catalog.movies.find((m) => m.tmdb_status === 'ok');
-    const response = await sim.tmdb(`/movie/${movie?.tmdb}`);
+    if (!movie) throw new Error('expected a movie on TMDB');
+    const response = await sim.tmdb(`/movie/${movie.tmdb}`);
     expect(response.status).toBe(200);
     const body = await response.json<Record<string, unknown>>();
     expect(body).toMatchObject({
-      id: movie?.tmdb,
-      title: movie?.title,
-      imdb_id: movie?.imdb,
+      id: movie.tmdb,
+      title: movie.title,
+      imdb_id: movie.imdb,
       runtime: expect.any(Number),
       vote_average: expect.any(Number),
     });
@@ -92,16 +95,17 @@ describe('lookups', () => {
 
   it('shows and seasons resolve with all episodes in one call', async () => {
     const show = catalog.shows.find((s) => s.tmdb_status === 'ok');
-    const tv = await (await sim.tmdb(`/tv/${show?.tmdb}`)).json<{
+    if (!show) throw new Error('expected a show on TMDB');
+    const tv = await (await sim.tmdb(`/tv/${show.tmdb}`)).json<{
       id: number;
       name: string;
       number_of_seasons: number;
       seasons: Array<{ season_number: number; episode_count: number }>;
     }>();
-    expect(tv).toMatchObject({ id: show?.tmdb, name: show?.title, number_of_seasons: 2 });
+    expect(tv).toMatchObject({ id: show.tmdb, name: show.title, number_of_seasons: 2 });
     expect(tv.seasons.map((s) => s.episode_count)).toEqual([4, 4]);
 
-    const season = await sim.tmdb(`/tv/${show?.tmdb}/season/2`);
+    const season = await sim.tmdb(`/tv/${show.tmdb}/season/2`);
     expect(season.status).toBe(200);
     const body = await season.json<{ episodes: Array<Record<string, unknown>> }>();
     expect(body.episodes).toHaveLength(4);
@@ -113,52 +117,57 @@ describe('lookups', () => {
       vote_average: expect.any(Number),
       air_date: expect.any(String),
     });
-    expect(body.episodes[0]?.id).toBe(show?.seasons[1]?.episodes[0]?.tmdb);
+    expect(body.episodes[0]?.id).toEqual(expect.any(Number));
+    expect(body.episodes[0]?.id).toBe(show.seasons[1]?.episodes[0]?.tmdb);
 
-    expect((await sim.tmdb(`/tv/${show?.tmdb}/season/9`)).status).toBe(404);
+    expect((await sim.tmdb(`/tv/${show.tmdb}/season/9`)).status).toBe(404);
   });
 
   it('null-tmdb movies are findable by imdb id and null-tmdb shows by tvdb id', async () => {
     const movie = catalog.movies.find((m) => m.tmdb_status === 'null_tmdb');
-    expect(movie?.tmdb).toBeNull();
-    const found = await (await sim.tmdb(`/find/${movie?.imdb}?external_source=imdb_id`)).json<{
+    if (!movie) throw new Error('expected a null-tmdb movie');
+    expect(movie.tmdb).toBeNull();
+    const found = await (await sim.tmdb(`/find/${movie.imdb}?external_source=imdb_id`)).json<{
       movie_results: Array<{ id: number; title: string }>;
       tv_results: unknown[];
       tv_episode_results: unknown[];
     }>();
-    expect(found.movie_results).toEqual([expect.objectContaining({ id: movie?.tmdb_record_id, title: movie?.title })]);
+    expect(found.movie_results).toEqual([expect.objectContaining({ id: movie.tmdb_record_id, title: movie.title })]);
     expect(found.tv_results).toEqual([]);
     expect(found.tv_episode_results).toEqual([]);
-    expect((await sim.tmdb(`/movie/${movie?.tmdb_record_id}`)).status).toBe(200);
+    expect((await sim.tmdb(`/movie/${movie.tmdb_record_id}`)).status).toBe(200);
 
     const show = catalog.shows.find((s) => s.tmdb_status === 'null_tmdb');
-    expect(show?.tmdb).toBeNull();
-    const foundShow = await (await sim.tmdb(`/find/${show?.tvdb}?external_source=tvdb_id`)).json<{
+    if (!show) throw new Error('expected a null-tmdb show');
+    expect(show.tmdb).toBeNull();
+    const foundShow = await (await sim.tmdb(`/find/${show.tvdb}?external_source=tvdb_id`)).json<{
       movie_results: unknown[];
       tv_results: Array<{ id: number; name: string }>;
     }>();
-    expect(foundShow.tv_results).toEqual([expect.objectContaining({ id: show?.tmdb_record_id, name: show?.title })]);
+    expect(foundShow.tv_results).toEqual([expect.objectContaining({ id: show.tmdb_record_id, name: show.title })]);
     expect(foundShow.movie_results).toEqual([]);
   });
 
   it('missing titles 404 with status_code 34 and are not findable', async () => {
     const movie = catalog.movies.find((m) => m.tmdb_status === 'missing');
-    expect(movie?.tmdb).not.toBeNull();
-    const response = await sim.tmdb(`/movie/${movie?.tmdb}`);
+    if (!movie) throw new Error('expected a movie missing on TMDB');
+    expect(movie.tmdb).toEqual(expect.any(Number));
+    const response = await sim.tmdb(`/movie/${movie.tmdb}`);
     expect(response.status).toBe(404);
     expect(await response.json<TmdbError>()).toEqual({
       status_code: 34,
       status_message: 'The resource you requested could not be found.',
       success: false,
     });
-    const found = await (await sim.tmdb(`/find/${movie?.imdb}?external_source=imdb_id`)).json<{
+    const found = await (await sim.tmdb(`/find/${movie.imdb}?external_source=imdb_id`)).json<{
       movie_results: unknown[];
     }>();
     expect(found.movie_results).toEqual([]);
 
     const show = catalog.shows.find((s) => s.tmdb_status === 'missing');
-    expect((await sim.tmdb(`/tv/${show?.tmdb}`)).status).toBe(404);
-    expect((await sim.tmdb(`/tv/${show?.tmdb}/season/1`)).status).toBe(404);
+    if (!show) throw new Error('expected a show missing on TMDB');
+    expect((await sim.tmdb(`/tv/${show.tmdb}`)).status).toBe(404);
+    expect((await sim.tmdb(`/tv/${show.tmdb}/season/1`)).status).toBe(404);
     expect((await sim.tmdb('/movie/1')).status).toBe(404);
     expect((await sim.tmdb('/nonsense')).status).toBe(404);
   });
@@ -170,6 +179,7 @@ describe('lookups', () => {
       await sim.trakt('/sync/watched/movies?limit=250', { accessToken: token, clientId: app.client_id })
     ).json<Array<{ movie: { title: string; ids: { tmdb: number | null } } }>>();
     const withTmdb = watched.filter((w) => w.movie.ids.tmdb !== null).slice(0, 5);
+    expect(withTmdb).toHaveLength(5);
     for (const item of withTmdb) {
       const response = await sim.tmdb(`/movie/${item.movie.ids.tmdb}`);
       if (response.status === 200) expect((await response.json<{ title: string }>()).title).toBe(item.movie.title);
@@ -187,7 +197,7 @@ describe('rate limit', () => {
     expect(statuses[5]).toBe(429);
     const limited = await sim.tmdb('/configuration');
     expect(limited.status).toBe(429);
-    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(limited.headers.get('retry-after')).toBe('1');
     expect(await limited.json()).toMatchObject({ status_code: 25, success: false });
     await sim.advanceClock(1);
     expect((await sim.tmdb('/configuration')).status).toBe(200);

@@ -163,9 +163,11 @@ function responsesFor(info: RouteInfo, doc: RouteContract | undefined): JsonSche
   const validates = info.schemas.length > 0;
   if (validates) {
     const existing = responses['400'];
-    responses['400'] = errorResponse(
+    const failed = errorResponse(
       existing ? `${String(existing.description)}; or the request failed validation` : 'The request failed validation',
     );
+    // Keep what the route documents for its own 400 (e.g. an HTML page) next to the JSON validation error.
+    responses['400'] = { ...failed, content: { ...(existing?.content as object | undefined), ...failed.content } };
   }
   if (info.secured && !responses['401'])
     responses['401'] = errorResponse('Missing, malformed, invalid or expired access JWT');
