@@ -141,3 +141,10 @@ export const syncStatusOutput = z.object({
   in_progress: z.boolean(),
   counts: z.object({ movies: z.number(), shows: z.number(), episodes: z.number(), plays: z.number() }),
 });
+
+export type FetchMoviesOutput = z.input<typeof fetchMoviesOutput>;
+export type FetchShowsOutput = z.input<typeof fetchShowsOutput>;
+export type StoredMoviesOutput = z.input<typeof storedMoviesOutput>;
+export type StoredShowsOutput = z.input<typeof storedShowsOutput>;
+export type SeasonsEpisodesOutput = z.input<typeof seasonsEpisodesOutput>;
+export type SyncStatusOutput = z.input<typeof syncStatusOutput>;

@@ -60,3 +60,9 @@ export const apiKeyOutput = z.object({
   created_at: z.string(),
   updated_at: z.string(),
 });
+
+export type UserOutput = z.input<typeof userOutput>;
+export type MeOutput = z.input<typeof meOutput>;
+export type TokenPairOutput = z.input<typeof tokenPairOutput>;
+export type AccessOutput = z.input<typeof accessOutput>;
+export type ApiKeyOutput = z.input<typeof apiKeyOutput>;
