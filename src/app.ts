@@ -19,6 +19,7 @@ import { ApiError, errorBody, handleError } from './http/errors';
 import { traktRoutes } from './trakt/routes';
 import { usersRoutes } from './users/routes';
 import { VERSION } from './version';
+import { dashboardRoutes } from './web/dashboard/routes';
 
 const healthOutput = z.object({ status: z.literal('ok'), version: z.string() });
 
@@ -79,6 +80,9 @@ export function createApp() {
   );
   app.route('/users', usersRoutes);
   app.route('/trakt', traktRoutes);
+  app.route('/app', dashboardRoutes);
+  // A newcomer opening the bare origin lands on the dashboard.
+  app.get('/', (c) => c.redirect('/app/'));
   app.route('/', docsRoutes(app));
 
   app.notFound((c) => c.json(errorBody(`Not found: ${c.req.method} ${c.req.path}`), 404));
