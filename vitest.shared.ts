@@ -5,11 +5,8 @@
  * which simulator/support/harness.ts routes into the in-process upstream simulator.
  */
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
-import { buildWeb } from './scripts/build-web.mjs';
 
 export async function workersTestPlugin(overrides: Record<string, string> = {}) {
-  // The pages' browser bundles are generated modules the Worker imports (scripts/build-web.mjs).
-  await buildWeb();
   return cloudflareTest({
     wrangler: { configPath: './wrangler.toml' },
     miniflare: {

@@ -7,9 +7,10 @@
  * harness's startStack: temp local D1/KV, migrations applied), seeds one synced user through the
  * simulator, then drives a bounded, self-terminating load from this process: for each endpoint,
  * a short warm-up, then REQUESTS requests with CONCURRENCY in flight (stopping early after
- * MAX_SECONDS per batch), in ROUNDS interleaved rounds. Only 127.0.0.1 is ever called. Both wrangler process groups are killed at the end,
- * whatever happens. `wrangler dev` is not production: the figures are ratios to /health, for
- * comparing endpoints with each other on the same machine, not absolute capacity.
+ * MAX_SECONDS per batch), in ROUNDS interleaved rounds. Only 127.0.0.1 is ever called. Both
+ * wrangler process groups are killed at the end, whatever happens. `wrangler dev` is not
+ * production: the figures are ratios to /health, for comparing endpoints with each other on the
+ * same machine, not absolute capacity.
  */
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
@@ -62,7 +63,10 @@ function must(ok: boolean, what: string, detail: unknown): void {
   if (!ok) throw new Error(`${what}: ${JSON.stringify(detail)}`);
 }
 
-/** Registers an API user, connects it to a seeded simulator account through the real OAuth flow, and runs its first sync. */
+/**
+ * Registers an API user, connects it to a seeded simulator account through the real OAuth flow,
+ * and runs its first sync.
+ */
 async function seedUser(info: StackInfo): Promise<{ token: string; showTraktId: number; movies: number }> {
   const sim = (path: string, body?: unknown) =>
     json(`${info.simUrl}/_sim${path}`, body === undefined ? 'GET' : 'POST', body);
@@ -96,7 +100,10 @@ async function seedUser(info: StackInfo): Promise<{ token: string; showTraktId: 
   const redirect = await fetch(auth.body.auth_url as string, { redirect: 'manual' });
   const location = new URL(redirect.headers.get('location') ?? 'http://invalid/');
   const callback = await fetch(
-    `${info.apiUrl}/trakt/oauth-callback/?${new URLSearchParams({ code: location.searchParams.get('code') ?? '', state: location.searchParams.get('state') ?? '' })}`,
+    `${info.apiUrl}/trakt/oauth-callback/?${new URLSearchParams({
+      code: location.searchParams.get('code') ?? '',
+      state: location.searchParams.get('state') ?? '',
+    })}`,
   );
   await callback.body?.cancel();
   must(callback.status === 200, 'oauth callback', callback.status);
@@ -164,7 +171,8 @@ export async function runThroughput(log: (line: string) => void = console.log): 
   try {
     for (const url of [info.apiUrl, info.simUrl]) must(new URL(url).hostname === '127.0.0.1', 'loopback only', url);
     log(
-      `throughput: API ${info.apiUrl}, simulator ${info.simUrl}; seeding ${SEED_ACCOUNT.movies} movies, ${SEED_ACCOUNT.shows} shows…`,
+      `throughput: API ${info.apiUrl}, simulator ${info.simUrl}; seeding ${SEED_ACCOUNT.movies} movies, ` +
+        `${SEED_ACCOUNT.shows} shows…`,
     );
     const user = await seedUser(info);
     const endpoints: Array<{ path: string; auth: boolean }> = [
@@ -191,7 +199,9 @@ export async function runThroughput(log: (line: string) => void = console.log): 
         a.roundRps.push(r.rps);
       }
       log(
-        `throughput: round ${round}/${ROUNDS}: ${endpoints.map((e) => `${e.path.split('?')[0]} ${acc.get(e.path)!.roundRps.at(-1)!.toFixed(0)} req/s`).join(', ')}`,
+        `throughput: round ${round}/${ROUNDS}: ${endpoints
+          .map((e) => `${e.path.split('?')[0]} ${acc.get(e.path)!.roundRps.at(-1)!.toFixed(0)} req/s`)
+          .join(', ')}`,
       );
     }
     const loadAfter = loadavg()[0]!;
@@ -245,7 +255,9 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === import.meta.fi
   const { throughputTable } = await import('./format.ts');
   const result = await runThroughput();
   console.log(
-    `\n${result.machine}; ${result.requests} requests per endpoint in ${result.rounds} rounds, concurrency ${result.concurrency}; load average ${result.load_average.before.toFixed(1)} → ${result.load_average.after.toFixed(1)}\n`,
+    `\n${result.machine}; ${result.requests} requests per endpoint in ${result.rounds} rounds, concurrency ` +
+      `${result.concurrency}; load average ${result.load_average.before.toFixed(1)} → ` +
+      `${result.load_average.after.toFixed(1)}\n`,
   );
   console.log(throughputTable(result.rows));
 }

@@ -24,7 +24,7 @@ import { dashboardRoutes } from './web/dashboard/routes';
 const healthOutput = z.object({ status: z.literal('ok'), version: z.string() });
 
 export function createApp() {
-  // strict: false — every path works with and without the trailing slash the seed docs use.
+  // strict: false — every path works with and without a trailing slash (the API reference writes `/users/me/`).
   const app = new Hono<AppEnv>({ strict: false });
 
   app.use(requestId());

@@ -1,4 +1,4 @@
-/** The dashboard's chart geometry and formatting (src/web/dashboard/client/charts.ts): pure functions of `now`. */
+/** The dashboard's chart geometry and formatting (src/web/dashboard/browser/charts.ts): pure functions of `now`. */
 import { describe, expect, it } from 'vitest';
 import {
   calendarCells,
@@ -8,7 +8,7 @@ import {
   monthBars,
   relativeTime,
   weekdayHourCells,
-} from '../src/web/dashboard/client/charts';
+} from '../src/web/dashboard/browser/charts';
 
 const NOW = new Date('2025-03-15T12:00:00Z'); // a Saturday
 

@@ -36,7 +36,7 @@ describe('GET /app/', () => {
       expect(res.headers.get('Content-Type')).toMatch(/^text\/html; charset=UTF-8/i);
       expect(res.headers.get('Cache-Control')).toBe('no-store');
       expect(res.headers.get('Referrer-Policy')).toBe('no-referrer');
-      expect(res.body).toMatch(/^<!doctype html><html lang="en">/);
+      expect(res.body).toMatch(/^<!doctype html>\n<html lang="en">/);
       expect(res.body).toContain('<h1>Watch history</h1>');
       expect(res.body).toContain('<form id="signin-form">');
     }

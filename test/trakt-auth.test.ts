@@ -99,7 +99,7 @@ describe('OAuth code flow', () => {
     }
   });
 
-  it('reports missing client credentials with the seed message and a hint', async () => {
+  it('reports missing client credentials with the API reference message and a hint', async () => {
     const user = await registerAndLogin();
     const res = await call('GET', '/trakt/authenticate/', { token: user.access });
     expectError(res, 400, 'No Trakt client credentials');
@@ -335,7 +335,7 @@ describe('refresh', () => {
     }
   });
 
-  it('invalid_grant on refresh marks the connection reauthorization_required, visible in auth-status, and is not retried', async () => {
+  it('invalid_grant on refresh: reauthorization_required (shown by auth-status), never retried', async () => {
     const user = await connectedUser(sim);
     const { keyRing, open, aadFor } = await import('../src/crypto/envelope');
     const row = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?')
@@ -374,7 +374,8 @@ describe('refresh', () => {
   });
 
   it('a transient failure keeps the old, still-valid token', async () => {
-    await sim.config({ expires_in: 600 }); // 10 min lifetime: the margin (1 min) is not yet reached, so force via API 401
+    // 10 min lifetime: the margin (1 min) is not yet reached, so force via API 401.
+    await sim.config({ expires_in: 600 });
     const user = await connectedUser(sim);
     const before = await env.DB.prepare('SELECT token_version FROM trakt_connections WHERE user_id = ?')
       .bind(user.id)

@@ -183,7 +183,8 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
       const url = new URL(request.url);
       if (!url.hostname.endsWith('.sim.test')) {
         throw new Error(
-          `[simulator] blocked a real network call to ${url.origin}${url.pathname}: in tests only *.sim.test hosts are reachable (they are routed to the upstream simulator).`,
+          `[simulator] blocked a real network call to ${url.origin}${url.pathname}: in tests only *.sim.test ` +
+            'hosts are reachable (they are routed to the upstream simulator).',
         );
       }
       const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined) ?? undefined;

@@ -217,7 +217,9 @@ export function buildOpenApi(routes: readonly RouterRoute[]): OpenApiDocument {
       title: 'Trakt watch-history API',
       version: VERSION,
       description:
-        'Self-hostable Trakt watch-history API. Every path also accepts a trailing slash (`/trakt/auth-status/`, as in the seed docs). Errors are JSON `{"error": "...", "details"?: ...}`. Get a JWT with POST /users/token and send it as `Authorization: Bearer <access>`.',
+        'Self-hostable Trakt watch-history API. Every path also accepts a trailing slash (`/trakt/auth-status/`). ' +
+        'Errors are JSON `{"error": "...", "details"?: ...}`. ' +
+        'Get a JWT with POST /users/token and send it as `Authorization: Bearer <access>`.',
     },
     servers: [{ url: '/' }],
     tags: [...tags].map((name) => ({

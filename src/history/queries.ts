@@ -100,7 +100,10 @@ export async function storedShows(db: Database, userId: number, request: PageReq
   };
 }
 
-/** Seasons and episodes of one of the user's shows, ordered by season then episode; undefined if the user has no such show. */
+/**
+ * Seasons and episodes of one of the user's shows, ordered by season then episode; undefined if
+ * the user has no such show.
+ */
 export async function watchedSeasonsEpisodes(db: Database, userId: number, showTraktId: number, imageBase: string) {
   const show = await db.query.shows.findFirst({
     columns: { id: true, title: true, traktId: true, tmdbRef: true },

@@ -1,7 +1,8 @@
 /**
  * @module
  * /trakt/* history endpoints (as in the API reference): run the caller's sync now, and serve
- * stored movies, shows and a show's seasons/episodes from D1.
+ * stored movies, shows and a show's seasons/episodes from D1. Beyond the reference: clear the
+ * stored history for a clean re-sync.
  */
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
@@ -9,6 +10,7 @@ import { requireUser } from '../auth/middleware';
 import { describe, errorResponse, type RouteContract } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
+import { clearStoredHistory } from '../sync/reset';
 import { runSync } from '../sync/service';
 import { storedMovies, storedShows, syncStatus, watchedSeasonsEpisodes } from './queries';
 import {
@@ -136,5 +138,22 @@ export const historyRoutes = new Hono<AppEnv>()
     requireUser,
     async (c) => {
       return c.json((await syncStatus(c.var.db, c.var.userId)) satisfies SyncStatusOutput);
+    },
+  )
+  .delete(
+    '/history',
+    describe({
+      summary: 'Delete the stored watch history (for a clean re-sync)',
+      description:
+        'Keeps the account, the Trakt connection and the API keys. The next sync of movies and of shows is a full one.',
+      responses: {
+        204: { description: 'Deleted' },
+        409: errorResponse('A sync for this user is already running'),
+      },
+    }),
+    requireUser,
+    async (c) => {
+      await clearStoredHistory(c.env.DB, c.var.db, c.var.userId);
+      return c.body(null, 204);
     },
   );

@@ -1,6 +1,6 @@
 /**
  * @module
- * /trakt/* connection endpoints (seed contract): auth status, authorize URL, OAuth callback
+ * /trakt/* connection endpoints (as in the API reference): auth status, authorize URL, OAuth callback
  * (GET from Trakt's redirect, POST from scripts), manual refresh, disconnect, device flow.
  */
 import { Hono } from 'hono';

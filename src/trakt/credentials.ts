@@ -1,7 +1,8 @@
 /**
  * @module
  * Which Trakt app (client id + secret) acts for a user: the user's own stored keys in either
- * seed form, else the deployment-wide TRAKT_CLIENT_ID / TRAKT_CLIENT_SECRET.
+ * accepted form (one `trakt` key, or `trakt_client_id` + `trakt_client_secret`), else the
+ * deployment-wide TRAKT_CLIENT_ID / TRAKT_CLIENT_SECRET.
  */
 import { optionalSecret } from '../config';
 import type { KeyRing } from '../crypto/envelope';
@@ -11,7 +12,9 @@ import { readApiKeys } from '../users/api-keys';
 import type { TraktCredentials } from './client';
 
 export const NO_CREDENTIALS_HINT =
-  'Store your Trakt app credentials with POST /users/api-keys/ ({"service_name": "trakt", "service_user_id": "<client id>", "api_key": "<client secret>"}), or set TRAKT_CLIENT_ID and TRAKT_CLIENT_SECRET on the server.';
+  'Store your Trakt app credentials with POST /users/api-keys/ ' +
+  '({"service_name": "trakt", "service_user_id": "<client id>", "api_key": "<client secret>"}), ' +
+  'or set TRAKT_CLIENT_ID and TRAKT_CLIENT_SECRET on the server.';
 
 export async function resolveTraktCredentials(
   env: Env,

@@ -20,7 +20,10 @@ export async function storeTraktCredentials(access: string, app: AppCredentials)
   expect(res.status).toBe(201);
 }
 
-/** Registers an API user, a simulator account (dataset per `account`), stores credentials and connects via GET callback. */
+/**
+ * Registers an API user, a simulator account (dataset per `account`), stores credentials and
+ * connects via GET callback.
+ */
 export async function connectedUser(sim: Simulator, account: Partial<AccountInput> = {}) {
   accountCounter += 1;
   const traktUsername = account.username ?? `trakt_${accountCounter}_${Math.random().toString(36).slice(2, 7)}`;

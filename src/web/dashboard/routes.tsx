@@ -1,29 +1,40 @@
 /**
  * @module
- * `GET /app/`: the dashboard. The shell is rendered with hono/jsx (./page.tsx); the client script is
- * ./client/main.ts bundled by scripts/build-web.mjs into ./client.generated.ts. Its CSP allows exactly that script
- * and the stylesheet by hash, images from the TMDB image host only, and calls to this origin only.
+ * `GET /app/`: the dashboard page (./page.tsx in the shared shell, ./client.ts bundled into src/web/dist/). On top of
+ * the shell's CSP it allows images from the TMDB image host only (`TMDB_IMAGE_BASE_URL`'s origin). The document and
+ * its CSP depend only on the deployment's settings, so each variant is built once per isolate.
  */
 import { Hono } from 'hono';
 import type { AppEnv } from '../../app-env';
-import { pageCsp } from '../../docs/self-contained-page';
 import { describe } from '../../http/describe';
-import { DASHBOARD_SCRIPT } from './client.generated';
-import { DashboardPage } from './page';
-import { DASHBOARD_STYLE } from './style';
+import { script, style } from '../dist/dashboard';
+import { pageCsp, pageHtml } from '../page';
+import { DashboardBody } from './page';
 
-let baseCsp: Promise<string> | undefined;
+type Built = { html: string; csp: string };
+const built = new Map<string, Promise<Built>>();
 
-/** The page CSP plus `img-src` for the configured image host (computed once per isolate, then a string join). */
-async function dashboardCsp(imageBaseUrl: string): Promise<string> {
-  baseCsp ??= pageCsp(DASHBOARD_STYLE, DASHBOARD_SCRIPT);
-  let imageOrigin = "'none'";
+/** The origin images may come from; `'none'` for a malformed setting (cards then show their placeholders). */
+function imageOrigin(imageBaseUrl: string): string {
   try {
-    imageOrigin = new URL(imageBaseUrl).origin;
+    return new URL(imageBaseUrl).origin;
   } catch {
-    // A malformed TMDB_IMAGE_BASE_URL: no images, the cards show their placeholders.
+    return "'none'";
   }
-  return `${await baseCsp}; img-src ${imageOrigin}`;
+}
+
+function dashboard(registrationOpen: boolean, images: string): Promise<Built> {
+  const key = `${registrationOpen}|${images}`;
+  let page = built.get(key);
+  if (!page) {
+    const assets = { script, style };
+    page = Promise.all([
+      pageHtml({ title: 'Watch history', assets, body: <DashboardBody registrationOpen={registrationOpen} /> }),
+      pageCsp(assets),
+    ]).then(([html, csp]) => ({ html, csp: `${csp}; img-src ${images}` }));
+    built.set(key, page);
+  }
+  return page;
 }
 
 export const dashboardRoutes = new Hono<AppEnv>().get(
@@ -36,14 +47,10 @@ export const dashboardRoutes = new Hono<AppEnv>().get(
     responses: { 200: { description: 'The dashboard page', html: true } },
   }),
   async (c) => {
-    c.header('Content-Security-Policy', await dashboardCsp(c.env.TMDB_IMAGE_BASE_URL));
+    const { html, csp } = await dashboard(c.env.REGISTRATION !== 'closed', imageOrigin(c.env.TMDB_IMAGE_BASE_URL));
+    c.header('Content-Security-Policy', csp);
     c.header('Cache-Control', 'no-store');
     c.header('Referrer-Policy', 'no-referrer');
-    const registrationOpen = (c.env as { REGISTRATION?: string }).REGISTRATION !== 'closed';
-    return c.html(
-      `<!doctype html>${(
-        <DashboardPage style={DASHBOARD_STYLE} script={DASHBOARD_SCRIPT} registrationOpen={registrationOpen} />
-      ).toString()}`,
-    );
+    return c.html(html);
   },
 );

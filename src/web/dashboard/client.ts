@@ -4,11 +4,19 @@
  * recent plays with infinite scroll, and a show's seasons and episodes. Everything comes from this API's public
  * endpoints (./api.ts) and is drawn with ./dom.ts, so every value is inserted as text.
  */
-import { Api, ApiFailure, loadSession } from './api';
-import { calendarHeatmap, monthChart, weekdayHourGrid } from './chart-svg';
-import { episodeCode, relativeTime } from './charts';
-import { byId, fill, h } from './dom';
-import type { HistoryItem, SeasonsEpisodes, StatsAnswer, StoredMovie, StoredShow, SyncStatus, Title } from './types';
+import { Api, ApiFailure, loadSession } from './browser/api';
+import { calendarHeatmap, monthChart, weekdayHourGrid } from './browser/chart-svg';
+import { episodeCode, relativeTime } from './browser/charts';
+import { byId, fill, h } from './browser/dom';
+import type {
+  HistoryItem,
+  SeasonsEpisodes,
+  StatsAnswer,
+  StoredMovie,
+  StoredShow,
+  SyncStatus,
+  Title,
+} from './browser/types';
 
 const PAGE_SIZE = 24;
 const POLL_MS = 2_000;

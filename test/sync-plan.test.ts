@@ -1,6 +1,5 @@
-/** Unit tests of the pure cores: sync planning, token and schedule policies, retry maths. */
+/** Unit tests of src/sync/plan.ts: the pure sync planning (what changed, which rows to write). */
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, parseRetryAfter } from '../src/http/upstream';
 import {
   activityChanges,
   desiredEpisodes,
@@ -13,9 +12,7 @@ import {
   sameFields,
   toPlayRow,
 } from '../src/sync/plan';
-import { nextSyncAt, userJitterFraction } from '../src/sync/schedule';
 import type { HistoryItem, PlaybackItem, WatchedMovie, WatchedShow } from '../src/sync/trakt-data';
-import { needsRefresh, refreshMarginMs, tokenExpiresAtMs } from '../src/trakt/token-policy';
 
 const movieItem = (id: number, trakt: number, watchedAt: string): HistoryItem => ({
   id,
@@ -190,45 +187,5 @@ describe('sync planning', () => {
     expect(rows.get('7:1:1')).toMatchObject({ plays: 2, progress: 100, lastWatchedAt: '2026-03-01T00:00:00.000Z' });
     expect(rows.get('7:1:2')).toMatchObject({ plays: 1, progress: 100 });
     expect(rows.get('7:1:3')).toMatchObject({ plays: 0, progress: 25, lastWatchedAt: null });
-  });
-});
-
-describe('token and schedule policies', () => {
-  it('derives expiry from created_at + expires_in and refreshes within 10% of the lifetime, clamped to 1 min – 1 h', () => {
-    expect(tokenExpiresAtMs({ created_at: 1_000, expires_in: 86_400 })).toBe(87_400_000);
-    expect(refreshMarginMs(86_400)).toBe(3600_000); // 24 h → 1 h (cap)
-    expect(refreshMarginMs(7_200)).toBe(720_000); // 2 h → 12 min
-    expect(refreshMarginMs(300)).toBe(60_000); // floor
-    const expiresAt = 10_000_000;
-    expect(needsRefresh(expiresAt, 7_200, expiresAt - 721_000)).toBe(false);
-    expect(needsRefresh(expiresAt, 7_200, expiresAt - 719_000)).toBe(true);
-  });
-
-  it('schedules the next sync one interval ahead plus a stable per-user jitter under 10%', () => {
-    const env = { SYNC_INTERVAL_MINUTES: '60' };
-    for (const userId of [1, 2, 3, 1000, 99_999]) {
-      const delta = nextSyncAt(env, userId, 0) - 3600_000;
-      expect(delta).toBeGreaterThanOrEqual(0);
-      expect(delta).toBeLessThan(360_000);
-      expect(nextSyncAt(env, userId, 0)).toBe(nextSyncAt(env, userId, 0));
-    }
-    const spread = new Set(Array.from({ length: 100 }, (_, i) => Math.floor(userJitterFraction(i + 1) * 10)));
-    expect(spread.size).toBeGreaterThan(5);
-    expect(nextSyncAt({ SYNC_INTERVAL_MINUTES: 'nonsense' }, 1, 0)).toBeGreaterThanOrEqual(3600_000);
-  });
-});
-
-describe('retry maths', () => {
-  it('parses Retry-After as seconds or an HTTP date, defaulting to 60', () => {
-    expect(parseRetryAfter('120', 0)).toBe(120);
-    expect(parseRetryAfter(new Date(30_000).toUTCString(), 0)).toBe(30);
-    expect(parseRetryAfter(null, 0)).toBe(60);
-    expect(parseRetryAfter('soon', 0)).toBe(60);
-  });
-
-  it('backs off exponentially with full jitter', () => {
-    expect(backoffDelay(1, 250, 1)).toBe(250);
-    expect(backoffDelay(3, 250, 1)).toBe(1000);
-    expect(backoffDelay(3, 250, 0)).toBe(0);
   });
 });
