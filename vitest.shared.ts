@@ -22,6 +22,9 @@ export async function workersTestPlugin(overrides: Record<string, string> = {}) 
         TRAKT_API_URL: 'https://api.trakt.sim.test',
         TRAKT_AUTH_URL: 'https://auth.trakt.sim.test',
         TMDB_API_URL: 'https://api.tmdb.sim.test/3',
+        // Quiet test output; tests about logging raise it through the env they pass to the Worker.
+        LOG_LEVEL: 'error',
+        ADMIN_TOKEN: '',
         ...overrides,
       },
     },

@@ -46,6 +46,11 @@ describe('read endpoints', () => {
           imdb: expect.stringMatching(/^tt/),
           tmdb: expect.any(Number),
         },
+        overview: expect.any(String),
+        backdrop_url: expect.stringMatching(/^https:\/\/image\.tmdb\.org\/t\/p\/w1280\//),
+        genres: expect.arrayContaining([expect.any(String)]),
+        runtime: expect.any(Number),
+        rating: expect.any(Number),
       },
     });
     const times = [
@@ -70,12 +75,19 @@ describe('read endpoints', () => {
     const entry = shows.body.shows[0];
     expect(entry).toEqual({
       last_watched_at: expect.stringMatching(ISO_Z),
+      plays: expect.any(Number),
+      reset_at: null,
       show: {
         id: expect.any(Number),
         title: expect.any(String),
         year: expect.any(Number),
         image_url: expect.stringMatching(/w500/),
         ids: { trakt: expect.any(Number), tmdb: expect.any(Number) },
+        overview: expect.any(String),
+        backdrop_url: expect.stringMatching(/w1280/),
+        genres: expect.arrayContaining([expect.any(String)]),
+        runtime: expect.any(Number),
+        rating: expect.any(Number),
       },
     });
     const detail = await call('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${entry.show.ids.trakt}`, {

@@ -103,6 +103,7 @@ describe('GET /openapi.json', () => {
       'POST /users/token',
       'POST /users/token/refresh',
       'GET /trakt/oauth-callback',
+      'POST /trakt/oauth-callback/confirm',
       'GET /trakt/oauth-helper',
     ]);
     for (const { method, path, op } of operations(doc)) {
@@ -146,6 +147,10 @@ describe('GET /openapi.json', () => {
     expect(movies.parameters!.map((p) => [p.name, p.in, p.required])).toEqual([
       ['page', 'query', false],
       ['page_size', 'query', false],
+      ['sort', 'query', false],
+      ['order', 'query', false],
+      ['q', 'query', false],
+      ['year', 'query', false],
     ]);
     const episodes = doc.paths['/trakt/get-watched-seasons-episodes']!.get as unknown as Operation;
     expect(episodes.parameters!.map((p) => [p.name, p.in, p.required])).toEqual([['trakt_id', 'query', true]]);
@@ -193,6 +198,9 @@ describe('GET /openapi.json', () => {
       (await call('GET', '/trakt/get-stored-shows/', { token: user.access })).body,
     );
     check('GET /trakt/sync-status', 200, (await call('GET', '/trakt/sync-status/', { token: user.access })).body);
+    check('GET /trakt/history', 200, (await call('GET', '/trakt/history/', { token: user.access })).body);
+    check('GET /trakt/stats', 200, (await call('GET', '/trakt/stats/?tz=Asia/Kolkata', { token: user.access })).body);
+    check('GET /trakt/export', 200, (await call('GET', '/trakt/export/', { token: user.access })).body);
     const register = await call('POST', '/users/register/', {
       json: { username: `${user.username}_2`, password: 'long enough password' },
     });

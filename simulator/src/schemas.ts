@@ -62,6 +62,13 @@ export const playSchema = z.object({
   action: z.enum(['scrobble', 'checkin', 'watch']).optional(),
 });
 
+/** Renames a catalog title (shared by every account with its seed), e.g. to test escaping of odd characters. */
+export const renameTitleSchema = z.object({
+  type: z.enum(['movie', 'show']),
+  trakt_id: z.number().int(),
+  title: z.string().min(1).max(500),
+});
+
 export const resetSchema = z.object({ show_trakt_id: z.number().int(), reset_at: isoDate.optional() });
 
 export const playbackSchema = z.object({
@@ -92,6 +99,10 @@ export const configSchema = z
     device_expires_in: z.number().int().min(1),
     device_interval: z.number().int().min(0),
     tmdb_default_key: z.string().nullable(),
+    path_prefix: z
+      .string()
+      .regex(/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/, 'a path like /trakt-proxy (no trailing slash)')
+      .nullable(),
   })
   .partial()
   .strict();
@@ -100,7 +111,20 @@ export const clockSchema = z.object({ advance_seconds: z.number().optional(), no
 
 export const deviceSchema = z.object({ user_code: z.string().min(1), username: z.string().min(1).optional() });
 
-export const faultKinds = ['500', '502', '503', '520', '429', 'hang', 'malformed_json', 'html_error'] as const;
+export const faultKinds = [
+  '500',
+  '502',
+  '503',
+  '520',
+  '429',
+  'hang',
+  'malformed_json',
+  'html_error',
+  'invalid_client',
+  'process_then_502',
+  'hold',
+  'process_then_hold',
+] as const;
 
 export const faultSchema = z.object({
   match: z
@@ -123,6 +147,8 @@ export const faultSchema = z.object({
     })
     .default({}),
   times: z.number().int().min(1).default(1),
+  /** Let this many matching requests through first (e.g. 39 to fail the 40th history page). */
+  after: z.number().int().min(0).default(0),
   kind: z.enum(faultKinds),
   /** Retry-After seconds for 429/5xx/html_error faults. */
   retry_after: z.number().int().min(0).optional(),

@@ -25,6 +25,7 @@ import type {
   ConfigInput,
   FaultInfo,
   PlayInfo,
+  RefreshTokenSends,
   TokenSet,
 } from '../src/admin';
 import { createSimulator, type SimulatorInstance } from '../src/app';
@@ -34,6 +35,7 @@ import type {
   faultSchema,
   playbackSchema,
   playSchema,
+  renameTitleSchema,
   resetSchema,
   tokensSchema,
   watchingSchema,
@@ -47,6 +49,7 @@ export type {
   CatalogInfo,
   FaultInfo,
   PlayInfo,
+  RefreshTokenSends,
   RequestLogEntry,
   SimConfig,
   Summary,
@@ -62,12 +65,16 @@ export const SIM_DEFAULT_REDIRECT_URI = 'http://localhost:8787/trakt/oauth-callb
 export const SIM_DEFAULT_TMDB_KEY = 'sim-tmdb-key';
 
 const ADMIN_ORIGIN = 'https://admin.sim.test';
+/** `whenHeld` checks the held count this often, and gives up (failing the test) after the limit. */
+const HELD_POLL_MS = 5;
+const HELD_WAIT_LIMIT_MS = 20_000;
 
 export type AppInput = z.input<typeof appSchema>;
 export type AccountInput = z.input<typeof accountSchema>;
 export type TokensInput = z.input<typeof tokensSchema>;
 export type PlayInput = z.input<typeof playSchema>;
 export type ResetInput = z.input<typeof resetSchema>;
+export type RenameTitleInput = z.input<typeof renameTitleSchema>;
 export type PlaybackInput = z.input<typeof playbackSchema>;
 export type WatchingInput = z.input<typeof watchingSchema>;
 export type FaultInput = z.input<typeof faultSchema>;
@@ -111,12 +118,18 @@ export interface Simulator {
   /** Issues a token set directly (no OAuth dance). */
   issueTokens(input: TokensInput): Promise<TokenSet>;
   expireToken(accessToken: string): Promise<void>;
+  /** Trakt stops honouring the refresh token of the set with this access token; the access token still works. */
+  expireRefreshToken(accessToken: string): Promise<void>;
+  /** Whether Trakt accepts this access token now. */
+  tokenActive(accessToken: string): Promise<boolean>;
 
   addPlay(username: string, input: PlayInput): Promise<PlayInfo>;
   removePlay(username: string, historyId: number): Promise<PlayInfo>;
   /** All plays of the account, newest first (the truth history is derived from). */
   plays(username: string): Promise<PlayInfo[]>;
   resetShow(username: string, input: ResetInput): Promise<{ show_trakt_id: number; reset_at: string }>;
+  /** Renames a catalog title (every account with its seed sees the new title). */
+  renameTitle(input: RenameTitleInput): Promise<{ type: 'movie' | 'show'; trakt_id: number; title: string }>;
   setPlayback(username: string, input: PlaybackInput): Promise<{ id: number; progress: number; paused_at: string }>;
   removePlayback(username: string, playbackId: number): Promise<void>;
   startWatching(username: string, input: WatchingInput): Promise<{ started_at: string; expires_at: string }>;
@@ -134,6 +147,12 @@ export interface Simulator {
 
   addFault(input: FaultInput): Promise<FaultInfo>;
   clearFaults(): Promise<void>;
+  /** Resolves once `count` requests are held by `hold`/`process_then_hold` faults at the same time. */
+  whenHeld(count: number): Promise<void>;
+  /** Lets every held request go on; returns how many there were. */
+  releaseHeld(): Promise<number>;
+  /** How refresh tokens were sent to `/oauth/token` (a correct client never sends one twice). */
+  refreshTokenSends(): Promise<RefreshTokenSends>;
   requests(): Promise<RequestLogEntry[]>;
   /** Requests per "METHOD /path-template", e.g. `GET /sync/history/movies`. */
   counters(): Promise<Record<string, number>>;
@@ -230,11 +249,17 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     expireToken: async (accessToken) => {
       await admin('POST', '/tokens/expire', { access_token: accessToken });
     },
+    expireRefreshToken: async (accessToken) => {
+      await admin('POST', '/tokens/expire-refresh', { access_token: accessToken });
+    },
+    tokenActive: async (accessToken) =>
+      (await admin<{ active: boolean }>('POST', '/tokens/active', { access_token: accessToken })).active,
 
     addPlay: (username, input) => admin<PlayInfo>('POST', `${user(username)}/plays`, input),
     removePlay: (username, id) => admin<PlayInfo>('DELETE', `${user(username)}/plays/${id}`),
     plays: (username) => admin<PlayInfo[]>('GET', `${user(username)}/plays`),
     resetShow: (username, input) => admin('POST', `${user(username)}/resets`, input),
+    renameTitle: (input) => admin('POST', '/titles', input),
     setPlayback: (username, input) => admin('POST', `${user(username)}/playback`, input),
     removePlayback: async (username, id) => {
       await admin('DELETE', `${user(username)}/playback/${id}`);
@@ -275,6 +300,16 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     clearFaults: async () => {
       await admin('DELETE', '/faults');
     },
+    whenHeld: async (count) => {
+      // Polls the in-memory count rather than awaiting a promise the held request settles: in workerd a
+      // promise settled from another request's context (the API Worker's fetch) would never wake this one.
+      for (let waited = 0; instance.state.held < count; waited += HELD_POLL_MS) {
+        if (waited > HELD_WAIT_LIMIT_MS) throw new Error(`[simulator] fewer than ${count} requests held`);
+        await new Promise((resolve) => setTimeout(resolve, HELD_POLL_MS));
+      }
+    },
+    releaseHeld: async () => (await admin<{ released: number }>('POST', '/faults/release')).released,
+    refreshTokenSends: () => admin<RefreshTokenSends>('GET', '/refresh-token-sends'),
     requests: () => admin<RequestLogEntry[]>('GET', '/requests'),
     counters: () => admin<Record<string, number>>('GET', '/counters'),
     clearRequests: async () => {

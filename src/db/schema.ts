@@ -95,9 +95,10 @@ export const loginFailureUsernames = sqliteTable(
 );
 
 /**
- * One row per connected Trakt account: the source of truth for its token set. The encrypted
- * token set itself lives in KV under an immutable key (`trakt_tokens:<user>:<token_set_id>`)
- * that changes on every refresh, so no KV location can serve a stale set as current.
+ * One row per connected Trakt account: the source of truth (and journal) for its token set. The
+ * sealed set is kept here and copied to KV under a key that changes on every refresh
+ * (`trakt_tokens:<user>:<token_set_id>`) for the hot read path. Only src/trakt/connections.ts
+ * reads or writes this table.
  */
 export const traktConnections = sqliteTable(
   'trakt_connections',
@@ -105,7 +106,7 @@ export const traktConnections = sqliteTable(
     userId: integer()
       .primaryKey()
       .references(() => users.id, { onDelete: 'cascade' }),
-    status: text({ enum: ['active', 'reauthorization_required'] }).notNull(),
+    status: text({ enum: ['active', 'refresh_rejected', 'reauthorization_required', 'disconnecting'] }).notNull(),
     statusReason: text(),
     /** Bumped on every new token set; the compare-and-set guard for refreshes. */
     tokenVersion: integer().notNull(),
@@ -117,8 +118,14 @@ export const traktConnections = sqliteTable(
     /** Refresh lease: who is refreshing and until when (single-flight across isolates). */
     refreshLeaseId: text(),
     refreshLeaseUntil: text(),
-    /** KV token set written by a refresh whose D1 publish may not have happened; adopted on the next refresh. */
+    /** The token set id a refresh in flight will publish under (removed by a disconnect with the rest). */
     pendingTokenSetId: text(),
+    /** The current token set, sealed (AAD `user:<id>|trakt_tokens`): the journal KV misses fall back to. */
+    sealedTokens: text(),
+    /** When Trakt last rejected the client id/secret (null once a refresh succeeds). */
+    credentialsRejectedAt: text(),
+    /** Transient refresh failures in a row: the backoff before the next attempt grows with it. */
+    refreshFailures: integer().notNull().default(0),
     connectedAt: text().notNull(),
     refreshedAt: text(),
     updatedAt: text().notNull(),
@@ -171,6 +178,10 @@ export const movies = sqliteTable(
   (t) => [
     uniqueIndex('movies_user_trakt_unique').on(t.userId, t.traktId),
     index('movies_user_recent_idx').on(t.userId, t.lastWatchedAt, t.id),
+    index('movies_user_title_idx').on(t.userId, sql`${t.title} COLLATE NOCASE`, t.id),
+    index('movies_user_plays_idx').on(t.userId, t.plays, t.id),
+    index('movies_user_year_idx').on(t.userId, t.year, t.id),
+    index('movies_user_paused_idx').on(t.userId).where(sql`${t.pausedAt} IS NOT NULL`),
   ],
 );
 
@@ -199,6 +210,9 @@ export const shows = sqliteTable(
   (t) => [
     uniqueIndex('shows_user_trakt_unique').on(t.userId, t.traktId),
     index('shows_user_recent_idx').on(t.userId, t.lastWatchedAt, t.id),
+    index('shows_user_title_idx').on(t.userId, sql`${t.title} COLLATE NOCASE`, t.id),
+    index('shows_user_plays_idx').on(t.userId, t.plays, t.id),
+    index('shows_user_year_idx').on(t.userId, t.year, t.id),
   ],
 );
 
@@ -237,8 +251,8 @@ export const episodes = sqliteTable(
   (t) => [
     uniqueIndex('episodes_season_number_unique').on(t.seasonId, t.episodeNumber),
     index('episodes_show_idx').on(t.showId, t.seasonId, t.episodeNumber),
-    // Small: only episodes with a paused viewing, so the sync finds playback that disappeared cheaply.
-    index('episodes_paused_idx').on(t.pausedAt).where(sql`${t.pausedAt} IS NOT NULL`),
+    // Per show and small (only paused viewings): the sync finds a user's paused episodes without a global scan.
+    index('episodes_show_paused_idx').on(t.showId).where(sql`${t.pausedAt} IS NOT NULL`),
   ],
 );
 
@@ -262,38 +276,61 @@ export const plays = sqliteTable(
   },
   (t) => [
     uniqueIndex('plays_user_history_unique').on(t.userId, t.historyId),
-    index('plays_user_type_watched_idx').on(t.userId, t.mediaType, t.watchedAt),
-    index('plays_user_show_idx').on(t.userId, t.showTraktId),
+    // Keyset pagination of /trakt/history/ on (watched_at, history_id), one index per filter shape;
+    // the type and movie ones also serve the sync (their prefixes), the episode one the per-episode totals.
+    index('plays_user_watched_idx').on(t.userId, t.watchedAt, t.historyId),
+    index('plays_user_type_watched_idx').on(t.userId, t.mediaType, t.watchedAt, t.historyId),
+    index('plays_user_show_idx').on(t.userId, t.showTraktId, t.watchedAt, t.historyId),
+    index('plays_user_episode_idx').on(t.userId, t.showTraktId, t.seasonNumber, t.episodeNumber, t.watchedAt),
+    index('plays_user_movie_idx').on(t.userId, t.movieTraktId, t.watchedAt, t.historyId),
   ],
 );
 
 /** Per-user sync cursor, lease, last result and stored counts (so list totals never COUNT(*)). */
-export const syncState = sqliteTable('sync_state', {
-  userId: integer()
-    .primaryKey()
-    .references(() => users.id, { onDelete: 'cascade' }),
-  /** When movies / shows were last synced (null: the next sync of that kind is a first, full one). */
-  moviesSyncedAt: text(),
-  showsSyncedAt: text(),
-  moviesWatchedAt: text(),
-  moviesPausedAt: text(),
-  episodesWatchedAt: text(),
-  episodesPausedAt: text(),
-  /** Newest `watched_at` stored per type: the history high-water marks. */
-  moviesHistoryHighWater: text(),
-  episodesHistoryHighWater: text(),
-  movieCount: integer().notNull().default(0),
-  showCount: integer().notNull().default(0),
-  episodeCount: integer().notNull().default(0),
-  moviePlayCount: integer().notNull().default(0),
-  episodePlayCount: integer().notNull().default(0),
-  leaseId: text(),
-  leaseUntil: text(),
-  lastSyncAt: text(),
-  lastResult: text(),
-  lastError: text(),
-  lastErrorAt: text(),
-});
+export const syncState = sqliteTable(
+  'sync_state',
+  {
+    userId: integer()
+      .primaryKey()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** When movies / shows were last synced (null: the next sync of that kind is a first, full one). */
+    moviesSyncedAt: text(),
+    showsSyncedAt: text(),
+    moviesWatchedAt: text(),
+    moviesPausedAt: text(),
+    episodesWatchedAt: text(),
+    episodesPausedAt: text(),
+    /** Newest `watched_at` stored per type: the history high-water marks. */
+    moviesHistoryHighWater: text(),
+    episodesHistoryHighWater: text(),
+    movieCount: integer().notNull().default(0),
+    showCount: integer().notNull().default(0),
+    episodeCount: integer().notNull().default(0),
+    moviePlayCount: integer().notNull().default(0),
+    episodePlayCount: integer().notNull().default(0),
+    leaseId: text(),
+    leaseUntil: text(),
+    lastSyncAt: text(),
+    lastResult: text(),
+    lastError: text(),
+    lastErrorAt: text(),
+    /** The unfinished pass of each kind (JSON `SyncPass`, src/sync/state.ts): its phase and resume cursor. */
+    moviesPass: text(),
+    showsPass: text(),
+    /** When the last full reconcile of each kind committed. */
+    moviesReconciledAt: text(),
+    showsReconciledAt: text(),
+    /** 1 while titles or seasons of the user's library still wait for TMDB enrichment. */
+    tmdbBacklog: integer().notNull().default(0),
+  },
+  (t) => [
+    // Operator view (admin/status.ts): syncs holding a lease, and users with a TMDB backlog, without a scan.
+    index('sync_state_lease_idx').on(t.leaseUntil).where(sql`${t.leaseUntil} IS NOT NULL`),
+    index('sync_state_tmdb_backlog_idx')
+      .on(t.userId)
+      .where(sql`json_extract(${t.lastResult}, '$.enrichment.skipped') = 'budget_exhausted'`),
+  ],
+);
 
 // ---------------------------------------------------------------------------------------------
 // TMDB metadata: public data, cached once for everyone (not per user).
@@ -311,6 +348,10 @@ export const tmdbTitles = sqliteTable(
     overview: text(),
     voteAverage: real(),
     fetchedAt: text().notNull(),
+    /** Genre names as a JSON array (`["Drama","Comedy"]`). */
+    genres: text(),
+    /** Minutes: a movie's runtime, or a show's typical episode runtime. */
+    runtime: integer(),
   },
   (t) => [primaryKey({ columns: [t.kind, t.tmdbId] })],
 );
@@ -336,6 +377,8 @@ export const tmdbEpisodes = sqliteTable(
     overview: text(),
     stillPath: text(),
     voteAverage: real(),
+    /** Minutes, from the season data; the stats' minutes for episode plays. */
+    runtime: integer(),
   },
   (t) => [primaryKey({ columns: [t.tmdbShowId, t.seasonNumber, t.episodeNumber] })],
 );
@@ -352,3 +395,86 @@ export const tmdbExternalIds = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.source, t.externalId, t.kind] })],
 );
+
+// ---------------------------------------------------------------------------------------------
+// Read-side support (src/history).
+
+/** Per-user data version: bumped in the same batch as every write of the user's history; the ETag source. */
+export const userDataVersions = sqliteTable('user_data_versions', {
+  userId: integer()
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  version: integer().notNull(),
+  updatedAt: text().notNull(),
+});
+
+/**
+ * Stats rollups per user, rebuilt from `plays` whenever plays or their TMDB metadata change.
+ * `dimension`: `total` (bucket `movie` | `episode` | `show`), `month` (`2024-01`; years are summed from months),
+ * `weekday_hour` (`<0-6, Monday = 0>-<0-23>`, UTC), `genre` (the genre name).
+ */
+export const playStats = sqliteTable(
+  'play_stats',
+  {
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    dimension: text({ enum: ['total', 'month', 'weekday_hour', 'genre'] }).notNull(),
+    bucket: text().notNull(),
+    plays: integer().notNull(),
+    minutes: integer().notNull(),
+    minutesUnknownPlays: integer().notNull(),
+    /** `total` rows only: distinct movies / episodes / shows with a play. */
+    watched: integer(),
+    firstPlayAt: text(),
+    lastPlayAt: text(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.dimension, t.bucket] })],
+);
+
+// ---------------------------------------------------------------------------------------------
+// Operability (observability/records.ts owns these; admin/status.ts reads them).
+
+/** One row per cron run: what it did. The newest 1,000 are kept. */
+export const cronRuns = sqliteTable('cron_runs', {
+  id: integer().primaryKey({ autoIncrement: true }),
+  startedAt: text().notNull(),
+  finishedAt: text().notNull(),
+  durationMs: integer().notNull(),
+  /** `ok` or `failed`. */
+  outcome: text().notNull(),
+  refreshed: integer().notNull().default(0),
+  refreshFailures: integer().notNull().default(0),
+  claimed: integer().notNull().default(0),
+  enqueued: integer().notNull().default(0),
+  statesDeleted: integer().notNull().default(0),
+  /** The failure's class and scrubbed message when `outcome` is `failed`. */
+  error: text(),
+});
+
+/** Background syncs that exhausted their retries (the dead-letter queue's consumer writes one per message). */
+export const syncDeadLetters = sqliteTable(
+  'sync_dead_letters',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    attempts: integer().notNull(),
+    deadAt: text().notNull(),
+  },
+  (t) => [
+    index('sync_dead_letters_dead_at_idx').on(t.deadAt),
+    // Deleting a user deletes their dead letters through this index.
+    index('sync_dead_letters_user_idx').on(t.userId),
+  ],
+);
+
+/**
+ * Counters kept by triggers (migration 0008): `users` and `connections:<status>` for every status
+ * value, so the operator view never counts a large table.
+ */
+export const opsCounters = sqliteTable('ops_counters', {
+  name: text().primaryKey(),
+  value: integer().notNull(),
+});

@@ -27,6 +27,8 @@ export type ResponseContract = {
   schema?: z.ZodType;
   /** The response is an HTML page (instead of, or as an alternative to, JSON). */
   html?: boolean;
+  /** The response can also be CSV (`text/csv`). */
+  csv?: boolean;
 };
 
 export type RouteContract = {

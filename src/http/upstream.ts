@@ -10,6 +10,9 @@
  *   backoff and full jitter, then an `upstream_unavailable` ApiError.
  * Hand-written: no maintained library covers fetch retries with Retry-After on Workers.
  */
+
+import { upstreamTimeoutMs } from '../config';
+import { observeUpstream } from '../observability/hooks';
 import { ApiError } from './errors';
 
 export type RetryPolicy = {
@@ -53,9 +56,9 @@ export function backoffDelay(attempt: number, baseDelayMs: number, random: numbe
   return Math.round(random * baseDelayMs * 2 ** (attempt - 1));
 }
 
-export function timeoutMs(env: Env, fallback = 10_000): number {
-  const parsed = Number(env.UPSTREAM_TIMEOUT_MS);
-  return Number.isFinite(parsed) && parsed > 0 ? parsed : fallback;
+/** The per-attempt timeout, validated in config (a sane maximum, because refresh leases are derived from it). */
+export function timeoutMs(env: Env): number {
+  return upstreamTimeoutMs(env);
 }
 
 export async function requestWithRetry(
@@ -72,6 +75,7 @@ export async function requestWithRetry(
       response = await deps.fetch(url, { ...init, signal: AbortSignal.timeout(policy.timeoutMs) });
     } catch (error) {
       const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+      observeUpstream(service, url, timedOut ? 'timeout' : 'network_error');
       if (last) {
         throw new ApiError(
           timedOut ? 504 : 502,
@@ -87,6 +91,7 @@ export async function requestWithRetry(
       await deps.sleep(backoffDelay(attempt, policy.baseDelayMs, deps.random()));
       continue;
     }
+    observeUpstream(service, url, response.status);
 
     if (response.status === 429) {
       const retryAfter = parseRetryAfter(response.headers.get('Retry-After'), Date.now());

@@ -1,14 +1,18 @@
 /**
  * @module
- * Queue consumers. `trakt-sync`: one message = one user's incremental sync (movies + shows), under
- * the same D1 sync lease as the fetch endpoints. Every message is settled on its own, so one
- * user's failure never affects the others in the batch. `trakt-sync-dlq`: messages that exhausted
- * their retries; the failure is recorded for the user (visible in /trakt/sync-status/).
+ * Queue consumers. `trakt-sync`: one message = one chunk of one user's sync (movies + shows, or the
+ * kinds a continuation names), under the same D1 sync lease as the fetch endpoints; an unfinished
+ * sync queues its own continuation, and a continuation whose chunk already committed is dropped.
+ * Every message is settled on its own, so one user's failure never affects the others in the batch.
+ * `trakt-sync-dlq`: messages that exhausted their retries; the failure is recorded for the user
+ * (visible in /trakt/sync-status/).
  */
-import { sql } from 'drizzle-orm';
-import { database, isoNow } from '../db/client';
+import { database } from '../db/client';
 import { ApiError } from '../http/errors';
-import { runSync } from '../sync/service';
+import { observeQueueMessage } from '../observability/hooks';
+import { recordDeadLetter } from '../observability/records';
+import { type ContinuationMessage, runSync, type SyncKind } from '../sync/service';
+import { recordSyncGaveUp } from '../sync/state';
 import type { SyncMessage } from './scheduled';
 
 export const SYNC_QUEUE_NAME = 'trakt-sync';
@@ -19,7 +23,16 @@ export function retryDelaySeconds(attempts: number): number {
   return Math.min(3600, 30 * 2 ** Math.max(0, attempts - 1));
 }
 
-export type MessageOutcome = 'synced' | 'skipped_in_progress' | 'skipped_not_connected' | 'retry' | 'invalid';
+export type MessageOutcome =
+  | 'synced'
+  | 'continues'
+  | 'skipped_stale'
+  | 'skipped_in_progress'
+  | 'skipped_not_connected'
+  | 'retry'
+  | 'invalid';
+
+const KINDS: readonly SyncKind[] = ['movies', 'shows'];
 
 function isSyncMessage(body: unknown): body is SyncMessage {
   return typeof body === 'object' && body !== null && Number.isSafeInteger((body as SyncMessage).user_id);
@@ -35,9 +48,17 @@ export async function handleSyncMessage(
     return 'invalid';
   }
   try {
-    await runSync(env, message.body.user_id, { kinds: ['movies', 'shows'], waitUntil, background: true });
+    // A continuation (sent by an unfinished chunk) names its kinds and the chunk it continues.
+    const continuation = message.body as Partial<ContinuationMessage>;
+    const kinds = Array.isArray(continuation.kinds) ? continuation.kinds.filter((k) => KINDS.includes(k)) : [...KINDS];
+    const outcome = await runSync(env, message.body.user_id, {
+      kinds: kinds.length > 0 ? kinds : [...KINDS],
+      waitUntil,
+      background: true,
+      expect: continuation.expect,
+    });
     message.ack();
-    return 'synced';
+    return outcome.stale ? 'skipped_stale' : outcome.complete ? 'synced' : 'continues';
   } catch (error) {
     if (error instanceof ApiError) {
       if (error.code === 'sync_in_progress') {
@@ -61,13 +82,8 @@ export async function handleSyncMessage(
 export async function handleDeadLetter(env: Env, message: Message<unknown>): Promise<void> {
   if (isSyncMessage(message.body)) {
     const userId = message.body.user_id;
-    await database(env.DB).run(
-      sql`UPDATE sync_state SET last_error = 'Background sync gave up after repeated failures: ' || coalesce(last_error, 'unknown error'), last_error_at = ${isoNow()}
-          WHERE user_id = ${userId}`,
-    );
-    console.error(
-      JSON.stringify({ level: 'error', event: 'sync_dead_lettered', user_id: userId, attempts: message.attempts }),
-    );
+    await recordSyncGaveUp(database(env.DB), userId);
+    await recordDeadLetter(env.DB, userId, message.attempts, Date.now());
   }
   message.ack();
 }
@@ -75,10 +91,14 @@ export async function handleDeadLetter(env: Env, message: Message<unknown>): Pro
 export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
   const waitUntil = (p: Promise<unknown>) => ctx.waitUntil(p);
   if (batch.queue === DEAD_LETTER_QUEUE_NAME) {
-    for (const message of batch.messages) await handleDeadLetter(env, message);
+    for (const message of batch.messages) {
+      await handleDeadLetter(env, message);
+      observeQueueMessage(batch.queue, message, 'dead_lettered');
+    }
     return;
   }
   // Sequential. wrangler.toml sets max_batch_size = 1 so each sync has the invocation's whole
   // subrequest budget; a larger batch still works, its messages just share that budget.
-  for (const message of batch.messages) await handleSyncMessage(env, message, waitUntil);
+  for (const message of batch.messages)
+    observeQueueMessage(batch.queue, message, await handleSyncMessage(env, message, waitUntil));
 }

@@ -3,9 +3,10 @@
  * Builds what Trakt-facing services need for one user (database, KV, key ring, lazily resolved
  * client credentials) from a request or a background job.
  */
+import { upstreamTimeoutMs } from '../config';
 import { keyRing } from '../crypto/envelope';
 import { database } from '../db/client';
-import { TraktClient } from './client';
+import { TraktClient, type TraktCredentials } from './client';
 import { resolveTraktCredentials } from './credentials';
 import type { TokenStoreContext } from './tokens';
 
@@ -15,6 +16,8 @@ export async function traktUserContext(
   env: Env,
   userId: number,
   waitUntil?: (promise: Promise<unknown>) => void,
+  /** Credentials already resolved by the caller (a sync reads the user's keys once for Trakt and TMDB). */
+  credentials?: () => Promise<TraktCredentials>,
 ): Promise<TraktUserContext> {
   const db = database(env.DB);
   const ring = await keyRing(env);
@@ -25,10 +28,11 @@ export async function traktUserContext(
     kv: env.KV,
     ring,
     userId,
+    upstreamTimeoutMs: upstreamTimeoutMs(env),
     waitUntil,
     client: () =>
-      (client ??= resolveTraktCredentials(env, db, ring, userId).then((credentials) =>
-        TraktClient.fromEnv(env, credentials),
+      (client ??= (credentials ? credentials() : resolveTraktCredentials(env, db, ring, userId)).then((resolved) =>
+        TraktClient.fromEnv(env, resolved),
       )),
   };
 }
