@@ -129,8 +129,13 @@ async function refreshConnection(): Promise<void> {
     state.dataset.state = 'disconnected';
   }
   byId('connect-actions').hidden = connected && !auth.warning;
-  byId<HTMLButtonElement>('sync-now').disabled = !connected || sync.in_progress;
+  byId<HTMLButtonElement>('sync-now').disabled = !connected || isRunning(sync);
   showSync(sync);
+}
+
+/** A sync holds its lease, or a chunked sync has more chunks queued. */
+function isRunning(sync: SyncStatus): boolean {
+  return sync.in_progress || Object.keys(sync.progress ?? {}).length > 0;
 }
 
 function showSync(sync: SyncStatus): void {
@@ -141,18 +146,24 @@ function showSync(sync: SyncStatus): void {
     `${sync.counts.movies} movies, ${sync.counts.shows} shows, ${sync.counts.episodes} episodes, ${sync.counts.plays} plays stored`;
   const progress = byId<HTMLProgressElement>('sync-progress');
   const label = byId('sync-phase');
-  progress.hidden = !sync.in_progress;
-  label.hidden = !sync.in_progress;
-  if (sync.in_progress) {
-    const done = sync.progress?.pages_done ?? 0;
-    const known = sync.progress?.pages_known ?? 0;
+  const running = isRunning(sync);
+  progress.hidden = !running;
+  label.hidden = !running;
+  if (running) {
+    const kinds = Object.values(sync.progress ?? {});
+    const done = kinds.reduce((sum, kind) => sum + (kind.pages_done ?? 0), 0);
+    const known = kinds.reduce((sum, kind) => sum + (kind.pages_known ?? 0), 0);
+    const phase = kinds
+      .map((kind) => kind.phase)
+      .filter(Boolean)
+      .join(', ');
     if (known > 0) {
       progress.max = known;
       progress.value = Math.min(done, known);
     } else {
       progress.removeAttribute('value');
     }
-    label.textContent = `Syncing${sync.phase ? ` (${sync.phase})` : ''}: ${done}${known ? ` of ${known}` : ''} pages`;
+    label.textContent = `Syncing${phase ? ` (${phase})` : ''}: ${done}${known ? ` of ${known}` : ''} pages`;
     clearTimeout(polling);
     polling = setTimeout(() => void pollSync(), POLL_MS);
   }
@@ -162,7 +173,7 @@ async function pollSync(): Promise<void> {
   try {
     const sync = await api.syncStatus();
     showSync(sync);
-    if (!sync.in_progress) {
+    if (!isRunning(sync)) {
       byId<HTMLButtonElement>('sync-now').disabled = false;
       await Promise.all([refreshStats(), resetGrid()]);
     }
@@ -285,7 +296,7 @@ function fromHistory(item: HistoryItem): Card {
       subtitle: item.movie.year ? String(item.movie.year) : '',
       imageUrl: item.movie.image_url,
       watchedAt: item.watched_at,
-      plays: item.plays ?? item.movie.plays,
+      plays: item.movie.plays,
       kind: 'movie',
       showTraktId: null,
     };
@@ -297,7 +308,7 @@ function fromHistory(item: HistoryItem): Card {
     subtitle: item.episode.title ? `${code} · ${item.episode.title}` : code,
     imageUrl: item.show.image_url,
     watchedAt: item.watched_at,
-    plays: item.plays ?? item.episode.plays,
+    plays: item.episode.plays,
     kind: 'episode',
     showTraktId: item.show.ids.trakt ?? null,
   };

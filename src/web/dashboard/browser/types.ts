@@ -15,6 +15,8 @@ export type AuthStatus = {
   expires_at?: string;
 };
 
+export type KindProgress = { phase?: string; pages_done?: number; pages_known?: number | null; plays_stored?: number };
+
 export type SyncStatus = {
   connected: boolean;
   status: string;
@@ -23,8 +25,8 @@ export type SyncStatus = {
   next_sync_at: string | null;
   in_progress: boolean;
   counts: { movies: number; shows: number; episodes: number; plays: number };
-  phase?: string | null;
-  progress?: { pages_done?: number; pages_known?: number | null; plays_stored?: number } | null;
+  /** One entry per kind whose sync is under way (a long first sync runs in chunks). */
+  progress?: Partial<Record<'movies' | 'shows', KindProgress>>;
 };
 
 export type MoviePlay = {
@@ -33,7 +35,6 @@ export type MoviePlay = {
   action: string;
   type: 'movie';
   movie: Title & { plays?: number };
-  plays?: number;
 };
 export type EpisodePlay = {
   id: number;
@@ -42,7 +43,6 @@ export type EpisodePlay = {
   type: 'episode';
   show: Title;
   episode: { season: number; number: number; title: string | null; ids: Ids; plays?: number };
-  plays?: number;
 };
 export type HistoryItem = MoviePlay | EpisodePlay;
 export type HistoryPage = { items: HistoryItem[]; next_cursor: string | null };
