@@ -483,7 +483,7 @@ async function openShow(traktId: number, title: string, opener: HTMLElement): Pr
             : h('div', { class: 'still placeholder', 'aria-hidden': 'true' });
           return h(
             'li',
-            { class: plays > 0 ? 'episode watched' : 'episode', 'data-watched': plays > 0 },
+            { class: plays > 0 ? 'episode watched' : 'episode', 'data-watched': String(plays > 0) },
             still,
             h(
               'div',
