@@ -441,6 +441,7 @@ function printNextSteps(info: StackInfo, session: Session, options: Options) {
   log(`API        ${info.apiUrl}   (docs: ${info.apiUrl}/docs)`);
   log(`Simulator  ${info.simUrl}   (admin API: /_sim/*, see simulator/README.md)`);
   log(`API user   ${session.username} / ${session.password}`);
+  log(`Dashboard  ${info.apiUrl}/app/   (sign in as ${session.username} / ${session.password})`);
   log(`Logs       ${info.logDir}${options.keepLogs ? '' : ' (removed on exit)'}`);
   log('');
   log(`export API=${info.apiUrl}`);

@@ -15,11 +15,13 @@ import { corsOrigins, MAX_BODY_BYTES } from './config';
 import { database } from './db/client';
 import { docsRoutes } from './docs/routes';
 import { healthRoutes } from './health/routes';
+import { describe } from './http/describe';
 import { ApiError, errorBody, handleError } from './http/errors';
 import { requestLog } from './observability/request-log';
 import { CONFIRM_PATH } from './trakt/callback-page';
 import { traktRoutes } from './trakt/routes';
 import { usersRoutes } from './users/routes';
+import { dashboardRoutes } from './web/dashboard/routes';
 
 /** The one route that takes a form body: the OAuth callback page's confirmation (src/trakt/callback-page.tsx). */
 const FORM_POST_PATH = new RegExp(`^/trakt${CONFIRM_PATH}/?$`);
@@ -79,6 +81,17 @@ export function createApp() {
     .route('/admin', adminRoutes)
     .route('/users', usersRoutes)
     .route('/trakt', traktRoutes);
+  // The web dashboard, and the bare origin redirecting to it (HTML, outside the typed client's routes).
+  app.route('/app', dashboardRoutes);
+  app.get(
+    '/',
+    describe({
+      summary: 'The dashboard, for a newcomer opening the bare origin',
+      tag: 'meta',
+      responses: { 302: { description: 'Redirect to /app/' } },
+    }),
+    (c) => c.redirect('/app/'),
+  );
   app.route('/', docsRoutes(app));
 
   app.notFound((c) => c.json(errorBody(`Not found: ${c.req.method} ${c.req.path}`), 404));

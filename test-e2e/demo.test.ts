@@ -98,16 +98,18 @@ async function expectSummary(run: Run) {
   const [movieTotal] = numbers(out, /^Most recent movies \((\d+) stored\):$/m);
   const [showTotal] = numbers(out, /^Most recent shows \((\d+) stored\):$/m);
   expect([movieTotal, showTotal]).toEqual([movies, shows]);
-  expect(out.match(/plays \d+ {2}https:\/\/image\.tmdb\.org\/t\/p\/w500\/\S+\.jpg$/gm)?.length).toBeGreaterThanOrEqual(
+  // The demo points TMDB_IMAGE_BASE_URL at the simulator's image CDN, so the dashboard shows images offline.
+  expect(out.match(/plays \d+ {2}http:\/\/127\.0\.0\.1:\d+\/t\/p\/w500\/\S+\.jpg$/gm)?.length).toBeGreaterThanOrEqual(
     5,
   );
   expect(out).toMatch(/^.+: \d+ seasons, \d+ watched episodes$/m);
-  expect(out).toMatch(/^ {4}E01 .+https:\/\/image\.tmdb\.org\/t\/p\/w300\/\S+\.jpg$/m);
+  expect(out).toMatch(/^ {4}E01 .+http:\/\/127\.0\.0\.1:\d+\/t\/p\/w300\/\S+\.jpg$/m);
 
   const api = /^export API=(http:\/\/127\.0\.0\.1:\d+)$/m.exec(out)?.[1];
   const sim = /^Simulator {2}(http:\/\/127\.0\.0\.1:\d+)/m.exec(out)?.[1];
   expect(api).toBeDefined();
   expect(sim).toBeDefined();
+  expect(out).toMatch(new RegExp(`^Dashboard {2}${api}/app/ {3}\\(sign in as demo / demo-[\\w-]+\\)$`, 'm'));
   expect(out).toMatch(/^export TOKEN=ey[\w-]+\.[\w-]+\.[\w-]+ /m);
   expect(out).toContain(
     'curl -s -H "Authorization: Bearer $TOKEN" "$API/trakt/get-stored-movies/?page=1&page_size=10"',

@@ -13,6 +13,7 @@ import {
   type Simulator,
 } from '../simulator/support/harness';
 import { INVALID_CURSOR } from '../src/history/cursor';
+import { DAY_ROLLUP_DAYS } from '../src/history/stats';
 import { call, expectError, type JsonResponse, registerAndLogin } from './support/api';
 import { meterD1 } from './support/d1-meter';
 import { connectedUser } from './support/trakt';
@@ -110,6 +111,7 @@ describe('GET /trakt/history/', () => {
           imdb: expect.any(String),
           tmdb: expect.any(Number),
         },
+        plays: expect.any(Number),
       },
     });
     const episode = items.find((i) => i.type === 'episode')!;
@@ -135,11 +137,17 @@ describe('GET /trakt/history/', () => {
         number: expect.any(Number),
         title: expect.any(String),
         ids: { trakt: expect.any(Number) },
+        plays: expect.any(Number),
       },
     });
     const truthOf = new Map(truth.map((p) => [p.id, p]));
     expect(truthOf.get(episode.id)!.trakt_id).toBe(episode.episode.ids.trakt);
     expect(truthOf.get(movie.id)!.trakt_id).toBe(movie.movie.ids.trakt);
+    // Each item carries its title's total plays (the dashboard's play count).
+    const playsOf = (traktId: number) => truth.filter((p) => p.trakt_id === traktId).length;
+    expect(movie.movie.plays).toBe(playsOf(movie.movie.ids.trakt));
+    expect(episode.episode.plays).toBe(playsOf(episode.episode.ids.trakt));
+    expect(items.some((i) => (i.type === 'movie' ? i.movie.plays : i.episode.plays) > 1)).toBe(true);
   });
 
   it('filters by type, start_at/end_at (inclusive) and a movie or show trakt_id, each with cursors', async () => {
@@ -351,6 +359,7 @@ async function expectedStats(username: string, catalog: CatalogInfo, withTmdb: b
       plays: list.length,
       minutes: minutes(list),
     })),
+    by_day: byDay(plays, Date.now()),
     time_zone: 'UTC',
     by_weekday_hour: grid(plays.map((p) => localCell(p.watched_at, 'UTC'))),
     top_genres: [...genreCounts.entries()]
@@ -361,7 +370,43 @@ async function expectedStats(username: string, catalog: CatalogInfo, withTmdb: b
   };
 }
 
+/** Plays per UTC day from DAY_ROLLUP_DAYS before `now`, oldest first (the rollup's window). */
+function byDay(plays: Array<{ watched_at: string }>, now: number) {
+  const from = new Date(now - DAY_ROLLUP_DAYS * 86_400_000).toISOString().slice(0, 10);
+  const days = new Map<string, number>();
+  for (const p of plays) {
+    const day = p.watched_at.slice(0, 10);
+    if (day >= from) days.set(day, (days.get(day) ?? 0) + 1);
+  }
+  return [...days.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([date, count]) => ({ date, plays: count }));
+}
+
 describe('GET /trakt/stats/', () => {
+  it('counts plays per day over the last 400 days (the calendar), leaving older days out', async () => {
+    const user = await syncedUser({ ...SMALL, seed: 'stats-days' });
+    const catalog = await sim.catalog(user.traktUsername);
+    const movieId = catalog.movies[0]!.trakt;
+    const day = 86_400_000;
+    const now = Date.now();
+    const recent = [now - 2 * day, now - 2 * day - 60_000, now - 10 * day, now - (DAY_ROLLUP_DAYS + 30) * day];
+    for (const at of recent) {
+      const watched_at = new Date(Math.floor(at / 1000) * 1000).toISOString();
+      await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: movieId, watched_at });
+    }
+    await sync(user.access);
+    const truth = await sim.plays(user.traktUsername);
+    const expected = byDay(truth, now);
+    const twoDaysAgo = new Date(now - 2 * day).toISOString().slice(0, 10);
+    expect(expected.find((d) => d.date === twoDaysAgo)?.plays ?? 0).toBeGreaterThanOrEqual(2);
+    const tooOld = new Date(now - (DAY_ROLLUP_DAYS + 30) * day).toISOString().slice(0, 10);
+    expect(truth.some((p) => p.watched_at.startsWith(tooOld))).toBe(true);
+
+    const res = await call('GET', '/trakt/stats/', { token: user.access });
+    expect(res.status).toBe(200);
+    expect(res.body.by_day).toEqual(expected);
+    expect(res.body.by_day.some((d: { date: string }) => d.date === tooOld)).toBe(false);
+  });
+
   it('matches figures computed from the simulator account, in UTC and in DST and half-hour zones', async () => {
     const user = await syncedUser({ ...SMALL, seed: 'stats-hand', history_start: '2023-06-01T00:00:00.000Z' });
     const catalog = await sim.catalog(user.traktUsername);
@@ -421,6 +466,7 @@ describe('GET /trakt/stats/', () => {
       last_play_at: null,
       by_year: [],
       by_month: [],
+      by_day: [],
       time_zone: 'UTC',
       by_weekday_hour: Array.from({ length: 7 }, () => Array.from({ length: 24 }, () => 0)),
       top_genres: [],

@@ -1,13 +1,14 @@
 /**
  * @module app
  * Builds one simulator: a Hono app serving Trakt's auth host (`/oauth/*`), Trakt's API host
- * (`/sync/*`, `/users/*`), TMDB (`/3/*`) and the admin surface (`/_sim/*`) from one origin
+ * (`/sync/*`, `/users/*`), TMDB (`/3/*`), TMDB's image CDN (`/t/p/*`) and the admin surface (`/_sim/*`) from one origin
  * (the paths don't collide), with all state in memory in this instance.
  */
 import { Hono } from 'hono';
 import { adminRoutes } from './admin';
 import type { SimEnv } from './env';
 import { faultMiddleware } from './faults';
+import { imageRoutes } from './images';
 import { requestLogMiddleware } from './request-log';
 import { initialState, type SimContext, SimError, type SimulatorState } from './state';
 import { TMDB_NOT_FOUND, tmdbRoutes } from './tmdb';
@@ -56,6 +57,7 @@ export function createSimulator(options: SimulatorOptions = {}): SimulatorInstan
   app.route('/_sim', adminRoutes(ctx));
   app.route('/oauth', traktOAuthRoutes(ctx));
   app.route('/3', tmdbRoutes(ctx));
+  app.route('/t/p', imageRoutes());
   app.route('/', traktApiRoutes(ctx));
 
   app.notFound((c) => {

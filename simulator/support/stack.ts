@@ -229,6 +229,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       '--var',
       `TMDB_API_URL:${simUrl}/3`,
       '--var',
+      `TMDB_IMAGE_BASE_URL:${simUrl}/t/p`,
+      '--var',
       `TRAKT_REDIRECT_URI:${redirectUri}`,
       '--var',
       'UPSTREAM_TIMEOUT_MS:5000',

@@ -70,6 +70,7 @@ function pageQuery(
       episodeTraktId: plays.episodeTraktId,
       // Aliased: D1 batch results are keyed by column name, and movies/shows/episodes share names.
       movieTitle: named<string | null>(movies.title, 'movie_title'),
+      moviePlays: named<number | null>(movies.plays, 'movie_plays'),
       movieYear: named<number | null>(movies.year, 'movie_year'),
       movieSlug: named<string | null>(movies.slug, 'movie_slug'),
       movieImdb: named<string | null>(movies.imdbId, 'movie_imdb'),
@@ -83,6 +84,7 @@ function pageQuery(
       showTvdb: named<number | null>(shows.tvdbId, 'show_tvdb'),
       showPoster: named<string | null>(showTmdb.posterPath, 'show_poster'),
       episodeTitle: named<string | null>(episodes.title, 'episode_title'),
+      episodePlays: named<number | null>(episodes.plays, 'episode_plays'),
       episodeTmdbName: named<string | null>(tmdbEpisodes.name, 'episode_tmdb_name'),
     })
     .from(plays)
@@ -143,6 +145,7 @@ export function historyItem(row: PlayRecord, imageBase: string) {
         year: row.movieYear,
         image_url: imageUrl(imageBase, 'w500', row.moviePoster),
         ids: { trakt: row.movieTraktId ?? 0, slug: row.movieSlug, imdb: row.movieImdb, tmdb: row.movieTmdb },
+        plays: row.moviePlays ?? 0,
       },
     };
   }
@@ -166,6 +169,7 @@ export function historyItem(row: PlayRecord, imageBase: string) {
       number: row.episodeNumber ?? 0,
       title: row.episodeTmdbName ?? row.episodeTitle,
       ids: { trakt: row.episodeTraktId },
+      plays: row.episodePlays ?? 0,
     },
   };
 }

@@ -320,6 +320,7 @@ export const historyOutput = z.object({
             imdb: z.string().nullable(),
             tmdb: z.number().nullable(),
           }),
+          plays: z.number().describe("The movie's plays in total"),
         }),
       }),
       z.object({
@@ -342,6 +343,7 @@ export const historyOutput = z.object({
           number: z.number(),
           title: z.string().nullable(),
           ids: z.object({ trakt: z.number().nullable() }),
+          plays: z.number().describe("The episode's plays in total"),
         }),
       }),
     ]),
@@ -361,6 +363,9 @@ export const statsOutput = z.object({
   last_play_at: z.string().nullable(),
   by_year: z.array(z.object({ year: z.number(), ...bucketFigures })),
   by_month: z.array(z.object({ month: z.string().describe('YYYY-MM (UTC)'), ...bucketFigures })),
+  by_day: z
+    .array(z.object({ date: z.string().describe('YYYY-MM-DD (UTC)'), plays: z.number() }))
+    .describe('Plays per day over about the last 400 days (days without plays are left out)'),
   time_zone: z.string().describe('The zone of by_weekday_hour'),
   by_weekday_hour: z
     .array(z.array(z.number()))

@@ -12,5 +12,5 @@ import { bumpDataVersion } from './data-version';
 import { rebuildPlayStats } from './stats';
 
 export function historyWritten(userId: number, now: number = Date.now()): SQL[] {
-  return [...rebuildPlayStats(userId), bumpDataVersion(userId, now)];
+  return [...rebuildPlayStats(userId, now), bumpDataVersion(userId, now)];
 }
