@@ -9,6 +9,7 @@ import { sql } from 'drizzle-orm';
 import { database, isoNow } from '../db/client';
 import { ApiError } from '../http/errors';
 import { runSync } from '../sync/service';
+import { deferMessage } from './deferral';
 import type { SyncMessage } from './scheduled';
 
 export const SYNC_QUEUE_NAME = 'trakt-sync';
@@ -19,7 +20,13 @@ export function retryDelaySeconds(attempts: number): number {
   return Math.min(3600, 30 * 2 ** Math.max(0, attempts - 1));
 }
 
-export type MessageOutcome = 'synced' | 'skipped_in_progress' | 'skipped_not_connected' | 'retry' | 'invalid';
+export type MessageOutcome =
+  | 'synced'
+  | 'skipped_in_progress'
+  | 'skipped_not_connected'
+  | 'deferred'
+  | 'retry'
+  | 'invalid';
 
 function isSyncMessage(body: unknown): body is SyncMessage {
   return typeof body === 'object' && body !== null && Number.isSafeInteger((body as SyncMessage).user_id);
@@ -48,7 +55,9 @@ export async function handleSyncMessage(
         message.ack(); // nothing to do until the user connects again
         return 'skipped_not_connected';
       }
+      // A rate limit (ours or Trakt's) is not a failure: come back later without spending a retry.
       if (error.code === 'rate_limited' && error.retryAfter !== undefined) {
+        if (await deferMessage(env.SYNC_QUEUE, message, error.retryAfter)) return 'deferred';
         message.retry({ delaySeconds: error.retryAfter });
         return 'retry';
       }

@@ -26,7 +26,8 @@ export const MAX_ENQUEUES_PER_RUN = 5_000;
 /** Queues' sendBatch limit. */
 export const QUEUE_BATCH_LIMIT = 100;
 
-export type SyncMessage = { user_id: number; enqueued_at: string };
+/** `deferrals`: how often the message was put back for a rate limit (src/jobs/deferral.ts). */
+export type SyncMessage = { user_id: number; enqueued_at: string; deferrals?: number };
 
 export type ScheduledReport = { refreshed: number; refresh_failures: number; enqueued: number; states_deleted: number };
 

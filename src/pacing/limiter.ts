@@ -1,0 +1,56 @@
+/**
+ * @module
+ * `RateLimiter`, the Durable Object behind the app-wide upstream limits: one instance per
+ * upstream key (`trakt:<client id>`, `tmdb:<hash of the key>`), so every isolate, invocation and
+ * location of the deployment draws from the same schedule. A Durable Object is single-threaded
+ * and globally unique per name, which makes the bucket exact; the Workers Rate Limiting binding
+ * is per location and approximate, so it cannot keep a whole deployment under Trakt's limit.
+ *
+ * State (two numbers, see token-bucket.ts) lives in memory and is written to the object's
+ * SQLite-backed storage on every change, so a pause survives the object being evicted.
+ * Binding and migration: `RATE_LIMITER` and `[[migrations]]` in wrangler.toml.
+ */
+import { DurableObject } from 'cloudflare:workers';
+import { pacingClock } from './clock';
+import {
+  type BucketState,
+  EMPTY_BUCKET,
+  pauseJitterMs,
+  pauseUntil,
+  type Reservation,
+  type ReserveRequest,
+  reserveSlots,
+} from './token-bucket';
+
+const STATE_KEY = 'bucket';
+
+export type ReserveAnswer = { slots: number[] } | { retryAfterMs: number };
+
+export class RateLimiter extends DurableObject<Env> {
+  private state: BucketState;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.state = ctx.storage.kv.get<BucketState>(STATE_KEY) ?? EMPTY_BUCKET;
+  }
+
+  private save(state: BucketState): void {
+    this.state = state;
+    this.ctx.storage.kv.put(STATE_KEY, state);
+  }
+
+  /** Grants up to `count` send times, or says how long until the first one could be granted. */
+  reserve(request: ReserveRequest): ReserveAnswer {
+    const reservation: Reservation = reserveSlots(this.state, pacingClock().now(), request);
+    if (!reservation.granted) return { retryAfterMs: reservation.retryAfterMs };
+    this.save(reservation.state);
+    return { slots: reservation.slots };
+  }
+
+  /** Holds every slot until `untilMs` plus jitter; returns the resulting pause end. */
+  pause(untilMs: number): number {
+    const now = pacingClock().now();
+    this.save(pauseUntil(this.state, untilMs, pauseJitterMs(untilMs - now, Math.random())));
+    return this.state.pausedUntil;
+  }
+}
