@@ -98,9 +98,10 @@ export async function requestWithRetry(
     }
 
     if (response.status === 429) {
-      const retryAfter = parseRetryAfter(response.headers.get('Retry-After'), Date.now());
+      let retryAfter = parseRetryAfter(response.headers.get('Retry-After'), Date.now());
       await response.body?.cancel();
-      if (policy.pauseOn429 !== false) await deps.gate?.pause(retryAfter);
+      // The app-wide pause (with its jitter) is when this key's work can really resume.
+      if (deps.gate && policy.pauseOn429 !== false) retryAfter = await deps.gate.pause(retryAfter);
       if (last || retryAfter > policy.maxInlineWaitSeconds) {
         throw new ApiError(429, `${service} rate limit reached; retry after ${retryAfter} seconds`, {
           code: 'rate_limited',

@@ -31,8 +31,11 @@ export const STALE_SLOT_MS = 500;
 export type RequestGate = {
   /** Waits for a send time, then starts `request` (which must start the fetch synchronously). */
   send<T>(request: () => Promise<T>): Promise<T>;
-  /** The upstream answered 429: hold every caller of this key until `retryAfterSeconds` from now. */
-  pause(retryAfterSeconds: number): Promise<void>;
+  /**
+   * The upstream answered 429: hold every caller of this key until `retryAfterSeconds` from now.
+   * Resolves to the seconds until the pause really ends (jitter and longer pauses included).
+   */
+  pause(retryAfterSeconds: number): Promise<number>;
 };
 
 function ratePerSecond(value: string | undefined, fallback: number): number {
@@ -126,11 +129,12 @@ export class PacingGate implements RequestGate {
     })();
   }
 
-  async pause(retryAfterSeconds: number): Promise<void> {
+  async pause(retryAfterSeconds: number): Promise<number> {
     const clock = pacingClock();
     this.slots = [];
     const until = await (await this.limiterStub()).pause(clock.now() + retryAfterSeconds * 1000);
     this.blockedUntil = Math.max(this.blockedUntil, until);
+    return Math.max(retryAfterSeconds, Math.ceil((until - clock.now()) / 1000));
   }
 }
 
