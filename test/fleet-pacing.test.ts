@@ -22,40 +22,24 @@ import worker from '../src/index';
 import { deferralDelaySeconds, MAX_DEFERRALS } from '../src/jobs/deferral';
 import { fanOutDelaySeconds } from '../src/jobs/fan-out';
 import { CRON_PERIOD_MS, type SyncMessage } from '../src/jobs/scheduled';
-import { usePacingClock } from '../src/pacing/clock';
-import { EMPTY_BUCKET, pauseUntil, reserveSlots, slotSpacingMs } from '../src/pacing/token-bucket';
+import { EMPTY_BUCKET, pauseUntil, RETURN_SLOTS, reserveSlots, slotSpacingMs } from '../src/pacing/token-bucket';
 import { nextSyncAt } from '../src/sync/schedule';
 import { call } from './support/api';
+import { installVirtualPacingClock, type VirtualClock } from './support/pacing-clock';
 import { connectedUser, createTraktApp } from './support/trakt';
 
 const PACED = { TRAKT_APP_MAX_RPS: '5', TMDB_MAX_RPS: '8' } as const;
 const pacedEnv = { ...env, ...PACED } as Env;
 
-/** A clock that only moves when someone waits on it (or the test moves it). */
-function virtualClock(start: number) {
-  let time = start;
-  return {
-    now: () => time,
-    sleep: async (ms: number) => {
-      time += Math.max(0, ms);
-    },
-    advanceTo: (at: number) => {
-      time = Math.max(time, at);
-    },
-  };
-}
-
-let clock: ReturnType<typeof virtualClock>;
-let restoreClock: () => void;
+let clock: VirtualClock;
 let sim: Simulator;
 beforeEach(() => {
   // Aligned to a cron tick, like a real scheduledTime.
-  clock = virtualClock(Math.ceil(Date.now() / CRON_PERIOD_MS) * CRON_PERIOD_MS);
-  restoreClock = usePacingClock(clock);
+  clock = installVirtualPacingClock(Math.ceil(Date.now() / CRON_PERIOD_MS) * CRON_PERIOD_MS);
   sim = installSimulator({ now: clock.now });
 });
 afterEach(() => {
-  restoreClock();
+  clock.restore();
   vi.restoreAllMocks();
 });
 
@@ -110,7 +94,11 @@ describe('limiter maths', () => {
     const partial = reserveSlots(busy, 9_000, { count: 8, ratePerSecond: 1, maxWaitMs: 3_000 });
     expect(partial.granted && partial.slots).toEqual([10_000, 11_000, 12_000]);
     const refused = reserveSlots(busy, 4_000, { count: 1, ratePerSecond: 1, maxWaitMs: 3_000 });
-    expect(refused).toMatchObject({ granted: false, retryAfterMs: 6_000, state: busy });
+    expect(refused).toMatchObject({ granted: false, retryAfterMs: 6_000 });
+    expect(refused.state.nextSlotAt).toBe(10_000); // a refusal reserves no slot…
+    // …but the next refused caller is sent back RETURN_SLOTS slots later, so deferred work returns spread out.
+    const refusedAgain = reserveSlots(refused.state, 4_000, { count: 1, ratePerSecond: 1, maxWaitMs: 3_000 });
+    expect(refusedAgain).toMatchObject({ granted: false, retryAfterMs: 6_000 + RETURN_SLOTS * 1_000 });
     const paused = pauseUntil(EMPTY_BUCKET, 120_000, 3_000);
     expect(pauseUntil(paused, 60_000, 0)).toEqual(paused); // a shorter pause never cuts a longer one
     expect(reserveSlots(paused, 0, { count: 1, ratePerSecond: 5, maxWaitMs: 5_000 })).toMatchObject({

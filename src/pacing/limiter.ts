@@ -6,7 +6,7 @@
  * and globally unique per name, which makes the bucket exact; the Workers Rate Limiting binding
  * is per location and approximate, so it cannot keep a whole deployment under Trakt's limit.
  *
- * State (two numbers, see token-bucket.ts) lives in memory and is written to the object's
+ * State (three numbers, see token-bucket.ts) lives in memory and is written to the object's
  * SQLite-backed storage on every change, so a pause survives the object being evicted.
  * Binding and migration: `RATE_LIMITER` and `[[migrations]]` in wrangler.toml.
  */
@@ -31,7 +31,7 @@ export class RateLimiter extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    this.state = ctx.storage.kv.get<BucketState>(STATE_KEY) ?? EMPTY_BUCKET;
+    this.state = { ...EMPTY_BUCKET, ...ctx.storage.kv.get<BucketState>(STATE_KEY) };
   }
 
   private save(state: BucketState): void {
@@ -42,9 +42,8 @@ export class RateLimiter extends DurableObject<Env> {
   /** Grants up to `count` send times, or says how long until the first one could be granted. */
   reserve(request: ReserveRequest): ReserveAnswer {
     const reservation: Reservation = reserveSlots(this.state, pacingClock().now(), request);
-    if (!reservation.granted) return { retryAfterMs: reservation.retryAfterMs };
     this.save(reservation.state);
-    return { slots: reservation.slots };
+    return reservation.granted ? { slots: reservation.slots } : { retryAfterMs: reservation.retryAfterMs };
   }
 
   /** Holds every slot until `untilMs` plus jitter; returns the resulting pause end. */

@@ -6,9 +6,12 @@
  * them. A classic token bucket with capacity C lets C + rate requests into one second; an upstream
  * that counts per second (Trakt, TMDB) would see that as a burst over its limit.
  *
- * - `reserveSlots` grants up to `count` slots, the first one no later than `maxWaitMs` from now
- *   (a caller that cannot wait that long gets `retryAfterMs` instead and defers itself).
+ * - `reserveSlots` grants up to `count` slots, the first one no later than `maxWaitMs` from now.
  *   Reserving in batches keeps a caller at one limiter round trip per batch of calls.
+ * - A caller that cannot wait that long gets `retryAfterMs` instead and defers itself. Refusals
+ *   hand out return times of their own, RETURN_SLOTS slots apart, so deferred work comes back at
+ *   the rate the limiter can serve (after a 429 pause, or while demand exceeds the rate) instead
+ *   of every deferred caller polling again at the same moment.
  * - `pauseUntil` stops every slot until a time (an upstream 429's Retry-After, plus jitter), so
  *   one 429 holds back the whole fleet instead of each isolate discovering it on its own.
  * An idle limiter grants the next slot at `now`: unused capacity is never saved up for a burst.
@@ -19,9 +22,14 @@ export type BucketState = {
   nextSlotAt: number;
   /** No slot before this time (an upstream 429's Retry-After). */
   pausedUntil: number;
+  /** The return time the next refused caller is given. */
+  nextReturnAt: number;
 };
 
-export const EMPTY_BUCKET: BucketState = { nextSlotAt: 0, pausedUntil: 0 };
+export const EMPTY_BUCKET: BucketState = { nextSlotAt: 0, pausedUntil: 0, nextReturnAt: 0 };
+
+/** Slots' worth of time between two refused callers' return times: about one background sync's Trakt calls. */
+export const RETURN_SLOTS = 4;
 
 export type ReserveRequest = {
   /** Slots wanted (the caller's batch); at least one is granted when any is. */
@@ -43,7 +51,14 @@ export function slotSpacingMs(ratePerSecond: number): number {
 export function reserveSlots(state: BucketState, now: number, request: ReserveRequest): Reservation {
   const spacing = slotSpacingMs(request.ratePerSecond);
   const first = Math.max(now, state.nextSlotAt, state.pausedUntil);
-  if (first - now > request.maxWaitMs) return { granted: false, retryAfterMs: first - now, state };
+  if (first - now > request.maxWaitMs) {
+    const returnAt = Math.max(first, state.nextReturnAt ?? 0);
+    return {
+      granted: false,
+      retryAfterMs: returnAt - now,
+      state: { ...state, nextReturnAt: returnAt + RETURN_SLOTS * spacing },
+    };
+  }
   const slots: number[] = [];
   // Never reserve further ahead than the caller would wait: slots held by a caller that then stops are wasted.
   for (let at = first; slots.length < Math.max(1, request.count) && at - now <= request.maxWaitMs; at += spacing) {
