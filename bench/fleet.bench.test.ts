@@ -97,7 +97,7 @@ async function cronRun(run: number, runTime: number): Promise<RunFigures> {
 
 describe('cron fan-out at scale', () => {
   for (const users of [25_000, 100_000]) {
-    it(`${users.toLocaleString('en')} users: everyone due at once, then the steady state on their phases`, async () => {
+    it(`${users.toLocaleString('en')} users all due at once (a first deploy, or after an outage)`, async () => {
       const runTime = Math.ceil(Date.now() / CRON_PERIOD_MS) * CRON_PERIOD_MS;
       const prefix = `fleet${users}_`;
       // Worst case: every user overdue at the same instant (first deploy, or after an outage).
