@@ -16,12 +16,17 @@ import { syncIntervalMs, userPhaseOffsetMs } from '../sync/schedule';
 
 const modulo = (value: number, divisor: number) => ((value % divisor) + divisor) % divisor;
 
-/** Seconds after the run at `runTime` that the user's message is delivered: [0, period). */
+/**
+ * Seconds after the run at `runTime` that the user's message is delivered: [0, period), or
+ * [0, interval) when the interval is shorter than the cron period (then the next phase point).
+ */
 export function fanOutDelaySeconds(
   env: Pick<Env, 'SYNC_INTERVAL_MINUTES'>,
   userId: number,
   runTime: number,
   periodMs: number,
 ): number {
-  return Math.floor(modulo(userPhaseOffsetMs(userId, syncIntervalMs(env)) - runTime, periodMs) / 1000);
+  const interval = syncIntervalMs(env);
+  const window = Math.min(periodMs, interval);
+  return Math.floor(modulo(userPhaseOffsetMs(userId, interval) - runTime, window) / 1000);
 }
