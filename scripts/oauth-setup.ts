@@ -1,5 +1,5 @@
 /**
- * `npm run oauth-setup`: connect a Trakt account from the terminal (the seed's "Option A").
+ * `npm run oauth-setup`: connect a Trakt account from the terminal.
  *
  * Signs in to the API (offering to register on 401), stores the Trakt app credentials when the
  * API has none, prints (and tries to open) the authorization URL, takes the redirect URL or the
@@ -204,7 +204,7 @@ function errorOf(reply: Reply): string {
   return typeof error === 'string' ? error : `HTTP ${reply.status}`;
 }
 
-/** The API's message, plus what to do about it for the errors the seed documents. */
+/** The API's message, plus what to do about it for the errors the API reference documents. */
 function explain(reply: Reply): string {
   const error = errorOf(reply);
   const details = reply.body?.details as { hint?: unknown } | undefined;

@@ -9,17 +9,21 @@ import { cors } from 'hono/cors';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
+import { z } from 'zod';
 import type { AppEnv } from './app-env';
 import { corsOrigins, MAX_BODY_BYTES } from './config';
 import { database } from './db/client';
 import { docsRoutes } from './docs/routes';
+import { describe } from './http/describe';
 import { ApiError, errorBody, handleError } from './http/errors';
 import { traktRoutes } from './trakt/routes';
 import { usersRoutes } from './users/routes';
 import { VERSION } from './version';
 
+const healthOutput = z.object({ status: z.literal('ok'), version: z.string() });
+
 export function createApp() {
-  // strict: false — every path works with and without the trailing slash the seed docs use.
+  // strict: false — every path works with and without a trailing slash (the API reference writes `/users/me/`).
   const app = new Hono<AppEnv>({ strict: false });
 
   app.use(requestId());
@@ -64,7 +68,15 @@ export function createApp() {
     await next();
   });
 
-  app.get('/health', (c) => c.json({ status: 'ok', version: VERSION }));
+  app.get(
+    '/health',
+    describe({
+      summary: 'Liveness check and version',
+      tag: 'meta',
+      responses: { 200: { description: 'The API is up', schema: healthOutput } },
+    }),
+    (c) => c.json({ status: 'ok', version: VERSION } satisfies z.input<typeof healthOutput>),
+  );
   app.route('/users', usersRoutes);
   app.route('/trakt', traktRoutes);
   app.route('/', docsRoutes(app));

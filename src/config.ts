@@ -9,6 +9,19 @@ export const ACCESS_TOKEN_TTL_SECONDS = 60 * 60;
 export const REFRESH_TOKEN_TTL_SECONDS = 24 * 60 * 60;
 export const MIN_JWT_SECRET_LENGTH = 32;
 
+/** Login throttling: failures count toward one streak while each comes within this window of the last one. */
+export const LOGIN_FAILURE_WINDOW_MS = 15 * 60 * 1000;
+/** Failures for one account (from any address) that lock it. */
+export const LOGIN_FAILURES_PER_ACCOUNT = 10;
+/** Distinct usernames one client address may fail against before it is locked for every login. */
+export const LOGIN_USERNAMES_PER_ADDRESS = 20;
+/** The first lockout; each further failure doubles it, up to the maximum. */
+export const LOGIN_LOCKOUT_BASE_SECONDS = 60;
+export const LOGIN_LOCKOUT_MAX_SECONDS = 60 * 60;
+/** Registrations one client address may attempt per window. */
+export const REGISTRATIONS_PER_ADDRESS = 100;
+export const REGISTRATION_WINDOW_MS = 60 * 60 * 1000;
+
 /** Cloudflare's production runtime rejects PBKDF2 above 100,000 iterations. */
 export const PBKDF2_ITERATIONS = 100_000;
 export const PBKDF2_SALT_BYTES = 16;
@@ -44,4 +57,22 @@ export function corsOrigins(env: Env): string[] | '*' {
     .split(',')
     .map((o) => o.trim())
     .filter(Boolean);
+}
+
+export type RegistrationMode = 'open' | 'closed';
+
+/** `REGISTRATION`: `open` (the default) or `closed`; anything else is a configuration error. */
+export function registrationMode(env: Env): RegistrationMode {
+  const raw = (env.REGISTRATION ?? '').trim().toLowerCase();
+  if (raw === '' || raw === 'open') return 'open';
+  if (raw === 'closed') return 'closed';
+  throw new ApiError(503, 'Server is not configured: REGISTRATION must be "open" or "closed"');
+}
+
+/**
+ * The JWT `iss` and `aud` of this deployment: `JWT_ISSUER`, or the host the request was sent to.
+ * Tokens minted for one deployment (or host) are refused by another that shares the secret.
+ */
+export function jwtIssuer(env: Env, requestUrl: string): string {
+  return env.JWT_ISSUER?.trim() || new URL(requestUrl).host;
 }

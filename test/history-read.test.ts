@@ -24,7 +24,7 @@ async function syncedUser(account: Parameters<typeof connectedUser>[1]) {
 }
 
 describe('read endpoints', () => {
-  it('get-stored-movies: seed shape, default page size 5, most recently watched first', async () => {
+  it('get-stored-movies: the API reference shape, default page size 5, most recently watched first', async () => {
     const user = await syncedUser({ movies: 12, shows: 0, null_tmdb_fraction: 0, missing_on_tmdb_fraction: 0 });
     const res = await call('GET', '/trakt/get-stored-movies/', { token: user.access });
     expect(res.status).toBe(200);
@@ -55,7 +55,7 @@ describe('read endpoints', () => {
     expect([...times].sort().reverse()).toEqual(times);
   });
 
-  it('get-stored-shows and get-watched-seasons-episodes: seed shapes, ordered by season then episode', async () => {
+  it('get-stored-shows and get-watched-seasons-episodes: the reference shapes, ordered by season then episode', async () => {
     const user = await syncedUser({
       movies: 0,
       shows: 2,
@@ -114,17 +114,15 @@ describe('read endpoints', () => {
     });
   });
 
-  it('validates trakt_id with the seed message, and 404s a show the caller does not have', async () => {
+  it("validates trakt_id with the API reference's exact message, and 404s a show the caller lacks", async () => {
     const user = await registerAndLogin();
-    expectError(
-      await call('GET', '/trakt/get-watched-seasons-episodes/', { token: user.access }),
-      400,
-      "Invalid query parameters: trakt_id: The 'trakt_id' parameter is required",
-    );
+    const missing = await call('GET', '/trakt/get-watched-seasons-episodes/', { token: user.access });
+    expect(missing.status).toBe(400);
+    expect(missing.body).toEqual({ error: "The 'trakt_id' parameter is required" });
     expectError(
       await call('GET', '/trakt/get-watched-seasons-episodes/?trakt_id=', { token: user.access }),
       400,
-      /The 'trakt_id' parameter is required/,
+      "The 'trakt_id' parameter is required",
     );
     expectError(
       await call('GET', '/trakt/get-watched-seasons-episodes/?trakt_id=abc', { token: user.access }),

@@ -99,7 +99,7 @@ describe('OAuth code flow', () => {
     }
   });
 
-  it('reports missing client credentials with the seed message and a hint', async () => {
+  it('reports missing client credentials with the API reference message and a hint', async () => {
     const user = await registerAndLogin();
     const res = await call('GET', '/trakt/authenticate/', { token: user.access });
     expectError(res, 400, 'No Trakt client credentials');

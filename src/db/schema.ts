@@ -27,7 +27,7 @@ export const apiKeys = sqliteTable(
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
     serviceName: text().notNull(),
-    /** Not secret (e.g. a Trakt client id in the seed's `trakt` form); stored as given. */
+    /** Not secret (e.g. the Trakt client id of a `trakt` key); stored as given. */
     serviceUserId: text(),
     /** The secret, sealed with the crypto envelope; AAD `user:<id>|api_key:<service_name>`. */
     encryptedKey: text().notNull(),
@@ -35,6 +35,63 @@ export const apiKeys = sqliteTable(
     updatedAt: text().notNull(),
   },
   (t) => [uniqueIndex('api_keys_user_service_unique').on(t.userId, t.serviceName)],
+);
+
+/**
+ * One row per refresh token (its `sid` claim): deleting the row revokes that token. Access tokens stay
+ * stateless; only a refresh looks its session up. Expired rows are pruned by the cron.
+ */
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    /** Random 128-bit id carried in the refresh JWT's `sid` claim (not a credential without JWT_SECRET). */
+    id: text().primaryKey(),
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: text().notNull(),
+    /** The refresh token's `exp`. */
+    expiresAt: text().notNull(),
+  },
+  (t) => [index('sessions_user_idx').on(t.userId), index('sessions_expires_at_idx').on(t.expiresAt)],
+);
+
+/**
+ * Login and registration throttling counters, one row per subject: `account:<lower(username)>`,
+ * `ip:<address>` or `register:<address>`. Keyed by username, not user id, so an unknown username
+ * is throttled exactly like a known one. Written only by src/auth/login-throttle.ts.
+ */
+export const loginThrottle = sqliteTable(
+  'login_throttle',
+  {
+    subject: text().primaryKey(),
+    /** Failures in the current streak (registrations in the current window for `register:`). */
+    count: integer().notNull(),
+    /** Lockouts imposed in the current streak: the wait doubles with each. */
+    lockouts: integer().notNull(),
+    startedAt: text().notNull(),
+    lastAt: text().notNull(),
+    lockedUntil: text(),
+    /** Compare-and-set guard: every write is conditional on the revision it read. */
+    revision: integer().notNull(),
+  },
+  (t) => [index('login_throttle_last_at_idx').on(t.lastAt)],
+);
+
+/** Which usernames each client address failed to log in as (for the distinct-usernames limit). */
+export const loginFailureUsernames = sqliteTable(
+  'login_failure_usernames',
+  {
+    address: text().notNull(),
+    /** lower(username) as typed; it may name no account. */
+    username: text().notNull(),
+    failedAt: text().notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.address, t.username] }),
+    index('login_failure_usernames_username_idx').on(t.username),
+    index('login_failure_usernames_failed_at_idx').on(t.failedAt),
+  ],
 );
 
 /**

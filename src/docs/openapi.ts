@@ -6,15 +6,15 @@
  *   under `REQUEST_SCHEMA` (the very schemas that validate requests), via `z.toJSONSchema()`;
  * - security: an operation needs the bearer JWT iff `requireUser` is in its handler chain
  *   (directly, or as `ALL` middleware on a matching path pattern);
- * - summaries and response schemas: the `ROUTE_DOCS` registry (route-docs.ts).
- * Routes missing from the registry still appear, with a placeholder summary.
+ * - summaries and response schemas: the `describe()` marker on each route (src/http/describe.ts).
+ * Routes without one still appear, with a placeholder summary (test/openapi.test.ts forbids that).
  */
 import type { RouterRoute } from 'hono/types';
 import { z } from 'zod';
 import { requireUser } from '../auth/middleware';
+import { contractOf, type RouteContract } from '../http/describe';
 import { REQUEST_SCHEMA } from '../http/validate';
 import { VERSION } from '../version';
-import { ROUTE_DOCS, type RouteDoc } from './route-docs';
 
 type JsonSchema = Record<string, unknown>;
 type Attached = { target: string; schema: z.ZodType };
@@ -23,9 +23,11 @@ export type RouteInfo = {
   method: string;
   /** As registered in Hono, e.g. `/users/api-keys/:service_name`. */
   path: string;
-  /** `"METHOD /path"`, the ROUTE_DOCS key. */
+  /** `"METHOD /path"`. */
   key: string;
   schemas: Attached[];
+  /** From the route's `describe()` marker. */
+  contract?: RouteContract;
   secured: boolean;
 };
 
@@ -71,6 +73,7 @@ export function collectRoutes(routes: readonly RouterRoute[]): RouteInfo[] {
     }
     const attached = attachedSchema(route.handler);
     if (attached) info.schemas.push(attached);
+    info.contract ??= contractOf(route.handler);
     if (route.handler === requireUser) info.secured = true;
   }
   return [...byKey.values()];
@@ -141,7 +144,7 @@ const errorResponse = (description: string) => ({
   content: { 'application/json': { schema: ERROR_REF } },
 });
 
-function responsesFor(info: RouteInfo, doc: RouteDoc | undefined): JsonSchema {
+function responsesFor(info: RouteInfo, doc: RouteContract | undefined): JsonSchema {
   const responses: Record<string, JsonSchema> = {};
   for (const [status, response] of Object.entries(doc?.responses ?? { 200: { description: 'OK' } })) {
     const content: Record<string, JsonSchema> = {};
@@ -191,7 +194,7 @@ export function buildOpenApi(routes: readonly RouterRoute[]): OpenApiDocument {
   const paths: OpenApiDocument['paths'] = {};
   const tags = new Set<string>();
   for (const info of collectRoutes(routes)) {
-    const doc = ROUTE_DOCS[info.key];
+    const doc = info.contract;
     const tag = doc?.tag ?? info.path.split('/')[1] ?? 'meta';
     tags.add(tag);
     const parameters = parametersFor(info);
@@ -214,7 +217,9 @@ export function buildOpenApi(routes: readonly RouterRoute[]): OpenApiDocument {
       title: 'Trakt watch-history API',
       version: VERSION,
       description:
-        'Self-hostable Trakt watch-history API. Every path also accepts a trailing slash (`/trakt/auth-status/`, as in the seed docs). Errors are JSON `{"error": "...", "details"?: ...}`. Get a JWT with POST /users/token and send it as `Authorization: Bearer <access>`.',
+        'Self-hostable Trakt watch-history API. Every path also accepts a trailing slash (`/trakt/auth-status/`). ' +
+        'Errors are JSON `{"error": "...", "details"?: ...}`. ' +
+        'Get a JWT with POST /users/token and send it as `Authorization: Bearer <access>`.',
     },
     servers: [{ url: '/' }],
     tags: [...tags].map((name) => ({

@@ -6,13 +6,33 @@
  */
 import { Hono } from 'hono';
 import type { RouterRoute } from 'hono/types';
+import { z } from 'zod';
 import type { AppEnv } from '../app-env';
+import { describe } from '../http/describe';
 import { docsPage } from './docs-page';
 import { openApiFor } from './openapi';
+
+const openApiOutput = z.record(z.string(), z.unknown()).describe('This OpenAPI 3.1 document');
 
 /** `app` is the whole API, read at request time so that every route registered on it is documented. */
 export function docsRoutes(app: { routes: RouterRoute[] }) {
   return new Hono<AppEnv>()
-    .get('/openapi.json', (c) => c.json(openApiFor(app)))
-    .get('/docs', (c) => docsPage.respond(c));
+    .get(
+      '/openapi.json',
+      describe({
+        summary: 'This OpenAPI 3.1 document',
+        tag: 'meta',
+        responses: { 200: { description: 'The document', schema: openApiOutput } },
+      }),
+      (c) => c.json(openApiFor(app)),
+    )
+    .get(
+      '/docs',
+      describe({
+        summary: 'Interactive API reference (HTML, works offline)',
+        tag: 'meta',
+        responses: { 200: { description: 'The reference page', html: true } },
+      }),
+      (c) => docsPage.respond(c),
+    );
 }

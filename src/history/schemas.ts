@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../config';
+import { standaloneMessage } from '../http/validate';
 
 const positiveInteger = (name: string, fallback: number, max?: number) =>
   z
@@ -30,7 +31,9 @@ export const pageQuery = z.object({
   page_size: positiveInteger('page_size', DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
 });
 
-export const TRAKT_ID_REQUIRED = "The 'trakt_id' parameter is required";
+/** The API reference's exact text for a missing `trakt_id`; answered as is, without a prefix. */
+export const TRAKT_ID_REQUIRED = standaloneMessage("The 'trakt_id' parameter is required");
+const TRAKT_ID_NOT_POSITIVE = standaloneMessage("The 'trakt_id' parameter must be a positive integer");
 
 export const seasonsEpisodesQuery = z.object({
   trakt_id: z.string({ error: TRAKT_ID_REQUIRED }).transform((value, ctx) => {
@@ -40,7 +43,7 @@ export const seasonsEpisodesQuery = z.object({
     }
     const parsed = /^[0-9]+$/.test(value) ? Number(value) : NaN;
     if (!Number.isSafeInteger(parsed) || parsed < 1) {
-      ctx.addIssue({ code: 'custom', message: "The 'trakt_id' parameter must be a positive integer" });
+      ctx.addIssue({ code: 'custom', message: TRAKT_ID_NOT_POSITIVE });
       return z.NEVER;
     }
     return parsed;
@@ -141,3 +144,10 @@ export const syncStatusOutput = z.object({
   in_progress: z.boolean(),
   counts: z.object({ movies: z.number(), shows: z.number(), episodes: z.number(), plays: z.number() }),
 });
+
+export type FetchMoviesOutput = z.input<typeof fetchMoviesOutput>;
+export type FetchShowsOutput = z.input<typeof fetchShowsOutput>;
+export type StoredMoviesOutput = z.input<typeof storedMoviesOutput>;
+export type StoredShowsOutput = z.input<typeof storedShowsOutput>;
+export type SeasonsEpisodesOutput = z.input<typeof seasonsEpisodesOutput>;
+export type SyncStatusOutput = z.input<typeof syncStatusOutput>;

@@ -7,10 +7,12 @@
  *    moves their next_sync_at forward, so overlapping runs can never claim (and enqueue) the same
  *    user twice; then send one message per user with sendBatch in chunks of at most 100, each
  *    delayed to the user's phase within the cron period (jobs/fan-out.ts).
- * 3. Delete consumed OAuth states that can no longer matter.
+ * 3. Delete consumed OAuth states, expired sessions and login-throttle counters that can no longer matter.
  * Each step is capped per run; the rest is picked up by the next run.
  */
 import { sql } from 'drizzle-orm';
+import { pruneLoginThrottle } from '../auth/login-throttle';
+import { pruneExpiredSessions } from '../auth/sessions';
 import { OAUTH_STATE_TTL_SECONDS } from '../config';
 import { database, isoNow } from '../db/client';
 import { syncIntervalMs } from '../sync/schedule';
@@ -36,7 +38,14 @@ export const QUEUE_BATCH_LIMIT = 100;
 /** `deferrals`: how often the message was put back for a rate limit (src/jobs/deferral.ts). */
 export type SyncMessage = { user_id: number; enqueued_at: string; deferrals?: number };
 
-export type ScheduledReport = { refreshed: number; refresh_failures: number; enqueued: number; states_deleted: number };
+export type ScheduledReport = {
+  refreshed: number;
+  refresh_failures: number;
+  enqueued: number;
+  states_deleted: number;
+  sessions_deleted: number;
+  throttle_rows_deleted: number;
+};
 
 export async function refreshExpiringTokens(env: Env, now: number, waitUntil?: (p: Promise<unknown>) => void) {
   const db = database(env.DB);
@@ -123,11 +132,14 @@ export async function runScheduled(
   // Claim everyone due before the next run (next_sync_at < now + period); each is delivered at its phase.
   const enqueued = await enqueueSyncs(env, await claimDueConnections(env, now + CRON_PERIOD_MS - 1), now);
   const statesDeleted = await deleteSpentOAuthStates(env, now);
-  const report = {
+  const db = database(env.DB);
+  const report: ScheduledReport = {
     refreshed: refresh.refreshed,
     refresh_failures: refresh.failures,
     enqueued,
     states_deleted: statesDeleted,
+    sessions_deleted: await pruneExpiredSessions(db, now),
+    throttle_rows_deleted: await pruneLoginThrottle(db, now),
   };
   console.log(JSON.stringify({ level: 'info', event: 'cron', ...report }));
   return report;

@@ -272,3 +272,50 @@ export async function readEpisodePlays(db: Database, userId: number, showTraktId
   }
   return result;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Deleting a user's history (DELETE /trakt/history/, account deletion).
+
+/**
+ * Statements deleting every stored history row of the user: episodes and seasons (through the
+ * user's shows), plays, movies and shows. Explicit rather than left to the foreign-key cascades.
+ */
+export function deleteUserHistory(userId: number): Statement[] {
+  const userShows = sql`SELECT id FROM shows WHERE user_id = ${userId}`;
+  return [
+    sql`DELETE FROM episodes WHERE show_id IN (${userShows})`,
+    sql`DELETE FROM seasons WHERE show_id IN (${userShows})`,
+    sql`DELETE FROM plays WHERE user_id = ${userId}`,
+    sql`DELETE FROM movies WHERE user_id = ${userId}`,
+    sql`DELETE FROM shows WHERE user_id = ${userId}`,
+  ];
+}
+
+/**
+ * The sync state of a user with no stored history: no cursors (so the next sync of each kind is a
+ * first, full one), zero totals, no last result. The lease columns are left to the lease module.
+ */
+export const EMPTY_SYNC_STATE = {
+  moviesSyncedAt: null,
+  showsSyncedAt: null,
+  moviesWatchedAt: null,
+  moviesPausedAt: null,
+  episodesWatchedAt: null,
+  episodesPausedAt: null,
+  moviesHistoryHighWater: null,
+  episodesHistoryHighWater: null,
+  movieCount: 0,
+  showCount: 0,
+  episodeCount: 0,
+  moviePlayCount: 0,
+  episodePlayCount: 0,
+  lastSyncAt: null,
+  lastResult: null,
+  lastError: null,
+  lastErrorAt: null,
+} satisfies Partial<SyncStateRow>;
+
+/** A statement deleting the user's sync state row (account deletion). */
+export function deleteSyncState(userId: number): Statement {
+  return sql`DELETE FROM sync_state WHERE user_id = ${userId}`;
+}

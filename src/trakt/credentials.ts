@@ -1,7 +1,8 @@
 /**
  * @module
  * Which Trakt app (client id + secret) acts for a user: the user's own stored keys in either
- * seed form, else the deployment-wide TRAKT_CLIENT_ID / TRAKT_CLIENT_SECRET.
+ * accepted form (one `trakt` key, or `trakt_client_id` + `trakt_client_secret`), else the
+ * deployment-wide TRAKT_CLIENT_ID / TRAKT_CLIENT_SECRET.
  */
 import { optionalSecret } from '../config';
 import type { KeyRing } from '../crypto/envelope';

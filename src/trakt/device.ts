@@ -67,3 +67,8 @@ export async function pollDeviceFlow(ctx: TokenStoreContext, now = Date.now()) {
       throw new ApiError(404, 'Trakt does not recognise the device code; start again with POST /trakt/device/code/');
   }
 }
+
+/** Deletes the user's pending device code, if any (account deletion). */
+export async function forgetDeviceFlow(kv: KVNamespace, userId: number): Promise<void> {
+  await kv.delete(key(userId));
+}

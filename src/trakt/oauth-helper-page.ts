@@ -1,6 +1,6 @@
 /**
  * @module
- * The OAuth helper page (`GET /trakt/oauth-helper/`, the seed's "Option C"), served by the API
+ * The OAuth helper page (`GET /trakt/oauth-helper/`), served by the API
  * itself so it needs no configuration: it calls this origin's own endpoints.
  *
  * Sign in (POST /users/token/) or paste a JWT → status (GET /trakt/auth-status/) → store Trakt

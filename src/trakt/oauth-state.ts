@@ -3,7 +3,9 @@
  * OAuth `state`: 256-bit random, bound to the user who asked for it, valid 10 minutes, usable once.
  * KV holds the sealed binding under the state's SHA-256 (the raw state is never a key). KV has no
  * compare-and-set, so single use is enforced by an insert into D1 `oauth_state_uses`.
+ * The KV entry's metadata names the user, so deleting an account can find its pending states.
  */
+import { eq } from 'drizzle-orm';
 import { OAUTH_STATE_TTL_SECONDS } from '../config';
 import { randomToken, sha256Hex } from '../crypto/bytes';
 import { EnvelopeError, type KeyRing, open, seal } from '../crypto/envelope';
@@ -12,8 +14,10 @@ import { oauthStateUses } from '../db/schema';
 import { ApiError } from '../http/errors';
 
 type StateBinding = { user_id: number; created_at: number };
+type StateMetadata = { user_id: number };
 
-const kvKey = (hash: string) => `oauth_state:${hash}`;
+const KV_PREFIX = 'oauth_state:';
+const kvKey = (hash: string) => `${KV_PREFIX}${hash}`;
 const aad = (hash: string) => `oauth_state:${hash}|oauth_state`;
 
 export const INVALID_STATE = 'Invalid or expired state; start again at /trakt/authenticate/';
@@ -29,6 +33,7 @@ export async function createOAuthState(
   const binding: StateBinding = { user_id: userId, created_at: now };
   await kv.put(kvKey(hash), await seal(ring, JSON.stringify(binding), aad(hash)), {
     expirationTtl: OAUTH_STATE_TTL_SECONDS,
+    metadata: { user_id: userId } satisfies StateMetadata,
   });
   return state;
 }
@@ -71,4 +76,26 @@ export async function consumeOAuthState(
   if (inserted.length === 0)
     throw new ApiError(400, 'This authorization state was already used; start again at /trakt/authenticate/');
   await kv.delete(kvKey(peeked.hash));
+}
+
+/**
+ * Deletes the user's pending states from KV (account deletion). States are keyed by hash, so this
+ * lists them all; they live 10 minutes, so there are only ever as many as recent authorizations.
+ */
+export async function deleteUserOAuthStates(kv: KVNamespace, userId: number): Promise<number> {
+  let deleted = 0;
+  let cursor: string | undefined;
+  do {
+    const page: KVNamespaceListResult<StateMetadata> = await kv.list<StateMetadata>({ prefix: KV_PREFIX, cursor });
+    const mine = page.keys.filter((key) => key.metadata?.user_id === userId);
+    await Promise.all(mine.map((key) => kv.delete(key.name)));
+    deleted += mine.length;
+    cursor = page.list_complete ? undefined : page.cursor;
+  } while (cursor);
+  return deleted;
+}
+
+/** A statement deleting the user's consumed-state records (account deletion), for the caller's batch. */
+export function deleteUserOAuthStateUses(db: Database, userId: number) {
+  return db.delete(oauthStateUses).where(eq(oauthStateUses.userId, userId));
 }

@@ -31,8 +31,26 @@ export const deviceCodeOutput = z.object({
   expires_in: z.number(),
   interval: z.number(),
 });
-export const deviceTokenOutput = z.object({
-  status: z.enum(['pending', 'slow_down', 'success']),
-  expires_at: z.string().optional(),
-  interval: z.number().optional(),
+/** Polling the device flow: 200 once connected, 202 while the user has not entered the code yet. */
+export const deviceConnectedOutput = z.object({ status: z.literal('success'), expires_at: z.string() });
+export const devicePendingOutput = z.object({
+  status: z.literal('pending'),
+  interval: z.number().describe('Seconds to wait before polling again'),
 });
+export const deviceTokenOutput = z.union([deviceConnectedOutput, devicePendingOutput]);
+export const watchingOutput = z.object({
+  watching: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .describe("Trakt's /users/me/watching item, or null when nothing is playing"),
+});
+
+export type AuthStatusOutput = z.input<typeof authStatusOutput>;
+export type AuthenticateOutput = z.input<typeof authenticateOutput>;
+export type CallbackGetOutput = z.input<typeof callbackGetOutput>;
+export type CallbackPostOutput = z.input<typeof callbackPostOutput>;
+export type RefreshTokenOutput = z.input<typeof refreshTokenOutput>;
+export type DisconnectOutput = z.input<typeof disconnectOutput>;
+export type DeviceCodeOutput = z.input<typeof deviceCodeOutput>;
+export type DeviceTokenOutput = z.input<typeof deviceTokenOutput>;
+export type WatchingOutput = z.input<typeof watchingOutput>;

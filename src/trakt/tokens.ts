@@ -340,3 +340,18 @@ export async function disconnect(ctx: TokenStoreContext): Promise<{ revoked: boo
   if (row.pendingTokenSetId) await ctx.kv.delete(tokenKey(ctx.userId, row.pendingTokenSetId));
   return { revoked };
 }
+
+/** Deletes every token set of the user left in KV, including any a lost cleanup missed (account deletion). */
+export async function deleteUserTokenSets(kv: KVNamespace, userId: number): Promise<void> {
+  let cursor: string | undefined;
+  do {
+    const page = await kv.list({ prefix: tokenKey(userId, ''), cursor });
+    await Promise.all(page.keys.map((key) => kv.delete(key.name)));
+    cursor = page.list_complete ? undefined : page.cursor;
+  } while (cursor);
+}
+
+/** A statement deleting the user's connection row (account deletion), for the caller's batch. */
+export function deleteConnection(db: Database, userId: number) {
+  return db.delete(traktConnections).where(eq(traktConnections.userId, userId));
+}

@@ -1,6 +1,7 @@
 /**
  * @module
- * Shapes of the Trakt responses this API reads (see shared TRAKT-FACTS.md and trakt/trakt-api).
+ * Shapes of the Trakt responses this API reads, as Trakt documents them: https://trakt.docs.apiary.io
+ * and Trakt's own TypeScript contract, https://github.com/trakt/trakt-api.
  * Validated with zod where a wrong shape would corrupt stored data.
  */
 import { z } from 'zod';

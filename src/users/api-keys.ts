@@ -75,6 +75,11 @@ export async function deleteApiKey(db: Database, userId: number, serviceName: st
   return deleted.length > 0;
 }
 
+/** A statement deleting every stored key of the user (account deletion), for the caller's batch. */
+export function deleteUserApiKeys(db: Database, userId: number) {
+  return db.delete(apiKeys).where(eq(apiKeys.userId, userId));
+}
+
 /** Decrypted keys for the given services (absent ones omitted). Unreadable ones raise a 422 naming the service. */
 export async function readApiKeys(
   db: Database,

@@ -1,56 +1,259 @@
 /**
  * @module
- * /users/*: registration, JWTs (simplejwt-style `{access, refresh}`), profile and API keys.
+ * /users/*: registration, JWTs (simplejwt-style `{access, refresh}`), logout, profile, password
+ * change, account deletion and API keys. Logins and password confirmations are throttled
+ * (src/auth/login-throttle.ts); each refresh token is a revocable session (src/auth/sessions.ts).
  */
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
+import { z } from 'zod';
 import type { AppEnv } from '../app-env';
-import { issueToken, verifyToken } from '../auth/jwt';
+import { issueToken, tokenKeys, verifyToken } from '../auth/jwt';
+import { chargeRegistration, TOO_MANY_LOGINS, TOO_MANY_REGISTRATIONS } from '../auth/login-throttle';
 import { requireUser } from '../auth/middleware';
-import { jwtSecret } from '../config';
+import { closeAllSessions, closeSession, isSessionActive, openSession } from '../auth/sessions';
+import { registrationMode } from '../config';
 import { keyRing } from '../crypto/envelope';
+import { describe, errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
+import { deleteAccount } from './account-deletion';
 import { deleteApiKey, listApiKeys, saveApiKey } from './api-keys';
-import { apiKeyInput, refreshInput, registerInput, serviceNameParam, tokenInput } from './schemas';
-import { authenticateUser, findUser, registerUser } from './service';
+import {
+  type AccessOutput,
+  type ApiKeyOutput,
+  accessOutput,
+  apiKeyInput,
+  apiKeyOutput,
+  deleteAccountInput,
+  logoutInput,
+  type MeOutput,
+  meOutput,
+  passwordChangeInput,
+  refreshInput,
+  registerInput,
+  serviceNameParam,
+  type TokenPairOutput,
+  tokenInput,
+  tokenPairOutput,
+  type UserOutput,
+  userOutput,
+} from './schemas';
+import {
+  authenticateUser,
+  changePassword,
+  confirmPassword,
+  findUser,
+  hasAnyUser,
+  INVALID_CREDENTIALS,
+  REGISTRATION_CLOSED,
+  registerUser,
+} from './service';
+
+/** The client's address as Cloudflare's edge reports it (clients cannot set it); absent in plain local runs. */
+const clientAddress = (c: Context<AppEnv>) => c.req.header('CF-Connecting-IP')?.trim() || undefined;
+
+const throttled = errorResponse(`${TOO_MANY_LOGINS} (Retry-After)`);
 
 export const usersRoutes = new Hono<AppEnv>()
-  .post('/register', validate('json', registerInput), async (c) => {
-    const { username, password } = c.req.valid('json');
-    const user = await registerUser(c.var.db, username, password);
-    return c.json(user, 201);
-  })
-  .post('/token', validate('json', tokenInput), async (c) => {
-    const { username, password } = c.req.valid('json');
-    const secret = jwtSecret(c.env);
-    const userId = await authenticateUser(c.var.db, username, password);
-    return c.json({
-      access: await issueToken(userId, 'access', secret),
-      refresh: await issueToken(userId, 'refresh', secret),
-    });
-  })
-  .post('/token/refresh', validate('json', refreshInput), async (c) => {
-    const secret = jwtSecret(c.env);
-    const userId = await verifyToken(c.req.valid('json').refresh, 'refresh', secret);
-    if (!(await findUser(c.var.db, userId))) throw new ApiError(401, 'Invalid token');
-    return c.json({ access: await issueToken(userId, 'access', secret) });
-  })
-  .get('/me', requireUser, async (c) => {
-    const user = await findUser(c.var.db, c.var.userId);
-    if (!user) throw new ApiError(401, 'User no longer exists', { headers: { 'WWW-Authenticate': 'Bearer' } });
-    return c.json({ id: user.id, username: user.username, created_at: user.createdAt });
-  })
-  .post('/api-keys', requireUser, validate('json', apiKeyInput), async (c) => {
-    const { created, apiKey } = await saveApiKey(c.var.db, await keyRing(c.env), c.var.userId, c.req.valid('json'));
-    return c.json(apiKey, created ? 201 : 200);
-  })
-  .get('/api-keys', requireUser, async (c) => {
-    return c.json(await listApiKeys(c.var.db, c.var.userId));
-  })
-  .delete('/api-keys/:service_name', requireUser, validate('param', serviceNameParam), async (c) => {
-    const { service_name } = c.req.valid('param');
-    if (!(await deleteApiKey(c.var.db, c.var.userId, service_name))) {
-      throw new ApiError(404, `No API key stored for "${service_name}"`);
-    }
-    return c.body(null, 204);
-  });
+  .post(
+    '/register',
+    describe({
+      summary: 'Register an account',
+      responses: {
+        201: { description: 'Created', schema: userOutput },
+        403: errorResponse(`${REGISTRATION_CLOSED} (REGISTRATION=closed and the database already has an account)`),
+        409: errorResponse('A user with that username already exists'),
+        429: errorResponse(`${TOO_MANY_REGISTRATIONS} (Retry-After)`),
+      },
+    }),
+    validate('json', registerInput),
+    async (c) => {
+      const { username, password } = c.req.valid('json');
+      const closed = registrationMode(c.env) === 'closed';
+      // Closed registration still admits the first account of an empty database, so a fresh deployment can bootstrap.
+      if (closed && (await hasAnyUser(c.var.db))) throw new ApiError(403, REGISTRATION_CLOSED);
+      await chargeRegistration(c.var.db, clientAddress(c));
+      const user = await registerUser(c.var.db, username, password, { onlyIfFirst: closed });
+      return c.json(user satisfies UserOutput, 201);
+    },
+  )
+  .post(
+    '/token',
+    describe({
+      summary: 'Log in: get an access and a refresh JWT',
+      responses: {
+        200: { description: 'Token pair', schema: tokenPairOutput },
+        401: errorResponse(INVALID_CREDENTIALS),
+        429: throttled,
+      },
+    }),
+    validate('json', tokenInput),
+    async (c) => {
+      const { username, password } = c.req.valid('json');
+      const keys = tokenKeys(c.env, c.req.url);
+      const userId = await authenticateUser(c.var.db, { username, address: clientAddress(c) }, password);
+      const sessionId = await openSession(c.var.db, userId);
+      return c.json({
+        access: await issueToken(userId, 'access', keys),
+        refresh: await issueToken(userId, 'refresh', keys, { sessionId }),
+      } satisfies TokenPairOutput);
+    },
+  )
+  .post(
+    '/token/refresh',
+    describe({
+      summary: 'Exchange a refresh JWT for a new access JWT',
+      description: 'The refresh token is not rotated: reuse it until it expires or is revoked.',
+      responses: {
+        200: { description: 'New access token', schema: accessOutput },
+        401: errorResponse('Invalid, expired or revoked refresh token'),
+      },
+    }),
+    validate('json', refreshInput),
+    async (c) => {
+      const keys = tokenKeys(c.env, c.req.url);
+      const { userId, sessionId } = await verifyToken(c.req.valid('json').refresh, 'refresh', keys);
+      if (!sessionId || !(await isSessionActive(c.var.db, userId, sessionId))) {
+        throw new ApiError(401, 'Token has been revoked', { headers: { 'WWW-Authenticate': 'Bearer' } });
+      }
+      return c.json({ access: await issueToken(userId, 'access', keys) } satisfies AccessOutput);
+    },
+  )
+  .post(
+    '/logout',
+    describe({
+      summary: 'Log out: revoke one refresh token, or every session',
+      description:
+        '`{"refresh": "…"}` revokes that refresh token; `{"all": true}` revokes every refresh token of the user. ' +
+        'Access tokens are stateless and simply expire.',
+      responses: {
+        204: { description: 'Revoked (also when it already was)' },
+        400: errorResponse('refresh is not a refresh token of the signed-in user'),
+      },
+    }),
+    requireUser,
+    validate('json', logoutInput),
+    async (c) => {
+      const input = c.req.valid('json');
+      if (input.all) {
+        await closeAllSessions(c.var.db, c.var.userId);
+        return c.body(null, 204);
+      }
+      const token = await verifyToken(input.refresh!, 'refresh', tokenKeys(c.env, c.req.url), {
+        allowExpired: true,
+      }).catch(() => undefined);
+      if (!token?.sessionId || token.userId !== c.var.userId) {
+        throw new ApiError(400, 'refresh is not a refresh token of the signed-in user');
+      }
+      await closeSession(c.var.db, c.var.userId, token.sessionId);
+      return c.body(null, 204);
+    },
+  )
+  .get(
+    '/me',
+    describe({ summary: 'The signed-in user', responses: { 200: { description: 'Profile', schema: meOutput } } }),
+    requireUser,
+    async (c) => {
+      const user = await findUser(c.var.db, c.var.userId);
+      if (!user) throw new ApiError(401, 'User no longer exists', { headers: { 'WWW-Authenticate': 'Bearer' } });
+      return c.json({ id: user.id, username: user.username, created_at: user.createdAt } satisfies MeOutput);
+    },
+  )
+  .post(
+    '/me/password',
+    describe({
+      summary: 'Change the password; revokes every refresh token issued before',
+      responses: {
+        204: { description: 'Changed; log in again to get new tokens' },
+        403: errorResponse('current_password is incorrect (counts toward login throttling)'),
+        429: throttled,
+      },
+    }),
+    requireUser,
+    validate('json', passwordChangeInput),
+    async (c) => {
+      const { current_password, new_password } = c.req.valid('json');
+      await confirmPassword(
+        c.var.db,
+        c.var.userId,
+        current_password,
+        clientAddress(c),
+        'current_password is incorrect',
+      );
+      await changePassword(c.var.db, c.var.userId, new_password);
+      return c.body(null, 204);
+    },
+  )
+  .delete(
+    '/me',
+    describe({
+      summary: 'Delete the account and everything stored for it',
+      description:
+        'Revokes the Trakt token at Trakt, deletes the connection, watch history, sync state, API keys and ' +
+        'sessions. Every JWT of the user fails afterwards.',
+      responses: {
+        204: { description: 'Deleted' },
+        403: errorResponse('Password is incorrect (nothing was deleted; counts toward login throttling)'),
+        429: throttled,
+      },
+    }),
+    requireUser,
+    validate('json', deleteAccountInput),
+    async (c) => {
+      const user = await confirmPassword(
+        c.var.db,
+        c.var.userId,
+        c.req.valid('json').password,
+        clientAddress(c),
+        'Password is incorrect',
+      );
+      await deleteAccount(c.env, c.var.db, user, (p) => c.executionCtx.waitUntil(p));
+      return c.body(null, 204);
+    },
+  )
+  .post(
+    '/api-keys',
+    describe({
+      summary: 'Store (or replace) credentials for a service',
+      description:
+        'For Trakt: `service_name: "trakt"`, `service_user_id`: the client id, `api_key`: the client secret. ' +
+        'Secrets are encrypted at rest and never returned.',
+      responses: {
+        201: { description: 'Stored', schema: apiKeyOutput },
+        200: { description: 'Replaced', schema: apiKeyOutput },
+      },
+    }),
+    requireUser,
+    validate('json', apiKeyInput),
+    async (c) => {
+      const { created, apiKey } = await saveApiKey(c.var.db, await keyRing(c.env), c.var.userId, c.req.valid('json'));
+      return c.json(apiKey satisfies ApiKeyOutput, created ? 201 : 200);
+    },
+  )
+  .get(
+    '/api-keys',
+    describe({
+      summary: 'List stored credentials (without secrets)',
+      responses: { 200: { description: 'Stored keys', schema: z.array(apiKeyOutput) } },
+    }),
+    requireUser,
+    async (c) => {
+      return c.json((await listApiKeys(c.var.db, c.var.userId)) satisfies ApiKeyOutput[]);
+    },
+  )
+  .delete(
+    '/api-keys/:service_name',
+    describe({
+      summary: 'Delete stored credentials for a service',
+      responses: { 204: { description: 'Deleted' }, 404: errorResponse('No API key stored for that service') },
+    }),
+    requireUser,
+    validate('param', serviceNameParam),
+    async (c) => {
+      const { service_name } = c.req.valid('param');
+      if (!(await deleteApiKey(c.var.db, c.var.userId, service_name))) {
+        throw new ApiError(404, `No API key stored for "${service_name}"`);
+      }
+      return c.body(null, 204);
+    },
+  );

@@ -12,22 +12,49 @@ export const username = z
   .max(150, 'username must be at most 150 characters')
   .regex(USERNAME_PATTERN, 'username may contain only letters, digits and _ . @ + -');
 
-export const registerInput = z.object({
-  username,
-  password: z
-    .string({ error: 'password is required' })
-    .min(8, 'password must be at least 8 characters')
-    .max(1024, 'password must be at most 1024 characters'),
-});
+/** A password being set (registration, password change). */
+const newPassword = (field: string) =>
+  z
+    .string({ error: `${field} is required` })
+    .min(8, `${field} must be at least 8 characters`)
+    .max(1024, `${field} must be at most 1024 characters`);
+
+/** A password being checked: any non-empty string (rules may have changed since it was set). */
+const givenPassword = (field: string) =>
+  z
+    .string({ error: `${field} is required` })
+    .min(1, `${field} is required`)
+    .max(1024);
+
+export const registerInput = z.object({ username, password: newPassword('password') });
 
 export const tokenInput = z.object({
   username: z.string({ error: 'username is required' }).min(1, 'username is required').max(150),
-  password: z.string({ error: 'password is required' }).min(1, 'password is required').max(1024),
+  password: givenPassword('password'),
 });
 
 export const refreshInput = z.object({
   refresh: z.string({ error: 'refresh is required' }).min(1, 'refresh is required').max(4096),
 });
+
+export const logoutInput = z
+  .object({
+    refresh: z.string().min(1, 'refresh is required').max(4096).optional().describe('The refresh token to revoke'),
+    all: z
+      .literal(true, { error: 'all must be true' })
+      .optional()
+      .describe('true: revoke every refresh token of the user'),
+  })
+  .refine((input) => (input.refresh === undefined) !== (input.all === undefined), {
+    message: 'Send either "refresh" (one session) or "all": true (every session)',
+  });
+
+export const passwordChangeInput = z.object({
+  current_password: givenPassword('current_password'),
+  new_password: newPassword('new_password'),
+});
+
+export const deleteAccountInput = z.object({ password: givenPassword('password') });
 
 /** Services whose credentials a user can store. */
 export const SERVICE_NAMES = ['trakt', 'trakt_client_id', 'trakt_client_secret', 'tmdb'] as const;
@@ -60,3 +87,9 @@ export const apiKeyOutput = z.object({
   created_at: z.string(),
   updated_at: z.string(),
 });
+
+export type UserOutput = z.input<typeof userOutput>;
+export type MeOutput = z.input<typeof meOutput>;
+export type TokenPairOutput = z.input<typeof tokenPairOutput>;
+export type AccessOutput = z.input<typeof accessOutput>;
+export type ApiKeyOutput = z.input<typeof apiKeyOutput>;

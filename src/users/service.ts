@@ -1,37 +1,97 @@
 /**
  * @module
- * Accounts of this API: registration and credential checks.
+ * Accounts of this API: registration, credential checks (throttled) and password changes.
+ * Owns the `users` table.
  */
-import { eq, sql } from 'drizzle-orm';
+import { eq, type SQL, sql } from 'drizzle-orm';
+import { type LoginAttempt, throttledPasswordCheck } from '../auth/login-throttle';
+import { closeAllSessions } from '../auth/sessions';
 import { decoyPasswordHash, hashPassword, verifyPassword } from '../crypto/password';
 import { type Database, isoNow } from '../db/client';
 import { users } from '../db/schema';
 import { ApiError } from '../http/errors';
 
-export async function registerUser(db: Database, username: string, password: string, now = Date.now()) {
+export const REGISTRATION_CLOSED = 'Registration is closed';
+export const INVALID_CREDENTIALS = 'Invalid username or password';
+
+export async function hasAnyUser(db: Database): Promise<boolean> {
+  const row = await db.query.users.findFirst({ columns: { id: true } });
+  return row !== undefined;
+}
+
+/**
+ * Creates an account. With `onlyIfFirst` (registration closed) the insert is conditional on an
+ * empty table in the same statement, so two racing bootstrap registrations cannot both succeed.
+ */
+export async function registerUser(
+  db: Database,
+  username: string,
+  password: string,
+  options: { onlyIfFirst?: boolean; now?: number } = {},
+) {
   const passwordHash = await hashPassword(password);
+  const createdAt = isoNow(options.now);
+  if (options.onlyIfFirst) {
+    const [first] = await db.all<{ id: number; username: string }>(
+      sql`INSERT INTO users (username, password_hash, created_at) SELECT ${username}, ${passwordHash}, ${createdAt}
+          WHERE NOT EXISTS (SELECT 1 FROM users) RETURNING id, username`,
+    );
+    if (!first) throw new ApiError(403, REGISTRATION_CLOSED);
+    return first;
+  }
   const [created] = await db
     .insert(users)
-    .values({ username, passwordHash, createdAt: isoNow(now) })
+    .values({ username, passwordHash, createdAt })
     .onConflictDoNothing()
     .returning({ id: users.id, username: users.username });
   if (!created) throw new ApiError(409, 'A user with that username already exists');
   return created;
 }
 
+async function findCredentials(db: Database, where: SQL) {
+  return db.query.users.findFirst({ columns: { id: true, username: true, passwordHash: true }, where });
+}
+
 /**
  * Returns the user id for valid credentials. An unknown username costs the same PBKDF2 work as
- * a known one (a decoy hash is verified), so timing does not reveal which usernames exist.
+ * a known one (a decoy hash is verified), so timing does not reveal which usernames exist; and
+ * it is throttled by the same counters, so a 429 does not reveal it either.
  */
-export async function authenticateUser(db: Database, username: string, password: string): Promise<number> {
-  const decoy = await decoyPasswordHash();
-  const user = await db.query.users.findFirst({
-    columns: { id: true, passwordHash: true },
-    where: sql`lower(${users.username}) = lower(${username})`,
+export async function authenticateUser(db: Database, attempt: LoginAttempt, password: string): Promise<number> {
+  const userId = await throttledPasswordCheck(db, attempt, async () => {
+    const decoy = await decoyPasswordHash();
+    const user = await findCredentials(db, sql`lower(${users.username}) = lower(${attempt.username})`);
+    const valid = await verifyPassword(password, user?.passwordHash ?? decoy);
+    return user && valid ? user.id : undefined;
   });
-  const valid = await verifyPassword(password, user?.passwordHash ?? decoy);
-  if (!user || !valid) throw new ApiError(401, 'Invalid username or password');
-  return user.id;
+  if (!userId) throw new ApiError(401, INVALID_CREDENTIALS);
+  return userId;
+}
+
+/**
+ * Re-checks the signed-in user's password before a sensitive change, under the same throttle as
+ * logins (a wrong one counts as a failure). Wrong → 403 with `message`.
+ */
+export async function confirmPassword(
+  db: Database,
+  userId: number,
+  password: string,
+  address: string | undefined,
+  message: string,
+): Promise<{ id: number; username: string }> {
+  const user = await findCredentials(db, eq(users.id, userId));
+  if (!user) throw new ApiError(401, 'User no longer exists', { headers: { 'WWW-Authenticate': 'Bearer' } });
+  const confirmed = await throttledPasswordCheck(db, { username: user.username, address }, async () =>
+    (await verifyPassword(password, user.passwordHash)) ? user : undefined,
+  );
+  if (!confirmed) throw new ApiError(403, message);
+  return { id: user.id, username: user.username };
+}
+
+/** Stores a new password hash and revokes every refresh token issued before, in one transaction. */
+export async function changePassword(db: Database, userId: number, newPassword: string): Promise<void> {
+  const passwordHash = await hashPassword(newPassword);
+  await db.batch([db.update(users).set({ passwordHash }).where(eq(users.id, userId)), closeAllSessions(db, userId)]);
 }
 
 export async function findUser(db: Database, userId: number) {
@@ -39,4 +99,14 @@ export async function findUser(db: Database, userId: number) {
     columns: { id: true, username: true, createdAt: true },
     where: eq(users.id, userId),
   });
+}
+
+export async function userExists(db: Database, userId: number): Promise<boolean> {
+  const row = await db.query.users.findFirst({ columns: { id: true }, where: eq(users.id, userId) });
+  return row !== undefined;
+}
+
+/** A statement deleting the account row itself, for the account-deletion batch (last, after its dependants). */
+export function deleteUserRow(db: Database, userId: number) {
+  return db.delete(users).where(eq(users.id, userId));
 }

@@ -1,0 +1,49 @@
+/**
+ * @module
+ * Refresh-token sessions. Owns `sessions`: one row per refresh token, named by the token's `sid`
+ * claim. A refresh succeeds only while its row exists and has not expired, so deleting rows
+ * revokes refresh tokens (logout, logout everywhere, password change, account deletion).
+ * Access tokens stay stateless and short-lived (ACCESS_TOKEN_TTL_SECONDS): they are not looked up here.
+ */
+import { and, eq, gt, sql } from 'drizzle-orm';
+import { REFRESH_TOKEN_TTL_SECONDS } from '../config';
+import { randomToken } from '../crypto/bytes';
+import { type Database, isoNow } from '../db/client';
+import { sessions } from '../db/schema';
+
+export const MAX_SESSIONS_PRUNED_PER_RUN = 1000;
+
+/** Opens a session for a new refresh token; returns its id (the `sid` claim). */
+export async function openSession(db: Database, userId: number, now = Date.now()): Promise<string> {
+  const id = randomToken(16);
+  await db
+    .insert(sessions)
+    .values({ id, userId, createdAt: isoNow(now), expiresAt: isoNow(now + REFRESH_TOKEN_TTL_SECONDS * 1000) });
+  return id;
+}
+
+export async function isSessionActive(db: Database, userId: number, sessionId: string, now = Date.now()) {
+  const row = await db.query.sessions.findFirst({
+    columns: { id: true },
+    where: and(eq(sessions.id, sessionId), eq(sessions.userId, userId), gt(sessions.expiresAt, isoNow(now))),
+  });
+  return row !== undefined;
+}
+
+/** Revokes one refresh token of the user (idempotent). */
+export async function closeSession(db: Database, userId: number, sessionId: string): Promise<void> {
+  await db.delete(sessions).where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId)));
+}
+
+/** A statement revoking every refresh token of the user, for the caller's batch. */
+export function closeAllSessions(db: Database, userId: number) {
+  return db.delete(sessions).where(eq(sessions.userId, userId));
+}
+
+/** Deletes expired sessions (cron); they can no longer refresh anything. */
+export async function pruneExpiredSessions(db: Database, now: number): Promise<number> {
+  const result = await db.run(
+    sql`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at <= ${isoNow(now)} LIMIT ${MAX_SESSIONS_PRUNED_PER_RUN})`,
+  );
+  return result.meta.changes ?? 0;
+}

@@ -1,0 +1,49 @@
+/**
+ * @module
+ * Deleting an account and everything it owns. Each table's rows are deleted by the module that
+ * owns the table; this only composes them:
+ * 1. Trakt: the existing disconnect path revokes the token at Trakt (best effort) and drops the
+ *    connection and its current token sets.
+ * 2. KV: every remaining key of the user (token sets a lost cleanup missed, a pending device
+ *    code, pending OAuth states). Done before D1 so that a failure leaves the account in place
+ *    and the deletion can simply be retried.
+ * 3. D1: every row of the user in ONE batch (a transaction), the `users` row last. Shared TMDB
+ *    cache rows are not the user's and stay. Foreign keys cascade from `users` as a backstop.
+ * Every JWT of the user fails afterwards: refresh tokens lose their sessions, and `requireUser`
+ * refuses access tokens of a user that no longer exists.
+ */
+import { forgetUsername } from '../auth/login-throttle';
+import { closeAllSessions } from '../auth/sessions';
+import { type Database, runBatch } from '../db/client';
+import { deleteSyncState, deleteUserHistory } from '../sync/store';
+import { traktUserContext } from '../trakt/context';
+import { forgetDeviceFlow } from '../trakt/device';
+import { deleteUserOAuthStates, deleteUserOAuthStateUses } from '../trakt/oauth-state';
+import { deleteConnection, deleteUserTokenSets, disconnect } from '../trakt/tokens';
+import { deleteUserApiKeys } from './api-keys';
+import { deleteUserRow } from './service';
+
+export async function deleteAccount(
+  env: Env,
+  db: Database,
+  user: { id: number; username: string },
+  waitUntil?: (promise: Promise<unknown>) => void,
+): Promise<{ revokedAtTrakt: boolean }> {
+  const { revoked } = await disconnect(await traktUserContext(env, user.id, waitUntil));
+  await Promise.all([
+    deleteUserTokenSets(env.KV, user.id),
+    forgetDeviceFlow(env.KV, user.id),
+    deleteUserOAuthStates(env.KV, user.id),
+  ]);
+  await runBatch(env.DB, [
+    ...deleteUserHistory(user.id),
+    deleteSyncState(user.id),
+    deleteConnection(db, user.id),
+    deleteUserApiKeys(db, user.id),
+    deleteUserOAuthStateUses(db, user.id),
+    closeAllSessions(db, user.id),
+    ...forgetUsername(db, user.username),
+    deleteUserRow(db, user.id),
+  ]);
+  return { revokedAtTrakt: revoked };
+}
