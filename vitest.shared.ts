@@ -25,6 +25,8 @@ export async function workersTestPlugin(overrides: Record<string, string> = {}) 
         // The app-wide limiters stay on, but at rates that never slow the suite; the pacing tests set the real ones.
         TRAKT_APP_MAX_RPS: '1000',
         TMDB_MAX_RPS: '1000',
+        // The limiter takes the caller's clock, so tests can pace on a virtual one (src/pacing/limiter.ts).
+        PACING_CALLER_CLOCK: 'true',
         ...overrides,
       },
     },

@@ -239,6 +239,15 @@ describe('30 users synced by the cron under TRAKT_APP_MAX_RPS=5 and TMDB_MAX_RPS
     // Positive controls: the traffic happened, dense enough to reach each limit.
     expect(trakt.length).toBeGreaterThanOrEqual(30 * 5);
     expect(tmdb.length).toBeGreaterThanOrEqual(30 * 4);
+    const traktLog = log.filter(isTrakt);
+    const windowOf = (r: RequestLogEntry) =>
+      traktLog.filter(
+        (o) => Date.parse(o.time) >= Date.parse(r.time) && Date.parse(o.time) < Date.parse(r.time) + 1000,
+      );
+    const dense = traktLog.find((r) => windowOf(r).length > 5);
+    expect(dense ? windowOf(dense).map((r) => `${r.time} ${r.method} ${r.path} ${r.status} ${r.auth}`) : []).toEqual(
+      [],
+    );
     expect(busiestSecond(trakt)).toBe(5);
     expect(busiestSecond(tmdb)).toBe(8);
     expect(log.filter((r) => r.status === 429)).toEqual([]);

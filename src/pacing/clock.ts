@@ -5,9 +5,8 @@
  *
  * Tests install a virtual clock (`usePacingClock`) and hand the same `now` to the upstream
  * simulator, so a minute of paced traffic runs in milliseconds and the simulator's request log
- * shows exactly the times the limiter granted. The Durable Object runs in the same isolate as the
- * tests (the Workers Vitest integration runs the main Worker's Durable Objects there), so one
- * module-level clock reaches both sides.
+ * shows exactly the times the limiter granted. Callers send their reading with every limiter call;
+ * the Durable Object uses it only where the test bindings set PACING_CALLER_CLOCK (limiter.ts).
  */
 
 export type PacingClock = {

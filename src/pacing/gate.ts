@@ -57,8 +57,11 @@ async function sha256Prefix(value: string): Promise<string> {
 }
 
 type LimiterStub = {
-  reserve(request: { count: number; ratePerSecond: number; maxWaitMs: number }): Promise<ReserveAnswer>;
-  pause(untilMs: number): Promise<number>;
+  reserve(
+    request: { count: number; ratePerSecond: number; maxWaitMs: number },
+    callerNow: number,
+  ): Promise<ReserveAnswer>;
+  pause(untilMs: number, callerNow: number): Promise<number>;
 };
 
 export class PacingGate implements RequestGate {
@@ -94,11 +97,10 @@ export class PacingGate implements RequestGate {
     while (this.slots.length > 0 && this.slots[0]! < now - STALE_SLOT_MS) this.slots.shift();
     if (this.slots.length > 0) return this.slots.shift()!;
     if (this.blockedUntil > now) throw this.limited(this.blockedUntil - now);
-    const answer = await (await this.limiterStub()).reserve({
-      count: this.nextBatch,
-      ratePerSecond: this.ratePerSecond,
-      maxWaitMs: MAX_INLINE_WAIT_MS,
-    });
+    const answer = await (await this.limiterStub()).reserve(
+      { count: this.nextBatch, ratePerSecond: this.ratePerSecond, maxWaitMs: MAX_INLINE_WAIT_MS },
+      now,
+    );
     this.nextBatch = Math.min(MAX_BATCH, this.nextBatch * 2);
     if ('retryAfterMs' in answer) {
       this.blockedUntil = clock.now() + answer.retryAfterMs;
@@ -132,7 +134,7 @@ export class PacingGate implements RequestGate {
   async pause(retryAfterSeconds: number): Promise<number> {
     const clock = pacingClock();
     this.slots = [];
-    const until = await (await this.limiterStub()).pause(clock.now() + retryAfterSeconds * 1000);
+    const until = await (await this.limiterStub()).pause(clock.now() + retryAfterSeconds * 1000, clock.now());
     this.blockedUntil = Math.max(this.blockedUntil, until);
     return Math.max(retryAfterSeconds, Math.ceil((until - clock.now()) / 1000));
   }
