@@ -27,6 +27,9 @@ export async function workersTestPlugin(overrides: Record<string, string> = {}) 
         TMDB_MAX_RPS: '1000',
         // The limiter takes the caller's clock, so tests can pace on a virtual one (src/pacing/limiter.ts).
         PACING_CALLER_CLOCK: 'true',
+        // Quiet test output; tests about logging raise it through the env they pass to the Worker.
+        LOG_LEVEL: 'error',
+        ADMIN_TOKEN: '',
         ...overrides,
       },
     },

@@ -9,24 +9,27 @@ import { cors } from 'hono/cors';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
-import { z } from 'zod';
+import { adminRoutes } from './admin/routes';
 import type { AppEnv } from './app-env';
 import { corsOrigins, MAX_BODY_BYTES } from './config';
 import { database } from './db/client';
 import { docsRoutes } from './docs/routes';
-import { describe } from './http/describe';
+import { healthRoutes } from './health/routes';
 import { ApiError, errorBody, handleError } from './http/errors';
+import { requestLog } from './observability/request-log';
+import { CONFIRM_PATH } from './trakt/callback-page';
 import { traktRoutes } from './trakt/routes';
 import { usersRoutes } from './users/routes';
-import { VERSION } from './version';
 
-const healthOutput = z.object({ status: z.literal('ok'), version: z.string() });
+/** The one route that takes a form body: the OAuth callback page's confirmation (src/trakt/callback-page.tsx). */
+const FORM_POST_PATH = new RegExp(`^/trakt${CONFIRM_PATH}/?$`);
 
 export function createApp() {
   // strict: false — every path works with and without a trailing slash (the API reference writes `/users/me/`).
   const app = new Hono<AppEnv>({ strict: false });
 
   app.use(requestId());
+  app.use(requestLog);
   app.use(secureHeaders());
   app.use((c, next) =>
     cors({
@@ -52,11 +55,13 @@ export function createApp() {
     }),
   );
 
-  // Every request body this API accepts is JSON; say so instead of failing validation on an ignored body.
+  // Every request body this API accepts is JSON (but the browser's plain-HTML confirmation form); say so instead
+  // of failing validation on an ignored body.
   app.use(async (c, next) => {
     const hasBody = (c.req.header('Content-Length') ?? '0') !== '0' || c.req.header('Transfer-Encoding') !== undefined;
     const type = c.req.header('Content-Type') ?? '';
-    if (hasBody && c.req.method !== 'GET' && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
+    const form = FORM_POST_PATH.test(c.req.path) && /^application\/x-www-form-urlencoded\b/i.test(type);
+    if (hasBody && c.req.method !== 'GET' && !form && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
       throw new ApiError(415, 'Content-Type must be application/json');
     }
     await next();
@@ -68,15 +73,8 @@ export function createApp() {
     await next();
   });
 
-  app.get(
-    '/health',
-    describe({
-      summary: 'Liveness check and version',
-      tag: 'meta',
-      responses: { 200: { description: 'The API is up', schema: healthOutput } },
-    }),
-    (c) => c.json({ status: 'ok', version: VERSION } satisfies z.input<typeof healthOutput>),
-  );
+  app.route('/health', healthRoutes);
+  app.route('/admin', adminRoutes);
   app.route('/users', usersRoutes);
   app.route('/trakt', traktRoutes);
   app.route('/', docsRoutes(app));

@@ -30,6 +30,11 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 export const OAUTH_STATE_TTL_SECONDS = 10 * 60;
 
+/** Per-attempt timeout of upstream calls (`UPSTREAM_TIMEOUT_MS`): its default and its ceiling. */
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 10_000;
+/** A refresh lease is derived from the timeout, so the timeout must stay small enough for leases to be short. */
+export const MAX_UPSTREAM_TIMEOUT_MS = 30_000;
+
 export const DEFAULT_PAGE_SIZE = 5;
 export const MAX_PAGE_SIZE = 100;
 
@@ -42,6 +47,23 @@ export function jwtSecret(env: Env): string {
     );
   }
   return secret;
+}
+
+/**
+ * `UPSTREAM_TIMEOUT_MS`: unset or empty means the default; anything but a whole number of milliseconds
+ * from 1 to MAX_UPSTREAM_TIMEOUT_MS is a misconfiguration (503 naming the setting).
+ */
+export function upstreamTimeoutMs(env: Pick<Env, 'UPSTREAM_TIMEOUT_MS'>): number {
+  const raw = String(env.UPSTREAM_TIMEOUT_MS ?? '').trim();
+  if (raw === '') return DEFAULT_UPSTREAM_TIMEOUT_MS;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > MAX_UPSTREAM_TIMEOUT_MS) {
+    throw new ApiError(
+      503,
+      `Server is not configured: UPSTREAM_TIMEOUT_MS must be a whole number of milliseconds from 1 to ${MAX_UPSTREAM_TIMEOUT_MS}`,
+    );
+  }
+  return value;
 }
 
 /** An optional secret: empty strings count as unset (so `.dev.vars` can list every name). */

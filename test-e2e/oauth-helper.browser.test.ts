@@ -111,6 +111,41 @@ describe('helper page: connect against the simulator', () => {
   });
 });
 
+describe('GET callback in a browser: confirm before linking', () => {
+  it('shows the API account, links nothing until the plain form is submitted, then connects', async () => {
+    const { app } = await traktAppAndAccount();
+    const user = await apiUser();
+    await api('POST', '/users/api-keys/', {
+      token: user.access,
+      json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
+    });
+    const auth = await api<{ auth_url: string }>('GET', '/trakt/authenticate/', { token: user.access });
+    const redirect = await approveAt(auth.body.auth_url);
+    const w = await watchedPage(context);
+    const { page } = w;
+    const callback = `${stack().apiUrl}/trakt/oauth-callback/?${redirect.searchParams}`;
+    const res = await page.goto(callback);
+    expect(res?.status()).toBe(200);
+    expect(await text(page, '#api-username')).toBe(user.username);
+    expect(await page.locator('script').count()).toBe(0);
+    expect((await api('GET', '/trakt/auth-status/', { token: user.access })).body).toMatchObject({
+      authenticated: false,
+    });
+
+    await Promise.all([page.waitForURL(/\/trakt\/oauth-callback\/confirm\/$/), page.click('#confirm')]);
+    expect(await text(page, '#message')).toBe('Authorization successful! You can now use Trakt endpoints.');
+    expect((await api('GET', '/trakt/auth-status/', { token: user.access })).body).toMatchObject({
+      authenticated: true,
+    });
+    // Loading the callback again cannot link anything: the state was used.
+    expect((await page.goto(callback))?.status()).toBe(400);
+    expect(await page.locator('#confirm').count()).toBe(0);
+    expect(w.cspViolations).toEqual([]);
+    expect(w.pageErrors).toEqual([]);
+    await page.close();
+  });
+});
+
 const PAYLOADS = [
   '"><img src=x onerror=window.__xss=1>',
   '<script>window.__xss=1</script>',
@@ -159,7 +194,7 @@ describe('XSS probes', () => {
     await page.close();
   });
 
-  it('GET callback page (HTML for browsers): reflected values are escaped', async () => {
+  it('GET callback page (HTML for browsers): nothing is reflected', async () => {
     const w = await watchedPage(context);
     const { page } = w;
     for (const payload of PAYLOADS) {
@@ -173,7 +208,12 @@ describe('XSS probes', () => {
         expect(res?.headers()['content-type']).toMatch(/text\/html/);
         expect(res?.status()).toBe(400);
         const message = await text(page, '#message');
-        if ('error' in q) expect(message).toBe(`Trakt returned an error: ${payload}`);
+        // The error parameter is never reflected: a fixed message instead.
+        if ('error' in q) {
+          expect(message).toBe(
+            'Trakt did not authorize the request; nothing was connected. Start again at /trakt/authenticate/',
+          );
+        }
         expect(await page.evaluate(() => (window as unknown as { __xss?: unknown }).__xss)).toBeUndefined();
         expect(await page.locator('img, svg, script').count()).toBe(0);
       }

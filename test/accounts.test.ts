@@ -183,6 +183,9 @@ const TABLES_WITHOUT_USER_ID: Record<string, 'users' | 'via_shows' | 'by_usernam
   tmdb_seasons: 'shared',
   tmdb_episodes: 'shared',
   tmdb_external_ids: 'shared',
+  // Deployment-wide operational records (migration 0008): cron runs and aggregate counters, nothing per user.
+  cron_runs: 'shared',
+  ops_counters: 'shared',
 };
 const INTERNAL_TABLE = /^(sqlite_|_cf_|d1_migrations$)/;
 

@@ -207,16 +207,17 @@ describe('queue consumer', () => {
 
   it('acks as skipped while a manual fetch holds the lease: never two syncs at once', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
-    await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 1, kind: 'hang' });
+    await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 1, kind: 'hold' });
     const manual = call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
-    await new Promise((r) => setTimeout(r, 100));
+    await sim.whenHeld(1); // the manual run holds the sync lease and waits at Trakt (no sleep)
     const batch = batchFor([user.id]);
     const ctx = createExecutionContext();
     expect(await handleSyncMessage(env, batch.messages[0]!)).toBe('skipped_in_progress');
     const result = await getQueueResult(batch, ctx);
     expect(result.explicitAcks).toEqual([`msg-0-${user.id}`]);
     expect(result.retryMessages).toEqual([]);
-    expect((await manual).status).toBe(200); // the manual run, retrying past the hang, completes
+    await sim.releaseHeld();
+    expect((await manual).status).toBe(200); // the manual run completes once Trakt answers
   });
 
   it("one user's failure does not affect the others in the batch", async () => {

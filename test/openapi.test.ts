@@ -103,6 +103,7 @@ describe('GET /openapi.json', () => {
       'POST /users/token',
       'POST /users/token/refresh',
       'GET /trakt/oauth-callback',
+      'POST /trakt/oauth-callback/confirm',
       'GET /trakt/oauth-helper',
     ]);
     for (const { method, path, op } of operations(doc)) {

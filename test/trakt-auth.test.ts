@@ -196,15 +196,27 @@ describe('OAuth state', () => {
     expectError(await call('GET', '/trakt/oauth-callback/?code=abc'), 400, /state/);
   });
 
-  it('escapes reflected values in the HTML callback page', async () => {
-    const res = await call('GET', `/trakt/oauth-callback/?error=${encodeURIComponent('<script>alert(1)</script>')}`, {
+  it('never reflects the error parameter: fixed messages in HTML and JSON', async () => {
+    const payload = '<script>alert(1)</script>';
+    const res = await call('GET', `/trakt/oauth-callback/?error=${encodeURIComponent(payload)}`, {
       headers: { Accept: 'text/html' },
     });
     expect(res.status).toBe(400);
     expect(res.headers.get('Content-Type')).toMatch(/text\/html/);
-    expect(res.body).not.toContain('<script>alert(1)</script>');
-    expect(res.body).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(res.body).toContain('Trakt did not authorize the request; nothing was connected');
+    expect(res.body).not.toContain('alert(1)');
     expect(res.headers.get('Content-Security-Policy')).toContain("default-src 'none'");
+    const json = await call('GET', `/trakt/oauth-callback/?error=${encodeURIComponent(payload)}`);
+    expectError(
+      json,
+      400,
+      'Trakt did not authorize the request; nothing was connected. Start again at /trakt/authenticate/',
+    );
+    expectError(
+      await call('GET', '/trakt/oauth-callback/?error=access_denied'),
+      400,
+      'Authorization was denied on Trakt; nothing was connected',
+    );
   });
 });
 
@@ -226,7 +238,8 @@ describe('token storage', () => {
     const rows = await env.DB.prepare('SELECT * FROM trakt_connections').all();
     for (const t of tokenTexts) expect(JSON.stringify(rows.results)).not.toContain(t);
 
-    // Copy Alice's sealed set over Bob's current key: Bob's connection must not be able to use it.
+    // Copy Alice's sealed set over Bob's current KV key: it cannot be opened as Bob's, so Bob's connection
+    // falls back to its D1 journal and keeps its own token (never Alice's).
     const aliceRow = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?')
       .bind(alice.id)
       .first<{ token_set_id: string }>();
@@ -236,11 +249,32 @@ describe('token storage', () => {
     const aliceSealed = (await env.KV.get(`trakt_tokens:${alice.id}:${aliceRow!.token_set_id}`))!;
     await env.KV.put(`trakt_tokens:${bob.id}:${bobRow!.token_set_id}`, aliceSealed);
     const res = await call('GET', '/trakt/refresh-token/', { token: bob.access });
-    expectError(res, 401, /authorize again/);
-    expect((await call('GET', '/trakt/auth-status/', { token: bob.access })).body).toMatchObject({
-      authenticated: false,
-      reason: 'reauthorization_required',
-    });
+    expect(res.status).toBe(200);
+    expect(res.body.access_token).not.toBe(aliceToken.body.access_token);
+    expect((await call('GET', '/trakt/watching/', { token: bob.access })).status).toBe(200);
+    expect((await call('GET', '/trakt/auth-status/', { token: bob.access })).body.authenticated).toBe(true);
+  });
+
+  it('a token set that cannot be decrypted any more (its key removed) means authorizing again', async () => {
+    const user = await connectedUser(sim);
+    const original = env.ENCRYPTION_KEYS;
+    // Only a new key k9: every envelope sealed with k2 (KV copy and D1 journal alike) is unreadable now.
+    Object.assign(env, { ENCRYPTION_KEYS: `k9:${btoa(String.fromCharCode(...new Uint8Array(32).fill(9)))}` });
+    try {
+      await sim.clearRequests();
+      const { getAccessToken } = await import('../src/trakt/tokens');
+      const { traktUserContext } = await import('../src/trakt/context');
+      const error = await getAccessToken(await traktUserContext(env, user.id)).catch((e: Error) => e);
+      expect(error).toMatchObject({ status: 401, message: expect.stringMatching(/authorize again/) });
+      expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
+      expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toEqual({
+        authenticated: false,
+        auth_url: 'http://api.test/trakt/authenticate/',
+        reason: 'reauthorization_required',
+      });
+    } finally {
+      Object.assign(env, { ENCRYPTION_KEYS: original });
+    }
   });
 });
 
@@ -281,13 +315,12 @@ describe('refresh', () => {
     expect(reuse.status).toBe(400);
     expect(((await reuse.json()) as { error: string }).error).toBe('invalid_grant');
 
-    // The old KV token set is gone; the new version is current.
+    // The new version is current; the old KV token set is left to expire (see test/trakt-connection.test.ts).
     const after = await env.DB.prepare('SELECT token_set_id, token_version FROM trakt_connections WHERE user_id = ?')
       .bind(user.id)
       .first<{ token_set_id: string; token_version: number }>();
     expect(after!.token_version).toBe(row!.token_version + 1);
     expect(after!.token_set_id).not.toBe(row!.token_set_id);
-    expect(await env.KV.get(`trakt_tokens:${user.id}:${row!.token_set_id}`)).toBeNull();
   });
 
   it('says "No Trakt token found" without a connection', async () => {
@@ -333,44 +366,6 @@ describe('refresh', () => {
     } finally {
       Date.now = realNow;
     }
-  });
-
-  it('invalid_grant on refresh marks the connection reauthorization_required, visible in auth-status, and is not retried', async () => {
-    const user = await connectedUser(sim);
-    const { keyRing, open, aadFor } = await import('../src/crypto/envelope');
-    const row = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?')
-      .bind(user.id)
-      .first<{ token_set_id: string }>();
-    const set = JSON.parse(
-      await open(
-        await keyRing(env),
-        (await env.KV.get(`trakt_tokens:${user.id}:${row!.token_set_id}`))!,
-        aadFor(user.id, 'trakt_tokens'),
-      ),
-    );
-    // Spend the refresh token behind the API's back (as a second installation would).
-    await fetch(`${env.TRAKT_AUTH_URL}/oauth/token`, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({
-        refresh_token: set.refresh_token,
-        client_id: user.app.client_id,
-        client_secret: user.app.client_secret,
-        redirect_uri: env.TRAKT_REDIRECT_URI,
-        grant_type: 'refresh_token',
-      }),
-    });
-    await sim.clearRequests();
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, /authorize again/);
-    expect((await sim.counters())['POST /oauth/token']).toBe(1);
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toEqual({
-      authenticated: false,
-      auth_url: 'http://api.test/trakt/authenticate/',
-      reason: 'reauthorization_required',
-    });
-    await sim.clearRequests();
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, /authorize again/);
-    expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
   });
 
   it('a transient failure keeps the old, still-valid token', async () => {
@@ -419,6 +414,7 @@ describe('disconnect and device flow', () => {
       verification_url: expect.any(String),
       expires_in: expect.any(Number),
       interval: expect.any(Number),
+      api_username: user.username,
     });
     expect(JSON.stringify(code.body)).not.toMatch(/device_code/);
     const pending = await call('POST', '/trakt/device/token/', { token: user.access });

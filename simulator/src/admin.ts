@@ -22,6 +22,7 @@ import {
 } from './accounts';
 import { BASE_DATE_MS, type CatalogMovie, type CatalogShow, type PlayAction, type TmdbStatus } from './dataset';
 import type { SimEnv } from './env';
+import { releaseHeld } from './faults';
 import {
   accountSchema,
   appSchema,
@@ -40,7 +41,7 @@ import {
   watchingSchema,
 } from './schemas';
 import { type Play, type RequestLogEntry, resetState, type SimConfig, type SimContext, SimError } from './state';
-import { findDevice, issueTokens, tokenJson } from './trakt-oauth';
+import { findDevice, issueTokens, tokenActive, tokenJson } from './trakt-oauth';
 import { iso, randomHex } from './util';
 import { type Summary, summary, views } from './views';
 
@@ -103,6 +104,13 @@ export interface FaultInfo {
 }
 
 export type ConfigInput = z.input<typeof configSchema>;
+
+/** How refresh tokens were sent to `/oauth/token`: a correct client never sends one twice. */
+export interface RefreshTokenSends {
+  sends: number;
+  distinct: number;
+  sent_more_than_once: number;
+}
 
 function playInfo(play: Play): PlayInfo {
   return { id: play.id, type: play.type, trakt_id: play.traktId, watched_at: iso(play.watchedAt), action: play.action };
@@ -352,6 +360,18 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
     record.forcedExpired = true;
     return c.json({ ok: true });
   });
+  // Trakt stops honouring the refresh token of this set (expired or revoked there); the access token still works.
+  app.post('/tokens/expire-refresh', body(expireTokenSchema), (c) => {
+    const record = state.tokens.get(c.req.valid('json').access_token);
+    if (!record) throw new SimError(404, 'unknown access token');
+    record.refreshUsed = true;
+    return c.json({ ok: true });
+  });
+  /** Whether Trakt would accept this access token now (for assertions). */
+  app.post('/tokens/active', body(expireTokenSchema), (c) => {
+    const record = state.tokens.get(c.req.valid('json').access_token);
+    return c.json({ active: record !== undefined && tokenActive(record, ctx.now()) });
+  });
 
   const device = (userCode: string) => {
     const grant = findDevice(ctx, userCode);
@@ -401,7 +421,19 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
   app.delete('/faults', (c) => {
     state.faults = [];
     for (const release of state.hanging) release();
+    releaseHeld(state);
     return c.json({ ok: true });
+  });
+  app.get('/faults/held', (c) => c.json({ held: state.held }));
+  app.post('/faults/release', (c) => c.json({ released: releaseHeld(state) }));
+
+  app.get('/refresh-token-sends', (c) => {
+    const counts = [...state.refreshTokenSends.values()];
+    return c.json<RefreshTokenSends>({
+      sends: counts.reduce((sum, n) => sum + n, 0),
+      distinct: counts.length,
+      sent_more_than_once: counts.filter((n) => n > 1).length,
+    });
   });
 
   app.get('/requests', (c) => c.json<RequestLogEntry[]>(state.requestLog));

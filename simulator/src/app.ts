@@ -34,6 +34,23 @@ export function createSimulator(options: SimulatorOptions = {}): SimulatorInstan
   const ctx: SimContext = { state, now: () => clock() + state.clockOffsetMs };
 
   const app = new Hono<SimEnv>();
+  // Behind a path prefix (config `path_prefix`): strip it and serve the rest; refuse unprefixed requests.
+  const unprefixed = new WeakSet<Request>();
+  app.use('*', async (c, next) => {
+    const prefix = state.config.path_prefix;
+    const url = new URL(c.req.url);
+    if (prefix === null || unprefixed.has(c.req.raw) || url.pathname.startsWith('/_sim')) return next();
+    if (!url.pathname.startsWith(`${prefix}/`)) {
+      return c.json(
+        { error: 'not_found', error_description: `This simulator serves under ${prefix}; got ${url.pathname}` },
+        404,
+      );
+    }
+    url.pathname = url.pathname.slice(prefix.length);
+    const inner = new Request(url, c.req.raw);
+    unprefixed.add(inner);
+    return app.fetch(inner, c.env);
+  });
   app.use('*', requestLogMiddleware(ctx));
   app.use('*', faultMiddleware(ctx));
   app.route('/_sim', adminRoutes(ctx));

@@ -1,8 +1,13 @@
 /**
  * @module faults
  * One-shot fault injection: a registered fault answers the next N matching requests instead
- * of the real handler (5xx, 429, a hang until the client aborts, malformed JSON, or the HTML
- * error page Cloudflare serves in front of Trakt), then stops.
+ * of the real handler (5xx, 429, a hang until the client aborts, malformed JSON, the HTML
+ * error page Cloudflare serves in front of Trakt, a 401 `invalid_client`), then stops. Some
+ * faults let the real handler run first or hold a request for the test to order events:
+ * - `process_then_502`: the request IS processed (a refresh rotates the token), then a Cloudflare
+ *   502 page replaces the answer, as when the connection to the origin drops after it answered;
+ * - `hold`: the request waits (unprocessed) until `/_sim/faults/release`, then is processed;
+ * - `process_then_hold`: the request is processed at once, its answer waits until released.
  */
 import type { MiddlewareHandler } from 'hono';
 import type { SimBindings, SimEnv } from './env';
@@ -170,6 +175,16 @@ export async function faultResponse(
       const seconds = fault.retryAfter ?? (status === 429 ? 300 : null);
       return html(status, req.host, seconds === null ? {} : { 'Retry-After': String(seconds) });
     }
+    case 'invalid_client':
+      return json(401, {
+        error: 'invalid_client',
+        error_description:
+          'Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.',
+      });
+    case 'process_then_502':
+    case 'hold':
+    case 'process_then_hold':
+      throw new Error(`fault ${fault.kind} wraps the handler; faultMiddleware runs it`);
     case 'malformed_json':
       return new Response('{"error": "truncated", "items": [{"id": 1, "watched_at": "2026-', {
         status: 200,
@@ -181,6 +196,37 @@ export async function faultResponse(
   }
 }
 
+/** How often a held request checks whether it was released. */
+const HOLD_POLL_MS = 5;
+
+/**
+ * Holds a request until `/_sim/faults/release` (or a reset), the client aborts, or HANG_MAX_MS pass.
+ * It polls a release counter instead of waiting on a promise the releaser resolves: in workerd the
+ * releaser (a test) may run in another request's context, which must not settle this one's promises.
+ */
+async function holdUntilReleased(state: SimulatorState, signal: AbortSignal | undefined): Promise<void> {
+  const ticket = state.releases;
+  state.held += 1;
+  try {
+    for (
+      let waited = 0;
+      state.releases === ticket && !signal?.aborted && waited < HANG_MAX_MS;
+      waited += HOLD_POLL_MS
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, HOLD_POLL_MS));
+    }
+  } finally {
+    state.held = Math.max(0, state.held - 1);
+  }
+}
+
+/** Lets every held request go on; returns how many there were. */
+export function releaseHeld(state: SimulatorState): number {
+  const held = state.held;
+  state.releases += 1;
+  return held;
+}
+
 /** Middleware: answers with a fault when one matches (admin `/_sim/*` paths are never faulted). */
 export function faultMiddleware(ctx: SimContext): MiddlewareHandler<SimEnv> {
   return async (c, next) => {
@@ -190,6 +236,21 @@ export function faultMiddleware(ctx: SimContext): MiddlewareHandler<SimEnv> {
     const fault = takeFault(ctx.state, facts);
     if (!fault) return next();
     c.set('fault', fault.kind);
+    const signal = (c.env as SimBindings | undefined)?.signal ?? c.req.raw.signal;
+    if (fault.kind === 'hold') {
+      await holdUntilReleased(ctx.state, signal);
+      return next();
+    }
+    if (fault.kind === 'process_then_hold') {
+      await next();
+      await holdUntilReleased(ctx.state, signal);
+      return;
+    }
+    if (fault.kind === 'process_then_502') {
+      await next();
+      c.res = html(502, url.host);
+      return;
+    }
     const bindings = c.env as SimBindings | undefined;
     return faultResponse(fault, facts, ctx, bindings?.signal ?? c.req.raw.signal);
   };

@@ -92,6 +92,10 @@ export const configSchema = z
     device_expires_in: z.number().int().min(1),
     device_interval: z.number().int().min(0),
     tmdb_default_key: z.string().nullable(),
+    path_prefix: z
+      .string()
+      .regex(/^\/[A-Za-z0-9._~-]+(\/[A-Za-z0-9._~-]+)*$/, 'a path like /trakt-proxy (no trailing slash)')
+      .nullable(),
   })
   .partial()
   .strict();
@@ -100,7 +104,20 @@ export const clockSchema = z.object({ advance_seconds: z.number().optional(), no
 
 export const deviceSchema = z.object({ user_code: z.string().min(1), username: z.string().min(1).optional() });
 
-export const faultKinds = ['500', '502', '503', '520', '429', 'hang', 'malformed_json', 'html_error'] as const;
+export const faultKinds = [
+  '500',
+  '502',
+  '503',
+  '520',
+  '429',
+  'hang',
+  'malformed_json',
+  'html_error',
+  'invalid_client',
+  'process_then_502',
+  'hold',
+  'process_then_hold',
+] as const;
 
 export const faultSchema = z.object({
   match: z

@@ -26,6 +26,12 @@ export interface SimConfig {
   device_interval: number;
   /** A TMDB key accepted without registration (null disables it). */
   tmdb_default_key: string | null;
+  /**
+   * Serve only under this path prefix (e.g. `/trakt-proxy`), as an upstream behind a path-routing
+   * proxy would: `/trakt-proxy/oauth/token` reaches `/oauth/token`, and a request without the prefix
+   * gets 404. null serves at the root. Admin `/_sim/*` paths are never prefixed.
+   */
+  path_prefix: string | null;
 }
 
 export const DEFAULT_CONFIG: SimConfig = {
@@ -39,6 +45,7 @@ export const DEFAULT_CONFIG: SimConfig = {
   device_expires_in: 600,
   device_interval: 5,
   tmdb_default_key: 'sim-tmdb-key',
+  path_prefix: null,
 };
 
 /** Authorization codes live 10 minutes. */
@@ -151,7 +158,19 @@ export interface Catalog {
   tvdb: Map<number, { kind: 'show'; item: CatalogShow } | { kind: 'episode'; item: CatalogEpisode }>;
 }
 
-export type FaultKind = '500' | '502' | '503' | '520' | '429' | 'hang' | 'malformed_json' | 'html_error';
+export type FaultKind =
+  | '500'
+  | '502'
+  | '503'
+  | '520'
+  | '429'
+  | 'hang'
+  | 'malformed_json'
+  | 'html_error'
+  | 'invalid_client'
+  | 'process_then_502'
+  | 'hold'
+  | 'process_then_hold';
 
 export interface Fault {
   id: number;
@@ -203,6 +222,12 @@ export interface SimulatorState {
   nextFaultId: number;
   /** Releases requests currently held by a `hang` fault. */
   hanging: Set<() => void>;
+  /** Requests held by a `hold`/`process_then_hold` fault right now… */
+  held: number;
+  /** …and the release counter they wait on (`/_sim/faults/release` and reset add one). */
+  releases: number;
+  /** How often each refresh token was sent to `/oauth/token` (Trakt spends it on the first use). */
+  refreshTokenSends: Map<string, number>;
   requestLog: RequestLogEntry[];
   counters: Map<string, number>;
   /** Ids for plays/playback created at runtime (above every seeded id, below 2^53). */
@@ -244,6 +269,9 @@ export function initialState(): SimulatorState {
     faults: [],
     nextFaultId: 1,
     hanging: new Set(),
+    held: 0,
+    releases: 0,
+    refreshTokenSends: new Map(),
     requestLog: [],
     counters: new Map(),
     nextPlayId: RUNTIME_ID_START,
@@ -253,7 +281,8 @@ export function initialState(): SimulatorState {
 /** Empties the state in place (releasing any hanging requests). */
 export function resetState(state: SimulatorState): void {
   for (const release of state.hanging) release();
-  Object.assign(state, initialState());
+  const releases = state.releases + 1; // wakes every held request of the old state
+  Object.assign(state, initialState(), { releases });
 }
 
 /** Everything a route module needs: the state and the (offset) clock. */

@@ -157,6 +157,10 @@ export function traktOAuthRoutes(ctx: SimContext): Hono<SimEnv> {
 
   app.post('/token', async (c) => {
     const body = await readBody(c);
+    if (body.grant_type === 'refresh_token' && body.refresh_token !== undefined) {
+      // Counted before any check: a refresh token sent twice is a bug in the client whatever the answer.
+      state.refreshTokenSends.set(body.refresh_token, (state.refreshTokenSends.get(body.refresh_token) ?? 0) + 1);
+    }
     const registered = client(body);
     if (!registered) return invalidClient(c);
     if (body.grant_type === 'authorization_code') {

@@ -25,6 +25,7 @@ import type {
   ConfigInput,
   FaultInfo,
   PlayInfo,
+  RefreshTokenSends,
   TokenSet,
 } from '../src/admin';
 import { createSimulator, type SimulatorInstance } from '../src/app';
@@ -47,6 +48,7 @@ export type {
   CatalogInfo,
   FaultInfo,
   PlayInfo,
+  RefreshTokenSends,
   RequestLogEntry,
   SimConfig,
   Summary,
@@ -62,6 +64,9 @@ export const SIM_DEFAULT_REDIRECT_URI = 'http://localhost:8787/trakt/oauth-callb
 export const SIM_DEFAULT_TMDB_KEY = 'sim-tmdb-key';
 
 const ADMIN_ORIGIN = 'https://admin.sim.test';
+/** `whenHeld` checks the held count this often, and gives up (failing the test) after the limit. */
+const HELD_POLL_MS = 5;
+const HELD_WAIT_LIMIT_MS = 20_000;
 
 export type AppInput = z.input<typeof appSchema>;
 export type AccountInput = z.input<typeof accountSchema>;
@@ -111,6 +116,10 @@ export interface Simulator {
   /** Issues a token set directly (no OAuth dance). */
   issueTokens(input: TokensInput): Promise<TokenSet>;
   expireToken(accessToken: string): Promise<void>;
+  /** Trakt stops honouring the refresh token of the set with this access token; the access token still works. */
+  expireRefreshToken(accessToken: string): Promise<void>;
+  /** Whether Trakt accepts this access token now. */
+  tokenActive(accessToken: string): Promise<boolean>;
 
   addPlay(username: string, input: PlayInput): Promise<PlayInfo>;
   removePlay(username: string, historyId: number): Promise<PlayInfo>;
@@ -134,6 +143,12 @@ export interface Simulator {
 
   addFault(input: FaultInput): Promise<FaultInfo>;
   clearFaults(): Promise<void>;
+  /** Resolves once `count` requests are held by `hold`/`process_then_hold` faults at the same time. */
+  whenHeld(count: number): Promise<void>;
+  /** Lets every held request go on; returns how many there were. */
+  releaseHeld(): Promise<number>;
+  /** How refresh tokens were sent to `/oauth/token` (a correct client never sends one twice). */
+  refreshTokenSends(): Promise<RefreshTokenSends>;
   requests(): Promise<RequestLogEntry[]>;
   /** Requests per "METHOD /path-template", e.g. `GET /sync/history/movies`. */
   counters(): Promise<Record<string, number>>;
@@ -229,6 +244,11 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     expireToken: async (accessToken) => {
       await admin('POST', '/tokens/expire', { access_token: accessToken });
     },
+    expireRefreshToken: async (accessToken) => {
+      await admin('POST', '/tokens/expire-refresh', { access_token: accessToken });
+    },
+    tokenActive: async (accessToken) =>
+      (await admin<{ active: boolean }>('POST', '/tokens/active', { access_token: accessToken })).active,
 
     addPlay: (username, input) => admin<PlayInfo>('POST', `${user(username)}/plays`, input),
     removePlay: (username, id) => admin<PlayInfo>('DELETE', `${user(username)}/plays/${id}`),
@@ -274,6 +294,16 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     clearFaults: async () => {
       await admin('DELETE', '/faults');
     },
+    whenHeld: async (count) => {
+      // Polls the in-memory count rather than awaiting a promise the held request settles: in workerd a
+      // promise settled from another request's context (the API Worker's fetch) would never wake this one.
+      for (let waited = 0; instance.state.held < count; waited += HELD_POLL_MS) {
+        if (waited > HELD_WAIT_LIMIT_MS) throw new Error(`[simulator] fewer than ${count} requests held`);
+        await new Promise((resolve) => setTimeout(resolve, HELD_POLL_MS));
+      }
+    },
+    releaseHeld: async () => (await admin<{ released: number }>('POST', '/faults/release')).released,
+    refreshTokenSends: () => admin<RefreshTokenSends>('GET', '/refresh-token-sends'),
     requests: () => admin<RequestLogEntry[]>('GET', '/requests'),
     counters: () => admin<Record<string, number>>('GET', '/counters'),
     clearRequests: async () => {

@@ -95,9 +95,10 @@ export const loginFailureUsernames = sqliteTable(
 );
 
 /**
- * One row per connected Trakt account: the source of truth for its token set. The encrypted
- * token set itself lives in KV under an immutable key (`trakt_tokens:<user>:<token_set_id>`)
- * that changes on every refresh, so no KV location can serve a stale set as current.
+ * One row per connected Trakt account: the source of truth (and journal) for its token set. The
+ * sealed set is kept here and copied to KV under a key that changes on every refresh
+ * (`trakt_tokens:<user>:<token_set_id>`) for the hot read path. Only src/trakt/connections.ts
+ * reads or writes this table.
  */
 export const traktConnections = sqliteTable(
   'trakt_connections',
@@ -105,7 +106,7 @@ export const traktConnections = sqliteTable(
     userId: integer()
       .primaryKey()
       .references(() => users.id, { onDelete: 'cascade' }),
-    status: text({ enum: ['active', 'reauthorization_required'] }).notNull(),
+    status: text({ enum: ['active', 'refresh_rejected', 'reauthorization_required', 'disconnecting'] }).notNull(),
     statusReason: text(),
     /** Bumped on every new token set; the compare-and-set guard for refreshes. */
     tokenVersion: integer().notNull(),
@@ -117,8 +118,14 @@ export const traktConnections = sqliteTable(
     /** Refresh lease: who is refreshing and until when (single-flight across isolates). */
     refreshLeaseId: text(),
     refreshLeaseUntil: text(),
-    /** KV token set written by a refresh whose D1 publish may not have happened; adopted on the next refresh. */
+    /** The token set id a refresh in flight will publish under (removed by a disconnect with the rest). */
     pendingTokenSetId: text(),
+    /** The current token set, sealed (AAD `user:<id>|trakt_tokens`): the journal KV misses fall back to. */
+    sealedTokens: text(),
+    /** When Trakt last rejected the client id/secret (null once a refresh succeeds). */
+    credentialsRejectedAt: text(),
+    /** Transient refresh failures in a row: the backoff before the next attempt grows with it. */
+    refreshFailures: integer().notNull().default(0),
     connectedAt: text().notNull(),
     refreshedAt: text(),
     updatedAt: text().notNull(),
@@ -268,32 +275,42 @@ export const plays = sqliteTable(
 );
 
 /** Per-user sync cursor, lease, last result and stored counts (so list totals never COUNT(*)). */
-export const syncState = sqliteTable('sync_state', {
-  userId: integer()
-    .primaryKey()
-    .references(() => users.id, { onDelete: 'cascade' }),
-  /** When movies / shows were last synced (null: the next sync of that kind is a first, full one). */
-  moviesSyncedAt: text(),
-  showsSyncedAt: text(),
-  moviesWatchedAt: text(),
-  moviesPausedAt: text(),
-  episodesWatchedAt: text(),
-  episodesPausedAt: text(),
-  /** Newest `watched_at` stored per type: the history high-water marks. */
-  moviesHistoryHighWater: text(),
-  episodesHistoryHighWater: text(),
-  movieCount: integer().notNull().default(0),
-  showCount: integer().notNull().default(0),
-  episodeCount: integer().notNull().default(0),
-  moviePlayCount: integer().notNull().default(0),
-  episodePlayCount: integer().notNull().default(0),
-  leaseId: text(),
-  leaseUntil: text(),
-  lastSyncAt: text(),
-  lastResult: text(),
-  lastError: text(),
-  lastErrorAt: text(),
-});
+export const syncState = sqliteTable(
+  'sync_state',
+  {
+    userId: integer()
+      .primaryKey()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** When movies / shows were last synced (null: the next sync of that kind is a first, full one). */
+    moviesSyncedAt: text(),
+    showsSyncedAt: text(),
+    moviesWatchedAt: text(),
+    moviesPausedAt: text(),
+    episodesWatchedAt: text(),
+    episodesPausedAt: text(),
+    /** Newest `watched_at` stored per type: the history high-water marks. */
+    moviesHistoryHighWater: text(),
+    episodesHistoryHighWater: text(),
+    movieCount: integer().notNull().default(0),
+    showCount: integer().notNull().default(0),
+    episodeCount: integer().notNull().default(0),
+    moviePlayCount: integer().notNull().default(0),
+    episodePlayCount: integer().notNull().default(0),
+    leaseId: text(),
+    leaseUntil: text(),
+    lastSyncAt: text(),
+    lastResult: text(),
+    lastError: text(),
+    lastErrorAt: text(),
+  },
+  (t) => [
+    // Operator view (admin/status.ts): syncs holding a lease, and users with a TMDB backlog, without a scan.
+    index('sync_state_lease_idx').on(t.leaseUntil).where(sql`${t.leaseUntil} IS NOT NULL`),
+    index('sync_state_tmdb_backlog_idx')
+      .on(t.userId)
+      .where(sql`json_extract(${t.lastResult}, '$.enrichment.skipped') = 'budget_exhausted'`),
+  ],
+);
 
 // ---------------------------------------------------------------------------------------------
 // TMDB metadata: public data, cached once for everyone (not per user).
@@ -352,3 +369,50 @@ export const tmdbExternalIds = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.source, t.externalId, t.kind] })],
 );
+
+// ---------------------------------------------------------------------------------------------
+// Operability (observability/records.ts owns these; admin/status.ts reads them).
+
+/** One row per cron run: what it did. The newest 1,000 are kept. */
+export const cronRuns = sqliteTable('cron_runs', {
+  id: integer().primaryKey({ autoIncrement: true }),
+  startedAt: text().notNull(),
+  finishedAt: text().notNull(),
+  durationMs: integer().notNull(),
+  /** `ok` or `failed`. */
+  outcome: text().notNull(),
+  refreshed: integer().notNull().default(0),
+  refreshFailures: integer().notNull().default(0),
+  claimed: integer().notNull().default(0),
+  enqueued: integer().notNull().default(0),
+  statesDeleted: integer().notNull().default(0),
+  /** The failure's class and scrubbed message when `outcome` is `failed`. */
+  error: text(),
+});
+
+/** Background syncs that exhausted their retries (the dead-letter queue's consumer writes one per message). */
+export const syncDeadLetters = sqliteTable(
+  'sync_dead_letters',
+  {
+    id: integer().primaryKey({ autoIncrement: true }),
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    attempts: integer().notNull(),
+    deadAt: text().notNull(),
+  },
+  (t) => [
+    index('sync_dead_letters_dead_at_idx').on(t.deadAt),
+    // Deleting a user deletes their dead letters through this index.
+    index('sync_dead_letters_user_idx').on(t.userId),
+  ],
+);
+
+/**
+ * Counters kept by triggers (migration 0008): `users` and `connections:<status>` for every status
+ * value, so the operator view never counts a large table.
+ */
+export const opsCounters = sqliteTable('ops_counters', {
+  name: text().primaryKey(),
+  value: integer().notNull(),
+});

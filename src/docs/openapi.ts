@@ -188,6 +188,7 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   meta: 'Health and documentation',
   users: 'Accounts, JWTs and stored service credentials',
   trakt: 'Connecting Trakt (OAuth code and device flows) and reading from it',
+  admin: 'The operator view (bearer ADMIN_TOKEN)',
 };
 
 export function buildOpenApi(routes: readonly RouterRoute[]): OpenApiDocument {

@@ -7,6 +7,7 @@
 import { and, asc, desc, eq } from 'drizzle-orm';
 import type { Database } from '../db/client';
 import { episodes, movies, seasons, shows, syncState, tmdbEpisodes, tmdbTitles } from '../db/schema';
+import { readConnectionSummary } from '../trakt/connections';
 
 export type PageRequest = { page: number; page_size: number };
 
@@ -163,14 +164,20 @@ export async function watchedSeasonsEpisodes(db: Database, userId: number, showT
 export async function syncStatus(db: Database, userId: number, now = Date.now()) {
   const [state, connection] = await Promise.all([
     db.query.syncState.findFirst({ where: eq(syncState.userId, userId) }),
-    db.query.traktConnections.findFirst({
-      columns: { status: true, nextSyncAt: true },
-      where: (t, { eq: equals }) => equals(t.userId, userId),
-    }),
+    readConnectionSummary(db, userId),
   ]);
+  // A connection whose refresh token Trakt refused still works until its access token expires.
+  const status =
+    !connection || connection.status === 'disconnecting'
+      ? ('not_connected' as const)
+      : connection.status === 'refresh_rejected'
+        ? Date.parse(connection.expiresAt) > now
+          ? ('active' as const)
+          : ('reauthorization_required' as const)
+        : connection.status;
   return {
-    connected: connection?.status === 'active',
-    status: connection?.status ?? ('not_connected' as const),
+    connected: status === 'active',
+    status,
     last_sync_at: state?.lastSyncAt ?? null,
     last_result: state?.lastResult ? (JSON.parse(state.lastResult) as unknown) : null,
     last_error: state?.lastError ?? null,

@@ -6,6 +6,7 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { describeError, log } from '../observability/log';
 
 /**
  * Machine-readable reasons that code (not clients) branches on, e.g. the sync deciding whether
@@ -13,6 +14,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
  */
 export type ErrorCode =
   | 'invalid_grant'
+  | 'client_credentials_rejected'
   | 'reauthorization_required'
   | 'rate_limited'
   | 'upstream_unavailable'
@@ -75,14 +77,6 @@ export function handleError(err: Error, c: Context): Response {
     return c.json(errorBody(err.message || 'Request failed'), status);
   }
   // Log the message and stack only: request bodies and headers (which may hold secrets) are never logged.
-  console.error(
-    JSON.stringify({
-      level: 'error',
-      request_id: c.get('requestId'),
-      error: err.name,
-      message: err.message,
-      stack: err.stack,
-    }),
-  );
+  log.error('unhandled_error', { ...describeError(err), stack: err.stack });
   return c.json(errorBody('Internal server error'), 500);
 }

@@ -12,6 +12,8 @@
  *   pauses the gate's key for the whole app (not just this request) until Retry-After.
  * Hand-written: no maintained library covers fetch retries with Retry-After on Workers.
  */
+import { upstreamTimeoutMs } from '../config';
+import { observeUpstream } from '../observability/hooks';
 import type { RequestGate } from '../pacing/gate';
 import { ApiError } from './errors';
 
@@ -60,9 +62,9 @@ export function backoffDelay(attempt: number, baseDelayMs: number, random: numbe
   return Math.round(random * baseDelayMs * 2 ** (attempt - 1));
 }
 
-export function timeoutMs(env: Env, fallback = 10_000): number {
-  const parsed = Number(env.UPSTREAM_TIMEOUT_MS);
-  return Number.isFinite(parsed) && parsed > 0 ? parsed : fallback;
+/** The per-attempt timeout, validated in config (a sane maximum, because refresh leases are derived from it). */
+export function timeoutMs(env: Env): number {
+  return upstreamTimeoutMs(env);
 }
 
 export async function requestWithRetry(
@@ -81,6 +83,7 @@ export async function requestWithRetry(
     } catch (error) {
       if (error instanceof ApiError) throw error; // the gate's own "no send time soon enough"
       const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
+      observeUpstream(service, url, timedOut ? 'timeout' : 'network_error');
       if (last) {
         throw new ApiError(
           timedOut ? 504 : 502,
@@ -96,6 +99,7 @@ export async function requestWithRetry(
       await deps.sleep(backoffDelay(attempt, policy.baseDelayMs, deps.random()));
       continue;
     }
+    observeUpstream(service, url, response.status);
 
     if (response.status === 429) {
       let retryAfter = parseRetryAfter(response.headers.get('Retry-After'), Date.now());

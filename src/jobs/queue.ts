@@ -8,6 +8,8 @@
 import { sql } from 'drizzle-orm';
 import { database, isoNow } from '../db/client';
 import { ApiError } from '../http/errors';
+import { observeQueueMessage } from '../observability/hooks';
+import { recordDeadLetter } from '../observability/records';
 import { runSync } from '../sync/service';
 import { deferMessage } from './deferral';
 import type { SyncMessage } from './scheduled';
@@ -74,9 +76,7 @@ export async function handleDeadLetter(env: Env, message: Message<unknown>): Pro
       sql`UPDATE sync_state SET last_error = 'Background sync gave up after repeated failures: ' || coalesce(last_error, 'unknown error'), last_error_at = ${isoNow()}
           WHERE user_id = ${userId}`,
     );
-    console.error(
-      JSON.stringify({ level: 'error', event: 'sync_dead_lettered', user_id: userId, attempts: message.attempts }),
-    );
+    await recordDeadLetter(env.DB, userId, message.attempts, Date.now());
   }
   message.ack();
 }
@@ -84,10 +84,14 @@ export async function handleDeadLetter(env: Env, message: Message<unknown>): Pro
 export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, ctx: ExecutionContext): Promise<void> {
   const waitUntil = (p: Promise<unknown>) => ctx.waitUntil(p);
   if (batch.queue === DEAD_LETTER_QUEUE_NAME) {
-    for (const message of batch.messages) await handleDeadLetter(env, message);
+    for (const message of batch.messages) {
+      await handleDeadLetter(env, message);
+      observeQueueMessage(batch.queue, message, 'dead_lettered');
+    }
     return;
   }
   // Sequential. wrangler.toml sets max_batch_size = 1 so each sync has the invocation's whole
   // subrequest budget; a larger batch still works, its messages just share that budget.
-  for (const message of batch.messages) await handleSyncMessage(env, message, waitUntil);
+  for (const message of batch.messages)
+    observeQueueMessage(batch.queue, message, await handleSyncMessage(env, message, waitUntil));
 }

@@ -10,13 +10,14 @@
  * 3. Delete consumed OAuth states, expired sessions and login-throttle counters that can no longer matter.
  * Each step is capped per run; the rest is picked up by the next run.
  */
-import { sql } from 'drizzle-orm';
 import { pruneLoginThrottle } from '../auth/login-throttle';
 import { pruneExpiredSessions } from '../auth/sessions';
-import { OAUTH_STATE_TTL_SECONDS } from '../config';
 import { database, isoNow } from '../db/client';
+import { describeError, log } from '../observability/log';
 import { syncIntervalMs } from '../sync/schedule';
+import { claimDueConnections as claimConnections, listConnectionsToRefresh, releaseClaims } from '../trakt/connections';
 import { traktUserContext } from '../trakt/context';
+import { deleteSpentOAuthStates as deleteSpentStates } from '../trakt/oauth-state';
 import { getAccessToken } from '../trakt/tokens';
 import { fanOutDelaySeconds } from './fan-out';
 
@@ -41,6 +42,7 @@ export type SyncMessage = { user_id: number; enqueued_at: string; deferrals?: nu
 export type ScheduledReport = {
   refreshed: number;
   refresh_failures: number;
+  claimed: number;
   enqueued: number;
   states_deleted: number;
   sessions_deleted: number;
@@ -48,39 +50,37 @@ export type ScheduledReport = {
 };
 
 export async function refreshExpiringTokens(env: Env, now: number, waitUntil?: (p: Promise<unknown>) => void) {
-  const db = database(env.DB);
-  const rows = await db.all<{ user_id: number; token_version: number }>(
-    sql`SELECT user_id, token_version FROM trakt_connections WHERE status = 'active' AND expires_at <= ${isoNow(now + CRON_PERIOD_MS + MAX_REFRESH_MARGIN_MS)}
-        ORDER BY expires_at LIMIT ${MAX_REFRESHES_PER_RUN}`,
+  const rows = await listConnectionsToRefresh(
+    database(env.DB),
+    now + CRON_PERIOD_MS + MAX_REFRESH_MARGIN_MS,
+    MAX_REFRESHES_PER_RUN,
   );
   let refreshed = 0;
   let failures = 0;
   for (let i = 0; i < rows.length; i += REFRESH_CONCURRENCY) {
     const results = await Promise.allSettled(
-      rows.slice(i, i + REFRESH_CONCURRENCY).map(async ({ user_id, token_version }) => {
-        const token = await getAccessToken(await traktUserContext(env, user_id, waitUntil), {
+      rows.slice(i, i + REFRESH_CONCURRENCY).map(async ({ userId, tokenVersion }) => {
+        const token = await getAccessToken(await traktUserContext(env, userId, waitUntil), {
           horizonMs: CRON_PERIOD_MS,
         });
-        return token.version !== token_version;
+        return token.version !== tokenVersion;
       }),
     );
     for (const result of results) {
       if (result.status === 'fulfilled') refreshed += Number(result.value);
-      else failures += 1; // invalid_grant was recorded as reauthorization_required; transient ones retry next run
+      else failures += 1; // the token store recorded the outcome (rejection or backoff); a later run tries again
     }
   }
   return { refreshed, failures };
 }
 
-/** Claims up to `limit` due connections atomically and returns their user ids. */
+/**
+ * Claims up to `limit` connections due before the next run (next_sync_at < now + period) atomically and returns
+ * their user ids; each is delivered at its phase within the period (enqueueSyncs).
+ */
 export async function claimDueConnections(env: Env, now: number, limit = MAX_ENQUEUES_PER_RUN): Promise<number[]> {
-  const db = database(env.DB);
-  const rows = await db.all<{ user_id: number }>(
-    sql`UPDATE trakt_connections SET next_sync_at = ${isoNow(now + syncIntervalMs(env))}
-        WHERE user_id IN (SELECT user_id FROM trakt_connections WHERE status = 'active' AND next_sync_at <= ${isoNow(now)} ORDER BY next_sync_at LIMIT ${limit})
-        RETURNING user_id`,
-  );
-  return rows.map((r) => r.user_id);
+  const dueBy = now + CRON_PERIOD_MS - 1;
+  return claimConnections(database(env.DB), dueBy, dueBy + syncIntervalMs(env), limit);
 }
 
 export async function enqueueSyncs(env: Env, userIds: number[], now: number): Promise<number> {
@@ -99,17 +99,8 @@ export async function enqueueSyncs(env: Env, userIds: number[], now: number): Pr
     } catch (error) {
       // Give back the claim of everyone not sent, so the next run picks them up instead of waiting an interval.
       const unsent = userIds.slice(i);
-      await database(env.DB).run(
-        sql`UPDATE trakt_connections SET next_sync_at = ${isoNow(now)} WHERE user_id IN (SELECT value FROM json_each(${JSON.stringify(unsent)}))`,
-      );
-      console.error(
-        JSON.stringify({
-          level: 'error',
-          event: 'enqueue_failed',
-          unsent: unsent.length,
-          message: error instanceof Error ? error.message : String(error),
-        }),
-      );
+      await releaseClaims(database(env.DB), unsent, now);
+      log.error('enqueue_failed', { unsent: unsent.length, ...describeError(error) });
       break;
     }
   }
@@ -117,10 +108,7 @@ export async function enqueueSyncs(env: Env, userIds: number[], now: number): Pr
 }
 
 export async function deleteSpentOAuthStates(env: Env, now: number): Promise<number> {
-  const result = await database(env.DB).run(
-    sql`DELETE FROM oauth_state_uses WHERE state_hash IN (SELECT state_hash FROM oauth_state_uses WHERE used_at < ${isoNow(now - OAUTH_STATE_TTL_SECONDS * 2000)} LIMIT 1000)`,
-  );
-  return result.meta.changes ?? 0;
+  return deleteSpentStates(database(env.DB), now);
 }
 
 export async function runScheduled(
@@ -129,18 +117,18 @@ export async function runScheduled(
   waitUntil?: (p: Promise<unknown>) => void,
 ): Promise<ScheduledReport> {
   const refresh = await refreshExpiringTokens(env, now, waitUntil);
-  // Claim everyone due before the next run (next_sync_at < now + period); each is delivered at its phase.
-  const enqueued = await enqueueSyncs(env, await claimDueConnections(env, now + CRON_PERIOD_MS - 1), now);
+  const claimed = await claimDueConnections(env, now);
+  const enqueued = await enqueueSyncs(env, claimed, now);
   const statesDeleted = await deleteSpentOAuthStates(env, now);
   const db = database(env.DB);
   const report: ScheduledReport = {
     refreshed: refresh.refreshed,
     refresh_failures: refresh.failures,
+    claimed: claimed.length,
     enqueued,
     states_deleted: statesDeleted,
     sessions_deleted: await pruneExpiredSessions(db, now),
     throttle_rows_deleted: await pruneLoginThrottle(db, now),
   };
-  console.log(JSON.stringify({ level: 'info', event: 'cron', ...report }));
-  return report;
+  return report; // logged, measured and recorded by observability/cron.ts
 }

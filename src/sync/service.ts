@@ -15,12 +15,15 @@
 import { eq, sql } from 'drizzle-orm';
 import type { z } from 'zod';
 import { type Database, isoNow, runBatch } from '../db/client';
-import { syncState, traktConnections } from '../db/schema';
+import { syncState } from '../db/schema';
 import { ApiError } from '../http/errors';
+import { observeSync } from '../observability/hooks';
+import { describeError, log } from '../observability/log';
 import { type EnrichmentResult, enrichUser } from '../tmdb/enrich';
 import { TRAKT_MAX_PAGE_LIMIT, type TraktClient } from '../trakt/client';
+import { readConnectionState, scheduleNextSync, USABLE_STATUSES } from '../trakt/connections';
 import { type TraktUserContext, traktUserContext } from '../trakt/context';
-import { type AccessToken, NOT_CONNECTED, REAUTHORIZE, readConnection, withAccessToken } from '../trakt/tokens';
+import { type AccessToken, NOT_CONNECTED, REAUTHORIZE, withAccessToken } from '../trakt/tokens';
 import { acquireSyncLease, releaseSyncLease } from './lease';
 import {
   activityChanges,
@@ -396,11 +399,16 @@ export type SyncOptions = {
 export async function runSync(env: Env, userId: number, options: SyncOptions): Promise<SyncResult> {
   const now = options.now ?? Date.now;
   const ctx = await traktUserContext(env, userId, options.waitUntil);
-  const connection = await readConnection(ctx.db, userId);
-  if (!connection) throw new ApiError(401, NOT_CONNECTED, { code: 'not_connected' });
-  if (connection.status !== 'active') throw new ApiError(401, REAUTHORIZE, { code: 'reauthorization_required' });
+  const connection = await readConnectionState(ctx.db, userId);
+  if (!connection || connection.status === 'disconnecting') {
+    throw new ApiError(401, NOT_CONNECTED, { code: 'not_connected' });
+  }
+  if (!USABLE_STATUSES.includes(connection.status)) {
+    throw new ApiError(401, REAUTHORIZE, { code: 'reauthorization_required' });
+  }
 
   const leaseId = await acquireSyncLease(ctx.db, userId, now());
+  const observed = observeSync(userId, options);
   let result: SyncResult;
   let enrichmentBacklog = false;
   try {
@@ -435,13 +443,11 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
       ...(plans.movies?.statements ?? []),
       ...(plans.shows?.statements ?? []),
       releaseSyncLease(ctx.db, userId, leaseId, stateUpdate),
-      ctx.db
-        .update(traktConnections)
-        .set({ nextSyncAt: isoNow(nextSyncAt(env, userId, finishedAt)) })
-        .where(eq(traktConnections.userId, userId)),
+      scheduleNextSync(ctx.db, userId, nextSyncAt(env, userId, finishedAt)),
     ]);
   } catch (error) {
     await recordFailure(ctx.db, userId, leaseId, error, now());
+    observed.failed(error);
     throw error;
   }
 
@@ -459,16 +465,10 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
         .where(eq(syncState.userId, userId));
     } catch (error) {
       // Enrichment is best effort: items stay without images and are enriched on a later run.
-      console.warn(
-        JSON.stringify({
-          level: 'warn',
-          event: 'tmdb_enrichment_failed',
-          user_id: userId,
-          message: error instanceof Error ? error.message : String(error),
-        }),
-      );
+      log.warn('tmdb_enrichment_failed', { user_id: userId, ...describeError(error) });
     }
   }
+  observed.succeeded(result);
   return result;
 }
 

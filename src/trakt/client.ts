@@ -27,6 +27,31 @@ const SERVICE = 'Trakt';
 /** Trakt clamps `limit` to 250 per page. */
 export const TRAKT_MAX_PAGE_LIMIT = 250;
 
+export const CLIENT_CREDENTIALS_REJECTED =
+  'Trakt rejected the client credentials; check your Trakt client id and secret';
+
+/** Grants are single-use: one attempt, no inline wait (see tokenRequest). */
+const GRANT_POLICY: Partial<RetryPolicy> = { maxAttempts: 1, maxInlineWaitSeconds: 0 };
+
+/**
+ * Appends `path` to a base URL keeping the base's own path (`https://proxy.example/trakt` +
+ * `/oauth/token` → `https://proxy.example/trakt/oauth/token`); `new URL(path, base)` would drop it.
+ */
+export function joinUrl(base: string, path: string): URL {
+  return new URL(`${base.replace(/\/+$/, '')}${path}`);
+}
+
+/** The OAuth `error` field of an answer, or undefined when it is not a JSON object with one. */
+function parseOAuthError(text: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    const error = parsed && typeof parsed === 'object' ? (parsed as { error?: unknown }).error : undefined;
+    return typeof error === 'string' ? error : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export type TraktCredentials = { clientId: string; clientSecret: string };
 
 export type TraktClientOptions = {
@@ -78,7 +103,7 @@ export class TraktClient {
 
   /** The browser URL that starts authorization. */
   authorizeUrl(state: string): string {
-    const url = new URL('/oauth/authorize', this.options.authUrl);
+    const url = joinUrl(this.options.authUrl, '/oauth/authorize');
     url.searchParams.set('response_type', 'code');
     url.searchParams.set('client_id', this.clientId);
     url.searchParams.set('redirect_uri', this.options.redirectUri);
@@ -104,33 +129,45 @@ export class TraktClient {
   ): Promise<Response> {
     return requestWithRetry(
       SERVICE,
-      new URL(path, this.options.authUrl).toString(),
+      joinUrl(this.options.authUrl, path).toString(),
       { method: 'POST', headers: this.headers(), body: JSON.stringify(body) },
       { ...this.policy, ...policy },
       this.deps,
     );
   }
 
+  /**
+   * One grant request (code exchange or refresh), sent exactly once: the request may have reached
+   * Trakt even when no answer came back, and a grant is single-use, so a blind retry would spend it
+   * twice. Outcomes:
+   * - 200 with a token set: success;
+   * - 400 `{"error":"invalid_grant"}`: the only definitive "this grant is dead" (code `invalid_grant`);
+   * - any other 4xx but 429 (401/403, `invalid_client`, an HTML or non-JSON page from a WAF): the
+   *   client credentials were refused (code `client_credentials_rejected`) — nothing about the tokens;
+   * - a timeout, 429, 5xx, 52x, a lost connection or a garbled 200: transient, try again later.
+   */
   private async tokenRequest(body: Record<string, unknown>, invalidGrantMessage: string): Promise<TraktTokenResponse> {
-    const response = await this.postAuth('/oauth/token', {
-      ...body,
-      client_id: this.clientId,
-      client_secret: this.options.credentials.clientSecret,
-      redirect_uri: this.options.redirectUri,
-    });
-    if (response.status === 400 || response.status === 401 || response.status === 403) {
-      const error = await readJson<{ error?: string; error_description?: string }>(SERVICE, response).catch(() => ({
-        error: undefined,
-      }));
-      if (error.error === 'invalid_client' || response.status !== 400) {
-        throw new ApiError(400, 'Trakt rejected the client credentials; check your Trakt client id and secret', {
-          code: 'invalid_grant',
-        });
-      }
+    const response = await this.postAuth(
+      '/oauth/token',
+      {
+        ...body,
+        client_id: this.clientId,
+        client_secret: this.options.credentials.clientSecret,
+        redirect_uri: this.options.redirectUri,
+      },
+      GRANT_POLICY,
+    );
+    if (response.ok) return this.parse(tokenResponse, await readJson(SERVICE, response));
+    if (response.status >= 500) throw this.unexpected(response);
+    const text = await response.text();
+    const error = parseOAuthError(text);
+    if (response.status === 400 && error === 'invalid_grant') {
       throw new ApiError(400, invalidGrantMessage, { code: 'invalid_grant' });
     }
-    if (!response.ok) throw this.unexpected(response);
-    return this.parse(tokenResponse, await readJson(SERVICE, response));
+    throw new ApiError(400, CLIENT_CREDENTIALS_REJECTED, {
+      code: 'client_credentials_rejected',
+      details: { trakt_status: response.status, trakt_error: error ?? 'not_json' },
+    });
   }
 
   exchangeCode(code: string): Promise<TraktTokenResponse> {
@@ -158,7 +195,7 @@ export class TraktClient {
     const response = await this.postAuth('/oauth/device/code', { client_id: this.clientId });
     if (response.status === 401 || response.status === 403) {
       await response.body?.cancel();
-      throw new ApiError(400, 'Trakt rejected the client credentials; check your Trakt client id and secret');
+      throw new ApiError(400, CLIENT_CREDENTIALS_REJECTED, { code: 'client_credentials_rejected' });
     }
     if (!response.ok) throw this.unexpected(response);
     return this.parse(deviceCodeResponse, await readJson(SERVICE, response));
@@ -194,7 +231,7 @@ export class TraktClient {
     accessToken: string,
     query: Record<string, string | number | undefined> = {},
   ): Promise<{ data: T | null; pagination?: Pagination }> {
-    const url = new URL(path, this.options.apiUrl);
+    const url = joinUrl(this.options.apiUrl, path);
     for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value));
     const response = await requestWithRetry(
       SERVICE,

@@ -1,7 +1,8 @@
 /**
  * @module
- * /trakt/* connection endpoints (as in the API reference): auth status, authorize URL, OAuth callback
- * (GET from Trakt's redirect, POST from scripts), manual refresh, disconnect, device flow.
+ * /trakt/* connection endpoints (as in the API reference): auth status, authorize URL, OAuth
+ * callback (GET from Trakt's redirect — JSON clients are linked at once, browsers confirm on a page
+ * first —, the browser's confirmation POST, POST from scripts), manual refresh, disconnect, device flow.
  */
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
@@ -10,10 +11,18 @@ import { keyRing } from '../crypto/envelope';
 import { describe, errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
-import { CALLBACK_PAGE_CSP, callbackPage } from './callback-page';
+import { findUser } from '../users/service';
+import { CALLBACK_PAGE_CSP, CONFIRM_PATH, confirmPage, outcomePage } from './callback-page';
+import { readConnectionState } from './connections';
 import { traktUserContext } from './context';
 import { pollDeviceFlow, startDeviceFlow } from './device';
-import { consumeOAuthState, createOAuthState, peekOAuthState } from './oauth-state';
+import {
+  consumeOAuthState,
+  createCallbackConfirmation,
+  createOAuthState,
+  peekOAuthState,
+  takeCallbackConfirmation,
+} from './oauth-state';
 import {
   type AuthenticateOutput,
   type AuthStatusOutput,
@@ -22,6 +31,7 @@ import {
   type CallbackGetOutput,
   type CallbackPostOutput,
   callbackBody,
+  callbackConfirmForm,
   callbackGetOutput,
   callbackPostOutput,
   callbackQuery,
@@ -37,9 +47,21 @@ import {
   type WatchingOutput,
   watchingOutput,
 } from './schemas';
-import { disconnect, getAccessToken, readConnection, saveAuthorizedTokens, withAccessToken } from './tokens';
+import { disconnect, getAccessToken, saveAuthorizedTokens, withAccessToken } from './tokens';
 
 const SUCCESS_MESSAGE = 'Authorization successful! You can now use Trakt endpoints.';
+
+/**
+ * What the callback says for an `error` parameter from Trakt: fixed texts per RFC 6749 error code,
+ * never the parameter itself (it comes from whoever crafted the link).
+ */
+const OAUTH_ERROR_MESSAGES: Record<string, string> = {
+  access_denied: 'Authorization was denied on Trakt; nothing was connected',
+  temporarily_unavailable: 'Trakt is temporarily unavailable; nothing was connected. Try again later',
+  server_error: 'Trakt had an error; nothing was connected. Try again later',
+};
+const OTHER_OAUTH_ERROR =
+  'Trakt did not authorize the request; nothing was connected. Start again at /trakt/authenticate/';
 
 function wantsHtml(accept: string | undefined): boolean {
   return !!accept && /text\/html/i.test(accept) && !/application\/json/i.test(accept.split(',')[0] ?? '');
@@ -54,18 +76,49 @@ export const connectionRoutes = new Hono<AppEnv>()
     }),
     requireUser,
     async (c) => {
-      const row = await readConnection(c.var.db, c.var.userId);
+      const row = await readConnectionState(c.var.db, c.var.userId);
       const authUrl = new URL('/trakt/authenticate/', c.req.url).toString();
-      if (!row) return c.json({ authenticated: false as const, auth_url: authUrl } satisfies AuthStatusOutput);
-      if (row.status !== 'active')
+      if (!row || row.status === 'disconnecting') {
+        return c.json({ authenticated: false as const, auth_url: authUrl } satisfies AuthStatusOutput);
+      }
+      const expired = Date.parse(row.expiresAt) <= Date.now();
+      if (row.status === 'reauthorization_required' || (row.status === 'refresh_rejected' && expired)) {
         return c.json({
           authenticated: false as const,
           auth_url: authUrl,
-          reason: row.status,
+          reason: 'reauthorization_required' as const,
         } satisfies AuthStatusOutput);
+      }
+      if (row.status === 'refresh_rejected') {
+        // Trakt refused the refresh token; the access token works until it expires (or Trakt rejects it).
+        return c.json({
+          authenticated: true as const,
+          token_expired: false,
+          expires_at: row.expiresAt,
+          warning: 'reauthorization_required_soon' as const,
+          works_until: row.expiresAt,
+          auth_url: authUrl,
+        } satisfies AuthStatusOutput);
+      }
+      if (row.credentialsRejectedAt) {
+        // Every token is kept: once the client id/secret are fixed, the next refresh restores the connection.
+        if (expired) {
+          return c.json({
+            authenticated: false as const,
+            auth_url: authUrl,
+            reason: 'client_credentials_rejected' as const,
+          } satisfies AuthStatusOutput);
+        }
+        return c.json({
+          authenticated: true as const,
+          token_expired: false,
+          expires_at: row.expiresAt,
+          reason: 'client_credentials_rejected' as const,
+        } satisfies AuthStatusOutput);
+      }
       return c.json({
         authenticated: true as const,
-        token_expired: Date.parse(row.expiresAt) <= Date.now(),
+        token_expired: expired,
         expires_at: row.expiresAt,
       } satisfies AuthStatusOutput);
     },
@@ -95,9 +148,13 @@ export const connectionRoutes = new Hono<AppEnv>()
     describe({
       summary: "Trakt's redirect target: completes the connection",
       description:
-        'No JWT: the state names the user. Browsers (Accept: text/html) get a small HTML page instead of JSON.',
+        'No JWT: the state names the user. JSON clients are connected at once. Browsers (Accept: text/html) get a page naming the API account and a form; only its confirmation (POST /trakt/oauth-callback/confirm/) links the account.',
       responses: {
-        200: { description: 'Connected', schema: callbackGetOutput, html: true },
+        200: {
+          description: 'Connected (JSON), or the confirmation page (HTML)',
+          schema: callbackGetOutput,
+          html: true,
+        },
         400: errorResponse('Invalid authorization code, invalid state, or an error from Trakt'),
       },
     }),
@@ -106,35 +163,67 @@ export const connectionRoutes = new Hono<AppEnv>()
       // No JWT here: Trakt's redirect carries only code and state, and the state names the user.
       const query = c.req.valid('query');
       const html = wantsHtml(c.req.header('Accept'));
-      const fail = (status: 400, message: string) => {
-        if (!html) throw new ApiError(status, message);
+      const fail = (message: string) => {
+        if (!html) throw new ApiError(400, message);
         c.header('Content-Security-Policy', CALLBACK_PAGE_CSP);
-        return c.html(callbackPage({ ok: false, message }), status);
+        return c.html(outcomePage({ ok: false, message }), 400);
       };
       try {
-        if (query.error) {
-          return fail(
-            400,
-            query.error === 'access_denied'
-              ? 'Authorization was denied on Trakt; nothing was connected'
-              : `Trakt returned an error: ${query.error}`,
-          );
-        }
-        if (!query.state) return fail(400, 'The state parameter is required');
-        if (!query.code) return fail(400, 'The code parameter is required');
+        if (query.error) return fail(OAUTH_ERROR_MESSAGES[query.error] ?? OTHER_OAUTH_ERROR);
+        if (!query.state) return fail('The state parameter is required');
+        if (!query.code) return fail('The code parameter is required');
         const peeked = await peekOAuthState(c.env.KV, await keyRing(c.env), query.state);
+        if (html) {
+          // A browser never links silently: whoever sent this link may not be the person approving it.
+          const user = await findUser(c.var.db, peeked.userId);
+          if (!user) return fail('Invalid or expired state; start again at /trakt/authenticate/');
+          const confirmation = await createCallbackConfirmation(c.env.KV, await keyRing(c.env), peeked, query.code);
+          c.header('Content-Security-Policy', CALLBACK_PAGE_CSP);
+          c.header('Cache-Control', 'no-store');
+          return c.html(confirmPage({ apiUsername: user.username, confirmation, action: `/trakt${CONFIRM_PATH}/` }));
+        }
         const ctx = await traktUserContext(c.env, peeked.userId, (p) => c.executionCtx.waitUntil(p));
         await consumeOAuthState(ctx.db, ctx.kv, peeked);
         await saveAuthorizedTokens(ctx, await (await ctx.client()).exchangeCode(query.code));
       } catch (error) {
-        if (html && error instanceof ApiError && error.status === 400) return fail(400, error.message);
+        if (html && error instanceof ApiError && error.status === 400) return fail(error.message);
         throw error;
       }
-      if (html) {
-        c.header('Content-Security-Policy', CALLBACK_PAGE_CSP);
-        return c.html(callbackPage({ ok: true, message: SUCCESS_MESSAGE }));
-      }
       return c.json({ message: SUCCESS_MESSAGE, status: 'success' as const } satisfies CallbackGetOutput);
+    },
+  )
+  .post(
+    CONFIRM_PATH,
+    describe({
+      summary: 'Confirm linking from the browser callback page',
+      description:
+        'A plain HTML form post carrying the single-use confirmation token of the callback page. No JWT: the token is bound to the API account named on the page.',
+      responses: {
+        200: { description: 'Connected (HTML page)', html: true },
+        400: {
+          description: 'Invalid, expired or used confirmation, or a code Trakt rejects (HTML page)',
+          html: true,
+        },
+      },
+    }),
+    validate('form', callbackConfirmForm),
+    async (c) => {
+      // The browser's confirmation: the only way a GET callback seen by a browser links an account.
+      c.header('Content-Security-Policy', CALLBACK_PAGE_CSP);
+      c.header('Cache-Control', 'no-store');
+      try {
+        const { confirmation } = c.req.valid('form');
+        const confirmed = await takeCallbackConfirmation(c.env.KV, await keyRing(c.env), confirmation);
+        const ctx = await traktUserContext(c.env, confirmed.userId, (p) => c.executionCtx.waitUntil(p));
+        await consumeOAuthState(ctx.db, ctx.kv, confirmed);
+        await saveAuthorizedTokens(ctx, await (await ctx.client()).exchangeCode(confirmed.code));
+      } catch (error) {
+        if (error instanceof ApiError && error.status < 500) {
+          return c.html(outcomePage({ ok: false, message: error.message }), 400);
+        }
+        throw error;
+      }
+      return c.html(outcomePage({ ok: true, message: SUCCESS_MESSAGE }));
     },
   )
   .post(
@@ -169,8 +258,14 @@ export const connectionRoutes = new Hono<AppEnv>()
     describe({
       summary: 'Refresh the Trakt access token now',
       responses: {
-        200: { description: 'The new token', schema: refreshTokenOutput },
+        200: {
+          description:
+            'The new token (or, with `warning: reauthorization_required_soon`, the last one Trakt will honour)',
+          schema: refreshTokenOutput,
+        },
+        400: errorResponse('Trakt rejected the client credentials; check your Trakt client id and secret'),
         401: errorResponse('No Trakt token found, or re-authorization required'),
+        503: errorResponse('Trakt token refresh failed recently, or is taking too long; try again shortly'),
       },
     }),
     requireUser,
@@ -178,6 +273,14 @@ export const connectionRoutes = new Hono<AppEnv>()
       const ctx = await traktUserContext(c.env, c.var.userId, (p) => c.executionCtx.waitUntil(p));
       const token = await getAccessToken(ctx, { force: true });
       c.header('Cache-Control', 'no-store');
+      if (token.reauthorizationRequiredSoon) {
+        // Trakt refused the refresh token: this is the last access token, valid until it expires.
+        return c.json({
+          access_token: token.accessToken,
+          expires_at: token.expiresAt,
+          warning: 'reauthorization_required_soon' as const,
+        } satisfies RefreshTokenOutput);
+      }
       return c.json({ access_token: token.accessToken, expires_at: token.expiresAt } satisfies RefreshTokenOutput);
     },
   )
@@ -202,6 +305,8 @@ export const connectionRoutes = new Hono<AppEnv>()
     '/auth',
     describe({
       summary: 'Disconnect Trakt (revokes the token at Trakt when possible)',
+      description:
+        'Takes the refresh lease first, so no refresh can run alongside; then revokes at Trakt and removes every stored token set.',
       responses: { 200: { description: 'Disconnected', schema: disconnectOutput } },
     }),
     requireUser,
@@ -223,7 +328,12 @@ export const connectionRoutes = new Hono<AppEnv>()
     requireUser,
     async (c) => {
       const ctx = await traktUserContext(c.env, c.var.userId);
-      return c.json((await startDeviceFlow(ctx)) satisfies DeviceCodeOutput);
+      const user = await findUser(c.var.db, c.var.userId);
+      // Says which API account the Trakt account will be linked to, as the browser callback does.
+      return c.json({
+        ...(await startDeviceFlow(ctx)),
+        api_username: user?.username ?? '',
+      } satisfies DeviceCodeOutput);
     },
   )
   .post(

@@ -3,6 +3,7 @@
  * Builds what Trakt-facing services need for one user (database, KV, key ring, lazily resolved
  * client credentials) from a request or a background job.
  */
+import { upstreamTimeoutMs } from '../config';
 import { keyRing } from '../crypto/envelope';
 import { database } from '../db/client';
 import { TraktClient } from './client';
@@ -25,6 +26,7 @@ export async function traktUserContext(
     kv: env.KV,
     ring,
     userId,
+    upstreamTimeoutMs: upstreamTimeoutMs(env),
     waitUntil,
     client: () =>
       (client ??= resolveTraktCredentials(env, db, ring, userId).then((credentials) =>

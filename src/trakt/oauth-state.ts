@@ -3,9 +3,10 @@
  * OAuth `state`: 256-bit random, bound to the user who asked for it, valid 10 minutes, usable once.
  * KV holds the sealed binding under the state's SHA-256 (the raw state is never a key). KV has no
  * compare-and-set, so single use is enforced by an insert into D1 `oauth_state_uses`.
+ * Also the confirmation token of the browser callback page (below).
  * The KV entry's metadata names the user, so deleting an account can find its pending states.
  */
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { OAUTH_STATE_TTL_SECONDS } from '../config';
 import { randomToken, sha256Hex } from '../crypto/bytes';
 import { EnvelopeError, type KeyRing, open, seal } from '../crypto/envelope';
@@ -76,6 +77,73 @@ export async function consumeOAuthState(
   if (inserted.length === 0)
     throw new ApiError(400, 'This authorization state was already used; start again at /trakt/authenticate/');
   await kv.delete(kvKey(peeked.hash));
+}
+
+/** Cron: deletes consumed states that can no longer matter (older than twice the state TTL), at most `limit`. */
+export async function deleteSpentOAuthStates(db: Database, now: number, limit = 1000): Promise<number> {
+  const result = await db.run(
+    sql`DELETE FROM oauth_state_uses WHERE state_hash IN (SELECT state_hash FROM oauth_state_uses WHERE used_at < ${isoNow(now - OAUTH_STATE_TTL_SECONDS * 2000)} LIMIT ${limit})`,
+  );
+  return result.meta.changes ?? 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browser confirmation of a GET callback. A browser that lands on the callback does not link
+// anything: it gets a page naming the API account and a form carrying a confirmation token. The
+// token is random (256 bits), bound to the state's owner and to the state, valid as long as a state,
+// and single-use because confirming consumes the state (the insert into `oauth_state_uses`).
+
+type ConfirmationBinding = { user_id: number; state_hash: string; code: string; created_at: number };
+
+const confirmationKey = (hash: string) => `oauth_confirmation:${hash}`;
+const confirmationAad = (hash: string) => `oauth_confirmation:${hash}|oauth_confirmation`;
+
+export const INVALID_CONFIRMATION =
+  'This confirmation link is invalid, expired or already used; start again at /trakt/authenticate/';
+
+/** Seals the code Trakt sent for a peeked state under a new confirmation token, and returns the token. */
+export async function createCallbackConfirmation(
+  kv: KVNamespace,
+  ring: KeyRing,
+  peeked: { userId: number; hash: string },
+  code: string,
+  now = Date.now(),
+): Promise<string> {
+  const token = randomToken(32);
+  const hash = await sha256Hex(token);
+  const binding: ConfirmationBinding = { user_id: peeked.userId, state_hash: peeked.hash, code, created_at: now };
+  await kv.put(confirmationKey(hash), await seal(ring, JSON.stringify(binding), confirmationAad(hash)), {
+    expirationTtl: OAUTH_STATE_TTL_SECONDS,
+  });
+  return token;
+}
+
+/**
+ * Opens a confirmation token: the user it was issued for, the state it belongs to and Trakt's code.
+ * Deletes it (best effort; single use itself comes from consuming the state). 400 when unknown or expired.
+ */
+export async function takeCallbackConfirmation(
+  kv: KVNamespace,
+  ring: KeyRing,
+  token: string,
+  now = Date.now(),
+): Promise<{ userId: number; hash: string; code: string }> {
+  if (!/^[A-Za-z0-9_-]{43}$/.test(token)) throw new ApiError(400, INVALID_CONFIRMATION);
+  const hash = await sha256Hex(token);
+  const sealed = await kv.get(confirmationKey(hash));
+  if (!sealed) throw new ApiError(400, INVALID_CONFIRMATION);
+  let binding: ConfirmationBinding;
+  try {
+    binding = JSON.parse(await open(ring, sealed, confirmationAad(hash))) as ConfirmationBinding;
+  } catch (error) {
+    if (error instanceof EnvelopeError || error instanceof SyntaxError) throw new ApiError(400, INVALID_CONFIRMATION);
+    throw error;
+  }
+  if (now - binding.created_at > OAUTH_STATE_TTL_SECONDS * 1000) throw new ApiError(400, INVALID_CONFIRMATION);
+  // The state must still be pending: not used meanwhile, and not dropped with a deleted account.
+  if (!(await kv.get(kvKey(binding.state_hash)))) throw new ApiError(400, INVALID_CONFIRMATION);
+  await kv.delete(confirmationKey(hash));
+  return { userId: binding.user_id, hash: binding.state_hash, code: binding.code };
 }
 
 /**

@@ -1,38 +1,64 @@
 /**
  * @module
- * The Trakt token store and single-flight refresh.
+ * The Trakt token store: how a connection's token set is kept, read, refreshed and dropped.
  *
- * Source of truth: the user's `trakt_connections` row in D1 (status, version, expiry, lease).
- * The token set itself is sealed in KV under `trakt_tokens:<user>:<token_set_id>`, a key that is
- * written once, before D1 points at it, and never rewritten. KV is eventually consistent and
- * has no compare-and-set, so it is never used to coordinate; D1's conditional UPDATEs are.
+ * D1 (`trakt_connections`, owned by ./connections.ts) is the source of truth and the journal: the
+ * row holds the status, version, expiry, refresh lease and the sealed token set itself. KV holds a
+ * copy of the sealed set under `trakt_tokens:<user>:<token_set_id>` (a new key per version) for the
+ * hot read path. KV is eventually consistent and has no compare-and-set, so it never coordinates
+ * anything and a KV miss is never final: the reader falls back to the journal and puts it back.
  *
  * Refresh tokens are single-use, so exactly one refresh may run per connection at a time:
- * 1. A caller that finds the token inside its refresh margin tries to take the lease with
- *    `UPDATE … WHERE token_version = ? AND lease expired`. One caller wins.
- * 2. The winner refreshes at Trakt, writes the new set to a fresh KV key, then publishes it
- *    (version+1) in D1 — conditional on still holding its lease.
- * 3. Losers poll D1 until the version moves, then read the new set (Trakt revokes the old
- *    access token when it rotates, so they must not keep using it).
- * `invalid_grant` marks the connection `reauthorization_required` (never retried). A transient
- * failure keeps the old token and turns the lease into a 30 s backoff, so an outage at Trakt is
- * not hammered by every waiting request. A refresh whose D1 publish was lost leaves
- * `pending_token_set_id`, which the next refresher adopts instead of spending another refresh.
+ * 1. A caller that finds the token inside its refresh margin takes the lease with
+ *    `UPDATE … WHERE token_version = ? AND status = 'active' AND lease expired`. One caller wins.
+ *    The lease lasts two upstream timeouts plus a margin (token-policy.ts), longer than the one
+ *    grant request it covers can take.
+ * 2. The winner sends the refresh grant once (never retried: it may have reached Trakt). When Trakt
+ *    answers, the new set is sealed into D1 in the same statement that ends the lease, which makes it
+ *    durable; then it is published to its KV key, and the old key is rewritten with a short TTL
+ *    (never deleted under a reader).
+ * 3. Losers poll D1 until the version moves, then read the new set (Trakt revokes the old access
+ *    token when it rotates, so they must not keep using it).
+ * Outcomes of a refresh (rules in STORAGE.md):
+ * - `invalid_grant` is the only answer that ends a connection, and not at once: the status becomes
+ *   `refresh_rejected` and the access token is used until it expires or Trakt answers 401; then
+ *   `reauthorization_required`.
+ * - Rejected client credentials and transient failures keep every token and turn the lease into a
+ *   growing backoff; the next attempt comes from a later request or cron run.
+ * A disconnect marks the row `disconnecting` and takes the lease first, so a refresh in flight can
+ * no longer publish; it revokes the pair it got instead.
  */
-import { and, eq, isNull, lte, or, sql } from 'drizzle-orm';
+import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../config';
 import { randomToken } from '../crypto/bytes';
 import { aadFor, EnvelopeError, type KeyRing, open, seal } from '../crypto/envelope';
 import { type Database, isoNow } from '../db/client';
-import { traktConnections } from '../db/schema';
 import { ApiError } from '../http/errors';
-import type { TraktClient } from './client';
+import { observeRefresh } from '../observability/hooks';
+import { CLIENT_CREDENTIALS_REJECTED, type TraktClient } from './client';
 import {
+  BACKOFF_LEASE,
+  beginDisconnect,
+  type ConnectionState,
+  DISCONNECT_LEASE,
+  deleteDisconnectingConnection,
+  type NewTokenSet,
+  publishRefreshedTokens,
+  readConnection,
+  readConnectionState,
+  recordRefreshFailure,
+  saveConnection,
+  setConnectionStatus,
+  takeRefreshLease,
+} from './connections';
+import {
+  CURRENT_TOKEN_SET_TTL_SECONDS,
   isExpired,
   needsRefresh,
-  REFRESH_BACKOFF_MS,
-  REFRESH_LEASE_MS,
   REFRESH_POLL_MS,
-  REFRESH_WAIT_MS,
+  refreshBackoffMs,
+  refreshLeaseMs,
+  refreshWaitMs,
+  SUPERSEDED_TOKEN_SET_TTL_SECONDS,
   tokenExpiresAtMs,
 } from './token-policy';
 import type { TraktTokenResponse } from './types';
@@ -44,20 +70,26 @@ export type TokenStoreContext = {
   userId: number;
   /** Built lazily: most token reads never need the client. */
   client: () => Promise<TraktClient>;
+  /** UPSTREAM_TIMEOUT_MS (validated in config), from which the refresh lease is derived. */
+  upstreamTimeoutMs?: number;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
-  /** Schedules best-effort cleanup after the response (ctx.waitUntil). */
+  /** Schedules best-effort work after the response (ctx.waitUntil). */
   waitUntil?: (promise: Promise<unknown>) => void;
 };
 
-export type AccessToken = { accessToken: string; expiresAt: string; version: number };
-
-type Connection = typeof traktConnections.$inferSelect;
+export type AccessToken = {
+  accessToken: string;
+  expiresAt: string;
+  version: number;
+  /** Trakt refused the refresh token: this access token works until `expiresAt`, then authorize again. */
+  reauthorizationRequiredSoon?: true;
+};
 
 const PURPOSE = 'trakt_tokens';
-/** Lease holder name meaning "a refresh failed transiently; nobody refreshes until the lease ends". */
-const BACKOFF_LEASE = 'backoff';
 const tokenKey = (userId: number, tokenSetId: string) => `trakt_tokens:${userId}:${tokenSetId}`;
+/** Attempts of the D1 statement that makes a refreshed set durable (a D1 error must not lose it). */
+const PUBLISH_ATTEMPTS = 3;
 
 export const NOT_CONNECTED = 'No Trakt token found';
 export const REAUTHORIZE = 'Trakt authorization was revoked or has expired; authorize again at /trakt/authenticate/';
@@ -68,47 +100,99 @@ function notConnected(): ApiError {
 function reauthorizationRequired(): ApiError {
   return new ApiError(401, REAUTHORIZE, { code: 'reauthorization_required' });
 }
+function credentialsRejected(): ApiError {
+  return new ApiError(400, CLIENT_CREDENTIALS_REJECTED, { code: 'client_credentials_rejected' });
+}
 
 const clock = (ctx: TokenStoreContext) => (ctx.now ?? Date.now)();
 const pause = (ctx: TokenStoreContext, ms: number) =>
   (ctx.sleep ?? ((t: number) => new Promise((r) => setTimeout(r, t))))(ms);
+const leaseMs = (ctx: TokenStoreContext) => refreshLeaseMs(ctx.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS);
+const waitMs = (ctx: TokenStoreContext) => refreshWaitMs(ctx.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS);
 const later = (ctx: TokenStoreContext, promise: Promise<unknown>) => {
   const guarded = promise.catch(() => undefined);
   if (ctx.waitUntil) ctx.waitUntil(guarded);
 };
 
-export async function readConnection(db: Database, userId: number): Promise<Connection | undefined> {
-  return db.query.traktConnections.findFirst({ where: eq(traktConnections.userId, userId) });
+async function sealSet(ctx: TokenStoreContext, token: TraktTokenResponse): Promise<string> {
+  return seal(ctx.ring, JSON.stringify(token), aadFor(ctx.userId, PURPOSE));
 }
 
-async function writeTokenSet(ctx: TokenStoreContext, tokenSetId: string, token: TraktTokenResponse): Promise<void> {
-  const sealed = await seal(ctx.ring, JSON.stringify(token), aadFor(ctx.userId, PURPOSE));
-  await ctx.kv.put(tokenKey(ctx.userId, tokenSetId), sealed);
-}
-
-async function readTokenSet(ctx: TokenStoreContext, tokenSetId: string): Promise<TraktTokenResponse | undefined> {
-  const sealed = await ctx.kv.get(tokenKey(ctx.userId, tokenSetId));
-  if (!sealed) return undefined;
+/** Opens a sealed set; undefined when it cannot be decrypted (its key was removed, or it was tampered with). */
+async function openSet(ctx: TokenStoreContext, sealed: string): Promise<TraktTokenResponse | undefined> {
   try {
     return JSON.parse(await open(ctx.ring, sealed, aadFor(ctx.userId, PURPOSE))) as TraktTokenResponse;
   } catch (error) {
-    if (error instanceof EnvelopeError) return undefined;
+    if (error instanceof EnvelopeError || error instanceof SyntaxError) return undefined;
     throw error;
   }
 }
 
-async function currentTokenSet(ctx: TokenStoreContext, row: Connection): Promise<TraktTokenResponse> {
-  const token = await readTokenSet(ctx, row.tokenSetId);
-  if (!token) {
-    // Unreadable (e.g. its encryption key was removed from ENCRYPTION_KEYS): only re-authorizing helps.
-    await markReauthorizationRequired(ctx, 'stored token set is unreadable');
-    throw reauthorizationRequired();
-  }
-  return token;
+function newTokenSet(token: TraktTokenResponse, tokenSetId: string, sealedTokens: string): NewTokenSet {
+  return {
+    tokenSetId,
+    sealedTokens,
+    expiresAt: isoNow(tokenExpiresAtMs(token)),
+    tokenLifetimeSeconds: Math.round(token.expires_in),
+  };
 }
 
-function toAccessToken(token: TraktTokenResponse, version: number): AccessToken {
-  return { accessToken: token.access_token, expiresAt: isoNow(tokenExpiresAtMs(token)), version };
+async function publishToKv(ctx: TokenStoreContext, tokenSetId: string, sealed: string): Promise<void> {
+  await ctx.kv
+    .put(tokenKey(ctx.userId, tokenSetId), sealed, { expirationTtl: CURRENT_TOKEN_SET_TTL_SECONDS })
+    .catch(() => undefined); // KV is a cache of the journal: a failed put only costs a D1 read later
+}
+
+/** Lets a superseded set expire shortly instead of deleting it under a reader that just loaded its row. */
+function retireFromKv(ctx: TokenStoreContext, tokenSetId: string, sealed: string): void {
+  later(ctx, ctx.kv.put(tokenKey(ctx.userId, tokenSetId), sealed, { expirationTtl: SUPERSEDED_TOKEN_SET_TTL_SECONDS }));
+}
+
+type LoadedSet = { token: TraktTokenResponse; sealed: string; row: ConnectionState };
+
+/**
+ * The token set a connection row names: from KV, else from the D1 journal (re-read, so a refresh
+ * that happened meanwhile is picked up), which is then put back into KV. A KV miss is never final;
+ * only a journal that cannot be decrypted ends the connection.
+ */
+async function loadTokenSet(ctx: TokenStoreContext, row: ConnectionState): Promise<LoadedSet> {
+  const cached = await ctx.kv.get(tokenKey(ctx.userId, row.tokenSetId));
+  const fromKv = cached ? await openSet(ctx, cached) : undefined;
+  if (cached && fromKv) return { token: fromKv, sealed: cached, row };
+
+  const full = await readConnection(ctx.db, ctx.userId);
+  if (!full || full.status === 'disconnecting') throw notConnected();
+  if (full.status === 'reauthorization_required') throw reauthorizationRequired();
+  if (!full.sealedTokens) {
+    // A row from before the journal existed, whose KV copy is not visible here yet.
+    throw new ApiError(503, 'The Trakt token is not readable yet; try again shortly', {
+      code: 'upstream_unavailable',
+      retryAfter: 5,
+    });
+  }
+  const token = await openSet(ctx, full.sealedTokens);
+  if (!token) {
+    // Its encryption key was removed from ENCRYPTION_KEYS: only authorizing again helps.
+    await setConnectionStatus(ctx.db, ctx.userId, {
+      status: 'reauthorization_required',
+      reason: 'stored token set is unreadable',
+      version: full.tokenVersion,
+      now: clock(ctx),
+    });
+    throw reauthorizationRequired();
+  }
+  await publishToKv(ctx, full.tokenSetId, full.sealedTokens);
+  const { sealedTokens: _journal, ...state } = full;
+  return { token, sealed: full.sealedTokens, row: state };
+}
+
+function toAccessToken(loaded: Pick<LoadedSet, 'token' | 'row'>): AccessToken {
+  return {
+    accessToken: loaded.token.access_token,
+    expiresAt: isoNow(tokenExpiresAtMs(loaded.token)),
+    version: loaded.row.tokenVersion,
+    ...(loaded.row.status === 'refresh_rejected' ? { reauthorizationRequiredSoon: true as const } : {}),
+  };
 }
 
 /** Stores the token set from a completed authorization (code or device flow) as a new active connection. */
@@ -116,51 +200,16 @@ export async function saveAuthorizedTokens(
   ctx: TokenStoreContext,
   token: TraktTokenResponse,
 ): Promise<{ expiresAt: string }> {
-  const now = clock(ctx);
   const previous = await readConnection(ctx.db, ctx.userId);
-  const tokenSetId = randomToken(16);
-  await writeTokenSet(ctx, tokenSetId, token);
-  const expiresAt = isoNow(tokenExpiresAtMs(token));
-  const values = {
-    status: 'active' as const,
-    statusReason: null,
-    tokenSetId,
-    expiresAt,
-    tokenLifetimeSeconds: Math.round(token.expires_in),
-    refreshLeaseId: null,
-    refreshLeaseUntil: null,
-    pendingTokenSetId: null,
-    refreshedAt: null,
-    updatedAt: isoNow(now),
-    // A new connection is due for its first (full) background sync at once.
-    nextSyncAt: isoNow(now),
-  };
-  await ctx.db
-    .insert(traktConnections)
-    .values({ userId: ctx.userId, tokenVersion: 1, connectedAt: isoNow(now), ...values })
-    .onConflictDoUpdate({
-      target: traktConnections.userId,
-      set: { ...values, tokenVersion: sql`${traktConnections.tokenVersion} + 1` },
-    });
-  if (previous) later(ctx, ctx.kv.delete(tokenKey(ctx.userId, previous.tokenSetId)));
-  return { expiresAt };
+  const set = newTokenSet(token, randomToken(16), await sealSet(ctx, token));
+  await saveConnection(ctx.db, ctx.userId, set, clock(ctx));
+  await publishToKv(ctx, set.tokenSetId, set.sealedTokens);
+  if (previous?.sealedTokens) retireFromKv(ctx, previous.tokenSetId, previous.sealedTokens);
+  return { expiresAt: set.expiresAt };
 }
 
-async function markReauthorizationRequired(ctx: TokenStoreContext, reason: string, leaseId?: string): Promise<void> {
-  const guard = leaseId
-    ? and(eq(traktConnections.userId, ctx.userId), eq(traktConnections.refreshLeaseId, leaseId))
-    : eq(traktConnections.userId, ctx.userId);
-  await ctx.db
-    .update(traktConnections)
-    .set({
-      status: 'reauthorization_required',
-      statusReason: reason,
-      refreshLeaseId: null,
-      refreshLeaseUntil: null,
-      updatedAt: isoNow(clock(ctx)),
-    })
-    .where(guard);
-}
+/** Why a refresh is wanted: the margin was reached, a caller forced it, or Trakt rejected the access token (401). */
+type RefreshCause = 'margin' | 'forced' | 'rejected';
 
 /**
  * A usable access token for the user, refreshed first when it is inside its refresh margin
@@ -170,50 +219,68 @@ export async function getAccessToken(
   ctx: TokenStoreContext,
   options: {
     force?: boolean;
+    /** The version whose access token Trakt just rejected with 401. */
     staleVersion?: number;
     /** Refresh if the token will be inside its margin this far from now (the cron looks one run ahead). */
     horizonMs?: number;
   } = {},
 ): Promise<AccessToken> {
-  const deadline = clock(ctx) + REFRESH_WAIT_MS;
+  const deadline = clock(ctx) + waitMs(ctx);
+  const cause: RefreshCause = options.staleVersion !== undefined ? 'rejected' : options.force ? 'forced' : 'margin';
   let observedVersion: number | undefined = options.staleVersion;
   for (;;) {
-    const row = await readConnection(ctx.db, ctx.userId);
-    if (!row) throw notConnected();
-    if (row.status !== 'active') throw reauthorizationRequired();
+    const row = await readConnectionState(ctx.db, ctx.userId);
+    if (!row || row.status === 'disconnecting') throw notConnected();
+    if (row.status === 'reauthorization_required') throw reauthorizationRequired();
     observedVersion ??= row.tokenVersion;
     const now = clock(ctx);
     const expiresAtMs = Date.parse(row.expiresAt);
-    const wanted = options.force || options.staleVersion !== undefined;
     // Someone else refreshed since we first looked: their fresh token serves us too.
-    if (row.tokenVersion !== observedVersion) return toAccessToken(await currentTokenSet(ctx, row), row.tokenVersion);
-    if (!wanted && !needsRefresh(expiresAtMs, row.tokenLifetimeSeconds, now + (options.horizonMs ?? 0))) {
-      return toAccessToken(await currentTokenSet(ctx, row), row.tokenVersion);
+    if (row.tokenVersion !== observedVersion) return toAccessToken(await loadTokenSet(ctx, row));
+
+    if (row.status === 'refresh_rejected') {
+      // Trakt refused the refresh token: the access token is all that is left, and it is used until
+      // it expires or Trakt rejects it. Only then is the connection over.
+      if (cause === 'rejected' || isExpired(expiresAtMs, now)) {
+        await setConnectionStatus(ctx.db, ctx.userId, {
+          status: 'reauthorization_required',
+          reason:
+            cause === 'rejected'
+              ? 'Trakt rejected the access token after refusing the refresh token'
+              : 'the access token expired after Trakt refused the refresh token',
+          version: row.tokenVersion,
+          from: ['refresh_rejected'],
+          now,
+        });
+        throw reauthorizationRequired();
+      }
+      return toAccessToken(await loadTokenSet(ctx, row));
+    }
+
+    if (cause === 'margin' && !needsRefresh(expiresAtMs, row.tokenLifetimeSeconds, now + (options.horizonMs ?? 0))) {
+      return toAccessToken(await loadTokenSet(ctx, row));
     }
 
     const leaseUntil = row.refreshLeaseUntil ? Date.parse(row.refreshLeaseUntil) : 0;
     if (leaseUntil <= now) {
       const leaseId = randomToken(16);
-      const leased = await ctx.db
-        .update(traktConnections)
-        .set({ refreshLeaseId: leaseId, refreshLeaseUntil: isoNow(now + REFRESH_LEASE_MS) })
-        .where(
-          and(
-            eq(traktConnections.userId, ctx.userId),
-            eq(traktConnections.tokenVersion, row.tokenVersion),
-            eq(traktConnections.status, 'active'),
-            or(isNull(traktConnections.refreshLeaseUntil), lte(traktConnections.refreshLeaseUntil, isoNow(now))),
-          ),
-        )
-        .returning({ pendingTokenSetId: traktConnections.pendingTokenSetId });
-      if (leased.length > 0) return refreshWithLease(ctx, row, leaseId, leased[0]!.pendingTokenSetId, !wanted);
+      const pendingTokenSetId = randomToken(16);
+      const leased = await takeRefreshLease(ctx.db, ctx.userId, {
+        version: row.tokenVersion,
+        leaseId,
+        until: now + leaseMs(ctx),
+        pendingTokenSetId,
+        now,
+      });
+      if (leased) return refreshWithLease(ctx, row, { leaseId, pendingTokenSetId, cause });
       continue; // lost the race for the lease: look again
     }
 
-    const stillValid = !wanted && !isExpired(expiresAtMs, now);
+    const stillValid = cause === 'margin' && !isExpired(expiresAtMs, now);
     if (row.refreshLeaseId === BACKOFF_LEASE) {
-      // A refresh just failed transiently: use the current token while it lasts, else ask to come back.
-      if (stillValid) return toAccessToken(await currentTokenSet(ctx, row), row.tokenVersion);
+      // A refresh failed recently: use the current token while it lasts, else ask to come back.
+      if (stillValid) return toAccessToken(await loadTokenSet(ctx, row));
+      if (row.credentialsRejectedAt) throw credentialsRejected();
       throw new ApiError(503, 'Trakt token refresh failed recently; try again shortly', {
         code: 'upstream_unavailable',
         retryAfter: Math.max(1, Math.ceil((leaseUntil - now) / 1000)),
@@ -221,7 +288,7 @@ export async function getAccessToken(
     }
     // Another caller is refreshing right now: wait for its result (Trakt revokes the old access token on refresh).
     if (clock(ctx) >= deadline) {
-      if (stillValid) return toAccessToken(await currentTokenSet(ctx, row), row.tokenVersion);
+      if (stillValid) return toAccessToken(await loadTokenSet(ctx, row));
       throw new ApiError(503, 'Trakt token refresh is taking too long; try again shortly', {
         code: 'upstream_unavailable',
         retryAfter: 5,
@@ -231,74 +298,91 @@ export async function getAccessToken(
   }
 }
 
+/** The connection's current token without refreshing (after another caller moved it on). */
+async function currentAccessToken(ctx: TokenStoreContext): Promise<AccessToken> {
+  const row = await readConnectionState(ctx.db, ctx.userId);
+  if (!row || row.status === 'disconnecting') throw notConnected();
+  if (row.status === 'reauthorization_required') throw reauthorizationRequired();
+  return toAccessToken(await loadTokenSet(ctx, row));
+}
+
 async function refreshWithLease(
   ctx: TokenStoreContext,
-  row: Connection,
-  leaseId: string,
-  pendingTokenSetId: string | null,
-  oldStillUsable: boolean,
+  row: ConnectionState,
+  lease: { leaseId: string; pendingTokenSetId: string; cause: RefreshCause },
 ): Promise<AccessToken> {
   const now = clock(ctx);
-  // A previous refresh may have succeeded at Trakt and in KV but not in D1: adopt it.
-  let fresh = pendingTokenSetId ? await readTokenSet(ctx, pendingTokenSetId) : undefined;
-  const newSetId = fresh ? pendingTokenSetId! : randomToken(16);
-  if (!fresh) {
-    const current = await readTokenSet(ctx, row.tokenSetId);
-    if (!current) {
-      await markReauthorizationRequired(ctx, 'stored token set is unreadable', leaseId);
-      throw reauthorizationRequired();
+  const current = await loadTokenSet(ctx, row);
+  const client = await ctx.client();
+  let fresh: TraktTokenResponse;
+  try {
+    fresh = await client.refresh(current.token.refresh_token);
+  } catch (error) {
+    const oldTokenWorks = lease.cause !== 'rejected' && !isExpired(Date.parse(row.expiresAt), now);
+    if (error instanceof ApiError && error.code === 'invalid_grant') {
+      // Definitive for the refresh token only. The access token goes on working until it expires or Trakt rejects it.
+      const changed = await setConnectionStatus(ctx.db, ctx.userId, {
+        status: oldTokenWorks ? 'refresh_rejected' : 'reauthorization_required',
+        reason: 'Trakt rejected the refresh token (invalid_grant)',
+        version: row.tokenVersion,
+        leaseId: lease.leaseId,
+        now,
+      });
+      // Not changed: this lease ran out and another refresher moved the connection on; use its result.
+      if (!changed) return currentAccessToken(ctx);
+      observeRefresh(ctx.userId, 'invalid_grant');
+      if (!oldTokenWorks) throw reauthorizationRequired();
+      return toAccessToken({ token: current.token, row: { ...row, status: 'refresh_rejected' } });
     }
-    await ctx.db
-      .update(traktConnections)
-      .set({ pendingTokenSetId: newSetId })
-      .where(and(eq(traktConnections.userId, ctx.userId), eq(traktConnections.refreshLeaseId, leaseId)));
-    try {
-      fresh = await (await ctx.client()).refresh(current.refresh_token);
-    } catch (error) {
-      if (error instanceof ApiError && error.code === 'invalid_grant') {
-        await markReauthorizationRequired(ctx, 'Trakt rejected the refresh token (invalid_grant)', leaseId);
-        later(ctx, ctx.kv.delete(tokenKey(ctx.userId, row.tokenSetId)));
-        throw reauthorizationRequired();
-      }
-      // Transient: keep the old token; hold everyone off refreshing for a while (the lease becomes a backoff).
-      await ctx.db
-        .update(traktConnections)
-        .set({
-          refreshLeaseId: BACKOFF_LEASE,
-          refreshLeaseUntil: isoNow(now + REFRESH_BACKOFF_MS),
-          pendingTokenSetId: null,
-        })
-        .where(and(eq(traktConnections.userId, ctx.userId), eq(traktConnections.refreshLeaseId, leaseId)));
-      if (oldStillUsable && !isExpired(Date.parse(row.expiresAt), now)) return toAccessToken(current, row.tokenVersion);
-      throw error;
-    }
-    await writeTokenSet(ctx, newSetId, fresh);
+    // No verdict on the tokens (outage, lost answer, refused client credentials): keep them all and back off.
+    await recordRefreshFailure(ctx.db, ctx.userId, {
+      leaseId: lease.leaseId,
+      backoffUntil: now + refreshBackoffMs(row.refreshFailures + 1),
+      credentialsRejected: error instanceof ApiError && error.code === 'client_credentials_rejected',
+      now,
+    });
+    observeRefresh(ctx.userId, 'transient_failure', error);
+    if (lease.cause === 'margin' && oldTokenWorks) return toAccessToken(current);
+    throw error;
   }
 
-  const published = await ctx.db
-    .update(traktConnections)
-    .set({
-      tokenVersion: row.tokenVersion + 1,
-      tokenSetId: newSetId,
-      expiresAt: isoNow(tokenExpiresAtMs(fresh)),
-      tokenLifetimeSeconds: Math.round(fresh.expires_in),
-      refreshLeaseId: null,
-      refreshLeaseUntil: null,
-      pendingTokenSetId: null,
-      refreshedAt: isoNow(now),
-      updatedAt: isoNow(now),
-    })
-    .where(and(eq(traktConnections.userId, ctx.userId), eq(traktConnections.refreshLeaseId, leaseId)))
-    .returning({ version: traktConnections.tokenVersion });
-  if (published.length === 0) {
-    // Lease lost (held past REFRESH_LEASE_MS) or the user disconnected meanwhile.
-    throw new ApiError(503, 'Trakt token refresh was interrupted; try again', {
-      code: 'upstream_unavailable',
-      retryAfter: 5,
-    });
+  // Durable the moment Trakt answers: sealed into D1 in the statement that ends the lease, then copied to KV.
+  const set = newTokenSet(fresh, lease.pendingTokenSetId, await sealSet(ctx, fresh));
+  const version = await publishDurably(ctx, row.tokenVersion, set, now);
+  if (version === undefined) {
+    // Disconnected (or authorized anew) while Trakt answered: this pair belongs to no connection any more.
+    observeRefresh(ctx.userId, 'lease_lost');
+    later(ctx, client.revoke(fresh.access_token));
+    return currentAccessToken(ctx);
   }
-  later(ctx, ctx.kv.delete(tokenKey(ctx.userId, row.tokenSetId)));
-  return toAccessToken(fresh, published[0]!.version);
+  await publishToKv(ctx, set.tokenSetId, set.sealedTokens);
+  retireFromKv(ctx, row.tokenSetId, current.sealed);
+  observeRefresh(ctx.userId, 'refreshed');
+  return toAccessToken({ token: fresh, row: { ...row, status: 'active', tokenVersion: version } });
+}
+
+/**
+ * Runs the publish statement until D1 confirms it either way. An error may hide a write that
+ * happened, so each retry first looks whether the row already names the new set.
+ */
+async function publishDurably(
+  ctx: TokenStoreContext,
+  fromVersion: number,
+  set: NewTokenSet,
+  now: number,
+): Promise<number | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const version = await publishRefreshedTokens(ctx.db, ctx.userId, fromVersion, set, now);
+      if (version !== undefined) return version;
+      const row = await readConnectionState(ctx.db, ctx.userId);
+      return row?.tokenSetId === set.tokenSetId ? row.tokenVersion : undefined;
+    } catch (error) {
+      if (attempt >= PUBLISH_ATTEMPTS) throw error;
+      const row = await readConnectionState(ctx.db, ctx.userId).catch(() => undefined);
+      if (row?.tokenSetId === set.tokenSetId) return row.tokenVersion;
+    }
+  }
 }
 
 /**
@@ -321,13 +405,22 @@ export async function withAccessToken<T>(
   }
 }
 
-/** Deletes the connection and its token set, revoking at Trakt first (best effort). Idempotent. */
+/**
+ * Ends the connection: first marks it `disconnecting` and takes the refresh lease (so no refresh can
+ * start or publish any more), then revokes the current token at Trakt (best effort), then deletes the
+ * row and every KV token set of the user, the pending one included. Idempotent.
+ */
 export async function disconnect(ctx: TokenStoreContext): Promise<{ revoked: boolean }> {
-  const row = await readConnection(ctx.db, ctx.userId);
+  const now = clock(ctx);
+  const leaseId = `${DISCONNECT_LEASE}:${randomToken(16)}`;
+  const row = await beginDisconnect(ctx.db, ctx.userId, { leaseId, until: now + leaseMs(ctx), now });
   if (!row) return { revoked: false };
+  const cached = await ctx.kv.get(tokenKey(ctx.userId, row.tokenSetId));
+  const token =
+    (cached ? await openSet(ctx, cached) : undefined) ??
+    (row.sealedTokens ? await openSet(ctx, row.sealedTokens) : undefined);
   let revoked = false;
-  const token = await readTokenSet(ctx, row.tokenSetId);
-  if (token && row.status === 'active') {
+  if (token) {
     try {
       await (await ctx.client()).revoke(token.access_token);
       revoked = true;
@@ -335,9 +428,12 @@ export async function disconnect(ctx: TokenStoreContext): Promise<{ revoked: boo
       // Trakt unreachable or credentials gone: the local disconnect still happens; the token expires on its own.
     }
   }
-  await ctx.db.delete(traktConnections).where(eq(traktConnections.userId, ctx.userId));
-  await ctx.kv.delete(tokenKey(ctx.userId, row.tokenSetId));
-  if (row.pendingTokenSetId) await ctx.kv.delete(tokenKey(ctx.userId, row.pendingTokenSetId));
+  await deleteDisconnectingConnection(ctx.db, ctx.userId, leaseId);
+  // The current and pending keys by name (a fresh write may not be listed yet), then whatever the listing finds.
+  await Promise.all(
+    [row.tokenSetId, row.pendingTokenSetId].flatMap((id) => (id ? [ctx.kv.delete(tokenKey(ctx.userId, id))] : [])),
+  );
+  await deleteUserTokenSets(ctx.kv, ctx.userId);
   return { revoked };
 }
 
@@ -349,9 +445,4 @@ export async function deleteUserTokenSets(kv: KVNamespace, userId: number): Prom
     await Promise.all(page.keys.map((key) => kv.delete(key.name)));
     cursor = page.list_complete ? undefined : page.cursor;
   } while (cursor);
-}
-
-/** A statement deleting the user's connection row (account deletion), for the caller's batch. */
-export function deleteConnection(db: Database, userId: number) {
-  return db.delete(traktConnections).where(eq(traktConnections.userId, userId));
 }

@@ -16,10 +16,11 @@ import { forgetUsername } from '../auth/login-throttle';
 import { closeAllSessions } from '../auth/sessions';
 import { type Database, runBatch } from '../db/client';
 import { deleteSyncState, deleteUserHistory } from '../sync/store';
+import { deleteConnectionRow } from '../trakt/connections';
 import { traktUserContext } from '../trakt/context';
 import { forgetDeviceFlow } from '../trakt/device';
 import { deleteUserOAuthStates, deleteUserOAuthStateUses } from '../trakt/oauth-state';
-import { deleteConnection, deleteUserTokenSets, disconnect } from '../trakt/tokens';
+import { deleteUserTokenSets, disconnect } from '../trakt/tokens';
 import { deleteUserApiKeys } from './api-keys';
 import { deleteUserRow } from './service';
 
@@ -38,7 +39,7 @@ export async function deleteAccount(
   await runBatch(env.DB, [
     ...deleteUserHistory(user.id),
     deleteSyncState(user.id),
-    deleteConnection(db, user.id),
+    deleteConnectionRow(db, user.id),
     deleteUserApiKeys(db, user.id),
     deleteUserOAuthStateUses(db, user.id),
     closeAllSessions(db, user.id),

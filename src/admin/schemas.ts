@@ -1,0 +1,33 @@
+/** Response schema of GET /admin/status (for the OpenAPI document and the tests). */
+import { z } from 'zod';
+
+export const adminStatusOutput = z.object({
+  generated_at: z.string(),
+  users: z.number().int(),
+  connections: z
+    .record(z.string(), z.number().int())
+    .describe(
+      'Trakt connections per status value (active, reauthorization_required, …); statuses with none are left out',
+    ),
+  syncs_in_progress: z.number().int(),
+  sync_lag: z.object({
+    oldest_next_sync_at: z.string().nullable(),
+    seconds: z.number().int().describe('How long the most overdue active connection has waited; 0 if none is overdue'),
+  }),
+  dead_lettered_last_24h: z.number().int(),
+  tmdb_backlog_users: z.number().int().describe('Users whose last TMDB enrichment ran out of budget'),
+  last_cron_run: z
+    .object({
+      started_at: z.string(),
+      finished_at: z.string(),
+      duration_ms: z.number().int(),
+      outcome: z.string(),
+      refreshed: z.number().int(),
+      refresh_failures: z.number().int(),
+      claimed: z.number().int(),
+      enqueued: z.number().int(),
+      states_deleted: z.number().int(),
+      error: z.string().nullable(),
+    })
+    .nullable(),
+});

@@ -1,0 +1,79 @@
+/**
+ * @module
+ * The figures of `GET /admin/status`. Read-only: the tables belong to their owners (users,
+ * trakt/tokens, sync/*, observability/records); this module only reads them, and every query is
+ * answered from an index or a trigger-kept counter, never by scanning a large table:
+ *
+ * | figure                       | read through                                                           |
+ * | ---------------------------- | ---------------------------------------------------------------------- |
+ * | users, connections by status | `ops_counters` (kept by triggers, migration 0008)                      |
+ * | syncs in progress            | partial index `sync_state_lease_idx` (rows holding a lease only)       |
+ * | oldest due sync              | `trakt_connections_due_idx (status, next_sync_at)`: one index seek     |
+ * | dead letters in 24 h         | `sync_dead_letters_dead_at_idx`: a range of the last day               |
+ * | TMDB backlog                 | partial index `sync_state_tmdb_backlog_idx` (backlogged users only)    |
+ * | last cron run                | `cron_runs` primary key, newest first                                  |
+ */
+import { isoNow } from '../db/client';
+import { countDeadLettersSince, lastCronRun } from '../observability/records';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/** The statements behind each figure, exported so a test can EXPLAIN them. `?1` is now (ISO). */
+export const STATUS_QUERIES = {
+  counters: 'SELECT name, value FROM ops_counters',
+  syncsInProgress: 'SELECT count(*) AS count FROM sync_state WHERE lease_until > ?1',
+  oldestDue: "SELECT min(next_sync_at) AS oldest FROM trakt_connections WHERE status = 'active'",
+  tmdbBacklog:
+    "SELECT count(*) AS count FROM sync_state WHERE json_extract(last_result, '$.enrichment.skipped') = 'budget_exhausted'",
+} as const;
+
+export type OperatorStatus = Awaited<ReturnType<typeof operatorStatus>>;
+
+export async function operatorStatus(d1: D1Database, now: number) {
+  const nowIso = isoNow(now);
+  const [counters, inProgress, oldest, backlog] = await d1.batch([
+    d1.prepare(STATUS_QUERIES.counters),
+    d1.prepare(STATUS_QUERIES.syncsInProgress).bind(nowIso),
+    d1.prepare(STATUS_QUERIES.oldestDue),
+    d1.prepare(STATUS_QUERIES.tmdbBacklog),
+  ]);
+  const deadLettered = await countDeadLettersSince(d1, now - DAY_MS);
+  const cron = await lastCronRun(d1);
+
+  let users = 0;
+  const connections: Record<string, number> = {};
+  for (const row of (counters?.results ?? []) as Array<{ name: string; value: number }>) {
+    if (row.name === 'users') users = row.value;
+    else if (row.name.startsWith('connections:') && row.value !== 0) {
+      connections[row.name.slice('connections:'.length)] = row.value;
+    }
+  }
+  const oldestDue = (oldest?.results[0] as { oldest: string | null } | undefined)?.oldest ?? null;
+  return {
+    generated_at: nowIso,
+    users,
+    connections,
+    syncs_in_progress: (inProgress?.results[0] as { count: number } | undefined)?.count ?? 0,
+    sync_lag: {
+      oldest_next_sync_at: oldestDue,
+      /** How long the most overdue active connection has been waiting (0 when nothing is overdue). */
+      seconds: oldestDue ? Math.max(0, Math.floor((now - Date.parse(oldestDue)) / 1000)) : 0,
+    },
+    dead_lettered_last_24h: deadLettered,
+    tmdb_backlog_users: (backlog?.results[0] as { count: number } | undefined)?.count ?? 0,
+    last_cron_run: cron
+      ? {
+          started_at: cron.startedAt,
+          finished_at: cron.finishedAt,
+          duration_ms: cron.durationMs,
+          outcome: cron.outcome,
+          refreshed: cron.refreshed,
+          refresh_failures: cron.refreshFailures,
+          claimed: cron.claimed,
+          enqueued: cron.enqueued,
+          states_deleted: cron.statesDeleted,
+          error: cron.error,
+        }
+      : null,
+  };
+}

@@ -1,0 +1,73 @@
+/**
+ * @module
+ * The small HTML pages a browser sees on the OAuth callback (when it asks for text/html): the
+ * confirmation page, which names the API account and links only through a plain
+ * `<form method="post">` (no JavaScript), and the outcome page. `hono/jsx` escapes every
+ * interpolated value; the CSP forbids scripts, framing and posting anywhere but this origin.
+ */
+import type { Child } from 'hono/jsx';
+
+export const CALLBACK_PAGE_CSP =
+  "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/** Where the confirmation form posts (relative to the `/trakt` router). */
+export const CONFIRM_PATH = '/oauth-callback/confirm';
+
+const STYLE = `
+body { font-family: system-ui, sans-serif; max-width: 36rem; margin: 4rem auto; padding: 0 1rem; line-height: 1.5; }
+.ok { color: #1a7f37; } .fail { color: #b42318; }
+button { font: inherit; padding: 0.5rem 1rem; cursor: pointer; }
+`;
+
+function Layout(props: { title: string; children: Child }) {
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="referrer" content="no-referrer" />
+        <title>{props.title}</title>
+        <style>{STYLE}</style>
+      </head>
+      <body>{props.children}</body>
+    </html>
+  );
+}
+
+/** Asks the person in front of the browser to confirm which API account the Trakt account joins. */
+export function confirmPage(props: { apiUsername: string; confirmation: string; action: string }) {
+  return (
+    '<!doctype html>' +
+    (
+      <Layout title="Connect Trakt?">
+        <h1>Connect your Trakt account?</h1>
+        <p id="message">
+          Trakt approved access. Confirm to link that Trakt account to the API account{' '}
+          <strong id="api-username">{props.apiUsername}</strong>.
+        </p>
+        <p>If this is not your API account, or you did not start this, close this page: nothing is linked.</p>
+        <form method="post" action={props.action}>
+          <input type="hidden" name="confirmation" value={props.confirmation} />
+          <button type="submit" id="confirm">
+            Link to {props.apiUsername}
+          </button>
+        </form>
+      </Layout>
+    ).toString()
+  );
+}
+
+/** The outcome: connected, or why not (fixed messages of this API only, never a reflected parameter). */
+export function outcomePage(outcome: { ok: boolean; message: string }) {
+  const title = outcome.ok ? 'Trakt connected' : 'Trakt connection failed';
+  return (
+    '<!doctype html>' +
+    (
+      <Layout title={title}>
+        <h1 class={outcome.ok ? 'ok' : 'fail'}>{title}</h1>
+        <p id="message">{outcome.message}</p>
+        <p>You can close this window.</p>
+      </Layout>
+    ).toString()
+  );
+}

@@ -1,0 +1,300 @@
+/**
+ * @module
+ * The one owner of the `trakt_connections` table: every read and write of a connection row goes
+ * through these functions (the token store, the sync, the cron and the status endpoints call them).
+ * The row is the source of truth and the journal of a connection's token set; the protocol that
+ * drives it (leases, refresh, disconnect) lives in ./tokens.ts, and STORAGE.md describes both.
+ */
+import { and, eq, inArray, isNull, lte, ne, or, sql } from 'drizzle-orm';
+import { type Database, isoNow } from '../db/client';
+import { traktConnections } from '../db/schema';
+
+export type Connection = typeof traktConnections.$inferSelect;
+/** A connection without its sealed token set: what the hot read path needs from D1. */
+export type ConnectionState = Omit<Connection, 'sealedTokens'>;
+export type ConnectionStatus = Connection['status'];
+
+/** Lease holder meaning "a refresh failed; nobody refreshes until the lease ends" (the backoff). */
+export const BACKOFF_LEASE = 'backoff';
+/** Lease holder prefix of a disconnect in progress. */
+export const DISCONNECT_LEASE = 'disconnect';
+
+/** Statuses whose access token may still be used. */
+export const USABLE_STATUSES: readonly ConnectionStatus[] = ['active', 'refresh_rejected'];
+
+const stateColumns = {
+  userId: true,
+  status: true,
+  statusReason: true,
+  tokenVersion: true,
+  tokenSetId: true,
+  expiresAt: true,
+  tokenLifetimeSeconds: true,
+  refreshLeaseId: true,
+  refreshLeaseUntil: true,
+  pendingTokenSetId: true,
+  credentialsRejectedAt: true,
+  refreshFailures: true,
+  connectedAt: true,
+  refreshedAt: true,
+  updatedAt: true,
+  nextSyncAt: true,
+} as const satisfies Partial<Record<keyof Connection, true>>;
+
+const byUser = (userId: number) => eq(traktConnections.userId, userId);
+
+/** The connection without its sealed token set (the hot path reads the set from KV). */
+export async function readConnectionState(db: Database, userId: number): Promise<ConnectionState | undefined> {
+  return db.query.traktConnections.findFirst({ columns: stateColumns, where: byUser(userId) });
+}
+
+/** The whole connection, journal included (a KV miss, a disconnect). */
+export async function readConnection(db: Database, userId: number): Promise<Connection | undefined> {
+  return db.query.traktConnections.findFirst({ where: byUser(userId) });
+}
+
+/** What /trakt/sync-status/ shows about the connection. */
+export async function readConnectionSummary(db: Database, userId: number) {
+  return db.query.traktConnections.findFirst({
+    columns: { status: true, nextSyncAt: true, expiresAt: true },
+    where: byUser(userId),
+  });
+}
+
+export type NewTokenSet = {
+  tokenSetId: string;
+  sealedTokens: string;
+  expiresAt: string;
+  tokenLifetimeSeconds: number;
+};
+
+/** Stores a completed authorization (code or device flow) as the user's active connection, replacing any other. */
+export async function saveConnection(db: Database, userId: number, set: NewTokenSet, now: number): Promise<void> {
+  const values = {
+    status: 'active' as const,
+    statusReason: null,
+    ...set,
+    refreshLeaseId: null,
+    refreshLeaseUntil: null,
+    pendingTokenSetId: null,
+    credentialsRejectedAt: null,
+    refreshFailures: 0,
+    refreshedAt: null,
+    updatedAt: isoNow(now),
+    // A new connection is due for its first (full) background sync at once.
+    nextSyncAt: isoNow(now),
+  };
+  await db
+    .insert(traktConnections)
+    .values({ userId, tokenVersion: 1, connectedAt: isoNow(now), ...values })
+    .onConflictDoUpdate({
+      target: traktConnections.userId,
+      set: { ...values, tokenVersion: sql`${traktConnections.tokenVersion} + 1` },
+    });
+}
+
+/**
+ * Takes the refresh lease of token version `version` if nobody holds it (or the holder's time ran out),
+ * naming the token set the refresh will publish. One caller wins; the others see `false`.
+ */
+export async function takeRefreshLease(
+  db: Database,
+  userId: number,
+  lease: { version: number; leaseId: string; until: number; pendingTokenSetId: string; now: number },
+): Promise<boolean> {
+  const taken = await db
+    .update(traktConnections)
+    .set({
+      refreshLeaseId: lease.leaseId,
+      refreshLeaseUntil: isoNow(lease.until),
+      pendingTokenSetId: lease.pendingTokenSetId,
+    })
+    .where(
+      and(
+        byUser(userId),
+        eq(traktConnections.tokenVersion, lease.version),
+        eq(traktConnections.status, 'active'),
+        or(isNull(traktConnections.refreshLeaseUntil), lte(traktConnections.refreshLeaseUntil, isoNow(lease.now))),
+      ),
+    )
+    .returning({ userId: traktConnections.userId });
+  return taken.length > 0;
+}
+
+/**
+ * Seals the refreshed set into the row and ends the lease, in one statement: the moment this
+ * succeeds the new pair is durable. Guarded by the token version the refresh started from, not by
+ * the lease: Trakt answering with a new pair proves this refresh spent the only valid refresh token,
+ * so even a refresher whose lease ran out holds the one true successor. A disconnect (or the row being
+ * gone) makes it fail. Returns the new token version, or undefined when nothing was written.
+ */
+export async function publishRefreshedTokens(
+  db: Database,
+  userId: number,
+  fromVersion: number,
+  set: NewTokenSet,
+  now: number,
+): Promise<number | undefined> {
+  const published = await db
+    .update(traktConnections)
+    .set({
+      ...set,
+      status: 'active',
+      statusReason: null,
+      tokenVersion: fromVersion + 1,
+      refreshLeaseId: null,
+      refreshLeaseUntil: null,
+      pendingTokenSetId: null,
+      credentialsRejectedAt: null,
+      refreshFailures: 0,
+      refreshedAt: isoNow(now),
+      updatedAt: isoNow(now),
+    })
+    .where(
+      and(byUser(userId), eq(traktConnections.tokenVersion, fromVersion), ne(traktConnections.status, 'disconnecting')),
+    )
+    .returning({ version: traktConnections.tokenVersion });
+  return published[0]?.version;
+}
+
+/**
+ * A refresh failed without a verdict on the refresh token (outage, lost answer, rejected client
+ * credentials): keep every token and turn the lease into a backoff. Only the lease holder may.
+ */
+export async function recordRefreshFailure(
+  db: Database,
+  userId: number,
+  failure: { leaseId: string; backoffUntil: number; credentialsRejected: boolean; now: number },
+): Promise<void> {
+  await db
+    .update(traktConnections)
+    .set({
+      refreshLeaseId: BACKOFF_LEASE,
+      refreshLeaseUntil: isoNow(failure.backoffUntil),
+      pendingTokenSetId: null,
+      refreshFailures: sql`${traktConnections.refreshFailures} + 1`,
+      ...(failure.credentialsRejected ? { credentialsRejectedAt: isoNow(failure.now) } : {}),
+      updatedAt: isoNow(failure.now),
+    })
+    .where(and(byUser(userId), eq(traktConnections.refreshLeaseId, failure.leaseId)));
+}
+
+/**
+ * Moves the connection of token version `version` to `status` (`refresh_rejected` or
+ * `reauthorization_required`), ending any lease. With `leaseId`, only the lease holder may; without,
+ * only from one of `from`. Returns whether the row changed (false: someone moved on meanwhile).
+ */
+export async function setConnectionStatus(
+  db: Database,
+  userId: number,
+  change: {
+    status: 'refresh_rejected' | 'reauthorization_required';
+    reason: string;
+    version: number;
+    leaseId?: string;
+    from?: readonly ConnectionStatus[];
+    now: number;
+  },
+): Promise<boolean> {
+  const changed = await db
+    .update(traktConnections)
+    .set({
+      status: change.status,
+      statusReason: change.reason,
+      refreshLeaseId: null,
+      refreshLeaseUntil: null,
+      pendingTokenSetId: null,
+      updatedAt: isoNow(change.now),
+    })
+    .where(
+      and(
+        byUser(userId),
+        eq(traktConnections.tokenVersion, change.version),
+        change.leaseId === undefined ? undefined : eq(traktConnections.refreshLeaseId, change.leaseId),
+        inArray(traktConnections.status, [...(change.from ?? USABLE_STATUSES)]),
+      ),
+    )
+    .returning({ userId: traktConnections.userId });
+  return changed.length > 0;
+}
+
+/**
+ * First step of a disconnect: marks the row `disconnecting` and takes the refresh lease from
+ * whoever holds it, so no refresh can start or publish from here on. Returns the row (journal
+ * included) as it now is, or undefined when there is no connection.
+ */
+export async function beginDisconnect(
+  db: Database,
+  userId: number,
+  lease: { leaseId: string; until: number; now: number },
+): Promise<Connection | undefined> {
+  const rows = await db
+    .update(traktConnections)
+    .set({
+      status: 'disconnecting',
+      refreshLeaseId: lease.leaseId,
+      refreshLeaseUntil: isoNow(lease.until),
+      updatedAt: isoNow(lease.now),
+    })
+    .where(byUser(userId))
+    .returning();
+  return rows[0];
+}
+
+/** Last step of a disconnect: deletes the row, if this disconnect still holds it. */
+export async function deleteDisconnectingConnection(db: Database, userId: number, leaseId: string): Promise<void> {
+  await db.delete(traktConnections).where(and(byUser(userId), eq(traktConnections.refreshLeaseId, leaseId)));
+}
+
+/** A statement deleting the user's connection row unconditionally (account deletion), for the caller's batch. */
+export function deleteConnectionRow(db: Database, userId: number) {
+  return db.delete(traktConnections).where(byUser(userId));
+}
+
+/** Cron: connections whose access token expires before `before`, soonest first (only `active` ones refresh). */
+export async function listConnectionsToRefresh(
+  db: Database,
+  before: number,
+  limit: number,
+): Promise<Array<{ userId: number; tokenVersion: number }>> {
+  return db
+    .select({ userId: traktConnections.userId, tokenVersion: traktConnections.tokenVersion })
+    .from(traktConnections)
+    .where(and(eq(traktConnections.status, 'active'), lte(traktConnections.expiresAt, isoNow(before))))
+    .orderBy(traktConnections.expiresAt)
+    .limit(limit);
+}
+
+/**
+ * Cron: claims up to `limit` usable connections due for a sync with ONE conditional
+ * UPDATE … RETURNING that moves their `next_sync_at` to `nextSyncAt`, so overlapping runs never
+ * claim a user twice. Returns the claimed user ids.
+ */
+export async function claimDueConnections(
+  db: Database,
+  now: number,
+  nextSyncAt: number,
+  limit: number,
+): Promise<number[]> {
+  const rows = await db.all<{ user_id: number }>(
+    sql`UPDATE trakt_connections SET next_sync_at = ${isoNow(nextSyncAt)}
+        WHERE user_id IN (SELECT user_id FROM trakt_connections WHERE status IN ('active', 'refresh_rejected') AND next_sync_at <= ${isoNow(now)} ORDER BY next_sync_at LIMIT ${limit})
+        RETURNING user_id`,
+  );
+  return rows.map((r) => r.user_id);
+}
+
+/** Cron: gives claimed users back (their message was not sent), so the next run picks them up. */
+export async function releaseClaims(db: Database, userIds: number[], dueAt: number): Promise<void> {
+  await db.run(
+    sql`UPDATE trakt_connections SET next_sync_at = ${isoNow(dueAt)} WHERE user_id IN (SELECT value FROM json_each(${JSON.stringify(userIds)}))`,
+  );
+}
+
+/** The statement that schedules the user's next background sync (run in the sync's final batch). */
+export function scheduleNextSync(db: Database, userId: number, at: number) {
+  return db
+    .update(traktConnections)
+    .set({ nextSyncAt: isoNow(at) })
+    .where(byUser(userId));
+}

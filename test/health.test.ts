@@ -1,0 +1,96 @@
+import { env } from 'cloudflare:workers';
+import { describe, expect, it } from 'vitest';
+import { LATEST_MIGRATION, MIGRATIONS_TABLE } from '../src/db/migrations';
+import { call } from './support/api';
+import { meterD1 } from './support/d1-meter';
+import { callWith } from './support/worker';
+
+const ALL_OK = { database: 'ok', kv: 'ok', configuration: 'ok', migrations: 'ok' };
+
+describe('GET /health (liveness)', () => {
+  it('answers without touching D1 or KV', async () => {
+    const { result, meter } = await meterD1(() => call('GET', '/health'));
+    expect(result.status).toBe(200);
+    expect(result.body).toEqual({ status: 'ok', version: expect.any(String) });
+    expect(meter.statements).toEqual([]);
+    // Positive control: the meter does record the readiness probe's queries.
+    const ready = await meterD1(() => call('GET', '/health/ready/'));
+    expect(ready.meter.statements.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('GET /health/ready', () => {
+  it('200 with every check ok on a migrated, configured deployment', async () => {
+    const res = await call('GET', '/health/ready');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ status: 'ready', checks: ALL_OK });
+    expect(res.headers.get('Cache-Control')).toBe('no-store');
+  });
+
+  it('503 naming the configuration check for malformed ENCRYPTION_KEYS, without echoing any value', async () => {
+    const res = await callWith({ ENCRYPTION_KEYS: 'k1:not-base64!!,k2' }, 'GET', '/health/ready');
+    expect(res.status).toBe(503);
+    expect(res.body).toEqual({
+      status: 'not_ready',
+      checks: { ...ALL_OK, configuration: 'failed' },
+      problems: { configuration: 'configuration is missing or malformed' },
+    });
+    const text = JSON.stringify(res.body);
+    expect(text).not.toContain('not-base64');
+    expect(text).not.toContain(env.JWT_SECRET);
+  });
+
+  it('503 for a short JWT_SECRET, an unparseable upstream URL, an unknown LOG_LEVEL or a short ADMIN_TOKEN', async () => {
+    const cases = [
+      { JWT_SECRET: 'short' },
+      { TRAKT_API_URL: 'not a url' },
+      { LOG_LEVEL: 'verbose' },
+      { ADMIN_TOKEN: 'short' },
+    ];
+    for (const overrides of cases) {
+      const res = await callWith(overrides, 'GET', '/health/ready');
+      expect(res.status, JSON.stringify(overrides)).toBe(503);
+      expect(res.body.checks).toEqual({ ...ALL_OK, configuration: 'failed' });
+    }
+  });
+
+  it('503 naming the migrations check while the latest migration is not applied', async () => {
+    const applied = await env.DB.prepare(`SELECT * FROM ${MIGRATIONS_TABLE} WHERE name = ?`)
+      .bind(LATEST_MIGRATION)
+      .first<{ id: number; name: string; applied_at: string }>();
+    expect(applied?.name).toBe(LATEST_MIGRATION);
+    await env.DB.prepare(`DELETE FROM ${MIGRATIONS_TABLE} WHERE name = ?`).bind(LATEST_MIGRATION).run();
+    try {
+      const res = await call('GET', '/health/ready');
+      expect(res.status).toBe(503);
+      expect(res.body.checks).toEqual({ ...ALL_OK, migrations: 'failed' });
+      expect(res.body.problems).toEqual({ migrations: "D1 migrations are not applied up to the code's latest" });
+    } finally {
+      await env.DB.prepare(`INSERT INTO ${MIGRATIONS_TABLE} (id, name, applied_at) VALUES (?, ?, ?)`)
+        .bind(applied!.id, applied!.name, applied!.applied_at)
+        .run();
+    }
+    expect((await call('GET', '/health/ready')).status).toBe(200);
+  });
+
+  it('503 naming the database check when a migrated table is gone', async () => {
+    await env.DB.prepare('ALTER TABLE users RENAME TO users_gone').run();
+    try {
+      const res = await call('GET', '/health/ready');
+      expect(res.status).toBe(503);
+      expect(res.body.checks.database).toBe('failed');
+      expect(res.body.problems.database).toBe('D1 did not answer a query');
+      expect(JSON.stringify(res.body)).not.toMatch(/users|SQLITE|no such table/i);
+    } finally {
+      await env.DB.prepare('ALTER TABLE users_gone RENAME TO users').run();
+    }
+    expect((await call('GET', '/health/ready')).status).toBe(200);
+  });
+
+  it("LATEST_MIGRATION names the newest file in migrations/, so the check can't go stale", () => {
+    const names = env.TEST_MIGRATIONS.map((m) => m.name);
+    expect(names.length).toBeGreaterThan(0);
+    expect([...names].sort()).toEqual(names);
+    expect(LATEST_MIGRATION).toBe(names.at(-1));
+  });
+});
