@@ -23,6 +23,36 @@ export type SyncRow = {
   plays_removed?: number;
 };
 
+/** One scenario of the chunked-sync benchmark: maxima per invocation (chunk) and totals over the sync. */
+export type ChunkedRow = {
+  scenario: string;
+  chunks: number;
+  trakt_max: number;
+  trakt_total: number;
+  tmdb_max: number;
+  tmdb_total: number;
+  upstream_max: number;
+  d1_calls_max: number;
+  d1_statements_max: number;
+  rows_read_max_batch: number;
+  rows_read_total: number;
+  rows_written_max_batch: number;
+  rows_written_total: number;
+  heap_estimate_mb: number;
+};
+
+export function chunkedTable(rows: Array<ChunkedRow & { account: string }>): string {
+  const header =
+    '| Account | Scenario | chunks | Trakt max / total | TMDB max / total | upstream max per invocation | D1 calls max (statements) | rows read max batch / total | rows written max batch / total | heap est. MB |';
+  const lines = [header, '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'];
+  for (const r of rows) {
+    lines.push(
+      `| ${r.account} | ${r.scenario} | ${r.chunks} | ${r.trakt_max} / ${r.trakt_total} | ${r.tmdb_max} / ${r.tmdb_total} | ${r.upstream_max} | ${r.d1_calls_max} (${r.d1_statements_max}) | ${r.rows_read_max_batch} / ${r.rows_read_total} | ${r.rows_written_max_batch} / ${r.rows_written_total} | ${r.heap_estimate_mb} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
 export type ReadRow = {
   scenario: string;
   endpoint: string;

@@ -8,7 +8,7 @@ import { sign } from 'hono/jwt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
 import { database } from '../src/db/client';
-import { acquireSyncLease } from '../src/sync/lease';
+import { acquireSyncLease } from '../src/sync/state';
 import { BASE, call, expectError, registerAndLogin } from './support/api';
 import { connectedUser } from './support/trakt';
 

@@ -3,18 +3,16 @@ import { describe, expect, it } from 'vitest';
 import { backoffDelay, parseRetryAfter } from '../src/http/upstream';
 import {
   activityChanges,
-  desiredEpisodes,
-  desiredMovies,
-  diffByKey,
-  episodePlaysFromHistory,
-  historyExplainsWatched,
+  advanceCursor,
   historyStartAt,
-  planPlays,
-  sameFields,
+  metadataFromHistory,
+  reconcileDue,
+  sweepWindow,
   toPlayRow,
+  totalsAgree,
 } from '../src/sync/plan';
 import { nextSyncAt, userJitterFraction, userPhaseOffsetMs } from '../src/sync/schedule';
-import type { HistoryItem, PlaybackItem, WatchedMovie, WatchedShow } from '../src/sync/trakt-data';
+import type { HistoryItem } from '../src/sync/trakt-data';
 import { needsRefresh, refreshMarginMs, tokenExpiresAtMs } from '../src/trakt/token-policy';
 
 const movieItem = (id: number, trakt: number, watchedAt: string): HistoryItem => ({
@@ -59,137 +57,73 @@ describe('sync planning', () => {
     expect(historyStartAt('2026-05-02T12:00:00.000Z')).toBe('2026-05-01T12:00:00.000Z');
   });
 
-  it('planPlays dedupes on history id, inserts only unseen ids, and deletes only in full mode', () => {
-    const fetched = [
-      movieItem(1, 10, '2026-01-01T00:00:00Z'),
-      movieItem(2, 10, '2026-01-02T00:00:00Z'),
-      movieItem(2, 10, '2026-01-02T00:00:00Z'),
-    ];
-    const incremental = planPlays(fetched, new Set([1, 99]), false);
-    expect(incremental.insert.map((p) => p.historyId)).toEqual([2]);
-    expect(incremental.remove).toEqual([]);
-    const full = planPlays(fetched, new Set([1, 99]), true);
-    expect(full.remove).toEqual([99]);
-    expect(toPlayRow(fetched[0]!)).toMatchObject({
-      mediaType: 'movie',
-      movieTraktId: 10,
-      watchedAt: '2026-01-01T00:00:00.000Z',
+  it('advanceCursor walks history down with end_at = the oldest play seen, and pages only within one timestamp', () => {
+    const start = { endAt: null, page: 1, boundaryIds: [] };
+    const page1 = [movieItem(5, 1, '2026-05-05T00:00:00Z'), movieItem(4, 1, '2026-05-04T00:00:00Z')];
+    const first = advanceCursor(start, page1, 3);
+    expect(first).toEqual({ done: false, cursor: { endAt: '2026-05-04T00:00:00.000Z', page: 1, boundaryIds: [4] } });
+    // A whole page at the cursor's timestamp (a bulk "mark as watched"): the next page at the same end_at.
+    const same = [movieItem(4, 1, '2026-05-04T00:00:00Z'), movieItem(3, 2, '2026-05-04T00:00:00Z')];
+    expect(advanceCursor(first.cursor, same, 3)).toEqual({
+      done: false,
+      cursor: { endAt: '2026-05-04T00:00:00.000Z', page: 2, boundaryIds: [4, 4, 3] },
     });
+    expect(advanceCursor(first.cursor, [movieItem(2, 3, '2026-05-01T00:00:00Z')], 1).done).toBe(true);
+    expect(advanceCursor(start, [], 1).done).toBe(true);
   });
 
-  it('historyExplainsWatched detects backdated and removed plays, even when they cancel out in the totals', () => {
-    const stored = new Map([
-      [10, { plays: 1, lastUpdatedAt: 'a' }],
-      [11, { plays: 1, lastUpdatedAt: 'a' }],
-    ]);
-    // A new play of 10 explains 10's change.
-    expect(
-      historyExplainsWatched(
-        stored,
-        new Map([
-          [10, { plays: 2, lastUpdatedAt: 'b' }],
-          [11, { plays: 1, lastUpdatedAt: 'a' }],
-        ]),
-        new Map([[10, 1]]),
-      ),
-    ).toBe(true);
-    // 11 gained a play that history since the high-water mark does not contain (backdated).
-    expect(
-      historyExplainsWatched(
-        stored,
-        new Map([
-          [10, { plays: 1, lastUpdatedAt: 'a' }],
-          [11, { plays: 2, lastUpdatedAt: 'b' }],
-        ]),
-        new Map(),
-      ),
-    ).toBe(false);
-    // 11 removed entirely while 10 gained one: totals match, items do not.
-    expect(historyExplainsWatched(stored, new Map([[10, { plays: 2, lastUpdatedAt: 'b' }]]), new Map([[10, 1]]))).toBe(
-      false,
-    );
-    // Same count but last_updated_at moved with no new play: a removal plus a backdated add.
-    expect(
-      historyExplainsWatched(
-        stored,
-        new Map([
-          [10, { plays: 1, lastUpdatedAt: 'b' }],
-          [11, { plays: 1, lastUpdatedAt: 'a' }],
-        ]),
-        new Map(),
-      ),
-    ).toBe(false);
+  it('sweepWindow: exclusive at the oldest play while pages follow, open once history is done', () => {
+    const cursor = { endAt: '2026-05-04T00:00:00.000Z', page: 1, boundaryIds: [4] };
+    expect(sweepWindow(cursor, '2026-05-01T00:00:00.000Z', false)).toEqual({
+      from: '2026-05-01T00:00:00.000Z',
+      fromInclusive: false,
+      to: '2026-05-04T00:00:00.000Z',
+      keep: [4],
+    });
+    expect(sweepWindow(cursor, '2026-05-01T00:00:00.000Z', true)).toMatchObject({ from: null, fromInclusive: true });
   });
 
-  it('diffByKey splits insert / update / unchanged / remove', () => {
-    const desired = new Map([
-      [1, { a: 1 }],
-      [2, { a: 2 }],
-      [3, { a: 3 }],
-    ]);
-    const stored = new Map([
-      [2, { a: 2 }],
-      [3, { a: 30 }],
-      [4, { a: 4 }],
-    ]);
-    const diff = diffByKey(desired, stored, sameFields);
-    expect(diff.counts).toEqual({ added: 1, updated: 1, removed: 1, unchanged: 1 });
-    expect(diff.remove).toEqual([{ a: 4 }]);
-  });
-
-  it('desiredMovies keeps playback progress only when it is newer than the last completed viewing', () => {
-    const watched: WatchedMovie[] = [
-      {
-        plays: 1,
-        last_watched_at: '2026-01-01T00:00:00Z',
-        last_updated_at: null,
-        movie: { title: 'A', year: 1, ids: { trakt: 1 } },
-      },
-      {
-        plays: 1,
-        last_watched_at: '2026-03-01T00:00:00Z',
-        last_updated_at: null,
-        movie: { title: 'B', year: 1, ids: { trakt: 2 } },
-      },
-    ];
-    const playback: PlaybackItem[] = [
-      { id: 1, progress: 40, paused_at: '2026-02-01T00:00:00Z', type: 'movie', movie: { ids: { trakt: 1 } } },
-      { id: 2, progress: 70, paused_at: '2026-02-01T00:00:00Z', type: 'movie', movie: { ids: { trakt: 2 } } },
-    ];
-    const rows = desiredMovies(watched, playback);
-    expect(rows.get(1)).toMatchObject({ progress: 40, pausedAt: '2026-02-01T00:00:00.000Z' });
-    expect(rows.get(2)).toMatchObject({ progress: null, pausedAt: null });
-  });
-
-  it('desiredEpisodes keeps episodes watched before a rewatch reset, and adds started-but-unfinished ones', () => {
-    const show: WatchedShow = {
-      plays: 3,
-      last_watched_at: '2026-03-01T00:00:00Z',
-      last_updated_at: null,
-      reset_at: '2026-02-15T00:00:00Z',
-      show: { title: 'S', year: 2010, ids: { trakt: 7 } },
-      // Trakt's progress after the reset only knows 1x1's second play.
-      seasons: [{ number: 1, episodes: [{ number: 1, plays: 1, last_watched_at: '2026-03-01T00:00:00Z' }] }],
+  it('totalsAgree compares Trakt stats with the stored totals per kind', () => {
+    const stats = {
+      movies: { plays: 10, watched: 7 },
+      shows: { watched: 2 },
+      episodes: { plays: 30, watched: 25 },
     };
-    const history = [
-      episodeItem(1, 7, 1, 1, '2026-01-01T00:00:00Z'),
-      episodeItem(2, 7, 1, 2, '2026-01-02T00:00:00Z'),
-      episodeItem(3, 7, 1, 1, '2026-03-01T00:00:00Z'),
-    ].map(toPlayRow);
-    const playback: PlaybackItem[] = [
-      {
-        id: 9,
-        progress: 25,
-        paused_at: '2026-03-02T00:00:00Z',
-        type: 'episode',
-        episode: { season: 1, number: 3 },
-        show: { ids: { trakt: 7 } },
-      },
-    ];
-    const rows = desiredEpisodes([show], playback, new Map(), episodePlaysFromHistory(history));
-    expect(rows.get('7:1:1')).toMatchObject({ plays: 2, progress: 100, lastWatchedAt: '2026-03-01T00:00:00.000Z' });
-    expect(rows.get('7:1:2')).toMatchObject({ plays: 1, progress: 100 });
-    expect(rows.get('7:1:3')).toMatchObject({ plays: 0, progress: 25, lastWatchedAt: null });
+    const stored = { movieCount: 7, moviePlayCount: 10, showCount: 2, episodeCount: 25, episodePlayCount: 30 };
+    expect(totalsAgree('movies', stats, stored)).toBe(true);
+    expect(totalsAgree('shows', stats, stored)).toBe(true);
+    expect(totalsAgree('movies', stats, { ...stored, moviePlayCount: 9 })).toBe(false);
+    expect(totalsAgree('shows', stats, { ...stored, episodeCount: 26 })).toBe(false);
+  });
+
+  it('reconcileDue: weekly per user, spread by ±10%', () => {
+    const week = 7 * 86_400_000;
+    const at = Date.parse('2026-05-01T00:00:00Z');
+    expect(reconcileDue(null, at, week, 0.5)).toBe(true);
+    expect(reconcileDue('2026-05-01T00:00:00.000Z', at + week * 0.89, week, 0)).toBe(false);
+    expect(reconcileDue('2026-05-01T00:00:00.000Z', at + week * 0.9, week, 0)).toBe(true);
+    expect(reconcileDue('2026-05-01T00:00:00.000Z', at + week, week, 0.99)).toBe(false);
+  });
+
+  it('metadataFromHistory and toPlayRow keep ids, titles and episode keys', () => {
+    const meta = metadataFromHistory([
+      movieItem(1, 10, '2026-01-01T00:00:00Z'),
+      episodeItem(2, 7, 1, 3, '2026-01-01T00:00:00Z'),
+    ]);
+    expect(meta.movies.get(10)).toMatchObject({ title: 'M10', imdbId: 'tt10', tmdbId: 10 });
+    expect(meta.shows.get(7)).toMatchObject({ tvdbId: 1 });
+    expect(meta.episodes.get('7:1:3')).toEqual({
+      showTraktId: 7,
+      seasonNumber: 1,
+      episodeNumber: 3,
+      traktId: 7103,
+      title: 'E1x3',
+    });
+    expect(toPlayRow(episodeItem(2, 7, 1, 3, '2026-01-01T00:00:00Z'))).toMatchObject({
+      showTraktId: 7,
+      seasonNumber: 1,
+      episodeNumber: 3,
+    });
   });
 });
 

@@ -411,6 +411,7 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
       pathRegex: input.match.path_regex === undefined ? null : new RegExp(input.match.path_regex),
       query: input.match.query ?? {},
       remaining: input.times,
+      after: input.after,
       kind: input.kind,
       retryAfter: input.retry_after ?? null,
       status: input.status ?? null,

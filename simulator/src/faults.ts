@@ -33,6 +33,10 @@ export function takeFault(state: SimulatorState, req: RequestFacts): Fault | nul
     if (fault.pathPrefix !== null && !req.path.startsWith(fault.pathPrefix)) continue;
     if (fault.pathRegex !== null && !fault.pathRegex.test(req.path)) continue;
     if (!Object.entries(fault.query).every(([k, v]) => req.query.get(k) === v)) continue;
+    if (fault.after > 0) {
+      fault.after--;
+      return null;
+    }
     fault.remaining--;
     return fault;
   }

@@ -140,6 +140,8 @@ export const faultSchema = z.object({
     })
     .default({}),
   times: z.number().int().min(1).default(1),
+  /** Let this many matching requests through first (e.g. 39 to fail the 40th history page). */
+  after: z.number().int().min(0).default(0),
   kind: z.enum(faultKinds),
   /** Retry-After seconds for 429/5xx/html_error faults. */
   retry_after: z.number().int().min(0).optional(),

@@ -180,6 +180,8 @@ export interface Fault {
   host: string | null;
   query: Record<string, string>;
   remaining: number;
+  /** Matching requests let through before the fault starts answering ("fail the 40th page"). */
+  after: number;
   kind: FaultKind;
   retryAfter: number | null;
   status: number | null;

@@ -22,7 +22,7 @@ import {
 } from './trakt-format';
 import { tokenActive } from './trakt-oauth';
 import { iso, parseTime } from './util';
-import { history, views } from './views';
+import { history, summary, views } from './views';
 
 export const HISTORY_PAGES: PageRules = { defaultLimit: 10, maxLimit: 250 };
 export const WATCHED_PAGES: PageRules = { defaultLimit: 100, maxLimit: 250 };
@@ -198,6 +198,21 @@ export function traktApiRoutes(ctx: SimContext): Hono<SimEnv> {
       return c.body(null, 204);
     }
     return c.json(watchingJson(state.catalog, watching, extendedSet(c).has('full')));
+  });
+
+  // Trakt's own totals (the fields a sync checks; the rest as zeros). Computed live here, where Trakt may cache them.
+  app.get('/users/:id/stats', (c) => {
+    if (!isSelf(c)) return c.json({ error: 'not_found' }, 404);
+    const s = summary(c.get('account'), state.catalog, ctx.now());
+    const zeros = { collected: 0, ratings: 0, comments: 0 };
+    return c.json({
+      movies: { plays: s.movie_plays, watched: s.movies_watched, minutes: 0, ...zeros },
+      shows: { watched: s.shows_watched, ...zeros },
+      seasons: { ratings: 0, comments: 0 },
+      episodes: { plays: s.episode_plays, watched: s.episodes_watched, minutes: 0, ...zeros },
+      network: { friends: 0, followers: 0, following: 0 },
+      ratings: { total: 0, distribution: {} },
+    });
   });
 
   app.get('/users/:id', (c) => {

@@ -14,6 +14,19 @@ export function database(d1: D1Database) {
 
 export type Database = ReturnType<typeof database>;
 
+/**
+ * Rows per bulk statement: a 2,000-row JSON parameter is about 0.5 MB, under D1's 2 MB value limit,
+ * and a 40-page chunk (10,000 plays) stays at a handful of statements.
+ */
+export const ROWS_PER_STATEMENT = 2000;
+
+/** Splits rows into groups of at most `size` (bulk statements, bound-parameter limits). */
+export function chunk<T>(rows: readonly T[], size = ROWS_PER_STATEMENT): T[][] {
+  const chunks: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size));
+  return chunks;
+}
+
 /** The current time as stored in D1. */
 export function isoNow(now: number = Date.now()): string {
   return new Date(now).toISOString();

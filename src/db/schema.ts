@@ -178,6 +178,7 @@ export const movies = sqliteTable(
   (t) => [
     uniqueIndex('movies_user_trakt_unique').on(t.userId, t.traktId),
     index('movies_user_recent_idx').on(t.userId, t.lastWatchedAt, t.id),
+    index('movies_user_paused_idx').on(t.userId).where(sql`${t.pausedAt} IS NOT NULL`),
   ],
 );
 
@@ -244,8 +245,8 @@ export const episodes = sqliteTable(
   (t) => [
     uniqueIndex('episodes_season_number_unique').on(t.seasonId, t.episodeNumber),
     index('episodes_show_idx').on(t.showId, t.seasonId, t.episodeNumber),
-    // Small: only episodes with a paused viewing, so the sync finds playback that disappeared cheaply.
-    index('episodes_paused_idx').on(t.pausedAt).where(sql`${t.pausedAt} IS NOT NULL`),
+    // Per show and small (only paused viewings): the sync finds a user's paused episodes without a global scan.
+    index('episodes_show_paused_idx').on(t.showId).where(sql`${t.pausedAt} IS NOT NULL`),
   ],
 );
 
@@ -270,7 +271,9 @@ export const plays = sqliteTable(
   (t) => [
     uniqueIndex('plays_user_history_unique').on(t.userId, t.historyId),
     index('plays_user_type_watched_idx').on(t.userId, t.mediaType, t.watchedAt),
-    index('plays_user_show_idx').on(t.userId, t.showTraktId),
+    // Per-episode and per-movie totals are computed in SQL from plays through these.
+    index('plays_user_episode_idx').on(t.userId, t.showTraktId, t.seasonNumber, t.episodeNumber, t.watchedAt),
+    index('plays_user_movie_idx').on(t.userId, t.movieTraktId, t.watchedAt),
   ],
 );
 
@@ -302,6 +305,14 @@ export const syncState = sqliteTable(
     lastResult: text(),
     lastError: text(),
     lastErrorAt: text(),
+    /** The unfinished pass of each kind (JSON `SyncPass`, src/sync/state.ts): its phase and resume cursor. */
+    moviesPass: text(),
+    showsPass: text(),
+    /** When the last full reconcile of each kind committed. */
+    moviesReconciledAt: text(),
+    showsReconciledAt: text(),
+    /** 1 while titles or seasons of the user's library still wait for TMDB enrichment. */
+    tmdbBacklog: integer().notNull().default(0),
   },
   (t) => [
     // Operator view (admin/status.ts): syncs holding a lease, and users with a TMDB backlog, without a scan.

@@ -6,7 +6,9 @@
  */
 import { and, asc, desc, eq } from 'drizzle-orm';
 import type { Database } from '../db/client';
-import { episodes, movies, seasons, shows, syncState, tmdbEpisodes, tmdbTitles } from '../db/schema';
+import { episodes, movies, seasons, shows, tmdbEpisodes, tmdbTitles } from '../db/schema';
+import { syncProgressOf } from '../sync/service';
+import { readStoredCounts, readSyncState } from '../sync/state';
 import { readConnectionSummary } from '../trakt/connections';
 
 export type PageRequest = { page: number; page_size: number };
@@ -24,12 +26,7 @@ export function imageUrl(base: string, size: 'w500' | 'w300', path: string | nul
   return path ? `${base.replace(/\/$/, '')}/${size}${path}` : null;
 }
 
-async function counts(db: Database, userId: number) {
-  return db.query.syncState.findFirst({
-    columns: { movieCount: true, showCount: true, episodeCount: true, moviePlayCount: true, episodePlayCount: true },
-    where: eq(syncState.userId, userId),
-  });
-}
+const counts = readStoredCounts;
 
 export async function storedMovies(db: Database, userId: number, request: PageRequest, imageBase: string) {
   const rows = await db
@@ -162,10 +159,7 @@ export async function watchedSeasonsEpisodes(db: Database, userId: number, showT
 }
 
 export async function syncStatus(db: Database, userId: number, now = Date.now()) {
-  const [state, connection] = await Promise.all([
-    db.query.syncState.findFirst({ where: eq(syncState.userId, userId) }),
-    readConnectionSummary(db, userId),
-  ]);
+  const [state, connection] = await Promise.all([readSyncState(db, userId), readConnectionSummary(db, userId)]);
   // A connection whose refresh token Trakt refused still works until its access token expires.
   const status =
     !connection || connection.status === 'disconnecting'
@@ -183,6 +177,7 @@ export async function syncStatus(db: Database, userId: number, now = Date.now())
     last_error: state?.lastError ?? null,
     next_sync_at: connection?.nextSyncAt ?? null,
     in_progress: !!state?.leaseUntil && Date.parse(state.leaseUntil) > now,
+    progress: syncProgressOf(state),
     counts: {
       movies: state?.movieCount ?? 0,
       shows: state?.showCount ?? 0,

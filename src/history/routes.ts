@@ -1,8 +1,8 @@
 /**
  * @module
- * /trakt/* history endpoints (as in the API reference): run the caller's sync now, and serve
- * stored movies, shows and a show's seasons/episodes from D1. Beyond the reference: clear the
- * stored history for a clean re-sync.
+ * /trakt/* history endpoints (as in the API reference): run the caller's sync now (its first chunk
+ * inline; 202 when it continues in the background), and serve stored movies, shows and a show's
+ * seasons/episodes from D1. Beyond the reference: clear the stored history for a clean re-sync.
  */
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
@@ -11,11 +11,13 @@ import { describe, errorResponse, type RouteContract } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
 import { clearStoredHistory } from '../sync/reset';
-import { runSync } from '../sync/service';
+import { runSync, SYNC_CONTINUES, type SyncOutcome } from '../sync/service';
 import { storedMovies, storedShows, syncStatus, watchedSeasonsEpisodes } from './queries';
 import {
+  type FetchContinuesOutput,
   type FetchMoviesOutput,
   type FetchShowsOutput,
+  fetchContinuesOutput,
   fetchMoviesOutput,
   fetchShowsOutput,
   pageQuery,
@@ -42,9 +44,13 @@ function fetchContract(kind: 'movies' | 'shows', schema: typeof fetchMoviesOutpu
   const scope = kind === 'shows' ? ' (shows, seasons and episodes)' : '';
   const contract: RouteContract = {
     summary: `Sync the latest watched ${kind} from Trakt now`,
-    description: `Incremental: fetches only what changed at Trakt since the last sync${scope}, enriched from TMDB.`,
+    description: `Incremental: fetches only what changed at Trakt since the last sync${scope}, enriched from TMDB. A sync larger than one chunk (SYNC_PAGES_PER_RUN Trakt pages) answers 202 and continues through the queue.`,
     responses: {
       200: { description: 'Synced; counts of what changed', schema },
+      202: {
+        description: 'A large sync: its first chunk is stored and it continues in the background (see sync-status)',
+        schema: fetchContinuesOutput,
+      },
       401: errorResponse('Missing JWT, or No Trakt token found / re-authorization required'),
       409: errorResponse('A sync for this user is already running'),
       429: errorResponse('Trakt or TMDB rate limit; retry after the Retry-After header'),
@@ -53,13 +59,18 @@ function fetchContract(kind: 'movies' | 'shows', schema: typeof fetchMoviesOutpu
   return describe(contract);
 }
 
+/** 202 while a sync continues in the background through the queue (the first chunk ran inline). */
+const continuing = (outcome: SyncOutcome) =>
+  ({ result: SYNC_CONTINUES, progress: outcome.progress }) satisfies FetchContinuesOutput;
+
 export const historyRoutes = new Hono<AppEnv>()
   .on(['GET', 'POST'], '/fetch-latest-movies', fetchContract('movies', fetchMoviesOutput), requireUser, async (c) => {
-    const result = await runSync(c.env, c.var.userId, {
+    const outcome = await runSync(c.env, c.var.userId, {
       kinds: ['movies'],
       waitUntil: (p) => c.executionCtx.waitUntil(p),
     });
-    const movies = result.movies!;
+    if (!outcome.complete) return c.json(continuing(outcome), 202);
+    const movies = outcome.result.movies!;
     return c.json({
       result: 'Movies fetched and stored successfully' as const,
       ...counts(movies),
@@ -68,11 +79,12 @@ export const historyRoutes = new Hono<AppEnv>()
     } satisfies FetchMoviesOutput);
   })
   .on(['GET', 'POST'], '/fetch-latest-shows', fetchContract('shows', fetchShowsOutput), requireUser, async (c) => {
-    const result = await runSync(c.env, c.var.userId, {
+    const outcome = await runSync(c.env, c.var.userId, {
       kinds: ['shows'],
       waitUntil: (p) => c.executionCtx.waitUntil(p),
     });
-    const shows = result.shows!;
+    if (!outcome.complete) return c.json(continuing(outcome), 202);
+    const shows = outcome.result.shows!;
     return c.json({
       result: 'Shows and episodes fetched and stored successfully' as const,
       ...counts(shows),
@@ -132,7 +144,7 @@ export const historyRoutes = new Hono<AppEnv>()
   .get(
     '/sync-status',
     describe({
-      summary: 'Sync state: last run, next run, counts',
+      summary: 'Sync state: last run, next run, counts, progress of a sync in the background',
       responses: { 200: { description: 'Sync status', schema: syncStatusOutput } },
     }),
     requireUser,

@@ -64,6 +64,23 @@ export const fetchShowsOutput = counts.extend({
   episodes: counts,
 });
 
+/** Progress of an unfinished sync, per kind (phases: history → totals or watched → playback). */
+const kindProgress = z.object({
+  mode: z.enum(['full', 'incremental']),
+  reason: z.enum(['first_sync', 'weekly_reconcile', 'totals_disagree', 'new_activity']),
+  phase: z.enum(['history', 'totals', 'watched', 'playback']),
+  chunks: z.number(),
+  pages_done: z.number(),
+  pages_known: z.number().nullable(),
+  plays_stored: z.number(),
+});
+export const syncProgress = z.object({ movies: kindProgress.optional(), shows: kindProgress.optional() });
+
+export const fetchContinuesOutput = z.object({
+  result: z.literal('Sync started; it continues in the background'),
+  progress: syncProgress,
+});
+
 const pageMeta = { page: z.number(), page_size: z.number(), total_items: z.number(), total_pages: z.number() };
 
 export const storedMoviesOutput = z.object({
@@ -142,11 +159,14 @@ export const syncStatusOutput = z.object({
   last_error: z.string().nullable(),
   next_sync_at: z.string().nullable(),
   in_progress: z.boolean(),
+  /** Unfinished passes (a sync continuing in the background); empty when none. */
+  progress: syncProgress,
   counts: z.object({ movies: z.number(), shows: z.number(), episodes: z.number(), plays: z.number() }),
 });
 
 export type FetchMoviesOutput = z.input<typeof fetchMoviesOutput>;
 export type FetchShowsOutput = z.input<typeof fetchShowsOutput>;
+export type FetchContinuesOutput = z.input<typeof fetchContinuesOutput>;
 export type StoredMoviesOutput = z.input<typeof storedMoviesOutput>;
 export type StoredShowsOutput = z.input<typeof storedShowsOutput>;
 export type SeasonsEpisodesOutput = z.input<typeof seasonsEpisodesOutput>;

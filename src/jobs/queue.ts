@@ -1,16 +1,17 @@
 /**
  * @module
- * Queue consumers. `trakt-sync`: one message = one user's incremental sync (movies + shows), under
- * the same D1 sync lease as the fetch endpoints. Every message is settled on its own, so one
+ * Queue consumers. `trakt-sync`: one message = one chunk of one user's sync (movies + shows, or the
+ * kinds a continuation names), under the same D1 sync lease as the fetch endpoints; an unfinished
+ * sync queues its own continuation, and a continuation whose chunk already committed is dropped. Every message is settled on its own, so one
  * user's failure never affects the others in the batch. `trakt-sync-dlq`: messages that exhausted
  * their retries; the failure is recorded for the user (visible in /trakt/sync-status/).
  */
-import { sql } from 'drizzle-orm';
-import { database, isoNow } from '../db/client';
+import { database } from '../db/client';
 import { ApiError } from '../http/errors';
 import { observeQueueMessage } from '../observability/hooks';
 import { recordDeadLetter } from '../observability/records';
-import { runSync } from '../sync/service';
+import { type ContinuationMessage, runSync, type SyncKind } from '../sync/service';
+import { recordSyncGaveUp } from '../sync/state';
 import { deferMessage } from './deferral';
 import type { SyncMessage } from './scheduled';
 
@@ -24,11 +25,15 @@ export function retryDelaySeconds(attempts: number): number {
 
 export type MessageOutcome =
   | 'synced'
+  | 'continues'
+  | 'skipped_stale'
   | 'skipped_in_progress'
   | 'skipped_not_connected'
   | 'deferred'
   | 'retry'
   | 'invalid';
+
+const KINDS: readonly SyncKind[] = ['movies', 'shows'];
 
 function isSyncMessage(body: unknown): body is SyncMessage {
   return typeof body === 'object' && body !== null && Number.isSafeInteger((body as SyncMessage).user_id);
@@ -44,9 +49,17 @@ export async function handleSyncMessage(
     return 'invalid';
   }
   try {
-    await runSync(env, message.body.user_id, { kinds: ['movies', 'shows'], waitUntil, background: true });
+    // A continuation (sent by an unfinished chunk) names its kinds and the chunk it continues.
+    const continuation = message.body as Partial<ContinuationMessage>;
+    const kinds = Array.isArray(continuation.kinds) ? continuation.kinds.filter((k) => KINDS.includes(k)) : [...KINDS];
+    const outcome = await runSync(env, message.body.user_id, {
+      kinds: kinds.length > 0 ? kinds : [...KINDS],
+      waitUntil,
+      background: true,
+      expect: continuation.expect,
+    });
     message.ack();
-    return 'synced';
+    return outcome.stale ? 'skipped_stale' : outcome.complete ? 'synced' : 'continues';
   } catch (error) {
     if (error instanceof ApiError) {
       if (error.code === 'sync_in_progress') {
@@ -72,10 +85,7 @@ export async function handleSyncMessage(
 export async function handleDeadLetter(env: Env, message: Message<unknown>): Promise<void> {
   if (isSyncMessage(message.body)) {
     const userId = message.body.user_id;
-    await database(env.DB).run(
-      sql`UPDATE sync_state SET last_error = 'Background sync gave up after repeated failures: ' || coalesce(last_error, 'unknown error'), last_error_at = ${isoNow()}
-          WHERE user_id = ${userId}`,
-    );
+    await recordSyncGaveUp(database(env.DB), userId);
     await recordDeadLetter(env.DB, userId, message.attempts, Date.now());
   }
   message.ack();

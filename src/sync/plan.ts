@@ -1,14 +1,14 @@
 /**
  * @module
- * Pure sync planning: given what Trakt reports and what is stored, decide exactly which rows to
- * insert, update and delete. No I/O here, so every rule is unit-tested directly.
+ * Pure sync planning: which pass a sync runs, how the history cursor advances, which stored plays
+ * a page proves removed, and whether Trakt's totals agree with the stored ones. No I/O here, so
+ * every rule is unit-tested directly.
  */
-import type { HistoryItem, PlaybackItem, WatchedMovie, WatchedShow } from './trakt-data';
+import type { HistoryCursor, StoredTotals, SyncPass } from './state';
+import type { HistoryItem, PlaybackItem, UserStats } from './trakt-data';
 
 /** Re-fetch history from a little before the newest stored play, to absorb clock skew between Trakt's servers. */
 export const HISTORY_OVERLAP_MS = 24 * 60 * 60 * 1000;
-
-export type Counts = { added: number; updated: number; removed: number; unchanged: number };
 
 export function iso(value: string | null | undefined): string | null {
   return value ? new Date(value).toISOString() : null;
@@ -49,6 +49,82 @@ export function activityChanges(
   return { watchedAt, pausedAt, first, watchedMoved, pausedMoved, anyMoved: watchedMoved || pausedMoved };
 }
 
+/** Is the periodic full reconcile due? Spread over users by a stable per-user fraction of ±10% of the interval. */
+export function reconcileDue(reconciledAt: string | null, now: number, intervalMs: number, jitter: number): boolean {
+  if (!reconciledAt) return true;
+  return now >= Date.parse(reconciledAt) + intervalMs * (0.9 + 0.2 * jitter);
+}
+
+export function newPass(input: {
+  id: string;
+  mode: SyncPass['mode'];
+  reason: SyncPass['reason'];
+  startAt: string | null;
+  activities: SyncPass['activities'];
+  playbackDue: boolean;
+  now: number;
+}): SyncPass {
+  return {
+    id: input.id,
+    mode: input.mode,
+    reason: input.reason,
+    phase: 'history',
+    chunks: 0,
+    startAt: input.startAt,
+    cursor: { endAt: null, page: 1, boundaryIds: [] },
+    watchedPage: 1,
+    pagesDone: 0,
+    pagesKnown: null,
+    playsStored: 0,
+    playsAdded: 0,
+    playsRemoved: 0,
+    itemsTouched: 0,
+    episodesTouched: 0,
+    highWater: null,
+    activities: input.activities,
+    playbackDue: input.playbackDue,
+    startedAt: new Date(input.now).toISOString(),
+  };
+}
+
+/**
+ * The cursor after one history page (items newest first, as Trakt sends them). Done when this was
+ * the last page. Otherwise the next request asks for plays up to the oldest one seen (`end_at` is
+ * inclusive, so plays sharing that timestamp are fetched again and skipped by id), or, when the
+ * whole page shares the cursor's timestamp, for the next page at the same `end_at`.
+ */
+export function advanceCursor(
+  cursor: HistoryCursor,
+  items: ReadonlyArray<Pick<HistoryItem, 'id' | 'watched_at'>>,
+  pageCount: number,
+): { cursor: HistoryCursor; done: boolean } {
+  if (items.length === 0 || cursor.page >= pageCount) return { cursor, done: true };
+  const oldest = iso(items[items.length - 1]!.watched_at)!;
+  const atOldest = items.filter((i) => iso(i.watched_at) === oldest).map((i) => i.id);
+  if (cursor.endAt === null || oldest < cursor.endAt)
+    return { cursor: { endAt: oldest, page: 1, boundaryIds: atOldest }, done: false };
+  return {
+    cursor: { endAt: cursor.endAt, page: cursor.page + 1, boundaryIds: [...cursor.boundaryIds, ...atOldest] },
+    done: false,
+  };
+}
+
+/**
+ * The window of `watched_at` a run of consecutive history pages covers completely: every stored
+ * play inside it that none of those pages (nor the previous run's boundary) listed was removed on
+ * Trakt. `from` is exclusive while more pages follow (plays at the oldest timestamp may continue
+ * on the next page) and open once the history is done; `to` is the cursor the run started from
+ * (inclusive), open at the start of a pass.
+ */
+export function sweepWindow(startCursor: HistoryCursor, oldestSeen: string | null, done: boolean) {
+  return {
+    from: done ? null : oldestSeen,
+    fromInclusive: done,
+    to: startCursor.endAt,
+    keep: startCursor.boundaryIds,
+  };
+}
+
 export type PlayRow = {
   historyId: number;
   mediaType: 'movie' | 'episode';
@@ -75,307 +151,97 @@ export function toPlayRow(item: HistoryItem): PlayRow {
   };
 }
 
-/**
- * Which history ids to insert and delete. Incremental (`full: false`): insert the unseen ids,
- * delete nothing. Full: make the stored set equal to Trakt's.
- */
-export function planPlays(fetched: HistoryItem[], storedIds: ReadonlySet<number>, full: boolean) {
-  const seen = new Set<number>();
-  const insert: PlayRow[] = [];
-  for (const item of fetched) {
-    if (seen.has(item.id)) continue; // Trakt pages can overlap while plays are being added
-    seen.add(item.id);
-    if (!storedIds.has(item.id)) insert.push(toPlayRow(item));
-  }
-  const remove = full ? [...storedIds].filter((id) => !seen.has(id)) : [];
-  return { insert, remove, fetchedIds: seen };
-}
-
-export type WatchedTotals = { plays: number; lastUpdatedAt: string | null };
-
-/**
- * Do the plays fetched since the high-water mark explain every change in Trakt's watched list?
- * An item whose play count moved by something other than the new plays, or whose
- * `last_updated_at` moved with no new play, had a backdated play added or a play removed:
- * only a full history fetch can say which.
- */
-export function historyExplainsWatched(
-  stored: ReadonlyMap<number, WatchedTotals>,
-  watched: ReadonlyMap<number, WatchedTotals>,
-  insertedPerItem: ReadonlyMap<number, number>,
-): boolean {
-  for (const [id, now] of watched) {
-    const inserted = insertedPerItem.get(id) ?? 0;
-    const before = stored.get(id);
-    if ((before?.plays ?? 0) + inserted !== now.plays) return false;
-    if (before && inserted === 0 && before.lastUpdatedAt !== now.lastUpdatedAt) return false;
-  }
-  for (const id of stored.keys()) if (!watched.has(id)) return false;
-  return true;
-}
-
-export function countBy<T>(items: Iterable<T>, key: (item: T) => number | null): Map<number, number> {
-  const counts = new Map<number, number>();
-  for (const item of items) {
-    const k = key(item);
-    if (k !== null) counts.set(k, (counts.get(k) ?? 0) + 1);
-  }
-  return counts;
-}
-
-/** Generic diff of desired rows against stored rows by key. */
-export function diffByKey<K, Desired, Stored>(
-  desired: ReadonlyMap<K, Desired>,
-  stored: ReadonlyMap<K, Stored>,
-  same: (desired: Desired, stored: Stored) => boolean,
-) {
-  const insert: Desired[] = [];
-  const update: Array<{ desired: Desired; stored: Stored }> = [];
-  let unchanged = 0;
-  for (const [key, row] of desired) {
-    const existing = stored.get(key);
-    if (existing === undefined) insert.push(row);
-    else if (same(row, existing)) unchanged++;
-    else update.push({ desired: row, stored: existing });
-  }
-  const remove = [...stored].filter(([key]) => !desired.has(key)).map(([, row]) => row);
-  return {
-    insert,
-    update,
-    remove,
-    counts: { added: insert.length, updated: update.length, removed: remove.length, unchanged } satisfies Counts,
-  };
-}
-
-export type MovieRow = {
+export type MovieMeta = {
   traktId: number;
   title: string;
   year: number | null;
   slug: string | null;
   imdbId: string | null;
   tmdbId: number | null;
-  plays: number;
-  lastWatchedAt: string;
-  lastUpdatedAt: string | null;
-  progress: number | null;
-  pausedAt: string | null;
 };
-
-/** A started-but-unfinished viewing counts only if it is newer than the last completed one. */
-function activePlayback(playback: PlaybackItem | undefined, lastWatchedAt: string | null): PlaybackItem | undefined {
-  if (!playback) return undefined;
-  return !lastWatchedAt || iso(playback.paused_at)! > lastWatchedAt ? playback : undefined;
-}
-
-export function desiredMovies(watched: WatchedMovie[], playback: PlaybackItem[]): Map<number, MovieRow> {
-  const paused = new Map(playback.filter((p) => p.type === 'movie' && p.movie).map((p) => [p.movie!.ids.trakt, p]));
-  const rows = new Map<number, MovieRow>();
-  for (const item of watched) {
-    const lastWatchedAt = iso(item.last_watched_at)!;
-    const active = activePlayback(paused.get(item.movie.ids.trakt), lastWatchedAt);
-    rows.set(item.movie.ids.trakt, {
-      traktId: item.movie.ids.trakt,
-      title: item.movie.title ?? '',
-      year: item.movie.year ?? null,
-      slug: item.movie.ids.slug ?? null,
-      imdbId: item.movie.ids.imdb ?? null,
-      tmdbId: item.movie.ids.tmdb ?? null,
-      plays: item.plays,
-      lastWatchedAt,
-      lastUpdatedAt: iso(item.last_updated_at),
-      progress: active ? active.progress : null,
-      pausedAt: active ? iso(active.paused_at) : null,
-    });
-  }
-  return rows;
-}
-
-/** Field-by-field equality of two flat rows with the same keys (what the diff writes). */
-export function sameFields<T extends object>(a: T, b: T): boolean {
-  return (Object.keys(a) as Array<keyof T>).every((key) => a[key] === b[key]);
-}
-
-export const sameMovie: (a: MovieRow, b: MovieRow) => boolean = sameFields;
-
-export type ShowRow = {
-  traktId: number;
-  title: string;
-  year: number | null;
-  slug: string | null;
-  imdbId: string | null;
-  tvdbId: number | null;
-  tmdbId: number | null;
-  airedEpisodes: number | null;
-  plays: number;
-  lastWatchedAt: string;
-  lastUpdatedAt: string | null;
-  resetAt: string | null;
-};
-
-export type EpisodeRow = {
+export type ShowMeta = MovieMeta & { tvdbId: number | null; airedEpisodes: number | null };
+export type EpisodeMeta = {
   showTraktId: number;
   seasonNumber: number;
   episodeNumber: number;
   traktId: number | null;
   title: string | null;
-  plays: number;
-  lastWatchedAt: string | null;
-  progress: number;
-  pausedAt: string | null;
 };
 
 export const episodeKey = (show: number, season: number, episode: number) => `${show}:${season}:${episode}`;
 
-/** Titles and ids of episodes as seen in history (the watched endpoint carries neither). */
-export function episodeDetailsFromHistory(items: Iterable<HistoryItem>) {
-  const details = new Map<string, { title: string | null; traktId: number | null }>();
+/** Titles and ids of the movies, shows and episodes a page of history mentions (first mention wins). */
+export function metadataFromHistory(items: Iterable<HistoryItem>) {
+  const movies = new Map<number, MovieMeta>();
+  const shows = new Map<number, ShowMeta>();
+  const episodes = new Map<string, EpisodeMeta>();
   for (const item of items) {
-    if (item.type !== 'episode' || !item.episode || !item.show) continue;
-    const key = episodeKey(item.show.ids.trakt, item.episode.season, item.episode.number);
-    if (!details.has(key))
-      details.set(key, { title: item.episode.title ?? null, traktId: item.episode.ids?.trakt ?? null });
-  }
-  return details;
-}
-
-export function desiredShows(watched: WatchedShow[]): Map<number, ShowRow> {
-  const rows = new Map<number, ShowRow>();
-  for (const item of watched) {
-    rows.set(item.show.ids.trakt, {
-      traktId: item.show.ids.trakt,
-      title: item.show.title ?? '',
-      year: item.show.year ?? null,
-      slug: item.show.ids.slug ?? null,
-      imdbId: item.show.ids.imdb ?? null,
-      tvdbId: item.show.ids.tvdb ?? null,
-      tmdbId: item.show.ids.tmdb ?? null,
-      airedEpisodes: item.show.aired_episodes ?? null,
-      plays: item.plays,
-      lastWatchedAt: iso(item.last_watched_at)!,
-      lastUpdatedAt: iso(item.last_updated_at),
-      resetAt: iso(item.reset_at),
-    });
-  }
-  return rows;
-}
-
-export const sameShow: (a: ShowRow, b: ShowRow) => boolean = sameFields;
-
-/**
- * Desired episodes of the given shows: every episode Trakt reports in seasons progress (100%
- * watched, or playback progress if a newer viewing is paused), plus started-but-unfinished ones.
- * `known` supplies titles/ids already stored or seen in history.
- */
-export type EpisodePlays = { plays: number; lastWatchedAt: string | null; traktId: number | null };
-
-/** Per-episode totals over every play in history (before and after any rewatch reset). */
-export function episodePlaysFromHistory(
-  playRows: Iterable<Pick<PlayRow, 'showTraktId' | 'seasonNumber' | 'episodeNumber' | 'episodeTraktId' | 'watchedAt'>>,
-) {
-  const totals = new Map<string, EpisodePlays & { showTraktId: number; seasonNumber: number; episodeNumber: number }>();
-  for (const play of playRows) {
-    if (play.showTraktId === null || play.seasonNumber === null || play.episodeNumber === null) continue;
-    const key = episodeKey(play.showTraktId, play.seasonNumber, play.episodeNumber);
-    const entry = totals.get(key) ?? {
-      showTraktId: play.showTraktId,
-      seasonNumber: play.seasonNumber,
-      episodeNumber: play.episodeNumber,
-      plays: 0,
-      lastWatchedAt: null,
-      traktId: null,
-    };
-    entry.plays += 1;
-    if (!entry.lastWatchedAt || play.watchedAt > entry.lastWatchedAt) entry.lastWatchedAt = play.watchedAt;
-    entry.traktId ??= play.episodeTraktId;
-    totals.set(key, entry);
-  }
-  return totals;
-}
-
-/**
- * Desired episodes of the given shows. Trakt's seasons progress only counts plays after a rewatch
- * reset, while this API keeps the whole history: an episode's plays and last watch are the larger
- * of the two sources, so episodes watched before a reset stay watched.
- */
-export function desiredEpisodes(
-  watched: WatchedShow[],
-  playback: PlaybackItem[],
-  known: ReadonlyMap<string, { title: string | null; traktId: number | null }>,
-  fromHistory: ReturnType<typeof episodePlaysFromHistory> = new Map(),
-): Map<string, EpisodeRow> {
-  const paused = new Map<string, PlaybackItem>();
-  for (const p of playback) {
-    if (p.type === 'episode' && p.episode && p.show)
-      paused.set(episodeKey(p.show.ids.trakt, p.episode.season, p.episode.number), p);
-  }
-  const watchedShows = new Set(watched.map((s) => s.show.ids.trakt));
-  const totals = new Map<
-    string,
-    {
-      showTraktId: number;
-      seasonNumber: number;
-      episodeNumber: number;
-      plays: number;
-      lastWatchedAt: string | null;
-      traktId: number | null;
+    if (item.movie && !movies.has(item.movie.ids.trakt)) {
+      const m = item.movie;
+      movies.set(m.ids.trakt, {
+        traktId: m.ids.trakt,
+        title: m.title ?? '',
+        year: m.year ?? null,
+        slug: m.ids.slug ?? null,
+        imdbId: m.ids.imdb ?? null,
+        tmdbId: m.ids.tmdb ?? null,
+      });
     }
-  >();
-  for (const show of watched) {
-    for (const season of show.seasons ?? []) {
-      for (const episode of season.episodes) {
-        const key = episodeKey(show.show.ids.trakt, season.number, episode.number);
-        totals.set(key, {
-          showTraktId: show.show.ids.trakt,
-          seasonNumber: season.number,
-          episodeNumber: episode.number,
-          plays: episode.plays,
-          lastWatchedAt: iso(episode.last_watched_at),
-          traktId: null,
+    if (item.show && !shows.has(item.show.ids.trakt)) {
+      const s = item.show;
+      shows.set(s.ids.trakt, {
+        traktId: s.ids.trakt,
+        title: s.title ?? '',
+        year: s.year ?? null,
+        slug: s.ids.slug ?? null,
+        imdbId: s.ids.imdb ?? null,
+        tmdbId: s.ids.tmdb ?? null,
+        tvdbId: s.ids.tvdb ?? null,
+        airedEpisodes: s.aired_episodes ?? null,
+      });
+    }
+    if (item.show && item.episode) {
+      const key = episodeKey(item.show.ids.trakt, item.episode.season, item.episode.number);
+      if (!episodes.has(key))
+        episodes.set(key, {
+          showTraktId: item.show.ids.trakt,
+          seasonNumber: item.episode.season,
+          episodeNumber: item.episode.number,
+          traktId: item.episode.ids?.trakt ?? null,
+          title: item.episode.title ?? null,
         });
-      }
     }
   }
-  for (const [key, entry] of fromHistory) {
-    if (!watchedShows.has(entry.showTraktId)) continue;
-    const progress = totals.get(key);
-    totals.set(key, {
-      ...entry,
-      plays: Math.max(entry.plays, progress?.plays ?? 0),
-      lastWatchedAt: maxIso([entry.lastWatchedAt, progress?.lastWatchedAt]),
-    });
-  }
-  const rows = new Map<string, EpisodeRow>();
-  for (const [key, entry] of totals) {
-    const active = activePlayback(paused.get(key), entry.lastWatchedAt);
-    rows.set(key, {
-      showTraktId: entry.showTraktId,
-      seasonNumber: entry.seasonNumber,
-      episodeNumber: entry.episodeNumber,
-      traktId: entry.traktId ?? known.get(key)?.traktId ?? null,
-      title: known.get(key)?.title ?? null,
-      plays: entry.plays,
-      lastWatchedAt: entry.lastWatchedAt,
-      progress: active ? active.progress : entry.plays > 0 ? 100 : 0,
-      pausedAt: active ? iso(active.paused_at) : null,
-    });
-  }
-  for (const [key, p] of paused) {
-    // Started but never finished: stored with its progress, for shows the user has watched.
-    if (rows.has(key) || !watchedShows.has(p.show!.ids.trakt)) continue;
-    rows.set(key, {
-      showTraktId: p.show!.ids.trakt,
-      seasonNumber: p.episode!.season,
-      episodeNumber: p.episode!.number,
-      traktId: p.episode!.ids?.trakt ?? known.get(key)?.traktId ?? null,
-      title: p.episode!.title ?? known.get(key)?.title ?? null,
-      plays: 0,
-      lastWatchedAt: null,
-      progress: p.progress,
-      pausedAt: iso(p.paused_at),
-    });
-  }
-  return rows;
+  return { movies, shows, episodes };
 }
 
-/** Stored episodes carry their row id too; only the desired row's fields are compared. */
-export const sameEpisode: (a: EpisodeRow, b: EpisodeRow) => boolean = sameFields;
+/**
+ * Do Trakt's own totals (`/users/me/stats`) agree with the stored ones after the plays just
+ * fetched? A removed or backdated play makes them disagree; only a full pass can say which.
+ * (A removal and a backdated play of the same kind can cancel out: the weekly reconcile catches that.)
+ */
+export function totalsAgree(kind: 'movies' | 'shows', stats: UserStats, stored: StoredTotals): boolean {
+  if (kind === 'movies')
+    return stats.movies.plays === stored.moviePlayCount && stats.movies.watched === stored.movieCount;
+  return (
+    stats.episodes.plays === stored.episodePlayCount &&
+    stats.episodes.watched === stored.episodeCount &&
+    stats.shows.watched === stored.showCount
+  );
+}
+
+/** A started-but-unfinished viewing, as stored: only for items already in the library (applied in SQL). */
+export function playbackRows(playback: PlaybackItem[], type: 'movie' | 'episode') {
+  return playback
+    .filter((p) => p.type === type)
+    .map((p) => ({
+      movieTraktId: p.movie?.ids.trakt ?? null,
+      showTraktId: p.show?.ids.trakt ?? null,
+      seasonNumber: p.episode?.season ?? null,
+      episodeNumber: p.episode?.number ?? null,
+      episodeTraktId: p.episode?.ids?.trakt ?? null,
+      title: p.episode?.title ?? null,
+      progress: p.progress,
+      pausedAt: iso(p.paused_at)!,
+    }));
+}

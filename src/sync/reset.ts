@@ -7,8 +7,8 @@
  * each kind is a first, full one.
  */
 import { type Database, runBatch } from '../db/client';
-import { acquireSyncLease, releaseSyncLease } from './lease';
-import { deleteUserHistory, EMPTY_SYNC_STATE } from './store';
+import { acquireSyncLease, EMPTY_SYNC_STATE, releaseSyncLease } from './state';
+import { deleteUserHistory } from './store';
 
 export async function clearStoredHistory(d1: D1Database, db: Database, userId: number, now = Date.now()) {
   const leaseId = await acquireSyncLease(db, userId, now);

@@ -3,6 +3,7 @@
  * When a user's next background sync is due: every SYNC_INTERVAL_MINUTES (default 60), on a
  * stable per-user phase (`hash(user id) mod interval`), so users stay evenly spread over the
  * interval and a late run never pushes every later one back (jobs/fan-out.ts explains the cycle).
+ * The full reconcile of each user's history runs every SYNC_RECONCILE_DAYS (default 7), spread over users.
  */
 export const DEFAULT_SYNC_INTERVAL_MINUTES = 60;
 
@@ -36,4 +37,12 @@ export function nextSyncAt(env: Pick<Env, 'SYNC_INTERVAL_MINUTES'>, userId: numb
   const earliest = now + Math.floor(interval / 2);
   const offset = userPhaseOffsetMs(userId, interval);
   return earliest + ((((offset - earliest) % interval) + interval) % interval);
+}
+
+/** A full reconcile of each kind runs this often by default (SYNC_RECONCILE_DAYS). */
+export const DEFAULT_RECONCILE_DAYS = 7;
+
+export function reconcileIntervalMs(env: Pick<Env, 'SYNC_RECONCILE_DAYS'>): number {
+  const days = Number(env.SYNC_RECONCILE_DAYS);
+  return (Number.isFinite(days) && days > 0 ? days : DEFAULT_RECONCILE_DAYS) * 24 * 60 * 60 * 1000;
 }

@@ -1,404 +1,173 @@
 /**
  * @module
- * The incremental sync of one user's watch history, for the fetch endpoints and the queue
- * consumer alike. Steps:
- * 1. Take the user's sync lease (409 if a sync is running).
- * 2. `GET /sync/last_activities`. If the relevant `watched_at`/`paused_at` have not moved, stop:
- *    a no-op sync costs one upstream call and writes nothing but sync state.
- * 3. Otherwise fetch what changed: history since the high-water mark (minus an overlap), the
- *    watched list (authoritative counts, removals, rewatches) and playback. If stored play counts
- *    disagree with Trakt's (a backdated or removed play), re-fetch the full history and reconcile.
- * 4. Write everything, cursor included, in one D1 batch (a transaction): a failure anywhere
- *    before that leaves the stored state and cursor untouched, and the next run redoes the work.
- * 5. Enrich with TMDB afterwards; enrichment failures never fail or roll back the sync.
+ * The sync of one user's watch history, in bounded, checkpointed chunks. One call of `runSync`
+ * is one chunk: what one Worker invocation may do (SYNC_PAGES_PER_RUN Trakt pages, and Trakt +
+ * TMDB calls together under SYNC_SUBREQUEST_BUDGET), for the fetch endpoints and the queue
+ * consumer alike. Per kind (movies, shows) a sync is a *pass* with phases:
+ *
+ * 1. Start (no pass stored): `GET /sync/last_activities`. Nothing moved and no reconcile due → a
+ *    no-op of one upstream call. Otherwise a pass: `full` for a first sync or the weekly reconcile,
+ *    else `incremental` from the history high-water mark (minus an overlap).
+ * 2. `history`: pages of `/sync/history` walked newest first with an `end_at` cursor (see
+ *    plan.advanceCursor). New plays are inserted; a full pass also deletes stored plays that the
+ *    pages prove gone (plan.sweepWindow). The touched movies, shows and episodes get their totals
+ *    recomputed in SQL from `plays`. An incremental pass then compares `GET /users/me/stats` with
+ *    the stored totals: if they disagree (a removed or backdated play), it restarts as a full pass.
+ * 3. `watched` (full passes): `/sync/watched` pages for what history lacks (last_updated_at, reset_at).
+ * 4. `playback`: `/sync/playback` (when `paused_at` moved, and in full passes).
+ *
+ * Every chunk writes its pages, the totals and its cursor (`sync_state.<kind>_pass`) in ONE D1
+ * batch. A failure commits the pages already fetched with the cursor before them, so the next run
+ * resumes there. Every write is idempotent (plays are unique by Trakt id, totals are recomputed),
+ * so a re-run chunk is harmless; a queued continuation also names the chunk it expects and is
+ * dropped when that chunk already committed. An unfinished sync enqueues its own continuation.
+ * TMDB enrichment runs after the chunk on what it touched; it never fails or rolls back the sync.
  */
-import { eq, sql } from 'drizzle-orm';
-import type { z } from 'zod';
-import { type Database, isoNow, runBatch } from '../db/client';
-import { syncState } from '../db/schema';
+import { optionalSecret } from '../config';
+import { keyRing } from '../crypto/envelope';
+import { type BatchItem, database, isoNow } from '../db/client';
 import { ApiError } from '../http/errors';
 import { observeSync } from '../observability/hooks';
 import { describeError, log } from '../observability/log';
 import { type EnrichmentResult, enrichUser } from '../tmdb/enrich';
-import { TRAKT_MAX_PAGE_LIMIT, type TraktClient } from '../trakt/client';
 import { readConnectionState, scheduleNextSync, USABLE_STATUSES } from '../trakt/connections';
-import { type TraktUserContext, traktUserContext } from '../trakt/context';
-import { type AccessToken, NOT_CONNECTED, REAUTHORIZE, withAccessToken } from '../trakt/tokens';
-import { acquireSyncLease, releaseSyncLease } from './lease';
-import {
-  activityChanges,
-  type Counts,
-  countBy,
-  desiredEpisodes,
-  desiredMovies,
-  desiredShows,
-  diffByKey,
-  episodeDetailsFromHistory,
-  episodePlaysFromHistory,
-  historyExplainsWatched,
-  historyStartAt,
-  iso,
-  maxIso,
-  type PlayRow,
-  planPlays,
-  sameEpisode,
-  sameMovie,
-  sameShow,
-} from './plan';
+import { traktUserContext } from '../trakt/context';
+import { TRAKT_KEY_SERVICES, traktCredentialsFrom } from '../trakt/credentials';
+import { NOT_CONNECTED, REAUTHORIZE } from '../trakt/tokens';
+import { readApiKeys } from '../users/api-keys';
+import { type Chunk, commit, type KindResult, runKind } from './passes';
 import { nextSyncAt } from './schedule';
 import {
-  deleteEmptySeasons,
-  deleteEpisodes,
-  deleteMovies,
-  deletePlays,
-  deleteShows,
-  insertPlays,
-  readEpisodePlays,
-  readShowsWithPlayback,
-  readStoredEpisodes,
-  readStoredHistoryIds,
-  readStoredMovies,
-  readStoredShows,
+  acquireSyncLease,
+  readPass,
   readSyncState,
-  type Statement,
+  recordFailure,
+  releaseUnused,
+  type SyncKind,
+  type SyncPass,
   type SyncStateRow,
-  upsertEpisodes,
-  upsertMovies,
-  upsertShows,
-} from './store';
-import {
-  historyItem,
-  type LastActivities,
-  lastActivities,
-  playbackItem,
-  watchedMovie,
-  watchedShow,
-} from './trakt-data';
+  writeLastResult,
+} from './state';
 
-/** Trakt allows 1000 GETs per 5 minutes per user; one sync stays well inside that. */
-export const MAX_TRAKT_CALLS_PER_SYNC = 900;
-/** Workers' default subrequest limit per invocation, less headroom: Trakt and TMDB calls share it. */
-const SUBREQUEST_BUDGET = 950;
-/** TMDB calls a fetch endpoint makes before answering (~10 s at the paced rate); background runs do the rest. */
-const MAX_TMDB_CALLS_PER_REQUEST = 300;
+export type { KindResult } from './passes';
+export type { SyncKind } from './state';
 
-function previousEnrichment(lastResult: string | null | undefined): EnrichmentResult | undefined {
-  try {
-    return lastResult ? (JSON.parse(lastResult) as SyncResult).enrichment : undefined;
-  } catch {
-    return undefined;
-  }
-}
-/** `extended=progress` caps watched-shows pages at 100. */
-const WATCHED_SHOWS_PROGRESS_LIMIT = 100;
+/** Trakt pages one chunk fetches by default (SYNC_PAGES_PER_RUN). */
+export const DEFAULT_PAGES_PER_RUN = 40;
+/**
+ * Trakt + TMDB calls one invocation may make by default (SYNC_SUBREQUEST_BUDGET): under Workers
+ * Free's 50 subrequests, with room for a token refresh. Workers Paid deployments may raise it.
+ */
+export const DEFAULT_SUBREQUEST_BUDGET = 45;
+/** Subrequests kept back for a token refresh (and its retry) during the chunk. */
+const SUBREQUEST_RESERVE = 2;
 
-export type SyncKind = 'movies' | 'shows';
+export const SYNC_CONTINUES = 'Sync started; it continues in the background';
 
-export type KindResult = Counts & { plays_added: number; plays_removed: number; episodes?: Counts; skipped: boolean };
 export type SyncResult = {
   movies?: KindResult;
   shows?: KindResult;
   upstream_calls: number;
   enrichment?: EnrichmentResult;
 };
-
-type Fetcher = {
-  calls: number;
-  client: TraktClient;
-  ctx: TraktUserContext;
-  /** The access token, looked up once per sync (refreshed on a 401). */
-  session: { token?: AccessToken };
+export type KindProgress = {
+  mode: SyncPass['mode'];
+  reason: SyncPass['reason'];
+  phase: SyncPass['phase'];
+  chunks: number;
+  pages_done: number;
+  pages_known: number | null;
+  plays_stored: number;
+};
+export type SyncProgress = Partial<Record<SyncKind, KindProgress>>;
+export type SyncOutcome = {
+  /** True when no pass of the requested kinds is left unfinished. */
+  complete: boolean;
+  /** A queued continuation whose chunk had already committed: nothing was done. */
+  stale: boolean;
+  result: SyncResult;
+  progress: SyncProgress;
 };
 
-async function fetchOne<T extends z.ZodType>(
-  fetcher: Fetcher,
-  path: string,
-  schema: T,
-  query: Record<string, string | number | undefined> = {},
-) {
-  if (fetcher.calls >= MAX_TRAKT_CALLS_PER_SYNC) {
-    throw new ApiError(429, 'This sync needs more Trakt requests than one run may make; it resumes on the next run', {
-      code: 'rate_limited',
-      retryAfter: 300,
-    });
-  }
-  fetcher.calls += 1;
-  const { data, pagination } = await withAccessToken(
-    fetcher.ctx,
-    (token) => fetcher.client.get<unknown>(path, token, query),
-    fetcher.session,
-  );
-  const parsed = schema.safeParse(data);
-  if (!parsed.success)
-    throw new ApiError(502, 'Trakt returned an invalid response; try again later', {
-      code: 'upstream_invalid_response',
-    });
-  return { data: parsed.data as z.infer<T>, pagination };
-}
-
-/** Every page of a paginated list, always with an explicit limit, until X-Pagination-Page-Count. */
-async function fetchAllPages<T extends z.ZodType>(
-  fetcher: Fetcher,
-  path: string,
-  item: T,
-  query: Record<string, string | number | undefined>,
-  limit: number,
-) {
-  const items: Array<z.infer<T>> = [];
-  for (let page = 1; ; page++) {
-    const { data, pagination } = await fetchOne(fetcher, path, item.array(), { ...query, page, limit });
-    items.push(...data);
-    if (!pagination || page >= pagination.pageCount || data.length === 0) return items;
-  }
-}
-
-type KindPlan = { statements: Statement[]; state: Partial<typeof syncState.$inferInsert>; result: KindResult };
-
-const noChange = (): KindResult => ({
-  added: 0,
-  updated: 0,
-  removed: 0,
-  unchanged: 0,
-  plays_added: 0,
-  plays_removed: 0,
-  skipped: true,
-});
-
-/**
- * History plays to insert/delete. Incremental from the high-water mark, switching to a full
- * reconcile when the new plays do not explain Trakt's watched list (a backdated or removed play).
- */
-async function planHistory(
-  fetcher: Fetcher,
-  db: Database,
-  userId: number,
-  mediaType: 'movie' | 'episode',
-  highWater: string | null,
-  storedPlayCount: number,
-  explains: (inserted: PlayRow[]) => boolean,
-) {
-  const path = mediaType === 'movie' ? '/sync/history/movies' : '/sync/history/episodes';
-  const startAt = historyStartAt(highWater);
-  let fetched = await fetchAllPages(fetcher, path, historyItem, { start_at: startAt }, TRAKT_MAX_PAGE_LIMIT);
-  let full = startAt === undefined;
-  let stored = full
-    ? await readStoredHistoryIds(db, userId, mediaType)
-    : await readStoredHistoryIds(
-        db,
-        userId,
-        mediaType,
-        fetched.map((i) => i.id),
-      );
-  let plan = planPlays(fetched, stored, full);
-  if (!full && !explains(plan.insert)) {
-    fetched = await fetchAllPages(fetcher, path, historyItem, {}, TRAKT_MAX_PAGE_LIMIT);
-    full = true;
-    stored = await readStoredHistoryIds(db, userId, mediaType);
-    plan = planPlays(fetched, stored, true);
-  }
-  const playCount = full ? plan.fetchedIds.size : storedPlayCount + plan.insert.length;
-  const highWaterMark = full
-    ? maxIso(fetched.map((i) => i.watched_at))
-    : maxIso([highWater, ...plan.insert.map((p) => p.watchedAt)]);
-  return { fetched, plan, playCount, highWaterMark, full };
-}
-
-async function planMovies(
-  fetcher: Fetcher,
-  db: Database,
-  userId: number,
-  stored: SyncStateRow | undefined,
-  activities: LastActivities,
-): Promise<KindPlan> {
-  const { watchedAt, pausedAt, first, watchedMoved, anyMoved } = activityChanges(activities.movies, {
-    syncedAt: stored?.moviesSyncedAt ?? null,
-    watchedAt: stored?.moviesWatchedAt ?? null,
-    pausedAt: stored?.moviesPausedAt ?? null,
-  });
-  if (!anyMoved) return { statements: [], state: {}, result: noChange() };
-
-  const watched = await fetchAllPages(fetcher, '/sync/watched/movies', watchedMovie, {}, TRAKT_MAX_PAGE_LIMIT);
-  const playback = (await fetchOne(fetcher, '/sync/playback/movies', playbackItem.array())).data;
-  const storedMovies = await readStoredMovies(db, userId);
-  const diff = diffByKey(desiredMovies(watched, playback), storedMovies, sameMovie);
-  const statements = [
-    ...upsertMovies(userId, [...diff.insert, ...diff.update.map((u) => u.desired)]),
-    ...deleteMovies(
-      userId,
-      diff.remove.map((m) => m.traktId),
-    ),
-  ];
-  const state: Partial<typeof syncState.$inferInsert> = {
-    moviesWatchedAt: watchedAt,
-    moviesPausedAt: pausedAt,
-    movieCount: watched.length,
-  };
-  let playsAdded = 0;
-  let playsRemoved = 0;
-  if (watchedMoved) {
-    const storedTotals = new Map(
-      [...storedMovies].map(([id, m]) => [id, { plays: m.plays, lastUpdatedAt: m.lastUpdatedAt }]),
-    );
-    const watchedTotals = new Map(
-      watched.map((m) => [m.movie.ids.trakt, { plays: m.plays, lastUpdatedAt: iso(m.last_updated_at) }]),
-    );
-    const history = await planHistory(
-      fetcher,
-      db,
-      userId,
-      'movie',
-      first ? null : (stored?.moviesHistoryHighWater ?? null),
-      stored?.moviePlayCount ?? 0,
-      (inserted) =>
-        historyExplainsWatched(
-          storedTotals,
-          watchedTotals,
-          countBy(inserted, (p) => p.movieTraktId),
-        ),
-    );
-    statements.push(...insertPlays(userId, history.plan.insert), ...deletePlays(userId, history.plan.remove));
-    Object.assign(state, { moviesHistoryHighWater: history.highWaterMark, moviePlayCount: history.playCount });
-    playsAdded = history.plan.insert.length;
-    playsRemoved = history.plan.remove.length;
-  }
-  return {
-    statements,
-    state,
-    result: { ...diff.counts, plays_added: playsAdded, plays_removed: playsRemoved, skipped: false },
-  };
-}
-
-async function planShows(
-  fetcher: Fetcher,
-  db: Database,
-  userId: number,
-  state: SyncStateRow | undefined,
-  activities: LastActivities,
-): Promise<KindPlan> {
-  const { watchedAt, pausedAt, first, watchedMoved, anyMoved } = activityChanges(activities.episodes, {
-    syncedAt: state?.showsSyncedAt ?? null,
-    watchedAt: state?.episodesWatchedAt ?? null,
-    pausedAt: state?.episodesPausedAt ?? null,
-  });
-  if (!anyMoved) return { statements: [], state: {}, result: noChange() };
-
-  const watched = await fetchAllPages(
-    fetcher,
-    '/sync/watched/shows',
-    watchedShow,
-    { extended: 'progress' },
-    WATCHED_SHOWS_PROGRESS_LIMIT,
-  );
-  const playback = (await fetchOne(fetcher, '/sync/playback/episodes', playbackItem.array())).data;
-  const storedShows = await readStoredShows(db, userId);
-  const showDiff = diffByKey(desiredShows(watched), storedShows, sameShow);
-
-  const statements: Statement[] = [];
-  const nextState: Partial<typeof syncState.$inferInsert> = {
-    episodesWatchedAt: watchedAt,
-    episodesPausedAt: pausedAt,
-    showCount: watched.length,
-  };
-  let history: Awaited<ReturnType<typeof planHistory>> | undefined;
-  if (watchedMoved) {
-    const storedTotals = new Map(
-      [...storedShows].map(([id, show]) => [id, { plays: show.plays, lastUpdatedAt: show.lastUpdatedAt }]),
-    );
-    const watchedTotals = new Map(
-      watched.map((show) => [show.show.ids.trakt, { plays: show.plays, lastUpdatedAt: iso(show.last_updated_at) }]),
-    );
-    history = await planHistory(
-      fetcher,
-      db,
-      userId,
-      'episode',
-      first ? null : (state?.episodesHistoryHighWater ?? null),
-      state?.episodePlayCount ?? 0,
-      (inserted) =>
-        historyExplainsWatched(
-          storedTotals,
-          watchedTotals,
-          countBy(inserted, (p) => p.showTraktId),
-        ),
-    );
-    Object.assign(nextState, { episodesHistoryHighWater: history.highWaterMark, episodePlayCount: history.playCount });
-  }
-
-  // Episodes are diffed only for shows that changed, have playback now, or had playback before.
-  const touched = new Set<number>([
-    ...showDiff.insert.map((s) => s.traktId),
-    ...showDiff.update.map((u) => u.desired.traktId),
-    ...showDiff.remove.map((s) => s.traktId),
-  ]);
-  for (const p of playback) if (p.show) touched.add(p.show.ids.trakt);
-  for (const id of await readShowsWithPlayback(db, userId)) touched.add(id);
-  const watchedTouched = watched.filter((s) => touched.has(s.show.ids.trakt));
-  const storedEpisodes = await readStoredEpisodes(
-    db,
-    userId,
-    [...touched].filter((id) => storedShows.has(id)),
-  );
-  const known = episodeDetailsFromHistory(history?.fetched ?? []);
-  for (const [key, row] of storedEpisodes)
-    if (!known.has(key)) known.set(key, { title: row.title, traktId: row.traktId });
-  // Whole-history totals per episode: stored plays of these shows, minus removed, plus new.
-  const removedIds = new Set(history?.plan.remove ?? []);
-  const touchedPlays = [
-    ...(await readEpisodePlays(db, userId, [...touched])).filter((p) => !removedIds.has(p.historyId)),
-    ...(history?.plan.insert ?? []).filter((p) => p.showTraktId !== null && touched.has(p.showTraktId)),
-  ];
-  const episodeDiff = diffByKey(
-    desiredEpisodes(watchedTouched, playback, known, episodePlaysFromHistory(touchedPlays)),
-    storedEpisodes,
-    sameEpisode,
-  );
-
-  const removedShows = showDiff.remove.map((s) => s.traktId);
-  // Watched-episode count kept incrementally from the diff (removed shows' episodes are in it too).
-  const watchedDelta =
-    episodeDiff.insert.filter((e) => e.plays > 0).length +
-    episodeDiff.update.reduce((n, u) => n + Number(u.desired.plays > 0) - Number(u.stored.plays > 0), 0) -
-    episodeDiff.remove.filter((e) => e.plays > 0).length;
-  nextState.episodeCount = (first ? 0 : (state?.episodeCount ?? 0)) + watchedDelta;
-  statements.push(
-    ...upsertShows(userId, [...showDiff.insert, ...showDiff.update.map((u) => u.desired)]),
-    ...deleteShows(userId, removedShows),
-    ...upsertEpisodes(userId, [...episodeDiff.insert, ...episodeDiff.update.map((u) => u.desired)]),
-    ...deleteEpisodes(episodeDiff.remove.filter((e) => !removedShows.includes(e.showTraktId)).map((e) => e.id)),
-    ...deleteEmptySeasons(userId, [...touched]),
-  );
-  if (history)
-    statements.push(...insertPlays(userId, history.plan.insert), ...deletePlays(userId, history.plan.remove));
-  return {
-    statements,
-    state: nextState,
-    result: {
-      ...showDiff.counts,
-      episodes: episodeDiff.counts,
-      plays_added: history?.plan.insert.length ?? 0,
-      plays_removed: history?.plan.remove.length ?? 0,
-      skipped: false,
-    },
-  };
-}
+/** Which chunk a queued continuation continues (pass id + committed chunks when it was sent). */
+export type ChunkExpectation = Partial<Record<SyncKind, { pass: string; chunk: number }>>;
+/** The queue message a chunk sends when its sync is unfinished. */
+export type ContinuationMessage = {
+  user_id: number;
+  enqueued_at: string;
+  kinds: SyncKind[];
+  expect: ChunkExpectation;
+};
 
 export type SyncOptions = {
   kinds: SyncKind[];
   now?: () => number;
   waitUntil?: (promise: Promise<unknown>) => void;
   enrich?: boolean;
-  /**
-   * Background runs: continue a TMDB backlog left by an earlier run's budget even when Trakt had
-   * nothing new, with the rest of the invocation's subrequest budget. Manual fetches don't, so
-   * a no-op fetch stays exactly one upstream call.
-   */
+  /** Background runs may start the weekly reconcile and drain a TMDB backlog when Trakt had nothing new. */
   background?: boolean;
+  /** Set by a queued continuation: run only if these passes are still at these chunks. */
+  expect?: ChunkExpectation;
+  /** Overrides of SYNC_PAGES_PER_RUN / SYNC_SUBREQUEST_BUDGET (tests, benchmarks). */
+  pagesPerRun?: number;
+  subrequestBudget?: number;
+  /** Sends the continuation; defaults to SYNC_QUEUE. */
+  enqueue?: (message: ContinuationMessage) => Promise<void>;
 };
 
-/** Runs the user's incremental sync; throws ApiError on failure after recording it. */
-export async function runSync(env: Env, userId: number, options: SyncOptions): Promise<SyncResult> {
+const positiveInt = (value: string | undefined, fallback: number) => {
+  const n = Number(value);
+  return Number.isSafeInteger(n) && n >= 1 ? n : fallback;
+};
+
+export function pagesPerRun(env: Env): number {
+  return positiveInt(env.SYNC_PAGES_PER_RUN, DEFAULT_PAGES_PER_RUN);
+}
+export function subrequestBudget(env: Env): number {
+  return positiveInt(env.SYNC_SUBREQUEST_BUDGET, DEFAULT_SUBREQUEST_BUDGET);
+}
+
+/** Progress of the unfinished passes stored for a user (for /trakt/sync-status/). */
+export function syncProgressOf(state: SyncStateRow | undefined): SyncProgress {
+  const progress: SyncProgress = {};
+  for (const kind of ['movies', 'shows'] as const) {
+    const pass = readPass(state, kind);
+    if (pass) progress[kind] = progressOf(pass);
+  }
+  return progress;
+}
+
+function progressOf(pass: SyncPass): KindProgress {
+  return {
+    mode: pass.mode,
+    reason: pass.reason,
+    phase: pass.phase,
+    chunks: pass.chunks,
+    pages_done: pass.pagesDone,
+    pages_known: pass.pagesKnown,
+    plays_stored: pass.playsStored,
+  };
+}
+
+/** Reads every API key the sync needs once: the Trakt app's credentials and the TMDB key. */
+async function readSyncKeys(env: Env, userId: number) {
+  const db = database(env.DB);
+  const ring = await keyRing(env);
+  const keys = await readApiKeys(db, ring, userId, [...TRAKT_KEY_SERVICES, 'tmdb'], ['tmdb']);
+  return { keys, tmdbKey: keys.tmdb?.secret ?? optionalSecret(env.TMDB_API_KEY) };
+}
+
+/**
+ * Runs one chunk of the user's sync (see the module comment). Throws ApiError on failure after
+ * committing the pages already fetched and recording the error.
+ */
+export async function runSync(env: Env, userId: number, options: SyncOptions): Promise<SyncOutcome> {
   const now = options.now ?? Date.now;
-  const ctx = await traktUserContext(env, userId, options.waitUntil);
+  const keysRead = readSyncKeys(env, userId);
+  keysRead.catch(() => undefined);
+  const ctx = await traktUserContext(env, userId, options.waitUntil, async () =>
+    traktCredentialsFrom(env, (await keysRead).keys),
+  );
   const connection = await readConnectionState(ctx.db, userId);
   if (!connection || connection.status === 'disconnecting') {
     throw new ApiError(401, NOT_CONNECTED, { code: 'not_connected' });
@@ -408,80 +177,153 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   }
 
   const leaseId = await acquireSyncLease(ctx.db, userId, now());
-  const observed = observeSync(userId, options);
-  let result: SyncResult;
-  let enrichmentBacklog = false;
-  try {
-    const fetcher: Fetcher = { calls: 0, client: await ctx.client(), ctx, session: {} };
-    const state = await readSyncState(ctx.db, userId);
-    const lastEnrichment = previousEnrichment(state?.lastResult);
-    enrichmentBacklog = options.background === true && lastEnrichment?.skipped === 'budget_exhausted';
-    const activities = (await fetchOne(fetcher, '/sync/last_activities', lastActivities)).data;
-    const plans: Partial<Record<SyncKind, KindPlan>> = {};
-    if (options.kinds.includes('movies')) plans.movies = await planMovies(fetcher, ctx.db, userId, state, activities);
-    if (options.kinds.includes('shows')) plans.shows = await planShows(fetcher, ctx.db, userId, state, activities);
+  const state = await readSyncState(ctx.db, userId);
+  const passes: Partial<Record<SyncKind, SyncPass | null>> = {};
+  for (const kind of options.kinds) passes[kind] = readPass(state, kind);
+  const empty = (): SyncOutcome => ({ complete: true, stale: true, result: { upstream_calls: 0 }, progress: {} });
+  if (options.expect) {
+    const matches = Object.entries(options.expect).every(
+      ([kind, expected]) =>
+        passes[kind as SyncKind]?.id === expected.pass && passes[kind as SyncKind]?.chunks === expected.chunk,
+    );
+    if (!matches) {
+      await releaseUnused(ctx.db, userId, leaseId);
+      return empty();
+    }
+  }
+  const observed = observeSync(userId, {
+    kinds: options.kinds,
+    background: options.background,
+    chunk: Math.max(0, ...options.kinds.map((kind) => passes[kind]?.chunks ?? 0)),
+  });
+  const budget = options.subrequestBudget ?? subrequestBudget(env);
+  const chunk: Chunk = {
+    env,
+    ctx,
+    userId,
+    leaseId,
+    now,
+    background: options.background === true,
+    traktCalls: 0,
+    pagesLeft: Math.min(options.pagesPerRun ?? pagesPerRun(env), budget - SUBREQUEST_RESERVE),
+    session: {},
+    state,
+    pending: [],
+    playDelta: { movie: 0, episode: 0 },
+    passes,
+    finished: {},
+    touched: { movies: new Set(), shows: new Set() },
+    results: {},
+  };
+  const totals = {
+    current: {
+      movieCount: state?.movieCount ?? 0,
+      showCount: state?.showCount ?? 0,
+      episodeCount: state?.episodeCount ?? 0,
+      moviePlayCount: state?.moviePlayCount ?? 0,
+      episodePlayCount: state?.episodePlayCount ?? 0,
+    },
+  };
 
-    result = {
-      upstream_calls: fetcher.calls,
-      ...Object.fromEntries(Object.entries(plans).map(([kind, plan]) => [kind, plan.result])),
-    };
-    // The last enrichment outcome is carried until a new one replaces it, so a backlog is not forgotten.
-    if (lastEnrichment) result.enrichment = lastEnrichment;
-    const finishedAt = now();
-    const stateUpdate = {
-      ...plans.movies?.state,
-      ...plans.shows?.state,
-      ...(options.kinds.includes('movies') ? { moviesSyncedAt: isoNow(finishedAt) } : {}),
-      ...(options.kinds.includes('shows') ? { showsSyncedAt: isoNow(finishedAt) } : {}),
-      lastSyncAt: isoNow(finishedAt),
-      lastResult: JSON.stringify(result),
-      lastError: null,
-      lastErrorAt: null,
-    };
-    // The cursor (sync_state) is written in the same transaction as the data it covers.
-    await runBatch(env.DB, [
-      ...(plans.movies?.statements ?? []),
-      ...(plans.shows?.statements ?? []),
-      releaseSyncLease(ctx.db, userId, leaseId, stateUpdate),
-      scheduleNextSync(ctx.db, userId, nextSyncAt(env, userId, finishedAt)),
-    ]);
+  let failure: unknown;
+  try {
+    for (const kind of options.kinds) {
+      failure = await runKind(chunk, kind, totals);
+      if (failure) break;
+    }
   } catch (error) {
-    await recordFailure(ctx.db, userId, leaseId, error, now());
+    failure = error;
+  }
+
+  const unfinished = options.kinds.filter((kind) => chunk.passes[kind]);
+  for (const kind of unfinished) if (!failure) chunk.passes[kind]!.chunks += 1;
+  const result: SyncResult = { upstream_calls: chunk.traktCalls, ...chunk.results };
+  const finishedAt = now();
+  const complete = unfinished.length === 0;
+  if (failure) {
+    const message = failure instanceof ApiError ? failure.message : 'Internal error during sync';
+    try {
+      // Keep what was fetched before the failure, with the cursor that points past it.
+      Object.assign(chunk.finished, { lastError: message, lastErrorAt: isoNow(finishedAt) });
+      await commit(chunk, [], true);
+    } catch {
+      await recordFailure(ctx.db, userId, leaseId, message, finishedAt);
+    }
+    observed.failed(failure);
+    throw failure;
+  }
+  const previous = parseResult(state?.lastResult);
+  if (previous?.enrichment) result.enrichment = previous.enrichment;
+  Object.assign(chunk.finished, {
+    lastSyncAt: isoNow(finishedAt),
+    lastResult: JSON.stringify(result),
+    lastError: null,
+    lastErrorAt: null,
+  });
+  const extra: BatchItem[] = complete ? [scheduleNextSync(ctx.db, userId, nextSyncAt(env, userId, finishedAt))] : [];
+  try {
+    await commit(chunk, extra, true);
+  } catch (error) {
+    await recordFailure(ctx.db, userId, leaseId, 'Internal error during sync', now());
     observed.failed(error);
     throw error;
   }
 
-  // Enrich after new data, and keep draining a backlog left by an earlier run's budget even when Trakt had nothing new.
-  if (
-    options.enrich !== false &&
-    (result.movies?.skipped === false || result.shows?.skipped === false || enrichmentBacklog)
-  ) {
+  const progress: SyncProgress = {};
+  for (const kind of unfinished) progress[kind] = progressOf(chunk.passes[kind]!);
+  const backlog = (state?.tmdbBacklog ?? 0) > 0;
+  const touchedAny = chunk.touched.movies.size > 0 || chunk.touched.shows.size > 0;
+  let backlogLeft = backlog;
+  if (options.enrich !== false && (touchedAny || (backlog && options.background))) {
     try {
-      const budget = options.background ? SUBREQUEST_BUDGET - result.upstream_calls : MAX_TMDB_CALLS_PER_REQUEST;
-      result.enrichment = await enrichUser(env, ctx.db, ctx.ring, userId, { kinds: options.kinds, budget });
-      await ctx.db
-        .update(syncState)
-        .set({ lastResult: JSON.stringify(result) })
-        .where(eq(syncState.userId, userId));
+      const { tmdbKey } = await keysRead;
+      const enrichment = await enrichUser(env, ctx.db, userId, tmdbKey, {
+        targets: {
+          movies: [...chunk.touched.movies],
+          shows: [...chunk.touched.shows],
+          backlog: backlog && options.background === true,
+        },
+        budget: budget - SUBREQUEST_RESERVE - chunk.traktCalls,
+        now: finishedAt,
+      });
+      result.enrichment = enrichment.result;
+      backlogLeft = enrichment.backlog || (backlog && options.background !== true);
+      await writeLastResult(ctx.db, userId, JSON.stringify(result), backlogLeft);
     } catch (error) {
       // Enrichment is best effort: items stay without images and are enriched on a later run.
       log.warn('tmdb_enrichment_failed', { user_id: userId, ...describeError(error) });
     }
   }
+
+  // Continue an unfinished pass, or a TMDB backlog this background run made progress on.
+  const drainBacklog = options.background === true && backlogLeft && (result.enrichment?.calls ?? 0) > 0;
+  if (!complete || drainBacklog) {
+    const expect: ChunkExpectation = {};
+    for (const kind of unfinished) expect[kind] = { pass: chunk.passes[kind]!.id, chunk: chunk.passes[kind]!.chunks };
+    // Only the unfinished kinds continue (a finished one would cost a last_activities call per chunk).
+    const message: ContinuationMessage = {
+      user_id: userId,
+      enqueued_at: isoNow(finishedAt),
+      kinds: complete ? options.kinds : unfinished,
+      expect,
+    };
+    const enqueue =
+      options.enqueue ?? ((body: ContinuationMessage) => env.SYNC_QUEUE.send(body, { contentType: 'json' }));
+    try {
+      await enqueue(message);
+    } catch (error) {
+      // The cron's next claim of this user continues the pass from its stored cursor.
+      log.error('sync_continuation_enqueue_failed', { user_id: userId, ...describeError(error) });
+    }
+  }
   observed.succeeded(result);
-  return result;
+  return { complete, stale: false, result, progress };
 }
 
-async function recordFailure(
-  db: Database,
-  userId: number,
-  leaseId: string,
-  error: unknown,
-  now: number,
-): Promise<void> {
-  const message = error instanceof ApiError ? error.message : 'Internal error during sync';
-  await db
-    .update(syncState)
-    .set({ lastError: message, lastErrorAt: isoNow(now), leaseId: null, leaseUntil: null })
-    .where(sql`${syncState.userId} = ${userId} AND ${syncState.leaseId} = ${leaseId}`);
+function parseResult(lastResult: string | null | undefined): SyncResult | undefined {
+  try {
+    return lastResult ? (JSON.parse(lastResult) as SyncResult) : undefined;
+  } catch {
+    return undefined;
+  }
 }

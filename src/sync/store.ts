@@ -1,166 +1,56 @@
 /**
  * @module
- * D1 reads and writes of the sync. Writes are bulk statements that take their rows as ONE bound
- * JSON parameter expanded with `json_each`, so a statement carries hundreds of rows while staying
- * far below D1's 100-bound-parameter limit; the caller runs them all in one `db.batch()` (a
- * transaction), so a sync commits completely or not at all.
+ * D1 reads and writes of the watch history (`movies`, `shows`, `seasons`, `episodes`, `plays`).
+ * Writes are bulk statements that take their rows as ONE bound JSON parameter expanded with
+ * `json_each`, so a statement carries hundreds of rows while staying far below D1's
+ * 100-bound-parameter limit. The sync runs one chunk's statements in one `db.batch()` (a
+ * transaction). Per-item totals (plays, last watch) are computed in SQL from `plays` for the
+ * items a chunk touched (`INSERT … SELECT … GROUP BY`), never from the whole library in memory.
+ *
+ * CROSS JOIN pins the join order (SQLite never reorders it): json_each outside, index lookups
+ * inside. With a plain JOIN the planner once put json_each innermost and read seasons × rows.
  */
-import { and, eq, inArray, type SQL, sql } from 'drizzle-orm';
-import type { Database } from '../db/client';
-import { episodes, movies, plays, seasons, shows, syncState } from '../db/schema';
-import type { EpisodeRow, MovieRow, PlayRow, ShowRow } from './plan';
-import { episodeKey } from './plan';
-
-/** Rows per bulk statement: keeps each JSON parameter well under D1's 2 MB value limit. */
-export const ROWS_PER_STATEMENT = 500;
-
-export function chunk<T>(rows: readonly T[], size = ROWS_PER_STATEMENT): T[][] {
-  const chunks: T[][] = [];
-  for (let i = 0; i < rows.length; i += size) chunks.push(rows.slice(i, i + size));
-  return chunks;
-}
-
-const field = (name: string) => sql.raw(`json_extract(j.value, '$.${name}')`);
-
-export type SyncStateRow = typeof syncState.$inferSelect;
-
-export async function readSyncState(db: Database, userId: number): Promise<SyncStateRow | undefined> {
-  return db.query.syncState.findFirst({ where: eq(syncState.userId, userId) });
-}
-
-export async function readStoredMovies(db: Database, userId: number): Promise<Map<number, MovieRow>> {
-  const rows = await db
-    .select({
-      traktId: movies.traktId,
-      title: movies.title,
-      year: movies.year,
-      slug: movies.slug,
-      imdbId: movies.imdbId,
-      tmdbId: movies.tmdbId,
-      plays: movies.plays,
-      lastWatchedAt: movies.lastWatchedAt,
-      lastUpdatedAt: movies.lastUpdatedAt,
-      progress: movies.progress,
-      pausedAt: movies.pausedAt,
-    })
-    .from(movies)
-    .where(eq(movies.userId, userId));
-  return new Map(rows.map((row) => [row.traktId, row]));
-}
-
-export async function readStoredShows(db: Database, userId: number): Promise<Map<number, ShowRow>> {
-  const rows = await db
-    .select({
-      traktId: shows.traktId,
-      title: shows.title,
-      year: shows.year,
-      slug: shows.slug,
-      imdbId: shows.imdbId,
-      tvdbId: shows.tvdbId,
-      tmdbId: shows.tmdbId,
-      airedEpisodes: shows.airedEpisodes,
-      plays: shows.plays,
-      lastWatchedAt: shows.lastWatchedAt,
-      lastUpdatedAt: shows.lastUpdatedAt,
-      resetAt: shows.resetAt,
-    })
-    .from(shows)
-    .where(eq(shows.userId, userId));
-  return new Map(rows.map((row) => [row.traktId, row]));
-}
-
-/** Stored episodes of the given shows, keyed by `show:season:episode`, with their row ids. */
-export async function readStoredEpisodes(
-  db: Database,
-  userId: number,
-  showTraktIds: number[],
-): Promise<Map<string, EpisodeRow & { id: number }>> {
-  const result = new Map<string, EpisodeRow & { id: number }>();
-  for (const ids of chunk(showTraktIds, 90)) {
-    const rows = await db
-      .select({
-        id: episodes.id,
-        showTraktId: shows.traktId,
-        seasonNumber: seasons.seasonNumber,
-        episodeNumber: episodes.episodeNumber,
-        traktId: episodes.traktId,
-        title: episodes.title,
-        plays: episodes.plays,
-        lastWatchedAt: episodes.lastWatchedAt,
-        progress: episodes.progress,
-        pausedAt: episodes.pausedAt,
-      })
-      .from(episodes)
-      .innerJoin(shows, eq(shows.id, episodes.showId))
-      .innerJoin(seasons, eq(seasons.id, episodes.seasonId))
-      .where(and(eq(shows.userId, userId), inArray(shows.traktId, ids)));
-    for (const row of rows) result.set(episodeKey(row.showTraktId, row.seasonNumber, row.episodeNumber), row);
-  }
-  return result;
-}
-
-/** Shows that have an episode with a stored paused viewing (which may since have finished or been dropped). */
-export async function readShowsWithPlayback(db: Database, userId: number): Promise<number[]> {
-  const rows = await db
-    .selectDistinct({ traktId: shows.traktId })
-    .from(episodes)
-    .innerJoin(shows, eq(shows.id, episodes.showId))
-    .where(and(sql`${episodes.pausedAt} IS NOT NULL`, eq(shows.userId, userId)));
-  return rows.map((row) => row.traktId);
-}
-
-/** Which of these history ids are already stored for the user. */
-export async function readStoredHistoryIds(
-  db: Database,
-  userId: number,
-  mediaType: 'movie' | 'episode',
-  among?: number[],
-): Promise<Set<number>> {
-  if (among === undefined) {
-    const rows = await db
-      .select({ id: plays.historyId })
-      .from(plays)
-      .where(and(eq(plays.userId, userId), eq(plays.mediaType, mediaType)));
-    return new Set(rows.map((row) => row.id));
-  }
-  const found = new Set<number>();
-  for (const ids of chunk(among)) {
-    const rows = await db
-      .select({ id: plays.historyId })
-      .from(plays)
-      .where(
-        and(eq(plays.userId, userId), sql`${plays.historyId} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`),
-      );
-    for (const row of rows) found.add(row.id);
-  }
-  return found;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Bulk write statements (to be run inside one db.batch).
+import { and, eq, gte, lte, type SQL, sql } from 'drizzle-orm';
+import { chunk, type Database } from '../db/client';
+import { plays } from '../db/schema';
+import type { EpisodeMeta, MovieMeta, PlayRow, ShowMeta } from './plan';
 
 export type Statement = SQL;
 
-export function upsertMovies(userId: number, rows: MovieRow[]): Statement[] {
-  return chunk(rows).map(
-    (
-      part,
-    ) => sql`INSERT INTO movies (user_id, trakt_id, title, year, slug, imdb_id, tmdb_id, tmdb_ref, plays, last_watched_at, last_updated_at, progress, paused_at)
-      SELECT ${userId}, ${field('traktId')}, ${field('title')}, ${field('year')}, ${field('slug')}, ${field('imdbId')}, ${field('tmdbId')}, ${field('tmdbId')},
-             ${field('plays')}, ${field('lastWatchedAt')}, ${field('lastUpdatedAt')}, ${field('progress')}, ${field('pausedAt')}
-      FROM json_each(${JSON.stringify(part)}) AS j WHERE true
-      ON CONFLICT (user_id, trakt_id) DO UPDATE SET title = excluded.title, year = excluded.year, slug = excluded.slug, imdb_id = excluded.imdb_id,
-        tmdb_id = excluded.tmdb_id, tmdb_ref = coalesce(excluded.tmdb_id, movies.tmdb_ref), plays = excluded.plays, last_watched_at = excluded.last_watched_at,
-        last_updated_at = excluded.last_updated_at, progress = excluded.progress, paused_at = excluded.paused_at`,
-  );
-}
+const field = (name: string) => sql.raw(`json_extract(j.value, '$.${name}')`);
+const json = (rows: unknown) => JSON.stringify(rows);
 
-export function deleteMovies(userId: number, traktIds: number[]): Statement[] {
-  return chunk(traktIds).map(
-    (ids) =>
-      sql`DELETE FROM movies WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`,
-  );
+/** Stored plays of one type whose `watched_at` lies in [from, to] (either end open when null). */
+export async function readStoredPlays(
+  db: Database,
+  userId: number,
+  mediaType: 'movie' | 'episode',
+  from: string | null,
+  to: string | null,
+) {
+  return db
+    .select({
+      historyId: plays.historyId,
+      watchedAt: plays.watchedAt,
+      movieTraktId: plays.movieTraktId,
+      showTraktId: plays.showTraktId,
+      seasonNumber: plays.seasonNumber,
+      episodeNumber: plays.episodeNumber,
+    })
+    .from(plays)
+    .where(
+      and(
+        eq(plays.userId, userId),
+        eq(plays.mediaType, mediaType),
+        from === null ? undefined : gte(plays.watchedAt, from),
+        to === null ? undefined : lte(plays.watchedAt, to),
+      ),
+    );
 }
+export type StoredPlay = Awaited<ReturnType<typeof readStoredPlays>>[number];
+
+// ---------------------------------------------------------------------------------------------
+// Plays
 
 export function insertPlays(userId: number, rows: PlayRow[]): Statement[] {
   return chunk(rows).map(
@@ -169,7 +59,7 @@ export function insertPlays(userId: number, rows: PlayRow[]): Statement[] {
     ) => sql`INSERT INTO plays (user_id, history_id, media_type, watched_at, action, movie_trakt_id, show_trakt_id, season_number, episode_number, episode_trakt_id)
       SELECT ${userId}, ${field('historyId')}, ${field('mediaType')}, ${field('watchedAt')}, ${field('action')}, ${field('movieTraktId')}, ${field('showTraktId')},
              ${field('seasonNumber')}, ${field('episodeNumber')}, ${field('episodeTraktId')}
-      FROM json_each(${JSON.stringify(part)}) AS j WHERE true
+      FROM json_each(${json(part)}) AS j WHERE true
       ON CONFLICT (user_id, history_id) DO NOTHING`,
   );
 }
@@ -177,100 +67,251 @@ export function insertPlays(userId: number, rows: PlayRow[]): Statement[] {
 export function deletePlays(userId: number, historyIds: number[]): Statement[] {
   return chunk(historyIds).map(
     (ids) =>
-      sql`DELETE FROM plays WHERE user_id = ${userId} AND history_id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`,
+      sql`DELETE FROM plays WHERE user_id = ${userId} AND history_id IN (SELECT value FROM json_each(${json(ids)}))`,
   );
 }
 
-export function upsertShows(userId: number, rows: ShowRow[]): Statement[] {
-  return chunk(rows).map(
-    (
-      part,
-    ) => sql`INSERT INTO shows (user_id, trakt_id, title, year, slug, imdb_id, tvdb_id, tmdb_id, tmdb_ref, aired_episodes, plays, last_watched_at, last_updated_at, reset_at)
-      SELECT ${userId}, ${field('traktId')}, ${field('title')}, ${field('year')}, ${field('slug')}, ${field('imdbId')}, ${field('tvdbId')}, ${field('tmdbId')}, ${field('tmdbId')},
-             ${field('airedEpisodes')}, ${field('plays')}, ${field('lastWatchedAt')}, ${field('lastUpdatedAt')}, ${field('resetAt')}
-      FROM json_each(${JSON.stringify(part)}) AS j WHERE true
-      ON CONFLICT (user_id, trakt_id) DO UPDATE SET title = excluded.title, year = excluded.year, slug = excluded.slug, imdb_id = excluded.imdb_id,
-        tvdb_id = excluded.tvdb_id, tmdb_id = excluded.tmdb_id, tmdb_ref = coalesce(excluded.tmdb_id, shows.tmdb_ref), aired_episodes = excluded.aired_episodes,
-        plays = excluded.plays, last_watched_at = excluded.last_watched_at, last_updated_at = excluded.last_updated_at, reset_at = excluded.reset_at`,
-  );
+// ---------------------------------------------------------------------------------------------
+// Touched-item counts (for the stored totals in sync_state, see state.adjustCount)
+
+export function countMovies(userId: number, traktIds: number[]): SQL {
+  return sql`SELECT count(*) FROM movies WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${json(traktIds)}))`;
 }
 
-/** Deleting a show cascades to its seasons and episodes. */
-export function deleteShows(userId: number, traktIds: number[]): Statement[] {
-  return chunk(traktIds).map(
-    (ids) =>
-      sql`DELETE FROM shows WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`,
-  );
+export function countShows(userId: number, traktIds: number[]): SQL {
+  return sql`SELECT count(*) FROM shows WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${json(traktIds)}))`;
 }
+
+/** Watched episodes (plays > 0) among the given `[show, season, episode]` keys. */
+export function countWatchedEpisodes(userId: number, keys: Array<[number, number, number]>): SQL {
+  return sql`SELECT count(*) FROM json_each(${json(keys)}) AS j
+    CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = json_extract(j.value, '$[0]')
+    CROSS JOIN seasons se ON se.show_id = s.id AND se.season_number = json_extract(j.value, '$[1]')
+    CROSS JOIN episodes e ON e.season_id = se.id AND e.episode_number = json_extract(j.value, '$[2]')
+    WHERE e.plays > 0`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Movies
 
 /**
- * Seasons first (ids resolved in SQL), then episodes joined to their show and season rows.
- * CROSS JOIN pins the join order (SQLite never reorders it): json_each outside, index lookups
- * inside. With a plain JOIN the planner put json_each innermost and read seasons × rows per
- * chunk (6.6 M rows for a 300-show first sync; see BENCHMARKS.md).
+ * Movies mentioned by new plays: metadata from history, plays and last watch computed from the
+ * stored plays (`INSERT … SELECT … GROUP BY`). A paused viewing survives only if newer than the last watch.
  */
-export function upsertEpisodes(userId: number, rows: EpisodeRow[]): Statement[] {
+export function upsertMovieTotals(userId: number, metas: MovieMeta[]): Statement[] {
+  return chunk(metas).map(
+    (
+      part,
+    ) => sql`INSERT INTO movies (user_id, trakt_id, title, year, slug, imdb_id, tmdb_id, tmdb_ref, plays, last_watched_at, last_updated_at)
+      SELECT ${userId}, p.movie_trakt_id, ${field('title')}, ${field('year')}, ${field('slug')}, ${field('imdbId')}, ${field('tmdbId')}, ${field('tmdbId')},
+             count(*), max(p.watched_at), max(p.watched_at)
+      FROM json_each(${json(part)}) AS j
+      CROSS JOIN plays p ON p.user_id = ${userId} AND p.movie_trakt_id = ${field('traktId')}
+      WHERE true GROUP BY p.movie_trakt_id
+      ON CONFLICT (user_id, trakt_id) DO UPDATE SET title = excluded.title, year = excluded.year, slug = excluded.slug, imdb_id = excluded.imdb_id,
+        tmdb_id = excluded.tmdb_id, tmdb_ref = coalesce(excluded.tmdb_id, movies.tmdb_ref), plays = excluded.plays, last_watched_at = excluded.last_watched_at,
+        last_updated_at = max(coalesce(movies.last_updated_at, ''), excluded.last_updated_at),
+        progress = CASE WHEN movies.paused_at > excluded.last_watched_at THEN movies.progress END,
+        paused_at = CASE WHEN movies.paused_at > excluded.last_watched_at THEN movies.paused_at END`,
+  );
+}
+
+/** Movies that lost plays: recount them, and delete those with no play left. */
+export function recountMovies(userId: number, traktIds: number[]): Statement[] {
+  return chunk(traktIds).flatMap((ids) => [
+    sql`UPDATE movies SET
+        plays = (SELECT count(*) FROM plays p WHERE p.user_id = ${userId} AND p.movie_trakt_id = movies.trakt_id),
+        last_watched_at = (SELECT max(p.watched_at) FROM plays p WHERE p.user_id = ${userId} AND p.movie_trakt_id = movies.trakt_id)
+      WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${json(ids)}))
+        AND EXISTS (SELECT 1 FROM plays p WHERE p.user_id = ${userId} AND p.movie_trakt_id = movies.trakt_id)`,
+    sql`DELETE FROM movies WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${json(ids)}))
+        AND NOT EXISTS (SELECT 1 FROM plays p WHERE p.user_id = ${userId} AND p.movie_trakt_id = movies.trakt_id)`,
+  ]);
+}
+
+/** `/sync/watched/movies` fields history does not carry, for movies already stored. */
+export function updateWatchedMovies(userId: number, rows: Array<{ traktId: number; lastUpdatedAt: string | null }>) {
+  return chunk(rows).map(
+    (part) => sql`INSERT INTO movies (user_id, trakt_id, title, plays, last_watched_at, last_updated_at)
+      SELECT m.user_id, m.trakt_id, m.title, m.plays, m.last_watched_at, ${field('lastUpdatedAt')}
+      FROM json_each(${json(part)}) AS j CROSS JOIN movies m ON m.user_id = ${userId} AND m.trakt_id = ${field('traktId')} WHERE true
+      ON CONFLICT (user_id, trakt_id) DO UPDATE SET last_updated_at = coalesce(excluded.last_updated_at, movies.last_updated_at)`,
+  );
+}
+
+/** Replaces the stored paused viewings of movies with Trakt's playback list (newer than the last watch only). */
+export function applyMoviePlayback(
+  userId: number,
+  rows: Array<{ movieTraktId: number | null; progress: number; pausedAt: string }>,
+) {
+  return [
+    sql`UPDATE movies SET progress = NULL, paused_at = NULL WHERE user_id = ${userId} AND paused_at IS NOT NULL`,
+    ...chunk(rows).map(
+      (part) => sql`INSERT INTO movies (user_id, trakt_id, title, plays, last_watched_at, progress, paused_at)
+        SELECT m.user_id, m.trakt_id, m.title, m.plays, m.last_watched_at, ${field('progress')}, ${field('pausedAt')}
+        FROM json_each(${json(part)}) AS j CROSS JOIN movies m ON m.user_id = ${userId} AND m.trakt_id = ${field('movieTraktId')}
+        WHERE ${field('pausedAt')} > m.last_watched_at
+        ON CONFLICT (user_id, trakt_id) DO UPDATE SET progress = excluded.progress, paused_at = excluded.paused_at`,
+    ),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shows, seasons, episodes
+
+export function upsertShowTotals(userId: number, metas: ShowMeta[]): Statement[] {
+  return chunk(metas).map(
+    (
+      part,
+    ) => sql`INSERT INTO shows (user_id, trakt_id, title, year, slug, imdb_id, tvdb_id, tmdb_id, tmdb_ref, aired_episodes, plays, last_watched_at, last_updated_at)
+      SELECT ${userId}, p.show_trakt_id, ${field('title')}, ${field('year')}, ${field('slug')}, ${field('imdbId')}, ${field('tvdbId')}, ${field('tmdbId')}, ${field('tmdbId')},
+             ${field('airedEpisodes')}, count(*), max(p.watched_at), max(p.watched_at)
+      FROM json_each(${json(part)}) AS j
+      CROSS JOIN plays p ON p.user_id = ${userId} AND p.show_trakt_id = ${field('traktId')}
+      WHERE true GROUP BY p.show_trakt_id
+      ON CONFLICT (user_id, trakt_id) DO UPDATE SET title = excluded.title, year = excluded.year, slug = excluded.slug, imdb_id = excluded.imdb_id,
+        tvdb_id = excluded.tvdb_id, tmdb_id = excluded.tmdb_id, tmdb_ref = coalesce(excluded.tmdb_id, shows.tmdb_ref),
+        aired_episodes = coalesce(excluded.aired_episodes, shows.aired_episodes), plays = excluded.plays, last_watched_at = excluded.last_watched_at,
+        last_updated_at = max(coalesce(shows.last_updated_at, ''), excluded.last_updated_at)`,
+  );
+}
+
+/** Seasons first (ids resolved in SQL), then episodes with their totals from plays. */
+export function upsertEpisodeTotals(userId: number, metas: EpisodeMeta[]): Statement[] {
   const statements: Statement[] = [];
   const seasonsNeeded = [
     ...new Map(
-      rows.map((r) => [`${r.showTraktId}:${r.seasonNumber}`, { show: r.showTraktId, season: r.seasonNumber }]),
+      metas.map((r) => [`${r.showTraktId}:${r.seasonNumber}`, { show: r.showTraktId, season: r.seasonNumber }]),
     ).values(),
   ];
   for (const part of chunk(seasonsNeeded)) {
     statements.push(sql`INSERT INTO seasons (show_id, season_number)
-      SELECT s.id, ${field('season')} FROM json_each(${JSON.stringify(part)}) AS j
+      SELECT s.id, ${field('season')} FROM json_each(${json(part)}) AS j
       CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = ${field('show')} WHERE true
       ON CONFLICT (show_id, season_number) DO NOTHING`);
   }
-  for (const part of chunk(rows)) {
+  for (const part of chunk(metas)) {
     statements.push(sql`INSERT INTO episodes (show_id, season_id, episode_number, trakt_id, title, plays, last_watched_at, progress, paused_at)
-      SELECT s.id, se.id, ${field('episodeNumber')}, ${field('traktId')}, ${field('title')}, ${field('plays')}, ${field('lastWatchedAt')}, ${field('progress')}, ${field('pausedAt')}
-      FROM json_each(${JSON.stringify(part)}) AS j
+      SELECT s.id, se.id, ${field('episodeNumber')}, ${field('traktId')}, ${field('title')}, count(*), max(p.watched_at), 100, NULL
+      FROM json_each(${json(part)}) AS j
       CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = ${field('showTraktId')}
-      CROSS JOIN seasons se ON se.show_id = s.id AND se.season_number = ${field('seasonNumber')} WHERE true
+      CROSS JOIN seasons se ON se.show_id = s.id AND se.season_number = ${field('seasonNumber')}
+      CROSS JOIN plays p ON p.user_id = ${userId} AND p.show_trakt_id = ${field('showTraktId')}
+        AND p.season_number = ${field('seasonNumber')} AND p.episode_number = ${field('episodeNumber')}
+      WHERE true GROUP BY se.id, ${field('episodeNumber')}
       ON CONFLICT (season_id, episode_number) DO UPDATE SET trakt_id = coalesce(excluded.trakt_id, episodes.trakt_id), title = coalesce(excluded.title, episodes.title),
-        plays = excluded.plays, last_watched_at = excluded.last_watched_at, progress = excluded.progress, paused_at = excluded.paused_at`);
+        plays = excluded.plays, last_watched_at = excluded.last_watched_at,
+        progress = CASE WHEN episodes.paused_at > excluded.last_watched_at THEN episodes.progress ELSE 100 END,
+        paused_at = CASE WHEN episodes.paused_at > excluded.last_watched_at THEN episodes.paused_at END`);
   }
   return statements;
 }
 
-export function deleteEpisodes(episodeIds: number[]): Statement[] {
-  return chunk(episodeIds).map(
-    (ids) => sql`DELETE FROM episodes WHERE id IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`,
-  );
-}
-
-/** Seasons of the given shows left without episodes. */
-export function deleteEmptySeasons(userId: number, showTraktIds: number[]): Statement[] {
-  return chunk(showTraktIds).map(
-    (
-      ids,
-    ) => sql`DELETE FROM seasons WHERE show_id IN (SELECT id FROM shows WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${JSON.stringify(ids)})))
-      AND NOT EXISTS (SELECT 1 FROM episodes e WHERE e.season_id = seasons.id)`,
-  );
-}
-
-/** Every stored episode play of the given shows (for per-episode totals over the whole history). */
-export async function readEpisodePlays(db: Database, userId: number, showTraktIds: number[]) {
-  const result: Array<PlayRow> = [];
-  for (const ids of chunk(showTraktIds, 90)) {
-    const rows = await db
-      .select({
-        historyId: plays.historyId,
-        mediaType: plays.mediaType,
-        watchedAt: plays.watchedAt,
-        action: plays.action,
-        movieTraktId: plays.movieTraktId,
-        showTraktId: plays.showTraktId,
-        seasonNumber: plays.seasonNumber,
-        episodeNumber: plays.episodeNumber,
-        episodeTraktId: plays.episodeTraktId,
-      })
-      .from(plays)
-      .where(and(eq(plays.userId, userId), inArray(plays.showTraktId, ids)));
-    result.push(...rows);
+/**
+ * Episodes and shows that lost plays: recount them; drop episodes with neither a play nor a
+ * paused viewing, shows with no play (cascading to their seasons and episodes) and empty seasons.
+ */
+export function recountShows(userId: number, showIds: number[], keys: Array<[number, number, number]>): Statement[] {
+  const episodePlays = (fn: 'count(*)' | 'max(p.watched_at)') =>
+    sql`(SELECT ${sql.raw(fn)} FROM plays p WHERE p.user_id = ${userId} AND p.show_trakt_id = json_extract(j.value, '$[0]')
+      AND p.season_number = json_extract(j.value, '$[1]') AND p.episode_number = json_extract(j.value, '$[2]'))`;
+  const statements: Statement[] = [];
+  for (const part of chunk(keys)) {
+    statements.push(sql`INSERT INTO episodes (show_id, season_id, episode_number, plays, last_watched_at, progress)
+      SELECT e.show_id, e.season_id, e.episode_number, ${episodePlays('count(*)')}, ${episodePlays('max(p.watched_at)')}, e.progress
+      FROM json_each(${json(part)}) AS j
+      CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = json_extract(j.value, '$[0]')
+      CROSS JOIN seasons se ON se.show_id = s.id AND se.season_number = json_extract(j.value, '$[1]')
+      CROSS JOIN episodes e ON e.season_id = se.id AND e.episode_number = json_extract(j.value, '$[2]') WHERE true
+      ON CONFLICT (season_id, episode_number) DO UPDATE SET plays = excluded.plays, last_watched_at = excluded.last_watched_at,
+        progress = CASE WHEN episodes.paused_at IS NOT NULL THEN episodes.progress WHEN excluded.plays > 0 THEN 100 ELSE 0 END`);
+    statements.push(sql`DELETE FROM episodes WHERE plays = 0 AND paused_at IS NULL AND id IN (
+      SELECT e.id FROM json_each(${json(part)}) AS j
+      CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = json_extract(j.value, '$[0]')
+      CROSS JOIN seasons se ON se.show_id = s.id AND se.season_number = json_extract(j.value, '$[1]')
+      CROSS JOIN episodes e ON e.season_id = se.id AND e.episode_number = json_extract(j.value, '$[2]'))`);
   }
-  return result;
+  for (const ids of chunk(showIds)) {
+    const list = json(ids);
+    statements.push(
+      sql`UPDATE shows SET
+          plays = (SELECT count(*) FROM plays p WHERE p.user_id = ${userId} AND p.show_trakt_id = shows.trakt_id),
+          last_watched_at = (SELECT max(p.watched_at) FROM plays p WHERE p.user_id = ${userId} AND p.show_trakt_id = shows.trakt_id)
+        WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${list}))
+          AND EXISTS (SELECT 1 FROM plays p WHERE p.user_id = ${userId} AND p.show_trakt_id = shows.trakt_id)`,
+      sql`DELETE FROM shows WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${list}))
+          AND NOT EXISTS (SELECT 1 FROM plays p WHERE p.user_id = ${userId} AND p.show_trakt_id = shows.trakt_id)`,
+      sql`DELETE FROM seasons WHERE show_id IN (SELECT id FROM shows WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${list})))
+          AND NOT EXISTS (SELECT 1 FROM episodes e WHERE e.season_id = seasons.id)`,
+    );
+  }
+  return statements;
+}
+
+/** `/sync/watched/shows` fields history does not carry (rewatch reset, aired count), for shows already stored. */
+export function updateWatchedShows(
+  userId: number,
+  rows: Array<{ traktId: number; lastUpdatedAt: string | null; resetAt: string | null; airedEpisodes: number | null }>,
+) {
+  return chunk(rows).map(
+    (
+      part,
+    ) => sql`INSERT INTO shows (user_id, trakt_id, title, plays, last_watched_at, last_updated_at, reset_at, aired_episodes)
+      SELECT s.user_id, s.trakt_id, s.title, s.plays, s.last_watched_at, ${field('lastUpdatedAt')}, ${field('resetAt')}, ${field('airedEpisodes')}
+      FROM json_each(${json(part)}) AS j CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = ${field('traktId')} WHERE true
+      ON CONFLICT (user_id, trakt_id) DO UPDATE SET last_updated_at = coalesce(excluded.last_updated_at, shows.last_updated_at),
+        reset_at = excluded.reset_at, aired_episodes = coalesce(excluded.aired_episodes, shows.aired_episodes)`,
+  );
+}
+
+/**
+ * The user's shows, for statements over their paused episodes: they walk the user's shows, then the per-show
+ * partial index `episodes_show_paused_idx` (this replaced `readShowsWithPlayback` and its global index).
+ */
+const userShowIds = (userId: number) => sql`(SELECT id FROM shows WHERE user_id = ${userId})`;
+
+/**
+ * Replaces the stored paused viewings of episodes with Trakt's playback list, for shows in the
+ * library: a viewing newer than the episode's last watch is kept with its progress; an episode
+ * only started (never watched) is stored with plays 0.
+ */
+export function applyEpisodePlayback(
+  userId: number,
+  rows: Array<{
+    showTraktId: number | null;
+    seasonNumber: number | null;
+    episodeNumber: number | null;
+    episodeTraktId: number | null;
+    title: string | null;
+    progress: number;
+    pausedAt: string;
+  }>,
+): Statement[] {
+  const statements: Statement[] = [
+    sql`DELETE FROM episodes WHERE show_id IN ${userShowIds(userId)} AND paused_at IS NOT NULL AND plays = 0`,
+    sql`UPDATE episodes SET paused_at = NULL, progress = 100 WHERE show_id IN ${userShowIds(userId)} AND paused_at IS NOT NULL`,
+  ];
+  const valid = rows.filter((r) => r.showTraktId !== null && r.seasonNumber !== null && r.episodeNumber !== null);
+  for (const part of chunk(valid)) {
+    statements.push(
+      sql`INSERT INTO seasons (show_id, season_number)
+        SELECT s.id, ${field('seasonNumber')} FROM json_each(${json(part)}) AS j
+        CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = ${field('showTraktId')} WHERE true
+        ON CONFLICT (show_id, season_number) DO NOTHING`,
+      sql`INSERT INTO episodes (show_id, season_id, episode_number, trakt_id, title, plays, last_watched_at, progress, paused_at)
+        SELECT s.id, se.id, ${field('episodeNumber')}, ${field('episodeTraktId')}, ${field('title')}, 0, NULL, ${field('progress')}, ${field('pausedAt')}
+        FROM json_each(${json(part)}) AS j
+        CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = ${field('showTraktId')}
+        CROSS JOIN seasons se ON se.show_id = s.id AND se.season_number = ${field('seasonNumber')} WHERE true
+        ON CONFLICT (season_id, episode_number) DO UPDATE SET
+          trakt_id = coalesce(episodes.trakt_id, excluded.trakt_id), title = coalesce(episodes.title, excluded.title),
+          progress = CASE WHEN episodes.last_watched_at IS NULL OR excluded.paused_at > episodes.last_watched_at THEN excluded.progress ELSE episodes.progress END,
+          paused_at = CASE WHEN episodes.last_watched_at IS NULL OR excluded.paused_at > episodes.last_watched_at THEN excluded.paused_at ELSE episodes.paused_at END`,
+    );
+  }
+  statements.push(sql`DELETE FROM seasons WHERE show_id IN ${userShowIds(userId)}
+    AND NOT EXISTS (SELECT 1 FROM episodes e WHERE e.season_id = seasons.id)`);
+  return statements;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -289,33 +330,4 @@ export function deleteUserHistory(userId: number): Statement[] {
     sql`DELETE FROM movies WHERE user_id = ${userId}`,
     sql`DELETE FROM shows WHERE user_id = ${userId}`,
   ];
-}
-
-/**
- * The sync state of a user with no stored history: no cursors (so the next sync of each kind is a
- * first, full one), zero totals, no last result. The lease columns are left to the lease module.
- */
-export const EMPTY_SYNC_STATE = {
-  moviesSyncedAt: null,
-  showsSyncedAt: null,
-  moviesWatchedAt: null,
-  moviesPausedAt: null,
-  episodesWatchedAt: null,
-  episodesPausedAt: null,
-  moviesHistoryHighWater: null,
-  episodesHistoryHighWater: null,
-  movieCount: 0,
-  showCount: 0,
-  episodeCount: 0,
-  moviePlayCount: 0,
-  episodePlayCount: 0,
-  lastSyncAt: null,
-  lastResult: null,
-  lastError: null,
-  lastErrorAt: null,
-} satisfies Partial<SyncStateRow>;
-
-/** A statement deleting the user's sync state row (account deletion). */
-export function deleteSyncState(userId: number): Statement {
-  return sql`DELETE FROM sync_state WHERE user_id = ${userId}`;
 }

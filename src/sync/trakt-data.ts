@@ -85,3 +85,14 @@ export type PlaybackItem = z.infer<typeof playbackItem>;
 const activity = z.object({ watched_at: optionalTimestamp, paused_at: optionalTimestamp }).partial();
 export const lastActivities = z.object({ movies: activity.optional(), episodes: activity.optional() }).passthrough();
 export type LastActivities = z.infer<typeof lastActivities>;
+
+const playsWatched = z.object({ plays: z.number().int().min(0), watched: z.number().int().min(0) }).passthrough();
+/** `GET /users/me/stats`: Trakt's own totals, a cheap consistency check of the stored history. */
+export const userStats = z
+  .object({
+    movies: playsWatched,
+    shows: z.object({ watched: z.number().int().min(0) }).passthrough(),
+    episodes: playsWatched,
+  })
+  .passthrough();
+export type UserStats = z.infer<typeof userStats>;

@@ -1,22 +1,20 @@
 /**
  * @module
- * TMDB enrichment after a sync: posters for movies and shows, stills/titles/overviews/ratings for
- * episodes (one /tv/{id}/season/{n} call per season, never one per episode), and /find for items
- * whose Trakt tmdb id is null. The cache is global (public data shared by every user who watched a
- * title), so a second user with the same titles costs no TMDB calls. Work per run is bounded (the
- * rest is picked up by the next run) and paced under TMDB's ~40 requests/second.
+ * TMDB enrichment after a sync chunk: posters for movies and shows, stills/titles/overviews/ratings
+ * for episodes (one /tv/{id}/season/{n} call per season, never one per episode), and /find for
+ * items whose Trakt tmdb id is null. The cache is global (public data shared by every user who
+ * watched a title), so a second user with the same titles costs no TMDB calls.
+ *
+ * Work is bounded twice: only the titles the chunk touched are looked at, plus a slice of the
+ * user's backlog (titles an earlier run had no budget for) when `sync_state.tmdb_backlog` says
+ * there is one, so no run scans the whole library for nothing; and every run stops at its call
+ * budget (the rest stays in the backlog), paced under TMDB's ~40 requests/second.
  */
-import { and, eq, isNotNull, isNull, lt, or, sql } from 'drizzle-orm';
-import { optionalSecret } from '../config';
-import type { KeyRing } from '../crypto/envelope';
-import { type Database, isoNow, runBatch } from '../db/client';
+import { type AnyColumn, and, desc, eq, isNotNull, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
+import { chunk, type Database, isoNow, runBatch } from '../db/client';
 import { movies, seasons, shows, tmdbExternalIds, tmdbSeasons, tmdbTitles } from '../db/schema';
-import { chunk } from '../sync/store';
-import { readApiKeys } from '../users/api-keys';
 import { TmdbClient } from './client';
 
-/** Default TMDB requests per run when the caller gives no budget (Workers cap subrequests per invocation). */
-export const DEFAULT_TMDB_BUDGET = 300;
 /** Cached metadata older than this is fetched again. */
 export const TMDB_REFRESH_AGE_MS = 30 * 24 * 60 * 60 * 1000;
 /** At most this many requests in flight, and each group takes at least PACE_MS: ≤ 32 requests/second, 80% of TMDB's ~40. */
@@ -31,152 +29,213 @@ export type EnrichmentResult = {
   skipped?: 'no_tmdb_key' | 'budget_exhausted';
 };
 
-export async function tmdbKeyFor(env: Env, db: Database, ring: KeyRing, userId: number): Promise<string | undefined> {
-  const keys = await readApiKeys(db, ring, userId, ['tmdb']).catch(
-    () => ({}) as Awaited<ReturnType<typeof readApiKeys>>,
-  );
-  return keys.tmdb?.secret ?? optionalSecret(env.TMDB_API_KEY);
-}
+/** What to enrich: the trakt ids a chunk touched, and whether to take a slice of the backlog too. */
+export type EnrichTargets = { movies: number[]; shows: number[]; backlog: boolean };
 
-/** Runs tasks CONCURRENCY at a time, each group taking at least PACE_MS. Failures of single tasks are returned, not thrown. */
-async function paced<T>(
-  tasks: Array<() => Promise<T>>,
-  sleep: (ms: number) => Promise<void>,
-): Promise<Array<PromiseSettledResult<T>>> {
-  const results: Array<PromiseSettledResult<T>> = [];
+type Run = {
+  env: Env;
+  db: Database;
+  userId: number;
+  client: TmdbClient;
+  now: number;
+  stale: string;
+  sleep: (ms: number) => Promise<void>;
+  targets: EnrichTargets;
+  result: EnrichmentResult;
+  budget: number;
+  /** True when some wanted item was left for a later run (budget, or a backlog slice that came back full). */
+  more: boolean;
+};
+
+/**
+ * Runs tasks CONCURRENCY at a time, each group taking at least PACE_MS. A failed task is not
+ * thrown: its item stays unenriched, and the backlog flag makes a later run retry it.
+ */
+async function paced(run: Run, tasks: Array<() => Promise<void>>): Promise<void> {
   for (let i = 0; i < tasks.length; i += CONCURRENCY) {
     const started = Date.now();
-    results.push(...(await Promise.allSettled(tasks.slice(i, i + CONCURRENCY).map((task) => task()))));
+    const results = await Promise.allSettled(tasks.slice(i, i + CONCURRENCY).map((task) => task()));
+    if (results.some((r) => r.status === 'rejected')) run.more = true;
     const elapsed = Date.now() - started;
-    if (i + CONCURRENCY < tasks.length && elapsed < PACE_MS) await sleep(PACE_MS - elapsed);
+    if (i + CONCURRENCY < tasks.length && elapsed < PACE_MS) await run.sleep(PACE_MS - elapsed);
   }
-  return results;
 }
 
-export async function enrichUser(
-  env: Env,
-  db: Database,
-  ring: KeyRing,
-  userId: number,
-  options: { kinds: Array<'movies' | 'shows'>; now?: number; budget?: number; sleep?: (ms: number) => Promise<void> },
-): Promise<EnrichmentResult> {
-  const result: EnrichmentResult = { calls: 0, titles: 0, seasons: 0, lookups: 0 };
-  const apiKey = await tmdbKeyFor(env, db, ring, userId);
-  if (!apiKey) return { ...result, skipped: 'no_tmdb_key' };
-  const client = TmdbClient.fromEnv(env, apiKey);
-  const now = options.now ?? Date.now();
-  const stale = isoNow(now - TMDB_REFRESH_AGE_MS);
-  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
-  let budget = Math.max(0, options.budget ?? DEFAULT_TMDB_BUDGET);
-  const take = <T>(items: T[]) => {
-    const taken = items.slice(0, Math.max(0, budget));
-    budget -= taken.length;
-    if (taken.length < items.length) result.skipped = 'budget_exhausted';
-    return taken;
-  };
-  const statements: Array<ReturnType<typeof sql>> = [];
-  const flush = async () => {
-    await runBatch(env.DB, statements.splice(0));
-  };
+function take<T>(run: Run, items: T[]): T[] {
+  const taken = items.slice(0, Math.max(0, run.budget));
+  run.budget -= taken.length;
+  if (taken.length < items.length) {
+    run.result.skipped = 'budget_exhausted';
+    run.more = true;
+  }
+  return taken;
+}
 
-  // 1. Items without a TMDB id: look them up once by imdb (movies) or tvdb (shows) id.
-  const lookups: Array<{ source: 'imdb_id' | 'tvdb_id'; externalId: string; kind: 'movie' | 'tv' }> = [];
-  if (options.kinds.includes('movies')) {
-    const rows = await db
-      .selectDistinct({ externalId: movies.imdbId })
-      .from(movies)
-      .leftJoin(
-        tmdbExternalIds,
-        and(
-          eq(tmdbExternalIds.source, 'imdb_id'),
-          eq(tmdbExternalIds.externalId, movies.imdbId),
-          eq(tmdbExternalIds.kind, 'movie'),
-        ),
-      )
-      .where(
-        and(
-          eq(movies.userId, userId),
-          isNull(movies.tmdbRef),
-          isNotNull(movies.imdbId),
-          isNull(tmdbExternalIds.externalId),
-        ),
-      );
-    lookups.push(
-      ...rows.map((r) => ({ source: 'imdb_id' as const, externalId: r.externalId!, kind: 'movie' as const })),
-    );
+const inIds = (column: SQL | AnyColumn, ids: number[]) =>
+  sql`${column} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`;
+
+/**
+ * Rows wanted by a step: those of the touched titles, then (if there is a backlog) up to the
+ * remaining budget + 1 of any of the user's titles, to learn whether more is left.
+ */
+async function wanted<T>(
+  run: Run,
+  ids: number[],
+  query: (scoped: boolean, limit: number | undefined) => Promise<T[]>,
+  key: (row: T) => string,
+) {
+  const rows = ids.length > 0 ? await query(true, undefined) : [];
+  if (run.targets.backlog && run.budget > rows.length) {
+    const limit = run.budget - rows.length + 1;
+    const slice = await query(false, limit);
+    if (slice.length >= limit) run.more = true;
+    const seen = new Set(rows.map(key));
+    for (const row of slice) if (!seen.has(key(row))) rows.push(row);
   }
-  if (options.kinds.includes('shows')) {
-    const rows = await db
-      .selectDistinct({ externalId: sql<string>`CAST(${shows.tvdbId} AS TEXT)` })
-      .from(shows)
-      .leftJoin(
-        tmdbExternalIds,
-        and(
-          eq(tmdbExternalIds.source, 'tvdb_id'),
-          eq(tmdbExternalIds.externalId, sql`CAST(${shows.tvdbId} AS TEXT)`),
-          eq(tmdbExternalIds.kind, 'tv'),
-        ),
-      )
-      .where(
-        and(
-          eq(shows.userId, userId),
-          isNull(shows.tmdbRef),
-          isNotNull(shows.tvdbId),
-          isNull(tmdbExternalIds.externalId),
-        ),
-      );
-    lookups.push(...rows.map((r) => ({ source: 'tvdb_id' as const, externalId: r.externalId, kind: 'tv' as const })));
-  }
+  return rows;
+}
+
+/** 1. Items without a TMDB id: look them up once by imdb (movies) or tvdb (shows) id. */
+async function lookUpMissingIds(run: Run): Promise<SQL[]> {
+  const { db, userId } = run;
+  const movieRows = await wanted(
+    run,
+    run.targets.movies,
+    (scoped, limit) => {
+      const q = db
+        .selectDistinct({ externalId: movies.imdbId, traktId: movies.traktId })
+        .from(movies)
+        .leftJoin(
+          tmdbExternalIds,
+          and(
+            eq(tmdbExternalIds.source, 'imdb_id'),
+            eq(tmdbExternalIds.externalId, movies.imdbId),
+            eq(tmdbExternalIds.kind, 'movie'),
+          ),
+        )
+        .where(
+          and(
+            eq(movies.userId, userId),
+            scoped ? inIds(movies.traktId, run.targets.movies) : undefined,
+            isNull(movies.tmdbRef),
+            isNotNull(movies.imdbId),
+            isNull(tmdbExternalIds.externalId),
+          ),
+        );
+      return limit === undefined ? q : q.limit(limit);
+    },
+    (r) => String(r.traktId),
+  );
+  const showRows = await wanted(
+    run,
+    run.targets.shows,
+    (scoped, limit) => {
+      const q = db
+        .selectDistinct({ externalId: sql<string>`CAST(${shows.tvdbId} AS TEXT)`, traktId: shows.traktId })
+        .from(shows)
+        .leftJoin(
+          tmdbExternalIds,
+          and(
+            eq(tmdbExternalIds.source, 'tvdb_id'),
+            eq(tmdbExternalIds.externalId, sql`CAST(${shows.tvdbId} AS TEXT)`),
+            eq(tmdbExternalIds.kind, 'tv'),
+          ),
+        )
+        .where(
+          and(
+            eq(shows.userId, userId),
+            scoped ? inIds(shows.traktId, run.targets.shows) : undefined,
+            isNull(shows.tmdbRef),
+            isNotNull(shows.tvdbId),
+            isNull(tmdbExternalIds.externalId),
+          ),
+        );
+      return limit === undefined ? q : q.limit(limit);
+    },
+    (r) => String(r.traktId),
+  );
+  const lookups = [
+    ...new Map(
+      movieRows.map((r) => [
+        r.externalId!,
+        { source: 'imdb_id' as const, externalId: r.externalId!, kind: 'movie' as const },
+      ]),
+    ).values(),
+    ...new Map(
+      showRows.map((r) => [
+        r.externalId,
+        { source: 'tvdb_id' as const, externalId: r.externalId, kind: 'tv' as const },
+      ]),
+    ).values(),
+  ];
   const found: Array<{ source: string; externalId: string; kind: string; tmdbId: number | null; fetchedAt: string }> =
     [];
-  const lookupTasks = take(lookups).map((l) => async () => {
-    const answer = await client.find(l.externalId, l.source);
-    const match = l.kind === 'movie' ? answer?.movie_results?.[0] : answer?.tv_results?.[0];
-    found.push({ ...l, tmdbId: match?.id ?? null, fetchedAt: isoNow(now) });
-  });
-  await paced(lookupTasks, sleep);
-  result.lookups = found.length;
-  for (const part of chunk(found)) {
-    statements.push(sql`INSERT INTO tmdb_external_ids (source, external_id, kind, tmdb_id, fetched_at)
+  await paced(
+    run,
+    take(run, lookups).map((l) => async () => {
+      const answer = await run.client.find(l.externalId, l.source);
+      const match = l.kind === 'movie' ? answer?.movie_results?.[0] : answer?.tv_results?.[0];
+      found.push({ ...l, tmdbId: match?.id ?? null, fetchedAt: isoNow(run.now) });
+    }),
+  );
+  run.result.lookups = found.length;
+  const statements: SQL[] = chunk(found).map(
+    (part) => sql`INSERT INTO tmdb_external_ids (source, external_id, kind, tmdb_id, fetched_at)
       SELECT json_extract(j.value, '$.source'), json_extract(j.value, '$.externalId'), json_extract(j.value, '$.kind'), json_extract(j.value, '$.tmdbId'), json_extract(j.value, '$.fetchedAt')
       FROM json_each(${JSON.stringify(part)}) AS j WHERE true
-      ON CONFLICT (source, external_id, kind) DO UPDATE SET tmdb_id = excluded.tmdb_id, fetched_at = excluded.fetched_at`);
-  }
-  // Point the user's rows at ids found now or by earlier lookups (anyone's).
-  if (options.kinds.includes('movies')) {
+      ON CONFLICT (source, external_id, kind) DO UPDATE SET tmdb_id = excluded.tmdb_id, fetched_at = excluded.fetched_at`,
+  );
+  // Point the user's rows at ids found now or by earlier lookups (anyone's): the touched rows and the backlog
+  // rows just looked up, by trakt id so each statement walks the (user_id, trakt_id) index.
+  const movieIds = [...new Set([...run.targets.movies, ...movieRows.map((r) => r.traktId)])];
+  const showIds = [...new Set([...run.targets.shows, ...showRows.map((r) => r.traktId)])];
+  if (movieIds.length > 0)
     statements.push(sql`UPDATE movies SET tmdb_ref = (SELECT x.tmdb_id FROM tmdb_external_ids x WHERE x.source = 'imdb_id' AND x.external_id = movies.imdb_id AND x.kind = 'movie')
-      WHERE user_id = ${userId} AND tmdb_ref IS NULL AND imdb_id IS NOT NULL`);
-  }
-  if (options.kinds.includes('shows')) {
+      WHERE user_id = ${userId} AND ${inIds(movies.traktId, movieIds)} AND tmdb_ref IS NULL AND imdb_id IS NOT NULL`);
+  if (showIds.length > 0)
     statements.push(sql`UPDATE shows SET tmdb_ref = (SELECT x.tmdb_id FROM tmdb_external_ids x WHERE x.source = 'tvdb_id' AND x.external_id = CAST(shows.tvdb_id AS TEXT) AND x.kind = 'tv')
-      WHERE user_id = ${userId} AND tmdb_ref IS NULL AND tvdb_id IS NOT NULL`);
-  }
-  await flush();
+      WHERE user_id = ${userId} AND ${inIds(shows.traktId, showIds)} AND tmdb_ref IS NULL AND tvdb_id IS NOT NULL`);
+  return statements;
+}
 
-  // 2. Titles not cached yet (or stale): one call per movie/show.
+/** 2. Titles not cached yet (or stale): one call per movie/show. */
+async function fetchTitles(run: Run): Promise<SQL[]> {
+  const { db, userId } = run;
   const wantedTitles: Array<{ kind: 'movie' | 'tv'; id: number }> = [];
-  for (const [kind, table] of [
-    ['movie', movies],
-    ['tv', shows],
+  for (const [kind, table, ids] of [
+    ['movie', movies, run.targets.movies],
+    ['tv', shows, run.targets.shows],
   ] as const) {
-    if (!options.kinds.includes(kind === 'movie' ? 'movies' : 'shows')) continue;
-    const rows = await db
-      .selectDistinct({ id: table.tmdbRef })
-      .from(table)
-      .leftJoin(tmdbTitles, and(eq(tmdbTitles.kind, kind), eq(tmdbTitles.tmdbId, table.tmdbRef)))
-      .where(
-        and(
-          eq(table.userId, userId),
-          isNotNull(table.tmdbRef),
-          or(isNull(tmdbTitles.tmdbId), lt(tmdbTitles.fetchedAt, stale)),
-        ),
-      );
-    wantedTitles.push(...rows.map((r) => ({ kind, id: r.id! })));
+    const rows = await wanted(
+      run,
+      ids,
+      (scoped, limit) => {
+        const q = db
+          .select({ id: table.tmdbRef, lastWatchedAt: table.lastWatchedAt })
+          .from(table)
+          .leftJoin(tmdbTitles, and(eq(tmdbTitles.kind, kind), eq(tmdbTitles.tmdbId, table.tmdbRef)))
+          .where(
+            and(
+              eq(table.userId, userId),
+              scoped ? inIds(table.traktId, ids) : undefined,
+              isNotNull(table.tmdbRef),
+              or(isNull(tmdbTitles.tmdbId), lt(tmdbTitles.fetchedAt, run.stale)),
+            ),
+          );
+        // The backlog slice walks (user_id, last_watched_at) newest first; touched rows go by trakt id (sorted below).
+        return limit === undefined ? q : q.orderBy(desc(table.lastWatchedAt)).limit(limit);
+      },
+      (r) => String(r.id),
+    );
+    // Most recently watched first: the titles a user sees first get their posters first.
+    rows.sort((a, b) => (a.lastWatchedAt < b.lastWatchedAt ? 1 : a.lastWatchedAt > b.lastWatchedAt ? -1 : 0));
+    for (const id of new Set(rows.map((r) => r.id!))) wantedTitles.push({ kind, id });
   }
   const titleRows: Array<Record<string, unknown>> = [];
   await paced(
-    take(wantedTitles).map((t) => async () => {
-      const data = t.kind === 'movie' ? await client.movie(t.id) : await client.show(t.id);
+    run,
+    take(run, wantedTitles).map((t) => async () => {
+      const data = t.kind === 'movie' ? await run.client.movie(t.id) : await run.client.show(t.id);
       titleRows.push({
         kind: t.kind,
         tmdbId: t.id,
@@ -186,82 +245,136 @@ export async function enrichUser(
         backdropPath: data?.backdrop_path ?? null,
         overview: data?.overview ?? null,
         voteAverage: data?.vote_average ?? null,
-        fetchedAt: isoNow(now),
+        fetchedAt: isoNow(run.now),
       });
     }),
-    sleep,
   );
-  result.titles = titleRows.length;
-  for (const part of chunk(titleRows)) {
-    statements.push(sql`INSERT INTO tmdb_titles (kind, tmdb_id, status, title, poster_path, backdrop_path, overview, vote_average, fetched_at)
+  run.result.titles = titleRows.length;
+  return chunk(titleRows).map(
+    (
+      part,
+    ) => sql`INSERT INTO tmdb_titles (kind, tmdb_id, status, title, poster_path, backdrop_path, overview, vote_average, fetched_at)
       SELECT json_extract(j.value, '$.kind'), json_extract(j.value, '$.tmdbId'), json_extract(j.value, '$.status'), json_extract(j.value, '$.title'),
              json_extract(j.value, '$.posterPath'), json_extract(j.value, '$.backdropPath'), json_extract(j.value, '$.overview'), json_extract(j.value, '$.voteAverage'),
              json_extract(j.value, '$.fetchedAt')
       FROM json_each(${JSON.stringify(part)}) AS j WHERE true
       ON CONFLICT (kind, tmdb_id) DO UPDATE SET status = excluded.status, title = excluded.title, poster_path = excluded.poster_path, backdrop_path = excluded.backdrop_path,
-        overview = excluded.overview, vote_average = excluded.vote_average, fetched_at = excluded.fetched_at`);
-  }
-  await flush();
+        overview = excluded.overview, vote_average = excluded.vote_average, fetched_at = excluded.fetched_at`,
+  );
+}
 
-  // 3. Seasons not cached yet: one call per season gives every episode's still, name, overview and rating.
-  if (options.kinds.includes('shows')) {
-    const rows = await db
-      .selectDistinct({ showId: shows.tmdbRef, season: seasons.seasonNumber })
-      .from(seasons)
-      .innerJoin(shows, eq(shows.id, seasons.showId))
-      .leftJoin(
-        tmdbSeasons,
-        and(eq(tmdbSeasons.tmdbShowId, shows.tmdbRef), eq(tmdbSeasons.seasonNumber, seasons.seasonNumber)),
-      )
-      .where(
-        and(
-          eq(shows.userId, userId),
-          isNotNull(shows.tmdbRef),
-          or(isNull(tmdbSeasons.tmdbShowId), lt(tmdbSeasons.fetchedAt, stale)),
-        ),
-      );
-    const seasonRows: Array<Record<string, unknown>> = [];
-    const episodeRows: Array<Record<string, unknown>> = [];
-    await paced(
-      take(rows.map((r) => ({ showId: r.showId!, season: r.season }))).map((s) => async () => {
-        const data = await client.season(s.showId, s.season);
-        seasonRows.push({
+/** 3. Seasons not cached yet: one call per season gives every episode's still, name, overview and rating. */
+async function fetchSeasons(run: Run): Promise<SQL[]> {
+  const { db, userId } = run;
+  const rows = await wanted(
+    run,
+    run.targets.shows,
+    (scoped, limit) => {
+      const q = db
+        .select({ showId: shows.tmdbRef, season: seasons.seasonNumber, lastWatchedAt: shows.lastWatchedAt })
+        .from(seasons)
+        .innerJoin(shows, eq(shows.id, seasons.showId))
+        .leftJoin(
+          tmdbSeasons,
+          and(eq(tmdbSeasons.tmdbShowId, shows.tmdbRef), eq(tmdbSeasons.seasonNumber, seasons.seasonNumber)),
+        )
+        .where(
+          and(
+            eq(shows.userId, userId),
+            scoped ? inIds(shows.traktId, run.targets.shows) : undefined,
+            isNotNull(shows.tmdbRef),
+            or(isNull(tmdbSeasons.tmdbShowId), lt(tmdbSeasons.fetchedAt, run.stale)),
+          ),
+        );
+      return limit === undefined ? q : q.orderBy(desc(shows.lastWatchedAt), seasons.seasonNumber).limit(limit);
+    },
+    (r) => `${r.showId}:${r.season}`,
+  );
+  rows.sort((a, b) =>
+    a.lastWatchedAt !== b.lastWatchedAt ? (a.lastWatchedAt < b.lastWatchedAt ? 1 : -1) : a.season - b.season,
+  );
+  const uniqueSeasons = [...new Map(rows.map((r) => [`${r.showId}:${r.season}`, r])).values()];
+  const seasonRows: Array<Record<string, unknown>> = [];
+  const episodeRows: Array<Record<string, unknown>> = [];
+  await paced(
+    run,
+    take(
+      run,
+      uniqueSeasons.map((r) => ({ showId: r.showId!, season: r.season })),
+    ).map((s) => async () => {
+      const data = await run.client.season(s.showId, s.season);
+      seasonRows.push({
+        tmdbShowId: s.showId,
+        seasonNumber: s.season,
+        status: data ? 'found' : 'missing',
+        fetchedAt: isoNow(run.now),
+      });
+      for (const e of data?.episodes ?? []) {
+        episodeRows.push({
           tmdbShowId: s.showId,
           seasonNumber: s.season,
-          status: data ? 'found' : 'missing',
-          fetchedAt: isoNow(now),
+          episodeNumber: e.episode_number,
+          name: e.name ?? null,
+          overview: e.overview ?? null,
+          stillPath: e.still_path ?? null,
+          voteAverage: e.vote_average ?? null,
         });
-        for (const e of data?.episodes ?? []) {
-          episodeRows.push({
-            tmdbShowId: s.showId,
-            seasonNumber: s.season,
-            episodeNumber: e.episode_number,
-            name: e.name ?? null,
-            overview: e.overview ?? null,
-            stillPath: e.still_path ?? null,
-            voteAverage: e.vote_average ?? null,
-          });
-        }
-      }),
-      sleep,
-    );
-    result.seasons = seasonRows.length;
-    for (const part of chunk(episodeRows)) {
-      statements.push(sql`INSERT INTO tmdb_episodes (tmdb_show_id, season_number, episode_number, name, overview, still_path, vote_average)
+      }
+    }),
+  );
+  run.result.seasons = seasonRows.length;
+  return [
+    ...chunk(episodeRows).map(
+      (
+        part,
+      ) => sql`INSERT INTO tmdb_episodes (tmdb_show_id, season_number, episode_number, name, overview, still_path, vote_average)
         SELECT json_extract(j.value, '$.tmdbShowId'), json_extract(j.value, '$.seasonNumber'), json_extract(j.value, '$.episodeNumber'), json_extract(j.value, '$.name'),
                json_extract(j.value, '$.overview'), json_extract(j.value, '$.stillPath'), json_extract(j.value, '$.voteAverage')
         FROM json_each(${JSON.stringify(part)}) AS j WHERE true
         ON CONFLICT (tmdb_show_id, season_number, episode_number) DO UPDATE SET name = excluded.name, overview = excluded.overview, still_path = excluded.still_path,
-          vote_average = excluded.vote_average`);
-    }
-    for (const part of chunk(seasonRows)) {
-      statements.push(sql`INSERT INTO tmdb_seasons (tmdb_show_id, season_number, status, fetched_at)
+          vote_average = excluded.vote_average`,
+    ),
+    ...chunk(seasonRows).map(
+      (part) => sql`INSERT INTO tmdb_seasons (tmdb_show_id, season_number, status, fetched_at)
         SELECT json_extract(j.value, '$.tmdbShowId'), json_extract(j.value, '$.seasonNumber'), json_extract(j.value, '$.status'), json_extract(j.value, '$.fetchedAt')
         FROM json_each(${JSON.stringify(part)}) AS j WHERE true
-        ON CONFLICT (tmdb_show_id, season_number) DO UPDATE SET status = excluded.status, fetched_at = excluded.fetched_at`);
-    }
-    await flush();
-  }
-  result.calls = client.calls;
-  return result;
+        ON CONFLICT (tmdb_show_id, season_number) DO UPDATE SET status = excluded.status, fetched_at = excluded.fetched_at`,
+    ),
+  ];
+}
+
+/**
+ * Enriches the touched titles (and a backlog slice) within `budget` TMDB calls. Returns the
+ * figures and whether a backlog remains for later runs. Writes go out in one batch per step.
+ */
+export async function enrichUser(
+  env: Env,
+  db: Database,
+  userId: number,
+  apiKey: string | undefined,
+  options: { targets: EnrichTargets; budget: number; now?: number; sleep?: (ms: number) => Promise<void> },
+): Promise<{ result: EnrichmentResult; backlog: boolean }> {
+  const result: EnrichmentResult = { calls: 0, titles: 0, seasons: 0, lookups: 0 };
+  const hasWork = options.targets.backlog || options.targets.movies.length > 0 || options.targets.shows.length > 0;
+  if (!apiKey) return { result: { ...result, skipped: 'no_tmdb_key' }, backlog: hasWork };
+  if (!hasWork) return { result, backlog: false };
+  const now = options.now ?? Date.now();
+  const run: Run = {
+    env,
+    db,
+    userId,
+    client: TmdbClient.fromEnv(env, apiKey),
+    now,
+    stale: isoNow(now - TMDB_REFRESH_AGE_MS),
+    sleep: options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))),
+    targets: options.targets,
+    result,
+    budget: Math.max(0, options.budget),
+    more: false,
+  };
+  await runBatch(env.DB, await lookUpMissingIds(run));
+  await runBatch(env.DB, await fetchTitles(run));
+  if (options.targets.shows.length > 0 || options.targets.backlog) await runBatch(env.DB, await fetchSeasons(run));
+  result.calls = run.client.calls;
+  return { result, backlog: run.more };
 }

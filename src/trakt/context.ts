@@ -6,7 +6,7 @@
 import { upstreamTimeoutMs } from '../config';
 import { keyRing } from '../crypto/envelope';
 import { database } from '../db/client';
-import { TraktClient } from './client';
+import { TraktClient, type TraktCredentials } from './client';
 import { resolveTraktCredentials } from './credentials';
 import type { TokenStoreContext } from './tokens';
 
@@ -16,6 +16,8 @@ export async function traktUserContext(
   env: Env,
   userId: number,
   waitUntil?: (promise: Promise<unknown>) => void,
+  /** Credentials already resolved by the caller (a sync reads the user's keys once for Trakt and TMDB). */
+  credentials?: () => Promise<TraktCredentials>,
 ): Promise<TraktUserContext> {
   const db = database(env.DB);
   const ring = await keyRing(env);
@@ -29,8 +31,8 @@ export async function traktUserContext(
     upstreamTimeoutMs: upstreamTimeoutMs(env),
     waitUntil,
     client: () =>
-      (client ??= resolveTraktCredentials(env, db, ring, userId).then((credentials) =>
-        TraktClient.fromEnv(env, credentials),
+      (client ??= (credentials ? credentials() : resolveTraktCredentials(env, db, ring, userId)).then((resolved) =>
+        TraktClient.fromEnv(env, resolved),
       )),
   };
 }

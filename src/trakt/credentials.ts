@@ -20,7 +20,14 @@ export async function resolveTraktCredentials(
   ring: KeyRing,
   userId: number,
 ): Promise<TraktCredentials> {
-  const keys = await readApiKeys(db, ring, userId, ['trakt', 'trakt_client_id', 'trakt_client_secret']);
+  return traktCredentialsFrom(env, await readApiKeys(db, ring, userId, TRAKT_KEY_SERVICES));
+}
+
+/** The stored API keys that can name a user's Trakt app. */
+export const TRAKT_KEY_SERVICES = ['trakt', 'trakt_client_id', 'trakt_client_secret'] as const;
+
+/** Credentials from keys already read (a sync reads all of a user's keys once). */
+export function traktCredentialsFrom(env: Env, keys: Awaited<ReturnType<typeof readApiKeys>>): TraktCredentials {
   if (keys.trakt?.serviceUserId) return { clientId: keys.trakt.serviceUserId, clientSecret: keys.trakt.secret };
   if (keys.trakt_client_id && keys.trakt_client_secret) {
     return { clientId: keys.trakt_client_id.secret, clientSecret: keys.trakt_client_secret.secret };

@@ -15,7 +15,8 @@
 import { forgetUsername } from '../auth/login-throttle';
 import { closeAllSessions } from '../auth/sessions';
 import { type Database, runBatch } from '../db/client';
-import { deleteSyncState, deleteUserHistory } from '../sync/store';
+import { deleteSyncState } from '../sync/state';
+import { deleteUserHistory } from '../sync/store';
 import { deleteConnectionRow } from '../trakt/connections';
 import { traktUserContext } from '../trakt/context';
 import { forgetDeviceFlow } from '../trakt/device';

@@ -86,6 +86,8 @@ export async function readApiKeys(
   ring: KeyRing,
   userId: number,
   services: readonly ServiceName[],
+  /** Services whose unreadable value is left out instead of failing the whole read. */
+  optional: readonly ServiceName[] = [],
 ): Promise<Partial<Record<ServiceName, { secret: string; serviceUserId: string | null }>>> {
   const rows = await db.query.apiKeys.findMany({
     columns: { serviceName: true, serviceUserId: true, encryptedKey: true },
@@ -102,6 +104,7 @@ export async function readApiKeys(
       };
     } catch (error) {
       if (!(error instanceof EnvelopeError)) throw error;
+      if (optional.includes(service)) continue;
       throw new ApiError(
         422,
         `Stored API key for "${service}" is unreadable; save it again with POST /users/api-keys/`,

@@ -14,6 +14,10 @@ export type D1Meter = {
   rowsWritten: number;
   writesByTable: Map<string, number>;
   statements: string[];
+  /** One entry per D1 call (a statement run on its own, or a whole batch): what it read and wrote. */
+  calls: Array<{ statements: number; rowsRead: number; rowsWritten: number }>;
+  /** Rows read per statement, in order (to find the expensive ones). */
+  readsByStatement: Array<{ sql: string; rowsRead: number }>;
 };
 
 const WRITE = /^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+["`]?(\w+)/i;
@@ -22,12 +26,23 @@ const SELECT = /^\s*(SELECT|WITH)\b/i;
 type Meta = { rows_read?: number; rows_written?: number };
 
 export async function meterD1<T>(block: () => Promise<T>): Promise<{ result: T; meter: D1Meter }> {
-  const meter: D1Meter = { rowsRead: 0, rowsWritten: 0, writesByTable: new Map(), statements: [] };
+  const meter: D1Meter = {
+    rowsRead: 0,
+    rowsWritten: 0,
+    writesByTable: new Map(),
+    statements: [],
+    calls: [],
+    readsByStatement: [],
+  };
+  let inBatch = false;
   const db = env.DB;
   const originalPrepare = db.prepare;
   const originalBatch = db.batch;
   const record = (sql: string, meta: Meta | undefined) => {
+    if (!inBatch)
+      meter.calls.push({ statements: 1, rowsRead: meta?.rows_read ?? 0, rowsWritten: meta?.rows_written ?? 0 });
     meter.statements.push(sql);
+    meter.readsByStatement.push({ sql, rowsRead: meta?.rows_read ?? 0 });
     meter.rowsRead += meta?.rows_read ?? 0;
     const written = meta?.rows_written ?? 0;
     meter.rowsWritten += written;
@@ -76,9 +91,15 @@ export async function meterD1<T>(block: () => Promise<T>): Promise<{ result: T; 
   db.prepare = ((query: string) => instrument(originalPrepare.call(db, query), query)) as D1Database['prepare'];
   db.batch = (async (statements: D1PreparedStatement[]) => {
     const results = await originalBatch.call(db, statements);
+    const call = { statements: statements.length, rowsRead: 0, rowsWritten: 0 };
+    inBatch = true;
     results.forEach((result, i) => {
       record(sqlOf.get(statements[i]!) ?? '(batch)', result.meta);
+      call.rowsRead += result.meta?.rows_read ?? 0;
+      call.rowsWritten += result.meta?.rows_written ?? 0;
     });
+    inBatch = false;
+    meter.calls.push(call);
     return results;
   }) as D1Database['batch'];
   try {

@@ -1,0 +1,204 @@
+/**
+ * @module
+ * The one owner of `sync_state`: the per-user sync lease, the resume cursor of an unfinished
+ * sync (one JSON pass record per kind), the stored totals and the last result or error. Every
+ * read and write of that table goes through here.
+ *
+ * The lease: at most one sync chunk per user at a time, whether started by a fetch endpoint or
+ * by the queue consumer. A conditional upsert takes it; an expired lease (a crashed run) can be
+ * taken over. Each chunk releases it in its own final batch, together with the cursor it wrote.
+ */
+import { and, eq, type SQL, sql } from 'drizzle-orm';
+import { randomToken } from '../crypto/bytes';
+import { type Database, isoNow } from '../db/client';
+import { syncState } from '../db/schema';
+import { ApiError } from '../http/errors';
+
+/** Longer than the longest chunk (a chunk is bounded by SYNC_PAGES_PER_RUN pages). */
+export const SYNC_LEASE_MS = 10 * 60 * 1000;
+
+export const SYNC_IN_PROGRESS = 'A sync is already running for this account; try again shortly';
+
+export type SyncKind = 'movies' | 'shows';
+export type SyncStateRow = typeof syncState.$inferSelect;
+export type SyncStateUpdate = Partial<typeof syncState.$inferInsert>;
+
+export type PassPhase = 'history' | 'totals' | 'watched' | 'playback';
+
+/** The stored totals (`sync_state` counts) a pass compares with Trakt's and reports from. */
+export type StoredTotals = {
+  movieCount: number;
+  showCount: number;
+  episodeCount: number;
+  moviePlayCount: number;
+  episodePlayCount: number;
+};
+
+/**
+ * The resume cursor of `/sync/history`: the next request is `end_at=endAt&page=page`. `endAt` is
+ * the oldest play already stored by this pass (stable while new plays arrive at the top);
+ * `boundaryIds` are the plays already seen at exactly `endAt`. `page` only grows past 1 when a
+ * whole page shares one timestamp (a bulk "mark as watched"), so the cursor always advances.
+ */
+export type HistoryCursor = { endAt: string | null; page: number; boundaryIds: number[] };
+
+/** One kind's sync in progress, stored as JSON in `movies_pass` / `shows_pass` until it finishes. */
+export type SyncPass = {
+  id: string;
+  /** `full` reads the whole history and removes stored plays Trakt no longer has; `incremental` reads from `startAt`. */
+  mode: 'full' | 'incremental';
+  reason: 'first_sync' | 'weekly_reconcile' | 'totals_disagree' | 'new_activity';
+  phase: PassPhase;
+  /** Chunks committed so far; a queued continuation names the chunk it expects, so a re-delivery is a no-op. */
+  chunks: number;
+  startAt: string | null;
+  cursor: HistoryCursor;
+  /** Next `/sync/watched` page (full passes). */
+  watchedPage: number;
+  pagesDone: number;
+  pagesKnown: number | null;
+  playsStored: number;
+  playsAdded: number;
+  playsRemoved: number;
+  /** Movies or shows, and episodes, whose totals this pass recomputed (for the reported counts). */
+  itemsTouched: number;
+  episodesTouched: number;
+  /** The stored totals when the pass started. */
+  startTotals?: StoredTotals;
+  /** Newest `watched_at` this pass saw: the next incremental history fetch starts a little before it. */
+  highWater: string | null;
+  /** The `/sync/last_activities` values this pass started from; stored as "seen" when it finishes. */
+  activities: { watchedAt: string | null; pausedAt: string | null };
+  playbackDue: boolean;
+  startedAt: string;
+};
+
+export const passColumn = { movies: 'moviesPass', shows: 'showsPass' } as const;
+
+export function readPass(state: SyncStateRow | undefined, kind: SyncKind): SyncPass | null {
+  const raw = state?.[passColumn[kind]];
+  if (!raw) return null;
+  try {
+    return JSON.parse(raw) as SyncPass;
+  } catch {
+    return null; // an unreadable cursor restarts the pass: every write is idempotent
+  }
+}
+
+export async function readSyncState(db: Database, userId: number): Promise<SyncStateRow | undefined> {
+  return db.query.syncState.findFirst({ where: eq(syncState.userId, userId) });
+}
+
+/** Stored totals for list pages and sync-status (no `COUNT(*)` on the read path). */
+export async function readStoredCounts(db: Database, userId: number) {
+  return db.query.syncState.findFirst({
+    columns: { movieCount: true, showCount: true, episodeCount: true, moviePlayCount: true, episodePlayCount: true },
+    where: eq(syncState.userId, userId),
+  });
+}
+
+export async function acquireSyncLease(db: Database, userId: number, now = Date.now()): Promise<string> {
+  const leaseId = randomToken(16);
+  const until = isoNow(now + SYNC_LEASE_MS);
+  const taken = await db
+    .insert(syncState)
+    .values({ userId, leaseId, leaseUntil: until })
+    .onConflictDoUpdate({
+      target: syncState.userId,
+      set: { leaseId, leaseUntil: until },
+      setWhere: sql`${syncState.leaseUntil} IS NULL OR ${syncState.leaseUntil} <= ${isoNow(now)}`,
+    })
+    .returning({ userId: syncState.userId });
+  if (taken.length === 0) throw new ApiError(409, SYNC_IN_PROGRESS, { code: 'sync_in_progress', retryAfter: 30 });
+  return leaseId;
+}
+
+/** A statement writing the chunk's state (cursor, totals, result), guarded by the lease. */
+export function writeChunkState(db: Database, userId: number, leaseId: string, update: SyncStateUpdate) {
+  return db
+    .update(syncState)
+    .set(update)
+    .where(and(eq(syncState.userId, userId), eq(syncState.leaseId, leaseId)));
+}
+
+/** A statement releasing the lease, to run in the chunk's final batch. */
+export function releaseSyncLease(db: Database, userId: number, leaseId: string, update: SyncStateUpdate = {}) {
+  return writeChunkState(db, userId, leaseId, { ...update, leaseId: null, leaseUntil: null });
+}
+
+type CountColumn = 'movie_count' | 'show_count' | 'episode_count';
+
+/**
+ * Keeps a stored total exact without counting the library: before a chunk's writes, subtract the
+ * contribution of the items it touches (`sign` -1); after them, add it back (+1). Both run in the
+ * chunk's batch, so the difference is exactly what the chunk changed, in O(touched) rows read.
+ */
+export function adjustCount(userId: number, column: CountColumn, sign: 1 | -1, touchedCount: SQL): SQL {
+  const op = sql.raw(sign === 1 ? '+' : '-');
+  const name = sql.raw(column);
+  return sql`UPDATE sync_state SET ${name} = ${name} ${op} (${touchedCount}) WHERE user_id = ${userId}`;
+}
+
+/** Records a failed chunk and releases the lease; the cursor stays where the last commit left it. */
+export async function recordFailure(db: Database, userId: number, leaseId: string, message: string, now: number) {
+  await releaseSyncLease(db, userId, leaseId, { lastError: message, lastErrorAt: isoNow(now) }).run();
+}
+
+/** Releases a lease taken by a run that found nothing to do (a stale queue message). */
+export async function releaseUnused(db: Database, userId: number, leaseId: string) {
+  await releaseSyncLease(db, userId, leaseId).run();
+}
+
+/** Stores the latest result JSON (enrichment figures are added after the chunk's batch). */
+export async function writeLastResult(db: Database, userId: number, lastResult: string, tmdbBacklog?: boolean) {
+  await db
+    .update(syncState)
+    .set({ lastResult, ...(tmdbBacklog === undefined ? {} : { tmdbBacklog: tmdbBacklog ? 1 : 0 }) })
+    .where(eq(syncState.userId, userId));
+}
+
+/** A background sync that exhausted its retries: visible in /trakt/sync-status/. */
+export async function recordSyncGaveUp(db: Database, userId: number, now = Date.now()) {
+  await db
+    .update(syncState)
+    .set({
+      lastError: sql`'Background sync gave up after repeated failures: ' || coalesce(${syncState.lastError}, 'unknown error')`,
+      lastErrorAt: isoNow(now),
+    })
+    .where(eq(syncState.userId, userId));
+}
+
+/**
+ * The sync state of a user with no stored history: no cursors and no pass in progress (so the next
+ * sync of each kind is a first, full one), zero totals, no last result, no TMDB backlog. The lease
+ * columns are left to the lease functions above.
+ */
+export const EMPTY_SYNC_STATE = {
+  moviesSyncedAt: null,
+  showsSyncedAt: null,
+  moviesWatchedAt: null,
+  moviesPausedAt: null,
+  episodesWatchedAt: null,
+  episodesPausedAt: null,
+  moviesHistoryHighWater: null,
+  episodesHistoryHighWater: null,
+  movieCount: 0,
+  showCount: 0,
+  episodeCount: 0,
+  moviePlayCount: 0,
+  episodePlayCount: 0,
+  lastSyncAt: null,
+  lastResult: null,
+  lastError: null,
+  lastErrorAt: null,
+  moviesPass: null,
+  showsPass: null,
+  moviesReconciledAt: null,
+  showsReconciledAt: null,
+  tmdbBacklog: 0,
+} satisfies SyncStateUpdate;
+
+/** A statement deleting the user's sync state row (account deletion). */
+export function deleteSyncState(userId: number): SQL {
+  return sql`DELETE FROM sync_state WHERE user_id = ${userId}`;
+}
