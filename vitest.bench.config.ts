@@ -10,6 +10,8 @@ import { workersTestPlugin } from './vitest.shared.ts';
 export default defineConfig(async () => ({
   plugins: [await workersTestPlugin({ UPSTREAM_TIMEOUT_MS: '30000' })],
   test: {
+    // Builds the pages' browser code (src/web/dist/) before any test imports the app.
+    globalSetup: ['./scripts/build-web.mjs'],
     setupFiles: ['./test/setup.ts'],
     include: ['bench/**/*.bench.test.ts'],
     fileParallelism: false,

@@ -43,11 +43,15 @@ export type ChunkedRow = {
 
 export function chunkedTable(rows: Array<ChunkedRow & { account: string }>): string {
   const header =
-    '| Account | Scenario | chunks | Trakt max / total | TMDB max / total | upstream max per invocation | D1 calls max (statements) | rows read max batch / total | rows written max batch / total | heap est. MB |';
+    '| Account | Scenario | chunks | Trakt max / total | TMDB max / total | upstream max per invocation | D1 calls ' +
+    'max (statements) | rows read max batch / total | rows written max batch / total | heap est. MB |';
   const lines = [header, '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |'];
   for (const r of rows) {
     lines.push(
-      `| ${r.account} | ${r.scenario} | ${r.chunks} | ${r.trakt_max} / ${r.trakt_total} | ${r.tmdb_max} / ${r.tmdb_total} | ${r.upstream_max} | ${r.d1_calls_max} (${r.d1_statements_max}) | ${r.rows_read_max_batch} / ${r.rows_read_total} | ${r.rows_written_max_batch} / ${r.rows_written_total} | ${r.heap_estimate_mb} |`,
+      `| ${r.account} | ${r.scenario} | ${r.chunks} | ${r.trakt_max} / ${r.trakt_total} | ${r.tmdb_max} / ` +
+        `${r.tmdb_total} | ${r.upstream_max} | ${r.d1_calls_max} (${r.d1_statements_max}) | ` +
+        `${r.rows_read_max_batch} / ${r.rows_read_total} | ${r.rows_written_max_batch} / ${r.rows_written_total} | ` +
+        `${r.heap_estimate_mb} |`,
     );
   }
   return lines.join('\n');
@@ -60,6 +64,19 @@ export type ReadRow = {
   rows_read: number;
   rows_written: number;
   statements: number;
+};
+
+/** One request of the history API bench (bench/history-api.bench.test.ts). */
+export type HistoryApiRow = {
+  scenario: string;
+  endpoint: string;
+  status: number;
+  rows_read: number;
+  /** D1's own meta.duration, summed over the request's statements. */
+  d1_ms: number;
+  statements: number;
+  /** Export only: the chunk size (rows per D1 read), which bounds memory. */
+  max_rows_per_statement: number;
 };
 
 export type ThroughputRow = {
@@ -194,6 +211,21 @@ export function throughputTable(rows: ThroughputRow[]): string {
       r.p50_ratio.toFixed(2),
       r.p95_ms.toFixed(1),
       r.p95_ratio.toFixed(2),
+    ]),
+  );
+}
+
+export function historyApiTable(rows: HistoryApiRow[]): string {
+  return table(
+    ['Scenario', 'Request', 'status', 'D1 rows read', 'D1 time (ms)', 'statements', 'rows per chunk'],
+    rows.map((r) => [
+      r.scenario,
+      `\`${r.endpoint}\``,
+      r.status,
+      r.rows_read,
+      r.d1_ms.toFixed(2),
+      r.statements,
+      r.max_rows_per_statement || '–',
     ]),
   );
 }

@@ -116,10 +116,12 @@ async function unenriched(userId: number) {
   const one = async (q: string) => (await env.DB.prepare(q).bind(userId).first<{ n: number }>())!.n;
   return {
     movies: await one(
-      "SELECT count(*) AS n FROM movies m LEFT JOIN tmdb_titles t ON t.kind = 'movie' AND t.tmdb_id = m.tmdb_ref WHERE m.user_id = ? AND t.tmdb_id IS NULL",
+      "SELECT count(*) AS n FROM movies m LEFT JOIN tmdb_titles t ON t.kind = 'movie' AND t.tmdb_id = m.tmdb_ref " +
+        'WHERE m.user_id = ? AND t.tmdb_id IS NULL',
     ),
     shows: await one(
-      "SELECT count(*) AS n FROM shows s LEFT JOIN tmdb_titles t ON t.kind = 'tv' AND t.tmdb_id = s.tmdb_ref WHERE s.user_id = ? AND t.tmdb_id IS NULL",
+      "SELECT count(*) AS n FROM shows s LEFT JOIN tmdb_titles t ON t.kind = 'tv' AND t.tmdb_id = s.tmdb_ref WHERE " +
+        's.user_id = ? AND t.tmdb_id IS NULL',
     ),
   };
 }

@@ -7,9 +7,10 @@
  * harness's startStack: temp local D1/KV, migrations applied), seeds one synced user through the
  * simulator, then drives a bounded, self-terminating load from this process: for each endpoint,
  * a short warm-up, then REQUESTS requests with CONCURRENCY in flight (stopping early after
- * MAX_SECONDS per batch), in ROUNDS interleaved rounds. Only 127.0.0.1 is ever called. Both wrangler process groups are killed at the end,
- * whatever happens. `wrangler dev` is not production: the figures are ratios to /health, for
- * comparing endpoints with each other on the same machine, not absolute capacity.
+ * MAX_SECONDS per batch), in ROUNDS interleaved rounds. Only 127.0.0.1 is ever called. Both
+ * wrangler process groups are killed at the end, whatever happens. `wrangler dev` is not
+ * production: the figures are ratios to /health, for comparing endpoints with each other on the
+ * same machine, not absolute capacity.
  */
 import { cpus, loadavg } from 'node:os';
 import { resolve } from 'node:path';
@@ -62,7 +63,10 @@ function must(ok: boolean, what: string, detail: unknown): void {
   if (!ok) throw new Error(`${what}: ${JSON.stringify(detail)}`);
 }
 
-/** Registers an API user, connects it to a seeded simulator account through the real OAuth flow, and runs its first sync. */
+/**
+ * Registers an API user, connects it to a seeded simulator account through the real OAuth flow,
+ * and runs its first sync.
+ */
 async function seedUser(info: StackInfo): Promise<{ token: string; showTraktId: number; movies: number }> {
   const sim = (path: string, body?: unknown) =>
     json(`${info.simUrl}/_sim${path}`, body === undefined ? 'GET' : 'POST', body);
@@ -96,7 +100,10 @@ async function seedUser(info: StackInfo): Promise<{ token: string; showTraktId: 
   const redirect = await fetch(auth.body.auth_url as string, { redirect: 'manual' });
   const location = new URL(redirect.headers.get('location') ?? 'http://invalid/');
   const callback = await fetch(
-    `${info.apiUrl}/trakt/oauth-callback/?${new URLSearchParams({ code: location.searchParams.get('code') ?? '', state: location.searchParams.get('state') ?? '' })}`,
+    `${info.apiUrl}/trakt/oauth-callback/?${new URLSearchParams({
+      code: location.searchParams.get('code') ?? '',
+      state: location.searchParams.get('state') ?? '',
+    })}`,
   );
   await callback.body?.cancel();
   must(callback.status === 200, 'oauth callback', callback.status);
@@ -117,8 +124,14 @@ const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 
 /** REQUESTS GETs with CONCURRENCY in flight (stops early after MAX_SECONDS); latencies in ms. */
-async function load(url: string, token: string | undefined, count: number) {
-  const headers: Record<string, string> = token ? { Authorization: `Bearer ${token}` } : {};
+async function load(
+  url: string,
+  token: string | undefined,
+  count: number,
+  extra: { headers?: Record<string, string>; status?: number } = {},
+) {
+  const headers: Record<string, string> = { ...extra.headers, ...(token ? { Authorization: `Bearer ${token}` } : {}) };
+  const expected = extra.status ?? 200;
   const latencies: number[] = [];
   let errors = 0;
   let issued = 0;
@@ -131,7 +144,7 @@ async function load(url: string, token: string | undefined, count: number) {
       try {
         const res = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
         await res.arrayBuffer();
-        if (res.status !== 200) errors += 1;
+        if (res.status !== expected) errors += 1;
       } catch {
         errors += 1;
       }
@@ -164,34 +177,58 @@ export async function runThroughput(log: (line: string) => void = console.log): 
   try {
     for (const url of [info.apiUrl, info.simUrl]) must(new URL(url).hostname === '127.0.0.1', 'loopback only', url);
     log(
-      `throughput: API ${info.apiUrl}, simulator ${info.simUrl}; seeding ${SEED_ACCOUNT.movies} movies, ${SEED_ACCOUNT.shows} shows…`,
+      `throughput: API ${info.apiUrl}, simulator ${info.simUrl}; seeding ${SEED_ACCOUNT.movies} movies, ` +
+        `${SEED_ACCOUNT.shows} shows…`,
     );
     const user = await seedUser(info);
-    const endpoints: Array<{ path: string; auth: boolean }> = [
+    const statsTag = (
+      await fetch(`${info.apiUrl}/trakt/stats/`, { headers: { Authorization: `Bearer ${user.token}` } })
+    ).headers.get('ETag');
+    must(!!statsTag, 'stats ETag', statsTag);
+    type Endpoint = { path: string; auth: boolean; label?: string; headers?: Record<string, string>; status?: number };
+    const endpoints: Endpoint[] = [
       { path: '/health', auth: false },
       { path: '/trakt/get-stored-movies/?page=1&page_size=10', auth: true },
+      { path: '/trakt/get-stored-movies/?sort=title&order=asc&page_size=10', auth: true },
       { path: '/trakt/get-stored-shows/?page=1&page_size=10', auth: true },
       { path: `/trakt/get-watched-seasons-episodes/?trakt_id=${user.showTraktId}`, auth: true },
+      { path: '/trakt/sync-status/', auth: true },
+      { path: '/trakt/history/?limit=20', auth: true },
+      { path: '/trakt/history/?type=episodes&limit=20', auth: true },
+      { path: '/trakt/stats/', auth: true },
+      {
+        path: '/trakt/stats/',
+        label: '/trakt/stats/ (If-None-Match → 304)',
+        auth: true,
+        headers: { 'If-None-Match': statsTag! },
+        status: 304,
+      },
     ];
+    const keyOf = (e: Endpoint) => e.label ?? e.path;
     const loadBefore = loadavg()[0]!;
-    for (const { path, auth } of endpoints) await load(`${info.apiUrl}${path}`, auth ? user.token : undefined, WARMUP);
+    for (const e of endpoints) await load(`${info.apiUrl}${e.path}`, e.auth ? user.token : undefined, WARMUP, e);
     // ROUNDS interleaved rounds (each endpoint REQUESTS / ROUNDS requests per round), so drift in
     // the machine's load (other processes on a shared 2-core box) hits every endpoint alike.
     type Acc = { latencies: number[]; errors: number; seconds: number; roundRps: number[] };
     const acc = new Map<string, Acc>(
-      endpoints.map((e) => [e.path, { latencies: [], errors: 0, seconds: 0, roundRps: [] }]),
+      endpoints.map((e) => [keyOf(e), { latencies: [], errors: 0, seconds: 0, roundRps: [] }]),
     );
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const { path, auth } of endpoints) {
-        const r = await load(`${info.apiUrl}${path}`, auth ? user.token : undefined, Math.ceil(REQUESTS / ROUNDS));
-        const a = acc.get(path)!;
+      for (const e of endpoints) {
+        const r = await load(
+          `${info.apiUrl}${e.path}`,
+          e.auth ? user.token : undefined,
+          Math.ceil(REQUESTS / ROUNDS),
+          e,
+        );
+        const a = acc.get(keyOf(e))!;
         a.latencies.push(...r.latencies);
         a.errors += r.errors;
         a.seconds += r.seconds;
         a.roundRps.push(r.rps);
       }
       log(
-        `throughput: round ${round}/${ROUNDS}: ${endpoints.map((e) => `${e.path.split('?')[0]} ${acc.get(e.path)!.roundRps.at(-1)!.toFixed(0)} req/s`).join(', ')}`,
+        `throughput: round ${round}/${ROUNDS}: ${endpoints.map((e) => `${keyOf(e).split('?')[0]} ${acc.get(keyOf(e))!.roundRps.at(-1)!.toFixed(0)} req/s`).join(', ')}`,
       );
     }
     const loadAfter = loadavg()[0]!;
@@ -208,11 +245,11 @@ export async function runThroughput(log: (line: string) => void = console.log): 
     const health = acc.get('/health')!;
     const base = stats(health);
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
-    const rows: ThroughputRow[] = endpoints.map(({ path }) => {
-      const a = acc.get(path)!;
+    const rows: ThroughputRow[] = endpoints.map((e) => {
+      const a = acc.get(keyOf(e))!;
       const s = stats(a);
       return {
-        endpoint: path.replace(/trakt_id=\d+/, 'trakt_id=<show>'),
+        endpoint: keyOf(e).replace(/trakt_id=\d+/, 'trakt_id=<show>'),
         requests: s.requests,
         errors: s.errors,
         rps: s.rps,
@@ -245,7 +282,9 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === import.meta.fi
   const { throughputTable } = await import('./format.ts');
   const result = await runThroughput();
   console.log(
-    `\n${result.machine}; ${result.requests} requests per endpoint in ${result.rounds} rounds, concurrency ${result.concurrency}; load average ${result.load_average.before.toFixed(1)} → ${result.load_average.after.toFixed(1)}\n`,
+    `\n${result.machine}; ${result.requests} requests per endpoint in ${result.rounds} rounds, concurrency ` +
+      `${result.concurrency}; load average ${result.load_average.before.toFixed(1)} → ` +
+      `${result.load_average.after.toFixed(1)}\n`,
   );
   console.log(throughputTable(result.rows));
 }

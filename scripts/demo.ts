@@ -110,7 +110,8 @@ async function call<T>(
   const expected = options.expect ?? 200;
   if (expected === 'ok' ? !res.ok : res.status !== expected) {
     throw new Failure(
-      `${method} ${new URL(url).pathname}${new URL(url).search} → ${res.status} (expected ${expected}): ${typeof body === 'string' ? body.slice(0, 300) : JSON.stringify(body)}`,
+      `${method} ${new URL(url).pathname}${new URL(url).search} → ${res.status} (expected ${expected}): ` +
+        `${typeof body === 'string' ? body.slice(0, 300) : JSON.stringify(body)}`,
     );
   }
   return { status: res.status, body: body as T, headers: res.headers };
@@ -200,12 +201,14 @@ function printLists(movies: StoredMovies, shows: StoredShows) {
   log(`\nMost recent movies (${movies.total_items} stored):`);
   for (const m of movies.movies)
     log(
-      `  ${day(m.last_watched_at)}  ${title(m.movie).padEnd(44)} plays ${m.plays}  ${m.movie.image_url ?? '(no image)'}`,
+      `  ${day(m.last_watched_at)}  ${title(m.movie).padEnd(44)} plays ${m.plays}  ` +
+        `${m.movie.image_url ?? '(no image)'}`,
     );
   log(`\nMost recent shows (${shows.total_items} stored):`);
   for (const s of shows.shows)
     log(
-      `  ${day(s.last_watched_at)}  ${title(s.show).padEnd(44)} trakt ${String(s.show.ids.trakt).padEnd(8)} ${s.show.image_url ?? '(no image)'}`,
+      `  ${day(s.last_watched_at)}  ${title(s.show).padEnd(44)} trakt ${String(s.show.ids.trakt).padEnd(8)} ` +
+        `${s.show.image_url ?? '(no image)'}`,
     );
 }
 
@@ -225,7 +228,8 @@ async function walkThrough(info: StackInfo): Promise<Session> {
   await sim('POST', '/session', { username: TRAKT_ACCOUNT });
   const simSummary = await sim<SimSummary>('GET', `/accounts/${TRAKT_ACCOUNT}/summary`);
   step(
-    `signed in at "trakt.tv" as "${TRAKT_ACCOUNT}": ${simSummary.movies_watched} movies, ${simSummary.shows_watched} shows, ${simSummary.episodes_watched} episodes watched`,
+    `signed in at "trakt.tv" as "${TRAKT_ACCOUNT}": ${simSummary.movies_watched} movies, ` +
+      `${simSummary.shows_watched} shows, ${simSummary.episodes_watched} episodes watched`,
   );
 
   heading('2. An API user');
@@ -271,14 +275,16 @@ async function walkThrough(info: StackInfo): Promise<Session> {
   let started = Date.now();
   const movies = await api<Counts>('POST', '/trakt/fetch-latest-movies/', { token: access });
   step(
-    `POST /trakt/fetch-latest-movies/ → ${movies.added} movies added, ${movies.plays_added} plays (${seconds(Date.now() - started)}, TMDB posters included)`,
+    `POST /trakt/fetch-latest-movies/ → ${movies.added} movies added, ${movies.plays_added} plays ` +
+      `(${seconds(Date.now() - started)}, TMDB posters included)`,
   );
   started = Date.now();
   const shows = await api<Counts & { episodes: { added: number } }>('POST', '/trakt/fetch-latest-shows/', {
     token: access,
   });
   step(
-    `POST /trakt/fetch-latest-shows/  → ${shows.added} shows, ${shows.episodes.added} episodes added, ${shows.plays_added} plays (${seconds(Date.now() - started)})`,
+    `POST /trakt/fetch-latest-shows/  → ${shows.added} shows, ${shows.episodes.added} episodes added, ` +
+      `${shows.plays_added} plays (${seconds(Date.now() - started)})`,
   );
 
   heading('5. What is stored');
@@ -289,14 +295,16 @@ async function walkThrough(info: StackInfo): Promise<Session> {
   const storedShows = await api<StoredShows>('GET', '/trakt/get-stored-shows/?page=1&page_size=5', { token: access });
   const c = status.counts;
   log(
-    `Stored: ${c.movies} movies, ${c.shows} shows, ${c.episodes} episodes, ${c.plays} plays (last sync ${status.last_sync_at}, next background sync ${status.next_sync_at})`,
+    `Stored: ${c.movies} movies, ${c.shows} shows, ${c.episodes} episodes, ${c.plays} plays (last sync ` +
+      `${status.last_sync_at}, next background sync ${status.next_sync_at})`,
   );
   const matches =
     c.movies === simSummary.movies_watched &&
     c.shows === simSummary.shows_watched &&
     c.episodes === simSummary.episodes_watched;
   log(
-    `Simulator account "${TRAKT_ACCOUNT}": ${simSummary.movies_watched} movies, ${simSummary.shows_watched} shows, ${simSummary.episodes_watched} episodes watched → ${matches ? 'match' : 'MISMATCH'}`,
+    `Simulator account "${TRAKT_ACCOUNT}": ${simSummary.movies_watched} movies, ${simSummary.shows_watched} shows, ` +
+      `${simSummary.episodes_watched} episodes watched → ${matches ? 'match' : 'MISMATCH'}`,
   );
   if (!matches) throw new Failure('the stored counts do not match the simulator account');
   if (storedMovies.total_items !== c.movies || storedShows.total_items !== c.shows) {
@@ -319,7 +327,8 @@ async function walkThrough(info: StackInfo): Promise<Session> {
       log(`  Season ${season.season_number}: ${eps.length} episodes`);
       for (const e of eps.slice(0, 3))
         log(
-          `    E${String(e.episode_number).padStart(2, '0')} ${(e.title ?? '').padEnd(36)} plays ${e.plays}  ${e.image_url ?? '(no image)'}`,
+          `    E${String(e.episode_number).padStart(2, '0')} ${(e.title ?? '').padEnd(36)} plays ${e.plays}  ` +
+            `${e.image_url ?? '(no image)'}`,
         );
       if (eps.length > 3) log(`    … ${eps.length - 3} more`);
     }
@@ -348,14 +357,16 @@ async function backgroundSync(info: StackInfo, session: Session): Promise<void> 
   for (const e of episodes) {
     await sim('POST', `/accounts/${TRAKT_ACCOUNT}/plays`, { type: 'episode', trakt_id: e.trakt });
     step(
-      `watched at "Trakt": ${e.show} S${String(e.season).padStart(2, '0')}E${String(e.number).padStart(2, '0')} (episode ${e.trakt})`,
+      `watched at "Trakt": ${e.show} S${String(e.season).padStart(2, '0')}E${String(e.number).padStart(2, '0')} ` +
+        `(episode ${e.trakt})`,
     );
   }
 
   // The manual sync moved next_sync_at to the user's next phase point; this API instance syncs every minute. The
   // cron claims everyone due before its next run and delays each message to the user's phase, so no waiting here.
   step(
-    `the user is due for a background sync at ${before.next_sync_at} (SYNC_INTERVAL_MINUTES=${CRON_SYNC_INTERVAL_MINUTES}); the cron delivers the message then`,
+    `the user is due for a background sync at ${before.next_sync_at} ` +
+      `(SYNC_INTERVAL_MINUTES=${CRON_SYNC_INTERVAL_MINUTES}); the cron delivers the message then`,
   );
 
   const trigger = async () => {
@@ -388,7 +399,8 @@ async function backgroundSync(info: StackInfo, session: Session): Promise<void> 
   }
   if (after.last_error) throw new Failure(`the background sync failed: ${after.last_error}`);
   step(
-    `the queue consumer synced the user at ${after.last_sync_at} (${seconds(Date.parse(after.last_sync_at ?? '') - triggeredAt)} after the cron)`,
+    `the queue consumer synced the user at ${after.last_sync_at} ` +
+      `(${seconds(Date.parse(after.last_sync_at ?? '') - triggeredAt)} after the cron)`,
   );
 
   const result = after.last_result as {
@@ -397,11 +409,15 @@ async function backgroundSync(info: StackInfo, session: Session): Promise<void> 
   } | null;
   const d = (a: number, b: number) => `${a} → ${b} (${b - a >= 0 ? '+' : ''}${b - a})`;
   log(
-    `\nBackground sync picked up: movies ${d(before.counts.movies, after.counts.movies)}, shows ${d(before.counts.shows, after.counts.shows)}, episodes ${d(before.counts.episodes, after.counts.episodes)}, plays ${d(before.counts.plays, after.counts.plays)}`,
+    `\nBackground sync picked up: movies ${d(before.counts.movies, after.counts.movies)}, shows ` +
+      `${d(before.counts.shows, after.counts.shows)}, episodes ` +
+      `${d(before.counts.episodes, after.counts.episodes)}, plays ${d(before.counts.plays, after.counts.plays)}`,
   );
   if (result) {
     log(
-      `Last result: movies +${result.movies?.plays_added ?? 0} plays (${result.movies?.updated ?? 0} updated), shows +${result.shows?.plays_added ?? 0} plays (episodes ${result.shows?.episodes?.added ?? 0} added, ${result.shows?.episodes?.updated ?? 0} updated)`,
+      `Last result: movies +${result.movies?.plays_added ?? 0} plays (${result.movies?.updated ?? 0} updated), ` +
+        `shows +${result.shows?.plays_added ?? 0} plays (episodes ${result.shows?.episodes?.added ?? 0} added, ` +
+        `${result.shows?.episodes?.updated ?? 0} updated)`,
     );
   }
   const newPlays = 1 + episodes.length;
@@ -428,17 +444,20 @@ function printNextSteps(info: StackInfo, session: Session, options: Options) {
   log('');
   log(`export API=${info.apiUrl}`);
   log(
-    `export TOKEN=${session.access}   # valid for 1 hour; renew: curl -s -X POST $API/users/token/ -H 'Content-Type: application/json' -d '{"username":"${session.username}","password":"${session.password}"}'`,
+    `export TOKEN=${session.access}   # valid for 1 hour; renew: curl -s -X POST $API/users/token/ -H ` +
+      `'Content-Type: application/json' -d '{"username":"${session.username}","password":"${session.password}"}'`,
   );
   log(`curl -s -H "Authorization: Bearer $TOKEN" "$API/trakt/sync-status/"`);
   log(`curl -s -H "Authorization: Bearer $TOKEN" "$API/trakt/get-stored-movies/?page=1&page_size=10"`);
   log(`curl -s -H "Authorization: Bearer $TOKEN" "$API/trakt/get-stored-shows/?page=1&page_size=10"`);
   if (session.showTraktId)
     log(
-      `curl -s -H "Authorization: Bearer $TOKEN" "$API/trakt/get-watched-seasons-episodes/?trakt_id=${session.showTraktId}"`,
+      'curl -s -H "Authorization: Bearer $TOKEN" ' +
+        `"$API/trakt/get-watched-seasons-episodes/?trakt_id=${session.showTraktId}"`,
     );
   log(
-    `curl -s -X POST ${info.simUrl}/_sim/accounts/${TRAKT_ACCOUNT}/plays -H 'Content-Type: application/json' -d '{"type":"movie","trakt_id":<id from /_sim/accounts/${TRAKT_ACCOUNT}/catalog>}'`,
+    `curl -s -X POST ${info.simUrl}/_sim/accounts/${TRAKT_ACCOUNT}/plays -H 'Content-Type: application/json' -d ` +
+      `'{"type":"movie","trakt_id":<id from /_sim/accounts/${TRAKT_ACCOUNT}/catalog>}'`,
   );
   log(`curl -s -X POST -H "Authorization: Bearer $TOKEN" "$API/trakt/fetch-latest-movies/"`);
   log(

@@ -179,7 +179,8 @@ function apiClient(server: string) {
       });
     } catch (error) {
       throw new Failure(
-        `Cannot reach the API at ${server} (${error instanceof Error ? error.message : String(error)}). Is it running? Start it with: npm run dev`,
+        `Cannot reach the API at ${server} (${error instanceof Error ? error.message : String(error)}). Is it ` +
+          'running? Start it with: npm run dev',
       );
     }
     const text = await res.text();
@@ -213,7 +214,8 @@ function explain(reply: Reply): string {
     'No Trakt client credentials':
       'Pass --client-id and --client-secret (from https://trakt.tv/oauth/applications) so they can be stored.',
     'Invalid authorization code':
-      'Trakt rejected the code: it expired (codes last 10 minutes), was already used, or belongs to another app or redirect URI. Run this again for a fresh one.',
+      'Trakt rejected the code: it expired (codes last 10 minutes), was already used, or belongs to another app or ' +
+      'redirect URI. Run this again for a fresh one.',
     'Invalid username or password': 'Check them, or pass --register to create the account.',
     'No Trakt token found': 'The account is not connected yet.',
   };
@@ -347,7 +349,8 @@ async function main(argv: string[]): Promise<number> {
     say(`\nOpen this URL, sign in to Trakt and approve:\n\n  ${authUrl}\n`);
     if (options.browser && process.stdin.isTTY) openBrowser(authUrl);
     say(
-      'Trakt then sends you to the API\'s redirect URI. If that page says "Trakt connected", you are done: press Enter.',
+      'Trakt then sends you to the API\'s redirect URI. If that page says "Trakt connected", you are done: press ' +
+        'Enter.',
     );
     say('Otherwise paste the whole URL you were sent to (or just the code).');
     process.stdout.write('Redirect URL or code: ');
@@ -370,7 +373,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   throw new Failure(
-    `Trakt is not connected: ${after.status === 200 ? 'the authorization did not complete (paste the redirect URL next time)' : explain(after)}`,
+    `Trakt is not connected: ${
+      after.status === 200 ? 'the authorization did not complete (paste the redirect URL next time)' : explain(after)
+    }`,
   );
 }
 

@@ -73,13 +73,18 @@ export function createApp() {
     await next();
   });
 
-  app.route('/health', healthRoutes);
-  app.route('/admin', adminRoutes);
-  app.route('/users', usersRoutes);
-  app.route('/trakt', traktRoutes);
+  // Chained, so the returned app's type carries every route (AppType, for hono/client).
+  const routes = app
+    .route('/health', healthRoutes)
+    .route('/admin', adminRoutes)
+    .route('/users', usersRoutes)
+    .route('/trakt', traktRoutes);
   app.route('/', docsRoutes(app));
 
   app.notFound((c) => c.json(errorBody(`Not found: ${c.req.method} ${c.req.path}`), 404));
   app.onError(handleError);
-  return app;
+  return routes;
 }
+
+/** The API's type: `hc<AppType>(url)` (src/client.ts) gives typed calls and responses. */
+export type AppType = ReturnType<typeof createApp>;

@@ -60,7 +60,8 @@ export function upstreamTimeoutMs(env: Pick<Env, 'UPSTREAM_TIMEOUT_MS'>): number
   if (!Number.isInteger(value) || value < 1 || value > MAX_UPSTREAM_TIMEOUT_MS) {
     throw new ApiError(
       503,
-      `Server is not configured: UPSTREAM_TIMEOUT_MS must be a whole number of milliseconds from 1 to ${MAX_UPSTREAM_TIMEOUT_MS}`,
+      'Server is not configured: UPSTREAM_TIMEOUT_MS must be a whole number of milliseconds from 1 to ' +
+        `${MAX_UPSTREAM_TIMEOUT_MS}`,
     );
   }
   return value;

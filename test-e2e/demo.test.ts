@@ -39,7 +39,8 @@ function demo(args: string[], timeoutMs: number): Promise<Run> {
       setTimeout(() => signal('SIGKILL'), 15_000).unref();
       reject(
         new Error(
-          `npm run demo -- ${args.join(' ')} timed out after ${timeoutMs / 1000}s.\nstdout:\n${stdout}\nstderr:\n${stderr}`,
+          `npm run demo -- ${args.join(' ')} timed out after ` +
+            `${timeoutMs / 1000}s.\nstdout:\n${stdout}\nstderr:\n${stderr}`,
         ),
       );
     }, timeoutMs);
@@ -50,6 +51,9 @@ function demo(args: string[], timeoutMs: number): Promise<Run> {
     });
   });
 }
+
+/** One "before → after (±delta)" figure of the background-sync line. */
+const CHANGE = String.raw`(\d+) → (\d+) \(([+-]\d+)\)`;
 
 function numbers(text: string, pattern: RegExp): number[] {
   const match = pattern.exec(text);
@@ -66,7 +70,10 @@ async function isListening(url: string): Promise<boolean> {
   }
 }
 
-/** What every successful run prints: the manual flow, counts matching the simulator, lists, curl commands; servers gone after. */
+/**
+ * What every successful run prints: the manual flow, counts matching the simulator, lists, curl
+ * commands; servers gone after.
+ */
 async function expectSummary(run: Run) {
   expect(run.stderr).not.toContain('Demo failed');
   expect(run.code, `stdout:\n${run.stdout}\nstderr:\n${run.stderr}`).toBe(0);
@@ -81,7 +88,8 @@ async function expectSummary(run: Run) {
     out,
     /^Simulator account "demo": (\d+) movies, (\d+) shows, (\d+) episodes watched → match$/m,
   );
-  // simulator/src/demo.ts seeds `demo` with 200 movies and 20 shows × 3 seasons × 10 episodes (a quarter watched half-way).
+  // simulator/src/demo.ts seeds `demo` with 200 movies and 20 shows × 3 seasons × 10 episodes
+  // (a quarter watched half-way).
   expect([simMovies, simShows]).toEqual([200, 20]);
   expect(simEpisodes).toBeGreaterThan(0);
   expect([movies, shows, episodes]).toEqual([simMovies, simShows, simEpisodes]);
@@ -141,7 +149,10 @@ describe('npm run demo', () => {
       playsDelta,
     ] = numbers(
       out,
-      /^Background sync picked up: movies (\d+) → (\d+) \(([+-]\d+)\), shows (\d+) → (\d+) \(([+-]\d+)\), episodes (\d+) → (\d+) \(([+-]\d+)\), plays (\d+) → (\d+) \(([+-]\d+)\)$/m,
+      new RegExp(
+        `^Background sync picked up: movies ${CHANGE}, shows ${CHANGE}, episodes ${CHANGE}, plays ${CHANGE}$`,
+        'm',
+      ),
     );
     expect([moviesBefore, showsBefore, episodesBefore, playsBefore]).toEqual([
       before.movies,
@@ -159,7 +170,8 @@ describe('npm run demo', () => {
     const lists = out.slice(out.indexOf('Background sync picked up'));
     expect(lists).toMatch(
       new RegExp(
-        `^Most recent movies \\(\\d+ stored\\):\\n {2}\\S+ \\S+ {2}${watched!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(\\d{4}\\) +plays 2 `,
+        `^Most recent movies \\(\\d+ stored\\):\\n {2}\\S+ \\S+ ` +
+          `{2}${watched!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(\\d{4}\\) +plays 2 `,
         'm',
       ),
     );

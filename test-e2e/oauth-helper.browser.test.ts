@@ -23,7 +23,7 @@ const helperUrl = () => `${stack().apiUrl}/trakt/oauth-helper/`;
 const ISO = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z/;
 
 describe('helper page: connect against the simulator', () => {
-  it('signs in, stores the app credentials, authorizes, lands back, shows connected with expiry, disconnects', async () => {
+  it('signs in, stores app credentials, authorizes, lands back, shows connected with expiry, disconnects', async () => {
     const { app } = await traktAppAndAccount();
     const user = await apiUser();
     const w = await watchedPage(context);

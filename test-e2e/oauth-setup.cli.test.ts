@@ -13,7 +13,10 @@ const SCRIPT = join(resolve(import.meta.dirname, '..'), 'scripts/oauth-setup.ts'
 
 type Run = { code: number | null; stdout: string; stderr: string };
 
-/** Runs the CLI; `onOutput` may answer prompts by writing to stdin. stdin is closed when `onOutput` returns 'end' (or at once without it). */
+/**
+ * Runs the CLI; `onOutput` may answer prompts by writing to stdin. stdin is closed when `onOutput`
+ * returns 'end' (or at once without it).
+ */
 function cli(
   args: string[],
   onOutput?: (stdout: string, write: (line: string) => void) => Promise<'end' | undefined> | 'end' | undefined,
@@ -56,7 +59,7 @@ async function login(username: string, password: string) {
 }
 
 describe('oauth-setup CLI', () => {
-  it('interactive: registers, stores credentials, prints the URL, accepts the pasted redirect URL, confirms', async () => {
+  it('interactive: registers, stores credentials, prints the URL, takes the redirect URL, confirms', async () => {
     const { app } = await traktAppAndAccount();
     const username = unique('cli');
     const password = 'a long enough password';
@@ -91,7 +94,7 @@ describe('oauth-setup CLI', () => {
     expect(await status(await login(username, password))).toBe(true);
   });
 
-  it('scripted with --code (state from this run) and, on an already connected account, with --redirect-url', async () => {
+  it('scripted with --code (state from this run) and, on a connected account, with --redirect-url', async () => {
     const { app } = await traktAppAndAccount();
     const user = await apiUser();
     await api('POST', '/users/api-keys/', {

@@ -279,7 +279,7 @@ async function userWithEverything() {
 }
 
 describe('DELETE /users/me/', () => {
-  it('deletes every row of the user in every table and every KV key, revokes at Trakt; others and the TMDB cache stay', async () => {
+  it('deletes all user rows in every table and KV key, revokes at Trakt; others and TMDB cache stay', async () => {
     const user = await userWithEverything();
     const bystander = await userWithEverything();
     const before = await rowsOfUser(user, user.showIds);

@@ -29,7 +29,8 @@ async function seedUsers(count: number, connection?: { status: string; nextSyncA
     await env.DB.batch(
       ids.map((id) =>
         env.DB.prepare(
-          `INSERT INTO trakt_connections (user_id, status, token_version, token_set_id, expires_at, token_lifetime_seconds, connected_at, updated_at, next_sync_at)
+          `INSERT INTO trakt_connections (user_id, status, token_version, token_set_id, expires_at,
+             token_lifetime_seconds, connected_at, updated_at, next_sync_at)
            VALUES (?, ?, 1, 'none', ?, 604800, ?, ?, ?)`,
         ).bind(id, connection.status, far, far, far, connection.nextSyncAt ?? far),
       ),

@@ -6,7 +6,7 @@ import { readApiKeys } from '../src/users/api-keys';
 import { call, expectError, registerAndLogin } from './support/api';
 
 describe('per-user API keys', () => {
-  it('creates (201), replaces (200), lists without secrets, and deletes (204) — the trakt_client_id/secret form', async () => {
+  it('creates (201), replaces (200), lists without secrets, deletes (204): trakt_client_id/secret', async () => {
     const user = await registerAndLogin();
     const created = await call('POST', '/users/api-keys/', {
       token: user.access,
@@ -126,7 +126,8 @@ describe('per-user API keys', () => {
       json: { service_name: 'tmdb', api_key: 'bob-secret' },
     });
     await env.DB.prepare(
-      "UPDATE api_keys SET encrypted_key = (SELECT encrypted_key FROM api_keys WHERE user_id = ? AND service_name = 'tmdb') WHERE user_id = ? AND service_name = 'tmdb'",
+      'UPDATE api_keys SET encrypted_key = (SELECT encrypted_key FROM api_keys WHERE user_id = ? AND service_name ' +
+        "= 'tmdb') WHERE user_id = ? AND service_name = 'tmdb'",
     )
       .bind(alice.id, bob.id)
       .run();

@@ -40,7 +40,7 @@ describe('GET /health/ready', () => {
     expect(text).not.toContain(env.JWT_SECRET);
   });
 
-  it('503 for a short JWT_SECRET, an unparseable upstream URL, an unknown LOG_LEVEL or a short ADMIN_TOKEN', async () => {
+  it('503 for a short JWT_SECRET, a bad upstream URL, an unknown LOG_LEVEL or a short ADMIN_TOKEN', async () => {
     const cases = [
       { JWT_SECRET: 'short' },
       { TRAKT_API_URL: 'not a url' },

@@ -46,6 +46,11 @@ describe('read endpoints', () => {
           imdb: expect.stringMatching(/^tt/),
           tmdb: expect.any(Number),
         },
+        overview: expect.any(String),
+        backdrop_url: expect.stringMatching(/^https:\/\/image\.tmdb\.org\/t\/p\/w1280\//),
+        genres: expect.arrayContaining([expect.any(String)]),
+        runtime: expect.any(Number),
+        rating: expect.any(Number),
       },
     });
     const times = [
@@ -55,7 +60,7 @@ describe('read endpoints', () => {
     expect([...times].sort().reverse()).toEqual(times);
   });
 
-  it('get-stored-shows and get-watched-seasons-episodes: the reference shapes, ordered by season then episode', async () => {
+  it('get-stored-shows and get-watched-seasons-episodes: reference shapes, by season then episode', async () => {
     const user = await syncedUser({
       movies: 0,
       shows: 2,
@@ -70,12 +75,19 @@ describe('read endpoints', () => {
     const entry = shows.body.shows[0];
     expect(entry).toEqual({
       last_watched_at: expect.stringMatching(ISO_Z),
+      plays: expect.any(Number),
+      reset_at: null,
       show: {
         id: expect.any(Number),
         title: expect.any(String),
         year: expect.any(Number),
         image_url: expect.stringMatching(/w500/),
         ids: { trakt: expect.any(Number), tmdb: expect.any(Number) },
+        overview: expect.any(String),
+        backdrop_url: expect.stringMatching(/w1280/),
+        genres: expect.arrayContaining([expect.any(String)]),
+        runtime: expect.any(Number),
+        rating: expect.any(Number),
       },
     });
     const detail = await call('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${entry.show.ids.trakt}`, {
@@ -196,7 +208,8 @@ describe('read endpoints', () => {
     );
     expect(result.body.total_items).toBe(3000);
     expect(result.body.movies).toHaveLength(10);
-    expect(meter.rowsRead).toBeLessThanOrEqual(10 * 2 + 5); // each movie row + its TMDB cache row, + users/state lookups
+    // Each movie row + its TMDB cache row, + users/state lookups.
+    expect(meter.rowsRead).toBeLessThanOrEqual(10 * 2 + 5);
     expect(meter.rowsWritten).toBe(0);
     expect(await sim.requests()).toEqual([]);
   });

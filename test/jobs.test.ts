@@ -36,7 +36,8 @@ async function fakeConnections(count: number, options: { nextSyncAt: string; sta
   await env.DB.batch(
     ids.map((id) =>
       env.DB.prepare(
-        `INSERT INTO trakt_connections (user_id, status, token_version, token_set_id, expires_at, token_lifetime_seconds, connected_at, updated_at, next_sync_at)
+        `INSERT INTO trakt_connections (user_id, status, token_version, token_set_id, expires_at,
+           token_lifetime_seconds, connected_at, updated_at, next_sync_at)
          VALUES (?, ?, 1, 'none', ?, 604800, ?, ?, ?)`,
       ).bind(id, options.status ?? 'active', far, far, far, options.nextSyncAt),
     ),
@@ -49,7 +50,7 @@ function sentUserIds(spy: { mock: { calls: unknown[][] } }) {
 }
 
 describe('scheduled handler', () => {
-  it('enqueues 250 due users in batches of at most 100, none twice across two overlapping runs; skips not-due and re-auth users', async () => {
+  it('enqueues 250 due users in batches of ≤ 100, none twice in overlapping runs; skips not-due, re-auth', async () => {
     const due = await fakeConnections(250, { nextSyncAt: iso(Date.now() - 60_000) });
     const notDue = await fakeConnections(5, { nextSyncAt: iso(Date.now() + 3600_000) });
     const reauth = await fakeConnections(5, {

@@ -98,7 +98,10 @@ describe('GET /trakt/oauth-helper/', () => {
   it('every endpoint its script calls exists and requires a JWT (401, not 404)', async () => {
     const { body } = await call('GET', '/trakt/oauth-helper/');
     const script = inlineBlocks(body, 'script')[0]!;
-    const calls = [...script.matchAll(/api\('([A-Z]+)', '([^']+)'/g)].map((m) => ({ method: m[1]!, path: m[2]! }));
+    const calls = [...script.matchAll(/api\(["']([A-Z]+)["'], ["']([^"']+)["']/g)].map((m) => ({
+      method: m[1]!,
+      path: m[2]!,
+    }));
     expect(calls.map((c) => `${c.method} ${c.path}`).sort()).toEqual(
       [
         'DELETE /trakt/auth/',

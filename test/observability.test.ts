@@ -74,7 +74,7 @@ describe('logger', () => {
 });
 
 describe('no secret ever reaches a log line', () => {
-  it('register, keys, connect, refresh, sync, cron, queue, admin, disconnect: every line captured, none holds a secret', async () => {
+  it('register, keys, connect, refresh, sync, cron, queue, admin, disconnect: no log line holds a secret', async () => {
     const adminToken = `admin-${crypto.randomUUID()}-${crypto.randomUUID()}`;
     const metrics = fakeDataset();
     const debugEnv = { LOG_LEVEL: 'debug', ADMIN_TOKEN: adminToken, METRICS: metrics.dataset };

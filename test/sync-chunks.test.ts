@@ -31,11 +31,13 @@ async function dump(userId: number) {
   const all = async (query: string) => (await env.DB.prepare(query).bind(userId).all()).results;
   return {
     movies: await all(
-      `SELECT trakt_id, title, year, slug, imdb_id, tmdb_id, tmdb_ref, plays, last_watched_at, last_updated_at, progress, paused_at
+      `SELECT trakt_id, title, year, slug, imdb_id, tmdb_id, tmdb_ref, plays, last_watched_at, last_updated_at,
+         progress, paused_at
        FROM movies WHERE user_id = ? ORDER BY trakt_id`,
     ),
     shows: await all(
-      `SELECT trakt_id, title, year, slug, imdb_id, tvdb_id, tmdb_id, aired_episodes, plays, last_watched_at, last_updated_at, reset_at
+      `SELECT trakt_id, title, year, slug, imdb_id, tvdb_id, tmdb_id, aired_episodes, plays, last_watched_at,
+         last_updated_at, reset_at
        FROM shows WHERE user_id = ? ORDER BY trakt_id`,
     ),
     seasons: await all(
@@ -43,13 +45,15 @@ async function dump(userId: number) {
        ORDER BY 1, 2`,
     ),
     episodes: await all(
-      `SELECT s.trakt_id AS show, se.season_number, e.episode_number, e.trakt_id, e.title, e.plays, e.last_watched_at, e.progress, e.paused_at
-       FROM episodes e JOIN seasons se ON se.id = e.season_id JOIN shows s ON s.id = e.show_id WHERE s.user_id = ? ORDER BY 1, 2, 3`,
+      `SELECT s.trakt_id AS show, se.season_number, e.episode_number, e.trakt_id, e.title, e.plays, e.last_watched_at,
+         e.progress, e.paused_at
+       FROM episodes e JOIN seasons se ON se.id = e.season_id JOIN shows s ON s.id = e.show_id
+       WHERE s.user_id = ? ORDER BY 1, 2, 3`,
     ),
     plays: await all(
       // History ids carry a per-account prefix in the simulator; the low digits number the plays.
-      `SELECT history_id % 1000000000 AS play, media_type, watched_at, action, movie_trakt_id, show_trakt_id, season_number,
-         episode_number, episode_trakt_id
+      `SELECT history_id % 1000000000 AS play, media_type, watched_at, action, movie_trakt_id, show_trakt_id,
+         season_number, episode_number, episode_trakt_id
        FROM plays WHERE user_id = ? ORDER BY play`,
     ),
     totals: await all(
@@ -81,7 +85,8 @@ async function expectMatchesTrakt(userId: number, traktUsername: string) {
   }).toEqual(expected);
   // The stored totals (kept by deltas, never counted) agree too.
   const state = await env.DB.prepare(
-    'SELECT movie_count, show_count, episode_count, movie_play_count, episode_play_count FROM sync_state WHERE user_id = ?',
+    'SELECT movie_count, show_count, episode_count, movie_play_count, episode_play_count FROM sync_state WHERE ' +
+      'user_id = ?',
   )
     .bind(userId)
     .first();
@@ -143,7 +148,7 @@ describe('resuming a first sync', () => {
 });
 
 describe('continuations through the queue', () => {
-  it('a fetch answers 202 with progress, sync-status shows it, queued chunks finish it, and a re-delivered chunk changes nothing', async () => {
+  it('a fetch answers 202 with progress (in sync-status); queued chunks finish it; re-deliveries no-op', async () => {
     const user = await connectedUser(sim, { movies: 700, shows: 0, plays_per_item: 1, rewatch_fraction: 0 });
     const small = { ...env, SYNC_PAGES_PER_RUN: '2' } as Env;
     const outcome = await runSync(small, user.id, { kinds: ['movies'], enrich: false });

@@ -117,7 +117,7 @@ describe('incremental sync', () => {
     for (const table of HISTORY_TABLES) expect(shows.meter.writesByTable.get(table) ?? 0).toBe(0);
   });
 
-  it('reflects new plays, a backdated play, a removed play, a rewatch and playback progress — nothing duplicated', async () => {
+  it('reflects new, backdated and removed plays, a rewatch and playback progress, no duplicates', async () => {
     const user = await connectedUser(sim, { movies: 12, shows: 3, seasons_per_show: 2, episodes_per_season: 3 });
     await syncAll(user.access);
     const catalog = await sim.catalog(user.traktUsername);
@@ -205,7 +205,8 @@ describe('failures mid-sync', () => {
       // Pages 1 and 2 share one boundary play (page 2 is asked for with end_at = the oldest play of page 1).
       expect(await dbCounts(big.id)).toMatchObject({ movie_plays: 499 });
       const state = await env.DB.prepare(
-        'SELECT movies_synced_at, movies_watched_at, movies_pass, last_error, lease_id FROM sync_state WHERE user_id = ?',
+        'SELECT movies_synced_at, movies_watched_at, movies_pass, last_error, lease_id FROM sync_state WHERE ' +
+          'user_id = ?',
       )
         .bind(big.id)
         .first<{ movies_pass: string; last_error: string }>();
@@ -285,7 +286,7 @@ describe('TMDB enrichment', () => {
     ).toMatch(/w500/);
   });
 
-  it('finds null-tmdb items by imdb/tvdb id, tolerates titles missing on TMDB, and never fails the sync when TMDB is down', async () => {
+  it('finds null-tmdb items by imdb/tvdb id, tolerates titles missing on TMDB, survives TMDB down', async () => {
     const user = await connectedUser(sim, {
       seed: 'odd-ids',
       movies: 30,
@@ -337,7 +338,7 @@ describe('TMDB enrichment', () => {
 });
 
 describe('TMDB backlog', () => {
-  it('a fetch enriches within the invocation budget; background chunks drain the backlog even when Trakt has nothing new; a manual no-op stays one call', async () => {
+  it('TMDB budget: fetch enriches within it, background chunks drain the backlog, manual no-op = 1 call', async () => {
     const user = await connectedUser(sim, {
       seed: 'backlog',
       movies: 305,
@@ -355,7 +356,8 @@ describe('TMDB backlog', () => {
     expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
     const withImages = async () =>
       (await env.DB.prepare(
-        "SELECT count(*) AS n FROM movies m JOIN tmdb_titles t ON t.kind = 'movie' AND t.tmdb_id = m.tmdb_ref WHERE m.user_id = ?",
+        "SELECT count(*) AS n FROM movies m JOIN tmdb_titles t ON t.kind = 'movie' AND t.tmdb_id = m.tmdb_ref " +
+          'WHERE m.user_id = ?',
       )
         .bind(user.id)
         .first<{ n: number }>())!.n;
@@ -414,7 +416,7 @@ describe('errors and concurrency', () => {
     expectError(conflict, 409, /already running/);
   });
 
-  it('looks the token up and reads the API keys once per sync, and a token Trakt rejects mid-sync is refreshed once and the sync completes', async () => {
+  it('token and API keys read once per sync; a token rejected mid-sync is refreshed once, sync completes', async () => {
     const user = await connectedUser(sim, { movies: 600, shows: 0, plays_per_item: 1 });
     const { keyRing, open, aadFor } = await import('../src/crypto/envelope');
     const row = await env.DB.prepare('SELECT token_set_id FROM trakt_connections WHERE user_id = ?')

@@ -1,4 +1,7 @@
-/** Unit tests for the pure throttling decisions (src/auth/throttle-policy.ts): all inputs, `now` included, are arguments. */
+/**
+ * Unit tests for the pure throttling decisions (src/auth/throttle-policy.ts): all inputs, `now`
+ * included, are arguments.
+ */
 import { describe, expect, it } from 'vitest';
 import {
   addressKey,

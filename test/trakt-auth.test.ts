@@ -369,7 +369,8 @@ describe('refresh', () => {
   });
 
   it('a transient failure keeps the old, still-valid token', async () => {
-    await sim.config({ expires_in: 600 }); // 10 min lifetime: the margin (1 min) is not yet reached, so force via API 401
+    // 10 min lifetime: the margin (1 min) is not yet reached, so force via API 401.
+    await sim.config({ expires_in: 600 });
     const user = await connectedUser(sim);
     const before = await env.DB.prepare('SELECT token_version FROM trakt_connections WHERE user_id = ?')
       .bind(user.id)

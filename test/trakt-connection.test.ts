@@ -166,7 +166,7 @@ describe('rule 1: only invalid_grant ends a connection, and only once the access
 });
 
 describe('rule 2: token grants are never retried blindly', () => {
-  it('a refresh whose answer is lost (processed, then 502) is sent once; the stored set is kept and backs off', async () => {
+  it('a refresh whose answer is lost (processed, then 502) is sent once; the set is kept, backs off', async () => {
     const user = await connectedUser(sim);
     const before = await row(user.id);
     await sim.addFault({ match: { path_prefix: '/oauth/token' }, times: 5, kind: 'process_then_502' });
@@ -189,7 +189,7 @@ describe('rule 2: token grants are never retried blindly', () => {
     expect((await sim.counters())['POST /oauth/token']).toBe(1);
   });
 
-  it('after a transient failure (503, timeout) the next run tries again and succeeds, each refresh token sent once', async () => {
+  it('after a transient failure (503, timeout) the next run succeeds, each refresh token sent once', async () => {
     const user = await connectedUser(sim);
     await sim.addFault({ match: { path_prefix: '/oauth/token' }, times: 1, kind: '503' });
     await sim.clearRequests();
@@ -266,7 +266,7 @@ describe('rule 3: a client-credentials problem is reported and keeps every token
     expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
   });
 
-  it('a wrong client secret, rejected by the simulator itself: kept, then healed once the secret is fixed', async () => {
+  it('a wrong client secret, rejected by the simulator: kept, then healed once the secret is fixed', async () => {
     await sim.config({ expires_in: 1800 }); // expires within the API login's hour, so the fake clock keeps it valid
     const user = await connectedUser(sim);
     const storeSecret = async (secret: string) => {
@@ -320,7 +320,7 @@ describe('rule 4: the new pair is durable the moment Trakt answers; a KV miss is
     expect((await currentSet(user.id)).access_token).toBe(res.body.access_token);
   });
 
-  it('a KV key deleted under a reader: the reader falls back to the journal, puts it back, and refreshes nothing', async () => {
+  it('a KV key deleted under a reader: it falls back to the journal, puts it back, refreshes nothing', async () => {
     const user = await connectedUser(sim);
     const expected = await currentSet(user.id);
     const { token_set_id } = await row(user.id);
@@ -369,7 +369,8 @@ describe('rule 6: the refresh lease outlasts the worst-case refresh', () => {
     expect(upstreamTimeoutMs({ UPSTREAM_TIMEOUT_MS: '2500' })).toBe(2500);
     for (const bad of ['0', '-1', '1.5', 'ten', String(MAX_UPSTREAM_TIMEOUT_MS + 1)]) {
       expect(() => upstreamTimeoutMs({ UPSTREAM_TIMEOUT_MS: bad })).toThrow(
-        `Server is not configured: UPSTREAM_TIMEOUT_MS must be a whole number of milliseconds from 1 to ${MAX_UPSTREAM_TIMEOUT_MS}`,
+        'Server is not configured: UPSTREAM_TIMEOUT_MS must be a whole number of milliseconds from 1 to ' +
+          `${MAX_UPSTREAM_TIMEOUT_MS}`,
       );
     }
     expect(refreshLeaseMs(MAX_UPSTREAM_TIMEOUT_MS)).toBeGreaterThan(MAX_UPSTREAM_TIMEOUT_MS);
@@ -479,7 +480,7 @@ describe('rule 8: a browser never links an account silently', () => {
     expect((await sim.counters())['POST /oauth/token']).toBe(1);
   });
 
-  it('a link crafted by someone else shows their API username to the victim; without confirming nothing is linked', async () => {
+  it('a link crafted by someone else shows their API username; without confirming nothing is linked', async () => {
     const { user: attacker, redirect } = await startAuthorization(); // the victim approved the attacker's link
     const page = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`, {
       headers: { Accept: 'text/html' },
@@ -559,7 +560,7 @@ describe('token store edge cases', () => {
     expect(await env.KV.get(`trakt_tokens:${user.id}:${journaled.token_set_id}`)).toBe(journaled.sealed_tokens);
   });
 
-  it('a lost refresh lease: the refresher whose answer Trakt gave still publishes, over a rejection by its successor', async () => {
+  it('a lost refresh lease: the refresher Trakt answered still publishes over its successor rejection', async () => {
     const user = await connectedUser(sim);
     const start = await row(user.id);
     await sim.addFault({ match: { path_prefix: '/oauth/token' }, times: 1, kind: 'process_then_hold' });
@@ -618,7 +619,7 @@ describe('token store edge cases', () => {
 });
 
 describe('concurrency', () => {
-  it('3 rounds of 24 simultaneous refreshes, syncs, status calls and reads: authenticated, no refresh token sent twice, no 5xx', async () => {
+  it('3 rounds of 24 concurrent refreshes, syncs, status calls, reads: no token sent twice, no 5xx', async () => {
     const user = await connectedUser(sim, { movies: 20, shows: 2 });
     await sim.clearRequests();
     const requests: Array<() => ReturnType<typeof call>> = [

@@ -123,7 +123,8 @@ describe('JWT rejections', () => {
 
   it('rejects alg "none"', async () => {
     const user = await registerAndLogin();
-    const token = `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ sub: String(user.id), typ: 'access', iat: now(), exp: now() + 60 })}.`;
+    const claims = { sub: String(user.id), typ: 'access', iat: now(), exp: now() + 60 };
+    const token = `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url(claims)}.`;
     await expect401(`Bearer ${token}`, /Invalid token/);
   });
 

@@ -33,6 +33,7 @@ import {
   faultSchema,
   playbackSchema,
   playSchema,
+  renameTitleSchema,
   resetSchema,
   sessionSchema,
   stopWatchingSchema,
@@ -275,6 +276,15 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
   app.delete('/accounts/:username/plays/:id', (c) => {
     const account = getAccount(state, c.req.param('username'));
     return c.json(playInfo(removePlay(state, account, numericParam(c.req.param('id')), ctx.now())));
+  });
+
+  app.post('/titles', body(renameTitleSchema), (c) => {
+    const input = c.req.valid('json');
+    const item =
+      input.type === 'movie' ? state.catalog.movies.get(input.trakt_id) : state.catalog.shows.get(input.trakt_id);
+    if (!item) throw new SimError(404, `No ${input.type} with trakt id ${input.trakt_id}`);
+    item.title = input.title;
+    return c.json({ type: input.type, trakt_id: input.trakt_id, title: item.title });
   });
 
   app.post('/accounts/:username/resets', body(resetSchema), (c) => {

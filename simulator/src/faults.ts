@@ -59,6 +59,8 @@ const STATUS_TEXT: Record<number, string> = {
 export function cloudflareHtml(status: number, host: string): string {
   const title =
     status === 429 ? 'Error 1015: You are being rate limited' : `${status}: ${STATUS_TEXT[status] ?? 'Error'}`;
+  const errorType = status === 429 ? 'Error' : (STATUS_TEXT[status] ?? 'Error');
+  const errorCode = status === 429 ? '1015' : status;
   return `<!DOCTYPE html>
 <!--[if lt IE 7]> <html class="no-js ie6 oldie" lang="en-US"> <![endif]-->
 <!--[if gt IE 8]><!--> <html class="no-js" lang="en-US"> <!--<![endif]-->
@@ -72,7 +74,7 @@ export function cloudflareHtml(status: number, host: string): string {
 <div id="cf-wrapper">
   <div id="cf-error-details" class="cf-error-details-wrapper">
     <div class="cf-wrapper cf-header cf-error-overview">
-      <h1><span class="cf-error-type">${status === 429 ? 'Error' : (STATUS_TEXT[status] ?? 'Error')}</span> <span class="cf-error-code">${status === 429 ? '1015' : status}</span></h1>
+      <h1><span class="cf-error-type">${errorType}</span> <span class="cf-error-code">${errorCode}</span></h1>
       <h2 class="cf-subheadline">${status === 429 ? 'You are being rate limited' : 'Cloudflare'}</h2>
     </div>
     <div class="cf-error-footer cf-wrapper">
@@ -183,7 +185,8 @@ export async function faultResponse(
       return json(401, {
         error: 'invalid_client',
         error_description:
-          'Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.',
+          'Client authentication failed due to unknown client, no client authentication included, or unsupported ' +
+          'authentication method.',
       });
     case 'process_then_502':
     case 'hold':

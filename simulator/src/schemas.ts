@@ -62,6 +62,13 @@ export const playSchema = z.object({
   action: z.enum(['scrobble', 'checkin', 'watch']).optional(),
 });
 
+/** Renames a catalog title (shared by every account with its seed), e.g. to test escaping of odd characters. */
+export const renameTitleSchema = z.object({
+  type: z.enum(['movie', 'show']),
+  trakt_id: z.number().int(),
+  title: z.string().min(1).max(500),
+});
+
 export const resetSchema = z.object({ show_trakt_id: z.number().int(), reset_at: isoDate.optional() });
 
 export const playbackSchema = z.object({

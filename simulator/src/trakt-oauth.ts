@@ -14,9 +14,11 @@ import { randomHex, randomUserCode } from './util';
 export const VERIFICATION_URL = 'https://trakt.tv/activate';
 
 const INVALID_GRANT =
-  'The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.';
+  'The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the ' +
+  'authorization request, or was issued to another client.';
 const INVALID_CLIENT =
-  'Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.';
+  'Client authentication failed due to unknown client, no client authentication included, or unsupported ' +
+  'authentication method.';
 
 const bodySchema = z.object({
   grant_type: z.string().optional(),

@@ -35,6 +35,7 @@ import type {
   faultSchema,
   playbackSchema,
   playSchema,
+  renameTitleSchema,
   resetSchema,
   tokensSchema,
   watchingSchema,
@@ -73,6 +74,7 @@ export type AccountInput = z.input<typeof accountSchema>;
 export type TokensInput = z.input<typeof tokensSchema>;
 export type PlayInput = z.input<typeof playSchema>;
 export type ResetInput = z.input<typeof resetSchema>;
+export type RenameTitleInput = z.input<typeof renameTitleSchema>;
 export type PlaybackInput = z.input<typeof playbackSchema>;
 export type WatchingInput = z.input<typeof watchingSchema>;
 export type FaultInput = z.input<typeof faultSchema>;
@@ -126,6 +128,8 @@ export interface Simulator {
   /** All plays of the account, newest first (the truth history is derived from). */
   plays(username: string): Promise<PlayInfo[]>;
   resetShow(username: string, input: ResetInput): Promise<{ show_trakt_id: number; reset_at: string }>;
+  /** Renames a catalog title (every account with its seed sees the new title). */
+  renameTitle(input: RenameTitleInput): Promise<{ type: 'movie' | 'show'; trakt_id: number; title: string }>;
   setPlayback(username: string, input: PlaybackInput): Promise<{ id: number; progress: number; paused_at: string }>;
   removePlayback(username: string, playbackId: number): Promise<void>;
   startWatching(username: string, input: WatchingInput): Promise<{ started_at: string; expires_at: string }>;
@@ -198,7 +202,8 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
       const url = new URL(request.url);
       if (!url.hostname.endsWith('.sim.test')) {
         throw new Error(
-          `[simulator] blocked a real network call to ${url.origin}${url.pathname}: in tests only *.sim.test hosts are reachable (they are routed to the upstream simulator).`,
+          `[simulator] blocked a real network call to ${url.origin}${url.pathname}: in tests only *.sim.test ` +
+            'hosts are reachable (they are routed to the upstream simulator).',
         );
       }
       const signal = init?.signal ?? (input instanceof Request ? input.signal : undefined) ?? undefined;
@@ -254,6 +259,7 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     removePlay: (username, id) => admin<PlayInfo>('DELETE', `${user(username)}/plays/${id}`),
     plays: (username) => admin<PlayInfo[]>('GET', `${user(username)}/plays`),
     resetShow: (username, input) => admin('POST', `${user(username)}/resets`, input),
+    renameTitle: (input) => admin('POST', '/titles', input),
     setPlayback: (username, input) => admin('POST', `${user(username)}/playback`, input),
     removePlayback: async (username, id) => {
       await admin('DELETE', `${user(username)}/playback/${id}`);

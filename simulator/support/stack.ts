@@ -36,7 +36,10 @@ export type StackOptions = {
   testScheduled?: boolean;
   /** Extra `--var NAME:value` for the API (after the defaults, so they win). */
   vars?: Record<string, string>;
-  /** Run the simulator from a bundle built once, so edits under simulator/ can't reload it and wipe its in-memory state. */
+  /**
+   * Run the simulator from a bundle built once, so edits under simulator/ can't reload it and wipe
+   * its in-memory state.
+   */
   snapshotSimulator?: boolean;
   /** Keep the temp dir (logs, local D1/KV state) after stop(). */
   keepLogs?: boolean;

@@ -75,7 +75,7 @@ describe('grant faults', () => {
     expect((await answer).status).toBe(200);
   });
 
-  it('invalid_client answers 401 JSON; html_error 403 answers a WAF-style HTML page; the tokens are untouched', async () => {
+  it('invalid_client answers 401 JSON; html_error 403 a WAF-style HTML page; the tokens are untouched', async () => {
     await sim.addFault({ match: { path_prefix: '/oauth/token' }, kind: 'invalid_client' });
     const rejected = await refresh(tokens.refresh_token);
     expect(rejected.status).toBe(401);

@@ -17,7 +17,8 @@ export const adminRoutes = new Hono<AppEnv>().use('*', requireAdmin).get(
   describe({
     summary: 'Operator status (bearer ADMIN_TOKEN, not a user JWT)',
     description:
-      'Answers 404 when ADMIN_TOKEN is not set, 401 for a wrong token, 429 when throttled. Every figure is read from an index or a counter.',
+      'Answers 404 when ADMIN_TOKEN is not set, 401 for a wrong token, 429 when throttled. ' +
+      'Every figure is read from an index or a counter.',
     tag: 'admin',
     responses: {
       200: { description: 'The figures', schema: adminStatusOutput },

@@ -24,7 +24,8 @@ export const STATUS_QUERIES = {
   syncsInProgress: 'SELECT count(*) AS count FROM sync_state WHERE lease_until > ?1',
   oldestDue: "SELECT min(next_sync_at) AS oldest FROM trakt_connections WHERE status = 'active'",
   tmdbBacklog:
-    "SELECT count(*) AS count FROM sync_state WHERE json_extract(last_result, '$.enrichment.skipped') = 'budget_exhausted'",
+    'SELECT count(*) AS count FROM sync_state ' +
+    "WHERE json_extract(last_result, '$.enrichment.skipped') = 'budget_exhausted'",
 } as const;
 
 export type OperatorStatus = Awaited<ReturnType<typeof operatorStatus>>;

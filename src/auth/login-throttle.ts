@@ -209,11 +209,13 @@ export function forgetUsername(db: Database, username: string) {
 export async function pruneLoginThrottle(db: Database, now: number): Promise<number> {
   const cutoff = isoNow(now - THROTTLE_STALE_AFTER_MS);
   const counters = await db.run(
-    sql`DELETE FROM login_throttle WHERE subject IN (SELECT subject FROM login_throttle WHERE last_at < ${cutoff} LIMIT ${MAX_THROTTLE_ROWS_PRUNED_PER_RUN})`,
+    sql`DELETE FROM login_throttle WHERE subject IN (SELECT subject FROM login_throttle
+        WHERE last_at < ${cutoff} LIMIT ${MAX_THROTTLE_ROWS_PRUNED_PER_RUN})`,
   );
   const usernames = await db.run(
     sql`DELETE FROM login_failure_usernames WHERE rowid IN (SELECT f.rowid FROM login_failure_usernames f
-        WHERE f.failed_at < ${cutoff} AND NOT EXISTS (SELECT 1 FROM login_throttle t WHERE t.subject = 'ip:' || f.address)
+        WHERE f.failed_at < ${cutoff}
+          AND NOT EXISTS (SELECT 1 FROM login_throttle t WHERE t.subject = 'ip:' || f.address)
         LIMIT ${MAX_THROTTLE_ROWS_PRUNED_PER_RUN})`,
   );
   return (counters.meta.changes ?? 0) + (usernames.meta.changes ?? 0);

@@ -43,7 +43,8 @@ export function closeAllSessions(db: Database, userId: number) {
 /** Deletes expired sessions (cron); they can no longer refresh anything. */
 export async function pruneExpiredSessions(db: Database, now: number): Promise<number> {
   const result = await db.run(
-    sql`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at <= ${isoNow(now)} LIMIT ${MAX_SESSIONS_PRUNED_PER_RUN})`,
+    sql`DELETE FROM sessions WHERE id IN (SELECT id FROM sessions
+        WHERE expires_at <= ${isoNow(now)} LIMIT ${MAX_SESSIONS_PRUNED_PER_RUN})`,
   );
   return result.meta.changes ?? 0;
 }

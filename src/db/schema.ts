@@ -178,6 +178,9 @@ export const movies = sqliteTable(
   (t) => [
     uniqueIndex('movies_user_trakt_unique').on(t.userId, t.traktId),
     index('movies_user_recent_idx').on(t.userId, t.lastWatchedAt, t.id),
+    index('movies_user_title_idx').on(t.userId, sql`${t.title} COLLATE NOCASE`, t.id),
+    index('movies_user_plays_idx').on(t.userId, t.plays, t.id),
+    index('movies_user_year_idx').on(t.userId, t.year, t.id),
     index('movies_user_paused_idx').on(t.userId).where(sql`${t.pausedAt} IS NOT NULL`),
   ],
 );
@@ -207,6 +210,9 @@ export const shows = sqliteTable(
   (t) => [
     uniqueIndex('shows_user_trakt_unique').on(t.userId, t.traktId),
     index('shows_user_recent_idx').on(t.userId, t.lastWatchedAt, t.id),
+    index('shows_user_title_idx').on(t.userId, sql`${t.title} COLLATE NOCASE`, t.id),
+    index('shows_user_plays_idx').on(t.userId, t.plays, t.id),
+    index('shows_user_year_idx').on(t.userId, t.year, t.id),
   ],
 );
 
@@ -270,10 +276,13 @@ export const plays = sqliteTable(
   },
   (t) => [
     uniqueIndex('plays_user_history_unique').on(t.userId, t.historyId),
-    index('plays_user_type_watched_idx').on(t.userId, t.mediaType, t.watchedAt),
-    // Per-episode and per-movie totals are computed in SQL from plays through these.
+    // Keyset pagination of /trakt/history/ on (watched_at, history_id), one index per filter shape;
+    // the type and movie ones also serve the sync (their prefixes), the episode one the per-episode totals.
+    index('plays_user_watched_idx').on(t.userId, t.watchedAt, t.historyId),
+    index('plays_user_type_watched_idx').on(t.userId, t.mediaType, t.watchedAt, t.historyId),
+    index('plays_user_show_idx').on(t.userId, t.showTraktId, t.watchedAt, t.historyId),
     index('plays_user_episode_idx').on(t.userId, t.showTraktId, t.seasonNumber, t.episodeNumber, t.watchedAt),
-    index('plays_user_movie_idx').on(t.userId, t.movieTraktId, t.watchedAt),
+    index('plays_user_movie_idx').on(t.userId, t.movieTraktId, t.watchedAt, t.historyId),
   ],
 );
 
@@ -339,6 +348,10 @@ export const tmdbTitles = sqliteTable(
     overview: text(),
     voteAverage: real(),
     fetchedAt: text().notNull(),
+    /** Genre names as a JSON array (`["Drama","Comedy"]`). */
+    genres: text(),
+    /** Minutes: a movie's runtime, or a show's typical episode runtime. */
+    runtime: integer(),
   },
   (t) => [primaryKey({ columns: [t.kind, t.tmdbId] })],
 );
@@ -364,6 +377,8 @@ export const tmdbEpisodes = sqliteTable(
     overview: text(),
     stillPath: text(),
     voteAverage: real(),
+    /** Minutes, from the season data; the stats' minutes for episode plays. */
+    runtime: integer(),
   },
   (t) => [primaryKey({ columns: [t.tmdbShowId, t.seasonNumber, t.episodeNumber] })],
 );
@@ -379,6 +394,42 @@ export const tmdbExternalIds = sqliteTable(
     fetchedAt: text().notNull(),
   },
   (t) => [primaryKey({ columns: [t.source, t.externalId, t.kind] })],
+);
+
+// ---------------------------------------------------------------------------------------------
+// Read-side support (src/history).
+
+/** Per-user data version: bumped in the same batch as every write of the user's history; the ETag source. */
+export const userDataVersions = sqliteTable('user_data_versions', {
+  userId: integer()
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  version: integer().notNull(),
+  updatedAt: text().notNull(),
+});
+
+/**
+ * Stats rollups per user, rebuilt from `plays` whenever plays or their TMDB metadata change.
+ * `dimension`: `total` (bucket `movie` | `episode` | `show`), `month` (`2024-01`; years are summed from months),
+ * `weekday_hour` (`<0-6, Monday = 0>-<0-23>`, UTC), `genre` (the genre name).
+ */
+export const playStats = sqliteTable(
+  'play_stats',
+  {
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    dimension: text({ enum: ['total', 'month', 'weekday_hour', 'genre'] }).notNull(),
+    bucket: text().notNull(),
+    plays: integer().notNull(),
+    minutes: integer().notNull(),
+    minutesUnknownPlays: integer().notNull(),
+    /** `total` rows only: distinct movies / episodes / shows with a play. */
+    watched: integer(),
+    firstPlayAt: text(),
+    lastPlayAt: text(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.dimension, t.bucket] })],
 );
 
 // ---------------------------------------------------------------------------------------------

@@ -4,14 +4,14 @@
  * - operations: every `(method, path)` in `app.routes` (global `ALL` middleware excluded);
  * - request parameters and bodies: the zod schemas attached to each `validate()` middleware
  *   under `REQUEST_SCHEMA` (the very schemas that validate requests), via `z.toJSONSchema()`;
- * - security: an operation needs the bearer JWT iff `requireUser` is in its handler chain
+ * - security: an operation needs the bearer JWT iff `requireUser` (or `requireUserInBatch`) is in its handler chain
  *   (directly, or as `ALL` middleware on a matching path pattern);
  * - summaries and response schemas: the `describe()` marker on each route (src/http/describe.ts).
  * Routes without one still appear, with a placeholder summary (test/openapi.test.ts forbids that).
  */
 import type { RouterRoute } from 'hono/types';
 import { z } from 'zod';
-import { requireUser } from '../auth/middleware';
+import { AUTH_MIDDLEWARES } from '../auth/middleware';
 import { contractOf, type RouteContract } from '../http/describe';
 import { REQUEST_SCHEMA } from '../http/validate';
 import { VERSION } from '../version';
@@ -55,7 +55,9 @@ function patternCovers(pattern: string, path: string): boolean {
 
 /** Groups the routing table into one entry per `(method, path)` with its schemas and auth. */
 export function collectRoutes(routes: readonly RouterRoute[]): RouteInfo[] {
-  const securedPatterns = routes.filter((r) => r.method === 'ALL' && r.handler === requireUser).map((r) => r.path);
+  const securedPatterns = routes
+    .filter((r) => r.method === 'ALL' && AUTH_MIDDLEWARES.has(r.handler))
+    .map((r) => r.path);
   const byKey = new Map<string, RouteInfo>();
   for (const route of routes) {
     if (route.method === 'ALL') continue;
@@ -74,7 +76,7 @@ export function collectRoutes(routes: readonly RouterRoute[]): RouteInfo[] {
     const attached = attachedSchema(route.handler);
     if (attached) info.schemas.push(attached);
     info.contract ??= contractOf(route.handler);
-    if (route.handler === requireUser) info.secured = true;
+    if (AUTH_MIDDLEWARES.has(route.handler)) info.secured = true;
   }
   return [...byKey.values()];
 }
@@ -150,6 +152,7 @@ function responsesFor(info: RouteInfo, doc: RouteContract | undefined): JsonSche
     const content: Record<string, JsonSchema> = {};
     if (response.schema) content['application/json'] = { schema: jsonSchema(response.schema, 'output') };
     if (response.html) content['text/html'] = { schema: { type: 'string' } };
+    if (response.csv) content['text/csv'] = { schema: { type: 'string' } };
     const isError = Number(status) >= 400;
     if (isError && !response.schema) content['application/json'] = { schema: ERROR_REF };
     responses[status] =

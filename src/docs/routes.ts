@@ -9,7 +9,7 @@ import type { RouterRoute } from 'hono/types';
 import { z } from 'zod';
 import type { AppEnv } from '../app-env';
 import { describe } from '../http/describe';
-import { docsPage } from './docs-page';
+import { docsPage } from '../web/docs/page';
 import { openApiFor } from './openapi';
 
 const openApiOutput = z.record(z.string(), z.unknown()).describe('This OpenAPI 3.1 document');

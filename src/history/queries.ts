@@ -1,15 +1,16 @@
 /**
  * @module
  * The read side: stored history served from D1 only (no upstream call on the read path).
- * Every query walks an index; list totals come from the counts the sync keeps in `sync_state`,
- * so a page never counts the whole collection.
+ * Every query walks an index; unfiltered list totals come from the counts the sync keeps in
+ * `sync_state`, so a page never counts the whole collection. Each endpoint is ONE D1 round trip:
+ * its queries and the freshness row (the ETag source) go in one `db.batch()`.
  */
-import { and, asc, desc, eq } from 'drizzle-orm';
+import { and, asc, count, desc, eq, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
-import { episodes, movies, seasons, shows, tmdbEpisodes, tmdbTitles } from '../db/schema';
+import { episodes, movies, seasons, shows, syncState, tmdbEpisodes, tmdbTitles } from '../db/schema';
 import { syncProgressOf } from '../sync/service';
-import { readStoredCounts, readSyncState } from '../sync/state';
-import { readConnectionSummary } from '../trakt/connections';
+import { type ConnectionSummary, connectionSummaryQuery } from '../trakt/connections';
+import { freshnessQuery } from './data-version';
 
 export type PageRequest = { page: number; page_size: number };
 
@@ -22,153 +23,284 @@ export function pageMeta(request: PageRequest, totalItems: number) {
   };
 }
 
-export function imageUrl(base: string, size: 'w500' | 'w300', path: string | null | undefined): string | null {
+export function imageUrl(
+  base: string,
+  size: 'w500' | 'w300' | 'w1280',
+  path: string | null | undefined,
+): string | null {
   return path ? `${base.replace(/\/$/, '')}/${size}${path}` : null;
 }
 
-const counts = readStoredCounts;
+export type ListSort = 'last_watched' | 'title' | 'plays' | 'year';
+export type ListRequest = PageRequest & { sort: ListSort; order: 'asc' | 'desc'; q?: string; year?: number };
 
-export async function storedMovies(db: Database, userId: number, request: PageRequest, imageBase: string) {
-  const rows = await db
-    .select({
-      plays: movies.plays,
-      lastWatchedAt: movies.lastWatchedAt,
-      lastUpdatedAt: movies.lastUpdatedAt,
-      title: movies.title,
-      year: movies.year,
-      traktId: movies.traktId,
-      slug: movies.slug,
-      imdbId: movies.imdbId,
-      tmdbId: movies.tmdbId,
-      posterPath: tmdbTitles.posterPath,
-    })
-    .from(movies)
-    .leftJoin(tmdbTitles, and(eq(tmdbTitles.kind, 'movie'), eq(tmdbTitles.tmdbId, movies.tmdbRef)))
-    .where(eq(movies.userId, userId))
-    .orderBy(desc(movies.lastWatchedAt), desc(movies.id))
-    .limit(request.page_size)
-    .offset((request.page - 1) * request.page_size);
-  const total = (await counts(db, userId))?.movieCount ?? 0;
+function parseGenres(json: string | null): string[] | null {
+  if (!json) return null;
+  try {
+    const parsed = JSON.parse(json) as unknown;
+    return Array.isArray(parsed) ? parsed.filter((name): name is string => typeof name === 'string') : null;
+  } catch {
+    return null;
+  }
+}
+
+/** TMDB fields shared by movies and shows, null until enriched. */
+function enrichment(
+  row: {
+    overview: string | null;
+    backdropPath: string | null;
+    genres: string | null;
+    runtime: number | null;
+    rating: number | null;
+  },
+  imageBase: string,
+) {
   return {
-    ...pageMeta(request, total),
-    movies: rows.map((r) => ({
-      plays: r.plays,
-      last_watched_at: r.lastWatchedAt,
-      last_updated_at: r.lastUpdatedAt,
-      movie: {
-        title: r.title,
-        year: r.year,
-        image_url: imageUrl(imageBase, 'w500', r.posterPath),
-        ids: { trakt: r.traktId, slug: r.slug, imdb: r.imdbId, tmdb: r.tmdbId },
-      },
-    })),
+    overview: row.overview,
+    backdrop_url: imageUrl(imageBase, 'w1280', row.backdropPath),
+    genres: parseGenres(row.genres),
+    runtime: row.runtime,
+    rating: row.rating,
   };
 }
 
-export async function storedShows(db: Database, userId: number, request: PageRequest, imageBase: string) {
-  const rows = await db
-    .select({
-      id: shows.id,
-      title: shows.title,
-      year: shows.year,
-      traktId: shows.traktId,
-      tmdbId: shows.tmdbId,
-      lastWatchedAt: shows.lastWatchedAt,
-      posterPath: tmdbTitles.posterPath,
-    })
-    .from(shows)
-    .leftJoin(tmdbTitles, and(eq(tmdbTitles.kind, 'tv'), eq(tmdbTitles.tmdbId, shows.tmdbRef)))
-    .where(eq(shows.userId, userId))
-    .orderBy(desc(shows.lastWatchedAt), desc(shows.id))
-    .limit(request.page_size)
-    .offset((request.page - 1) * request.page_size);
-  const total = (await counts(db, userId))?.showCount ?? 0;
+type Listed = typeof movies | typeof shows;
+
+/** ORDER BY for a sort key: each walks its own `(user_id, key, id)` index; id breaks ties in the same direction. */
+function listOrder(table: Listed, request: ListRequest): SQL[] {
+  const direction = request.order === 'asc' ? asc : desc;
+  const key = {
+    last_watched: table.lastWatchedAt,
+    title: sql`${table.title} COLLATE NOCASE`,
+    plays: table.plays,
+    year: table.year,
+  }[request.sort];
+  return [direction(key), direction(table.id)];
+}
+
+function listWhere(table: Listed, userId: number, request: ListRequest): SQL {
+  const conditions: SQL[] = [eq(table.userId, userId)];
+  if (request.q) conditions.push(sql`instr(lower(${table.title}), lower(${request.q})) > 0`);
+  if (request.year !== undefined) conditions.push(eq(table.year, request.year));
+  return and(...conditions)!;
+}
+
+/**
+ * Totals: unfiltered lists take the count the sync keeps in `sync_state` (one row); filtered ones
+ * count the matches (the user's titles, through the user index).
+ */
+function totalQuery(db: Database, table: Listed, userId: number, request: ListRequest) {
+  if (request.q || request.year !== undefined) {
+    return db
+      .select({ total: count() })
+      .from(table)
+      .where(listWhere(table, userId, request));
+  }
+  const column = table === movies ? syncState.movieCount : syncState.showCount;
+  return db.select({ total: column }).from(syncState).where(eq(syncState.userId, userId));
+}
+
+const offsetOf = (request: PageRequest) => (request.page - 1) * request.page_size;
+
+/** One D1 round trip: freshness, the page and its total in one batch. */
+export async function storedMovies(db: Database, userId: number, request: ListRequest, imageBase: string) {
+  const [freshness, rows, total] = await db.batch([
+    freshnessQuery(db, userId),
+    db
+      .select({
+        plays: movies.plays,
+        lastWatchedAt: movies.lastWatchedAt,
+        lastUpdatedAt: movies.lastUpdatedAt,
+        title: movies.title,
+        year: movies.year,
+        traktId: movies.traktId,
+        slug: movies.slug,
+        imdbId: movies.imdbId,
+        tmdbId: movies.tmdbId,
+        posterPath: tmdbTitles.posterPath,
+        backdropPath: tmdbTitles.backdropPath,
+        overview: tmdbTitles.overview,
+        genres: tmdbTitles.genres,
+        runtime: tmdbTitles.runtime,
+        rating: tmdbTitles.voteAverage,
+      })
+      .from(movies)
+      .leftJoin(tmdbTitles, and(eq(tmdbTitles.kind, 'movie'), eq(tmdbTitles.tmdbId, movies.tmdbRef)))
+      .where(listWhere(movies, userId, request))
+      .orderBy(...listOrder(movies, request))
+      .limit(request.page_size)
+      .offset(offsetOf(request)),
+    totalQuery(db, movies, userId, request),
+  ]);
   return {
-    ...pageMeta(request, total),
-    shows: rows.map((r) => ({
-      last_watched_at: r.lastWatchedAt,
-      show: {
-        id: r.id,
-        title: r.title,
-        year: r.year,
-        image_url: imageUrl(imageBase, 'w500', r.posterPath),
-        ids: { trakt: r.traktId, tmdb: r.tmdbId },
-      },
-    })),
+    freshness: freshness[0],
+    body: {
+      ...pageMeta(request, total[0]?.total ?? 0),
+      movies: rows.map((r) => ({
+        plays: r.plays,
+        last_watched_at: r.lastWatchedAt,
+        last_updated_at: r.lastUpdatedAt,
+        movie: {
+          title: r.title,
+          year: r.year,
+          image_url: imageUrl(imageBase, 'w500', r.posterPath),
+          ids: { trakt: r.traktId, slug: r.slug, imdb: r.imdbId, tmdb: r.tmdbId },
+          ...enrichment(r, imageBase),
+        },
+      })),
+    },
   };
 }
 
-/** Seasons and episodes of one of the user's shows, ordered by season then episode; undefined if the user has no such show. */
+export async function storedShows(db: Database, userId: number, request: ListRequest, imageBase: string) {
+  const [freshness, rows, total] = await db.batch([
+    freshnessQuery(db, userId),
+    db
+      .select({
+        id: shows.id,
+        title: shows.title,
+        year: shows.year,
+        traktId: shows.traktId,
+        tmdbId: shows.tmdbId,
+        plays: shows.plays,
+        lastWatchedAt: shows.lastWatchedAt,
+        resetAt: shows.resetAt,
+        posterPath: tmdbTitles.posterPath,
+        backdropPath: tmdbTitles.backdropPath,
+        overview: tmdbTitles.overview,
+        genres: tmdbTitles.genres,
+        runtime: tmdbTitles.runtime,
+        rating: tmdbTitles.voteAverage,
+      })
+      .from(shows)
+      .leftJoin(tmdbTitles, and(eq(tmdbTitles.kind, 'tv'), eq(tmdbTitles.tmdbId, shows.tmdbRef)))
+      .where(listWhere(shows, userId, request))
+      .orderBy(...listOrder(shows, request))
+      .limit(request.page_size)
+      .offset(offsetOf(request)),
+    totalQuery(db, shows, userId, request),
+  ]);
+  return {
+    freshness: freshness[0],
+    body: {
+      ...pageMeta(request, total[0]?.total ?? 0),
+      shows: rows.map((r) => ({
+        last_watched_at: r.lastWatchedAt,
+        plays: r.plays,
+        reset_at: r.resetAt,
+        show: {
+          id: r.id,
+          title: r.title,
+          year: r.year,
+          image_url: imageUrl(imageBase, 'w500', r.posterPath),
+          ids: { trakt: r.traktId, tmdb: r.tmdbId },
+          ...enrichment(r, imageBase),
+        },
+      })),
+    },
+  };
+}
+
+/**
+ * Seasons and episodes of one of the user's shows, ordered by season then episode; `body` is
+ * undefined if the user has no such show. One D1 round trip: every query joins the show by
+ * `(user_id, trakt_id)` itself instead of waiting for its id.
+ */
 export async function watchedSeasonsEpisodes(db: Database, userId: number, showTraktId: number, imageBase: string) {
-  const show = await db.query.shows.findFirst({
-    columns: { id: true, title: true, traktId: true, tmdbRef: true },
-    where: and(eq(shows.userId, userId), eq(shows.traktId, showTraktId)),
-  });
-  if (!show) return undefined;
-  const seasonRows = await db
-    .select({ id: seasons.id, seasonNumber: seasons.seasonNumber })
-    .from(seasons)
-    .where(eq(seasons.showId, show.id))
-    .orderBy(asc(seasons.seasonNumber));
-  const seasonNumberById = new Map(seasonRows.map((s) => [s.id, s.seasonNumber]));
-  const episodeRows = await db
-    .select({
-      id: episodes.id,
-      seasonId: episodes.seasonId,
-      episodeNumber: episodes.episodeNumber,
-      title: episodes.title,
-      plays: episodes.plays,
-      lastWatchedAt: episodes.lastWatchedAt,
-      progress: episodes.progress,
-      seasonNumber: seasons.seasonNumber,
-      tmdbName: tmdbEpisodes.name,
-      overview: tmdbEpisodes.overview,
-      stillPath: tmdbEpisodes.stillPath,
-      rating: tmdbEpisodes.voteAverage,
-    })
-    .from(episodes)
-    .innerJoin(seasons, eq(seasons.id, episodes.seasonId))
-    .leftJoin(
-      tmdbEpisodes,
-      and(
-        eq(tmdbEpisodes.tmdbShowId, show.tmdbRef ?? -1),
-        eq(tmdbEpisodes.seasonNumber, seasons.seasonNumber),
-        eq(tmdbEpisodes.episodeNumber, episodes.episodeNumber),
-      ),
-    )
-    .where(eq(episodes.showId, show.id))
-    .orderBy(asc(seasons.seasonNumber), asc(episodes.episodeNumber));
+  const theShow = and(eq(shows.userId, userId), eq(shows.traktId, showTraktId));
+  const [freshness, showRows, seasonRows, episodeRows] = await db.batch([
+    freshnessQuery(db, userId),
+    db.select({ id: shows.id, title: shows.title, traktId: shows.traktId }).from(shows).where(theShow).limit(1),
+    db
+      .select({ id: seasons.id, seasonNumber: seasons.seasonNumber })
+      .from(seasons)
+      .innerJoin(shows, eq(shows.id, seasons.showId))
+      .where(theShow)
+      .orderBy(asc(seasons.seasonNumber)),
+    db
+      .select({
+        id: episodes.id,
+        seasonId: episodes.seasonId,
+        episodeNumber: episodes.episodeNumber,
+        title: episodes.title,
+        plays: episodes.plays,
+        lastWatchedAt: episodes.lastWatchedAt,
+        progress: episodes.progress,
+        seasonNumber: seasons.seasonNumber,
+        tmdbName: tmdbEpisodes.name,
+        overview: tmdbEpisodes.overview,
+        stillPath: tmdbEpisodes.stillPath,
+        rating: tmdbEpisodes.voteAverage,
+      })
+      .from(shows)
+      .innerJoin(episodes, eq(episodes.showId, shows.id))
+      .innerJoin(seasons, eq(seasons.id, episodes.seasonId))
+      .leftJoin(
+        tmdbEpisodes,
+        and(
+          eq(tmdbEpisodes.tmdbShowId, shows.tmdbRef),
+          eq(tmdbEpisodes.seasonNumber, seasons.seasonNumber),
+          eq(tmdbEpisodes.episodeNumber, episodes.episodeNumber),
+        ),
+      )
+      .where(theShow)
+      .orderBy(asc(seasons.seasonNumber), asc(episodes.episodeNumber)),
+  ]);
+  const show = showRows[0];
+  if (!show) return { freshness: freshness[0], body: undefined };
   const showFields = { show__id: show.id, show__title: show.title, show__trakt_id: show.traktId };
   return {
-    seasons: seasonRows.map((s) => ({ id: s.id, season_number: s.seasonNumber, ...showFields })),
-    episodes: episodeRows.map((e) => ({
-      id: e.id,
-      episode_number: e.episodeNumber,
-      title: e.tmdbName ?? e.title,
-      image_url: imageUrl(imageBase, 'w300', e.stillPath),
-      rating: e.rating,
-      overview: e.overview,
-      season__id: e.seasonId,
-      season__season_number: seasonNumberById.get(e.seasonId) ?? e.seasonNumber,
-      ...showFields,
-      last_watched_at: e.lastWatchedAt,
-      progress: e.progress,
-      plays: e.plays,
-    })),
+    freshness: freshness[0],
+    body: {
+      seasons: seasonRows.map((s) => ({ id: s.id, season_number: s.seasonNumber, ...showFields })),
+      episodes: episodeRows.map((e) => ({
+        id: e.id,
+        episode_number: e.episodeNumber,
+        title: e.tmdbName ?? e.title,
+        image_url: imageUrl(imageBase, 'w300', e.stillPath),
+        rating: e.rating,
+        overview: e.overview,
+        season__id: e.seasonId,
+        season__season_number: e.seasonNumber,
+        ...showFields,
+        last_watched_at: e.lastWatchedAt,
+        progress: e.progress,
+        plays: e.plays,
+      })),
+    },
   };
 }
 
+/** One D1 round trip: freshness, sync state and connection in one batch. */
 export async function syncStatus(db: Database, userId: number, now = Date.now()) {
-  const [state, connection] = await Promise.all([readSyncState(db, userId), readConnectionSummary(db, userId)]);
+  const [freshness, states, connections] = await db.batch([
+    freshnessQuery(db, userId),
+    db.select().from(syncState).where(eq(syncState.userId, userId)).limit(1),
+    connectionSummaryQuery(db, userId),
+  ]);
+  const connection = connections[0];
+  return { freshness: freshness[0], connection, body: syncStatusBody(states[0], connection, now) };
+}
+
+/** The connection status as sync-status shows it. */
+export function shownConnectionStatus(connection: ConnectionSummary, now: number) {
   // A connection whose refresh token Trakt refused still works until its access token expires.
-  const status =
-    !connection || connection.status === 'disconnecting'
-      ? ('not_connected' as const)
-      : connection.status === 'refresh_rejected'
-        ? Date.parse(connection.expiresAt) > now
-          ? ('active' as const)
-          : ('reauthorization_required' as const)
-        : connection.status;
+  return !connection || connection.status === 'disconnecting'
+    ? ('not_connected' as const)
+    : connection.status === 'refresh_rejected'
+      ? Date.parse(connection.expiresAt) > now
+        ? ('active' as const)
+        : ('reauthorization_required' as const)
+      : connection.status;
+}
+
+/** What the sync-status ETag covers of the connection: the shown status and the next run. */
+export function connectionTagInputs(connection: ConnectionSummary, now: number): string[] {
+  return [shownConnectionStatus(connection, now), connection?.nextSyncAt ?? ''];
+}
+
+function syncStatusBody(state: typeof syncState.$inferSelect | undefined, connection: ConnectionSummary, now: number) {
+  const status = shownConnectionStatus(connection, now);
   return {
     connected: status === 'active',
     status,

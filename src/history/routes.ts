@@ -1,36 +1,52 @@
 /**
  * @module
- * /trakt/* history endpoints (as in the API reference): run the caller's sync now (its first chunk
- * inline; 202 when it continues in the background), and serve stored movies, shows and a show's
- * seasons/episodes from D1. Beyond the reference: clear the stored history for a clean re-sync.
+ * /trakt/* history endpoints: run the caller's sync now (as in the API reference; its first chunk
+ * inline, 202 when it continues in the background), serve stored movies, shows and a show's
+ * seasons/episodes (API reference, plus sort/filter/TMDB fields), every play (`/history`), figures
+ * (`/stats`) and a download (`/export`), all from D1, one round trip each, with conditional GET
+ * (ETag / 304, see ./conditional.ts). Beyond the reference: clear the stored history for a clean re-sync.
  */
 import { Hono } from 'hono';
+import { z } from 'zod';
 import type { AppEnv } from '../app-env';
-import { requireUser } from '../auth/middleware';
-import { describe, errorResponse, type RouteContract } from '../http/describe';
+import { requireUser, requireUserInBatch } from '../auth/middleware';
+import { jwtSecret } from '../config';
+import { describe, errorResponse, type ResponseContract, type RouteContract } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
 import { clearStoredHistory } from '../sync/reset';
 import { runSync, SYNC_CONTINUES, type SyncOutcome } from '../sync/service';
+import { assertUserExists, conditional, tagged } from './conditional';
+import { decodeCursor, encodeCursor } from './cursor';
+import { EXPORT_COLUMNS, exportStream, historyItem, readExportStart, readHistoryPage } from './plays-list';
 import { storedMovies, storedShows, syncStatus, watchedSeasonsEpisodes } from './queries';
 import {
+  exportQuery,
+  exportRowOutput,
   type FetchContinuesOutput,
   type FetchMoviesOutput,
   type FetchShowsOutput,
   fetchContinuesOutput,
   fetchMoviesOutput,
   fetchShowsOutput,
-  pageQuery,
+  type HistoryOutput,
+  historyOutput,
+  historyQuery,
+  listQuery,
   type SeasonsEpisodesOutput,
+  type StatsOutput,
   type StoredMoviesOutput,
   type StoredShowsOutput,
   type SyncStatusOutput,
   seasonsEpisodesOutput,
   seasonsEpisodesQuery,
+  statsOutput,
+  statsQuery,
   storedMoviesOutput,
   storedShowsOutput,
   syncStatusOutput,
 } from './schemas';
+import { readStats } from './stats';
 
 const counts = (r: { added: number; updated: number; removed: number; unchanged: number }) => ({
   added: r.added,
@@ -44,7 +60,9 @@ function fetchContract(kind: 'movies' | 'shows', schema: typeof fetchMoviesOutpu
   const scope = kind === 'shows' ? ' (shows, seasons and episodes)' : '';
   const contract: RouteContract = {
     summary: `Sync the latest watched ${kind} from Trakt now`,
-    description: `Incremental: fetches only what changed at Trakt since the last sync${scope}, enriched from TMDB. A sync larger than one chunk (SYNC_PAGES_PER_RUN Trakt pages) answers 202 and continues through the queue.`,
+    description:
+      `Incremental: fetches only what changed at Trakt since the last sync${scope}, enriched from TMDB. ` +
+      'A sync larger than one chunk (SYNC_PAGES_PER_RUN Trakt pages) answers 202 and continues through the queue.',
     responses: {
       200: { description: 'Synced; counts of what changed', schema },
       202: {
@@ -62,6 +80,14 @@ function fetchContract(kind: 'movies' | 'shows', schema: typeof fetchMoviesOutpu
 /** 202 while a sync continues in the background through the queue (the first chunk ran inline). */
 const continuing = (outcome: SyncOutcome) =>
   ({ result: SYNC_CONTINUES, progress: outcome.progress }) satisfies FetchContinuesOutput;
+
+const CONDITIONAL =
+  'Sends ETag (from a per-user data version that every sync which changes data bumps, plus the query) and Cache-Control: private, no-cache; If-None-Match with the current tag answers 304 without a body, after one D1 round trip.';
+const notModified: Record<number, ResponseContract> = {
+  304: { description: 'Not modified: If-None-Match matched the current ETag (no body)' },
+};
+const LIST_PARAMETERS =
+  'sort=last_watched|title|plays|year and order=desc|asc (defaults last_watched, desc; anything else → 400 listing the allowed values), q= (case-insensitive title substring, ≤ 100 characters), year=.';
 
 export const historyRoutes = new Hono<AppEnv>()
   .on(['GET', 'POST'], '/fetch-latest-movies', fetchContract('movies', fetchMoviesOutput), requireUser, async (c) => {
@@ -96,60 +122,174 @@ export const historyRoutes = new Hono<AppEnv>()
   .get(
     '/get-stored-movies',
     describe({
-      summary: 'Stored watched movies, paginated (page, page_size)',
+      summary: 'Stored watched movies, paginated (page, page_size), sortable and filterable',
+      description: `${LIST_PARAMETERS} TMDB fields (overview, backdrop_url, genres, runtime, rating) are null until enriched. ${CONDITIONAL}`,
       responses: {
-        200: { description: 'One page of movies, most recently watched first', schema: storedMoviesOutput },
+        200: { description: 'One page of movies, most recently watched first by default', schema: storedMoviesOutput },
+        ...notModified,
       },
     }),
-    requireUser,
-    validate('query', pageQuery),
+    requireUserInBatch,
+    validate('query', listQuery),
+    conditional('movies'),
     async (c) => {
-      const page = await storedMovies(c.var.db, c.var.userId, c.req.valid('query'), c.env.TMDB_IMAGE_BASE_URL);
-      return c.json(page satisfies StoredMoviesOutput);
+      const { freshness, body } = await storedMovies(
+        c.var.db,
+        c.var.userId,
+        c.req.valid('query'),
+        c.env.TMDB_IMAGE_BASE_URL,
+      );
+      await tagged(c, 'movies', freshness);
+      return c.json(body satisfies StoredMoviesOutput);
     },
   )
   .get(
     '/get-stored-shows',
     describe({
-      summary: 'Stored watched shows, paginated (page, page_size)',
+      summary: 'Stored watched shows, paginated (page, page_size), sortable and filterable',
+      description: `${LIST_PARAMETERS} TMDB fields are null until enriched; reset_at is the start of the current rewatch. ${CONDITIONAL}`,
       responses: {
-        200: { description: 'One page of shows, most recently watched first', schema: storedShowsOutput },
+        200: { description: 'One page of shows, most recently watched first by default', schema: storedShowsOutput },
+        ...notModified,
       },
     }),
-    requireUser,
-    validate('query', pageQuery),
+    requireUserInBatch,
+    validate('query', listQuery),
+    conditional('shows'),
     async (c) => {
-      const page = await storedShows(c.var.db, c.var.userId, c.req.valid('query'), c.env.TMDB_IMAGE_BASE_URL);
-      return c.json(page satisfies StoredShowsOutput);
+      const { freshness, body } = await storedShows(
+        c.var.db,
+        c.var.userId,
+        c.req.valid('query'),
+        c.env.TMDB_IMAGE_BASE_URL,
+      );
+      await tagged(c, 'shows', freshness);
+      return c.json(body satisfies StoredShowsOutput);
     },
   )
   .get(
     '/get-watched-seasons-episodes',
     describe({
       summary: "A stored show's watched seasons and episodes",
+      description: CONDITIONAL,
       responses: {
         200: { description: 'Seasons and episodes', schema: seasonsEpisodesOutput },
+        ...notModified,
         404: errorResponse('No watched show with that trakt_id'),
       },
     }),
-    requireUser,
+    requireUserInBatch,
     validate('query', seasonsEpisodesQuery),
+    conditional('seasons-episodes'),
     async (c) => {
       const { trakt_id } = c.req.valid('query');
-      const result = await watchedSeasonsEpisodes(c.var.db, c.var.userId, trakt_id, c.env.TMDB_IMAGE_BASE_URL);
-      if (!result) throw new ApiError(404, `No watched show with trakt_id ${trakt_id}`);
-      return c.json(result satisfies SeasonsEpisodesOutput);
+      const { freshness, body } = await watchedSeasonsEpisodes(
+        c.var.db,
+        c.var.userId,
+        trakt_id,
+        c.env.TMDB_IMAGE_BASE_URL,
+      );
+      assertUserExists(freshness);
+      if (!body) throw new ApiError(404, `No watched show with trakt_id ${trakt_id}`);
+      await tagged(c, 'seasons-episodes', freshness);
+      return c.json(body satisfies SeasonsEpisodesOutput);
     },
   )
   .get(
     '/sync-status',
     describe({
       summary: 'Sync state: last run, next run, counts, progress of a sync in the background',
-      responses: { 200: { description: 'Sync status', schema: syncStatusOutput } },
+      description: `${CONDITIONAL} The tag also follows the lease, the last error and the connection status.`,
+      responses: { 200: { description: 'Sync status', schema: syncStatusOutput }, ...notModified },
     }),
-    requireUser,
+    requireUserInBatch,
+    conditional('sync-status', 'sync-status'),
     async (c) => {
-      return c.json((await syncStatus(c.var.db, c.var.userId)) satisfies SyncStatusOutput);
+      const { freshness, connection, body } = await syncStatus(c.var.db, c.var.userId);
+      await tagged(c, 'sync-status', freshness, 'sync-status', connection);
+      return c.json(body satisfies SyncStatusOutput);
+    },
+  )
+  .get(
+    '/history',
+    describe({
+      summary: 'Every play, newest first (keyset pages with an opaque cursor)',
+      description: `Filters: type=movies|episodes, start_at / end_at (ISO-8601, inclusive), trakt_id (a movie's or a show's). limit 1–100 (default 20). Pass next_cursor as ?cursor= with the same filters for the next page; a cursor of another user, for other filters or altered answers 400. ${CONDITIONAL}`,
+      responses: {
+        200: { description: 'One page of plays', schema: historyOutput },
+        ...notModified,
+        400: errorResponse('Invalid filters, or an invalid cursor'),
+      },
+    }),
+    requireUserInBatch,
+    validate('query', historyQuery),
+    conditional('history'),
+    async (c) => {
+      const query = c.req.valid('query');
+      const filters = { type: query.type, startAt: query.start_at, endAt: query.end_at, traktId: query.trakt_id };
+      // The cursor is bound to the user and to these filters (not to limit, which may change between pages).
+      const scope = JSON.stringify([filters.type, filters.startAt, filters.endAt, filters.traktId]);
+      const secret = jwtSecret(c.env);
+      const after = query.cursor ? await decodeCursor(secret, c.var.userId, scope, query.cursor) : undefined;
+      const page = await readHistoryPage(c.var.db, c.var.userId, filters, after, query.limit);
+      const last = page.rows.at(-1);
+      const nextCursor =
+        page.hasMore && last
+          ? await encodeCursor(secret, c.var.userId, scope, { watchedAt: last.watchedAt, historyId: last.historyId })
+          : null;
+      await tagged(c, 'history', page.freshness);
+      return c.json({
+        items: page.rows.map((row) => historyItem(row, c.env.TMDB_IMAGE_BASE_URL)),
+        next_cursor: nextCursor,
+      } satisfies HistoryOutput);
+    },
+  )
+  .get(
+    '/stats',
+    describe({
+      summary: 'Figures for the whole history: totals, minutes, by year / month / weekday-hour, top genres',
+      description: `From rollups that every sync which changes data rebuilds. Minutes come from TMDB runtimes; plays without one are counted in minutes_unknown_plays. by_weekday_hour is 7 × 24 play counts, Monday first, in UTC or in ?tz= (an IANA zone, DST-exact, computed from the plays). ${CONDITIONAL}`,
+      responses: {
+        200: { description: 'Stats', schema: statsOutput },
+        ...notModified,
+        400: errorResponse('Unknown time zone'),
+      },
+    }),
+    requireUserInBatch,
+    validate('query', statsQuery),
+    conditional('stats'),
+    async (c) => {
+      const { freshness, body } = await readStats(c.var.db, c.var.userId, c.req.valid('query').tz, Date.now());
+      await tagged(c, 'stats', freshness);
+      return c.json(body satisfies StatsOutput);
+    },
+  )
+  .get(
+    '/export',
+    describe({
+      summary: 'Download every play as JSON or CSV (streamed)',
+      description: `One row per play: ${EXPORT_COLUMNS.join(', ')} (ids of the movie, or of the show for an episode). CSV follows RFC 4180 (CRLF, quoted fields). Content-Disposition: attachment. ${CONDITIONAL}`,
+      responses: {
+        200: {
+          description: 'The file: a JSON array of rows, or CSV with a header line',
+          schema: z.array(exportRowOutput),
+          csv: true,
+        },
+        ...notModified,
+      },
+    }),
+    requireUserInBatch,
+    validate('query', exportQuery),
+    conditional('export'),
+    async (c) => {
+      const { format } = c.req.valid('query');
+      const { freshness, chunks } = await readExportStart(c.var.db, c.var.userId);
+      await tagged(c, 'export', freshness);
+      return c.body(exportStream(chunks, format), 200, {
+        'Content-Type':
+          format === 'csv' ? 'text/csv; charset=utf-8; header=present' : 'application/json; charset=utf-8',
+        'Content-Disposition': `attachment; filename="trakt-history.${format}"`,
+      });
     },
   )
   .delete(

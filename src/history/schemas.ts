@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../config';
 import { standaloneMessage } from '../http/validate';
+import { isKnownTimeZone } from './stats';
 
 const positiveInteger = (name: string, fallback: number, max?: number) =>
   z
@@ -29,6 +30,126 @@ export const MAX_PAGE = 1_000_000;
 export const pageQuery = z.object({
   page: positiveInteger('page', 1, MAX_PAGE),
   page_size: positiveInteger('page_size', DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE),
+});
+
+export const LIST_SORTS = ['last_watched', 'title', 'plays', 'year'] as const;
+export const LIST_ORDERS = ['desc', 'asc'] as const;
+export const MAX_QUERY_LENGTH = 100;
+
+/** An enum query parameter whose error lists the allowed values. */
+const oneOf = <const T extends readonly [string, ...string[]]>(name: string, values: T, fallback: T[number]) =>
+  z
+    .enum(values, { error: `${name} must be one of: ${values.join(', ')}` })
+    .optional()
+    .transform((value) => value ?? fallback)
+    .describe(`One of ${values.join(', ')} (default ${fallback})`);
+
+const yearParam = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    if (value === undefined || value === '') return undefined;
+    const parsed = /^[0-9]{4}$/.test(value) ? Number(value) : NaN;
+    if (!Number.isInteger(parsed)) {
+      ctx.addIssue({ code: 'custom', message: 'year must be a four-digit year' });
+      return z.NEVER;
+    }
+    return parsed;
+  })
+  .describe('Only titles released in this year');
+
+export const listQuery = pageQuery.extend({
+  sort: oneOf('sort', LIST_SORTS, 'last_watched'),
+  order: oneOf('order', LIST_ORDERS, 'desc'),
+  q: z
+    .string()
+    .max(MAX_QUERY_LENGTH, `q must be at most ${MAX_QUERY_LENGTH} characters`)
+    .optional()
+    .transform((value) => value?.trim() || undefined)
+    .describe('Case-insensitive substring of the title'),
+  year: yearParam,
+});
+
+/** `YYYY-MM-DD` or an ISO-8601 date-time with an offset; normalized to `toISOString()` (how `watched_at` is stored). */
+const isoInstant = (name: string) =>
+  z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value === '') return undefined;
+      const valid =
+        /^\d{4}-\d{2}-\d{2}$/.test(value) ||
+        /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i.test(value);
+      const ms = valid ? Date.parse(value) : NaN;
+      if (!Number.isFinite(ms)) {
+        ctx.addIssue({ code: 'custom', message: `${name} must be an ISO-8601 date or date-time with a time zone` });
+        return z.NEVER;
+      }
+      return new Date(ms).toISOString();
+    })
+    .describe(`ISO-8601 date-time (inclusive), e.g. 2024-01-31T22:00:00Z`);
+
+const traktIdFilter = z
+  .string()
+  .optional()
+  .transform((value, ctx) => {
+    if (value === undefined || value === '') return undefined;
+    const parsed = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(parsed) || parsed < 1) {
+      ctx.addIssue({ code: 'custom', message: 'trakt_id must be a positive integer' });
+      return z.NEVER;
+    }
+    return parsed;
+  })
+  .describe("A movie's or a show's Trakt id");
+
+export const HISTORY_DEFAULT_LIMIT = 20;
+export const HISTORY_MAX_LIMIT = 100;
+
+export const historyQuery = z
+  .object({
+    type: z
+      .enum(['movies', 'episodes'], { error: 'type must be one of: movies, episodes' })
+      .optional()
+      .describe('movies or episodes (both if absent)'),
+    start_at: isoInstant('start_at'),
+    end_at: isoInstant('end_at'),
+    trakt_id: traktIdFilter,
+    limit: positiveInteger('limit', HISTORY_DEFAULT_LIMIT, HISTORY_MAX_LIMIT).describe(
+      `Items per page, 1–${HISTORY_MAX_LIMIT} (default ${HISTORY_DEFAULT_LIMIT})`,
+    ),
+    cursor: z.string().max(500).optional().describe('next_cursor of the previous page'),
+  })
+  .refine((q) => !q.start_at || !q.end_at || q.start_at <= q.end_at, {
+    message: 'start_at must not be after end_at',
+    path: ['end_at'],
+  });
+
+export const statsQuery = z.object({
+  tz: z
+    .string()
+    .max(64)
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value === '') return 'UTC';
+      if (!isKnownTimeZone(value)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `Unknown time zone '${value}' (use an IANA name such as Europe/Berlin)`,
+        });
+        return z.NEVER;
+      }
+      return value;
+    })
+    .describe('IANA time zone for by_weekday_hour (default UTC), e.g. Europe/Berlin'),
+});
+
+export const exportQuery = z.object({
+  format: z
+    .enum(['json', 'csv'], { error: 'format must be one of: json, csv' })
+    .optional()
+    .transform((value) => value ?? 'json')
+    .describe('json (default) or csv'),
 });
 
 /** The API reference's exact text for a missing `trakt_id`; answered as is, without a prefix. */
@@ -83,6 +204,15 @@ export const fetchContinuesOutput = z.object({
 
 const pageMeta = { page: z.number(), page_size: z.number(), total_items: z.number(), total_pages: z.number() };
 
+/** TMDB fields of a movie or show; null until enriched. */
+const enrichedFields = {
+  overview: z.string().nullable(),
+  backdrop_url: z.string().nullable(),
+  genres: z.array(z.string()).nullable().describe('Genre names'),
+  runtime: z.number().nullable().describe("Minutes (a show's typical episode runtime)"),
+  rating: z.number().nullable().describe("TMDB's vote average (0–10)"),
+};
+
 export const storedMoviesOutput = z.object({
   ...pageMeta,
   movies: z.array(
@@ -100,6 +230,7 @@ export const storedMoviesOutput = z.object({
           imdb: z.string().nullable(),
           tmdb: z.number().nullable(),
         }),
+        ...enrichedFields,
       }),
     }),
   ),
@@ -110,12 +241,15 @@ export const storedShowsOutput = z.object({
   shows: z.array(
     z.object({
       last_watched_at: z.string(),
+      plays: z.number(),
+      reset_at: z.string().nullable().describe('Start of the current rewatch (Trakt reset_at), or null'),
       show: z.object({
         id: z.number(),
         title: z.string(),
         year: z.number().nullable(),
         image_url: z.string().nullable(),
         ids: z.object({ trakt: z.number(), tmdb: z.number().nullable() }),
+        ...enrichedFields,
       }),
     }),
   ),
@@ -164,6 +298,76 @@ export const syncStatusOutput = z.object({
   counts: z.object({ movies: z.number(), shows: z.number(), episodes: z.number(), plays: z.number() }),
 });
 
+const historyCommon = {
+  id: z.number().describe("Trakt's history id"),
+  watched_at: z.string(),
+  action: z.string().describe('scrobble, checkin or watch'),
+};
+
+export const historyOutput = z.object({
+  items: z.array(
+    z.discriminatedUnion('type', [
+      z.object({
+        ...historyCommon,
+        type: z.literal('movie'),
+        movie: z.object({
+          title: z.string().nullable(),
+          year: z.number().nullable(),
+          image_url: z.string().nullable(),
+          ids: z.object({
+            trakt: z.number(),
+            slug: z.string().nullable(),
+            imdb: z.string().nullable(),
+            tmdb: z.number().nullable(),
+          }),
+        }),
+      }),
+      z.object({
+        ...historyCommon,
+        type: z.literal('episode'),
+        show: z.object({
+          title: z.string().nullable(),
+          year: z.number().nullable(),
+          image_url: z.string().nullable(),
+          ids: z.object({
+            trakt: z.number(),
+            slug: z.string().nullable(),
+            imdb: z.string().nullable(),
+            tmdb: z.number().nullable(),
+            tvdb: z.number().nullable(),
+          }),
+        }),
+        episode: z.object({
+          season: z.number(),
+          number: z.number(),
+          title: z.string().nullable(),
+          ids: z.object({ trakt: z.number().nullable() }),
+        }),
+      }),
+    ]),
+  ),
+  next_cursor: z.string().nullable().describe('Pass as ?cursor= for the next page; null on the last page'),
+});
+
+const playFigures = z.object({ watched: z.number(), plays: z.number(), minutes: z.number() });
+const bucketFigures = { plays: z.number(), minutes: z.number() };
+
+export const statsOutput = z.object({
+  movies: playFigures,
+  episodes: playFigures,
+  shows: z.object({ watched: z.number() }),
+  minutes_unknown_plays: z.number().describe('Plays whose runtime TMDB has not given (not counted in minutes)'),
+  first_play_at: z.string().nullable(),
+  last_play_at: z.string().nullable(),
+  by_year: z.array(z.object({ year: z.number(), ...bucketFigures })),
+  by_month: z.array(z.object({ month: z.string().describe('YYYY-MM (UTC)'), ...bucketFigures })),
+  time_zone: z.string().describe('The zone of by_weekday_hour'),
+  by_weekday_hour: z
+    .array(z.array(z.number()))
+    .describe('7 rows (Monday first) of 24 play counts (hour 0–23) in time_zone'),
+  top_genres: z.array(z.object({ name: z.string(), plays: z.number() })).describe('At most 10, most played first'),
+});
+
 export type FetchMoviesOutput = z.input<typeof fetchMoviesOutput>;
 export type FetchShowsOutput = z.input<typeof fetchShowsOutput>;
 export type FetchContinuesOutput = z.input<typeof fetchContinuesOutput>;
@@ -171,3 +375,21 @@ export type StoredMoviesOutput = z.input<typeof storedMoviesOutput>;
 export type StoredShowsOutput = z.input<typeof storedShowsOutput>;
 export type SeasonsEpisodesOutput = z.input<typeof seasonsEpisodesOutput>;
 export type SyncStatusOutput = z.input<typeof syncStatusOutput>;
+export type HistoryOutput = z.input<typeof historyOutput>;
+export type StatsOutput = z.input<typeof statsOutput>;
+
+/** One row of GET /trakt/export/ (JSON; the CSV has the same columns). */
+export const exportRowOutput = z.object({
+  type: z.enum(['movie', 'episode']),
+  watched_at: z.string(),
+  action: z.string(),
+  title: z.string().nullable(),
+  year: z.number().nullable(),
+  season: z.number().nullable(),
+  episode: z.number().nullable(),
+  episode_title: z.string().nullable(),
+  trakt: z.number().nullable(),
+  imdb: z.string().nullable(),
+  tmdb: z.number().nullable(),
+  tvdb: z.number().nullable(),
+});

@@ -6,8 +6,12 @@
  * responses straight from `app.routes`: nothing is keyed by a path string, nothing can go stale.
  *
  * ```ts
- * .get('/me', describe({ summary: 'The signed-in user', responses: { 200: { description: 'Profile', schema: meOutput } } }),
- *   requireUser, async (c) => c.json({ ... } satisfies MeOutput))
+ * .get(
+ *   '/me',
+ *   describe({ summary: 'The signed-in user', responses: { 200: { description: 'Profile', schema: meOutput } } }),
+ *   requireUser,
+ *   async (c) => c.json({ ... } satisfies MeOutput),
+ * )
  * ```
  * Request schemas are not repeated here (the generator reads them from `validate()`), nor is
  * the JWT requirement (it sees `requireUser` in the chain), nor 400/401/default errors.
@@ -23,6 +27,8 @@ export type ResponseContract = {
   schema?: z.ZodType;
   /** The response is an HTML page (instead of, or as an alternative to, JSON). */
   html?: boolean;
+  /** The response can also be CSV (`text/csv`). */
+  csv?: boolean;
 };
 
 export type RouteContract = {

@@ -2,9 +2,10 @@
  * @module
  * Queue consumers. `trakt-sync`: one message = one chunk of one user's sync (movies + shows, or the
  * kinds a continuation names), under the same D1 sync lease as the fetch endpoints; an unfinished
- * sync queues its own continuation, and a continuation whose chunk already committed is dropped. Every message is settled on its own, so one
- * user's failure never affects the others in the batch. `trakt-sync-dlq`: messages that exhausted
- * their retries; the failure is recorded for the user (visible in /trakt/sync-status/).
+ * sync queues its own continuation, and a continuation whose chunk already committed is dropped.
+ * Every message is settled on its own, so one user's failure never affects the others in the batch.
+ * `trakt-sync-dlq`: messages that exhausted their retries; the failure is recorded for the user
+ * (visible in /trakt/sync-status/).
  */
 import { database } from '../db/client';
 import { ApiError } from '../http/errors';

@@ -4,13 +4,16 @@
  * `trakt_history_metrics`). One data point per event; the layout of each event is below and in
  * README "Operating it", which also has the SQL API queries that read them.
  *
- * | event (`blob1`, `index1`) | blobs                                                         | doubles                                                                               |
- * | ------------------------- | ------------------------------------------------------------- | ------------------------------------------------------------------------------------- |
- * | `sync`                    | blob2 outcome `ok`/`failed`, blob3 reason, blob4 kinds, blob5 trigger `request`/`queue` | double1 duration ms, double2 Trakt calls, double3 TMDB calls, double4 D1 rows read, double5 D1 rows written |
- * | `upstream`                | blob2 service `Trakt`/`TMDB`, blob3 host, blob4 status (`200`, `429`, …, `timeout`, `network_error`) | double1 1                                                                  |
- * | `refresh`                 | blob2 outcome                                                 | double1 1                                                                             |
- * | `cron`                    | blob2 outcome `ok`/`failed`                                    | double1 duration ms, double2 refreshed, double3 refresh failures, double4 claimed, double5 enqueued, double6 OAuth states deleted |
- * | `queue`                   | blob2 queue, blob3 outcome                                    | double1 attempts                                                                      |
+ * Each event's name is `blob1` (and `index1`):
+ * - `sync`: blob2 outcome `ok`/`failed`, blob3 reason, blob4 kinds, blob5 trigger `request`/`queue`;
+ *   double1 duration ms, double2 Trakt calls, double3 TMDB calls, double4 D1 rows read, double5 D1
+ *   rows written.
+ * - `upstream`: blob2 service `Trakt`/`TMDB`, blob3 host, blob4 status (`200`, `429`, …, `timeout`,
+ *   `network_error`); double1 1.
+ * - `refresh`: blob2 outcome; double1 1.
+ * - `cron`: blob2 outcome `ok`/`failed`; double1 duration ms, double2 refreshed, double3 refresh
+ *   failures, double4 claimed, double5 enqueued, double6 OAuth states deleted.
+ * - `queue`: blob2 queue, blob3 outcome; double1 attempts.
  *
  * Writing never throws and never waits: without the binding (local runs, tests that do not
  * inject one) it does nothing. No blob ever holds a user id, token or URL path with ids.

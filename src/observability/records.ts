@@ -45,7 +45,8 @@ export async function recordCronRun(d1: D1Database, run: CronRunRecord): Promise
     .returning({ id: cronRuns.id });
   if (row && row.id > CRON_RUNS_KEPT) {
     await db.run(
-      sql`DELETE FROM cron_runs WHERE id IN (SELECT id FROM cron_runs WHERE id <= ${row.id - CRON_RUNS_KEPT} ORDER BY id LIMIT ${PRUNE_BATCH})`,
+      sql`DELETE FROM cron_runs WHERE id IN (SELECT id FROM cron_runs
+          WHERE id <= ${row.id - CRON_RUNS_KEPT} ORDER BY id LIMIT ${PRUNE_BATCH})`,
     );
   }
 }
@@ -59,11 +60,10 @@ export async function recordDeadLetter(d1: D1Database, userId: number, attempts:
   const db = database(d1);
   await db.batch([
     db.insert(syncDeadLetters).values({ userId, attempts, deadAt: isoNow(now) }),
-    db
-      .delete(syncDeadLetters)
-      .where(
-        sql`${syncDeadLetters.id} IN (SELECT id FROM sync_dead_letters WHERE dead_at < ${isoNow(now - DEAD_LETTER_RETENTION_MS)} ORDER BY dead_at LIMIT ${PRUNE_BATCH})`,
-      ),
+    db.delete(syncDeadLetters).where(
+      sql`${syncDeadLetters.id} IN (SELECT id FROM sync_dead_letters
+            WHERE dead_at < ${isoNow(now - DEAD_LETTER_RETENTION_MS)} ORDER BY dead_at LIMIT ${PRUNE_BATCH})`,
+    ),
   ]);
 }
 

@@ -7,10 +7,16 @@
  * each kind is a first, full one.
  */
 import { type Database, runBatch } from '../db/client';
+import { historyWritten } from '../history/write-hooks';
 import { acquireSyncLease, EMPTY_SYNC_STATE, releaseSyncLease } from './state';
 import { deleteUserHistory } from './store';
 
 export async function clearStoredHistory(d1: D1Database, db: Database, userId: number, now = Date.now()) {
   const leaseId = await acquireSyncLease(db, userId, now);
-  await runBatch(d1, [...deleteUserHistory(userId), releaseSyncLease(db, userId, leaseId, EMPTY_SYNC_STATE)]);
+  await runBatch(d1, [
+    ...deleteUserHistory(userId),
+    // Read side: empty stats, new ETags (same transaction as the deletion).
+    ...historyWritten(userId, now),
+    releaseSyncLease(db, userId, leaseId, EMPTY_SYNC_STATE),
+  ]);
 }

@@ -25,7 +25,8 @@
  */
 import { optionalSecret } from '../config';
 import { keyRing } from '../crypto/envelope';
-import { type BatchItem, database, isoNow } from '../db/client';
+import { type BatchItem, database, isoNow, runBatch } from '../db/client';
+import { historyWritten } from '../history/write-hooks';
 import { ApiError } from '../http/errors';
 import { observeSync } from '../observability/hooks';
 import { describeError, log } from '../observability/log';
@@ -235,6 +236,9 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     failure = error;
   }
 
+  // Read side (ETags, stats rollups): rebuilt in the chunk's last batch when it changed any data.
+  const readSide = (): BatchItem[] =>
+    Object.values(chunk.results).some((result) => result && !result.skipped) ? historyWritten(userId, now()) : [];
   const unfinished = options.kinds.filter((kind) => chunk.passes[kind]);
   for (const kind of unfinished) if (!failure) chunk.passes[kind]!.chunks += 1;
   const result: SyncResult = { upstream_calls: chunk.traktCalls, ...chunk.results };
@@ -245,7 +249,7 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     try {
       // Keep what was fetched before the failure, with the cursor that points past it.
       Object.assign(chunk.finished, { lastError: message, lastErrorAt: isoNow(finishedAt) });
-      await commit(chunk, [], true);
+      await commit(chunk, readSide(), true);
     } catch {
       await recordFailure(ctx.db, userId, leaseId, message, finishedAt);
     }
@@ -260,7 +264,10 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     lastError: null,
     lastErrorAt: null,
   });
-  const extra: BatchItem[] = complete ? [scheduleNextSync(ctx.db, userId, nextSyncAt(env, userId, finishedAt))] : [];
+  const extra: BatchItem[] = [
+    ...(complete ? [scheduleNextSync(ctx.db, userId, nextSyncAt(env, userId, finishedAt))] : []),
+    ...readSide(),
+  ];
   try {
     await commit(chunk, extra, true);
   } catch (error) {
@@ -289,6 +296,8 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
       result.enrichment = enrichment.result;
       backlogLeft = enrichment.backlog || (backlog && options.background !== true);
       await writeLastResult(ctx.db, userId, JSON.stringify(result), backlogLeft);
+      // New posters, runtimes and genres change what the reads return: same hook as the sync's batch.
+      if (enrichment.result.calls > 0) await runBatch(env.DB, historyWritten(userId, now()));
     } catch (error) {
       // Enrichment is best effort: items stay without images and are enriched on a later run.
       log.warn('tmdb_enrichment_failed', { user_id: userId, ...describeError(error) });

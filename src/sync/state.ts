@@ -45,7 +45,10 @@ export type HistoryCursor = { endAt: string | null; page: number; boundaryIds: n
 /** One kind's sync in progress, stored as JSON in `movies_pass` / `shows_pass` until it finishes. */
 export type SyncPass = {
   id: string;
-  /** `full` reads the whole history and removes stored plays Trakt no longer has; `incremental` reads from `startAt`. */
+  /**
+   * `full` reads the whole history and removes stored plays Trakt no longer has; `incremental`
+   * reads from `startAt`.
+   */
   mode: 'full' | 'incremental';
   reason: 'first_sync' | 'weekly_reconcile' | 'totals_disagree' | 'new_activity';
   phase: PassPhase;
@@ -162,7 +165,8 @@ export async function recordSyncGaveUp(db: Database, userId: number, now = Date.
   await db
     .update(syncState)
     .set({
-      lastError: sql`'Background sync gave up after repeated failures: ' || coalesce(${syncState.lastError}, 'unknown error')`,
+      lastError: sql`'Background sync gave up after repeated failures: '
+        || coalesce(${syncState.lastError}, 'unknown error')`,
       lastErrorAt: isoNow(now),
     })
     .where(eq(syncState.userId, userId));

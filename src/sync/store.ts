@@ -54,10 +54,10 @@ export type StoredPlay = Awaited<ReturnType<typeof readStoredPlays>>[number];
 
 export function insertPlays(userId: number, rows: PlayRow[]): Statement[] {
   return chunk(rows).map(
-    (
-      part,
-    ) => sql`INSERT INTO plays (user_id, history_id, media_type, watched_at, action, movie_trakt_id, show_trakt_id, season_number, episode_number, episode_trakt_id)
-      SELECT ${userId}, ${field('historyId')}, ${field('mediaType')}, ${field('watchedAt')}, ${field('action')}, ${field('movieTraktId')}, ${field('showTraktId')},
+    (part) => sql`INSERT INTO plays (user_id, history_id, media_type, watched_at, action, movie_trakt_id, show_trakt_id,
+      season_number, episode_number, episode_trakt_id)
+      SELECT ${userId}, ${field('historyId')}, ${field('mediaType')}, ${field('watchedAt')}, ${field('action')},
+        ${field('movieTraktId')}, ${field('showTraktId')},
              ${field('seasonNumber')}, ${field('episodeNumber')}, ${field('episodeTraktId')}
       FROM json_each(${json(part)}) AS j WHERE true
       ON CONFLICT (user_id, history_id) DO NOTHING`,
@@ -75,11 +75,13 @@ export function deletePlays(userId: number, historyIds: number[]): Statement[] {
 // Touched-item counts (for the stored totals in sync_state, see state.adjustCount)
 
 export function countMovies(userId: number, traktIds: number[]): SQL {
-  return sql`SELECT count(*) FROM movies WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${json(traktIds)}))`;
+  return sql`SELECT count(*) FROM movies WHERE user_id = ${userId} AND trakt_id IN (SELECT value
+    FROM json_each(${json(traktIds)}))`;
 }
 
 export function countShows(userId: number, traktIds: number[]): SQL {
-  return sql`SELECT count(*) FROM shows WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${json(traktIds)}))`;
+  return sql`SELECT count(*) FROM shows WHERE user_id = ${userId} AND trakt_id IN (SELECT value
+    FROM json_each(${json(traktIds)}))`;
 }
 
 /** Watched episodes (plays > 0) among the given `[show, season, episode]` keys. */
@@ -100,16 +102,18 @@ export function countWatchedEpisodes(userId: number, keys: Array<[number, number
  */
 export function upsertMovieTotals(userId: number, metas: MovieMeta[]): Statement[] {
   return chunk(metas).map(
-    (
-      part,
-    ) => sql`INSERT INTO movies (user_id, trakt_id, title, year, slug, imdb_id, tmdb_id, tmdb_ref, plays, last_watched_at, last_updated_at)
-      SELECT ${userId}, p.movie_trakt_id, ${field('title')}, ${field('year')}, ${field('slug')}, ${field('imdbId')}, ${field('tmdbId')}, ${field('tmdbId')},
+    (part) => sql`INSERT INTO movies (user_id, trakt_id, title, year, slug, imdb_id, tmdb_id, tmdb_ref, plays,
+      last_watched_at, last_updated_at)
+      SELECT ${userId}, p.movie_trakt_id, ${field('title')}, ${field('year')}, ${field('slug')}, ${field('imdbId')},
+        ${field('tmdbId')}, ${field('tmdbId')},
              count(*), max(p.watched_at), max(p.watched_at)
       FROM json_each(${json(part)}) AS j
       CROSS JOIN plays p ON p.user_id = ${userId} AND p.movie_trakt_id = ${field('traktId')}
       WHERE true GROUP BY p.movie_trakt_id
-      ON CONFLICT (user_id, trakt_id) DO UPDATE SET title = excluded.title, year = excluded.year, slug = excluded.slug, imdb_id = excluded.imdb_id,
-        tmdb_id = excluded.tmdb_id, tmdb_ref = coalesce(excluded.tmdb_id, movies.tmdb_ref), plays = excluded.plays, last_watched_at = excluded.last_watched_at,
+      ON CONFLICT (user_id, trakt_id) DO UPDATE SET title = excluded.title, year = excluded.year,
+        slug = excluded.slug, imdb_id = excluded.imdb_id,
+        tmdb_id = excluded.tmdb_id, tmdb_ref = coalesce(excluded.tmdb_id, movies.tmdb_ref), plays = excluded.plays,
+          last_watched_at = excluded.last_watched_at,
         last_updated_at = max(coalesce(movies.last_updated_at, ''), excluded.last_updated_at),
         progress = CASE WHEN movies.paused_at > excluded.last_watched_at THEN movies.progress END,
         paused_at = CASE WHEN movies.paused_at > excluded.last_watched_at THEN movies.paused_at END`,
@@ -121,7 +125,8 @@ export function recountMovies(userId: number, traktIds: number[]): Statement[] {
   return chunk(traktIds).flatMap((ids) => [
     sql`UPDATE movies SET
         plays = (SELECT count(*) FROM plays p WHERE p.user_id = ${userId} AND p.movie_trakt_id = movies.trakt_id),
-        last_watched_at = (SELECT max(p.watched_at) FROM plays p WHERE p.user_id = ${userId} AND p.movie_trakt_id = movies.trakt_id)
+        last_watched_at = (SELECT max(p.watched_at) FROM plays p WHERE p.user_id = ${userId}
+          AND p.movie_trakt_id = movies.trakt_id)
       WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${json(ids)}))
         AND EXISTS (SELECT 1 FROM plays p WHERE p.user_id = ${userId} AND p.movie_trakt_id = movies.trakt_id)`,
     sql`DELETE FROM movies WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${json(ids)}))
@@ -134,8 +139,10 @@ export function updateWatchedMovies(userId: number, rows: Array<{ traktId: numbe
   return chunk(rows).map(
     (part) => sql`INSERT INTO movies (user_id, trakt_id, title, plays, last_watched_at, last_updated_at)
       SELECT m.user_id, m.trakt_id, m.title, m.plays, m.last_watched_at, ${field('lastUpdatedAt')}
-      FROM json_each(${json(part)}) AS j CROSS JOIN movies m ON m.user_id = ${userId} AND m.trakt_id = ${field('traktId')} WHERE true
-      ON CONFLICT (user_id, trakt_id) DO UPDATE SET last_updated_at = coalesce(excluded.last_updated_at, movies.last_updated_at)`,
+      FROM json_each(${json(part)}) AS j CROSS JOIN movies m ON m.user_id = ${userId}
+        AND m.trakt_id = ${field('traktId')} WHERE true
+      ON CONFLICT (user_id, trakt_id) DO UPDATE SET last_updated_at = coalesce(excluded.last_updated_at,
+        movies.last_updated_at)`,
   );
 }
 
@@ -149,7 +156,8 @@ export function applyMoviePlayback(
     ...chunk(rows).map(
       (part) => sql`INSERT INTO movies (user_id, trakt_id, title, plays, last_watched_at, progress, paused_at)
         SELECT m.user_id, m.trakt_id, m.title, m.plays, m.last_watched_at, ${field('progress')}, ${field('pausedAt')}
-        FROM json_each(${json(part)}) AS j CROSS JOIN movies m ON m.user_id = ${userId} AND m.trakt_id = ${field('movieTraktId')}
+        FROM json_each(${json(part)}) AS j CROSS JOIN movies m ON m.user_id = ${userId}
+          AND m.trakt_id = ${field('movieTraktId')}
         WHERE ${field('pausedAt')} > m.last_watched_at
         ON CONFLICT (user_id, trakt_id) DO UPDATE SET progress = excluded.progress, paused_at = excluded.paused_at`,
     ),
@@ -161,17 +169,19 @@ export function applyMoviePlayback(
 
 export function upsertShowTotals(userId: number, metas: ShowMeta[]): Statement[] {
   return chunk(metas).map(
-    (
-      part,
-    ) => sql`INSERT INTO shows (user_id, trakt_id, title, year, slug, imdb_id, tvdb_id, tmdb_id, tmdb_ref, aired_episodes, plays, last_watched_at, last_updated_at)
-      SELECT ${userId}, p.show_trakt_id, ${field('title')}, ${field('year')}, ${field('slug')}, ${field('imdbId')}, ${field('tvdbId')}, ${field('tmdbId')}, ${field('tmdbId')},
+    (part) => sql`INSERT INTO shows (user_id, trakt_id, title, year, slug, imdb_id, tvdb_id, tmdb_id, tmdb_ref,
+      aired_episodes, plays, last_watched_at, last_updated_at)
+      SELECT ${userId}, p.show_trakt_id, ${field('title')}, ${field('year')}, ${field('slug')}, ${field('imdbId')},
+        ${field('tvdbId')}, ${field('tmdbId')}, ${field('tmdbId')},
              ${field('airedEpisodes')}, count(*), max(p.watched_at), max(p.watched_at)
       FROM json_each(${json(part)}) AS j
       CROSS JOIN plays p ON p.user_id = ${userId} AND p.show_trakt_id = ${field('traktId')}
       WHERE true GROUP BY p.show_trakt_id
-      ON CONFLICT (user_id, trakt_id) DO UPDATE SET title = excluded.title, year = excluded.year, slug = excluded.slug, imdb_id = excluded.imdb_id,
+      ON CONFLICT (user_id, trakt_id) DO UPDATE SET title = excluded.title, year = excluded.year,
+        slug = excluded.slug, imdb_id = excluded.imdb_id,
         tvdb_id = excluded.tvdb_id, tmdb_id = excluded.tmdb_id, tmdb_ref = coalesce(excluded.tmdb_id, shows.tmdb_ref),
-        aired_episodes = coalesce(excluded.aired_episodes, shows.aired_episodes), plays = excluded.plays, last_watched_at = excluded.last_watched_at,
+        aired_episodes = coalesce(excluded.aired_episodes, shows.aired_episodes), plays = excluded.plays,
+          last_watched_at = excluded.last_watched_at,
         last_updated_at = max(coalesce(shows.last_updated_at, ''), excluded.last_updated_at)`,
   );
 }
@@ -191,15 +201,18 @@ export function upsertEpisodeTotals(userId: number, metas: EpisodeMeta[]): State
       ON CONFLICT (show_id, season_number) DO NOTHING`);
   }
   for (const part of chunk(metas)) {
-    statements.push(sql`INSERT INTO episodes (show_id, season_id, episode_number, trakt_id, title, plays, last_watched_at, progress, paused_at)
-      SELECT s.id, se.id, ${field('episodeNumber')}, ${field('traktId')}, ${field('title')}, count(*), max(p.watched_at), 100, NULL
+    statements.push(sql`INSERT INTO episodes (show_id, season_id, episode_number, trakt_id, title, plays,
+      last_watched_at, progress, paused_at)
+      SELECT s.id, se.id, ${field('episodeNumber')}, ${field('traktId')}, ${field('title')}, count(*),
+        max(p.watched_at), 100, NULL
       FROM json_each(${json(part)}) AS j
       CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = ${field('showTraktId')}
       CROSS JOIN seasons se ON se.show_id = s.id AND se.season_number = ${field('seasonNumber')}
       CROSS JOIN plays p ON p.user_id = ${userId} AND p.show_trakt_id = ${field('showTraktId')}
         AND p.season_number = ${field('seasonNumber')} AND p.episode_number = ${field('episodeNumber')}
       WHERE true GROUP BY se.id, ${field('episodeNumber')}
-      ON CONFLICT (season_id, episode_number) DO UPDATE SET trakt_id = coalesce(excluded.trakt_id, episodes.trakt_id), title = coalesce(excluded.title, episodes.title),
+      ON CONFLICT (season_id, episode_number) DO UPDATE SET trakt_id = coalesce(excluded.trakt_id,
+        episodes.trakt_id), title = coalesce(excluded.title, episodes.title),
         plays = excluded.plays, last_watched_at = excluded.last_watched_at,
         progress = CASE WHEN episodes.paused_at > excluded.last_watched_at THEN episodes.progress ELSE 100 END,
         paused_at = CASE WHEN episodes.paused_at > excluded.last_watched_at THEN episodes.paused_at END`);
@@ -213,18 +226,22 @@ export function upsertEpisodeTotals(userId: number, metas: EpisodeMeta[]): State
  */
 export function recountShows(userId: number, showIds: number[], keys: Array<[number, number, number]>): Statement[] {
   const episodePlays = (fn: 'count(*)' | 'max(p.watched_at)') =>
-    sql`(SELECT ${sql.raw(fn)} FROM plays p WHERE p.user_id = ${userId} AND p.show_trakt_id = json_extract(j.value, '$[0]')
+    sql`(SELECT ${sql.raw(fn)} FROM plays p WHERE p.user_id = ${userId} AND p.show_trakt_id = json_extract(j.value,
+      '$[0]')
       AND p.season_number = json_extract(j.value, '$[1]') AND p.episode_number = json_extract(j.value, '$[2]'))`;
   const statements: Statement[] = [];
   for (const part of chunk(keys)) {
     statements.push(sql`INSERT INTO episodes (show_id, season_id, episode_number, plays, last_watched_at, progress)
-      SELECT e.show_id, e.season_id, e.episode_number, ${episodePlays('count(*)')}, ${episodePlays('max(p.watched_at)')}, e.progress
+      SELECT e.show_id, e.season_id, e.episode_number, ${episodePlays('count(*)')},
+        ${episodePlays('max(p.watched_at)')}, e.progress
       FROM json_each(${json(part)}) AS j
       CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = json_extract(j.value, '$[0]')
       CROSS JOIN seasons se ON se.show_id = s.id AND se.season_number = json_extract(j.value, '$[1]')
       CROSS JOIN episodes e ON e.season_id = se.id AND e.episode_number = json_extract(j.value, '$[2]') WHERE true
-      ON CONFLICT (season_id, episode_number) DO UPDATE SET plays = excluded.plays, last_watched_at = excluded.last_watched_at,
-        progress = CASE WHEN episodes.paused_at IS NOT NULL THEN episodes.progress WHEN excluded.plays > 0 THEN 100 ELSE 0 END`);
+      ON CONFLICT (season_id, episode_number) DO UPDATE SET plays = excluded.plays,
+        last_watched_at = excluded.last_watched_at,
+        progress = CASE WHEN episodes.paused_at IS NOT NULL THEN episodes.progress WHEN excluded.plays > 0 THEN 100
+          ELSE 0 END`);
     statements.push(sql`DELETE FROM episodes WHERE plays = 0 AND paused_at IS NULL AND id IN (
       SELECT e.id FROM json_each(${json(part)}) AS j
       CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = json_extract(j.value, '$[0]')
@@ -236,12 +253,14 @@ export function recountShows(userId: number, showIds: number[], keys: Array<[num
     statements.push(
       sql`UPDATE shows SET
           plays = (SELECT count(*) FROM plays p WHERE p.user_id = ${userId} AND p.show_trakt_id = shows.trakt_id),
-          last_watched_at = (SELECT max(p.watched_at) FROM plays p WHERE p.user_id = ${userId} AND p.show_trakt_id = shows.trakt_id)
+          last_watched_at = (SELECT max(p.watched_at) FROM plays p WHERE p.user_id = ${userId}
+            AND p.show_trakt_id = shows.trakt_id)
         WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${list}))
           AND EXISTS (SELECT 1 FROM plays p WHERE p.user_id = ${userId} AND p.show_trakt_id = shows.trakt_id)`,
       sql`DELETE FROM shows WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${list}))
           AND NOT EXISTS (SELECT 1 FROM plays p WHERE p.user_id = ${userId} AND p.show_trakt_id = shows.trakt_id)`,
-      sql`DELETE FROM seasons WHERE show_id IN (SELECT id FROM shows WHERE user_id = ${userId} AND trakt_id IN (SELECT value FROM json_each(${list})))
+      sql`DELETE FROM seasons WHERE show_id IN (SELECT id FROM shows WHERE user_id = ${userId}
+        AND trakt_id IN (SELECT value FROM json_each(${list})))
           AND NOT EXISTS (SELECT 1 FROM episodes e WHERE e.season_id = seasons.id)`,
     );
   }
@@ -254,12 +273,14 @@ export function updateWatchedShows(
   rows: Array<{ traktId: number; lastUpdatedAt: string | null; resetAt: string | null; airedEpisodes: number | null }>,
 ) {
   return chunk(rows).map(
-    (
-      part,
-    ) => sql`INSERT INTO shows (user_id, trakt_id, title, plays, last_watched_at, last_updated_at, reset_at, aired_episodes)
-      SELECT s.user_id, s.trakt_id, s.title, s.plays, s.last_watched_at, ${field('lastUpdatedAt')}, ${field('resetAt')}, ${field('airedEpisodes')}
-      FROM json_each(${json(part)}) AS j CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = ${field('traktId')} WHERE true
-      ON CONFLICT (user_id, trakt_id) DO UPDATE SET last_updated_at = coalesce(excluded.last_updated_at, shows.last_updated_at),
+    (part) => sql`INSERT INTO shows (user_id, trakt_id, title, plays, last_watched_at, last_updated_at, reset_at,
+      aired_episodes)
+      SELECT s.user_id, s.trakt_id, s.title, s.plays, s.last_watched_at, ${field('lastUpdatedAt')},
+        ${field('resetAt')}, ${field('airedEpisodes')}
+      FROM json_each(${json(part)}) AS j CROSS JOIN shows s ON s.user_id = ${userId}
+        AND s.trakt_id = ${field('traktId')} WHERE true
+      ON CONFLICT (user_id, trakt_id) DO UPDATE SET last_updated_at = coalesce(excluded.last_updated_at,
+        shows.last_updated_at),
         reset_at = excluded.reset_at, aired_episodes = coalesce(excluded.aired_episodes, shows.aired_episodes)`,
   );
 }
@@ -289,7 +310,8 @@ export function applyEpisodePlayback(
 ): Statement[] {
   const statements: Statement[] = [
     sql`DELETE FROM episodes WHERE show_id IN ${userShowIds(userId)} AND paused_at IS NOT NULL AND plays = 0`,
-    sql`UPDATE episodes SET paused_at = NULL, progress = 100 WHERE show_id IN ${userShowIds(userId)} AND paused_at IS NOT NULL`,
+    sql`UPDATE episodes SET paused_at = NULL, progress = 100 WHERE show_id IN ${userShowIds(userId)}
+      AND paused_at IS NOT NULL`,
   ];
   const valid = rows.filter((r) => r.showTraktId !== null && r.seasonNumber !== null && r.episodeNumber !== null);
   for (const part of chunk(valid)) {
@@ -298,15 +320,19 @@ export function applyEpisodePlayback(
         SELECT s.id, ${field('seasonNumber')} FROM json_each(${json(part)}) AS j
         CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = ${field('showTraktId')} WHERE true
         ON CONFLICT (show_id, season_number) DO NOTHING`,
-      sql`INSERT INTO episodes (show_id, season_id, episode_number, trakt_id, title, plays, last_watched_at, progress, paused_at)
-        SELECT s.id, se.id, ${field('episodeNumber')}, ${field('episodeTraktId')}, ${field('title')}, 0, NULL, ${field('progress')}, ${field('pausedAt')}
+      sql`INSERT INTO episodes (show_id, season_id, episode_number, trakt_id, title, plays, last_watched_at,
+        progress, paused_at)
+        SELECT s.id, se.id, ${field('episodeNumber')}, ${field('episodeTraktId')}, ${field('title')}, 0, NULL,
+          ${field('progress')}, ${field('pausedAt')}
         FROM json_each(${json(part)}) AS j
         CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = ${field('showTraktId')}
         CROSS JOIN seasons se ON se.show_id = s.id AND se.season_number = ${field('seasonNumber')} WHERE true
         ON CONFLICT (season_id, episode_number) DO UPDATE SET
           trakt_id = coalesce(episodes.trakt_id, excluded.trakt_id), title = coalesce(episodes.title, excluded.title),
-          progress = CASE WHEN episodes.last_watched_at IS NULL OR excluded.paused_at > episodes.last_watched_at THEN excluded.progress ELSE episodes.progress END,
-          paused_at = CASE WHEN episodes.last_watched_at IS NULL OR excluded.paused_at > episodes.last_watched_at THEN excluded.paused_at ELSE episodes.paused_at END`,
+          progress = CASE WHEN episodes.last_watched_at IS NULL OR excluded.paused_at > episodes.last_watched_at
+            THEN excluded.progress ELSE episodes.progress END,
+          paused_at = CASE WHEN episodes.last_watched_at IS NULL OR excluded.paused_at > episodes.last_watched_at
+            THEN excluded.paused_at ELSE episodes.paused_at END`,
     );
   }
   statements.push(sql`DELETE FROM seasons WHERE show_id IN ${userShowIds(userId)}

@@ -25,6 +25,8 @@ export type TmdbMovie = {
   backdrop_path?: string | null;
   overview?: string | null;
   vote_average?: number | null;
+  runtime?: number | null;
+  genres?: Array<{ id: number; name: string }>;
 };
 export type TmdbShow = {
   id: number;
@@ -33,6 +35,8 @@ export type TmdbShow = {
   backdrop_path?: string | null;
   overview?: string | null;
   vote_average?: number | null;
+  episode_run_time?: number[];
+  genres?: Array<{ id: number; name: string }>;
 };
 export type TmdbSeason = {
   episodes?: Array<{
@@ -41,6 +45,7 @@ export type TmdbSeason = {
     overview?: string | null;
     still_path?: string | null;
     vote_average?: number | null;
+    runtime?: number | null;
   }>;
 };
 export type TmdbFind = { movie_results?: Array<{ id: number }>; tv_results?: Array<{ id: number }> };

@@ -15,9 +15,17 @@ import { chunk, type Database, isoNow, runBatch } from '../db/client';
 import { movies, seasons, shows, tmdbExternalIds, tmdbSeasons, tmdbTitles } from '../db/schema';
 import { TmdbClient } from './client';
 
+/** TMDB reports unknown runtimes as 0 or null; both mean "unknown" here (the stats' minutes_unknown_plays). */
+function positiveMinutes(value: number | null | undefined): number | null {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.round(value) : null;
+}
+
 /** Cached metadata older than this is fetched again. */
 export const TMDB_REFRESH_AGE_MS = 30 * 24 * 60 * 60 * 1000;
-/** At most this many requests in flight, and each group takes at least PACE_MS: ≤ 32 requests/second, 80% of TMDB's ~40. */
+/**
+ * At most this many requests in flight, and each group takes at least PACE_MS: ≤ 32 requests/second,
+ * 80% of TMDB's ~40.
+ */
 const CONCURRENCY = 8;
 const PACE_MS = 250;
 
@@ -181,19 +189,23 @@ async function lookUpMissingIds(run: Run): Promise<SQL[]> {
   run.result.lookups = found.length;
   const statements: SQL[] = chunk(found).map(
     (part) => sql`INSERT INTO tmdb_external_ids (source, external_id, kind, tmdb_id, fetched_at)
-      SELECT json_extract(j.value, '$.source'), json_extract(j.value, '$.externalId'), json_extract(j.value, '$.kind'), json_extract(j.value, '$.tmdbId'), json_extract(j.value, '$.fetchedAt')
+      SELECT json_extract(j.value, '$.source'), json_extract(j.value, '$.externalId'), json_extract(j.value,
+        '$.kind'), json_extract(j.value, '$.tmdbId'), json_extract(j.value, '$.fetchedAt')
       FROM json_each(${JSON.stringify(part)}) AS j WHERE true
-      ON CONFLICT (source, external_id, kind) DO UPDATE SET tmdb_id = excluded.tmdb_id, fetched_at = excluded.fetched_at`,
+      ON CONFLICT (source, external_id, kind) DO UPDATE SET tmdb_id = excluded.tmdb_id,
+        fetched_at = excluded.fetched_at`,
   );
   // Point the user's rows at ids found now or by earlier lookups (anyone's): the touched rows and the backlog
   // rows just looked up, by trakt id so each statement walks the (user_id, trakt_id) index.
   const movieIds = [...new Set([...run.targets.movies, ...movieRows.map((r) => r.traktId)])];
   const showIds = [...new Set([...run.targets.shows, ...showRows.map((r) => r.traktId)])];
   if (movieIds.length > 0)
-    statements.push(sql`UPDATE movies SET tmdb_ref = (SELECT x.tmdb_id FROM tmdb_external_ids x WHERE x.source = 'imdb_id' AND x.external_id = movies.imdb_id AND x.kind = 'movie')
+    statements.push(sql`UPDATE movies SET tmdb_ref = (SELECT x.tmdb_id FROM tmdb_external_ids x
+      WHERE x.source = 'imdb_id' AND x.external_id = movies.imdb_id AND x.kind = 'movie')
       WHERE user_id = ${userId} AND ${inIds(movies.traktId, movieIds)} AND tmdb_ref IS NULL AND imdb_id IS NOT NULL`);
   if (showIds.length > 0)
-    statements.push(sql`UPDATE shows SET tmdb_ref = (SELECT x.tmdb_id FROM tmdb_external_ids x WHERE x.source = 'tvdb_id' AND x.external_id = CAST(shows.tvdb_id AS TEXT) AND x.kind = 'tv')
+    statements.push(sql`UPDATE shows SET tmdb_ref = (SELECT x.tmdb_id FROM tmdb_external_ids x
+      WHERE x.source = 'tvdb_id' AND x.external_id = CAST(shows.tvdb_id AS TEXT) AND x.kind = 'tv')
       WHERE user_id = ${userId} AND ${inIds(shows.traktId, showIds)} AND tmdb_ref IS NULL AND tvdb_id IS NOT NULL`);
   return statements;
 }
@@ -245,6 +257,14 @@ async function fetchTitles(run: Run): Promise<SQL[]> {
         backdropPath: data?.backdrop_path ?? null,
         overview: data?.overview ?? null,
         voteAverage: data?.vote_average ?? null,
+        genres: data?.genres ? JSON.stringify(data.genres.map((genre) => genre.name)) : null,
+        runtime: positiveMinutes(
+          data && 'episode_run_time' in data
+            ? data.episode_run_time?.[0]
+            : data && 'runtime' in data
+              ? data.runtime
+              : null,
+        ),
         fetchedAt: isoNow(run.now),
       });
     }),
@@ -253,13 +273,13 @@ async function fetchTitles(run: Run): Promise<SQL[]> {
   return chunk(titleRows).map(
     (
       part,
-    ) => sql`INSERT INTO tmdb_titles (kind, tmdb_id, status, title, poster_path, backdrop_path, overview, vote_average, fetched_at)
+    ) => sql`INSERT INTO tmdb_titles (kind, tmdb_id, status, title, poster_path, backdrop_path, overview, vote_average, genres, runtime, fetched_at)
       SELECT json_extract(j.value, '$.kind'), json_extract(j.value, '$.tmdbId'), json_extract(j.value, '$.status'), json_extract(j.value, '$.title'),
              json_extract(j.value, '$.posterPath'), json_extract(j.value, '$.backdropPath'), json_extract(j.value, '$.overview'), json_extract(j.value, '$.voteAverage'),
-             json_extract(j.value, '$.fetchedAt')
+             json_extract(j.value, '$.genres'), json_extract(j.value, '$.runtime'), json_extract(j.value, '$.fetchedAt')
       FROM json_each(${JSON.stringify(part)}) AS j WHERE true
       ON CONFLICT (kind, tmdb_id) DO UPDATE SET status = excluded.status, title = excluded.title, poster_path = excluded.poster_path, backdrop_path = excluded.backdrop_path,
-        overview = excluded.overview, vote_average = excluded.vote_average, fetched_at = excluded.fetched_at`,
+        overview = excluded.overview, vote_average = excluded.vote_average, genres = excluded.genres, runtime = excluded.runtime, fetched_at = excluded.fetched_at`,
   );
 }
 
@@ -318,6 +338,7 @@ async function fetchSeasons(run: Run): Promise<SQL[]> {
           overview: e.overview ?? null,
           stillPath: e.still_path ?? null,
           voteAverage: e.vote_average ?? null,
+          runtime: positiveMinutes(e.runtime),
         });
       }
     }),
@@ -327,18 +348,20 @@ async function fetchSeasons(run: Run): Promise<SQL[]> {
     ...chunk(episodeRows).map(
       (
         part,
-      ) => sql`INSERT INTO tmdb_episodes (tmdb_show_id, season_number, episode_number, name, overview, still_path, vote_average)
+      ) => sql`INSERT INTO tmdb_episodes (tmdb_show_id, season_number, episode_number, name, overview, still_path, vote_average, runtime)
         SELECT json_extract(j.value, '$.tmdbShowId'), json_extract(j.value, '$.seasonNumber'), json_extract(j.value, '$.episodeNumber'), json_extract(j.value, '$.name'),
-               json_extract(j.value, '$.overview'), json_extract(j.value, '$.stillPath'), json_extract(j.value, '$.voteAverage')
+               json_extract(j.value, '$.overview'), json_extract(j.value, '$.stillPath'), json_extract(j.value, '$.voteAverage'), json_extract(j.value, '$.runtime')
         FROM json_each(${JSON.stringify(part)}) AS j WHERE true
         ON CONFLICT (tmdb_show_id, season_number, episode_number) DO UPDATE SET name = excluded.name, overview = excluded.overview, still_path = excluded.still_path,
-          vote_average = excluded.vote_average`,
+          vote_average = excluded.vote_average, runtime = excluded.runtime`,
     ),
     ...chunk(seasonRows).map(
       (part) => sql`INSERT INTO tmdb_seasons (tmdb_show_id, season_number, status, fetched_at)
-        SELECT json_extract(j.value, '$.tmdbShowId'), json_extract(j.value, '$.seasonNumber'), json_extract(j.value, '$.status'), json_extract(j.value, '$.fetchedAt')
+        SELECT json_extract(j.value, '$.tmdbShowId'), json_extract(j.value, '$.seasonNumber'), json_extract(j.value,
+          '$.status'), json_extract(j.value, '$.fetchedAt')
         FROM json_each(${JSON.stringify(part)}) AS j WHERE true
-        ON CONFLICT (tmdb_show_id, season_number) DO UPDATE SET status = excluded.status, fetched_at = excluded.fetched_at`,
+        ON CONFLICT (tmdb_show_id, season_number) DO UPDATE SET status = excluded.status,
+          fetched_at = excluded.fetched_at`,
     ),
   ];
 }

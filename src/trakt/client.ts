@@ -2,7 +2,7 @@
  * @module
  * The one HTTP client for Trakt (auth host and API host). It owns the required headers, the
  * per-request timeout, retries and rate-limit handling (via http/upstream) and the mapping of
- * Trakt's failures to the seed's error messages. No other module calls Trakt.
+ * Trakt's failures to the API reference's error messages. No other module calls Trakt.
  */
 import { ApiError } from '../http/errors';
 import {

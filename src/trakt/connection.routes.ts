@@ -148,7 +148,9 @@ export const connectionRoutes = new Hono<AppEnv>()
     describe({
       summary: "Trakt's redirect target: completes the connection",
       description:
-        'No JWT: the state names the user. JSON clients are connected at once. Browsers (Accept: text/html) get a page naming the API account and a form; only its confirmation (POST /trakt/oauth-callback/confirm/) links the account.',
+        'No JWT: the state names the user. JSON clients are connected at once. Browsers (Accept: text/html) get a ' +
+        'page naming the API account and a form; only its confirmation (POST /trakt/oauth-callback/confirm/) ' +
+        'links the account.',
       responses: {
         200: {
           description: 'Connected (JSON), or the confirmation page (HTML)',
@@ -197,7 +199,8 @@ export const connectionRoutes = new Hono<AppEnv>()
     describe({
       summary: 'Confirm linking from the browser callback page',
       description:
-        'A plain HTML form post carrying the single-use confirmation token of the callback page. No JWT: the token is bound to the API account named on the page.',
+        'A plain HTML form post carrying the single-use confirmation token of the callback page. No JWT: the token ' +
+        'is bound to the API account named on the page.',
       responses: {
         200: { description: 'Connected (HTML page)', html: true },
         400: {
@@ -306,7 +309,8 @@ export const connectionRoutes = new Hono<AppEnv>()
     describe({
       summary: 'Disconnect Trakt (revokes the token at Trakt when possible)',
       description:
-        'Takes the refresh lease first, so no refresh can run alongside; then revokes at Trakt and removes every stored token set.',
+        'Takes the refresh lease first, so no refresh can run alongside; then revokes at Trakt and removes every ' +
+        'stored token set.',
       responses: { 200: { description: 'Disconnected', schema: disconnectOutput } },
     }),
     requireUser,

@@ -54,12 +54,27 @@ export async function readConnection(db: Database, userId: number): Promise<Conn
 }
 
 /** What /trakt/sync-status/ shows about the connection. */
-export async function readConnectionSummary(db: Database, userId: number) {
-  return db.query.traktConnections.findFirst({
-    columns: { status: true, nextSyncAt: true, expiresAt: true },
-    where: byUser(userId),
-  });
+/**
+ * The summary query itself (not awaited, at most one row), for callers that put it in a
+ * `db.batch()` with their own reads (a core select: drizzle's relational findFirst breaks in a batch).
+ */
+export function connectionSummaryQuery(db: Database, userId: number) {
+  return db
+    .select({
+      status: traktConnections.status,
+      nextSyncAt: traktConnections.nextSyncAt,
+      expiresAt: traktConnections.expiresAt,
+    })
+    .from(traktConnections)
+    .where(byUser(userId))
+    .limit(1);
 }
+
+export async function readConnectionSummary(db: Database, userId: number) {
+  return (await connectionSummaryQuery(db, userId))[0];
+}
+
+export type ConnectionSummary = Awaited<ReturnType<typeof readConnectionSummary>>;
 
 export type NewTokenSet = {
   tokenSetId: string;
@@ -278,7 +293,9 @@ export async function claimDueConnections(
 ): Promise<number[]> {
   const rows = await db.all<{ user_id: number }>(
     sql`UPDATE trakt_connections SET next_sync_at = ${isoNow(nextSyncAt)}
-        WHERE user_id IN (SELECT user_id FROM trakt_connections WHERE status IN ('active', 'refresh_rejected') AND next_sync_at <= ${isoNow(now)} ORDER BY next_sync_at LIMIT ${limit})
+        WHERE user_id IN (SELECT user_id FROM trakt_connections
+          WHERE status IN ('active', 'refresh_rejected') AND next_sync_at <= ${isoNow(now)}
+          ORDER BY next_sync_at LIMIT ${limit})
         RETURNING user_id`,
   );
   return rows.map((r) => r.user_id);
@@ -287,7 +304,8 @@ export async function claimDueConnections(
 /** Cron: gives claimed users back (their message was not sent), so the next run picks them up. */
 export async function releaseClaims(db: Database, userIds: number[], dueAt: number): Promise<void> {
   await db.run(
-    sql`UPDATE trakt_connections SET next_sync_at = ${isoNow(dueAt)} WHERE user_id IN (SELECT value FROM json_each(${JSON.stringify(userIds)}))`,
+    sql`UPDATE trakt_connections SET next_sync_at = ${isoNow(dueAt)}
+        WHERE user_id IN (SELECT value FROM json_each(${JSON.stringify(userIds)}))`,
   );
 }
 

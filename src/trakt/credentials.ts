@@ -12,7 +12,9 @@ import { readApiKeys } from '../users/api-keys';
 import type { TraktCredentials } from './client';
 
 export const NO_CREDENTIALS_HINT =
-  'Store your Trakt app credentials with POST /users/api-keys/ ({"service_name": "trakt", "service_user_id": "<client id>", "api_key": "<client secret>"}), or set TRAKT_CLIENT_ID and TRAKT_CLIENT_SECRET on the server.';
+  'Store your Trakt app credentials with POST /users/api-keys/ ' +
+  '({"service_name": "trakt", "service_user_id": "<client id>", "api_key": "<client secret>"}), ' +
+  'or set TRAKT_CLIENT_ID and TRAKT_CLIENT_SECRET on the server.';
 
 export async function resolveTraktCredentials(
   env: Env,

@@ -82,7 +82,8 @@ export async function consumeOAuthState(
 /** Cron: deletes consumed states that can no longer matter (older than twice the state TTL), at most `limit`. */
 export async function deleteSpentOAuthStates(db: Database, now: number, limit = 1000): Promise<number> {
   const result = await db.run(
-    sql`DELETE FROM oauth_state_uses WHERE state_hash IN (SELECT state_hash FROM oauth_state_uses WHERE used_at < ${isoNow(now - OAUTH_STATE_TTL_SECONDS * 2000)} LIMIT ${limit})`,
+    sql`DELETE FROM oauth_state_uses WHERE state_hash IN (SELECT state_hash FROM oauth_state_uses
+        WHERE used_at < ${isoNow(now - OAUTH_STATE_TTL_SECONDS * 2000)} LIMIT ${limit})`,
   );
   return result.meta.changes ?? 0;
 }

@@ -74,7 +74,10 @@ export async function apiUser(): Promise<{ username: string; password: string; a
   return { username, password, access: tok.body.access };
 }
 
-/** Follows an authorize URL at the simulator like a browser that is signed in and approves; returns Trakt's redirect URL. */
+/**
+ * Follows an authorize URL at the simulator like a browser that is signed in and approves;
+ * returns Trakt's redirect URL.
+ */
 export async function approveAt(authUrl: string): Promise<URL> {
   const res = await fetch(authUrl, { redirect: 'manual' });
   const location = res.headers.get('location');

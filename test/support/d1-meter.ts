@@ -10,6 +10,8 @@
 import { env } from 'cloudflare:workers';
 
 export type D1Meter = {
+  /** D1's own `meta.duration` (ms spent executing SQL), summed. */
+  durationMs: number;
   rowsRead: number;
   rowsWritten: number;
   writesByTable: Map<string, number>;
@@ -23,10 +25,11 @@ export type D1Meter = {
 const WRITE = /^\s*(?:INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+["`]?(\w+)/i;
 const SELECT = /^\s*(SELECT|WITH)\b/i;
 
-type Meta = { rows_read?: number; rows_written?: number };
+type Meta = { rows_read?: number; rows_written?: number; duration?: number };
 
 export async function meterD1<T>(block: () => Promise<T>): Promise<{ result: T; meter: D1Meter }> {
   const meter: D1Meter = {
+    durationMs: 0,
     rowsRead: 0,
     rowsWritten: 0,
     writesByTable: new Map(),
@@ -44,6 +47,7 @@ export async function meterD1<T>(block: () => Promise<T>): Promise<{ result: T; 
     meter.statements.push(sql);
     meter.readsByStatement.push({ sql, rowsRead: meta?.rows_read ?? 0 });
     meter.rowsRead += meta?.rows_read ?? 0;
+    meter.durationMs += meta?.duration ?? 0;
     const written = meta?.rows_written ?? 0;
     meter.rowsWritten += written;
     const table = WRITE.exec(sql)?.[1];

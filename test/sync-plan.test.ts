@@ -1,6 +1,5 @@
-/** Unit tests of the pure cores: sync planning, token and schedule policies, retry maths. */
+/** Unit tests of src/sync/plan.ts: the pure sync planning (what changed, which rows to write). */
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, parseRetryAfter } from '../src/http/upstream';
 import {
   activityChanges,
   advanceCursor,
@@ -11,9 +10,7 @@ import {
   toPlayRow,
   totalsAgree,
 } from '../src/sync/plan';
-import { nextSyncAt, userJitterFraction, userPhaseOffsetMs } from '../src/sync/schedule';
 import type { HistoryItem } from '../src/sync/trakt-data';
-import { needsRefresh, refreshMarginMs, tokenExpiresAtMs } from '../src/trakt/token-policy';
 
 const movieItem = (id: number, trakt: number, watchedAt: string): HistoryItem => ({
   id,
@@ -124,47 +121,5 @@ describe('sync planning', () => {
       seasonNumber: 1,
       episodeNumber: 3,
     });
-  });
-});
-
-describe('token and schedule policies', () => {
-  it('derives expiry from created_at + expires_in and refreshes within 10% of the lifetime, clamped to 1 min – 1 h', () => {
-    expect(tokenExpiresAtMs({ created_at: 1_000, expires_in: 86_400 })).toBe(87_400_000);
-    expect(refreshMarginMs(86_400)).toBe(3600_000); // 24 h → 1 h (cap)
-    expect(refreshMarginMs(7_200)).toBe(720_000); // 2 h → 12 min
-    expect(refreshMarginMs(300)).toBe(60_000); // floor
-    const expiresAt = 10_000_000;
-    expect(needsRefresh(expiresAt, 7_200, expiresAt - 721_000)).toBe(false);
-    expect(needsRefresh(expiresAt, 7_200, expiresAt - 719_000)).toBe(true);
-  });
-
-  it("schedules the next sync on the user's stable phase, half to one and a half intervals ahead", () => {
-    const env = { SYNC_INTERVAL_MINUTES: '60' };
-    for (const userId of [1, 2, 3, 1000, 99_999]) {
-      const next = nextSyncAt(env, userId, 0);
-      expect(next).toBeGreaterThanOrEqual(1800_000);
-      expect(next).toBeLessThan(5400_000);
-      expect(next % 3600_000).toBe(userPhaseOffsetMs(userId, 3600_000));
-      // A sync that ran at its phase point (or a bit late) lands exactly one interval later.
-      expect(nextSyncAt(env, userId, next + 90_000)).toBe(next + 3600_000);
-    }
-    const spread = new Set(Array.from({ length: 100 }, (_, i) => Math.floor(userJitterFraction(i + 1) * 10)));
-    expect(spread.size).toBeGreaterThan(5);
-    expect(nextSyncAt({ SYNC_INTERVAL_MINUTES: 'nonsense' }, 1, 0)).toBeGreaterThanOrEqual(1800_000);
-  });
-});
-
-describe('retry maths', () => {
-  it('parses Retry-After as seconds or an HTTP date, defaulting to 60', () => {
-    expect(parseRetryAfter('120', 0)).toBe(120);
-    expect(parseRetryAfter(new Date(30_000).toUTCString(), 0)).toBe(30);
-    expect(parseRetryAfter(null, 0)).toBe(60);
-    expect(parseRetryAfter('soon', 0)).toBe(60);
-  });
-
-  it('backs off exponentially with full jitter', () => {
-    expect(backoffDelay(1, 250, 1)).toBe(250);
-    expect(backoffDelay(3, 250, 1)).toBe(1000);
-    expect(backoffDelay(3, 250, 0)).toBe(0);
   });
 });

@@ -1,0 +1,96 @@
+/**
+ * @module
+ * The per-user data version (table `user_data_versions`, owned here) and the ETags derived from it.
+ *
+ * Every write of a user's history (a sync that changed something, enrichment that added metadata,
+ * a deletion) adds `bumpDataVersion()` to the SAME `db.batch()` as its data, so a reader can never
+ * see new data under an old version. A conditional GET then costs one indexed D1 read
+ * (`readFreshness`), never the data itself.
+ *
+ * The ETag is weak (`W/"…"`): it names the response's content for this user and query, and
+ * Cloudflare may re-encode (compress) bodies in transit. It hashes the user id, the route, the
+ * normalized query and the version, so two users (or two queries) never share a tag.
+ */
+import { eq, type SQL, sql } from 'drizzle-orm';
+import { type Database, isoNow } from '../db/client';
+import { syncState, userDataVersions, users } from '../db/schema';
+
+/** `Cache-Control` of every conditional read: private (per user), and revalidate on each use. */
+export const CONDITIONAL_CACHE_CONTROL = 'private, no-cache';
+
+/** The statement that bumps the user's data version; run it in the batch that writes the data. */
+export function bumpDataVersion(userId: number, now: number = Date.now()): SQL {
+  return sql`INSERT INTO user_data_versions (user_id, version, updated_at) VALUES (${userId}, 1, ${isoNow(now)})
+    ON CONFLICT (user_id) DO UPDATE SET version = user_data_versions.version + 1, updated_at = excluded.updated_at`;
+}
+
+/**
+ * Everything a tag depends on, in one indexed read (FROM users, so no row = the user is gone):
+ * the data version, plus the sync-status fields that change without a data write (a running
+ * lease, a failure). sync-status adds the connection summary (src/trakt/connections.ts) to the
+ * same batch.
+ */
+export function freshnessQuery(db: Database, userId: number) {
+  return db
+    .select({
+      version: userDataVersions.version,
+      lastSyncAt: syncState.lastSyncAt,
+      lastErrorAt: syncState.lastErrorAt,
+      leaseUntil: syncState.leaseUntil,
+    })
+    .from(users)
+    .leftJoin(userDataVersions, eq(userDataVersions.userId, users.id))
+    .leftJoin(syncState, eq(syncState.userId, users.id))
+    .where(eq(users.id, userId))
+    .limit(1);
+}
+
+export type Freshness = Awaited<ReturnType<typeof freshnessQuery>>[number];
+
+/** Which inputs a route's tag covers: history data only, or also the sync-status fields. */
+export type TagScope = 'data' | 'sync-status';
+
+/**
+ * The parts a scope's responses depend on (`now` decides whether a lease is live); for
+ * sync-status also the connection as it is shown (`connectionState`, computed by the caller).
+ */
+export function tagInputs(
+  freshness: Freshness | undefined,
+  scope: TagScope,
+  now: number,
+  connectionState: string[] = [],
+): string[] {
+  const version = String(freshness?.version ?? 0);
+  if (scope === 'data') return [version];
+  const inProgress = !!freshness?.leaseUntil && Date.parse(freshness.leaseUntil) > now;
+  return [
+    version,
+    freshness?.lastSyncAt ?? '',
+    freshness?.lastErrorAt ?? '',
+    inProgress ? 'running' : 'idle',
+    ...connectionState,
+  ];
+}
+
+/** `W/"<version>-<hash>"` over the user, route, normalized query and the scope's inputs. */
+export async function entityTag(
+  userId: number,
+  route: string,
+  query: Record<string, string>,
+  inputs: string[],
+): Promise<string> {
+  const normalized = Object.keys(query)
+    .sort()
+    .map((key) => [key, query[key]]);
+  const material = JSON.stringify([userId, route, normalized, inputs]);
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(material)));
+  const hash = [...digest.slice(0, 12)].map((byte) => byte.toString(16).padStart(2, '0')).join('');
+  return `W/"${inputs[0]}-${hash}"`;
+}
+
+/** RFC 9110 weak comparison of an If-None-Match header against a tag (`*` matches any). */
+export function ifNoneMatchMatches(header: string, tag: string): boolean {
+  const opaque = (value: string) => value.trim().replace(/^W\//, '');
+  const wanted = opaque(tag);
+  return header.split(',').some((candidate) => candidate.trim() === '*' || opaque(candidate) === wanted);
+}

@@ -1,0 +1,276 @@
+/**
+ * @module
+ * Every play, newest first: `GET /trakt/history/` (keyset pages) and `GET /trakt/export/`
+ * (keyset chunks streamed as JSON or CSV). Served from D1 only.
+ *
+ * Keyset pagination on `(watched_at, history_id)` descending: each filter shape walks its own
+ * index (`plays_user_watched_idx`, `plays_user_type_watched_idx`, `plays_user_movie_idx`,
+ * `plays_user_show_idx`) from the cursor position, and stops after `limit + 1` rows, so page 500
+ * reads the same rows as page 1. `trakt_id` without `type` may name a movie and a show (Trakt's
+ * movie and show ids are separate sequences): both branches are read in the same batch and merged.
+ */
+import { and, desc, eq, gte, lte, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
+import { alias } from 'drizzle-orm/sqlite-core';
+import type { Database } from '../db/client';
+import { episodes, movies, plays, seasons, shows, tmdbEpisodes, tmdbTitles } from '../db/schema';
+import type { CursorPosition } from './cursor';
+import { freshnessQuery } from './data-version';
+import { imageUrl } from './queries';
+
+export type HistoryFilters = {
+  type?: 'movies' | 'episodes';
+  startAt?: string;
+  endAt?: string;
+  traktId?: number;
+};
+
+type Branch = { mediaType?: 'movie' | 'episode'; movieTraktId?: number; showTraktId?: number };
+
+/** The index walks a filter needs: one, or two (movie and show) for a bare `trakt_id`. */
+export function branchesFor(filters: HistoryFilters): Branch[] {
+  const { type, traktId } = filters;
+  if (type === 'movies') return [{ mediaType: 'movie', movieTraktId: traktId }];
+  if (type === 'episodes') return [{ mediaType: 'episode', showTraktId: traktId }];
+  if (traktId === undefined) return [{}];
+  return [
+    { mediaType: 'movie', movieTraktId: traktId },
+    { mediaType: 'episode', showTraktId: traktId },
+  ];
+}
+
+const movieTmdb = alias(tmdbTitles, 'movie_tmdb');
+const named = <T>(column: SQLWrapper, name: string) => sql<T>`${column}`.as(name);
+const showTmdb = alias(tmdbTitles, 'show_tmdb');
+
+function pageQuery(
+  db: Database,
+  userId: number,
+  branch: Branch,
+  filters: HistoryFilters,
+  after: CursorPosition | undefined,
+  limit: number,
+) {
+  const conditions: SQL[] = [eq(plays.userId, userId)];
+  if (branch.mediaType) conditions.push(eq(plays.mediaType, branch.mediaType));
+  if (branch.movieTraktId !== undefined) conditions.push(eq(plays.movieTraktId, branch.movieTraktId));
+  if (branch.showTraktId !== undefined) conditions.push(eq(plays.showTraktId, branch.showTraktId));
+  if (filters.startAt) conditions.push(gte(plays.watchedAt, filters.startAt));
+  if (filters.endAt) conditions.push(lte(plays.watchedAt, filters.endAt));
+  if (after) conditions.push(sql`(${plays.watchedAt}, ${plays.historyId}) < (${after.watchedAt}, ${after.historyId})`);
+  return db
+    .select({
+      historyId: plays.historyId,
+      watchedAt: plays.watchedAt,
+      action: plays.action,
+      mediaType: plays.mediaType,
+      movieTraktId: plays.movieTraktId,
+      showTraktId: plays.showTraktId,
+      seasonNumber: plays.seasonNumber,
+      episodeNumber: plays.episodeNumber,
+      episodeTraktId: plays.episodeTraktId,
+      // Aliased: D1 batch results are keyed by column name, and movies/shows/episodes share names.
+      movieTitle: named<string | null>(movies.title, 'movie_title'),
+      movieYear: named<number | null>(movies.year, 'movie_year'),
+      movieSlug: named<string | null>(movies.slug, 'movie_slug'),
+      movieImdb: named<string | null>(movies.imdbId, 'movie_imdb'),
+      movieTmdb: named<number | null>(movies.tmdbId, 'movie_tmdb_id'),
+      moviePoster: named<string | null>(movieTmdb.posterPath, 'movie_poster'),
+      showTitle: named<string | null>(shows.title, 'show_title'),
+      showYear: named<number | null>(shows.year, 'show_year'),
+      showSlug: named<string | null>(shows.slug, 'show_slug'),
+      showImdb: named<string | null>(shows.imdbId, 'show_imdb'),
+      showTmdb: named<number | null>(shows.tmdbId, 'show_tmdb_id'),
+      showTvdb: named<number | null>(shows.tvdbId, 'show_tvdb'),
+      showPoster: named<string | null>(showTmdb.posterPath, 'show_poster'),
+      episodeTitle: named<string | null>(episodes.title, 'episode_title'),
+      episodeTmdbName: named<string | null>(tmdbEpisodes.name, 'episode_tmdb_name'),
+    })
+    .from(plays)
+    .leftJoin(
+      movies,
+      and(eq(plays.mediaType, 'movie'), eq(movies.userId, plays.userId), eq(movies.traktId, plays.movieTraktId)),
+    )
+    .leftJoin(movieTmdb, and(eq(movieTmdb.kind, 'movie'), eq(movieTmdb.tmdbId, movies.tmdbRef)))
+    .leftJoin(
+      shows,
+      and(eq(plays.mediaType, 'episode'), eq(shows.userId, plays.userId), eq(shows.traktId, plays.showTraktId)),
+    )
+    .leftJoin(showTmdb, and(eq(showTmdb.kind, 'tv'), eq(showTmdb.tmdbId, shows.tmdbRef)))
+    .leftJoin(seasons, and(eq(seasons.showId, shows.id), eq(seasons.seasonNumber, plays.seasonNumber)))
+    .leftJoin(episodes, and(eq(episodes.seasonId, seasons.id), eq(episodes.episodeNumber, plays.episodeNumber)))
+    .leftJoin(
+      tmdbEpisodes,
+      and(
+        eq(tmdbEpisodes.tmdbShowId, shows.tmdbRef),
+        eq(tmdbEpisodes.seasonNumber, plays.seasonNumber),
+        eq(tmdbEpisodes.episodeNumber, plays.episodeNumber),
+      ),
+    )
+    .where(and(...conditions))
+    .orderBy(desc(plays.watchedAt), desc(plays.historyId))
+    .limit(limit);
+}
+
+export type PlayRecord = Awaited<ReturnType<typeof pageQuery>>[number];
+
+const newestFirst = (a: PlayRecord, b: PlayRecord) =>
+  a.watchedAt === b.watchedAt ? b.historyId - a.historyId : a.watchedAt < b.watchedAt ? 1 : -1;
+
+/** One page (`limit` items) plus whether more follow; one D1 round trip with the freshness row. */
+export async function readHistoryPage(
+  db: Database,
+  userId: number,
+  filters: HistoryFilters,
+  after: CursorPosition | undefined,
+  limit: number,
+) {
+  const [first, ...rest] = branchesFor(filters).map((branch) =>
+    pageQuery(db, userId, branch, filters, after, limit + 1),
+  );
+  const [freshness, ...pages] = await db.batch([freshnessQuery(db, userId), first!, ...rest]);
+  const rows = pages.flat().sort(newestFirst);
+  return { freshness: freshness[0], rows: rows.slice(0, limit), hasMore: rows.length > limit };
+}
+
+export function historyItem(row: PlayRecord, imageBase: string) {
+  const common = { id: row.historyId, watched_at: row.watchedAt, action: row.action };
+  if (row.mediaType === 'movie') {
+    return {
+      ...common,
+      type: 'movie' as const,
+      movie: {
+        title: row.movieTitle,
+        year: row.movieYear,
+        image_url: imageUrl(imageBase, 'w500', row.moviePoster),
+        ids: { trakt: row.movieTraktId ?? 0, slug: row.movieSlug, imdb: row.movieImdb, tmdb: row.movieTmdb },
+      },
+    };
+  }
+  return {
+    ...common,
+    type: 'episode' as const,
+    show: {
+      title: row.showTitle,
+      year: row.showYear,
+      image_url: imageUrl(imageBase, 'w500', row.showPoster),
+      ids: {
+        trakt: row.showTraktId ?? 0,
+        slug: row.showSlug,
+        imdb: row.showImdb,
+        tmdb: row.showTmdb,
+        tvdb: row.showTvdb,
+      },
+    },
+    episode: {
+      season: row.seasonNumber ?? 0,
+      number: row.episodeNumber ?? 0,
+      title: row.episodeTmdbName ?? row.episodeTitle,
+      ids: { trakt: row.episodeTraktId },
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Export: every play, streamed in keyset chunks (memory stays at one chunk whatever the history size).
+
+/** Plays per D1 query while exporting: 60,000 plays take 24 queries (the Free plan allows 50 per invocation). */
+export const EXPORT_CHUNK_ROWS = 2500;
+
+export const EXPORT_COLUMNS = [
+  'type',
+  'watched_at',
+  'action',
+  'title',
+  'year',
+  'season',
+  'episode',
+  'episode_title',
+  'trakt',
+  'imdb',
+  'tmdb',
+  'tvdb',
+] as const;
+
+export type ExportRow = Record<(typeof EXPORT_COLUMNS)[number], string | number | null>;
+
+/** One export row per play; ids are the movie's, or the show's for an episode. */
+export function exportRow(row: PlayRecord): ExportRow {
+  const movie = row.mediaType === 'movie';
+  return {
+    type: row.mediaType,
+    watched_at: row.watchedAt,
+    action: row.action,
+    title: movie ? row.movieTitle : row.showTitle,
+    year: movie ? row.movieYear : row.showYear,
+    season: movie ? null : row.seasonNumber,
+    episode: movie ? null : row.episodeNumber,
+    episode_title: movie ? null : (row.episodeTmdbName ?? row.episodeTitle),
+    trakt: movie ? row.movieTraktId : row.showTraktId,
+    imdb: movie ? row.movieImdb : row.showImdb,
+    tmdb: movie ? row.movieTmdb : row.showTmdb,
+    tvdb: movie ? null : row.showTvdb,
+  };
+}
+
+/** RFC 4180: a field with a comma, quote, CR or LF is quoted, quotes doubled; null is empty. */
+export function csvField(value: string | number | null): string {
+  if (value === null) return '';
+  const text = String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+export function csvLine(values: ReadonlyArray<string | number | null>): string {
+  return `${values.map(csvField).join(',')}\r\n`;
+}
+
+/** The first chunk together with the freshness row (one round trip), then an iterator over the rest. */
+export async function readExportStart(db: Database, userId: number, chunkRows = EXPORT_CHUNK_ROWS) {
+  const [freshness, first] = await db.batch([
+    freshnessQuery(db, userId),
+    pageQuery(db, userId, {}, {}, undefined, chunkRows),
+  ]);
+  async function* chunks(): AsyncGenerator<PlayRecord[]> {
+    let chunk = first;
+    while (chunk.length > 0) {
+      yield chunk;
+      if (chunk.length < chunkRows) return;
+      const last = chunk[chunk.length - 1]!;
+      chunk = await pageQuery(db, userId, {}, {}, { watchedAt: last.watchedAt, historyId: last.historyId }, chunkRows);
+    }
+  }
+  return { freshness: freshness[0], chunks: chunks() };
+}
+
+/** Streams the chunks as a JSON array or CSV (header + one line per play), encoding as it goes. */
+export function exportStream(chunks: AsyncGenerator<PlayRecord[]>, format: 'json' | 'csv'): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  let started = false;
+  let first = true;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (!started) {
+        started = true;
+        controller.enqueue(encoder.encode(format === 'csv' ? csvLine(EXPORT_COLUMNS) : '['));
+      }
+      const next = await chunks.next();
+      if (next.done) {
+        if (format === 'json') controller.enqueue(encoder.encode(first ? ']\n' : '\n]\n'));
+        controller.close();
+        return;
+      }
+      let text = '';
+      for (const row of next.value) {
+        const values = exportRow(row);
+        if (format === 'csv') text += csvLine(EXPORT_COLUMNS.map((column) => values[column]));
+        else {
+          text += `${first ? '\n' : ',\n'}${JSON.stringify(values)}`;
+          first = false;
+        }
+      }
+      controller.enqueue(encoder.encode(text));
+    },
+    async cancel() {
+      await chunks.return(undefined);
+    },
+  });
+}

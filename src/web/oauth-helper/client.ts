@@ -1,0 +1,348 @@
+/**
+ * @module
+ * The OAuth helper page's browser code (markup in ./page.tsx). Bundled by scripts/build-web.mjs
+ * and inlined into the page, allowed by the CSP through its hash.
+ *
+ * Safety: every value from the address bar or the API is inserted with `textContent` or as a
+ * form value, never as HTML. The JWT lives in sessionStorage (falling back to memory), never in
+ * localStorage or a cookie. The code and state are removed from the address bar as soon as read.
+ */
+import type { AuthenticateOutput, CallbackPostOutput, DisconnectOutput } from '../../trakt/schemas';
+import type { ApiKeyOutput, MeOutput, TokenPairOutput } from '../../users/schemas';
+
+const TOKEN_KEY = 'trakt-oauth-helper.access';
+const STATE_KEY = 'trakt-oauth-helper.state';
+
+/** What the page reads from GET /trakt/auth-status/ (both of its answer shapes, flattened). */
+type AuthStatus = { authenticated?: boolean; token_expired?: boolean; expires_at?: string; reason?: string };
+type ErrorFields = { error?: unknown; details?: unknown };
+/** A response as the page sees it: the fields of `Body` are checked at run time before use. */
+type Reply<Body> = { ok: boolean; status: number; data: (Partial<Body> & ErrorFields) | null };
+
+const memory = new Map<string, string>();
+
+function store(key: string, value: string | null): void {
+  if (value === null) memory.delete(key);
+  else memory.set(key, value);
+  try {
+    if (value === null) sessionStorage.removeItem(key);
+    else sessionStorage.setItem(key, value);
+  } catch {
+    // memory only
+  }
+}
+
+function load(key: string): string | null {
+  try {
+    const value = sessionStorage.getItem(key);
+    if (value !== null) return value;
+  } catch {
+    // memory only
+  }
+  return memory.get(key) ?? null;
+}
+
+function $<Element extends HTMLElement = HTMLElement>(id: string): Element {
+  const element = document.getElementById(id);
+  if (!element) throw new Error(`#${id} is missing from the page`);
+  return element as Element;
+}
+const input = (id: string) => $<HTMLInputElement>(id);
+
+function say(kind: '' | 'ok' | 'fail', text: string): void {
+  const message = $('message');
+  message.className = kind;
+  message.textContent = text;
+}
+
+const isString = (value: unknown): value is string => typeof value === 'string';
+
+async function api<Body>(method: string, path: string, body?: unknown): Promise<Reply<Body>> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  const token = load(TOKEN_KEY);
+  if (token) headers.Authorization = `Bearer ${token}`;
+  const init: RequestInit = { method, headers, credentials: 'omit', cache: 'no-store' };
+  if (body !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let res: Response;
+  try {
+    res = await fetch(path, init);
+  } catch {
+    const unreachable: ErrorFields = { error: 'The API could not be reached' };
+    return { ok: false, status: 0, data: unreachable as Reply<Body>['data'] };
+  }
+  const text = await res.text();
+  let data: Reply<Body>['data'] = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = null;
+  }
+  return { ok: res.ok, status: res.status, data };
+}
+
+function problem(reply: Reply<unknown>): string {
+  const data = reply.data ?? {};
+  let text = isString(data.error) ? data.error : `Request failed (HTTP ${reply.status})`;
+  const hint = (data.details as { hint?: unknown } | undefined)?.hint;
+  if (isString(hint)) text += ` — ${hint}`;
+  return text;
+}
+
+function setStatus(state: 'unknown' | 'connected' | 'disconnected', label: string, expiry: string): void {
+  $('status').dataset.state = state;
+  $('status').textContent = label;
+  $('expiry').textContent = expiry;
+  $('disconnect').hidden = state !== 'connected';
+}
+
+function setSignedIn(name: string | null): void {
+  $('signin').hidden = !!name;
+  $('session').hidden = !name;
+  $('connection').hidden = !name;
+  $('authorize').hidden = !name;
+  if (name) $('whoami').textContent = name;
+  else {
+    $('credentials').hidden = true;
+    setStatus('unknown', 'unknown', '');
+  }
+}
+
+function signOut(message: string | null): void {
+  store(TOKEN_KEY, null);
+  setSignedIn(null);
+  if (message) say('fail', message);
+}
+
+async function checkSession(): Promise<boolean> {
+  if (!load(TOKEN_KEY)) {
+    setSignedIn(null);
+    return false;
+  }
+  const r = await api<MeOutput>('GET', '/users/me/');
+  if (!r.ok || !r.data || !isString(r.data.username)) {
+    signOut(r.status === 401 ? `Your session has expired; sign in again. (${problem(r)})` : problem(r));
+    return false;
+  }
+  setSignedIn(r.data.username);
+  return true;
+}
+
+async function refreshStatus(): Promise<void> {
+  const r = await api<AuthStatus>('GET', '/trakt/auth-status/');
+  if (!r.ok || !r.data) {
+    setStatus('unknown', 'unknown', '');
+    say('fail', problem(r));
+    if (r.status === 401) signOut(null);
+    return;
+  }
+  if (r.data.authenticated === true && isString(r.data.expires_at)) {
+    const label = r.data.token_expired ? 'connected (token expired; it refreshes on next use)' : 'connected';
+    setStatus('connected', label, `token expires ${r.data.expires_at}`);
+    $('expiry').dataset.expiresAt = r.data.expires_at;
+  } else {
+    setStatus('disconnected', isString(r.data.reason) ? `not connected (${r.data.reason})` : 'not connected', '');
+  }
+}
+
+async function authUrl(): Promise<string | null> {
+  const r = await api<AuthenticateOutput>('GET', '/trakt/authenticate/');
+  if (!r.ok || !r.data || !isString(r.data.auth_url)) {
+    if (r.data && r.data.error === 'No Trakt client credentials') $('credentials').hidden = false;
+    say('fail', problem(r));
+    return null;
+  }
+  let url: URL;
+  try {
+    url = new URL(r.data.auth_url);
+  } catch {
+    say('fail', 'The API returned an invalid authorization URL');
+    return null;
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    say('fail', 'The API returned an unexpected authorization URL');
+    return null;
+  }
+  const state = url.searchParams.get('state');
+  if (state) {
+    store(STATE_KEY, state);
+    input('state').value = state;
+  }
+  const link = $<HTMLAnchorElement>('auth-link');
+  link.href = url.href;
+  link.textContent = url.href;
+  $('auth-link-row').hidden = false;
+  return url.href;
+}
+
+async function complete(codeInput: string, stateInput: string): Promise<void> {
+  let code = codeInput.trim();
+  let state = stateInput.trim();
+  if (/^https?:\/\//i.test(code)) {
+    let redirect: URL;
+    try {
+      redirect = new URL(code);
+    } catch {
+      say('fail', 'That does not look like a valid URL');
+      return;
+    }
+    const error = redirect.searchParams.get('error');
+    if (error) {
+      say('fail', `Trakt returned an error: ${error}`);
+      return;
+    }
+    state = redirect.searchParams.get('state') || state;
+    code = redirect.searchParams.get('code') || '';
+  }
+  if (!code) {
+    say('fail', 'Paste the code (or the whole redirect URL) first');
+    return;
+  }
+  if (!state) state = load(STATE_KEY) || '';
+  if (!state) {
+    say('fail', 'The state is missing: start the authorization from this page, or paste the whole redirect URL');
+    return;
+  }
+  say('', 'Completing the connection…');
+  const r = await api<CallbackPostOutput>('POST', '/trakt/oauth-callback/', { code, state });
+  if (!r.ok || !r.data) {
+    say('fail', problem(r));
+    return;
+  }
+  store(STATE_KEY, null);
+  input('code').value = '';
+  input('state').value = '';
+  const message = isString(r.data.message) ? r.data.message : 'Connected';
+  say('ok', message + (isString(r.data.expires_at) ? ` Token expires ${r.data.expires_at}.` : ''));
+  await refreshStatus();
+}
+
+// Values Trakt put in the address bar: read them, then remove them from the URL and history.
+const params = new URLSearchParams(location.search);
+type Landed = { code: string | null; state: string | null; error: string | null; description: string | null };
+let landed: Landed = {
+  code: params.get('code'),
+  state: params.get('state'),
+  error: params.get('error'),
+  description: params.get('error_description'),
+};
+if (landed.code || landed.state || landed.error || landed.description) {
+  history.replaceState(null, '', location.pathname);
+}
+if (landed.code) input('code').value = landed.code;
+if (landed.state) input('state').value = landed.state;
+
+async function afterSignIn(): Promise<void> {
+  if (!(await checkSession())) return;
+  await refreshStatus();
+  if (landed.code && landed.state) {
+    const pending = landed;
+    landed = { code: null, state: null, error: null, description: null };
+    await complete(pending.code!, pending.state!);
+  }
+}
+
+$('login-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const r = await api<TokenPairOutput>('POST', '/users/token/', {
+    username: input('username').value,
+    password: input('password').value,
+  });
+  input('password').value = '';
+  if (!r.ok || !r.data || !isString(r.data.access)) {
+    say('fail', problem(r));
+    return;
+  }
+  store(TOKEN_KEY, r.data.access);
+  say('ok', 'Signed in.');
+  await afterSignIn();
+});
+
+$('jwt-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  store(
+    TOKEN_KEY,
+    input('jwt')
+      .value.trim()
+      .replace(/^Bearer\s+/i, ''),
+  );
+  input('jwt').value = '';
+  if (await checkSession()) {
+    say('ok', 'Token accepted.');
+    await afterSignIn();
+  }
+});
+
+$('signout').addEventListener('click', () => {
+  signOut(null);
+  say('', 'Signed out.');
+});
+
+$('check-status').addEventListener('click', refreshStatus);
+
+$('disconnect').addEventListener('click', async () => {
+  const r = await api<DisconnectOutput>('DELETE', '/trakt/auth/');
+  if (!r.ok || !r.data) {
+    say('fail', problem(r));
+    return;
+  }
+  say('ok', r.data.revoked_at_trakt ? 'Disconnected; the token was revoked at Trakt.' : 'Disconnected.');
+  await refreshStatus();
+});
+
+$('credentials-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  const r = await api<ApiKeyOutput>('POST', '/users/api-keys/', {
+    service_name: 'trakt',
+    service_user_id: input('client-id').value.trim(),
+    api_key: input('client-secret').value.trim(),
+  });
+  input('client-secret').value = '';
+  if (!r.ok) {
+    say('fail', problem(r));
+    return;
+  }
+  $('credentials').hidden = true;
+  say('ok', 'Trakt app credentials saved. Now authorize on Trakt.');
+});
+
+$('start').addEventListener('click', async () => {
+  const url = await authUrl();
+  if (url) {
+    say('', 'Opening Trakt…');
+    location.assign(url);
+  }
+});
+
+$('get-link').addEventListener('click', async () => {
+  if (await authUrl()) {
+    say('', 'Open the link (on any device), approve, then paste the code or the URL you were sent to below.');
+  }
+});
+
+$('complete-form').addEventListener('submit', (event) => {
+  event.preventDefault();
+  void complete(input('code').value, input('state').value);
+});
+
+window.addEventListener('pageshow', (event) => {
+  if (event.persisted && load(TOKEN_KEY)) void refreshStatus();
+});
+
+void (async function start() {
+  if (landed.error) {
+    const detail = landed.description ? ` (${landed.description})` : '';
+    say(
+      'fail',
+      landed.error === 'access_denied'
+        ? 'Authorization was denied on Trakt; nothing was connected.'
+        : `Trakt returned an error: ${landed.error}${detail}`,
+    );
+    landed.code = null;
+  } else if (landed.code && !load(TOKEN_KEY)) {
+    say('', 'Trakt sent an authorization code. Sign in to finish connecting.');
+  }
+  await afterSignIn();
+})();

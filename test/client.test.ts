@@ -1,0 +1,80 @@
+/**
+ * The typed client (src/client.ts, hono/client on AppType) against the Worker in workerd: every
+ * read endpoint is called through it, and the typed answers are checked at runtime too.
+ */
+import { exports } from 'cloudflare:workers';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
+import { historyClient } from '../src/client';
+import { BASE, call } from './support/api';
+import { connectedUser } from './support/trakt';
+
+let sim: Simulator;
+beforeEach(() => {
+  sim = installSimulator();
+});
+afterEach(() => sim.restore());
+
+const workerFetch = (input: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(input, init));
+
+describe('src/client.ts (hono/client)', () => {
+  it('calls every read endpoint with typed queries and answers', async () => {
+    const user = await connectedUser(sim, { movies: 4, shows: 1, seasons_per_show: 1, episodes_per_season: 3 });
+    expect(
+      (
+        await call('POST', '/users/api-keys/', {
+          token: user.access,
+          json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
+        })
+      ).status,
+    ).toBe(201);
+    const api = historyClient(BASE, { token: user.access, fetch: workerFetch });
+
+    const movieSync = await api.trakt['fetch-latest-movies'].$post();
+    expect(movieSync.status).toBe(200);
+    expect((await api.trakt['fetch-latest-shows'].$post()).status).toBe(200);
+
+    const history = await (await api.trakt.history.$get({ query: { limit: '3', type: 'movies' } })).json();
+    expect(history.items).toHaveLength(3);
+    const first = history.items[0]!;
+    expect(first.type).toBe('movie');
+    if (first.type === 'movie') expect(typeof first.movie.ids.trakt).toBe('number');
+    expect(typeof history.next_cursor).toBe('string');
+    const next = await (
+      await api.trakt.history.$get({ query: { limit: '3', type: 'movies', cursor: history.next_cursor ?? '' } })
+    ).json();
+    expect(next.items.length).toBeGreaterThan(0);
+
+    const stats = await (await api.trakt.stats.$get({ query: { tz: 'Europe/Berlin' } })).json();
+    expect(stats.movies.plays).toBeGreaterThanOrEqual(4);
+    expect(stats.by_weekday_hour).toHaveLength(7);
+
+    const movies = await (await api.trakt['get-stored-movies'].$get({ query: { sort: 'title', order: 'asc' } })).json();
+    expect(movies.total_items).toBe(4);
+    const titles = movies.movies.map((m) => m.movie.title);
+    expect(titles).toEqual([...titles].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase())));
+
+    const shows = await (await api.trakt['get-stored-shows'].$get({ query: {} })).json();
+    expect(shows.shows).toHaveLength(1);
+    const showTraktId = shows.shows[0]!.show.ids.trakt;
+
+    const detail = await api.trakt['get-watched-seasons-episodes'].$get({ query: { trakt_id: String(showTraktId) } });
+    expect(detail.status).toBe(200);
+    const episodes = await detail.json();
+    expect('episodes' in episodes && episodes.episodes).toHaveLength(3);
+
+    const status = await (await api.trakt['sync-status'].$get()).json();
+    expect(status.counts.movies).toBe(4);
+
+    const exported = await api.trakt.export.$get({ query: { format: 'csv' } });
+    expect(exported.headers.get('Content-Disposition')).toMatch(/attachment/);
+    expect((await exported.text()).split('\r\n')[0]).toMatch(/^type,watched_at,/);
+
+    // Conditional GET through the client: the tag from a response gives a 304.
+    const tagged = await api.trakt.stats.$get({ query: {} });
+    const tag = tagged.headers.get('ETag')!;
+    expect(tag).toBeTruthy();
+    const again = await api.trakt.stats.$get({ query: {} }, { headers: { 'If-None-Match': tag } });
+    expect(again.status).toBe(304);
+  });
+});

@@ -1,0 +1,751 @@
+/**
+ * The history API of issue #14: /trakt/history (filters, keyset cursors), /trakt/stats (against
+ * figures computed independently from the simulator's truth), the richer list endpoints (sort,
+ * order, q, year, TMDB fields), conditional GET (ETag / 304 before and after a sync), the
+ * streamed export (JSON, RFC 4180 CSV) and per-user isolation of every new endpoint.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type CatalogInfo,
+  installSimulator,
+  SIM_DEFAULT_TMDB_KEY,
+  SIM_TMDB_API_URL,
+  type Simulator,
+} from '../simulator/support/harness';
+import { INVALID_CURSOR } from '../src/history/cursor';
+import { call, expectError, type JsonResponse, registerAndLogin } from './support/api';
+import { meterD1 } from './support/d1-meter';
+import { connectedUser } from './support/trakt';
+
+let sim: Simulator;
+beforeEach(() => {
+  sim = installSimulator();
+});
+afterEach(() => sim.restore());
+
+type Account = Parameters<typeof connectedUser>[1];
+
+async function syncedUser(account: Account, options: { tmdb?: boolean } = {}) {
+  const user = await connectedUser(sim, account);
+  if (options.tmdb !== false) {
+    const saved = await call('POST', '/users/api-keys/', {
+      token: user.access,
+      json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
+    });
+    expect(saved.status).toBe(201);
+  }
+  await sync(user.access);
+  return user;
+}
+
+async function sync(token: string) {
+  expect((await call('GET', '/trakt/fetch-latest-movies/', { token })).status).toBe(200);
+  expect((await call('GET', '/trakt/fetch-latest-shows/', { token })).status).toBe(200);
+}
+
+const SMALL: Account = {
+  movies: 6,
+  shows: 2,
+  seasons_per_show: 2,
+  episodes_per_season: 3,
+  rewatch_fraction: 0.5,
+  null_tmdb_fraction: 0,
+  missing_on_tmdb_fraction: 0,
+};
+
+type Item = { id: number; watched_at: string; type: 'movie' | 'episode'; [key: string]: any };
+
+/** Follows next_cursor to the end; returns every item and the number of pages. */
+async function allPages(token: string, query: string) {
+  const items: Item[] = [];
+  let cursor: string | null = null;
+  let pages = 0;
+  do {
+    const res: JsonResponse = await call(
+      'GET',
+      `/trakt/history/?${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      {
+        token,
+      },
+    );
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    items.push(...res.body.items);
+    cursor = res.body.next_cursor;
+    pages += 1;
+    expect(pages).toBeLessThan(200);
+  } while (cursor);
+  return { items, pages };
+}
+
+describe('GET /trakt/history/', () => {
+  it('lists every play newest first, in the documented shapes, across cursor pages', async () => {
+    const user = await syncedUser({ ...SMALL, movies: 12 });
+    const truth = await sim.plays(user.traktUsername);
+    expect(truth.length).toBeGreaterThan(15);
+
+    const first = await call('GET', '/trakt/history/', { token: user.access });
+    expect(first.status).toBe(200);
+    expect(Object.keys(first.body)).toEqual(['items', 'next_cursor']);
+    expect(first.body.items).toHaveLength(20); // default limit
+    expect(typeof first.body.next_cursor).toBe('string');
+
+    const { items, pages } = await allPages(user.access, 'limit=7');
+    expect(pages).toBe(Math.ceil(truth.length / 7));
+    expect(items.map((i) => i.id)).toEqual(truth.map((p) => p.id));
+    expect(items.map((i) => i.watched_at)).toEqual(truth.map((p) => p.watched_at));
+
+    const movie = items.find((i) => i.type === 'movie')!;
+    expect(movie).toEqual({
+      id: expect.any(Number),
+      watched_at: expect.stringMatching(/Z$/),
+      action: expect.stringMatching(/^(scrobble|checkin|watch)$/),
+      type: 'movie',
+      movie: {
+        title: expect.any(String),
+        year: expect.any(Number),
+        image_url: expect.stringMatching(/\/w500\//),
+        ids: {
+          trakt: expect.any(Number),
+          slug: expect.any(String),
+          imdb: expect.any(String),
+          tmdb: expect.any(Number),
+        },
+      },
+    });
+    const episode = items.find((i) => i.type === 'episode')!;
+    expect(episode).toEqual({
+      id: expect.any(Number),
+      watched_at: expect.stringMatching(/Z$/),
+      action: expect.stringMatching(/^(scrobble|checkin|watch)$/),
+      type: 'episode',
+      show: {
+        title: expect.any(String),
+        year: expect.any(Number),
+        image_url: expect.stringMatching(/\/w500\//),
+        ids: {
+          trakt: expect.any(Number),
+          slug: expect.any(String),
+          imdb: expect.any(String),
+          tmdb: expect.any(Number),
+          tvdb: expect.any(Number),
+        },
+      },
+      episode: {
+        season: expect.any(Number),
+        number: expect.any(Number),
+        title: expect.any(String),
+        ids: { trakt: expect.any(Number) },
+      },
+    });
+    const truthOf = new Map(truth.map((p) => [p.id, p]));
+    expect(truthOf.get(episode.id)!.trakt_id).toBe(episode.episode.ids.trakt);
+    expect(truthOf.get(movie.id)!.trakt_id).toBe(movie.movie.ids.trakt);
+  });
+
+  it('filters by type, start_at/end_at (inclusive) and a movie or show trakt_id, each with cursors', async () => {
+    const user = await syncedUser(SMALL);
+    const truth = await sim.plays(user.traktUsername);
+    const everything = (await allPages(user.access, 'limit=100')).items;
+    expect(everything).toHaveLength(truth.length);
+
+    const movies = (await allPages(user.access, 'type=movies&limit=3')).items;
+    const episodes = (await allPages(user.access, 'type=episodes&limit=4')).items;
+    expect(movies.length).toBeGreaterThan(3);
+    expect(episodes.length).toBeGreaterThan(4);
+    expect(movies.every((i) => i.type === 'movie')).toBe(true);
+    expect(episodes.every((i) => i.type === 'episode')).toBe(true);
+    expect(movies.map((i) => i.id)).toEqual(everything.filter((i) => i.type === 'movie').map((i) => i.id));
+    expect(episodes.map((i) => i.id)).toEqual(everything.filter((i) => i.type === 'episode').map((i) => i.id));
+
+    // Inclusive bounds taken from real plays; an offset form of the same instant works alike.
+    const newer = everything[3]!.watched_at;
+    const older = everything[everything.length - 4]!.watched_at;
+    const inRange = everything.filter((i) => i.watched_at >= older && i.watched_at <= newer);
+    expect(inRange.length).toBeGreaterThan(2);
+    const ranged = await allPages(user.access, `start_at=${older}&end_at=${newer}&limit=2`);
+    expect(ranged.items.map((i) => i.id)).toEqual(inRange.map((i) => i.id));
+    const shifted = new Date(Date.parse(newer)).toISOString().replace('Z', '+00:00');
+    const viaOffset = await allPages(user.access, `end_at=${encodeURIComponent(shifted)}&limit=100`);
+    expect(viaOffset.items.map((i) => i.id)).toEqual(everything.filter((i) => i.watched_at <= newer).map((i) => i.id));
+
+    const movieId = movies[0]!.movie.ids.trakt as number;
+    const ofMovie = (await allPages(user.access, `trakt_id=${movieId}&limit=1`)).items;
+    expect(ofMovie.length).toBeGreaterThan(0);
+    expect(ofMovie.map((i) => i.id)).toEqual(
+      everything.filter((i) => i.type === 'movie' && i.movie.ids.trakt === movieId).map((i) => i.id),
+    );
+    const showId = episodes[0]!.show.ids.trakt as number;
+    const ofShow = (await allPages(user.access, `trakt_id=${showId}&limit=5`)).items;
+    expect(ofShow.length).toBeGreaterThan(5);
+    expect(ofShow.map((i) => i.id)).toEqual(
+      everything.filter((i) => i.type === 'episode' && i.show.ids.trakt === showId).map((i) => i.id),
+    );
+    expect((await allPages(user.access, `type=movies&trakt_id=${showId}`)).items).toEqual([]);
+  });
+
+  it.each([
+    ['limit=0', /limit must be an integer between 1 and 100/],
+    ['limit=101', /limit must be an integer between 1 and 100/],
+    ['limit=ten', /limit must be an integer between 1 and 100/],
+    ['type=shows', /type must be one of: movies, episodes/],
+    ['start_at=yesterday', /start_at must be an ISO-8601/],
+    ['end_at=2024-13-45T00:00:00Z', /end_at must be an ISO-8601/],
+    ['start_at=2024-02-01&end_at=2024-01-01', /start_at must not be after end_at/],
+    ['trakt_id=-3', /trakt_id must be a positive integer/],
+  ])('rejects %s with 400', async (query, message) => {
+    const user = await registerAndLogin();
+    expectError(await call('GET', `/trakt/history/?${query}`, { token: user.access }), 400, message);
+  });
+
+  it('rejects tampered cursors, cursors of another user and cursors for other filters with 400', async () => {
+    const a = await syncedUser({ ...SMALL, seed: 'cursor-a' });
+    const b = await syncedUser({ ...SMALL, seed: 'cursor-b' });
+    const page = await call('GET', '/trakt/history/?limit=2', { token: a.access });
+    const cursor = page.body.next_cursor as string;
+    expect(cursor).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
+    // Positive control: the cursor works for its owner with the same filters (and another limit).
+    const next = await call('GET', `/trakt/history/?limit=3&cursor=${cursor}`, { token: a.access });
+    expect(next.status).toBe(200);
+    expect(next.body.items[0].id).not.toBe(page.body.items[1].id);
+    expect(next.body.items[0].watched_at <= page.body.items[1].watched_at).toBe(true);
+
+    const [payload, mac] = cursor.split('.') as [string, string];
+    const forged = btoa(JSON.stringify(['2000-01-01T00:00:00.000Z', 1])).replace(/=+$/, '');
+    const flip = (text: string) => (text[0] === 'A' ? 'B' : 'A') + text.slice(1);
+    for (const bad of [
+      `${forged}.${mac}`,
+      `${flip(payload)}.${mac}`,
+      `${payload}.${flip(mac)}`,
+      `${payload}.`,
+      payload,
+      'garbage',
+      `${cursor}.x`,
+    ]) {
+      expectError(
+        await call('GET', `/trakt/history/?cursor=${encodeURIComponent(bad)}`, { token: a.access }),
+        400,
+        INVALID_CURSOR,
+      );
+    }
+    expectError(await call('GET', `/trakt/history/?cursor=${cursor}`, { token: b.access }), 400, INVALID_CURSOR);
+    expectError(
+      await call('GET', `/trakt/history/?type=movies&cursor=${cursor}`, { token: a.access }),
+      400,
+      INVALID_CURSOR,
+    );
+  });
+
+  it('reads the same rows for a deep page as for page 1 (keyset, not offset)', async () => {
+    const user = await syncedUser({ ...SMALL, movies: 120, shows: 0 });
+    const read = async (cursor?: string) =>
+      meterD1(() =>
+        call('GET', `/trakt/history/?type=movies&limit=5${cursor ? `&cursor=${cursor}` : ''}`, { token: user.access }),
+      );
+    const first = await read();
+    expect(first.result.body.items).toHaveLength(5);
+    expect(first.meter.rowsRead).toBeGreaterThan(5);
+    let cursor = first.result.body.next_cursor as string;
+    for (let page = 2; page < 20; page++)
+      cursor = (await call('GET', `/trakt/history/?type=movies&limit=5&cursor=${cursor}`, { token: user.access })).body
+        .next_cursor;
+    const deep = await read(cursor);
+    expect(deep.result.body.items).toHaveLength(5);
+    expect(deep.meter.rowsRead).toBeLessThanOrEqual(first.meter.rowsRead + 2);
+    expect(deep.meter.statements).toHaveLength(2); // freshness + page, one batch
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+type Cell = { weekday: number; hour: number };
+const WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+
+/** The independent oracle for the local weekday/hour of an instant: Intl, per play. */
+function localCell(iso: string, timeZone: string): Cell {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone,
+    weekday: 'short',
+    hour: '2-digit',
+    hourCycle: 'h23',
+  }).formatToParts(new Date(iso));
+  return {
+    weekday: WEEKDAYS.indexOf(parts.find((p) => p.type === 'weekday')!.value),
+    hour: Number(parts.find((p) => p.type === 'hour')!.value),
+  };
+}
+
+function grid(cells: Cell[]): number[][] {
+  const result = Array.from({ length: 7 }, () => Array.from({ length: 24 }, () => 0));
+  for (const c of cells) result[c.weekday]![c.hour]! += 1;
+  return result;
+}
+
+async function tmdb<T>(path: string): Promise<T> {
+  const res = await fetch(`${SIM_TMDB_API_URL}${path}?api_key=${SIM_DEFAULT_TMDB_KEY}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as T;
+}
+
+/** Figures computed from the simulator's own truth (plays, catalog, TMDB answers), not from our tables. */
+async function expectedStats(username: string, catalog: CatalogInfo, withTmdb: boolean) {
+  const plays = await sim.plays(username);
+  type Meta = { runtime: number | null; genres: string[] };
+  const movieMeta = new Map<number, Meta>();
+  for (const m of catalog.movies) {
+    const data = await tmdb<{ runtime: number; genres: Array<{ name: string }> }>(`/movie/${m.tmdb_record_id}`);
+    movieMeta.set(m.trakt, { runtime: data.runtime, genres: data.genres.map((g) => g.name) });
+  }
+  const episodeOf = new Map<number, { show: number; key: string; meta: Meta }>();
+  for (const s of catalog.shows) {
+    const show = await tmdb<{ genres: Array<{ name: string }> }>(`/tv/${s.tmdb_record_id}`);
+    for (const season of s.seasons) {
+      const data = await tmdb<{ episodes: Array<{ episode_number: number; runtime: number }> }>(
+        `/tv/${s.tmdb_record_id}/season/${season.number}`,
+      );
+      for (const e of season.episodes) {
+        const runtime = data.episodes.find((x) => x.episode_number === e.number)!.runtime;
+        episodeOf.set(e.trakt, {
+          show: s.trakt,
+          key: `${s.trakt}:${season.number}:${e.number}`,
+          meta: { runtime, genres: show.genres.map((g) => g.name) },
+        });
+      }
+    }
+  }
+  const meta = (p: (typeof plays)[number]) =>
+    (p.type === 'movie' ? movieMeta.get(p.trakt_id) : episodeOf.get(p.trakt_id)?.meta)!;
+  const minutes = (list: typeof plays) => (withTmdb ? list.reduce((n, p) => n + meta(p).runtime!, 0) : 0);
+  const moviePlays = plays.filter((p) => p.type === 'movie');
+  const episodePlays = plays.filter((p) => p.type === 'episode');
+  const bucket = (key: (p: (typeof plays)[number]) => string) => {
+    const map = new Map<string, typeof plays>();
+    for (const p of plays) map.set(key(p), [...(map.get(key(p)) ?? []), p]);
+    return [...map.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
+  };
+  const genreCounts = new Map<string, number>();
+  if (withTmdb)
+    for (const p of plays) for (const g of meta(p).genres) genreCounts.set(g, (genreCounts.get(g) ?? 0) + 1);
+  const sorted = plays.map((p) => p.watched_at).sort();
+  return {
+    movies: {
+      watched: new Set(moviePlays.map((p) => p.trakt_id)).size,
+      plays: moviePlays.length,
+      minutes: minutes(moviePlays),
+    },
+    episodes: {
+      watched: new Set(episodePlays.map((p) => p.trakt_id)).size,
+      plays: episodePlays.length,
+      minutes: minutes(episodePlays),
+    },
+    shows: { watched: new Set(episodePlays.map((p) => episodeOf.get(p.trakt_id)!.show)).size },
+    minutes_unknown_plays: withTmdb ? 0 : plays.length,
+    first_play_at: sorted[0] ?? null,
+    last_play_at: sorted.at(-1) ?? null,
+    by_year: bucket((p) => p.watched_at.slice(0, 4)).map(([year, list]) => ({
+      year: Number(year),
+      plays: list.length,
+      minutes: minutes(list),
+    })),
+    by_month: bucket((p) => p.watched_at.slice(0, 7)).map(([month, list]) => ({
+      month,
+      plays: list.length,
+      minutes: minutes(list),
+    })),
+    time_zone: 'UTC',
+    by_weekday_hour: grid(plays.map((p) => localCell(p.watched_at, 'UTC'))),
+    top_genres: [...genreCounts.entries()]
+      .sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1))
+      .slice(0, 10)
+      .map(([name, count]) => ({ name, plays: count })),
+    plays,
+  };
+}
+
+describe('GET /trakt/stats/', () => {
+  it('matches figures computed from the simulator account, in UTC and in DST and half-hour zones', async () => {
+    const user = await syncedUser({ ...SMALL, seed: 'stats-hand', history_start: '2023-06-01T00:00:00.000Z' });
+    const catalog = await sim.catalog(user.traktUsername);
+    // Plays at instants whose local cells are known by hand: the night Berlin moves to CEST, and a
+    // Monday night that is Tuesday in Berlin and in Kolkata (+05:30).
+    const movieId = catalog.movies[0]!.trakt;
+    for (const at of ['2024-03-31T00:30:00.000Z', '2024-03-31T01:30:00.000Z', '2024-07-01T22:30:00.000Z']) {
+      await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: movieId, watched_at: at });
+    }
+    await sync(user.access);
+    const expected = await expectedStats(user.traktUsername, catalog, true);
+    expect(expected.plays.length).toBeGreaterThan(20);
+    expect(expected.top_genres.length).toBeGreaterThan(1);
+
+    const res = await call('GET', '/trakt/stats/', { token: user.access });
+    expect(res.status).toBe(200);
+    const { plays: _plays, ...figures } = expected;
+    expect(res.body).toEqual(figures);
+    expect(res.body.movies.minutes).toBeGreaterThan(0);
+
+    const berlin = (await call('GET', '/trakt/stats/?tz=Europe/Berlin', { token: user.access })).body;
+    expect(berlin.time_zone).toBe('Europe/Berlin');
+    expect(berlin.by_weekday_hour).toEqual(grid(expected.plays.map((p) => localCell(p.watched_at, 'Europe/Berlin'))));
+    const utc = res.body.by_weekday_hour;
+    // By hand: 2024-03-31 00:30Z is Sunday 01:30 CET, 01:30Z is Sunday 03:30 CEST; 2024-07-01 22:30Z is Tuesday 00:30 CEST.
+    expect(berlin.by_weekday_hour[6][1]).toBeGreaterThanOrEqual(1);
+    expect(berlin.by_weekday_hour[6][3]).toBeGreaterThanOrEqual(1);
+    expect(berlin.by_weekday_hour[1][0]).toBeGreaterThanOrEqual(1);
+    expect(utc[6][0]).toBeGreaterThanOrEqual(1);
+    expect(utc[0][22]).toBeGreaterThanOrEqual(1);
+    const kolkata = (await call('GET', '/trakt/stats/?tz=Asia/Kolkata', { token: user.access })).body;
+    expect(kolkata.by_weekday_hour).toEqual(grid(expected.plays.map((p) => localCell(p.watched_at, 'Asia/Kolkata'))));
+    expect(kolkata.by_weekday_hour[1][4]).toBeGreaterThanOrEqual(1); // 22:30Z + 5:30 = Tuesday 04:00
+    const total = (g: number[][]) => g.flat().reduce((n, v) => n + v, 0);
+    expect(total(berlin.by_weekday_hour)).toBe(expected.plays.length);
+    // Everything but the weekday-hour grid is the same in any zone.
+    expect({ ...berlin, by_weekday_hour: utc, time_zone: 'UTC' }).toEqual(res.body);
+  });
+
+  it('counts plays without a TMDB runtime in minutes_unknown_plays; a user with no plays gets zeros', async () => {
+    const user = await syncedUser({ ...SMALL, seed: 'stats-no-tmdb' }, { tmdb: false });
+    const catalog = await sim.catalog(user.traktUsername);
+    const expected = await expectedStats(user.traktUsername, catalog, false);
+    const { plays: _plays, ...figures } = expected;
+    const res = await call('GET', '/trakt/stats/', { token: user.access });
+    expect(res.body).toEqual(figures);
+    expect(res.body.minutes_unknown_plays).toBeGreaterThan(0);
+
+    const empty = await registerAndLogin();
+    expect((await call('GET', '/trakt/stats/', { token: empty.access })).body).toEqual({
+      movies: { watched: 0, plays: 0, minutes: 0 },
+      episodes: { watched: 0, plays: 0, minutes: 0 },
+      shows: { watched: 0 },
+      minutes_unknown_plays: 0,
+      first_play_at: null,
+      last_play_at: null,
+      by_year: [],
+      by_month: [],
+      time_zone: 'UTC',
+      by_weekday_hour: Array.from({ length: 7 }, () => Array.from({ length: 24 }, () => 0)),
+      top_genres: [],
+    });
+  });
+
+  it('rejects an unknown time zone with 400 and reads only the rollups', async () => {
+    const user = await syncedUser({ ...SMALL, movies: 300, shows: 0 });
+    expectError(
+      await call('GET', '/trakt/stats/?tz=Mars/Olympus_Mons', { token: user.access }),
+      400,
+      /Unknown time zone 'Mars\/Olympus_Mons'/,
+    );
+    const { result, meter } = await meterD1(() => call('GET', '/trakt/stats/', { token: user.access }));
+    expect(result.body.movies.plays).toBeGreaterThan(40);
+    expect(meter.statements).toHaveLength(2);
+    expect(meter.rowsRead).toBeGreaterThan(0);
+    expect(meter.rowsRead).toBeLessThan(result.body.movies.plays + result.body.episodes.plays);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('get-stored-movies / get-stored-shows: sort, order, q, year', () => {
+  it('sorts by every key in both orders, filters by q and year, and keeps the documented defaults', async () => {
+    const user = await syncedUser({ ...SMALL, movies: 25, plays_per_item: 1, rewatch_fraction: 0.4 });
+    const list = async (path: string, query: string) => {
+      const res = await call('GET', `/trakt/${path}/?${query.includes('page_size') ? '' : 'page_size=100&'}${query}`, {
+        token: user.access,
+      });
+      expect(res.status, JSON.stringify(res.body)).toBe(200);
+      return res.body;
+    };
+    const all = (await list('get-stored-movies', '')).movies as any[];
+    expect(all).toHaveLength(25);
+    const key = {
+      last_watched: (m: any) => m.last_watched_at,
+      title: (m: any) => m.movie.title.toLowerCase(),
+      plays: (m: any) => m.plays,
+      year: (m: any) => m.movie.year,
+    };
+    for (const [sort, of] of Object.entries(key)) {
+      for (const order of ['asc', 'desc']) {
+        const got = (await list('get-stored-movies', `sort=${sort}&order=${order}`)).movies.map(of);
+        const want = [...got].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+        if (order === 'desc') want.reverse();
+        expect(got, `${sort} ${order}`).toEqual(want);
+        expect(got).toHaveLength(25);
+      }
+    }
+    expect(new Set(all.map((m) => m.plays)).size).toBeGreaterThan(1);
+    // Defaults: last_watched desc, as before.
+    expect((await list('get-stored-movies', 'sort=last_watched&order=desc')).movies).toEqual(all);
+
+    const word = all[0].movie.title.split(' ')[1] as string;
+    const matching = all.filter((m) => m.movie.title.toLowerCase().includes(word.toLowerCase()));
+    const found = await list('get-stored-movies', `q=${encodeURIComponent(word.toUpperCase())}`);
+    expect(found.total_items).toBe(matching.length);
+    expect(found.movies.map((m: any) => m.movie.ids.trakt)).toEqual(matching.map((m) => m.movie.ids.trakt));
+    const year = all[0].movie.year as number;
+    const ofYear = await list('get-stored-movies', `year=${year}`);
+    expect(ofYear.total_items).toBe(all.filter((m) => m.movie.year === year).length);
+    expect(ofYear.movies.every((m: any) => m.movie.year === year)).toBe(true);
+    expect((await list('get-stored-movies', 'q=%25')).total_items).toBe(0); // a literal %, not a wildcard
+    const paged = await list('get-stored-movies', 'sort=title&order=asc&page=2&page_size=10');
+    expect(paged).toMatchObject({ page: 2, page_size: 10, total_items: 25, total_pages: 3 });
+
+    const shows = (await list('get-stored-shows', 'sort=title&order=asc')).shows as any[];
+    expect(shows).toHaveLength(2);
+    expect(shows.map((s) => s.show.title.toLowerCase())).toEqual(shows.map((s) => s.show.title.toLowerCase()).sort());
+    const showWord = shows[1].show.title.split(' ').slice(1).join(' ');
+    const showHit = await list('get-stored-shows', `q=${encodeURIComponent(showWord.toLowerCase())}`);
+    expect(showHit.shows.map((s: any) => s.show.id)).toContain(shows[1].show.id);
+    expect(shows.some((s) => s.reset_at !== null)).toBe(true); // rewatch_fraction 0.5 of 2 shows
+  });
+
+  it.each([
+    ['sort=rating', 'sort must be one of: last_watched, title, plays, year'],
+    ['order=up', 'order must be one of: desc, asc'],
+    [`q=${'x'.repeat(101)}`, 'q must be at most 100 characters'],
+    ['year=19x5', 'year must be a four-digit year'],
+  ])('rejects %s with 400 listing what is allowed', async (query, message) => {
+    const user = await registerAndLogin();
+    for (const path of ['get-stored-movies', 'get-stored-shows']) {
+      expectError(await call('GET', `/trakt/${path}/?${query}`, { token: user.access }), 400, new RegExp(message));
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+const CONDITIONAL_PATHS = (showTraktId: number) => [
+  '/trakt/history/?limit=5',
+  '/trakt/stats/',
+  '/trakt/get-stored-movies/',
+  '/trakt/get-stored-shows/?sort=title',
+  `/trakt/get-watched-seasons-episodes/?trakt_id=${showTraktId}`,
+  '/trakt/sync-status/',
+  '/trakt/export/?format=csv',
+];
+
+describe('conditional GET', () => {
+  it('answers 304 after one D1 read while nothing changed, and 200 with a new tag after a sync that did', async () => {
+    const user = await syncedUser({ ...SMALL, seed: 'etag' });
+    const showTraktId = (await call('GET', '/trakt/get-stored-shows/', { token: user.access })).body.shows[0].show.ids
+      .trakt as number;
+    const tags = new Map<string, string>();
+    for (const path of CONDITIONAL_PATHS(showTraktId)) {
+      const res = await call('GET', path, { token: user.access });
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('Cache-Control'), path).toBe('private, no-cache');
+      const tag = res.headers.get('ETag');
+      expect(tag, path).toMatch(/^W\/"\d+-[0-9a-f]{24}"$/);
+      tags.set(path, tag!);
+      const { result, meter } = await meterD1(() =>
+        call('GET', path, { token: user.access, headers: { 'If-None-Match': tag! } }),
+      );
+      expect(result.status, path).toBe(304);
+      expect(result.body, path).toBe('');
+      expect(result.headers.get('ETag'), path).toBe(tag);
+      // One round trip: sync-status batches the connection summary (owned by src/trakt/connections.ts) with it.
+      expect(meter.statements, path).toHaveLength(path.startsWith('/trakt/sync-status') ? 2 : 1);
+      expect(meter.rowsRead, path).toBeLessThanOrEqual(4);
+    }
+    expect(new Set(tags.values()).size).toBe(tags.size); // the query is part of the tag
+    // Another query of the same route: another tag, so no 304.
+    const other = await call('GET', '/trakt/history/?limit=6', {
+      token: user.access,
+      headers: { 'If-None-Match': tags.get('/trakt/history/?limit=5')! },
+    });
+    expect(other.status).toBe(200);
+
+    // A no-op sync changes nothing but sync-status.
+    await sync(user.access);
+    for (const path of CONDITIONAL_PATHS(showTraktId)) {
+      const res = await call('GET', path, { token: user.access, headers: { 'If-None-Match': tags.get(path)! } });
+      expect(res.status, path).toBe(path.startsWith('/trakt/sync-status') ? 200 : 304);
+    }
+
+    // A new play: every tag changes and the new data is served.
+    const catalog = await sim.catalog(user.traktUsername);
+    await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: catalog.movies[0]!.trakt });
+    await sync(user.access);
+    for (const path of CONDITIONAL_PATHS(showTraktId)) {
+      const res = await call('GET', path, { token: user.access, headers: { 'If-None-Match': tags.get(path)! } });
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('ETag'), path).not.toBe(tags.get(path));
+    }
+  });
+
+  it("never answers 304 to another user's tag", async () => {
+    const a = await syncedUser({ ...SMALL, seed: 'etag-a' });
+    const b = await registerAndLogin();
+    const tag = (await call('GET', '/trakt/stats/', { token: a.access })).headers.get('ETag')!;
+    expect(tag).toBeTruthy();
+    expect((await call('GET', '/trakt/stats/', { token: b.access, headers: { 'If-None-Match': tag } })).status).toBe(
+      200,
+    );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/** RFC 4180 parser for the test: quoted fields, doubled quotes, CRLF records. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (quoted) {
+      if (ch === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else field += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ',') {
+      row.push(field);
+      field = '';
+    } else if (ch === '\r' && text[i + 1] === '\n') {
+      row.push(field);
+      rows.push(row);
+      row = [];
+      field = '';
+      i++;
+    } else field += ch;
+  }
+  expect(field).toBe('');
+  expect(row).toEqual([]);
+  return rows;
+}
+
+const COLUMNS = [
+  'type',
+  'watched_at',
+  'action',
+  'title',
+  'year',
+  'season',
+  'episode',
+  'episode_title',
+  'trakt',
+  'imdb',
+  'tmdb',
+  'tvdb',
+];
+
+describe('GET /trakt/export/', () => {
+  it('streams every play as RFC 4180 CSV, escaping commas, quotes and newlines, and as JSON', async () => {
+    const user = await connectedUser(sim, { ...SMALL, seed: 'export-escape' });
+    const catalog = await sim.catalog(user.traktUsername);
+    const nasty = 'Crouching "Tiger", Hidden\r\nDragon, Part "2"\nand more';
+    await sim.renameTitle({ type: 'movie', trakt_id: catalog.movies[0]!.trakt, title: nasty });
+    await sim.renameTitle({ type: 'show', trakt_id: catalog.shows[0]!.trakt, title: 'Law, "Order"' });
+    await sync(user.access);
+    const truth = await sim.plays(user.traktUsername);
+
+    const csv = await call('GET', '/trakt/export/?format=csv', { token: user.access });
+    expect(csv.status).toBe(200);
+    expect(csv.headers.get('Content-Type')).toMatch(/^text\/csv/);
+    expect(csv.headers.get('Content-Disposition')).toBe('attachment; filename="trakt-history.csv"');
+    const rows = parseCsv(csv.body as string);
+    expect(rows[0]).toEqual(COLUMNS);
+    expect(rows).toHaveLength(truth.length + 1);
+    const records = rows.slice(1).map((r) => Object.fromEntries(COLUMNS.map((c, i) => [c, r[i]!])));
+    expect(records.map((r) => r.watched_at)).toEqual(truth.map((p) => p.watched_at));
+    const nastyRows = records.filter((r) => r.title === nasty);
+    expect(nastyRows.length).toBeGreaterThan(0);
+    expect(nastyRows[0]).toMatchObject({
+      type: 'movie',
+      trakt: String(catalog.movies[0]!.trakt),
+      season: '',
+      tvdb: '',
+    });
+    expect((csv.body as string).includes(`"${nasty.replace(/"/g, '""')}"`)).toBe(true);
+    const lawRows = records.filter((r) => r.title === 'Law, "Order"');
+    expect(lawRows.length).toBeGreaterThan(0);
+    expect(lawRows[0]).toMatchObject({
+      type: 'episode',
+      season: expect.stringMatching(/^\d+$/),
+      episode: expect.stringMatching(/^\d+$/),
+    });
+
+    const json = await call('GET', '/trakt/export/?format=json', { token: user.access });
+    expect(json.headers.get('Content-Disposition')).toBe('attachment; filename="trakt-history.json"');
+    expect(json.body).toHaveLength(truth.length);
+    expect(Object.keys(json.body[0])).toEqual(COLUMNS);
+    expect(json.body.find((r: any) => r.title === nasty)).toMatchObject({ type: 'movie', season: null });
+    expect(json.body.map((r: any) => r.watched_at)).toEqual(truth.map((p) => p.watched_at));
+    expectError(await call('GET', '/trakt/export/?format=xml', { token: user.access }), 400, /json, csv/);
+  });
+
+  it('streams in keyset chunks: every D1 read is at most one chunk', async () => {
+    const user = await syncedUser({ ...SMALL, movies: 2600, shows: 0, rewatch_fraction: 0 }, { tmdb: false });
+    const { result, meter } = await meterD1(() => call('GET', '/trakt/export/?format=json', { token: user.access }));
+    expect(result.body).toHaveLength(2600);
+    expect(new Set(result.body.map((r: any) => `${r.watched_at}|${r.trakt}`)).size).toBe(2600);
+    const chunkReads = meter.statements.filter((s) => s.includes('from "plays"'));
+    expect(chunkReads).toHaveLength(2); // 2,500 + 100
+  });
+
+  it('an empty history exports a header only / an empty array', async () => {
+    const user = await registerAndLogin();
+    expect((await call('GET', '/trakt/export/?format=csv', { token: user.access })).body).toBe(
+      `${COLUMNS.join(',')}\r\n`,
+    );
+    expect((await call('GET', '/trakt/export/', { token: user.access })).body).toEqual([]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+describe('isolation', () => {
+  it("every new endpoint serves only the caller's data", async () => {
+    const a = await syncedUser({ ...SMALL, seed: 'iso-new-a' });
+    const b = await syncedUser({ ...SMALL, seed: 'iso-new-b', movies: 2, shows: 1 });
+    const aPlays = await sim.plays(a.traktUsername);
+    const bPlays = await sim.plays(b.traktUsername);
+    const aIds = new Set(aPlays.map((p) => p.id));
+    expect(bPlays.some((p) => aIds.has(p.id))).toBe(false);
+
+    const bHistory = (await allPages(b.access, 'limit=100')).items;
+    expect(bHistory.map((i) => i.id).sort()).toEqual(bPlays.map((p) => p.id).sort());
+    const aMovie = (await call('GET', '/trakt/history/?type=movies&limit=1', { token: a.access })).body.items[0];
+    expect((await call('GET', `/trakt/history/?trakt_id=${aMovie.movie.ids.trakt}`, { token: b.access })).body).toEqual(
+      { items: [], next_cursor: null },
+    );
+    const bStats = (await call('GET', '/trakt/stats/', { token: b.access })).body;
+    expect(bStats.movies.plays + bStats.episodes.plays).toBe(bPlays.length);
+    const bExport = (await call('GET', '/trakt/export/', { token: b.access })).body;
+    expect(bExport).toHaveLength(bPlays.length);
+    const aTitle = aMovie.movie.title as string;
+    const bMovies = await call('GET', `/trakt/get-stored-movies/?q=${encodeURIComponent(aTitle)}`, { token: b.access });
+    expect(bMovies.body.movies.every((m: any) => m.movie.ids.trakt !== aMovie.movie.ids.trakt)).toBe(true);
+    for (const path of ['/trakt/history/', '/trakt/stats/', '/trakt/export/']) {
+      expect((await call('GET', path)).status, path).toBe(401);
+    }
+  });
+
+  it("a deleted account's access token gets 401 from every read endpoint, 304 path included", async () => {
+    const user = await syncedUser({ ...SMALL, seed: 'iso-deleted', movies: 2, shows: 1 });
+    const showTraktId = (await call('GET', '/trakt/get-stored-shows/', { token: user.access })).body.shows[0].show.ids
+      .trakt as number;
+    const paths = CONDITIONAL_PATHS(showTraktId);
+    const tags = new Map<string, string>();
+    for (const path of paths) {
+      const res = await call('GET', path, { token: user.access });
+      expect(res.status, path).toBe(200);
+      tags.set(path, res.headers.get('ETag')!);
+    }
+    const deleted = await call('DELETE', '/users/me/', { token: user.access, json: { password: user.password } });
+    expect(deleted.status).toBe(204);
+    for (const path of paths) {
+      expectError(await call('GET', path, { token: user.access }), 401, 'User no longer exists');
+      expectError(
+        await call('GET', path, { token: user.access, headers: { 'If-None-Match': tags.get(path)! } }),
+        401,
+        'User no longer exists',
+      );
+    }
+    expectError(
+      await call('GET', '/trakt/get-watched-seasons-episodes/?trakt_id=1', { token: user.access }),
+      401,
+      'User no longer exists',
+    );
+  });
+});
