@@ -22,6 +22,11 @@ export async function workersTestPlugin(overrides: Record<string, string> = {}) 
         TRAKT_API_URL: 'https://api.trakt.sim.test',
         TRAKT_AUTH_URL: 'https://auth.trakt.sim.test',
         TMDB_API_URL: 'https://api.tmdb.sim.test/3',
+        // The app-wide limiters stay on, but at rates that never slow the suite; the pacing tests set the real ones.
+        TRAKT_APP_MAX_RPS: '1000',
+        TMDB_MAX_RPS: '1000',
+        // The limiter takes the caller's clock, so tests can pace on a virtual one (src/pacing/limiter.ts).
+        PACING_CALLER_CLOCK: 'true',
         // Quiet test output; tests about logging raise it through the env they pass to the Worker.
         LOG_LEVEL: 'error',
         ADMIN_TOKEN: '',

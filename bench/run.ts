@@ -7,11 +7,13 @@
  *   npm run bench                 # both, rewrite BENCHMARKS.md
  *   npm run bench -- --no-write   # both, print only
  *   npm run bench -- --skip-throughput
+ *   npm run bench -- --fleet-only       # only bench/fleet.bench.test.ts and its section
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join, resolve } from 'node:path';
+import { type CronFigures, FLEET_END, FLEET_START, type FleetModelFigures, fleetSection } from './fleet-format.ts';
 import {
   BENCH_MARKER,
   type ChunkedRow,
@@ -54,10 +56,10 @@ type ChunkedData = {
 };
 
 /** Runs the workerd bench files, streaming their output, and collects the `@@BENCH@@` lines. */
-function runWorkerdBench(): Promise<Record<string, unknown>> {
+function runWorkerdBench(files: string[] = []): Promise<Record<string, unknown>> {
   return new Promise((resolveRun, reject) => {
     const vitest = join(ROOT, 'node_modules/vitest/vitest.mjs');
-    const child = spawn(process.execPath, [vitest, 'run', '-c', 'vitest.bench.config.ts'], {
+    const child = spawn(process.execPath, [vitest, 'run', '-c', 'vitest.bench.config.ts', ...files], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, FORCE_COLOR: '0' },
@@ -171,20 +173,37 @@ function figures(
   return lines.join('\n');
 }
 
-const bench = await runWorkerdBench();
-const large = bench.large as LargeData | undefined;
-const tmdb = bench.tmdb as TmdbData | undefined;
-const chunked = bench.chunked as ChunkedData | undefined;
-if (!large || !tmdb || !chunked) throw new Error('the workerd benchmarks printed no figures');
-const throughput = args.has('--skip-throughput') ? undefined : await runThroughput();
-const section = figures(large, tmdb, chunked, throughput, bench.history_api as HistoryApiData | undefined);
+const fleetOnly = args.has('--fleet-only');
+const bench = await runWorkerdBench(fleetOnly ? ['bench/fleet.bench.test.ts'] : []);
+const crons = [bench.cron_25000, bench.cron_100000] as Array<CronFigures | undefined>;
+const fleetModel = bench.fleet_model as FleetModelFigures | undefined;
+if (crons.some((c) => !c) || !fleetModel) throw new Error('the fleet benchmarks printed no figures');
+// Production limits (the wrangler.toml defaults), as the model used.
+const sections: Array<[string, string, string]> = [
+  [FLEET_START, FLEET_END, fleetSection(crons as CronFigures[], fleetModel, { trakt: 15, tmdb: 35 })],
+];
+if (!fleetOnly) {
+  const large = bench.large as LargeData | undefined;
+  const tmdb = bench.tmdb as TmdbData | undefined;
+  const chunked = bench.chunked as ChunkedData | undefined;
+  if (!large || !tmdb || !chunked) throw new Error('the workerd benchmarks printed no figures');
+  const throughput = args.has('--skip-throughput') ? undefined : await runThroughput();
+  sections.unshift([
+    START,
+    END,
+    figures(large, tmdb, chunked, throughput, bench.history_api as HistoryApiData | undefined),
+  ]);
+}
 if (args.has('--no-write')) {
-  console.log(`\n${section}`);
+  console.log(`\n${sections.map(([, , text]) => text).join('\n\n')}`);
 } else {
-  const doc = readFileSync(DOC, 'utf8');
-  const from = doc.indexOf(START);
-  const to = doc.indexOf(END);
-  if (from < 0 || to < from) throw new Error(`BENCHMARKS.md has no ${START} … ${END} section`);
-  writeFileSync(DOC, doc.slice(0, from) + section + doc.slice(to + END.length));
-  console.log(`\nBENCHMARKS.md: figures section rewritten.`);
+  let doc = readFileSync(DOC, 'utf8');
+  for (const [start, end, text] of sections) {
+    const from = doc.indexOf(start);
+    const to = doc.indexOf(end);
+    if (from < 0 || to < from) throw new Error(`BENCHMARKS.md has no ${start} … ${end} section`);
+    doc = doc.slice(0, from) + text + doc.slice(to + end.length);
+  }
+  writeFileSync(DOC, doc);
+  console.log(`\nBENCHMARKS.md: figures sections rewritten.`);
 }

@@ -1,13 +1,16 @@
 /**
  * @module
  * The Worker entry: HTTP requests go to the Hono app, the Cron Trigger refreshes tokens and fans
- * syncs out, and the queue consumer runs them.
+ * syncs out, and the queue consumer runs them. `RateLimiter` is the Durable Object class behind the
+ * app-wide Trakt and TMDB limits (bound as RATE_LIMITER in wrangler.toml).
  */
 import { createApp } from './app';
 import { handleQueueBatch } from './jobs/queue';
 import { runScheduled } from './jobs/scheduled';
 import { observeCronRun } from './observability/cron';
 import { observeInvocation } from './observability/invocation';
+
+export { RateLimiter } from './pacing/limiter';
 
 const app = createApp();
 

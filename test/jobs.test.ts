@@ -95,7 +95,8 @@ describe('scheduled handler', () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
     const status = await call('GET', '/trakt/sync-status/', { token: user.access });
-    expect(Date.parse(status.body.next_sync_at)).toBeGreaterThan(Date.now() + 55 * 60_000);
+    // At least half an interval ahead, on the user's phase: past the next cron run's look-ahead.
+    expect(Date.parse(status.body.next_sync_at)).toBeGreaterThan(Date.now() + 29 * 60_000);
     const send = vi.spyOn(env.SYNC_QUEUE, 'sendBatch');
     await worker.scheduled(createScheduledController({ scheduledTime: Date.now() }), env, createExecutionContext());
     expect(sentUserIds(send)).not.toContain(user.id);
@@ -157,28 +158,38 @@ describe('queue consumer', () => {
     expect(status.body.last_sync_at).toBeTruthy();
   });
 
-  it('retries an upstream 429 after the upstream delay, and transient errors with backoff', async () => {
+  it('defers on an upstream 429 without spending a retry, and retries transient errors with backoff', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 1, kind: '429', retry_after: 120 });
     // getQueueResult() does not report delaySeconds in this plugin version, so the delay is read off the call itself.
     let batch = batchFor([user.id]);
     let retry = vi.spyOn(batch.messages[0]!, 'retry');
+    const send = vi.spyOn(env.SYNC_QUEUE, 'send');
     let ctx = createExecutionContext();
     await worker.queue(batch, env, ctx);
-    expect((await getQueueResult(batch, ctx)).retryMessages.map((m) => m.msgId)).toEqual([`msg-0-${user.id}`]);
-    expect(retry).toHaveBeenCalledWith({ delaySeconds: 120 });
+    let result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toEqual([`msg-0-${user.id}`]);
+    expect(result.retryMessages).toEqual([]);
+    expect(retry).not.toHaveBeenCalled();
+    expect(send).toHaveBeenCalledTimes(1);
+    const [body, options] = send.mock.calls[0]!;
+    expect(body).toMatchObject({ user_id: user.id, deferrals: 1 });
+    expect(options!.delaySeconds).toBeGreaterThanOrEqual(120);
 
+    // Another user (its own Trakt app, so its own limiter): a 503 outage is a real failure, retried with backoff.
+    const other = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 10, kind: '503' });
-    batch = batchFor([user.id], 3);
+    batch = batchFor([other.id], 3);
     retry = vi.spyOn(batch.messages[0]!, 'retry');
     ctx = createExecutionContext();
     await worker.queue(batch, env, ctx);
-    expect((await getQueueResult(batch, ctx)).retryMessages.map((m) => m.msgId)).toEqual([`msg-0-${user.id}`]);
+    result = await getQueueResult(batch, ctx);
+    expect(result.retryMessages.map((m) => m.msgId)).toEqual([`msg-0-${other.id}`]);
     expect(retry).toHaveBeenCalledWith({ delaySeconds: retryDelaySeconds(3) });
     expect(retryDelaySeconds(1)).toBe(30);
     expect(retryDelaySeconds(3)).toBe(120);
     expect(retryDelaySeconds(20)).toBe(3600);
-    const status = await call('GET', '/trakt/sync-status/', { token: user.access });
+    const status = await call('GET', '/trakt/sync-status/', { token: other.access });
     expect(status.body.last_error).toMatch(/unavailable/);
   });
 

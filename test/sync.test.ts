@@ -1,9 +1,10 @@
 import { env } from 'cloudflare:workers';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
 import { type ContinuationMessage, DEFAULT_SUBREQUEST_BUDGET, runSync } from '../src/sync/service';
 import { call, expectError, registerAndLogin } from './support/api';
 import { meterD1 } from './support/d1-meter';
+import { installVirtualPacingClock } from './support/pacing-clock';
 import { connectedUser } from './support/trakt';
 
 let sim: Simulator;
@@ -198,6 +199,9 @@ describe('failures mid-sync', () => {
   ])(
     '%s on page 3 of 5: clear error, the 2 pages before it kept with their cursor, next sync resumes there',
     async (_name, fault, status, message) => {
+      // A 429 pauses the app's Trakt limiter until Retry-After: the test moves the limiter's clock past it.
+      const pacing = installVirtualPacingClock();
+      onTestFinished(pacing.restore);
       // 1,100 plays at the 250-per-page limit the sync sends: history has 5 pages, and page 3 fails.
       const big = await connectedUser(sim, { movies: 1100, shows: 0, plays_per_item: 1, rewatch_fraction: 0 });
       await sim.addFault({ match: { path_prefix: '/sync/history/movies' }, after: 2, ...fault });
@@ -220,6 +224,7 @@ describe('failures mid-sync', () => {
       expect(cursor.endAt).toBe(oldestStored!.at);
 
       await sim.clearFaults();
+      pacing.advanceBy(Number(failed.headers.get('Retry-After') ?? 0) * 1000);
       await sim.clearRequests();
       const retried = await call('GET', '/trakt/fetch-latest-movies/', { token: big.access });
       expect(retried.status).toBe(200);
@@ -455,6 +460,9 @@ describe('errors and concurrency', () => {
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 1, kind: '429', retry_after: 90 });
     const res = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
     expectError(res, 429, /rate limit/);
-    expect(res.headers.get('Retry-After')).toBe('90');
+    // Trakt's Retry-After plus the jitter of the app-wide pause it started (at most 10%).
+    const retryAfter = Number(res.headers.get('Retry-After'));
+    expect(retryAfter).toBeGreaterThanOrEqual(90);
+    expect(retryAfter).toBeLessThanOrEqual(99);
   });
 });

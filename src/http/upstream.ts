@@ -8,11 +8,13 @@
  *   retryable `rate_limited` ApiError carrying the delay (a Worker must not sleep for minutes).
  * - 500, 502–504, 520–522, timeouts and network errors: bounded retries with exponential
  *   backoff and full jitter, then an `upstream_unavailable` ApiError.
+ * - With a `gate` (src/pacing), every attempt first waits for its app-wide send time, and a 429
+ *   pauses the gate's key for the whole app (not just this request) until Retry-After.
  * Hand-written: no maintained library covers fetch retries with Retry-After on Workers.
  */
-
 import { upstreamTimeoutMs } from '../config';
 import { observeUpstream } from '../observability/hooks';
+import type { RequestGate } from '../pacing/gate';
 import { ApiError } from './errors';
 
 export type RetryPolicy = {
@@ -22,12 +24,16 @@ export type RetryPolicy = {
   /** The longest Retry-After (seconds) worth waiting inside one request. */
   maxInlineWaitSeconds: number;
   timeoutMs: number;
+  /** false where a 429 is an answer, not a rate limit (device polling's "slow down"): the app is not paused. */
+  pauseOn429?: boolean;
 };
 
 export type UpstreamDeps = {
   fetch: typeof fetch;
   sleep: (ms: number) => Promise<void>;
   random: () => number;
+  /** The app-wide limiter for this upstream key; absent = unpaced. */
+  gate?: RequestGate;
 };
 
 export const defaultDeps = (): UpstreamDeps => ({
@@ -72,8 +78,10 @@ export async function requestWithRetry(
     const last = attempt >= policy.maxAttempts;
     let response: Response;
     try {
-      response = await deps.fetch(url, { ...init, signal: AbortSignal.timeout(policy.timeoutMs) });
+      const send = () => deps.fetch(url, { ...init, signal: AbortSignal.timeout(policy.timeoutMs) });
+      response = await (deps.gate ? deps.gate.send(send) : send());
     } catch (error) {
+      if (error instanceof ApiError) throw error; // the gate's own "no send time soon enough"
       const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
       observeUpstream(service, url, timedOut ? 'timeout' : 'network_error');
       if (last) {
@@ -94,15 +102,18 @@ export async function requestWithRetry(
     observeUpstream(service, url, response.status);
 
     if (response.status === 429) {
-      const retryAfter = parseRetryAfter(response.headers.get('Retry-After'), Date.now());
+      let retryAfter = parseRetryAfter(response.headers.get('Retry-After'), Date.now());
       await response.body?.cancel();
+      // The app-wide pause (with its jitter) is when this key's work can really resume.
+      if (deps.gate && policy.pauseOn429 !== false) retryAfter = await deps.gate.pause(retryAfter);
       if (last || retryAfter > policy.maxInlineWaitSeconds) {
         throw new ApiError(429, `${service} rate limit reached; retry after ${retryAfter} seconds`, {
           code: 'rate_limited',
           retryAfter,
         });
       }
-      await deps.sleep(retryAfter * 1000);
+      // A paused gate waits out its own pause before the next attempt.
+      if (!deps.gate || policy.pauseOn429 === false) await deps.sleep(retryAfter * 1000);
       continue;
     }
 

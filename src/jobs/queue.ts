@@ -13,6 +13,7 @@ import { observeQueueMessage } from '../observability/hooks';
 import { recordDeadLetter } from '../observability/records';
 import { type ContinuationMessage, runSync, type SyncKind } from '../sync/service';
 import { recordSyncGaveUp } from '../sync/state';
+import { deferMessage } from './deferral';
 import type { SyncMessage } from './scheduled';
 
 export const SYNC_QUEUE_NAME = 'trakt-sync';
@@ -29,6 +30,7 @@ export type MessageOutcome =
   | 'skipped_stale'
   | 'skipped_in_progress'
   | 'skipped_not_connected'
+  | 'deferred'
   | 'retry'
   | 'invalid';
 
@@ -69,7 +71,9 @@ export async function handleSyncMessage(
         message.ack(); // nothing to do until the user connects again
         return 'skipped_not_connected';
       }
+      // A rate limit (ours or Trakt's) is not a failure: come back later without spending a retry.
       if (error.code === 'rate_limited' && error.retryAfter !== undefined) {
+        if (await deferMessage(env.SYNC_QUEUE, message, error.retryAfter)) return 'deferred';
         message.retry({ delaySeconds: error.retryAfter });
         return 'retry';
       }

@@ -3,9 +3,10 @@
  * The Cron Trigger. It stays small whatever the number of users; per-user work goes to the queue.
  * 1. Refresh tokens that would be inside their refresh margin by the next cron run, through the
  *    same single-flight refresh requests use (one code path, one lease).
- * 2. Claim due connections with ONE conditional UPDATE … RETURNING that moves their next_sync_at
- *    forward, so overlapping runs can never claim (and enqueue) the same user twice; then send one
- *    message per user with sendBatch in chunks of at most 100.
+ * 2. Claim the connections due before the next run with ONE conditional UPDATE … RETURNING that
+ *    moves their next_sync_at forward, so overlapping runs can never claim (and enqueue) the same
+ *    user twice; then send one message per user with sendBatch in chunks of at most 100, each
+ *    delayed to the user's phase within the cron period (jobs/fan-out.ts).
  * 3. Delete consumed OAuth states, expired sessions and login-throttle counters that can no longer matter.
  * Each step is capped per run; the rest is picked up by the next run.
  */
@@ -18,6 +19,7 @@ import { claimDueConnections as claimConnections, listConnectionsToRefresh, rele
 import { traktUserContext } from '../trakt/context';
 import { deleteSpentOAuthStates as deleteSpentStates } from '../trakt/oauth-state';
 import { getAccessToken } from '../trakt/tokens';
+import { fanOutDelaySeconds } from './fan-out';
 
 /** The cron in wrangler.toml runs every 15 minutes. */
 export const CRON_PERIOD_MS = 15 * 60 * 1000;
@@ -25,11 +27,17 @@ export const CRON_PERIOD_MS = 15 * 60 * 1000;
 const MAX_REFRESH_MARGIN_MS = 60 * 60 * 1000;
 export const MAX_REFRESHES_PER_RUN = 100;
 const REFRESH_CONCURRENCY = 6;
-export const MAX_ENQUEUES_PER_RUN = 5_000;
+/**
+ * Users claimed per run. Spread over the 15-minute period, 30,000 messages start about 33 syncs a
+ * second, and the app-wide limiters hold the upstream rates whatever that number; this is
+ * 100,000 users per hour (25,000 per run) with room for the phases' unevenness (BENCHMARKS.md, "Fleet pacing").
+ */
+export const MAX_ENQUEUES_PER_RUN = 30_000;
 /** Queues' sendBatch limit. */
 export const QUEUE_BATCH_LIMIT = 100;
 
-export type SyncMessage = { user_id: number; enqueued_at: string };
+/** `deferrals`: how often the message was put back for a rate limit (src/jobs/deferral.ts). */
+export type SyncMessage = { user_id: number; enqueued_at: string; deferrals?: number };
 
 export type ScheduledReport = {
   refreshed: number;
@@ -66,9 +74,13 @@ export async function refreshExpiringTokens(env: Env, now: number, waitUntil?: (
   return { refreshed, failures };
 }
 
-/** Claims up to `limit` due connections atomically and returns their user ids. */
+/**
+ * Claims up to `limit` connections due before the next run (next_sync_at < now + period) atomically and returns
+ * their user ids; each is delivered at its phase within the period (enqueueSyncs).
+ */
 export async function claimDueConnections(env: Env, now: number, limit = MAX_ENQUEUES_PER_RUN): Promise<number[]> {
-  return claimConnections(database(env.DB), now, now + syncIntervalMs(env), limit);
+  const dueBy = now + CRON_PERIOD_MS - 1;
+  return claimConnections(database(env.DB), dueBy, dueBy + syncIntervalMs(env), limit);
 }
 
 export async function enqueueSyncs(env: Env, userIds: number[], now: number): Promise<number> {
@@ -80,6 +92,7 @@ export async function enqueueSyncs(env: Env, userIds: number[], now: number): Pr
         chunk.map((userId) => ({
           body: { user_id: userId, enqueued_at: isoNow(now) } satisfies SyncMessage,
           contentType: 'json' as const,
+          delaySeconds: fanOutDelaySeconds(env, userId, now, CRON_PERIOD_MS),
         })),
       );
       sent += chunk.length;

@@ -1,8 +1,9 @@
 /**
  * @module
- * When a user's next background sync is due: every SYNC_INTERVAL_MINUTES (default 60), plus a
- * stable per-user jitter of up to 10% of the interval so users don't all land on one minute. The full
- * reconcile of each user's history runs every SYNC_RECONCILE_DAYS (default 7), spread the same way.
+ * When a user's next background sync is due: every SYNC_INTERVAL_MINUTES (default 60), on a
+ * stable per-user phase (`hash(user id) mod interval`), so users stay evenly spread over the
+ * interval and a late run never pushes every later one back (jobs/fan-out.ts explains the cycle).
+ * The full reconcile of each user's history runs every SYNC_RECONCILE_DAYS (default 7), spread over users.
  */
 export const DEFAULT_SYNC_INTERVAL_MINUTES = 60;
 
@@ -21,9 +22,21 @@ export function userJitterFraction(userId: number): number {
   return x / 2 ** 32;
 }
 
+/** The user's phase within the interval: their syncs are due at `offset + k × interval` (ms since the epoch). */
+export function userPhaseOffsetMs(userId: number, intervalMs: number): number {
+  return Math.floor(userJitterFraction(userId) * intervalMs);
+}
+
+/**
+ * The user's first phase point at least half an interval after `now`. A sync that ran at its
+ * phase point (or up to half an interval late) sets exactly the next one; a manual fetch at any
+ * time pushes the next background sync 30 to 90 minutes out (at the default interval).
+ */
 export function nextSyncAt(env: Pick<Env, 'SYNC_INTERVAL_MINUTES'>, userId: number, now: number): number {
   const interval = syncIntervalMs(env);
-  return now + interval + Math.floor(userJitterFraction(userId) * interval * 0.1);
+  const earliest = now + Math.floor(interval / 2);
+  const offset = userPhaseOffsetMs(userId, interval);
+  return earliest + ((((offset - earliest) % interval) + interval) % interval);
 }
 
 /** A full reconcile of each kind runs this often by default (SYNC_RECONCILE_DAYS). */

@@ -13,6 +13,7 @@ import {
   timeoutMs,
   type UpstreamDeps,
 } from '../http/upstream';
+import { tmdbGate } from '../pacing/gate';
 import { USER_AGENT } from '../version';
 
 const SERVICE = 'TMDB';
@@ -71,7 +72,7 @@ export class TmdbClient {
   }
 
   static fromEnv(env: Env, apiKey: string): TmdbClient {
-    return new TmdbClient(env.TMDB_API_URL, apiKey, { timeoutMs: timeoutMs(env) });
+    return new TmdbClient(env.TMDB_API_URL, apiKey, { timeoutMs: timeoutMs(env) }, { gate: tmdbGate(env, apiKey) });
   }
 
   /** GET a path under /3; undefined when TMDB answers 404. */

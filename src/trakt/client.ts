@@ -13,6 +13,7 @@ import {
   timeoutMs,
   type UpstreamDeps,
 } from '../http/upstream';
+import { traktGate } from '../pacing/gate';
 import { USER_AGENT } from '../version';
 import {
   deviceCodeResponse,
@@ -91,6 +92,7 @@ export class TraktClient {
       redirectUri: env.TRAKT_REDIRECT_URI,
       credentials,
       policy: { timeoutMs: timeoutMs(env) },
+      deps: { gate: traktGate(env, credentials.clientId) },
       ...overrides,
     });
   }
@@ -206,7 +208,7 @@ export class TraktClient {
       response = await this.postAuth(
         '/oauth/device/token',
         { code: deviceCode, client_id: this.clientId, client_secret: this.options.credentials.clientSecret },
-        { maxInlineWaitSeconds: 0, maxAttempts: 1 },
+        { maxInlineWaitSeconds: 0, maxAttempts: 1, pauseOn429: false },
       );
     } catch (error) {
       if (error instanceof ApiError && error.code === 'rate_limited') return { status: 'slow_down' };

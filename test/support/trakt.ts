@@ -21,14 +21,18 @@ export async function storeTraktCredentials(access: string, app: AppCredentials)
 }
 
 /**
- * Registers an API user, a simulator account (dataset per `account`), stores credentials and
- * connects via GET callback.
+ * Registers an API user, a simulator account (dataset per `account`), stores credentials and connects via GET callback.
+ * Each user gets a Trakt app of their own unless `options.app` is given (users sharing one app share its rate limits).
  */
-export async function connectedUser(sim: Simulator, account: Partial<AccountInput> = {}) {
+export async function connectedUser(
+  sim: Simulator,
+  account: Partial<AccountInput> = {},
+  options: { app?: AppCredentials } = {},
+) {
   accountCounter += 1;
   const traktUsername = account.username ?? `trakt_${accountCounter}_${Math.random().toString(36).slice(2, 7)}`;
   const info = await sim.createAccount({ movies: 3, shows: 1, ...account, username: traktUsername });
-  const app = await createTraktApp(sim);
+  const app = options.app ?? (await createTraktApp(sim));
   const user = await registerAndLogin();
   await storeTraktCredentials(user.access, app);
   await sim.setSession(traktUsername);

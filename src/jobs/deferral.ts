@@ -1,0 +1,54 @@
+/**
+ * @module
+ * Deferring a queue message without spending a retry. When the app-wide limiter has no send
+ * time soon enough, or Trakt answered 429, the work is not failing: it is early. `retry()` would
+ * count toward max_retries (5) and finally the dead-letter queue, so a long pause would kill
+ * healthy syncs. Instead the consumer acks the message and sends a copy with a delay (Queues
+ * allows up to 12 hours) and a `deferrals` count. Only real failures use `retry()`.
+ *
+ * The delay is Retry-After plus jitter, so the messages a pause held back come back spread out
+ * rather than all in the same second. After MAX_DEFERRALS deferrals a message is treated as
+ * failing (counted retries, then the dead-letter queue), so nothing can defer forever.
+ */
+
+/** About a day of 30-minute deferrals; far more than any pause or backlog should need. */
+export const MAX_DEFERRALS = 48;
+/** Queues' longest delivery delay. */
+export const MAX_QUEUE_DELAY_SECONDS = 43_200;
+
+/** Retry-After plus up to 20% of it (at least 5 s, at most 5 minutes) of jitter, in whole seconds. */
+export function deferralDelaySeconds(retryAfterSeconds: number, random: number): number {
+  const base = Math.max(1, Math.ceil(retryAfterSeconds));
+  const spread = Math.min(300, Math.max(5, base * 0.2));
+  return Math.min(MAX_QUEUE_DELAY_SECONDS, base + Math.floor(random * spread));
+}
+
+export function deferralsOf(body: unknown): number {
+  const count = (body as { deferrals?: unknown }).deferrals;
+  return typeof count === 'number' && Number.isSafeInteger(count) && count > 0 ? count : 0;
+}
+
+/**
+ * Re-enqueues the message's body after the delay and acks the original. Returns false (and does
+ * nothing) when the message has been deferred too often or the send fails: the caller then
+ * retries it the counted way.
+ */
+export async function deferMessage(
+  queue: Queue,
+  message: Message<unknown>,
+  retryAfterSeconds: number,
+  random: () => number = Math.random,
+): Promise<boolean> {
+  const deferrals = deferralsOf(message.body);
+  if (deferrals >= MAX_DEFERRALS) return false;
+  try {
+    await queue.send(
+      { ...(message.body as object), deferrals: deferrals + 1 },
+      { contentType: 'json', delaySeconds: deferralDelaySeconds(retryAfterSeconds, random()) },
+    );
+  } catch {
+    return false;
+  }
+  message.ack();
+  return true;
+}
