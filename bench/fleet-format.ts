@@ -100,7 +100,11 @@ export function fleetSection(crons: CronFigures[], model: FleetModelFigures, lim
     '',
     `### 4. The cron at scale (workerd, D1 meter; \`bench/fleet.bench.test.ts\`)`,
     '',
-    `Every user overdue at the same instant (a first deploy, or after an outage), one run every 15 minutes until all are claimed; claim cap ${n(crons[0]?.cap ?? 0)} per run. \`sendBatch\` is recorded, not delivered. Sync starts per second come from the messages' delays; the upstream rates multiply them by the mix below (${traktPerSync.toFixed(2)} Trakt and ${tmdbPerSync.toFixed(2)} TMDB calls per sync) and show what the limiters (${limits.trakt} and ${limits.tmdb} per second) let through.`,
+    'Every user overdue at the same instant (a first deploy, or after an outage), one run every 15 minutes until ' +
+      `all are claimed; claim cap ${n(crons[0]?.cap ?? 0)} per run. \`sendBatch\` is recorded, not delivered. ` +
+      "Sync starts per second come from the messages' delays; the upstream rates multiply them by the mix below " +
+      `(${traktPerSync.toFixed(2)} Trakt and ${tmdbPerSync.toFixed(2)} TMDB calls per sync) and show what the ` +
+      `limiters (${limits.trakt} and ${limits.tmdb} per second) let through.`,
     '',
     table(
       [
@@ -122,7 +126,11 @@ export function fleetSection(crons: CronFigures[], model: FleetModelFigures, lim
     '',
     '### 5. A simulated fleet hour under the limiters (`bench/fleet-model.ts`)',
     '',
-    `Mix per background sync: ${model.mix.map((p) => `${Math.round(p.share * 100)}% ${p.name} (${p.traktCalls} Trakt, ${p.tmdbCalls} TMDB calls)`).join('; ')}. Limits ${limits.trakt} Trakt and ${limits.tmdb} TMDB requests per second; figures are for the last simulated hour (after 2 hours of warm-up, 5 at the 240-minute interval). "Demand" is the Trakt calls the fleet needs per hour ÷ what the limit allows.`,
+    `Mix per background sync: ${model.mix
+      .map((p) => `${Math.round(p.share * 100)}% ${p.name} (${p.traktCalls} Trakt, ${p.tmdbCalls} TMDB calls)`)
+      .join('; ')}. Limits ${limits.trakt} Trakt and ${limits.tmdb} TMDB requests per second; figures are for the ` +
+      'last simulated hour (after 2 hours of warm-up, 5 at the 240-minute interval). "Demand" is the Trakt calls ' +
+      'the fleet needs per hour ÷ what the limit allows.',
     '',
     table(
       [

@@ -151,7 +151,8 @@ export function simulateFleet(input: ModelInput): ModelResult {
     }
     return mix[mix.length - 1]!;
   };
-  // Each phase point P of a user is claimed by the cron run T with T <= P < T + period and delivered at T + its fan-out delay.
+  // Each phase point P of a user is claimed by the cron run T with T <= P < T + period and delivered at
+  // T + its fan-out delay.
   let syncsDue = 0;
   for (let user = 1; user <= input.users; user++) {
     for (let phasePoint = userPhaseOffsetMs(user, intervalMs); phasePoint < end; phasePoint += intervalMs) {

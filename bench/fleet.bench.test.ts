@@ -43,8 +43,10 @@ async function seedConnections(count: number, prefix: string, nextSyncAt: (i: nu
       nextSyncAt(start + k),
     ]);
     await env.DB.prepare(
-      `INSERT INTO trakt_connections (user_id, status, token_version, token_set_id, expires_at, token_lifetime_seconds, connected_at, updated_at, next_sync_at)
-       SELECT json_extract(j.value, '$[0]'), 'active', 1, 'none', ?2, 604800, ?3, ?3, json_extract(j.value, '$[1]') FROM json_each(?1) j`,
+      `INSERT INTO trakt_connections (user_id, status, token_version, token_set_id, expires_at,
+         token_lifetime_seconds, connected_at, updated_at, next_sync_at)
+       SELECT json_extract(j.value, '$[0]'), 'active', 1, 'none', ?2, 604800, ?3, ?3, json_extract(j.value, '$[1]')
+       FROM json_each(?1) j`,
     )
       .bind(JSON.stringify(rows), far, now)
       .run();

@@ -260,9 +260,8 @@ async function walkThrough(info: StackInfo): Promise<Session> {
   if (authorize.status !== 302 || !location)
     throw new Failure(`Trakt's authorize page did not redirect: ${authorize.status} ${await authorize.text()}`);
   if (!location.startsWith(info.redirectUri)) throw new Failure(`Trakt redirected somewhere else: ${location}`);
-  step(
-    `"Trakt" approved and redirected to ${location.replace(/code=[^&]+/, 'code=…').replace(/state=[^&]+/, 'state=…')}`,
-  );
+  const shown = location.replace(/code=[^&]+/, 'code=…').replace(/state=[^&]+/, 'state=…');
+  step(`"Trakt" approved and redirected to ${shown}`);
   const callback = await call<{ message: string }>(location, 'GET');
   step(`GET /trakt/oauth-callback/ → ${callback.body.message}`);
   const auth = await api<{ authenticated: boolean; expires_at?: string }>('GET', '/trakt/auth-status/', {
@@ -394,7 +393,8 @@ async function backgroundSync(info: StackInfo, session: Session): Promise<void> 
   }
   if (after.last_sync_at === before.last_sync_at) {
     throw new Failure(
-      `the background sync did not run within ${60 + CRON_SYNC_INTERVAL_MINUTES * 60} s of the cron (sync-status: ${JSON.stringify(after)})`,
+      `the background sync did not run within ${60 + CRON_SYNC_INTERVAL_MINUTES * 60} s of the cron ` +
+        `(sync-status: ${JSON.stringify(after)})`,
     );
   }
   if (after.last_error) throw new Failure(`the background sync failed: ${after.last_error}`);

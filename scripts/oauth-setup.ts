@@ -281,7 +281,8 @@ async function signIn(api: ReturnType<typeof apiClient>, options: Options): Prom
     const created = await api.call('POST', '/users/register/', { username, password });
     if (created.status === 409)
       throw new Failure(
-        `Invalid username or password\n  → "${username}" already exists, so it was not registered; check the password.`,
+        `Invalid username or password\n  → "${username}" already exists, so it was not registered; ` +
+          'check the password.',
       );
     if (created.status !== 201) throw new Failure(`Registration failed: ${explain(created)}`);
     say(`Registered "${username}".`);

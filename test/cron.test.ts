@@ -42,7 +42,8 @@ async function dueConnections(count: number): Promise<number[]> {
     .bind(count, prefix, iso(Date.now()))
     .run();
   await env.DB.prepare(
-    `INSERT INTO trakt_connections (user_id, status, token_version, token_set_id, expires_at, token_lifetime_seconds, connected_at, updated_at, next_sync_at)
+    `INSERT INTO trakt_connections (user_id, status, token_version, token_set_id, expires_at,
+       token_lifetime_seconds, connected_at, updated_at, next_sync_at)
      SELECT id, 'active', 1, 'none', ?1, 604800, ?1, ?1,
             strftime('%Y-%m-%dT%H:%M:%fZ', ?2, '+' || CAST(substr(username, length(?3) + 1) AS INTEGER) || ' seconds')
      FROM users WHERE username LIKE ?3 || '%'`,

@@ -69,7 +69,7 @@ describe("the README's troubleshooting table and the API reference's error table
     expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
   });
 
-  it('Trakt authorization was revoked or has expired (401), and auth-status says reauthorization_required', async () => {
+  it('Trakt authorization revoked or expired (401); auth-status says reauthorization_required', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.revokeAccountTokens(user.traktUsername); // the user revoked the app on trakt.tv
     expectError(await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }), 401, REAUTHORIZE);
@@ -124,7 +124,7 @@ describe("the README's troubleshooting table and the API reference's error table
     );
   });
 
-  it('Stored API key for "…" is unreadable (422) once its encryption key is removed from ENCRYPTION_KEYS', async () => {
+  it('Stored API key for "…" is unreadable (422) once its key is removed from ENCRYPTION_KEYS', async () => {
     const app = await createTraktApp(sim);
     const user = await registerAndLogin();
     await storeTraktCredentials(user.access, app); // sealed with k2, the first (encrypting) key

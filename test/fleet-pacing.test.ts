@@ -89,7 +89,7 @@ describe('limiter maths', () => {
     expect(slotSpacingMs(15)).toBe(67); // rounded up: 14.9 per second, never 15.00…1
   });
 
-  it('never reserves beyond the wait a caller accepts, and refuses with Retry-After when the first slot is too far', () => {
+  it('never reserves beyond the accepted wait; refuses with Retry-After when the first slot is too far', () => {
     const busy = { ...EMPTY_BUCKET, nextSlotAt: 10_000 };
     const partial = reserveSlots(busy, 9_000, { count: 8, ratePerSecond: 1, maxWaitMs: 3_000 });
     expect(partial.granted && partial.slots).toEqual([10_000, 11_000, 12_000]);
@@ -125,7 +125,7 @@ describe('limiter maths', () => {
 });
 
 describe('a Trakt 429 pauses the whole app', () => {
-  it('defers the 429ed sync and every other sync of the same Trakt app, spending no retry; both finish after the pause', async () => {
+  it('defers every sync of the 429ed Trakt app, spending no retry; both finish after the pause', async () => {
     const app = await createTraktApp(sim);
     const first = await connectedUser(sim, { movies: 2, shows: 0 }, { app });
     const second = await connectedUser(sim, { movies: 3, shows: 0 }, { app });
@@ -196,7 +196,7 @@ describe('a Trakt 429 pauses the whole app', () => {
 });
 
 describe('30 users synced by the cron under TRAKT_APP_MAX_RPS=5 and TMDB_MAX_RPS=8', () => {
-  it('spreads the messages over the period; Trakt never sees more than 5 and TMDB more than 8 requests in a second; all synced', async () => {
+  it('spreads messages over the period; Trakt sees ≤ 5 and TMDB ≤ 8 requests a second; all synced', async () => {
     const app: AppCredentials = await createTraktApp(sim);
     const users = [];
     for (let i = 0; i < 30; i++) {
@@ -284,7 +284,8 @@ async function fakeConnections(count: number, nextSyncAtMs: number): Promise<num
   await env.DB.batch(
     ids.map((id) =>
       env.DB.prepare(
-        `INSERT INTO trakt_connections (user_id, status, token_version, token_set_id, expires_at, token_lifetime_seconds, connected_at, updated_at, next_sync_at)
+        `INSERT INTO trakt_connections (user_id, status, token_version, token_set_id, expires_at,
+           token_lifetime_seconds, connected_at, updated_at, next_sync_at)
          VALUES (?, 'active', 1, 'none', ?, 604800, ?, ?, ?)`,
       ).bind(id, far, far, far, new Date(nextSyncAtMs).toISOString()),
     ),
@@ -318,7 +319,8 @@ describe('repeated cron runs', () => {
       });
       if (finished.length > 0) {
         await env.DB.prepare(
-          `UPDATE trakt_connections SET next_sync_at = (SELECT json_extract(j.value, '$.next') FROM json_each(?1) j WHERE json_extract(j.value, '$.id') = user_id)
+          `UPDATE trakt_connections SET next_sync_at = (SELECT json_extract(j.value, '$.next')
+             FROM json_each(?1) j WHERE json_extract(j.value, '$.id') = user_id)
            WHERE user_id IN (SELECT json_extract(value, '$.id') FROM json_each(?1))`,
         )
           .bind(JSON.stringify(finished))

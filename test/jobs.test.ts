@@ -50,7 +50,7 @@ function sentUserIds(spy: { mock: { calls: unknown[][] } }) {
 }
 
 describe('scheduled handler', () => {
-  it('enqueues 250 due users in batches of ≤ 100, none twice in overlapping runs; skips not-due, re-auth', async () => {
+  it('enqueues 250 due users in batches of ≤ 100, none twice in overlapping runs; skips not-due', async () => {
     const due = await fakeConnections(250, { nextSyncAt: iso(Date.now() - 60_000) });
     const notDue = await fakeConnections(5, { nextSyncAt: iso(Date.now() + 3600_000) });
     const reauth = await fakeConnections(5, {

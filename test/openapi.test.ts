@@ -121,7 +121,8 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
   await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind: 'hold' });
   const running = call('POST', '/trakt/fetch-latest-shows/', { token: user.access });
   await sim.whenHeld();
-  add('POST /trakt/fetch-latest-shows', await call('POST', '/trakt/fetch-latest-shows/', { token: user.access })); // 409
+  // 409
+  add('POST /trakt/fetch-latest-shows', await call('POST', '/trakt/fetch-latest-shows/', { token: user.access }));
   await sim.releaseHeld();
   expect((await running).status).toBe(200);
 
@@ -384,7 +385,7 @@ describe('GET /openapi.json', () => {
     expect(del.parameters!.map((p) => [p.name, p.in, p.required])).toEqual([['service_name', 'path', true]]);
   });
 
-  it('documented response schemas accept what every route returns, for a synced account (every route has a sample)', async () => {
+  it('documented response schemas accept what every route returns for a synced account (all sampled)', async () => {
     const doc = await document();
     const samples = await responseSamples();
     const keys = operations(doc).map((o) => `${o.method} ${o.path}`);

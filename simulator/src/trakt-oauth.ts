@@ -21,7 +21,8 @@ const INVALID_CLIENT =
   'authentication method.';
 
 const INVALID_REQUEST_REDIRECT_URI =
-  'The request is missing a required parameter, includes an unsupported parameter value, or is otherwise malformed: redirect_uri.';
+  'The request is missing a required parameter, includes an unsupported parameter value, or is otherwise ' +
+  'malformed: redirect_uri.';
 
 const bodySchema = z.object({
   grant_type: z.string().optional(),

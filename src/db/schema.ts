@@ -419,7 +419,7 @@ export const playStats = sqliteTable(
     userId: integer()
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    dimension: text({ enum: ['total', 'month', 'weekday_hour', 'genre', 'day'] }).notNull(),
+    dimension: text({ enum: ['total', 'month', 'weekday_hour', 'genre', 'day', 'version'] }).notNull(),
     bucket: text().notNull(),
     plays: integer().notNull(),
     minutes: integer().notNull(),

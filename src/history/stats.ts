@@ -6,17 +6,19 @@
  * Why rollups and not aggregates at read time: any aggregate over `plays` reads every play
  * (60,000 rows for the XL account, even from a covering index), while the target is < 2,000 rows.
  * `rebuildPlayStats()` recomputes the user's rollup rows from `plays` joined to the TMDB runtimes
- * and genres, in the same batch as the writes that change them (a sync that changed something,
- * and enrichment that added metadata, see `historyWritten()`), so a read is one PK range of a
- * few hundred rows. A full rebuild (not deltas) stays correct whatever changed, including
- * runtimes that arrive after the plays, at the cost of one scan of the user's plays per such write.
+ * and genres, and records the data version it was built from (a `version` row). Every write of the
+ * history bumps the data version (`historyWritten()`), and `readStats()` rebuilds the rollups only
+ * when their version is not the current one: a sync costs what it changed (it never scans the
+ * plays), the first stats read after a change pays one scan, and every read after it is one PK
+ * range of a few hundred rows. A full rebuild (not deltas) stays correct whatever changed,
+ * including runtimes that arrive after the plays.
  *
  * `by_weekday_hour` is kept in UTC. With `?tz=` it is computed exactly instead, from the plays'
  * `(user_id, watched_at)` index joined to the zone's UTC-offset intervals since 2000 (DST and
  * half-hour zones included): that variant reads every play once (see BENCHMARKS.md for its cost).
  */
 import { eq, type SQL, sql } from 'drizzle-orm';
-import type { Database } from '../db/client';
+import { type Database, runBatch } from '../db/client';
 import { playStats } from '../db/schema';
 import { freshnessQuery } from './data-version';
 
@@ -68,12 +70,17 @@ export function rebuildPlayStats(userId: number, now: number): SQL[] {
     UNION ALL
     SELECT ${userId}, 'genre', g.value, count(*), coalesce(sum(p.runtime), 0), sum(p.runtime IS NULL), NULL, NULL, NULL
     FROM p, json_each(p.genres) AS g WHERE p.genres IS NOT NULL GROUP BY g.value`,
-    // Plays per UTC day since DAY_ROLLUP_DAYS before `now` only (the dashboard's calendar): at most DAY_ROLLUP_DAYS rows, read
+    // Plays per UTC day since DAY_ROLLUP_DAYS before `now` only (the dashboard's calendar): at most
+    // DAY_ROLLUP_DAYS rows, read
     // through the (user_id, watched_at) index. A statement of its own: D1 caps a compound SELECT at 5 terms.
     sql`INSERT INTO play_stats (user_id, dimension, bucket, plays, minutes, minutes_unknown_plays)
     SELECT ${userId}, 'day', substr(watched_at, 1, 10), count(*), 0, 0
     FROM plays WHERE user_id = ${userId} AND watched_at >= ${dayFrom}
     GROUP BY 3`,
+    // The data version these rollups describe, read in the same transaction as the rebuild.
+    sql`INSERT INTO play_stats (user_id, dimension, bucket, plays, minutes, minutes_unknown_plays)
+    SELECT ${userId}, 'version', '',
+      coalesce((SELECT version FROM user_data_versions WHERE user_id = ${userId}), 0), 0, 0`,
   ];
 }
 
@@ -263,15 +270,30 @@ export function statsFromRollups(
 
 const UTC_ZONES = new Set(['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT', 'Z']);
 
+/** True when the rollups were built from the current data version (no `version` row: never built yet). */
+function rollupsAreCurrent(rows: RollupRow[], freshness: { version: number | null } | undefined): boolean {
+  if (!freshness) return true; // the user is gone: nothing to rebuild (the route answers 401)
+  const built = rows.find((r) => r.dimension === 'version');
+  return built !== undefined && built.plays === (freshness?.version ?? 0);
+}
+
+/** Rebuilds the user's rollups in one batch (one transaction) and reads them back. */
+async function rebuiltRollups(db: Database, userId: number, now: number): Promise<RollupRow[]> {
+  await runBatch(db.$client, rebuildPlayStats(userId, now));
+  return rollupQuery(db, userId);
+}
+
 export async function readStats(db: Database, userId: number, timeZone: string, now: number) {
   if (UTC_ZONES.has(timeZone)) {
     const [freshness, rows] = await db.batch([freshnessQuery(db, userId), rollupQuery(db, userId)]);
-    return { freshness: freshness[0], body: statsFromRollups(rows, timeZone) };
+    const current = rollupsAreCurrent(rows, freshness[0]) ? rows : await rebuiltRollups(db, userId, now);
+    return { freshness: freshness[0], body: statsFromRollups(current, timeZone) };
   }
   const [freshness, rows, cells] = await db.batch([
     freshnessQuery(db, userId),
     rollupQuery(db, userId),
     weekdayHourInZoneQuery(db, userId, offsetIntervals(timeZone, now)),
   ]);
-  return { freshness: freshness[0], body: statsFromRollups(rows, timeZone, cells) };
+  const current = rollupsAreCurrent(rows, freshness[0]) ? rows : await rebuiltRollups(db, userId, now);
+  return { freshness: freshness[0], body: statsFromRollups(current, timeZone, cells) };
 }

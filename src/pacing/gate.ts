@@ -25,7 +25,10 @@ export const DEFAULT_TMDB_MAX_RPS = 35;
 export const MAX_BATCH = 8;
 /** The longest a call waits for its send time before the caller defers (background) or answers 429 (fetch). */
 export const MAX_INLINE_WAIT_MS = 5_000;
-/** A slot the caller missed by more than this is dropped and a fresh one reserved (keeps late senders from bunching). */
+/**
+ * A slot the caller missed by more than this is dropped and a fresh one reserved (keeps late senders
+ * from bunching).
+ */
 export const STALE_SLOT_MS = 500;
 
 export type RequestGate = {

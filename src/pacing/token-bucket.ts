@@ -72,7 +72,10 @@ export function pauseUntil(state: BucketState, until: number, jitterMs: number):
   return { ...state, pausedUntil: Math.max(state.pausedUntil, until + Math.max(0, jitterMs)) };
 }
 
-/** Jitter added to a pause: up to 10% of it, at least 1 s and at most 30 s, so waiting callers don't all return at once. */
+/**
+ * Jitter added to a pause: up to 10% of it, at least 1 s and at most 30 s, so waiting callers don't
+ * all return at once.
+ */
 export function pauseJitterMs(pauseMs: number, random: number): number {
   return Math.round(random * Math.min(30_000, Math.max(1_000, pauseMs * 0.1)));
 }

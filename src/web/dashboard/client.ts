@@ -143,7 +143,8 @@ function showSync(sync: SyncStatus): void {
   byId('next-sync').textContent = sync.next_sync_at ? formatDate(sync.next_sync_at) : 'not scheduled';
   byId('sync-error').textContent = sync.last_error ?? 'none';
   byId('sync-counts').textContent =
-    `${sync.counts.movies} movies, ${sync.counts.shows} shows, ${sync.counts.episodes} episodes, ${sync.counts.plays} plays stored`;
+    `${sync.counts.movies} movies, ${sync.counts.shows} shows, ${sync.counts.episodes} episodes, ` +
+    `${sync.counts.plays} plays stored`;
   const progress = byId<HTMLProgressElement>('sync-progress');
   const label = byId('sync-phase');
   const running = isRunning(sync);
@@ -498,7 +499,8 @@ async function openShow(traktId: number, title: string, opener: HTMLElement): Pr
               h(
                 'span',
                 { class: 'muted' },
-                ` · ${plays} ${plays === 1 ? 'play' : 'plays'}${e.last_watched_at ? ` · ${relativeTime(e.last_watched_at, Date.now())}` : ''}`,
+                ` · ${plays} ${plays === 1 ? 'play' : 'plays'}` +
+                  (e.last_watched_at ? ` · ${relativeTime(e.last_watched_at, Date.now())}` : ''),
               ),
               h('progress', { max: 100, value: Math.round(e.progress ?? 0), 'aria-label': 'Progress' }),
             ),
