@@ -50,6 +50,18 @@ async function callWithEnv(
   };
 }
 
+/**
+ * The documented 429 text with Trakt's wait. A Trakt 429 pauses the whole app (src/pacing/) until Retry-After plus
+ * a jitter of up to 10% (at least 1 s, at most 30 s), and the answer names when that pause really ends.
+ */
+function expectRateLimited(res: JsonResponse, traktRetryAfter: number): void {
+  const message = expectError(res, 429, /^Trakt rate limit reached; retry after \d+ seconds$/);
+  const seconds = Number(/retry after (\d+) seconds/.exec(message)?.[1]);
+  expect(seconds).toBeGreaterThanOrEqual(traktRetryAfter);
+  expect(seconds).toBeLessThanOrEqual(traktRetryAfter + Math.min(30, Math.max(1, Math.ceil(traktRetryAfter / 10))) + 1);
+  expect(res.headers.get('Retry-After')).toBe(String(seconds));
+}
+
 describe("the README's troubleshooting table and the API reference's error table", () => {
   it('No Trakt token found (401)', async () => {
     const user = await registerAndLogin();
@@ -143,8 +155,7 @@ describe("the README's troubleshooting table and the API reference's error table
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind: '429', retry_after: 90 });
     const res = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
-    expectError(res, 429, 'Trakt rate limit reached; retry after 90 seconds');
-    expect(res.headers.get('Retry-After')).toBe('90');
+    expectRateLimited(res, 90);
   });
 
   it('Trakt is unavailable (502/503), and a Trakt that does not answer in time (504)', async () => {
@@ -267,8 +278,7 @@ describe('upstream failures as seen through the API', () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind: 'html_error', status: 429 });
     const res = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
-    expectError(res, 429, 'Trakt rate limit reached; retry after 300 seconds');
-    expect(res.headers.get('Retry-After')).toBe('300');
+    expectRateLimited(res, 300);
   });
 
   it('the device flow’s slow-down (429) when polled faster than the interval', async () => {
