@@ -12,6 +12,7 @@ import worker from '../src/index';
 import { CRON_PERIOD_MS, MAX_ENQUEUES_PER_RUN, type SyncMessage } from '../src/jobs/scheduled';
 import { DEFAULT_TMDB_MAX_RPS, DEFAULT_TRAKT_APP_MAX_RPS } from '../src/pacing/gate';
 import { meterD1 } from '../test/support/d1-meter';
+import type { CronRunFigures as RunFigures } from './fleet-format';
 import { DEFAULT_MIX, simulateFleet } from './fleet-model';
 import { BENCH_MARKER } from './format';
 
@@ -52,22 +53,6 @@ async function seedConnections(count: number, prefix: string, nextSyncAt: (i: nu
       .run();
   }
 }
-
-type RunFigures = {
-  run: number;
-  claimed: number;
-  send_batch_calls: number;
-  largest_batch: number;
-  rows_read: number;
-  rows_written: number;
-  statements: number;
-  wall_ms: number;
-  delay_min_s: number;
-  delay_max_s: number;
-  /** Most messages delivered in any one second of the period, and the mean per second. */
-  starts_peak_per_second: number;
-  starts_mean_per_second: number;
-};
 
 async function cronRun(run: number, runTime: number): Promise<RunFigures> {
   const sendBatch = vi.spyOn(env.SYNC_QUEUE, 'sendBatch').mockResolvedValue(undefined as never);
