@@ -102,6 +102,16 @@ function totalQuery(db: Database, table: Listed, userId: number, request: ListRe
 
 const offsetOf = (request: PageRequest) => (request.page - 1) * request.page_size;
 
+/** The TMDB fields a list item shows (poster, and `enrichment()`'s fields), joined from the title cache. */
+const TMDB_LIST_COLUMNS = {
+  posterPath: tmdbTitles.posterPath,
+  backdropPath: tmdbTitles.backdropPath,
+  overview: tmdbTitles.overview,
+  genres: tmdbTitles.genres,
+  runtime: tmdbTitles.runtime,
+  rating: tmdbTitles.voteAverage,
+};
+
 /** One D1 round trip: freshness, the page and its total in one batch. */
 export async function storedMovies(db: Database, userId: number, request: ListRequest, imageBase: string) {
   const [freshness, rows, total] = await db.batch([
@@ -117,12 +127,7 @@ export async function storedMovies(db: Database, userId: number, request: ListRe
         slug: movies.slug,
         imdbId: movies.imdbId,
         tmdbId: movies.tmdbId,
-        posterPath: tmdbTitles.posterPath,
-        backdropPath: tmdbTitles.backdropPath,
-        overview: tmdbTitles.overview,
-        genres: tmdbTitles.genres,
-        runtime: tmdbTitles.runtime,
-        rating: tmdbTitles.voteAverage,
+        ...TMDB_LIST_COLUMNS,
       })
       .from(movies)
       .leftJoin(tmdbTitles, and(eq(tmdbTitles.kind, 'movie'), eq(tmdbTitles.tmdbId, movies.tmdbRef)))
@@ -165,12 +170,7 @@ export async function storedShows(db: Database, userId: number, request: ListReq
         plays: shows.plays,
         lastWatchedAt: shows.lastWatchedAt,
         resetAt: shows.resetAt,
-        posterPath: tmdbTitles.posterPath,
-        backdropPath: tmdbTitles.backdropPath,
-        overview: tmdbTitles.overview,
-        genres: tmdbTitles.genres,
-        runtime: tmdbTitles.runtime,
-        rating: tmdbTitles.voteAverage,
+        ...TMDB_LIST_COLUMNS,
       })
       .from(shows)
       .leftJoin(tmdbTitles, and(eq(tmdbTitles.kind, 'tv'), eq(tmdbTitles.tmdbId, shows.tmdbRef)))
