@@ -16,7 +16,21 @@ export type CursorPosition = { watchedAt: string; historyId: number };
 
 export const INVALID_CURSOR = 'Invalid cursor: use the next_cursor of a previous page with the same filters';
 
-async function cursorKey(jwtSecret: string): Promise<CryptoKey> {
+/** The derived key of the isolate's JWT_SECRET (non-extractable): two imports and a MAC saved per request. */
+let derivedKey: { secret: string; key: Promise<CryptoKey> } | undefined;
+
+function cursorKey(jwtSecret: string): Promise<CryptoKey> {
+  if (derivedKey?.secret !== jwtSecret) {
+    const key = deriveCursorKey(jwtSecret);
+    key.catch(() => {
+      if (derivedKey?.key === key) derivedKey = undefined;
+    });
+    derivedKey = { secret: jwtSecret, key };
+  }
+  return derivedKey.key;
+}
+
+async function deriveCursorKey(jwtSecret: string): Promise<CryptoKey> {
   const master = await crypto.subtle.importKey('raw', utf8(jwtSecret), { name: 'HMAC', hash: 'SHA-256' }, false, [
     'sign',
   ]);
