@@ -12,6 +12,7 @@ import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simul
 import { runSync } from '../src/sync/service';
 import { call, type JsonResponse } from '../test/support/api';
 import { meterD1 } from '../test/support/d1-meter';
+import { drainEnrichQueue } from '../test/support/enrich-queue';
 import { connectedUser } from '../test/support/trakt';
 import { BENCH_MARKER, type ReadRow, readTable, type SyncRow, syncTable } from './format';
 
@@ -216,20 +217,21 @@ describe('sync and read cost on a large account', () => {
 describe('TMDB cache across users', () => {
   it('first user pays one call per uncached title/season; a second user with the same titles pays 0', async () => {
     const rows: SyncRow[] = [];
+    const backfillCalls: number[] = [];
     for (const who of ['first user', 'second user (same titles)']) {
       const user = await connectedUser(sim, { ...SHARED });
       await storeTmdbKey(user.access);
       const movies = await measureSync(who, '/trakt/fetch-latest-movies/', user.access);
       const shows = await measureSync(who, '/trakt/fetch-latest-shows/', user.access);
       rows.push(movies.row, shows.row);
-      // Background runs drain what the fetches' budget left (one invocation at a time).
-      for (let runs = 0; runs < 50; runs++) {
-        const flag = await env.DB.prepare('SELECT tmdb_backlog AS n FROM sync_state WHERE user_id = ?')
-          .bind(user.id)
-          .first<{ n: number }>();
-        if (flag!.n === 0) break;
-        await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true });
-      }
+      // The trakt-enrich queue drains what the fetches' budget left (one invocation at a time).
+      await sim.clearRequests();
+      await drainEnrichQueue();
+      backfillCalls.push(sum(await sim.counters(), true));
+      const flag = await env.DB.prepare('SELECT tmdb_backlog AS n FROM sync_state WHERE user_id = ?')
+        .bind(user.id)
+        .first<{ n: number }>();
+      expect(flag!.n).toBe(0);
     }
     const [firstMovies, firstShows, secondMovies, secondShows] = rows;
     const seasons = SHARED.shows * SHARED.seasons_per_show;
@@ -239,7 +241,8 @@ describe('TMDB cache across users', () => {
     expect(firstShows!.tmdb_ok).toBeLessThanOrEqual(SHARED.shows * 2 + seasons);
     expect(firstShows!.counters['GET /3/tv/:id/season/:n/episode/:e'] ?? 0).toBe(0);
     expect(secondMovies!.tmdb_calls + secondShows!.tmdb_calls).toBe(0);
-    emit('tmdb', { account: SHARED, sync: rows });
+    expect(backfillCalls[1]).toBe(0);
+    emit('tmdb', { account: SHARED, sync: rows, backfill_tmdb_calls: backfillCalls });
     console.log(syncTable(rows));
   });
 });

@@ -35,6 +35,26 @@ export const DEFAULT_UPSTREAM_TIMEOUT_MS = 10_000;
 /** A refresh lease is derived from the timeout, so the timeout must stay small enough for leases to be short. */
 export const MAX_UPSTREAM_TIMEOUT_MS = 30_000;
 
+/** Trakt pages one sync chunk fetches by default (SYNC_PAGES_PER_RUN). */
+export const DEFAULT_PAGES_PER_RUN = 40;
+/**
+ * Subrequests one sync or enrichment invocation may make by default (SYNC_SUBREQUEST_BUDGET): under
+ * Workers Free's 50, with room for a token refresh. Workers Paid deployments may raise it.
+ */
+export const DEFAULT_SUBREQUEST_BUDGET = 45;
+
+const positiveInt = (value: string | undefined, fallback: number) => {
+  const n = Number(value);
+  return Number.isSafeInteger(n) && n >= 1 ? n : fallback;
+};
+
+export function pagesPerRun(env: Env): number {
+  return positiveInt(env.SYNC_PAGES_PER_RUN, DEFAULT_PAGES_PER_RUN);
+}
+export function subrequestBudget(env: Env): number {
+  return positiveInt(env.SYNC_SUBREQUEST_BUDGET, DEFAULT_SUBREQUEST_BUDGET);
+}
+
 export const DEFAULT_PAGE_SIZE = 5;
 export const MAX_PAGE_SIZE = 100;
 

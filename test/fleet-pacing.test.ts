@@ -25,6 +25,7 @@ import { CRON_PERIOD_MS, type SyncMessage } from '../src/jobs/scheduled';
 import { EMPTY_BUCKET, pauseUntil, RETURN_SLOTS, reserveSlots, slotSpacingMs } from '../src/pacing/token-bucket';
 import { nextSyncAt } from '../src/sync/schedule';
 import { call } from './support/api';
+import { drainEnrichQueue, enrichQueue } from './support/enrich-queue';
 import { installVirtualPacingClock, type VirtualClock } from './support/pacing-clock';
 import { connectedUser, createTraktApp } from './support/trakt';
 
@@ -231,6 +232,10 @@ describe('30 users synced by the cron under TRAKT_APP_MAX_RPS=5 and TMDB_MAX_RPS
       const ctx = createExecutionContext();
       await worker.queue(batch, pacedEnv, ctx);
       expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual([batch.messages[0]!.id]);
+      // The sync made no TMDB call: it queued the titles it touched on trakt-enrich, delivered next.
+      expect(enrichQueue.map((e) => e.body.user_id)).toEqual([m.body.user_id]);
+      const deliveries = await drainEnrichQueue({ env: pacedEnv });
+      expect(deliveries.map((d) => d.acked)).toEqual([true]);
     }
 
     const log = await sim.requests();

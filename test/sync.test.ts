@@ -1,9 +1,13 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
-import { type ContinuationMessage, DEFAULT_SUBREQUEST_BUDGET, runSync } from '../src/sync/service';
+import { DEFAULT_SUBREQUEST_BUDGET } from '../src/config';
+import { enrichmentCallBudget, requestEnrichment } from '../src/jobs/enrichment';
+import { limiterRoundTrips } from '../src/pacing/gate';
+import type { ContinuationMessage } from '../src/sync/service';
 import { call, expectError, registerAndLogin } from './support/api';
 import { meterD1 } from './support/d1-meter';
+import { drainEnrichQueue, enrichQueue } from './support/enrich-queue';
 import { installVirtualPacingClock } from './support/pacing-clock';
 import { connectedUser } from './support/trakt';
 
@@ -303,6 +307,9 @@ describe('TMDB enrichment', () => {
     await storeTmdbKey(user.access);
     await sim.clearRequests();
     await syncAll(user.access);
+    // What the fetches had no budget for is enriched by the trakt-enrich queue.
+    expect(enrichQueue.map((m) => m.body)).toContainEqual(expect.objectContaining({ user_id: user.id, backlog: true }));
+    await drainEnrichQueue();
     const catalog = await sim.catalog(user.traktUsername);
     const nullTmdb = catalog.movies.filter((m) => m.tmdb_status === 'null_tmdb');
     expect(nullTmdb.length).toBeGreaterThan(0);
@@ -347,7 +354,7 @@ describe('TMDB enrichment', () => {
 });
 
 describe('TMDB backlog', () => {
-  it('TMDB budget: fetch enriches within it, background chunks drain the backlog, manual no-op = 1 call', async () => {
+  it('a fetch enriches within its budget and queues the rest; the enrich queue drains it; manual no-op = 1 call', async () => {
     const user = await connectedUser(sim, {
       seed: 'backlog',
       movies: 305,
@@ -356,9 +363,9 @@ describe('TMDB backlog', () => {
       missing_on_tmdb_fraction: 0,
     });
     await storeTmdbKey(user.access);
-    const sent: ContinuationMessage[] = [];
+    const continuations: ContinuationMessage[] = [];
     const send = vi.spyOn(env.SYNC_QUEUE, 'send').mockImplementation(async (body) => {
-      sent.push(body as ContinuationMessage);
+      continuations.push(body as ContinuationMessage);
       return undefined as never;
     });
     await sim.clearRequests();
@@ -374,32 +381,44 @@ describe('TMDB backlog', () => {
       (await env.DB.prepare('SELECT tmdb_backlog AS n FROM sync_state WHERE user_id = ?')
         .bind(user.id)
         .first<{ n: number }>())!.n;
-    const first = Object.entries(await sim.counters()).reduce((n, [, v]) => n + v, 0);
-    expect(first).toBeLessThanOrEqual(DEFAULT_SUBREQUEST_BUDGET); // Trakt + TMDB in one invocation
+    const total = (counters: Record<string, number>) => Object.values(counters).reduce((n, v) => n + v, 0);
+    const first = await sim.counters();
+    const traktCalls = total(first) - (first['GET /3/movie/:id'] ?? 0);
+    // Trakt + TMDB calls, plus the limiter round trips they may cost, within one invocation's budget.
+    expect(
+      total(first) + limiterRoundTrips(traktCalls) + limiterRoundTrips(first['GET /3/movie/:id'] ?? 0),
+    ).toBeLessThanOrEqual(DEFAULT_SUBREQUEST_BUDGET);
     const enrichedFirst = await withImages();
+    expect(enrichedFirst).toBe(first['GET /3/movie/:id']);
     expect(enrichedFirst).toBeGreaterThan(0);
     expect(enrichedFirst).toBeLessThan(305);
     expect(await backlogFlag()).toBe(1);
-    expect(sent).toHaveLength(0); // a manual fetch does not queue TMDB work
+    expect(continuations).toHaveLength(0);
+    expect(enrichQueue.map((m) => m.body)).toEqual([expect.objectContaining({ user_id: user.id, backlog: true })]);
 
+    // A manual no-op costs one Trakt call and queues nothing.
+    enrichQueue.length = 0;
     await sim.clearRequests();
     expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
     expect(await sim.counters()).toEqual({ 'GET /sync/last_activities': 1 });
+    expect(enrichQueue).toHaveLength(0);
 
+    // The queue: each run stays within its budget, calls no Trakt, and queues its own continuation.
+    await requestEnrichment(env, user.id, { movies: [], shows: [], backlog: true }, Date.now());
     let runs = 0;
-    while ((await backlogFlag()) === 1 && runs < 20) {
+    while (enrichQueue.length > 0 && runs < 20) {
       runs += 1;
       await sim.clearRequests();
-      await runSync(env, user.id, { kinds: ['movies'], background: true });
+      const [delivery] = await drainEnrichQueue({ maxRuns: 1 });
+      expect(delivery!.acked).toBe(true);
       const counters = await sim.counters();
-      expect(Object.entries(counters).filter(([k]) => k.includes('/sync/'))).toEqual([
-        ['GET /sync/last_activities', 1],
-      ]);
-      expect(Object.values(counters).reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(DEFAULT_SUBREQUEST_BUDGET);
+      expect(Object.keys(counters).filter((k) => !k.includes(' /3/'))).toEqual([]);
+      expect(total(counters)).toBeLessThanOrEqual(enrichmentCallBudget(env));
+      expect(total(counters) + limiterRoundTrips(total(counters))).toBeLessThanOrEqual(DEFAULT_SUBREQUEST_BUDGET);
     }
     expect(runs).toBeGreaterThan(1);
     expect(await withImages()).toBe(305);
-    expect(sent.length).toBeGreaterThan(0); // background runs that made progress queued their continuation
+    expect(await backlogFlag()).toBe(0);
     send.mockRestore();
   }, 60_000);
 });

@@ -322,6 +322,8 @@ export const syncState = sqliteTable(
     showsReconciledAt: text(),
     /** 1 while titles or seasons of the user's library still wait for TMDB enrichment. */
     tmdbBacklog: integer().notNull().default(0),
+    /** Held while an enrichment run (queue `trakt-enrich`) works on the user: one run per user at a time. */
+    enrichLeaseUntil: text(),
   },
   (t) => [
     // Operator view (admin/status.ts): syncs holding a lease, and users with a TMDB backlog, without a scan.

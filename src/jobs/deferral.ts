@@ -11,6 +11,11 @@
  * failing (counted retries, then the dead-letter queue), so nothing can defer forever.
  */
 
+/** The counted way, for real failures: 30 s, 60 s, 120 s, … capped at one hour. */
+export function retryDelaySeconds(attempts: number): number {
+  return Math.min(3600, 30 * 2 ** Math.max(0, attempts - 1));
+}
+
 /** About a day of 30-minute deferrals; far more than any pause or backlog should need. */
 export const MAX_DEFERRALS = 48;
 /** Queues' longest delivery delay. */

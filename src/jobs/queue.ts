@@ -5,7 +5,7 @@
  * sync queues its own continuation, and a continuation whose chunk already committed is dropped.
  * Every message is settled on its own, so one user's failure never affects the others in the batch.
  * `trakt-sync-dlq`: messages that exhausted their retries; the failure is recorded for the user
- * (visible in /trakt/sync-status/).
+ * (visible in /trakt/sync-status/). `trakt-enrich`: TMDB enrichment runs (jobs/enrichment.ts).
  */
 import { database } from '../db/client';
 import { ApiError } from '../http/errors';
@@ -13,16 +13,14 @@ import { observeQueueMessage } from '../observability/hooks';
 import { recordDeadLetter } from '../observability/records';
 import { type ContinuationMessage, runSync, type SyncKind } from '../sync/service';
 import { recordSyncGaveUp } from '../sync/state';
-import { deferMessage } from './deferral';
+import { deferMessage, retryDelaySeconds } from './deferral';
+import { ENRICH_QUEUE_NAME, handleEnrichMessage } from './enrichment';
 import type { SyncMessage } from './scheduled';
+
+export { retryDelaySeconds } from './deferral';
 
 export const SYNC_QUEUE_NAME = 'trakt-sync';
 export const DEAD_LETTER_QUEUE_NAME = 'trakt-sync-dlq';
-
-/** Exponential backoff for transient failures: 30 s, 60 s, 120 s, … capped at one hour. */
-export function retryDelaySeconds(attempts: number): number {
-  return Math.min(3600, 30 * 2 ** Math.max(0, attempts - 1));
-}
 
 export type MessageOutcome =
   | 'synced'
@@ -99,6 +97,11 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, c
       await handleDeadLetter(env, message);
       observeQueueMessage(batch.queue, message, 'dead_lettered');
     }
+    return;
+  }
+  if (batch.queue === ENRICH_QUEUE_NAME) {
+    for (const message of batch.messages)
+      observeQueueMessage(batch.queue, message, await handleEnrichMessage(env, message));
     return;
   }
   // Sequential. wrangler.toml sets max_batch_size = 1 so each sync has the invocation's whole

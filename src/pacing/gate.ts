@@ -31,6 +31,26 @@ export const MAX_INLINE_WAIT_MS = 5_000;
  */
 export const STALE_SLOT_MS = 500;
 
+/**
+ * The most limiter round trips one gate makes for `calls` upstream calls: batches of 1, 2, 4, then
+ * MAX_BATCH, plus one for a batch dropped as stale. Each round trip is a Durable Object call, which
+ * may count as a subrequest, so invocation budgets reserve room for them (upstreamCallsWithin).
+ */
+export function limiterRoundTrips(calls: number): number {
+  if (calls <= 0) return 0;
+  let trips = 0;
+  let batch = 1;
+  for (let covered = 0; covered < calls; covered += batch, batch = Math.min(MAX_BATCH, batch * 2)) trips += 1;
+  return trips + 1;
+}
+
+/** The most upstream calls through one gate whose calls and limiter round trips fit in `subrequests`. */
+export function upstreamCallsWithin(subrequests: number): number {
+  let calls = Math.max(0, Math.floor(subrequests));
+  while (calls > 0 && calls + limiterRoundTrips(calls) > subrequests) calls -= 1;
+  return calls;
+}
+
 export type RequestGate = {
   /** Waits for a send time, then starts `request` (which must start the fetch synchronously). */
   send<T>(request: () => Promise<T>): Promise<T>;

@@ -23,13 +23,16 @@
  * dropped when that chunk already committed. An unfinished sync enqueues its own continuation.
  * TMDB enrichment runs after the chunk on what it touched; it never fails or rolls back the sync.
  */
-import { optionalSecret } from '../config';
+import { pagesPerRun, subrequestBudget } from '../config';
 import { keyRing } from '../crypto/envelope';
-import { type BatchItem, database, isoNow, runBatch } from '../db/client';
+import { type BatchItem, type Database, database, isoNow, runBatch } from '../db/client';
 import { historyWritten } from '../history/write-hooks';
 import { ApiError } from '../http/errors';
+import { requestEnrichment } from '../jobs/enrichment';
 import { observeSync } from '../observability/hooks';
 import { describeError, log } from '../observability/log';
+import { limiterRoundTrips, upstreamCallsWithin } from '../pacing/gate';
+import { tmdbKeyOf } from '../tmdb/client';
 import { type EnrichmentResult, enrichUser } from '../tmdb/enrich';
 import { readConnectionState, scheduleNextSync, USABLE_STATUSES } from '../trakt/connections';
 import { traktUserContext } from '../trakt/context';
@@ -40,6 +43,7 @@ import { type Chunk, commit, type KindResult, runKind } from './passes';
 import { nextSyncAt } from './schedule';
 import {
   acquireSyncLease,
+  markTmdbBacklog,
   readPass,
   readSyncState,
   recordFailure,
@@ -53,13 +57,6 @@ import {
 export type { KindResult } from './passes';
 export type { SyncKind } from './state';
 
-/** Trakt pages one chunk fetches by default (SYNC_PAGES_PER_RUN). */
-export const DEFAULT_PAGES_PER_RUN = 40;
-/**
- * Trakt + TMDB calls one invocation may make by default (SYNC_SUBREQUEST_BUDGET): under Workers
- * Free's 50 subrequests, with room for a token refresh. Workers Paid deployments may raise it.
- */
-export const DEFAULT_SUBREQUEST_BUDGET = 45;
 /** Subrequests kept back for a token refresh (and its retry) during the chunk. */
 const SUBREQUEST_RESERVE = 2;
 
@@ -116,18 +113,6 @@ export type SyncOptions = {
   enqueue?: (message: ContinuationMessage) => Promise<void>;
 };
 
-const positiveInt = (value: string | undefined, fallback: number) => {
-  const n = Number(value);
-  return Number.isSafeInteger(n) && n >= 1 ? n : fallback;
-};
-
-export function pagesPerRun(env: Env): number {
-  return positiveInt(env.SYNC_PAGES_PER_RUN, DEFAULT_PAGES_PER_RUN);
-}
-export function subrequestBudget(env: Env): number {
-  return positiveInt(env.SYNC_SUBREQUEST_BUDGET, DEFAULT_SUBREQUEST_BUDGET);
-}
-
 /** Progress of the unfinished passes stored for a user (for /trakt/sync-status/). */
 export function syncProgressOf(state: SyncStateRow | undefined): SyncProgress {
   const progress: SyncProgress = {};
@@ -155,7 +140,7 @@ async function readSyncKeys(env: Env, userId: number) {
   const db = database(env.DB);
   const ring = await keyRing(env);
   const keys = await readApiKeys(db, ring, userId, [...TRAKT_KEY_SERVICES, 'tmdb'], ['tmdb']);
-  return { keys, tmdbKey: keys.tmdb?.secret ?? optionalSecret(env.TMDB_API_KEY) };
+  return { keys, tmdbKey: tmdbKeyOf(env, keys) };
 }
 
 /**
@@ -206,7 +191,8 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     now,
     background: options.background === true,
     traktCalls: 0,
-    pagesLeft: Math.min(options.pagesPerRun ?? pagesPerRun(env), budget - SUBREQUEST_RESERVE),
+    // Each Trakt call may also cost a limiter round trip (a Durable Object call) now and then.
+    pagesLeft: Math.min(options.pagesPerRun ?? pagesPerRun(env), upstreamCallsWithin(budget - SUBREQUEST_RESERVE)),
     session: {},
     state,
     pending: [],
@@ -278,42 +264,17 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
 
   const progress: SyncProgress = {};
   for (const kind of unfinished) progress[kind] = progressOf(chunk.passes[kind]!);
-  const backlog = (state?.tmdbBacklog ?? 0) > 0;
-  const touchedAny = chunk.touched.movies.size > 0 || chunk.touched.shows.size > 0;
-  let backlogLeft = backlog;
-  if (options.enrich !== false && (touchedAny || (backlog && options.background))) {
-    try {
-      const { tmdbKey } = await keysRead;
-      const enrichment = await enrichUser(env, ctx.db, userId, tmdbKey, {
-        targets: {
-          movies: [...chunk.touched.movies],
-          shows: [...chunk.touched.shows],
-          backlog: backlog && options.background === true,
-        },
-        budget: budget - SUBREQUEST_RESERVE - chunk.traktCalls,
-        now: finishedAt,
-      });
-      result.enrichment = enrichment.result;
-      backlogLeft = enrichment.backlog || (backlog && options.background !== true);
-      await writeLastResult(ctx.db, userId, JSON.stringify(result), backlogLeft);
-      // New posters, runtimes and genres change what the reads return: same hook as the sync's batch.
-      if (enrichment.result.calls > 0) await runBatch(env.DB, historyWritten(userId, now()));
-    } catch (error) {
-      // Enrichment is best effort: items stay without images and are enriched on a later run.
-      log.warn('tmdb_enrichment_failed', { user_id: userId, ...describeError(error) });
-    }
-  }
+  if (options.enrich !== false) await enrichAfterChunk(env, ctx.db, chunk, options, result, complete, keysRead);
 
-  // Continue an unfinished pass, or a TMDB backlog this background run made progress on.
-  const drainBacklog = options.background === true && backlogLeft && (result.enrichment?.calls ?? 0) > 0;
-  if (!complete || drainBacklog) {
+  // Continue an unfinished pass (TMDB work continues itself on its own queue).
+  if (!complete) {
     const expect: ChunkExpectation = {};
     for (const kind of unfinished) expect[kind] = { pass: chunk.passes[kind]!.id, chunk: chunk.passes[kind]!.chunks };
     // Only the unfinished kinds continue (a finished one would cost a last_activities call per chunk).
     const message: ContinuationMessage = {
       user_id: userId,
       enqueued_at: isoNow(finishedAt),
-      kinds: complete ? options.kinds : unfinished,
+      kinds: unfinished,
       expect,
     };
     const enqueue =
@@ -327,6 +288,58 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   }
   observed.succeeded(result);
   return { complete, stale: false, result, progress };
+}
+
+/**
+ * TMDB work for what a chunk touched. A background chunk only queues it (jobs/enrichment.ts): its
+ * subrequests are for Trakt, and the enrichment queue's low concurrency keeps a big backlog from
+ * starving syncs. A fetch endpoint's chunk enriches its own titles before answering, within what
+ * is left of its budget, and queues the rest. Never fails the sync: titles stay unenriched and the
+ * backlog flag brings them back.
+ */
+async function enrichAfterChunk(
+  env: Env,
+  db: Database,
+  chunk: Chunk,
+  options: SyncOptions,
+  result: SyncResult,
+  complete: boolean,
+  keysRead: ReturnType<typeof readSyncKeys>,
+): Promise<void> {
+  const { userId } = chunk;
+  const touched = { movies: [...chunk.touched.movies], shows: [...chunk.touched.shows] };
+  const touchedAny = touched.movies.length > 0 || touched.shows.length > 0;
+  const backlog = (chunk.state?.tmdbBacklog ?? 0) > 0;
+  if (!touchedAny && !(backlog && options.background && complete)) return;
+  const now = chunk.now();
+  try {
+    const { tmdbKey } = await keysRead;
+    if (!tmdbKey) {
+      // Nothing can be fetched now; a TMDB key stored later finds the work through the flag.
+      if (touchedAny) await runBatch(env.DB, [markTmdbBacklog(userId)]);
+      return;
+    }
+    if (options.background) {
+      await requestEnrichment(env, userId, { ...touched, backlog: !touchedAny }, now);
+      return;
+    }
+    const budget = options.subrequestBudget ?? subrequestBudget(env);
+    const spent = chunk.traktCalls + limiterRoundTrips(chunk.traktCalls);
+    const enrichment = await enrichUser(env, db, userId, tmdbKey, {
+      targets: { ...touched, backlog: false },
+      budget: upstreamCallsWithin(budget - SUBREQUEST_RESERVE - spent),
+      now,
+    });
+    result.enrichment = enrichment.result;
+    const left = enrichment.backlog || backlog;
+    await writeLastResult(db, userId, JSON.stringify(result), left);
+    // New posters, runtimes and genres change what the reads return: same hook as the sync's batch.
+    if (enrichment.result.calls > 0) await runBatch(env.DB, historyWritten(userId, chunk.now()));
+    if (left) await requestEnrichment(env, userId, { movies: [], shows: [], backlog: true }, chunk.now());
+  } catch (error) {
+    log.warn('tmdb_enrichment_failed', { user_id: userId, ...describeError(error) });
+    await runBatch(env.DB, [markTmdbBacklog(userId)]).catch(() => undefined);
+  }
 }
 
 function parseResult(lastResult: string | null | undefined): SyncResult | undefined {

@@ -160,6 +160,53 @@ export async function writeLastResult(db: Database, userId: number, lastResult: 
     .where(eq(syncState.userId, userId));
 }
 
+/** Longer than the longest enrichment run (one invocation's TMDB budget, paced). */
+export const ENRICH_LEASE_MS = 2 * 60 * 1000;
+
+/**
+ * Takes the user's enrichment lease (one enrichment run per user at a time, so two queued runs never
+ * fetch the same titles). An UPDATE, never an insert: a user without sync state (deleted, or never
+ * synced) has nothing to enrich. False when another run holds it, or there is no row.
+ */
+export async function acquireEnrichLease(db: Database, userId: number, now: number): Promise<boolean> {
+  const taken = await db
+    .update(syncState)
+    .set({ enrichLeaseUntil: isoNow(now + ENRICH_LEASE_MS) })
+    .where(
+      and(
+        eq(syncState.userId, userId),
+        sql`(${syncState.enrichLeaseUntil} IS NULL OR ${syncState.enrichLeaseUntil} <= ${isoNow(now)})`,
+      ),
+    )
+    .returning({ userId: syncState.userId });
+  return taken.length > 0;
+}
+
+/** Whether the user has a sync state row (an enrichment lease that could not be taken: busy, or no user). */
+export async function hasSyncState(db: Database, userId: number): Promise<boolean> {
+  const row = await db.query.syncState.findFirst({ columns: { userId: true }, where: eq(syncState.userId, userId) });
+  return row !== undefined;
+}
+
+/**
+ * Ends an enrichment run in one statement: its figures go into `last_result.enrichment` (json_set,
+ * so a sync chunk writing its own result meanwhile loses nothing), the backlog flag is set, and
+ * the lease is released. Without `enrichment`, only the flag and the lease (a failed run).
+ */
+export function finishEnrichment(userId: number, backlog: boolean, enrichment?: unknown): SQL {
+  const result =
+    enrichment === undefined
+      ? sql`last_result`
+      : sql`json_set(coalesce(last_result, '{}'), '$.enrichment', json(${JSON.stringify(enrichment)}))`;
+  return sql`UPDATE sync_state SET last_result = ${result}, tmdb_backlog = ${backlog ? 1 : 0},
+    enrich_lease_until = NULL WHERE user_id = ${userId}`;
+}
+
+/** A statement recording that the user's library still waits for TMDB (a queue send or a run failed). */
+export function markTmdbBacklog(userId: number): SQL {
+  return sql`UPDATE sync_state SET tmdb_backlog = 1 WHERE user_id = ${userId}`;
+}
+
 /** A background sync that exhausted its retries: visible in /trakt/sync-status/. */
 export async function recordSyncGaveUp(db: Database, userId: number, now = Date.now()) {
   await db
@@ -200,6 +247,7 @@ export const EMPTY_SYNC_STATE = {
   moviesReconciledAt: null,
   showsReconciledAt: null,
   tmdbBacklog: 0,
+  enrichLeaseUntil: null,
 } satisfies SyncStateUpdate;
 
 /** A statement deleting the user's sync state row (account deletion). */

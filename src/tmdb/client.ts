@@ -4,6 +4,7 @@
  * (kept out of URLs and logs); a v3 key can only go in `?api_key=`. Retries, timeouts and 429
  * handling come from http/upstream; a 404 is an answer ("not on TMDB"), not an error.
  */
+import { optionalSecret } from '../config';
 import { ApiError } from '../http/errors';
 import {
   defaultDeps,
@@ -49,6 +50,11 @@ export type TmdbSeason = {
   }>;
 };
 export type TmdbFind = { movie_results?: Array<{ id: number }>; tv_results?: Array<{ id: number }> };
+
+/** The TMDB key a user's calls use: their own (POST /users/api-keys/), else the deployment's TMDB_API_KEY. */
+export function tmdbKeyOf(env: Env, keys: { tmdb?: { secret: string } }): string | undefined {
+  return keys.tmdb?.secret ?? optionalSecret(env.TMDB_API_KEY);
+}
 
 /** v4 read tokens are JWTs; v3 keys are 32 hex characters. */
 export function isReadAccessToken(key: string): boolean {

@@ -1,18 +1,22 @@
 /**
  * @module
- * TMDB enrichment after a sync chunk: posters for movies and shows, stills/titles/overviews/ratings
- * for episodes (one /tv/{id}/season/{n} call per season, never one per episode), and /find for
- * items whose Trakt tmdb id is null. The cache is global (public data shared by every user who
+ * TMDB enrichment of one user's titles: posters for movies and shows, stills/titles/overviews/
+ * ratings for episodes (one /tv/{id}/season/{n} call per season, never one per episode), and /find
+ * for items whose Trakt tmdb id is null. The cache is global (public data shared by every user who
  * watched a title), so a second user with the same titles costs no TMDB calls.
  *
- * Work is bounded twice: only the titles the chunk touched are looked at, plus a slice of the
- * user's backlog (titles an earlier run had no budget for) when `sync_state.tmdb_backlog` says
- * there is one, so no run scans the whole library for nothing; and every run stops at its call
- * budget (the rest stays in the backlog), paced under TMDB's ~40 requests/second.
+ * Runs from the `trakt-enrich` queue (jobs/enrichment.ts), one user per invocation; a fetch
+ * endpoint also enriches what its own chunk touched before answering, within what is left of its
+ * budget. Work is bounded twice: only the titles named (those a sync chunk touched) are looked at,
+ * plus a slice of the user's backlog (titles an earlier run had no budget for) when
+ * `sync_state.tmdb_backlog` says there is one, so no run scans the whole library for nothing; and
+ * every run stops at its call budget (the rest stays in the backlog). Every call goes through the
+ * app-wide TMDB limiter (pacing/gate.ts); a refusal for rate ends the run early with `retryAfter`.
  */
 import { type AnyColumn, and, desc, eq, isNotNull, isNull, lt, or, type SQL, sql } from 'drizzle-orm';
 import { chunk, type Database, isoNow, runBatch } from '../db/client';
 import { movies, seasons, shows, tmdbExternalIds, tmdbSeasons, tmdbTitles } from '../db/schema';
+import { ApiError } from '../http/errors';
 import { TmdbClient } from './client';
 
 /** TMDB reports unknown runtimes as 0 or null; both mean "unknown" here (the stats' minutes_unknown_plays). */
@@ -37,6 +41,12 @@ export type EnrichmentResult = {
   skipped?: 'no_tmdb_key' | 'budget_exhausted';
 };
 
+/**
+ * `backlog`: something wanted was left for a later run. `retryAfter`: TMDB calls were refused for
+ * rate (seconds until they are accepted again); the run stopped early, it did not fail.
+ */
+export type EnrichmentOutcome = { result: EnrichmentResult; backlog: boolean; retryAfter?: number };
+
 /** What to enrich: the trakt ids a chunk touched, and whether to take a slice of the backlog too. */
 export type EnrichTargets = { movies: number[]; shows: number[]; backlog: boolean };
 
@@ -53,6 +63,8 @@ type Run = {
   budget: number;
   /** True when some wanted item was left for a later run (budget, or a backlog slice that came back full). */
   more: boolean;
+  /** Seconds until TMDB (or the app-wide TMDB limiter) accepts calls again, when a call was refused for rate. */
+  retryAfter?: number;
 };
 
 /**
@@ -63,7 +75,12 @@ async function paced(run: Run, tasks: Array<() => Promise<void>>): Promise<void>
   for (let i = 0; i < tasks.length; i += CONCURRENCY) {
     const started = Date.now();
     const results = await Promise.allSettled(tasks.slice(i, i + CONCURRENCY).map((task) => task()));
-    if (results.some((r) => r.status === 'rejected')) run.more = true;
+    for (const r of results) {
+      if (r.status === 'fulfilled') continue;
+      run.more = true;
+      if (r.reason instanceof ApiError && r.reason.code === 'rate_limited' && r.reason.retryAfter !== undefined)
+        run.retryAfter = Math.max(run.retryAfter ?? 0, r.reason.retryAfter);
+    }
     const elapsed = Date.now() - started;
     if (i + CONCURRENCY < tasks.length && elapsed < PACE_MS) await run.sleep(PACE_MS - elapsed);
   }
@@ -381,7 +398,7 @@ export async function enrichUser(
   userId: number,
   apiKey: string | undefined,
   options: { targets: EnrichTargets; budget: number; now?: number; sleep?: (ms: number) => Promise<void> },
-): Promise<{ result: EnrichmentResult; backlog: boolean }> {
+): Promise<EnrichmentOutcome> {
   const result: EnrichmentResult = { calls: 0, titles: 0, seasons: 0, lookups: 0 };
   const hasWork = options.targets.backlog || options.targets.movies.length > 0 || options.targets.shows.length > 0;
   if (!apiKey) return { result: { ...result, skipped: 'no_tmdb_key' }, backlog: hasWork };
@@ -404,5 +421,5 @@ export async function enrichUser(
   await runBatch(env.DB, await fetchTitles(run));
   if (options.targets.shows.length > 0 || options.targets.backlog) await runBatch(env.DB, await fetchSeasons(run));
   result.calls = run.client.calls;
-  return { result, backlog: run.more };
+  return { result, backlog: run.more, retryAfter: run.retryAfter };
 }
