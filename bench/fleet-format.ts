@@ -31,7 +31,6 @@ export type FleetModelRow = {
   deferrals: number;
   trakt_calls: number;
   tmdb_calls: number;
-  tmdb_calls_dropped: number;
   trakt_peak_per_second: number;
   trakt_mean_per_second: number;
   tmdb_peak_per_second: number;
@@ -41,6 +40,9 @@ export type FleetModelRow = {
   delay_p95_minutes: number;
   delay_max_minutes: number;
   backlog_at_end: number;
+  enrich_deferrals: number;
+  enrich_wait_p95_minutes: number;
+  enrich_waiting_at_end: number;
   trakt_demand_ratio: number;
 };
 export type FleetModelFigures = { mix: FleetProfile[]; results: FleetModelRow[] };
@@ -94,6 +96,7 @@ export function fleetSection(crons: CronFigures[], model: FleetModelFigures, lim
     r.peak_syncs_in_flight,
     `${r.delay_p50_minutes} / ${r.delay_p95_minutes} / ${r.delay_max_minutes}`,
     n(r.backlog_at_end),
+    `${r.enrich_wait_p95_minutes} / ${n(r.enrich_deferrals)} / ${n(r.enrich_waiting_at_end)}`,
   ]);
   return [
     FLEET_START,
@@ -130,7 +133,9 @@ export function fleetSection(crons: CronFigures[], model: FleetModelFigures, lim
       .map((p) => `${Math.round(p.share * 100)}% ${p.name} (${p.traktCalls} Trakt, ${p.tmdbCalls} TMDB calls)`)
       .join('; ')}. Limits ${limits.trakt} Trakt and ${limits.tmdb} TMDB requests per second; figures are for the ` +
       'last simulated hour (after 2 hours of warm-up, 5 at the 240-minute interval). "Demand" is the Trakt calls ' +
-      'the fleet needs per hour ÷ what the limit allows.',
+      'the fleet needs per hour ÷ what the limit allows. TMDB calls run after the sync, from the `trakt-enrich` ' +
+      'queue (at most 2 runs at once, 8 calls in flight each); "wait" is from the sync queuing them to the run ' +
+      'finishing.',
     '',
     table(
       [
@@ -145,6 +150,7 @@ export function fleetSection(crons: CronFigures[], model: FleetModelFigures, lim
         'syncs in flight (peak)',
         'due → done, min (p50 / p95 / max)',
         'backlog at the end',
+        'enrichment: wait p95 min / deferrals / waiting at the end',
       ],
       modelRows,
     ),

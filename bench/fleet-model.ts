@@ -4,13 +4,17 @@
  * (pacing/token-bucket.ts) and the deferral delay (jobs/deferral.ts). Used by fleet.bench.test.ts.
  *
  * What it models: every user is due once per interval at its phase (the cron delivers each message
- * at that time); a sync is a chain of Trakt calls then TMDB calls (the mix below), each call takes a
- * send time from its key's limiter and lasts a fixed latency. A call that would wait longer than
- * MAX_INLINE_WAIT_MS is refused: a Trakt refusal defers the whole sync (it comes back at the
- * limiter's return time plus the deferral jitter and starts over, as the queue consumer does); a
- * TMDB refusal ends that run's enrichment (the titles wait for a later run).
- * What it leaves out: batch reservations (they change limiter round trips, not rates), the
- * Queues consumer concurrency cap (reported as the peak of syncs in flight instead), D1 time.
+ * at that time); a sync is a chain of Trakt calls (the mix below), each call takes a send time from
+ * the Trakt limiter and lasts a fixed latency. A finished sync that touched titles queues an
+ * enrichment run on `trakt-enrich`, whose consumers run at most ENRICH_CONCURRENCY at a time
+ * (wrangler.toml `max_concurrency`), first in first out; a run's TMDB calls go out in groups of
+ * ENRICH_LANES in flight (src/tmdb/enrich.ts), each taking a send time from the TMDB limiter. A call
+ * that would wait longer than MAX_INLINE_WAIT_MS is refused: a Trakt refusal defers the whole sync
+ * (it comes back at the limiter's return time plus the deferral jitter and starts over, as the
+ * queue consumer does); a TMDB refusal defers the enrichment run the same way (it comes back to the
+ * end of the enrichment queue and resumes with the calls it has left).
+ * What it leaves out: batch reservations (they change limiter round trips, not rates), the sync
+ * queue's consumer cap (reported as the peak of syncs in flight instead), D1 time.
  */
 import { deferralDelaySeconds } from '../src/jobs/deferral';
 import { fanOutDelaySeconds } from '../src/jobs/fan-out';
@@ -55,7 +59,6 @@ export type ModelResult = {
   deferrals: number;
   trakt_calls: number;
   tmdb_calls: number;
-  tmdb_calls_dropped: number;
   trakt_peak_per_second: number;
   trakt_mean_per_second: number;
   tmdb_peak_per_second: number;
@@ -67,11 +70,31 @@ export type ModelResult = {
   delay_max_minutes: number;
   /** Syncs due by the end that had not completed. */
   backlog_at_end: number;
+  /** Enrichment runs deferred for a TMDB refusal, and the wait from queued to done (p95, minutes). */
+  enrich_deferrals: number;
+  enrich_wait_p95_minutes: number;
+  /** Enrichment runs queued or running at the end. */
+  enrich_waiting_at_end: number;
   /** Trakt calls the mix demands per hour ÷ what TRAKT_APP_MAX_RPS allows per hour. */
   trakt_demand_ratio: number;
 };
 
-type Job = { due: number; traktLeft: number; tmdbLeft: number; profile: SyncProfile; deferrals: number };
+/** Enrichment runs at once (wrangler.toml: trakt-enrich `max_concurrency`). */
+export const ENRICH_CONCURRENCY = 2;
+/** TMDB calls one enrichment run has in flight at once (src/tmdb/enrich.ts CONCURRENCY). */
+const ENRICH_LANES = 8;
+
+type Job = {
+  due: number;
+  traktLeft: number;
+  tmdbLeft: number;
+  profile: SyncProfile;
+  deferrals: number;
+  /** `sync`: the Trakt chain; `enrich`: an enrichment run in progress; `queued`: back on trakt-enrich. */
+  stage: 'sync' | 'enrich' | 'queued';
+  /** When its enrichment was queued (for the wait figures). */
+  enrichQueuedAt?: number;
+};
 type Event = { at: number; job: Job; seq: number };
 
 /** A binary min-heap on (at, seq): events run in time order, ties in insertion order. */
@@ -166,6 +189,7 @@ export function simulateFleet(input: ModelInput): ModelResult {
         tmdbLeft: profile.tmdbCalls,
         profile,
         deferrals: 0,
+        stage: 'sync',
       });
     }
   }
@@ -179,7 +203,18 @@ export function simulateFleet(input: ModelInput): ModelResult {
   };
   let completed = 0;
   let deferrals = 0;
-  let dropped = 0;
+  let enrichDeferrals = 0;
+  const enrichWaits: number[] = [];
+  const enrichQueue: Job[] = [];
+  let enrichRunning = 0;
+  const startEnrichment = (at: number) => {
+    while (enrichRunning < ENRICH_CONCURRENCY && enrichQueue.length > 0) {
+      const job = enrichQueue.shift()!;
+      enrichRunning++;
+      job.stage = 'enrich';
+      events.push(at, job);
+    }
+  };
   let inFlight = 0;
   let peakInFlight = 0;
   const delays: number[] = [];
@@ -188,10 +223,45 @@ export function simulateFleet(input: ModelInput): ModelResult {
   for (let event = events.pop(); event; event = events.pop()) {
     const { at, job } = event;
     if (at >= end) {
-      if (job.due < end) unfinishedDue++;
+      if (job.due < end && job.stage === 'sync') unfinishedDue++;
       continue;
     }
-    const fresh = job.traktLeft === job.profile.traktCalls && job.tmdbLeft === job.profile.tmdbCalls;
+    if (job.stage === 'queued') {
+      // A deferred enrichment message is delivered again: back to the end of the enrichment queue.
+      enrichQueue.push(job);
+      startEnrichment(at);
+      continue;
+    }
+    if (job.stage === 'enrich') {
+      if (job.tmdbLeft > 0) {
+        const answer = reserveSlots(tmdb, at, {
+          count: 1,
+          ratePerSecond: input.tmdbRps,
+          maxWaitMs: MAX_INLINE_WAIT_MS,
+        });
+        tmdb = answer.state;
+        if (answer.granted) {
+          const sendAt = answer.slots[0]!;
+          count(tmdbPerSecond, sendAt);
+          job.tmdbLeft--;
+          // The next call of the run goes out with this one, except after each group of ENRICH_LANES.
+          const doneInRun = job.profile.tmdbCalls - job.tmdbLeft;
+          events.push(doneInRun % ENRICH_LANES === 0 ? sendAt + tmdbLatency : sendAt, job);
+          continue;
+        }
+        enrichRunning--;
+        if (at >= measureFrom) enrichDeferrals++;
+        job.stage = 'queued';
+        events.push(at + deferralDelaySeconds(answer.retryAfterMs / 1000, random()) * 1000, job);
+        startEnrichment(at);
+        continue;
+      }
+      enrichRunning--;
+      if (at >= measureFrom) enrichWaits.push((at - job.enrichQueuedAt!) / 60_000);
+      startEnrichment(at);
+      continue;
+    }
+    const fresh = job.traktLeft === job.profile.traktCalls;
     if (fresh) {
       inFlight++;
       if (at >= measureFrom) peakInFlight = Math.max(peakInFlight, inFlight);
@@ -209,7 +279,6 @@ export function simulateFleet(input: ModelInput): ModelResult {
         if (at >= measureFrom) deferrals++;
         job.deferrals++;
         job.traktLeft = job.profile.traktCalls;
-        job.tmdbLeft = job.profile.tmdbCalls;
         events.push(at + deferralDelaySeconds(answer.retryAfterMs / 1000, random()) * 1000, job);
         continue;
       }
@@ -219,23 +288,16 @@ export function simulateFleet(input: ModelInput): ModelResult {
       events.push(sendAt + traktLatency, job);
       continue;
     }
-    if (job.tmdbLeft > 0) {
-      const answer = reserveSlots(tmdb, at, { count: 1, ratePerSecond: input.tmdbRps, maxWaitMs: MAX_INLINE_WAIT_MS });
-      tmdb = answer.state;
-      if (answer.granted) {
-        const sendAt = answer.slots[0]!;
-        count(tmdbPerSecond, sendAt);
-        job.tmdbLeft--;
-        events.push(sendAt + tmdbLatency, job);
-        continue;
-      }
-      if (at >= measureFrom) dropped += job.tmdbLeft;
-      job.tmdbLeft = 0;
-    }
     inFlight--;
     if (at >= measureFrom) {
       completed++;
       delays.push((at - job.due) / 60_000);
+    }
+    // The sync's last chunk queues the titles it touched on trakt-enrich.
+    if (job.tmdbLeft > 0) {
+      job.enrichQueuedAt = at;
+      enrichQueue.push(job);
+      startEnrichment(at);
     }
   }
 
@@ -255,7 +317,6 @@ export function simulateFleet(input: ModelInput): ModelResult {
     deferrals,
     trakt_calls: sum(traktPerSecond),
     tmdb_calls: sum(tmdbPerSecond),
-    tmdb_calls_dropped: dropped,
     trakt_peak_per_second: Math.max(0, ...traktPerSecond.values()),
     trakt_mean_per_second: round(sum(traktPerSecond) / 3600),
     tmdb_peak_per_second: Math.max(0, ...tmdbPerSecond.values()),
@@ -265,6 +326,9 @@ export function simulateFleet(input: ModelInput): ModelResult {
     delay_p95_minutes: round(percentile(sortedDelays, 0.95)),
     delay_max_minutes: round(sortedDelays[sortedDelays.length - 1] ?? 0),
     backlog_at_end: unfinishedDue,
+    enrich_deferrals: enrichDeferrals,
+    enrich_wait_p95_minutes: round(percentile(enrichWaits.sort((a, b) => a - b), 0.95)),
+    enrich_waiting_at_end: enrichQueue.length + enrichRunning,
     trakt_demand_ratio: round(demandPerHour, 2),
   };
 }

@@ -21,7 +21,9 @@
  * resumes there. Every write is idempotent (plays are unique by Trakt id, totals are recomputed),
  * so a re-run chunk is harmless; a queued continuation also names the chunk it expects and is
  * dropped when that chunk already committed. An unfinished sync enqueues its own continuation.
- * TMDB enrichment runs after the chunk on what it touched; it never fails or rolls back the sync.
+ * TMDB enrichment of what the chunk touched never fails or rolls back the sync: a background chunk
+ * queues it on `trakt-enrich` (jobs/enrichment.ts); a fetch endpoint's chunk runs it inline within
+ * what is left of its budget and queues the rest (enrichAfterChunk).
  */
 import { pagesPerRun, subrequestBudget } from '../config';
 import { keyRing } from '../crypto/envelope';
@@ -101,8 +103,9 @@ export type SyncOptions = {
   kinds: SyncKind[];
   now?: () => number;
   waitUntil?: (promise: Promise<unknown>) => void;
+  /** false: no TMDB work at all, neither inline nor queued (tests and benchmarks of the sync alone). */
   enrich?: boolean;
-  /** Background runs may start the weekly reconcile and drain a TMDB backlog when Trakt had nothing new. */
+  /** Background runs may start the weekly reconcile, and ask for a TMDB backlog run when Trakt had nothing new. */
   background?: boolean;
   /** Set by a queued continuation: run only if these passes are still at these chunks. */
   expect?: ChunkExpectation;
