@@ -327,7 +327,12 @@ export function simulateFleet(input: ModelInput): ModelResult {
     delay_max_minutes: round(sortedDelays[sortedDelays.length - 1] ?? 0),
     backlog_at_end: unfinishedDue,
     enrich_deferrals: enrichDeferrals,
-    enrich_wait_p95_minutes: round(percentile(enrichWaits.sort((a, b) => a - b), 0.95)),
+    enrich_wait_p95_minutes: round(
+      percentile(
+        enrichWaits.sort((a, b) => a - b),
+        0.95,
+      ),
+    ),
     enrich_waiting_at_end: enrichQueue.length + enrichRunning,
     trakt_demand_ratio: round(demandPerHour, 2),
   };
