@@ -273,9 +273,18 @@ export const plays = sqliteTable(
     seasonNumber: integer(),
     episodeNumber: integer(),
     episodeTraktId: integer(),
+    /**
+     * What this play contributes to the stats rollups (`play_stats`, kept by triggers, migration 0010;
+     * written by src/history/stats.ts): minutes (0 = TMDB knows no runtime, NULL = TMDB data not
+     * fetched yet; both count as unknown) and genre names (JSON).
+     */
+    countedRuntime: integer(),
+    countedGenres: text(),
   },
   (t) => [
     uniqueIndex('plays_user_history_unique').on(t.userId, t.historyId),
+    // Plays still waiting for TMDB data: what enrichment runs count again.
+    index('plays_uncounted_idx').on(t.userId).where(sql`${t.countedRuntime} IS NULL`),
     // Keyset pagination of /trakt/history/ on (watched_at, history_id), one index per filter shape;
     // the type and movie ones also serve the sync (their prefixes), the episode one the per-episode totals.
     index('plays_user_watched_idx').on(t.userId, t.watchedAt, t.historyId),
@@ -411,9 +420,10 @@ export const userDataVersions = sqliteTable('user_data_versions', {
 });
 
 /**
- * Stats rollups per user, rebuilt from `plays` whenever plays or their TMDB metadata change.
- * `dimension`: `total` (bucket `movie` | `episode` | `show`), `month` (`2024-01`; years are summed from months),
- * `weekday_hour` (`<0-6, Monday = 0>-<0-23>`, UTC), `genre` (the genre name).
+ * Stats rollups per user, kept exact by triggers on `plays` (migration 0010) in the same transaction
+ * as every insert, delete and recount of a play. `dimension`: `total` (bucket `movie` | `episode` |
+ * `show`), `month` (`2024-01`; years are summed from months), `weekday_hour` (`<0-6, Monday = 0>-<0-23>`,
+ * UTC), `day` (`2024-01-31`, plays only), `genre` (the genre name). Rows may fall to 0 plays.
  */
 export const playStats = sqliteTable(
   'play_stats',
@@ -421,13 +431,14 @@ export const playStats = sqliteTable(
     userId: integer()
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    dimension: text({ enum: ['total', 'month', 'weekday_hour', 'genre', 'day', 'version'] }).notNull(),
+    dimension: text({ enum: ['total', 'month', 'weekday_hour', 'genre', 'day'] }).notNull(),
     bucket: text().notNull(),
     plays: integer().notNull(),
     minutes: integer().notNull(),
     minutesUnknownPlays: integer().notNull(),
     /** `total` rows only: distinct movies / episodes / shows with a play. */
     watched: integer(),
+    /** Unused since migration 0010 (first and last play come from the plays index). */
     firstPlayAt: text(),
     lastPlayAt: text(),
   },

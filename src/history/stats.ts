@@ -1,103 +1,135 @@
 /**
  * @module
- * `GET /trakt/stats/`: figures for a user's whole history, from ROLLUPS maintained at write time
- * (table `play_stats`, owned here).
+ * `GET /trakt/stats/`: figures for a user's whole history, from ROLLUPS kept exact at write time
+ * (table `play_stats`, owned here with the `plays.counted_*` columns).
  *
  * Why rollups and not aggregates at read time: any aggregate over `plays` reads every play
  * (60,000 rows for the XL account, even from a covering index), while the target is < 2,000 rows.
- * `rebuildPlayStats()` recomputes the user's rollup rows from `plays` joined to the TMDB runtimes
- * and genres, and records the data version it was built from (a `version` row). Every write of the
- * history bumps the data version (`historyWritten()`), and `readStats()` rebuilds the rollups only
- * when their version is not the current one: a sync costs what it changed (it never scans the
- * plays), the first stats read after a change pays one scan, and every read after it is one PK
- * range of a few hundred rows. A full rebuild (not deltas) stays correct whatever changed,
- * including runtimes that arrive after the plays.
+ * Triggers on `plays` (migration 0010) update the rollups in the same transaction as every insert
+ * and delete of a play, so a sync costs what it changed and a read only reads the rollups (one PK
+ * range) plus the first and last play from the `(user_id, watched_at)` index.
+ *
+ * Minutes and genres come from TMDB, which often arrives after the play. Each play records what it
+ * contributed (`counted_runtime`: minutes, 0 = TMDB knows none, NULL = not fetched yet;
+ * `counted_genres`), and `recountPlays()` sets them again from the TMDB cache: for the plays a sync
+ * chunk inserts (by history id, O(new plays)) and, after an enrichment run, for the titles it
+ * fetched plus a bounded sweep of the plays still waiting (partial index `plays_uncounted_idx`).
+ * The update trigger moves the minutes and genres between the rollup rows.
  *
  * `by_weekday_hour` is kept in UTC. With `?tz=` it is computed exactly instead, from the plays'
  * `(user_id, watched_at)` index joined to the zone's UTC-offset intervals since 2000 (DST and
  * half-hour zones included): that variant reads every play once (see BENCHMARKS.md for its cost).
  */
-import { eq, type SQL, sql } from 'drizzle-orm';
-import { type Database, runBatch } from '../db/client';
-import { playStats } from '../db/schema';
+import { and, eq, gte, inArray, type SQL, sql } from 'drizzle-orm';
+import { unionAll } from 'drizzle-orm/sqlite-core';
+import { chunk, type Database } from '../db/client';
+import { playStats, plays } from '../db/schema';
 import { freshnessQuery } from './data-version';
 
 export const TOP_GENRES = 10;
-/** How far back `by_day` reaches from the last rebuild: a year for the calendar, plus slack between syncs. */
+/** How far back `by_day` reaches: a year for the calendar, plus slack. */
 export const DAY_ROLLUP_DAYS = 400;
+/** Plays still waiting for TMDB data that one enrichment run counts again (`plays_uncounted_idx`). */
+export const UNCOUNTED_SWEEP = 500;
 const DAYS = 7;
 const HOURS = 24;
 
-/** The statements that replace the user's rollup rows; run them in the batch that changed the data. */
-export function rebuildPlayStats(userId: number, now: number): SQL[] {
-  const dayFrom = new Date(now - DAY_ROLLUP_DAYS * 86_400_000).toISOString().slice(0, 10);
-  return [
-    sql`DELETE FROM play_stats WHERE user_id = ${userId}`,
-    sql`WITH p AS MATERIALIZED (
-      SELECT pl.watched_at, pl.media_type, pl.movie_trakt_id, pl.show_trakt_id, pl.season_number, pl.episode_number,
-        CASE pl.media_type WHEN 'movie' THEN tm.runtime ELSE te.runtime END AS runtime,
-        CASE pl.media_type WHEN 'movie' THEN tm.genres ELSE tv.genres END AS genres
-      FROM plays pl
-      LEFT JOIN movies m ON pl.media_type = 'movie' AND m.user_id = pl.user_id AND m.trakt_id = pl.movie_trakt_id
-      LEFT JOIN tmdb_titles tm ON tm.kind = 'movie' AND tm.tmdb_id = m.tmdb_ref AND tm.status = 'found'
-      LEFT JOIN shows s ON pl.media_type = 'episode' AND s.user_id = pl.user_id AND s.trakt_id = pl.show_trakt_id
-      LEFT JOIN tmdb_titles tv ON tv.kind = 'tv' AND tv.tmdb_id = s.tmdb_ref AND tv.status = 'found'
-      LEFT JOIN tmdb_episodes te ON te.tmdb_show_id = s.tmdb_ref AND te.season_number = pl.season_number
-        AND te.episode_number = pl.episode_number
-      WHERE pl.user_id = ${userId}
-    )
-    INSERT INTO play_stats (user_id, dimension, bucket, plays, minutes, minutes_unknown_plays, watched,
-      first_play_at, last_play_at)
-    SELECT ${userId}, 'total', media_type, count(*), coalesce(sum(runtime), 0), sum(runtime IS NULL),
-      CASE media_type WHEN 'movie' THEN count(DISTINCT movie_trakt_id)
-        ELSE count(DISTINCT show_trakt_id || ':' || season_number || ':' || episode_number) END,
-      min(watched_at), max(watched_at)
-    FROM p GROUP BY media_type
-    UNION ALL
-    SELECT ${userId}, 'total', 'show', count(*), coalesce(sum(runtime), 0), sum(runtime IS NULL),
-      count(DISTINCT show_trakt_id),
-      min(watched_at), max(watched_at)
-    FROM p WHERE media_type = 'episode' HAVING count(*) > 0
-    UNION ALL
-    SELECT ${userId}, 'month', substr(watched_at, 1, 7), count(*), coalesce(sum(runtime), 0), sum(runtime IS NULL),
-      NULL, NULL, NULL
-    FROM p GROUP BY 3
-    UNION ALL
-    SELECT ${userId}, 'weekday_hour',
-      ((CAST(strftime('%w', watched_at) AS INTEGER) + 6) % 7) || '-' || CAST(strftime('%H', watched_at) AS INTEGER),
-      count(*), coalesce(sum(runtime), 0), sum(runtime IS NULL), NULL, NULL, NULL
-    FROM p GROUP BY 3
-    UNION ALL
-    SELECT ${userId}, 'genre', g.value, count(*), coalesce(sum(p.runtime), 0), sum(p.runtime IS NULL), NULL, NULL, NULL
-    FROM p, json_each(p.genres) AS g WHERE p.genres IS NOT NULL GROUP BY g.value`,
-    // Plays per UTC day since DAY_ROLLUP_DAYS before `now` only (the dashboard's calendar): at most
-    // DAY_ROLLUP_DAYS rows, read
-    // through the (user_id, watched_at) index. A statement of its own: D1 caps a compound SELECT at 5 terms.
-    sql`INSERT INTO play_stats (user_id, dimension, bucket, plays, minutes, minutes_unknown_plays)
-    SELECT ${userId}, 'day', substr(watched_at, 1, 10), count(*), 0, 0
-    FROM plays WHERE user_id = ${userId} AND watched_at >= ${dayFrom}
-    GROUP BY 3`,
-    // The data version these rollups describe, read in the same transaction as the rebuild.
-    sql`INSERT INTO play_stats (user_id, dimension, bucket, plays, minutes, minutes_unknown_plays)
-    SELECT ${userId}, 'version', '',
-      coalesce((SELECT version FROM user_data_versions WHERE user_id = ${userId}), 0), 0, 0`,
-  ];
+/** A play's runtime from the TMDB cache: minutes, 0 when TMDB knows none, NULL when not fetched yet. */
+const RUNTIME_NOW = sql.raw(`CASE plays.media_type WHEN 'movie' THEN (SELECT coalesce(t.runtime, 0) FROM movies m
+    JOIN tmdb_titles t ON t.kind = 'movie' AND t.tmdb_id = m.tmdb_ref
+    WHERE m.user_id = plays.user_id AND m.trakt_id = plays.movie_trakt_id)
+  ELSE (SELECT coalesce(e.runtime, 0) FROM shows s
+    JOIN tmdb_seasons ts ON ts.tmdb_show_id = s.tmdb_ref AND ts.season_number = plays.season_number
+    LEFT JOIN tmdb_episodes e ON e.tmdb_show_id = s.tmdb_ref AND e.season_number = plays.season_number
+      AND e.episode_number = plays.episode_number
+    WHERE s.user_id = plays.user_id AND s.trakt_id = plays.show_trakt_id) END`);
+/** A play's genres from the TMDB cache (the movie's, or the show's for an episode). */
+const GENRES_NOW = sql.raw(`CASE plays.media_type WHEN 'movie' THEN (SELECT t.genres FROM movies m
+    JOIN tmdb_titles t ON t.kind = 'movie' AND t.tmdb_id = m.tmdb_ref AND t.status = 'found'
+    WHERE m.user_id = plays.user_id AND m.trakt_id = plays.movie_trakt_id)
+  ELSE (SELECT t.genres FROM shows s
+    JOIN tmdb_titles t ON t.kind = 'tv' AND t.tmdb_id = s.tmdb_ref AND t.status = 'found'
+    WHERE s.user_id = plays.user_id AND s.trakt_id = plays.show_trakt_id) END`);
+
+function recount(where: SQL): SQL {
+  return sql`UPDATE plays SET counted_runtime = ${RUNTIME_NOW}, counted_genres = ${GENRES_NOW}
+    WHERE ${where} AND (counted_runtime IS NOT ${RUNTIME_NOW} OR counted_genres IS NOT ${GENRES_NOW})`;
 }
 
-function rollupQuery(db: Database, userId: number) {
+const inJson = (column: string, ids: readonly number[]) =>
+  sql`${sql.raw(column)} IN (SELECT value FROM json_each(${JSON.stringify(ids)}))`;
+
+/**
+ * Statements that count the given plays again from the TMDB cache as it is now (only plays whose
+ * contribution changes are written; the update trigger moves their minutes and genres):
+ * - `historyIds`: plays a sync chunk wrote (through the `(user_id, history_id)` index);
+ * - `movies` / `shows`: every play of those titles (after enrichment fetched them);
+ * - `sweep`: up to UNCOUNTED_SWEEP plays still waiting for TMDB data (titles another user's run cached).
+ * Run them in the batch that wrote the plays or the TMDB data, after those writes.
+ */
+export function recountPlays(
+  userId: number,
+  targets: { historyIds?: readonly number[]; movies?: readonly number[]; shows?: readonly number[]; sweep?: boolean },
+): SQL[] {
+  const statements: SQL[] = [];
+  for (const ids of chunk(targets.historyIds ?? []))
+    statements.push(recount(sql`user_id = ${userId} AND ${inJson('history_id', ids)}`));
+  for (const ids of chunk(targets.movies ?? []))
+    statements.push(recount(sql`user_id = ${userId} AND ${inJson('movie_trakt_id', ids)}`));
+  for (const ids of chunk(targets.shows ?? []))
+    statements.push(recount(sql`user_id = ${userId} AND ${inJson('show_trakt_id', ids)}`));
+  if (targets.sweep)
+    statements.push(
+      recount(sql`rowid IN (SELECT rowid FROM plays WHERE user_id = ${userId} AND counted_runtime IS NULL
+        LIMIT ${UNCOUNTED_SWEEP})`),
+    );
+  return statements;
+}
+
+const ROLLUP_COLUMNS = {
+  dimension: playStats.dimension,
+  bucket: playStats.bucket,
+  plays: playStats.plays,
+  minutes: playStats.minutes,
+  minutesUnknownPlays: playStats.minutesUnknownPlays,
+  watched: playStats.watched,
+};
+
+/**
+ * The user's rollup rows in two PK ranges: every dimension but `day`, and the days since
+ * DAY_ROLLUP_DAYS before `now` (older days stay stored but are not read). Rows at 0 plays are skipped.
+ */
+function rollupQuery(db: Database, userId: number, now: number) {
+  const dayFrom = new Date(now - DAY_ROLLUP_DAYS * 86_400_000).toISOString().slice(0, 10);
+  const counted = sql`${playStats.plays} > 0`;
+  return unionAll(
+    db
+      .select(ROLLUP_COLUMNS)
+      .from(playStats)
+      .where(
+        and(
+          eq(playStats.userId, userId),
+          inArray(playStats.dimension, ['total', 'month', 'weekday_hour', 'genre']),
+          counted,
+        ),
+      ),
+    db
+      .select(ROLLUP_COLUMNS)
+      .from(playStats)
+      .where(
+        and(eq(playStats.userId, userId), eq(playStats.dimension, 'day'), gte(playStats.bucket, dayFrom), counted),
+      ),
+  );
+}
+
+/** The first and last play, each one seek of the `(user_id, watched_at)` index. */
+function playSpanQuery(db: Database, userId: number) {
   return db
     .select({
-      dimension: playStats.dimension,
-      bucket: playStats.bucket,
-      plays: playStats.plays,
-      minutes: playStats.minutes,
-      minutesUnknownPlays: playStats.minutesUnknownPlays,
-      watched: playStats.watched,
-      firstPlayAt: playStats.firstPlayAt,
-      lastPlayAt: playStats.lastPlayAt,
+      first: sql<string | null>`(SELECT min(${plays.watchedAt}) FROM ${plays} WHERE ${plays.userId} = ${userId})`,
+      last: sql<string | null>`(SELECT max(${plays.watchedAt}) FROM ${plays} WHERE ${plays.userId} = ${userId})`,
     })
-    .from(playStats)
-    .where(eq(playStats.userId, userId));
+    .from(sql`(SELECT 1)`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,6 +260,7 @@ function byYear(months: RollupRow[]) {
 /** Shapes the rollup rows into the answer (pure). */
 export function statsFromRollups(
   rows: RollupRow[],
+  span: { first: string | null; last: string | null } | undefined,
   timeZone: string,
   zoneWeekdayHours?: Array<{ weekday: number; hour: number; plays: number }>,
 ) {
@@ -247,15 +280,13 @@ export function statsFromRollups(
     const row = byWeekdayHour[cell.weekday];
     if (row && cell.hour >= 0 && cell.hour < HOURS) row[cell.hour] = (row[cell.hour] ?? 0) + cell.plays;
   }
-  const firsts = [movies?.firstPlayAt, episodes?.firstPlayAt].filter((v): v is string => !!v).sort();
-  const lasts = [movies?.lastPlayAt, episodes?.lastPlayAt].filter((v): v is string => !!v).sort();
   return {
     movies: { watched: movies?.watched ?? 0, plays: movies?.plays ?? 0, minutes: movies?.minutes ?? 0 },
     episodes: { watched: episodes?.watched ?? 0, plays: episodes?.plays ?? 0, minutes: episodes?.minutes ?? 0 },
     shows: { watched: total('show')?.watched ?? 0 },
     minutes_unknown_plays: (movies?.minutesUnknownPlays ?? 0) + (episodes?.minutesUnknownPlays ?? 0),
-    first_play_at: firsts[0] ?? null,
-    last_play_at: lasts.at(-1) ?? null,
+    first_play_at: span?.first ?? null,
+    last_play_at: span?.last ?? null,
     by_year: byYear(of('month')),
     by_month: of('month').map((r) => ({ month: r.bucket, plays: r.plays, minutes: r.minutes })),
     by_day: of('day').map((r) => ({ date: r.bucket, plays: r.plays })),
@@ -270,30 +301,21 @@ export function statsFromRollups(
 
 const UTC_ZONES = new Set(['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT', 'Z']);
 
-/** True when the rollups were built from the current data version (no `version` row: never built yet). */
-function rollupsAreCurrent(rows: RollupRow[], freshness: { version: number | null } | undefined): boolean {
-  if (!freshness) return true; // the user is gone: nothing to rebuild (the route answers 401)
-  const built = rows.find((r) => r.dimension === 'version');
-  return built !== undefined && built.plays === (freshness?.version ?? 0);
-}
-
-/** Rebuilds the user's rollups in one batch (one transaction) and reads them back. */
-async function rebuiltRollups(db: Database, userId: number, now: number): Promise<RollupRow[]> {
-  await runBatch(db.$client, rebuildPlayStats(userId, now));
-  return rollupQuery(db, userId);
-}
-
+/** One D1 round trip: the freshness row (ETag), the rollups and the play span [+ the zone's grid]. */
 export async function readStats(db: Database, userId: number, timeZone: string, now: number) {
   if (UTC_ZONES.has(timeZone)) {
-    const [freshness, rows] = await db.batch([freshnessQuery(db, userId), rollupQuery(db, userId)]);
-    const current = rollupsAreCurrent(rows, freshness[0]) ? rows : await rebuiltRollups(db, userId, now);
-    return { freshness: freshness[0], body: statsFromRollups(current, timeZone) };
+    const [freshness, rows, span] = await db.batch([
+      freshnessQuery(db, userId),
+      rollupQuery(db, userId, now),
+      playSpanQuery(db, userId),
+    ]);
+    return { freshness: freshness[0], body: statsFromRollups(rows, span[0], timeZone) };
   }
-  const [freshness, rows, cells] = await db.batch([
+  const [freshness, rows, span, cells] = await db.batch([
     freshnessQuery(db, userId),
-    rollupQuery(db, userId),
+    rollupQuery(db, userId, now),
+    playSpanQuery(db, userId),
     weekdayHourInZoneQuery(db, userId, offsetIntervals(timeZone, now)),
   ]);
-  const current = rollupsAreCurrent(rows, freshness[0]) ? rows : await rebuiltRollups(db, userId, now);
-  return { freshness: freshness[0], body: statsFromRollups(current, timeZone, cells) };
+  return { freshness: freshness[0], body: statsFromRollups(rows, span[0], timeZone, cells) };
 }

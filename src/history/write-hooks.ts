@@ -1,17 +1,34 @@
 /**
  * @module
- * The ONE hook the write path calls: the statements to append to any `db.batch()` that writes a
- * user's history (the sync's batch, enrichment's last batch, a deletion of plays). They bump the
- * user's data version inside the same transaction as the data, so readers never see new data
- * under an old tag. The stats rollups follow the version lazily: `readStats()` rebuilds them when
- * the version they were built from is not the current one, so a sync costs what changed (no scan
- * of the user's plays) and only the first stats read after a change pays for the rebuild.
+ * The hooks the write path calls: the statements to append to any `db.batch()` that writes a
+ * user's history, so the read side (ETags, stats rollups) changes in the same transaction as the
+ * data and readers never see new data under an old tag.
+ * - `historyWritten`: any write of the history (the sync's batch, a deletion of plays): bumps the
+ *   user's data version. The rollups themselves follow every insert and delete of a play through
+ *   triggers (migration 0010).
+ * - `playsInserted`: after a batch's inserted plays and their titles: counts what TMDB already knows
+ *   about them (runtime, genres) into the rollups.
+ * - `tmdbDataWritten`: enrichment's last batch: counts the plays of the titles it fetched (and a
+ *   slice of those still waiting) again, and bumps the data version.
  *
  *   await runBatch(env.DB, [...dataStatements, ...historyWritten(userId)]);
  */
 import type { SQL } from 'drizzle-orm';
 import { bumpDataVersion } from './data-version';
+import { recountPlays } from './stats';
 
 export function historyWritten(userId: number, now: number = Date.now()): SQL[] {
   return [bumpDataVersion(userId, now)];
+}
+
+export function playsInserted(userId: number, historyIds: readonly number[]): SQL[] {
+  return recountPlays(userId, { historyIds });
+}
+
+export function tmdbDataWritten(
+  userId: number,
+  fetched: { movies: readonly number[]; shows: readonly number[] },
+  now: number = Date.now(),
+): SQL[] {
+  return [...recountPlays(userId, { ...fetched, sweep: true }), bumpDataVersion(userId, now)];
 }

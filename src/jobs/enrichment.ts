@@ -20,7 +20,7 @@
 import { subrequestBudget } from '../config';
 import { keyRing } from '../crypto/envelope';
 import { database, isoNow, runBatch } from '../db/client';
-import { historyWritten } from '../history/write-hooks';
+import { tmdbDataWritten } from '../history/write-hooks';
 import { describeError, log } from '../observability/log';
 import { upstreamCallsWithin } from '../pacing/gate';
 import { acquireEnrichLease, finishEnrichment, hasSyncState, markTmdbBacklog, readSyncState } from '../sync/state';
@@ -133,10 +133,11 @@ export async function handleEnrichMessage(
       budget: enrichmentCallBudget(env),
       now: now(),
     });
-    // New posters, runtimes and genres change what the reads return: the same hook as a sync's batch.
+    // New posters, runtimes and genres change what the reads return: the fetched titles' plays are
+    // counted again into the stats (with a slice of those still waiting), and the data version moves.
     await runBatch(env.DB, [
       finishEnrichment(userId, outcome.backlog, outcome.result),
-      ...(outcome.result.calls > 0 ? historyWritten(userId, now()) : []),
+      ...tmdbDataWritten(userId, outcome.fetched, now()),
     ]);
     leased = false;
     if (outcome.retryAfter !== undefined) {

@@ -10,6 +10,7 @@ import type { z } from 'zod';
 import { randomToken } from '../crypto/bytes';
 import { type BatchItem, isoNow, runBatch } from '../db/client';
 import { syncState } from '../db/schema';
+import { playsInserted } from '../history/write-hooks';
 import { ApiError } from '../http/errors';
 import { TRAKT_MAX_PAGE_LIMIT } from '../trakt/client';
 import type { TraktUserContext } from '../trakt/context';
@@ -291,6 +292,7 @@ function queueHistoryWrites(
       adjustCount(userId, 'movie_count', -1, countMovies(userId, touched)),
       ...writes,
       ...upsertMovieTotals(userId, [...meta.movies.values()]),
+      ...playsInserted(userId, [...insertedIds]),
       ...recountMovies(userId, lostPlays),
       adjustCount(userId, 'movie_count', 1, countMovies(userId, touched)),
     );
@@ -322,6 +324,7 @@ function queueHistoryWrites(
     ...writes,
     ...upsertShowTotals(userId, [...meta.shows.values()]),
     ...upsertEpisodeTotals(userId, [...meta.episodes.values()]),
+    ...playsInserted(userId, [...insertedIds]),
     ...recountShows(
       userId,
       [...lostShows].filter((id) => !meta.shows.has(id)),

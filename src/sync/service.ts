@@ -28,7 +28,7 @@
 import { pagesPerRun, subrequestBudget } from '../config';
 import { keyRing } from '../crypto/envelope';
 import { type BatchItem, type Database, database, isoNow, runBatch } from '../db/client';
-import { historyWritten } from '../history/write-hooks';
+import { historyWritten, tmdbDataWritten } from '../history/write-hooks';
 import { ApiError } from '../http/errors';
 import { requestEnrichment } from '../jobs/enrichment';
 import { observeSync } from '../observability/hooks';
@@ -336,8 +336,8 @@ async function enrichAfterChunk(
     result.enrichment = enrichment.result;
     const left = enrichment.backlog || backlog;
     await writeLastResult(db, userId, JSON.stringify(result), left);
-    // New posters, runtimes and genres change what the reads return: same hook as the sync's batch.
-    if (enrichment.result.calls > 0) await runBatch(env.DB, historyWritten(userId, chunk.now()));
+    // New posters, runtimes and genres change what the reads return (and the stats' minutes and genres).
+    if (enrichment.result.calls > 0) await runBatch(env.DB, tmdbDataWritten(userId, enrichment.fetched, chunk.now()));
     if (left) await requestEnrichment(env, userId, { movies: [], shows: [], backlog: true }, chunk.now());
   } catch (error) {
     log.warn('tmdb_enrichment_failed', { user_id: userId, ...describeError(error) });

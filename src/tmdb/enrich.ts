@@ -45,7 +45,13 @@ export type EnrichmentResult = {
  * `backlog`: something wanted was left for a later run. `retryAfter`: TMDB calls were refused for
  * rate (seconds until they are accepted again); the run stopped early, it did not fail.
  */
-export type EnrichmentOutcome = { result: EnrichmentResult; backlog: boolean; retryAfter?: number };
+export type EnrichmentOutcome = {
+  result: EnrichmentResult;
+  backlog: boolean;
+  retryAfter?: number;
+  /** The user's titles (trakt ids) whose TMDB data this run fetched (history/write-hooks.ts tmdbDataWritten). */
+  fetched: { movies: number[]; shows: number[] };
+};
 
 /** What to enrich: the trakt ids a chunk touched, and whether to take a slice of the backlog too. */
 export type EnrichTargets = { movies: number[]; shows: number[]; backlog: boolean };
@@ -65,6 +71,8 @@ type Run = {
   more: boolean;
   /** Seconds until TMDB (or the app-wide TMDB limiter) accepts calls again, when a call was refused for rate. */
   retryAfter?: number;
+  /** The user's titles (trakt ids) whose TMDB title or a season was fetched: their plays are counted again. */
+  fetched: { movies: Set<number>; shows: Set<number> };
 };
 
 /**
@@ -231,6 +239,8 @@ async function lookUpMissingIds(run: Run): Promise<SQL[]> {
 async function fetchTitles(run: Run): Promise<SQL[]> {
   const { db, userId } = run;
   const wantedTitles: Array<{ kind: 'movie' | 'tv'; id: number }> = [];
+  /** The user's titles (trakt ids) behind each wanted TMDB title, to recount their plays once fetched. */
+  const fetchedBy = new Map<string, number[]>();
   for (const [kind, table, ids] of [
     ['movie', movies, run.targets.movies],
     ['tv', shows, run.targets.shows],
@@ -240,7 +250,7 @@ async function fetchTitles(run: Run): Promise<SQL[]> {
       ids,
       (scoped, limit) => {
         const q = db
-          .select({ id: table.tmdbRef, lastWatchedAt: table.lastWatchedAt })
+          .select({ id: table.tmdbRef, traktId: table.traktId, lastWatchedAt: table.lastWatchedAt })
           .from(table)
           .leftJoin(tmdbTitles, and(eq(tmdbTitles.kind, kind), eq(tmdbTitles.tmdbId, table.tmdbRef)))
           .where(
@@ -254,8 +264,12 @@ async function fetchTitles(run: Run): Promise<SQL[]> {
         // The backlog slice walks (user_id, last_watched_at) newest first; touched rows go by trakt id (sorted below).
         return limit === undefined ? q : q.orderBy(desc(table.lastWatchedAt)).limit(limit);
       },
-      (r) => String(r.id),
+      (r) => `${r.id}:${r.traktId}`,
     );
+    for (const row of rows) {
+      const key = `${kind}:${row.id}`;
+      fetchedBy.set(key, [...(fetchedBy.get(key) ?? []), row.traktId]);
+    }
     // Most recently watched first: the titles a user sees first get their posters first.
     rows.sort((a, b) => (a.lastWatchedAt < b.lastWatchedAt ? 1 : a.lastWatchedAt > b.lastWatchedAt ? -1 : 0));
     for (const id of new Set(rows.map((r) => r.id!))) wantedTitles.push({ kind, id });
@@ -265,6 +279,8 @@ async function fetchTitles(run: Run): Promise<SQL[]> {
     run,
     take(run, wantedTitles).map((t) => async () => {
       const data = t.kind === 'movie' ? await run.client.movie(t.id) : await run.client.show(t.id);
+      for (const traktId of fetchedBy.get(`${t.kind}:${t.id}`) ?? [])
+        run.fetched[t.kind === 'movie' ? 'movies' : 'shows'].add(traktId);
       titleRows.push({
         kind: t.kind,
         tmdbId: t.id,
@@ -311,7 +327,12 @@ async function fetchSeasons(run: Run): Promise<SQL[]> {
     run.targets.shows,
     (scoped, limit) => {
       const q = db
-        .select({ showId: shows.tmdbRef, season: seasons.seasonNumber, lastWatchedAt: shows.lastWatchedAt })
+        .select({
+          showId: shows.tmdbRef,
+          traktId: shows.traktId,
+          season: seasons.seasonNumber,
+          lastWatchedAt: shows.lastWatchedAt,
+        })
         .from(seasons)
         .innerJoin(shows, eq(shows.id, seasons.showId))
         .leftJoin(
@@ -328,7 +349,7 @@ async function fetchSeasons(run: Run): Promise<SQL[]> {
         );
       return limit === undefined ? q : q.orderBy(desc(shows.lastWatchedAt), seasons.seasonNumber).limit(limit);
     },
-    (r) => `${r.showId}:${r.season}`,
+    (r) => `${r.showId}:${r.season}:${r.traktId}`,
   );
   rows.sort((a, b) =>
     a.lastWatchedAt !== b.lastWatchedAt ? (a.lastWatchedAt < b.lastWatchedAt ? 1 : -1) : a.season - b.season,
@@ -343,6 +364,8 @@ async function fetchSeasons(run: Run): Promise<SQL[]> {
       uniqueSeasons.map((r) => ({ showId: r.showId!, season: r.season })),
     ).map((s) => async () => {
       const data = await run.client.season(s.showId, s.season);
+      for (const row of rows)
+        if (row.showId === s.showId && row.season === s.season) run.fetched.shows.add(row.traktId);
       seasonRows.push({
         tmdbShowId: s.showId,
         seasonNumber: s.season,
@@ -401,8 +424,9 @@ export async function enrichUser(
 ): Promise<EnrichmentOutcome> {
   const result: EnrichmentResult = { calls: 0, titles: 0, seasons: 0, lookups: 0 };
   const hasWork = options.targets.backlog || options.targets.movies.length > 0 || options.targets.shows.length > 0;
-  if (!apiKey) return { result: { ...result, skipped: 'no_tmdb_key' }, backlog: hasWork };
-  if (!hasWork) return { result, backlog: false };
+  const none = { movies: [], shows: [] };
+  if (!apiKey) return { result: { ...result, skipped: 'no_tmdb_key' }, backlog: hasWork, fetched: none };
+  if (!hasWork) return { result, backlog: false, fetched: none };
   const now = options.now ?? Date.now();
   const run: Run = {
     env,
@@ -416,10 +440,16 @@ export async function enrichUser(
     result,
     budget: Math.max(0, options.budget),
     more: false,
+    fetched: { movies: new Set(), shows: new Set() },
   };
   await runBatch(env.DB, await lookUpMissingIds(run));
   await runBatch(env.DB, await fetchTitles(run));
   if (options.targets.shows.length > 0 || options.targets.backlog) await runBatch(env.DB, await fetchSeasons(run));
   result.calls = run.client.calls;
-  return { result, backlog: run.more, retryAfter: run.retryAfter };
+  return {
+    result,
+    backlog: run.more,
+    retryAfter: run.retryAfter,
+    fetched: { movies: [...run.fetched.movies], shows: [...run.fetched.shows] },
+  };
 }
