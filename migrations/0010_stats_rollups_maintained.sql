@@ -4,6 +4,8 @@
 -- (minutes; 0 = TMDB knows no runtime; NULL = TMDB data not fetched yet, counted as unknown) and
 -- `counted_genres` (JSON names). When TMDB data arrives, the sync and enrichment set them again
 -- (src/history/stats.ts, recountPlays) and the update trigger moves the minutes and genres.
+-- Deleting a user's rollups before their plays (account deletion, DELETE /trakt/history/) makes the
+-- delete trigger a single probe per play.
 ALTER TABLE `plays` ADD `counted_runtime` integer;
 --> statement-breakpoint
 ALTER TABLE `plays` ADD `counted_genres` text;
@@ -90,7 +92,9 @@ CREATE TRIGGER `plays_stats_insert` AFTER INSERT ON `plays` BEGIN
 		AND NOT EXISTS (SELECT 1 FROM `plays` p WHERE p.`user_id` = NEW.`user_id` AND p.`show_trakt_id` = NEW.`show_trakt_id` AND p.`history_id` <> NEW.`history_id`);
 END;
 --> statement-breakpoint
-CREATE TRIGGER `plays_stats_delete` AFTER DELETE ON `plays` BEGIN
+CREATE TRIGGER `plays_stats_delete` AFTER DELETE ON `plays`
+	WHEN EXISTS (SELECT 1 FROM `play_stats` WHERE `user_id` = OLD.`user_id` AND `dimension` = 'total'
+		AND `bucket` = OLD.`media_type`) BEGIN
 	UPDATE `play_stats` SET `plays` = `plays` - 1, `minutes` = `minutes` - coalesce(OLD.`counted_runtime`, 0), `minutes_unknown_plays` = `minutes_unknown_plays` - (coalesce(OLD.`counted_runtime`, 0) = 0)
 		WHERE `user_id` = OLD.`user_id` AND `dimension` = 'total' AND `bucket` = OLD.`media_type`;
 	UPDATE `play_stats` SET `plays` = `plays` - 1, `minutes` = `minutes` - coalesce(OLD.`counted_runtime`, 0), `minutes_unknown_plays` = `minutes_unknown_plays` - (coalesce(OLD.`counted_runtime`, 0) = 0)

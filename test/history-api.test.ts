@@ -18,7 +18,7 @@ import { DAY_ROLLUP_DAYS } from '../src/history/stats';
 import { runSync } from '../src/sync/service';
 import { call, expectError, type JsonResponse, registerAndLogin } from './support/api';
 import { meterD1 } from './support/d1-meter';
-import { drainEnrichQueue } from './support/enrich-queue';
+import { deliverEnrichMessage, drainEnrichQueue, enrichQueue } from './support/enrich-queue';
 import { connectedUser } from './support/trakt';
 
 let sim: Simulator;
@@ -527,6 +527,30 @@ describe('GET /trakt/stats/', () => {
     expect(after.body.movies.minutes).toBeGreaterThan(0);
     expect(after.body.top_genres.length).toBeGreaterThan(0);
     expect(after.headers.get('ETag')).not.toBe(before.headers.get('ETag'));
+  });
+
+  it("counts titles another user's enrichment cached after this user's sync (the end-of-backlog sweep)", async () => {
+    const account = { ...SMALL, seed: 'stats-shared-titles' };
+    const [first, second] = [await connectedUser(sim, account), await connectedUser(sim, account)];
+    for (const user of [first, second]) {
+      await call('POST', '/users/api-keys/', {
+        token: user.access,
+        json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
+      });
+      // Background syncs: the plays are stored before any TMDB data, and each queues its titles.
+      await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true });
+    }
+    const [firstRun, secondRun] = enrichQueue.splice(0);
+    expect(secondRun!.body.user_id).toBe(second.id);
+    // The first user's run caches every shared title; the second user's run then fetches nothing.
+    await deliverEnrichMessage(firstRun!.body);
+    await sim.clearRequests();
+    await deliverEnrichMessage(secondRun!.body);
+    expect(Object.keys(await sim.counters()).filter((route) => route.includes(' /3/'))).toEqual([]);
+    const catalog = await sim.catalog(second.traktUsername);
+    const { plays: _plays, ...expected } = await expectedStats(second.traktUsername, catalog, true);
+    expect(expected.movies.minutes).toBeGreaterThan(0);
+    expect((await call('GET', '/trakt/stats/', { token: second.access })).body).toEqual(expected);
   });
 
   it('follows removed plays and a cleared history exactly (the rollups never drift)', async () => {

@@ -12,8 +12,9 @@
  * Minutes and genres come from TMDB, which often arrives after the play. Each play records what it
  * contributed (`counted_runtime`: minutes, 0 = TMDB knows none, NULL = not fetched yet;
  * `counted_genres`), and `recountPlays()` sets them again from the TMDB cache: for the plays a sync
- * chunk inserts (by history id, O(new plays)) and, after an enrichment run, for the titles it
- * fetched plus a bounded sweep of the plays still waiting (partial index `plays_uncounted_idx`).
+ * chunk inserts (by history id, O(new plays)) and, after an enrichment run, for the titles and
+ * seasons it fetched, plus (once a user's backlog is done) a bounded sweep of the plays still
+ * waiting (partial index `plays_uncounted_idx`): titles another user's run cached meanwhile.
  * The update trigger moves the minutes and genres between the rollup rows.
  *
  * `by_weekday_hour` is kept in UTC. With `?tz=` it is computed exactly instead, from the plays'
@@ -30,8 +31,16 @@ export const TOP_GENRES = 10;
 /** How far back `by_day` reaches: a year for the calendar, plus slack. */
 export const DAY_ROLLUP_DAYS = 400;
 /** Plays still waiting for TMDB data that one enrichment run counts again (`plays_uncounted_idx`). */
-export const UNCOUNTED_SWEEP = 500;
+export const UNCOUNTED_SWEEP = 200;
 const DAYS = 7;
+
+/**
+ * The user's rollup rows, deleted BEFORE their plays (account deletion, DELETE /trakt/history/): the
+ * delete trigger then skips each play at one probe instead of updating a dozen rows per play.
+ */
+export function deletePlayStats(userId: number): SQL {
+  return sql`DELETE FROM play_stats WHERE user_id = ${userId}`;
+}
 const HOURS = 24;
 
 /** A play's runtime from the TMDB cache: minutes, 0 when TMDB knows none, NULL when not fetched yet. */
@@ -63,15 +72,29 @@ const inJson = (column: string, ids: readonly number[]) =>
  * Statements that count the given plays again from the TMDB cache as it is now (only plays whose
  * contribution changes are written; the update trigger moves their minutes and genres):
  * - `historyIds`: plays a sync chunk wrote (through the `(user_id, history_id)` index);
- * - `movies` / `shows`: every play of those titles (after enrichment fetched them);
+ * - `movies` / `shows`: every play of those titles (after enrichment fetched their TMDB title);
+ * - `seasons`: the plays of those `[show, season]` (after enrichment fetched the season's episodes);
  * - `sweep`: up to UNCOUNTED_SWEEP plays still waiting for TMDB data (titles another user's run cached).
  * Run them in the batch that wrote the plays or the TMDB data, after those writes.
  */
 export function recountPlays(
   userId: number,
-  targets: { historyIds?: readonly number[]; movies?: readonly number[]; shows?: readonly number[]; sweep?: boolean },
+  targets: {
+    historyIds?: readonly number[];
+    movies?: readonly number[];
+    shows?: readonly number[];
+    seasons?: ReadonlyArray<readonly [number, number]>;
+    sweep?: boolean;
+  },
 ): SQL[] {
   const statements: SQL[] = [];
+  // Seasons: json_each outside, the (user_id, show_trakt_id, season_number, …) index inside.
+  for (const keys of chunk(targets.seasons ?? []))
+    statements.push(
+      recount(sql`rowid IN (SELECT p.rowid FROM json_each(${JSON.stringify(keys)}) AS j
+        CROSS JOIN plays p ON p.user_id = ${userId} AND p.show_trakt_id = json_extract(j.value, '$[0]')
+          AND p.season_number = json_extract(j.value, '$[1]'))`),
+    );
   for (const ids of chunk(targets.historyIds ?? []))
     statements.push(recount(sql`user_id = ${userId} AND ${inJson('history_id', ids)}`));
   for (const ids of chunk(targets.movies ?? []))

@@ -8,12 +8,13 @@
  *   triggers (migration 0010).
  * - `playsInserted`: after a batch's inserted plays and their titles: counts what TMDB already knows
  *   about them (runtime, genres) into the rollups.
- * - `tmdbDataWritten`: enrichment's last batch: counts the plays of the titles it fetched (and a
- *   slice of those still waiting) again, and bumps the data version.
+ * - `tmdbDataWritten`: enrichment's last batch: counts the plays of the titles and seasons it
+ *   fetched again (and, with `sweep`, a slice of those still waiting), and bumps the data version.
  *
  *   await runBatch(env.DB, [...dataStatements, ...historyWritten(userId)]);
  */
 import type { SQL } from 'drizzle-orm';
+import type { FetchedTitles } from '../tmdb/enrich';
 import { bumpDataVersion } from './data-version';
 import { recountPlays } from './stats';
 
@@ -27,8 +28,8 @@ export function playsInserted(userId: number, historyIds: readonly number[]): SQ
 
 export function tmdbDataWritten(
   userId: number,
-  fetched: { movies: readonly number[]; shows: readonly number[] },
-  now: number = Date.now(),
+  fetched: FetchedTitles,
+  options: { sweep: boolean; now?: number },
 ): SQL[] {
-  return [...recountPlays(userId, { ...fetched, sweep: true }), bumpDataVersion(userId, now)];
+  return [...recountPlays(userId, { ...fetched, sweep: options.sweep }), bumpDataVersion(userId, options.now)];
 }

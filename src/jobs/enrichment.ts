@@ -137,7 +137,8 @@ export async function handleEnrichMessage(
     // counted again into the stats (with a slice of those still waiting), and the data version moves.
     await runBatch(env.DB, [
       finishEnrichment(userId, outcome.backlog, outcome.result),
-      ...tmdbDataWritten(userId, outcome.fetched, now()),
+      // The sweep once the backlog is done: plays whose titles another user's run cached meanwhile.
+      ...tmdbDataWritten(userId, outcome.fetched, { sweep: !outcome.backlog, now: now() }),
     ]);
     leased = false;
     if (outcome.retryAfter !== undefined) {

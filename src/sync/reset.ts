@@ -7,6 +7,7 @@
  * each kind is a first, full one.
  */
 import { type Database, runBatch } from '../db/client';
+import { deletePlayStats } from '../history/stats';
 import { historyWritten } from '../history/write-hooks';
 import { acquireSyncLease, EMPTY_SYNC_STATE, releaseSyncLease } from './state';
 import { deleteUserHistory } from './store';
@@ -14,6 +15,7 @@ import { deleteUserHistory } from './store';
 export async function clearStoredHistory(d1: D1Database, db: Database, userId: number, now = Date.now()) {
   const leaseId = await acquireSyncLease(db, userId, now);
   await runBatch(d1, [
+    deletePlayStats(userId), // before the plays: their delete trigger then has nothing to update
     ...deleteUserHistory(userId),
     // Read side: empty stats, new ETags (same transaction as the deletion).
     ...historyWritten(userId, now),

@@ -337,7 +337,8 @@ async function enrichAfterChunk(
     const left = enrichment.backlog || backlog;
     await writeLastResult(db, userId, JSON.stringify(result), left);
     // New posters, runtimes and genres change what the reads return (and the stats' minutes and genres).
-    if (enrichment.result.calls > 0) await runBatch(env.DB, tmdbDataWritten(userId, enrichment.fetched, chunk.now()));
+    if (enrichment.result.calls > 0)
+      await runBatch(env.DB, tmdbDataWritten(userId, enrichment.fetched, { sweep: false, now: chunk.now() }));
     if (left) await requestEnrichment(env, userId, { movies: [], shows: [], backlog: true }, chunk.now());
   } catch (error) {
     log.warn('tmdb_enrichment_failed', { user_id: userId, ...describeError(error) });

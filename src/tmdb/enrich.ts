@@ -49,9 +49,12 @@ export type EnrichmentOutcome = {
   result: EnrichmentResult;
   backlog: boolean;
   retryAfter?: number;
-  /** The user's titles (trakt ids) whose TMDB data this run fetched (history/write-hooks.ts tmdbDataWritten). */
-  fetched: { movies: number[]; shows: number[] };
+  /** What this run fetched, as the user's trakt ids (history/write-hooks.ts tmdbDataWritten). */
+  fetched: FetchedTitles;
 };
+
+/** Titles whose TMDB title was fetched (movies, shows) and seasons (`[show trakt id, season]`) whose episodes were. */
+export type FetchedTitles = { movies: number[]; shows: number[]; seasons: Array<[number, number]> };
 
 /** What to enrich: the trakt ids a chunk touched, and whether to take a slice of the backlog too. */
 export type EnrichTargets = { movies: number[]; shows: number[]; backlog: boolean };
@@ -71,8 +74,8 @@ type Run = {
   more: boolean;
   /** Seconds until TMDB (or the app-wide TMDB limiter) accepts calls again, when a call was refused for rate. */
   retryAfter?: number;
-  /** The user's titles (trakt ids) whose TMDB title or a season was fetched: their plays are counted again. */
-  fetched: { movies: Set<number>; shows: Set<number> };
+  /** The user's titles (trakt ids) and seasons (`<show trakt id>:<season>`) fetched: their plays are counted again. */
+  fetched: { movies: Set<number>; shows: Set<number>; seasons: Set<string> };
 };
 
 /**
@@ -365,7 +368,7 @@ async function fetchSeasons(run: Run): Promise<SQL[]> {
     ).map((s) => async () => {
       const data = await run.client.season(s.showId, s.season);
       for (const row of rows)
-        if (row.showId === s.showId && row.season === s.season) run.fetched.shows.add(row.traktId);
+        if (row.showId === s.showId && row.season === s.season) run.fetched.seasons.add(`${row.traktId}:${s.season}`);
       seasonRows.push({
         tmdbShowId: s.showId,
         seasonNumber: s.season,
@@ -424,7 +427,7 @@ export async function enrichUser(
 ): Promise<EnrichmentOutcome> {
   const result: EnrichmentResult = { calls: 0, titles: 0, seasons: 0, lookups: 0 };
   const hasWork = options.targets.backlog || options.targets.movies.length > 0 || options.targets.shows.length > 0;
-  const none = { movies: [], shows: [] };
+  const none: FetchedTitles = { movies: [], shows: [], seasons: [] };
   if (!apiKey) return { result: { ...result, skipped: 'no_tmdb_key' }, backlog: hasWork, fetched: none };
   if (!hasWork) return { result, backlog: false, fetched: none };
   const now = options.now ?? Date.now();
@@ -440,7 +443,7 @@ export async function enrichUser(
     result,
     budget: Math.max(0, options.budget),
     more: false,
-    fetched: { movies: new Set(), shows: new Set() },
+    fetched: { movies: new Set(), shows: new Set(), seasons: new Set() },
   };
   await runBatch(env.DB, await lookUpMissingIds(run));
   await runBatch(env.DB, await fetchTitles(run));
@@ -450,6 +453,10 @@ export async function enrichUser(
     result,
     backlog: run.more,
     retryAfter: run.retryAfter,
-    fetched: { movies: [...run.fetched.movies], shows: [...run.fetched.shows] },
+    fetched: {
+      movies: [...run.fetched.movies],
+      shows: [...run.fetched.shows],
+      seasons: [...run.fetched.seasons].map((key) => key.split(':').map(Number) as [number, number]),
+    },
   };
 }

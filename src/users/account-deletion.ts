@@ -15,6 +15,7 @@
 import { forgetUsername } from '../auth/login-throttle';
 import { closeAllSessions } from '../auth/sessions';
 import { type Database, runBatch } from '../db/client';
+import { deletePlayStats } from '../history/stats';
 import { deleteSyncState } from '../sync/state';
 import { deleteUserHistory } from '../sync/store';
 import { deleteConnectionRow } from '../trakt/connections';
@@ -38,6 +39,7 @@ export async function deleteAccount(
     deleteUserOAuthStates(env.KV, user.id),
   ]);
   await runBatch(env.DB, [
+    deletePlayStats(user.id), // before the plays: their delete trigger then has nothing to update
     ...deleteUserHistory(user.id),
     deleteSyncState(user.id),
     deleteConnectionRow(db, user.id),
