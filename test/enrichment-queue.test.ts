@@ -240,6 +240,22 @@ describe('the enrich consumer', () => {
     expect((await syncState(user.id)).tmdb_backlog).toBe(0);
   });
 
+  it('TMDB down: retries spend the same budget, so a run never sends more requests than it may', async () => {
+    const user = await userWithTmdbKey({ ...ACCOUNT, movies: 20 });
+    await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true });
+    const [named] = enrichQueue.splice(0);
+    await sim.addFault({ match: { path_prefix: '/3/' }, times: 1_000, kind: '503' });
+    await sim.clearRequests();
+    const delivery = await deliverEnrichMessage(named!.body);
+    expect(delivery).toMatchObject({ acked: true, retried: false });
+    // 23 calls, each tried 3 times, would be 69 requests: the run stops at its budget.
+    const sent = tmdbCalls(await sim.counters());
+    expect(sent).toBe(enrichmentCallBudget(env));
+    expect(sent + limiterRoundTrips(sent)).toBeLessThanOrEqual(45 - 2);
+    expect((await syncState(user.id)).tmdb_backlog).toBe(1);
+    expect(enrichQueue).toEqual([]); // nothing stored, so no continuation: the next sync asks again
+  });
+
   it('acks malformed messages and users that are gone without calling anyone', async () => {
     await sim.clearRequests();
     const malformed = await deliverEnrichMessage({ user_id: 'x' } as never);

@@ -64,21 +64,49 @@ export function isReadAccessToken(key: string): boolean {
 export class TmdbClient {
   private readonly policy: RetryPolicy;
   private readonly deps: UpstreamDeps;
-  /** Requests made by this client (enrichment budgets on it). */
+  /** Calls made by this client (enrichment budgets on it); retries are not counted here. */
   calls = 0;
+  /** HTTP requests sent, retries included: the subrequests this client has used. */
+  requests = 0;
 
+  /**
+   * `maxRequests`: a hard cap on the requests (retries included) this client may send, so that an
+   * invocation never exceeds its subrequest budget even when TMDB fails and every call is retried.
+   * Past it, calls fail at once with `upstream_unavailable`.
+   */
   constructor(
     private readonly baseUrl: string,
     private readonly apiKey: string,
     policy: Partial<RetryPolicy> = {},
     deps: Partial<UpstreamDeps> = {},
+    private readonly maxRequests = Number.POSITIVE_INFINITY,
   ) {
     this.policy = { maxAttempts: 3, baseDelayMs: 250, maxInlineWaitSeconds: 3, timeoutMs: 10_000, ...policy };
-    this.deps = { ...defaultDeps(), ...deps };
+    const base = { ...defaultDeps(), ...deps };
+    this.deps = {
+      ...base,
+      fetch: (input, init) => {
+        if (this.requests >= this.maxRequests) {
+          return Promise.reject(
+            new ApiError(503, `${SERVICE} request budget of this invocation is used up`, {
+              code: 'upstream_unavailable',
+            }),
+          );
+        }
+        this.requests += 1;
+        return base.fetch(input, init);
+      },
+    };
   }
 
-  static fromEnv(env: Env, apiKey: string): TmdbClient {
-    return new TmdbClient(env.TMDB_API_URL, apiKey, { timeoutMs: timeoutMs(env) }, { gate: tmdbGate(env, apiKey) });
+  static fromEnv(env: Env, apiKey: string, maxRequests?: number): TmdbClient {
+    return new TmdbClient(
+      env.TMDB_API_URL,
+      apiKey,
+      { timeoutMs: timeoutMs(env) },
+      { gate: tmdbGate(env, apiKey) },
+      maxRequests,
+    );
   }
 
   /** GET a path under /3; undefined when TMDB answers 404. */

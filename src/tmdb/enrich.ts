@@ -435,7 +435,8 @@ export async function enrichUser(
     env,
     db,
     userId,
-    client: TmdbClient.fromEnv(env, apiKey),
+    // Retries spend the same budget: the client never sends more requests than the run may make.
+    client: TmdbClient.fromEnv(env, apiKey, Math.max(0, options.budget)),
     now,
     stale: isoNow(now - TMDB_REFRESH_AGE_MS),
     sleep: options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))),
