@@ -120,6 +120,27 @@ async function seedUser(info: StackInfo): Promise<{ token: string; showTraktId: 
   };
 }
 
+/**
+ * The fetches queued the rest of the TMDB work on `trakt-enrich`, which `wrangler dev` runs in the
+ * background, each run bumping the user's data version. Measuring during it would compete for the
+ * CPU and make the 304 row's tag stale, so wait until the ETag holds still for SETTLED_MS.
+ */
+const SETTLED_MS = 8_000;
+const SETTLE_TIMEOUT_MS = 180_000;
+async function settledTag(url: string, token: string): Promise<string | null> {
+  const tagNow = async () => (await fetch(url, { headers: { Authorization: `Bearer ${token}` } })).headers.get('ETag');
+  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
+  let tag = await tagNow();
+  let since = Date.now();
+  while (Date.now() - since < SETTLED_MS) {
+    must(Date.now() < deadline, 'TMDB enrichment settles', tag);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const next = await tagNow();
+    if (next !== tag) [tag, since] = [next, Date.now()];
+  }
+  return tag;
+}
+
 const percentile = (sorted: number[], p: number) =>
   sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN;
 
@@ -181,9 +202,7 @@ export async function runThroughput(log: (line: string) => void = console.log): 
         `${SEED_ACCOUNT.shows} shows…`,
     );
     const user = await seedUser(info);
-    const statsTag = (
-      await fetch(`${info.apiUrl}/trakt/stats/`, { headers: { Authorization: `Bearer ${user.token}` } })
-    ).headers.get('ETag');
+    const statsTag = await settledTag(`${info.apiUrl}/trakt/stats/`, user.token);
     must(!!statsTag, 'stats ETag', statsTag);
     type Endpoint = { path: string; auth: boolean; label?: string; headers?: Record<string, string>; status?: number };
     const endpoints: Endpoint[] = [

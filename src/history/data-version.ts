@@ -30,13 +30,19 @@ export function bumpDataVersion(userId: number, now: number = Date.now()): SQL {
  * lease, a failure). sync-status adds the connection summary (src/trakt/connections.ts) to the
  * same batch.
  */
-export function freshnessQuery(db: Database, userId: number) {
+export function freshnessQuery<Extra extends Record<string, SQL.Aliased> = Record<never, never>>(
+  db: Database,
+  userId: number,
+  /** More per-user columns a route wants from the same statement (saves a statement in its batch). */
+  extra: Extra = {} as Extra,
+) {
   return db
     .select({
       version: userDataVersions.version,
       lastSyncAt: syncState.lastSyncAt,
       lastErrorAt: syncState.lastErrorAt,
       leaseUntil: syncState.leaseUntil,
+      ...extra,
     })
     .from(users)
     .leftJoin(userDataVersions, eq(userDataVersions.userId, users.id))
@@ -45,7 +51,12 @@ export function freshnessQuery(db: Database, userId: number) {
     .limit(1);
 }
 
-export type Freshness = Awaited<ReturnType<typeof freshnessQuery>>[number];
+export type Freshness = {
+  version: number | null;
+  lastSyncAt: string | null;
+  lastErrorAt: string | null;
+  leaseUntil: string | null;
+};
 
 /** Which inputs a route's tag covers: history data only, or also the sync-status fields. */
 export type TagScope = 'data' | 'sync-status';

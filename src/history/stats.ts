@@ -145,14 +145,16 @@ function rollupQuery(db: Database, userId: number, now: number) {
   );
 }
 
-/** The first and last play, each one seek of the `(user_id, watched_at)` index. */
-function playSpanQuery(db: Database, userId: number) {
-  return db
-    .select({
-      first: sql<string | null>`(SELECT min(${plays.watchedAt}) FROM ${plays} WHERE ${plays.userId} = ${userId})`,
-      last: sql<string | null>`(SELECT max(${plays.watchedAt}) FROM ${plays} WHERE ${plays.userId} = ${userId})`,
-    })
-    .from(sql`(SELECT 1)`);
+/** The first and last play, each one seek of the `(user_id, watched_at)` index, read with the freshness row. */
+function playSpanColumns(userId: number) {
+  return {
+    firstPlayAt: sql<
+      string | null
+    >`(SELECT min(${plays.watchedAt}) FROM ${plays} WHERE ${plays.userId} = ${userId})`.as('first_play_at'),
+    lastPlayAt: sql<string | null>`(SELECT max(${plays.watchedAt}) FROM ${plays} WHERE ${plays.userId} = ${userId})`.as(
+      'last_play_at',
+    ),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,7 +285,7 @@ function byYear(months: RollupRow[]) {
 /** Shapes the rollup rows into the answer (pure). */
 export function statsFromRollups(
   rows: RollupRow[],
-  span: { first: string | null; last: string | null } | undefined,
+  span: { firstPlayAt: string | null; lastPlayAt: string | null } | undefined,
   timeZone: string,
   zoneWeekdayHours?: Array<{ weekday: number; hour: number; plays: number }>,
 ) {
@@ -308,8 +310,8 @@ export function statsFromRollups(
     episodes: { watched: episodes?.watched ?? 0, plays: episodes?.plays ?? 0, minutes: episodes?.minutes ?? 0 },
     shows: { watched: total('show')?.watched ?? 0 },
     minutes_unknown_plays: (movies?.minutesUnknownPlays ?? 0) + (episodes?.minutesUnknownPlays ?? 0),
-    first_play_at: span?.first ?? null,
-    last_play_at: span?.last ?? null,
+    first_play_at: span?.firstPlayAt ?? null,
+    last_play_at: span?.lastPlayAt ?? null,
     by_year: byYear(of('month')),
     by_month: of('month').map((r) => ({ month: r.bucket, plays: r.plays, minutes: r.minutes })),
     by_day: of('day').map((r) => ({ date: r.bucket, plays: r.plays })),
@@ -324,21 +326,17 @@ export function statsFromRollups(
 
 const UTC_ZONES = new Set(['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT', 'Z']);
 
-/** One D1 round trip: the freshness row (ETag), the rollups and the play span [+ the zone's grid]. */
+/** One D1 round trip: the freshness row with the play span (ETag, first/last play), the rollups [+ the zone's grid]. */
 export async function readStats(db: Database, userId: number, timeZone: string, now: number) {
+  const freshnessAndSpan = freshnessQuery(db, userId, playSpanColumns(userId));
   if (UTC_ZONES.has(timeZone)) {
-    const [freshness, rows, span] = await db.batch([
-      freshnessQuery(db, userId),
-      rollupQuery(db, userId, now),
-      playSpanQuery(db, userId),
-    ]);
-    return { freshness: freshness[0], body: statsFromRollups(rows, span[0], timeZone) };
+    const [freshness, rows] = await db.batch([freshnessAndSpan, rollupQuery(db, userId, now)]);
+    return { freshness: freshness[0], body: statsFromRollups(rows, freshness[0], timeZone) };
   }
-  const [freshness, rows, span, cells] = await db.batch([
-    freshnessQuery(db, userId),
+  const [freshness, rows, cells] = await db.batch([
+    freshnessAndSpan,
     rollupQuery(db, userId, now),
-    playSpanQuery(db, userId),
     weekdayHourInZoneQuery(db, userId, offsetIntervals(timeZone, now)),
   ]);
-  return { freshness: freshness[0], body: statsFromRollups(rows, span[0], timeZone, cells) };
+  return { freshness: freshness[0], body: statsFromRollups(rows, freshness[0], timeZone, cells) };
 }
