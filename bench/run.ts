@@ -115,8 +115,9 @@ function figures(
     '### 1. The chunked sync per invocation (`bench/chunked-sync.bench.test.ts`)',
     '',
     `Accounts (simulator seeds \`bench-l\`, \`bench-xl\`): ${sizes}. ` +
-      'Defaults: SYNC_PAGES_PER_RUN 40, SYNC_SUBREQUEST_BUDGET 45; the user has a TMDB key, so every chunk also ' +
-      'enriches within what is left of the budget. Each chunk is one invocation, run as the queue consumer runs it. ' +
+      'Defaults: SYNC_PAGES_PER_RUN 40, SYNC_SUBREQUEST_BUDGET 45 (35 upstream calls once the limiter round trips ' +
+      'are counted); the user has a TMDB key, so the first sync queues its titles on `trakt-enrich`, whose runs are ' +
+      'the backfill rows. Each chunk or run is one invocation, run as the queue consumer runs it. ' +
       '"D1 calls" counts each batch as one call (the statements in it in parentheses); "max batch" is the largest ' +
       "single D1 call. Heap is an estimate (largest chunk's Trakt pages as JSON × 3), not a measurement.",
     '',
@@ -124,7 +125,7 @@ function figures(
     '',
     `TMDB cache across users (seed \`bench-shared\`: ${tmdb.account.movies} movies, ` +
       `${tmdb.account.shows} shows × ${tmdb.account.seasons_per_show} seasons, default 5% null-tmdb and 3% ` +
-      "missing-on-TMDB titles; the fetches below, then background runs drain the first user's TMDB backlog before " +
+      "missing-on-TMDB titles; the fetches below, then the trakt-enrich queue drains the first user's TMDB backlog before " +
       'the second user syncs):',
     '',
     callsTable(tmdb.sync),
