@@ -148,7 +148,7 @@ function figures(
     lines.push(
       `${throughput.machine}. One user with ${throughput.seeded_movies} movies and 30 shows (seeded and synced ` +
         `through the simulator); ${throughput.requests} requests per endpoint in ${throughput.rounds} interleaved ` +
-        `rounds, ${throughput.concurrency} in flight, from Node to 127.0.0.1; load average ` +
+        `rounds (each starting further along the list), ${throughput.concurrency} in flight, from Node to 127.0.0.1; load average ` +
         `${throughput.load_average.before.toFixed(1)} → ${throughput.load_average.after.toFixed(1)} (the machine ` +
         'is shared, so absolute figures vary between runs; compare the ratios).',
       '',

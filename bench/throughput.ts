@@ -227,13 +227,17 @@ export async function runThroughput(log: (line: string) => void = console.log): 
     const loadBefore = loadavg()[0]!;
     for (const e of endpoints) await load(`${info.apiUrl}${e.path}`, e.auth ? user.token : undefined, WARMUP, e);
     // ROUNDS interleaved rounds (each endpoint REQUESTS / ROUNDS requests per round), so drift in
-    // the machine's load (other processes on a shared 2-core box) hits every endpoint alike.
+    // the machine's load (other processes on a shared 2-core box) hits every endpoint alike. Each round
+    // starts further along the list, so no endpoint is always measured at the same point of a round
+    // (right after a warm-up, or after nine other batches have filled the isolate's heap).
     type Acc = { latencies: number[]; errors: number; seconds: number; roundRps: number[] };
     const acc = new Map<string, Acc>(
       endpoints.map((e) => [keyOf(e), { latencies: [], errors: 0, seconds: 0, roundRps: [] }]),
     );
+    const stride = Math.max(1, Math.floor(endpoints.length / ROUNDS));
     for (let round = 1; round <= ROUNDS; round++) {
-      for (const e of endpoints) {
+      const order = endpoints.map((_, i) => endpoints[(i + (round - 1) * stride) % endpoints.length]!);
+      for (const e of order) {
         const r = await load(
           `${info.apiUrl}${e.path}`,
           e.auth ? user.token : undefined,
