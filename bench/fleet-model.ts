@@ -21,8 +21,9 @@ import { fanOutDelaySeconds } from '../src/jobs/fan-out';
 import { MAX_INLINE_WAIT_MS } from '../src/pacing/gate';
 import { type BucketState, EMPTY_BUCKET, reserveSlots } from '../src/pacing/token-bucket';
 import { userPhaseOffsetMs } from '../src/sync/schedule';
+import type { FleetModelRow, FleetProfile } from './fleet-format';
 
-export type SyncProfile = { name: string; share: number; traktCalls: number; tmdbCalls: number };
+export type SyncProfile = FleetProfile;
 
 /**
  * The hourly mix assumed for a background sync (figures per kind from BENCHMARKS.md "Upstream calls
@@ -48,36 +49,8 @@ export type ModelInput = {
   mix?: SyncProfile[];
 };
 
-export type ModelResult = {
-  users: number;
-  interval_minutes: number;
-  trakt_rps_limit: number;
-  tmdb_rps_limit: number;
-  /** Figures for the last simulated hour. */
-  syncs_due: number;
-  syncs_completed: number;
-  deferrals: number;
-  trakt_calls: number;
-  tmdb_calls: number;
-  trakt_peak_per_second: number;
-  trakt_mean_per_second: number;
-  tmdb_peak_per_second: number;
-  tmdb_mean_per_second: number;
-  peak_syncs_in_flight: number;
-  /** Minutes from a sync's due time to its completion, over syncs completed in the last hour. */
-  delay_p50_minutes: number;
-  delay_p95_minutes: number;
-  delay_max_minutes: number;
-  /** Syncs due by the end that had not completed. */
-  backlog_at_end: number;
-  /** Enrichment runs deferred for a TMDB refusal, and the wait from queued to done (p95, minutes). */
-  enrich_deferrals: number;
-  enrich_wait_p95_minutes: number;
-  /** Enrichment runs queued or running at the end. */
-  enrich_waiting_at_end: number;
-  /** Trakt calls the mix demands per hour ÷ what TRAKT_APP_MAX_RPS allows per hour. */
-  trakt_demand_ratio: number;
-};
+/** The figures of one simulated fleet hour (declared once, with the table that prints them). */
+export type ModelResult = FleetModelRow;
 
 /** Enrichment runs at once (wrangler.toml: trakt-enrich `max_concurrency`). */
 export const ENRICH_CONCURRENCY = 2;
