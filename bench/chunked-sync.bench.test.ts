@@ -59,14 +59,11 @@ type Invocation = {
   historyPages: number;
 };
 
-async function invoke(userId: number, kinds: SyncKind[], background: boolean, expect?: ContinuationMessage['expect']) {
+/** Runs one invocation with the simulator's counters cleared and the D1 meter on. */
+async function metered<T>(run: () => Promise<T>) {
   await sim.clearRequests();
-  const { result, meter } = await meterD1(() => runSync(env, userId, { kinds, background, expect }));
+  const { result, meter } = await meterD1(run);
   const counters = await sim.counters();
-  // The expensive statements of small syncs, to explain their row counts.
-  if (meter.rowsRead < 20_000)
-    for (const r of meter.readsByStatement.filter((x) => x.rowsRead > 100))
-      console.log(`rows read ${r.rowsRead}: ${r.sql.replace(/\s+/g, ' ').slice(0, 160)}`);
   const count = (tmdb: boolean) =>
     Object.entries(counters)
       .filter(([key]) => key.includes(' /3/') === tmdb)
@@ -82,6 +79,15 @@ async function invoke(userId: number, kinds: SyncKind[], background: boolean, ex
     rowsWritten: meter.rowsWritten,
     historyPages: (counters['GET /sync/history/movies'] ?? 0) + (counters['GET /sync/history/episodes'] ?? 0),
   };
+  return { result, invocation, meter };
+}
+
+async function invoke(userId: number, kinds: SyncKind[], background: boolean, expect?: ContinuationMessage['expect']) {
+  const { result, invocation, meter } = await metered(() => runSync(env, userId, { kinds, background, expect }));
+  // The expensive statements of small syncs, to explain their row counts.
+  if (meter.rowsRead < 20_000)
+    for (const r of meter.readsByStatement.filter((x) => x.rowsRead > 100))
+      console.log(`rows read ${r.rowsRead}: ${r.sql.replace(/\s+/g, ' ').slice(0, 160)}`);
   return { outcome: result, invocation };
 }
 
@@ -93,25 +99,9 @@ async function backfill(name: string): Promise<ChunkedRow> {
   const invocations: Invocation[] = [];
   for (let i = 0; enrichQueue.length > 0 && i < 2_000; i++) {
     const message = enrichQueue.shift()!;
-    await sim.clearRequests();
-    const { result, meter } = await meterD1(() => deliverEnrichMessage(message.body));
+    const { result, invocation } = await metered(() => deliverEnrichMessage(message.body));
     expect(result.acked).toBe(true);
-    const counters = await sim.counters();
-    const calls = (tmdb: boolean) =>
-      Object.entries(counters)
-        .filter(([key]) => key.includes(' /3/') === tmdb)
-        .reduce((n, [, v]) => n + v, 0);
-    invocations.push({
-      trakt: calls(false),
-      tmdb: calls(true),
-      d1Calls: meter.calls.length,
-      d1Statements: meter.statements.length,
-      maxBatchRead: Math.max(0, ...meter.calls.map((c) => c.rowsRead)),
-      maxBatchWritten: Math.max(0, ...meter.calls.map((c) => c.rowsWritten)),
-      rowsRead: meter.rowsRead,
-      rowsWritten: meter.rowsWritten,
-      historyPages: 0,
-    });
+    invocations.push(invocation);
   }
   expect(enrichQueue).toEqual([]);
   return summarize(name, invocations, 0);

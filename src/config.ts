@@ -43,6 +43,12 @@ export const DEFAULT_PAGES_PER_RUN = 40;
  */
 export const DEFAULT_SUBREQUEST_BUDGET = 45;
 
+/**
+ * Subrequests every sync or enrichment invocation keeps back from SYNC_SUBREQUEST_BUDGET: room for a
+ * token refresh (and its retry) in a sync chunk, the same margin in an enrichment run.
+ */
+export const SUBREQUEST_RESERVE = 2;
+
 const positiveInt = (value: string | undefined, fallback: number) => {
   const n = Number(value);
   return Number.isSafeInteger(n) && n >= 1 ? n : fallback;

@@ -17,7 +17,7 @@
  *   the counted way. After max_retries the message is dropped: the flag keeps the work, and
  *   enrichment is best effort, so there is no dead-letter queue.
  */
-import { subrequestBudget } from '../config';
+import { SUBREQUEST_RESERVE, subrequestBudget } from '../config';
 import { keyRing } from '../crypto/envelope';
 import { database, isoNow, runBatch } from '../db/client';
 import { tmdbDataWritten } from '../history/write-hooks';
@@ -32,8 +32,6 @@ import { deferMessage, retryDelaySeconds } from './deferral';
 export const ENRICH_QUEUE_NAME = 'trakt-enrich';
 /** Ids per kind one message names; a bigger chunk sends `backlog` instead (Queues' messages are ≤ 128 KB). */
 export const MAX_IDS_PER_KIND = 2_000;
-/** Subrequests kept back from the invocation's budget (the D1 and KV reads are not subrequests). */
-const SUBREQUEST_RESERVE = 2;
 /** When another run holds the user's lease, a message naming titles comes back after this. */
 export const LEASE_BUSY_DELAY_SECONDS = 60;
 

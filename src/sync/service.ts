@@ -25,7 +25,7 @@
  * queues it on `trakt-enrich` (jobs/enrichment.ts); a fetch endpoint's chunk runs it inline within
  * what is left of its budget and queues the rest (enrichAfterChunk).
  */
-import { pagesPerRun, subrequestBudget } from '../config';
+import { pagesPerRun, SUBREQUEST_RESERVE, subrequestBudget } from '../config';
 import { keyRing } from '../crypto/envelope';
 import { type BatchItem, type Database, database, isoNow, runBatch } from '../db/client';
 import { historyWritten, tmdbDataWritten } from '../history/write-hooks';
@@ -58,9 +58,6 @@ import {
 
 export type { KindResult } from './passes';
 export type { SyncKind } from './state';
-
-/** Subrequests kept back for a token refresh (and its retry) during the chunk. */
-const SUBREQUEST_RESERVE = 2;
 
 export const SYNC_CONTINUES = 'Sync started; it continues in the background';
 
