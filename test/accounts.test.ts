@@ -186,6 +186,8 @@ const TABLES_WITHOUT_USER_ID: Record<string, 'users' | 'via_shows' | 'by_usernam
   // Deployment-wide operational records (migration 0008): cron runs and aggregate counters, nothing per user.
   cron_runs: 'shared',
   ops_counters: 'shared',
+  // Zone rules (migration 0011): UTC-offset intervals of a zone, the same for every user of it.
+  time_zone_offsets: 'shared',
 };
 const INTERNAL_TABLE = /^(sqlite_|_cf_|d1_migrations$)/;
 
@@ -262,6 +264,8 @@ async function userWithEverything() {
   });
   expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
   expect((await call('GET', '/trakt/fetch-latest-shows/', { token: user.access })).status).toBe(200);
+  const zone = await call('PATCH', '/users/me/', { token: user.access, json: { time_zone: 'Europe/Berlin' } });
+  expect(zone.status).toBe(200);
   // A pending OAuth state and a pending device code in KV; a failed login in the throttle tables.
   expect((await call('GET', '/trakt/authenticate/', { token: user.access })).status).toBe(200);
   expect((await call('POST', '/trakt/device/code/', { token: user.access })).status).toBe(200);
@@ -296,6 +300,8 @@ describe('DELETE /users/me/', () => {
       'seasons',
       'episodes',
       'plays',
+      'play_stats',
+      'stats_time_zones',
       'login_throttle',
       'login_failure_usernames',
     ]) {

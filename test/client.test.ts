@@ -48,6 +48,10 @@ describe('src/client.ts (hono/client)', () => {
     const stats = await (await api.trakt.stats.$get({ query: { tz: 'Europe/Berlin' } })).json();
     expect(stats.movies.plays).toBeGreaterThanOrEqual(4);
     expect(stats.by_weekday_hour).toHaveLength(7);
+    const me = await (await api.users.me.$patch({ json: { time_zone: 'Europe/Berlin' } })).json();
+    expect(me.time_zone).toBe('Europe/Berlin');
+    const local = await (await api.trakt.stats.$get({ query: { tz: me.time_zone ?? undefined } })).json();
+    expect(local.by_weekday_hour).toEqual(stats.by_weekday_hour);
 
     const movies = await (await api.trakt['get-stored-movies'].$get({ query: { sort: 'title', order: 'asc' } })).json();
     expect(movies.total_items).toBe(4);

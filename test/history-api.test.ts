@@ -19,6 +19,7 @@ import { runSync } from '../src/sync/service';
 import { call, expectError, type JsonResponse, registerAndLogin } from './support/api';
 import { meterD1 } from './support/d1-meter';
 import { deliverEnrichMessage, drainEnrichQueue, enrichQueue } from './support/enrich-queue';
+import { grid, localCell } from './support/local-time';
 import { connectedUser } from './support/trakt';
 
 let sim: Simulator;
@@ -267,29 +268,6 @@ describe('GET /trakt/history/', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
-
-type Cell = { weekday: number; hour: number };
-const WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
-
-/** The independent oracle for the local weekday/hour of an instant: Intl, per play. */
-function localCell(iso: string, timeZone: string): Cell {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    weekday: 'short',
-    hour: '2-digit',
-    hourCycle: 'h23',
-  }).formatToParts(new Date(iso));
-  return {
-    weekday: WEEKDAYS.indexOf(parts.find((p) => p.type === 'weekday')!.value),
-    hour: Number(parts.find((p) => p.type === 'hour')!.value),
-  };
-}
-
-function grid(cells: Cell[]): number[][] {
-  const result = Array.from({ length: 7 }, () => Array.from({ length: 24 }, () => 0));
-  for (const c of cells) result[c.weekday]![c.hour]! += 1;
-  return result;
-}
 
 async function tmdb<T>(path: string): Promise<T> {
   const res = await fetch(`${SIM_TMDB_API_URL}${path}?api_key=${SIM_DEFAULT_TMDB_KEY}`);

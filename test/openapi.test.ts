@@ -92,6 +92,8 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
   );
   const access = pair.body.access as string;
   add('GET /users/me', await call('GET', '/users/me/', { token: access }));
+  add('PATCH /users/me', await call('PATCH', '/users/me/', { token: access, json: { time_zone: 'Europe/Berlin' } }));
+  add('PATCH /users/me', await call('PATCH', '/users/me/', { token: access, json: { time_zone: 'Mars/Base' } })); // 400
   const key = { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY };
   add('POST /users/api-keys', await call('POST', '/users/api-keys/', { token: access, json: key })); // 201
   add('POST /users/api-keys', await call('POST', '/users/api-keys/', { token: access, json: key })); // 200, replaced

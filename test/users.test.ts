@@ -56,6 +56,7 @@ describe('tokens', () => {
       id: user.id,
       username: user.username,
       created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      time_zone: null,
     });
 
     const refreshed = await call('POST', '/users/token/refresh/', { json: { refresh: user.refresh } });

@@ -423,7 +423,8 @@ export const userDataVersions = sqliteTable('user_data_versions', {
  * Stats rollups per user, kept exact by triggers on `plays` (migration 0010) in the same transaction
  * as every insert, delete and recount of a play. `dimension`: `total` (bucket `movie` | `episode` |
  * `show`), `month` (`2024-01`; years are summed from months), `weekday_hour` (`<0-6, Monday = 0>-<0-23>`,
- * UTC), `day` (`2024-01-31`, plays only), `genre` (the genre name). Rows may fall to 0 plays.
+ * UTC), `local_weekday_hour` (the same in the user's stats time zone, plays only; migration 0011),
+ * `day` (`2024-01-31`, plays only), `genre` (the genre name). Rows may fall to 0 plays.
  */
 export const playStats = sqliteTable(
   'play_stats',
@@ -431,7 +432,7 @@ export const playStats = sqliteTable(
     userId: integer()
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
-    dimension: text({ enum: ['total', 'month', 'weekday_hour', 'genre', 'day'] }).notNull(),
+    dimension: text({ enum: ['total', 'month', 'weekday_hour', 'local_weekday_hour', 'genre', 'day'] }).notNull(),
     bucket: text().notNull(),
     plays: integer().notNull(),
     minutes: integer().notNull(),
@@ -443,6 +444,37 @@ export const playStats = sqliteTable(
     lastPlayAt: text(),
   },
   (t) => [primaryKey({ columns: [t.userId, t.dimension, t.bucket] })],
+);
+
+/**
+ * A user's stats time zone (src/history/stats-zone.ts owns it): the IANA zone whose weekday-hour grid
+ * the `plays` triggers keep in `play_stats` (`local_weekday_hour`), and the offset rules
+ * (`time_zone_offsets.rules`) that grid was counted with. No row: UTC only.
+ */
+export const statsTimeZones = sqliteTable('stats_time_zones', {
+  userId: integer()
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  timeZone: text().notNull(),
+  rules: text().notNull(),
+  updatedAt: text().notNull(),
+});
+
+/**
+ * UTC-offset intervals of a zone, as the Workers runtime's zone database gives them (shared by all
+ * users; src/history/stats-zone.ts). `rules` names one immutable set: `<zone>#<hash of the intervals>`;
+ * the intervals cover every instant, [start_at, end_at) each. A new set (a new year's horizon, new
+ * zone data in the runtime) gets new rows, so a user's grid always matches the rules it names.
+ */
+export const timeZoneOffsets = sqliteTable(
+  'time_zone_offsets',
+  {
+    rules: text().notNull(),
+    startAt: text().notNull(),
+    endAt: text().notNull(),
+    offsetMinutes: integer().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.rules, t.startAt] })],
 );
 
 // ---------------------------------------------------------------------------------------------

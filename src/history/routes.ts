@@ -259,9 +259,10 @@ export const historyRoutes = new Hono<AppEnv>()
     describe({
       summary: 'Figures for the whole history: totals, minutes, by year / month / weekday-hour, top genres',
       description:
-        'From rollups that every sync which changes data rebuilds. Minutes come from TMDB runtimes; ' +
-        'plays without one are counted in minutes_unknown_plays. by_weekday_hour is 7 × 24 play counts, Monday ' +
-        `first, in UTC or in ?tz= (an IANA zone, DST-exact, computed from the plays). ${CONDITIONAL}`,
+        'From rollups that the writes of plays keep exact. Minutes come from TMDB runtimes; plays without one ' +
+        'are counted in minutes_unknown_plays. by_weekday_hour is 7 × 24 play counts, Monday first, in UTC or ' +
+        'in ?tz= (an IANA zone, DST-exact): read from a kept grid in the stats time zone set with ' +
+        `PATCH /users/me, computed from every play in any other zone. ${CONDITIONAL}`,
       responses: {
         200: { description: 'Stats', schema: statsOutput },
         ...notModified,

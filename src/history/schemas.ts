@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../config';
 import { standaloneMessage } from '../http/validate';
-import { isKnownTimeZone } from './stats';
+import { timeZoneName } from './time-zones';
 
 const positiveInteger = (name: string, fallback: number, max?: number) =>
   z
@@ -130,18 +130,12 @@ export const statsQuery = z.object({
     .string()
     .max(64)
     .optional()
-    .transform((value, ctx) => {
-      if (value === undefined || value === '') return 'UTC';
-      if (!isKnownTimeZone(value)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `Unknown time zone '${value}' (use an IANA name such as Europe/Berlin)`,
-        });
-        return z.NEVER;
-      }
-      return value;
-    })
-    .describe('IANA time zone for by_weekday_hour (default UTC), e.g. Europe/Berlin'),
+    .transform((value) => value || 'UTC')
+    .pipe(timeZoneName)
+    .describe(
+      'IANA time zone for by_weekday_hour (default UTC), e.g. Europe/Berlin. Cheapest in the stats time zone ' +
+        'set with PATCH /users/me',
+    ),
 });
 
 export const exportQuery = z.object({

@@ -17,15 +17,18 @@
  * waiting (partial index `plays_uncounted_idx`): titles another user's run cached meanwhile.
  * The update trigger moves the minutes and genres between the rollup rows.
  *
- * `by_weekday_hour` is kept in UTC. With `?tz=` it is computed exactly instead, from the plays'
- * `(user_id, watched_at)` index joined to the zone's UTC-offset intervals since 2000 (DST and
- * half-hour zones included): that variant reads every play once (see BENCHMARKS.md for its cost).
+ * `by_weekday_hour` is kept in UTC. With `?tz=` in the user's stats zone it comes from the local grid
+ * the triggers keep as well (src/history/stats-zone.ts); in any other zone it is computed exactly from
+ * the plays' `(user_id, watched_at)` index joined to the zone's UTC-offset intervals (DST and
+ * half-hour zones included), which reads every play once (see BENCHMARKS.md for both costs).
  */
 import { and, eq, gte, inArray, type SQL, sql } from 'drizzle-orm';
 import { unionAll } from 'drizzle-orm/sqlite-core';
-import { chunk, type Database } from '../db/client';
+import { chunk, type Database, runBatch } from '../db/client';
 import { playStats, plays } from '../db/schema';
 import { freshnessQuery } from './data-version';
+import { gridColumns, regridStatements, storedGridQuery, weekdayHourInZoneQuery } from './stats-zone';
+import { isUtc, zoneRules } from './time-zones';
 
 export const TOP_GENRES = 10;
 /** How far back `by_day` reaches: a year for the calendar, plus slack. */
@@ -158,112 +161,11 @@ function playSpanColumns(userId: number) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Time zones: UTC-offset intervals of a zone (pure, from Intl), for the exact ?tz= variant.
-
-/** A span [from, to) of UTC instants (ISO strings, comparable with `watched_at`) with one UTC offset in minutes. */
-export type OffsetInterval = [from: string, to: string, offsetMinutes: number];
-
-/** Sampling step: shorter than any real gap between two DST transitions. */
-const SAMPLE_STEP_MS = 28 * 24 * 60 * 60 * 1000;
-/** Transitions are searched from here on; earlier plays take the zone's offset of this date. */
-const EARLIEST = Date.UTC(2000, 0, 1);
-/** Transitions happen on quarter hours (UTC); bisection stops at that precision. */
-const TRANSITION_PRECISION_MS = 15 * 60 * 1000;
-const ISO_MAX = '9999-12-31T23:59:59.999Z';
-const ISO_MIN = '0000-01-01T00:00:00.000Z';
-
-export function isKnownTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function offsetReader(zone: string): (ms: number) => number {
-  const format = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' });
-  return (ms) => {
-    const name = format.formatToParts(ms).find((part) => part.type === 'timeZoneName')?.value ?? 'GMT';
-    const match = /GMT([+-])(\d{2}):(\d{2})/.exec(name);
-    if (!match) return 0;
-    return (match[1] === '-' ? -1 : 1) * (Number(match[2]) * 60 + Number(match[3]));
-  };
-}
-
-const intervalCache = new Map<string, { until: number; intervals: OffsetInterval[] }>();
-const INTERVAL_CACHE_ZONES = 64;
-
-/**
- * The zone's offset intervals from 2000 to `now` + one sampling step (the first interval reaches
- * back to the dawn of time, the last one forward). Transitions are found by sampling every 28
- * days and bisecting to the quarter hour (Intl is the only zone database in Workers, and each call
- * costs tens of microseconds). Cached per zone in the isolate (pure data).
- */
-export function offsetIntervals(zone: string, now: number): OffsetInterval[] {
-  const cached = intervalCache.get(zone);
-  if (cached && cached.until >= now) return cached.intervals;
-  const offsetAt = offsetReader(zone);
-  const until = now + SAMPLE_STEP_MS;
-  const transitions: Array<{ at: number; offset: number }> = [];
-  let previousMs = EARLIEST;
-  let previousOffset = offsetAt(EARLIEST);
-  const firstOffset = previousOffset;
-  for (let ms = EARLIEST + SAMPLE_STEP_MS; ms <= until + SAMPLE_STEP_MS; ms += SAMPLE_STEP_MS) {
-    const offset = offsetAt(ms);
-    if (offset !== previousOffset) {
-      let low = previousMs;
-      let high = ms;
-      while (high - low > TRANSITION_PRECISION_MS) {
-        const middle = low + Math.floor((high - low) / (2 * TRANSITION_PRECISION_MS)) * TRANSITION_PRECISION_MS;
-        if (offsetAt(middle) === previousOffset) low = middle;
-        else high = middle;
-      }
-      transitions.push({ at: high, offset });
-      previousOffset = offset;
-    }
-    previousMs = ms;
-  }
-  const intervals: OffsetInterval[] = [];
-  let from = ISO_MIN;
-  let offset = firstOffset;
-  for (const transition of transitions) {
-    const at = new Date(transition.at).toISOString();
-    intervals.push([from, at, offset]);
-    from = at;
-    offset = transition.offset;
-  }
-  intervals.push([from, ISO_MAX, offset]);
-  if (intervalCache.size >= INTERVAL_CACHE_ZONES) intervalCache.delete(intervalCache.keys().next().value!);
-  intervalCache.set(zone, { until, intervals });
-  return intervals;
-}
-
-function weekdayHourInZoneQuery(db: Database, userId: number, intervals: OffsetInterval[]) {
-  // Local minutes since 1970 as integers (unixepoch() is about twice as fast as strftime with a
-  // modifier); floor division keeps instants before 1970 in the right cell.
-  const minuteOfDay = sql`((m.local_minutes % 1440 + 1440) % 1440)`;
-  return db
-    .select({
-      weekday: sql<number>`((((m.local_minutes - ${minuteOfDay}) / 1440 + 3) % 7) + 7) % 7`,
-      hour: sql<number>`${minuteOfDay} / 60`,
-      plays: sql<number>`count(*)`,
-    })
-    .from(
-      // json_each outside, the plays index (user_id, watched_at) inside: CROSS JOIN pins that order.
-      sql`(SELECT unixepoch(p.watched_at) / 60 + z.offset_minutes AS local_minutes
-          FROM (SELECT json_extract(value, '$[0]') AS start_at, json_extract(value, '$[1]') AS end_at,
-            json_extract(value, '$[2]') AS offset_minutes
-                FROM json_each(${JSON.stringify(intervals)})) AS z
-          CROSS JOIN plays p ON p.user_id = ${userId} AND p.watched_at >= z.start_at AND p.watched_at < z.end_at) AS m`,
-    )
-    .groupBy(sql`1, 2`);
-}
-
-// ---------------------------------------------------------------------------------------------
 // The read: one D1 round trip (freshness + rollups [+ the zone query]).
 
 type RollupRow = Awaited<ReturnType<typeof rollupQuery>>[number];
+/** Plays in one cell of the weekday × hour grid (Monday = 0). */
+type Cell = { weekday: number; hour: number; plays: number };
 
 export function emptyWeekdayHours(): number[][] {
   return Array.from({ length: DAYS }, () => Array.from({ length: HOURS }, () => 0));
@@ -287,7 +189,7 @@ export function statsFromRollups(
   rows: RollupRow[],
   span: { firstPlayAt: string | null; lastPlayAt: string | null } | undefined,
   timeZone: string,
-  zoneWeekdayHours?: Array<{ weekday: number; hour: number; plays: number }>,
+  zoneWeekdayHours?: Cell[],
 ) {
   const total = (bucket: string) => rows.find((r) => r.dimension === 'total' && r.bucket === bucket);
   const of = (dimension: RollupRow['dimension']) =>
@@ -324,19 +226,40 @@ export function statsFromRollups(
   };
 }
 
-const UTC_ZONES = new Set(['UTC', 'Etc/UTC', 'GMT', 'Etc/GMT', 'Z']);
-
-/** One D1 round trip: the freshness row with the play span (ETag, first/last play), the rollups [+ the zone's grid]. */
+/**
+ * One D1 round trip: the freshness row with the play span (ETag, first/last play), the rollups, and
+ * for a zone other than UTC the stored local grid with the zone and rules it was counted with. When
+ * that grid is not the one asked for (another zone, or rules no longer current), a second round trip
+ * computes the grid from the plays, and recounts a stale grid of the same zone on the way.
+ */
 export async function readStats(db: Database, userId: number, timeZone: string, now: number) {
-  const freshnessAndSpan = freshnessQuery(db, userId, playSpanColumns(userId));
-  if (UTC_ZONES.has(timeZone)) {
-    const [freshness, rows] = await db.batch([freshnessAndSpan, rollupQuery(db, userId, now)]);
+  if (isUtc(timeZone)) {
+    const [freshness, rows] = await db.batch([
+      freshnessQuery(db, userId, playSpanColumns(userId)),
+      rollupQuery(db, userId, now),
+    ]);
     return { freshness: freshness[0], body: statsFromRollups(rows, freshness[0], timeZone) };
   }
-  const [freshness, rows, cells] = await db.batch([
-    freshnessAndSpan,
+  const rules = zoneRules(timeZone, now);
+  const [freshness, rows, grid] = await db.batch([
+    freshnessQuery(db, userId, { ...playSpanColumns(userId), ...gridColumns(userId) }),
     rollupQuery(db, userId, now),
-    weekdayHourInZoneQuery(db, userId, offsetIntervals(timeZone, now)),
+    storedGridQuery(db, userId),
   ]);
-  return { freshness: freshness[0], body: statsFromRollups(rows, freshness[0], timeZone, cells) };
+  const stored = freshness[0];
+  let cells: Cell[];
+  if (stored?.gridRules === rules.id) {
+    cells = grid.map((row) => {
+      const [weekday, hour] = row.bucket.split('-').map(Number);
+      return { weekday: weekday!, hour: hour!, plays: row.plays };
+    });
+  } else if (stored?.gridZone === rules.zone) {
+    [cells] = await Promise.all([
+      weekdayHourInZoneQuery(db, userId, rules.intervals),
+      runBatch(db.$client, regridStatements(db, userId, rules, now)),
+    ]);
+  } else {
+    cells = await weekdayHourInZoneQuery(db, userId, rules.intervals);
+  }
+  return { freshness: stored, body: statsFromRollups(rows, stored, timeZone, cells) };
 }

@@ -16,6 +16,7 @@ import { forgetUsername } from '../auth/login-throttle';
 import { closeAllSessions } from '../auth/sessions';
 import { type Database, runBatch } from '../db/client';
 import { deletePlayStats } from '../history/stats';
+import { deleteStatsTimeZone } from '../history/stats-zone';
 import { deleteSyncState } from '../sync/state';
 import { deleteUserHistory } from '../sync/store';
 import { deleteConnectionRow } from '../trakt/connections';
@@ -41,6 +42,7 @@ export async function deleteAccount(
   await runBatch(env.DB, [
     deletePlayStats(user.id), // before the plays: their delete trigger then has nothing to update
     ...deleteUserHistory(user.id),
+    deleteStatsTimeZone(user.id),
     deleteSyncState(user.id),
     deleteConnectionRow(db, user.id),
     deleteUserApiKeys(db, user.id),

@@ -13,6 +13,8 @@ import { requireUser } from '../auth/middleware';
 import { closeAllSessions, closeSession, isSessionActive, openSession } from '../auth/sessions';
 import { registrationMode } from '../config';
 import { keyRing } from '../crypto/envelope';
+import type { Database } from '../db/client';
+import { readStatsTimeZone, setStatsTimeZone } from '../history/stats-zone';
 import { describe, errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
@@ -28,6 +30,7 @@ import {
   logoutInput,
   type MeOutput,
   meOutput,
+  meUpdateInput,
   passwordChangeInput,
   refreshInput,
   registerInput,
@@ -51,6 +54,13 @@ import {
 
 /** The client's address as Cloudflare's edge reports it (clients cannot set it); absent in plain local runs. */
 const clientAddress = (c: Context<AppEnv>) => c.req.header('CF-Connecting-IP')?.trim() || undefined;
+
+/** The signed-in user's profile: the account row and the stats time zone. */
+async function profile(db: Database, userId: number): Promise<MeOutput> {
+  const [user, timeZone] = await Promise.all([findUser(db, userId), readStatsTimeZone(db, userId)]);
+  if (!user) throw new ApiError(401, 'User no longer exists', { headers: { 'WWW-Authenticate': 'Bearer' } });
+  return { id: user.id, username: user.username, created_at: user.createdAt, time_zone: timeZone };
+}
 
 const throttled = errorResponse(`${TOO_MANY_LOGINS} (Retry-After)`);
 
@@ -153,10 +163,26 @@ export const usersRoutes = new Hono<AppEnv>()
     '/me',
     describe({ summary: 'The signed-in user', responses: { 200: { description: 'Profile', schema: meOutput } } }),
     requireUser,
+    async (c) => c.json((await profile(c.var.db, c.var.userId)) satisfies MeOutput),
+  )
+  .patch(
+    '/me',
+    describe({
+      summary: 'Set the stats time zone',
+      description:
+        'The API then keeps the weekday × hour grid of GET /trakt/stats/ in this zone as plays arrive, so ' +
+        '?tz=<this zone> reads a few hundred rows instead of every play. Setting it counts the grid once from ' +
+        'every play. null (or UTC) clears it; other zones keep working through ?tz=, computed from the plays.',
+      responses: {
+        200: { description: 'Profile', schema: meOutput },
+        400: errorResponse('Unknown time zone'),
+      },
+    }),
+    requireUser,
+    validate('json', meUpdateInput),
     async (c) => {
-      const user = await findUser(c.var.db, c.var.userId);
-      if (!user) throw new ApiError(401, 'User no longer exists', { headers: { 'WWW-Authenticate': 'Bearer' } });
-      return c.json({ id: user.id, username: user.username, created_at: user.createdAt } satisfies MeOutput);
+      await setStatsTimeZone(c.var.db, c.var.userId, c.req.valid('json').time_zone, Date.now());
+      return c.json((await profile(c.var.db, c.var.userId)) satisfies MeOutput);
     },
   )
   .post(

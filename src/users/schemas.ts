@@ -3,6 +3,7 @@
  * Request and response schemas for /users/*. Types are derived from these, never written twice.
  */
 import { z } from 'zod';
+import { timeZoneName } from '../history/time-zones';
 
 export const USERNAME_PATTERN = /^[A-Za-z0-9_.@+-]+$/;
 
@@ -78,7 +79,19 @@ export const apiKeyInput = z
 export const serviceNameParam = z.object({ service_name: z.string().min(1).max(64) });
 
 export const userOutput = z.object({ id: z.number().int(), username: z.string() });
-export const meOutput = userOutput.extend({ created_at: z.string() });
+export const meOutput = userOutput.extend({
+  created_at: z.string(),
+  time_zone: z.string().nullable().describe('The stats time zone (PATCH /users/me); null: UTC only'),
+});
+
+export const meUpdateInput = z.object({
+  time_zone: timeZoneName
+    .nullable()
+    .describe(
+      'IANA zone whose weekday × hour grid the API keeps up to date, so GET /trakt/stats/?tz=<this zone> ' +
+        'reads it instead of every play. null (or UTC) clears it.',
+    ),
+});
 export const tokenPairOutput = z.object({ access: z.string(), refresh: z.string() });
 export const accessOutput = z.object({ access: z.string() });
 export const apiKeyOutput = z.object({
