@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launch, text, type Watched, watchedPage } from './support/browser';
+import { BROWSER_TIME_ZONE, launch, text, type Watched, watchedPage } from './support/browser';
 import { api, apiUser, sim, stack, unique } from './support/http';
 
 const ARTIFACTS = join(import.meta.dirname, 'artifacts');
@@ -132,6 +132,10 @@ describe('dashboard against the simulator', () => {
     expect(await page.$$eval('#heatmap rect', (cells) => cells.length)).toBe(365);
     expect(await page.$$eval('#weekday-hour rect', (cells) => cells.length)).toBe(168);
     expect(await page.$$eval('#weekday-hour rect:not(.l0)', (cells) => cells.length)).toBeGreaterThan(0);
+    // The dashboard made the browser's zone the account's stats zone, so its grid is kept for it.
+    expect((await api<{ time_zone: string | null }>('GET', '/users/me/', { token: user.access })).body.time_zone).toBe(
+      BROWSER_TIME_ZONE,
+    );
     expect(await page.$$eval('#genres li', (items) => items.length)).toBeGreaterThan(0);
 
     // Posters: at least 20 actually loaded, each card with a title, a relative time and a play count.

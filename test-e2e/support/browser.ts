@@ -22,6 +22,9 @@ const ARGS = [
   '--disable-sync',
 ];
 
+/** The browser's time zone in every e2e test. */
+export const BROWSER_TIME_ZONE = 'Europe/Berlin';
+
 export type Watched = { page: Page; dialogs: string[]; cspViolations: string[]; pageErrors: string[] };
 
 export async function launch(): Promise<{ context: BrowserContext; close: () => Promise<void> }> {
@@ -31,6 +34,8 @@ export async function launch(): Promise<{ context: BrowserContext; close: () => 
     executablePath: CHROMIUM,
     headless: true,
     args: ARGS,
+    // A zone with DST, whatever the machine's: the dashboard asks for the stats in the browser's zone.
+    timezoneId: BROWSER_TIME_ZONE,
   });
   return {
     context,

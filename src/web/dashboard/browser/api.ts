@@ -75,6 +75,8 @@ async function failure(response: Response): Promise<ApiFailure> {
 
 export class Api {
   private readonly etags = new Map<string, { etag: string; body: unknown }>();
+  /** Whether this page has made sure the account's stats zone is the browser's (see `stats`). */
+  private statsZoneChecked = false;
 
   constructor(
     private session: Session | null,
@@ -106,6 +108,7 @@ export class Api {
   signOut(): void {
     this.session = null;
     this.etags.clear();
+    this.statsZoneChecked = false;
     saveSession(null);
   }
 
@@ -182,7 +185,24 @@ export class Api {
 
   authStatus = () => this.get<AuthStatus>('/trakt/auth-status/');
   syncStatus = () => this.get<SyncStatus>('/trakt/sync-status/');
-  stats = () => this.get<StatsAnswer>(`/trakt/stats/?tz=${encodeURIComponent(timeZone())}`);
+  /**
+   * The stats with the weekday × hour grid in the browser's zone. The first call of a page makes that zone the
+   * account's stats zone (PATCH /users/me), whose grid the API keeps, so the read does not go through every play.
+   * The setting changes no answer, only which zone is cheap, so a failure to set it is ignored.
+   */
+  stats = async () => {
+    const zone = timeZone();
+    if (!this.statsZoneChecked) {
+      this.statsZoneChecked = true;
+      try {
+        const me = await this.get<{ time_zone: string | null }>('/users/me/');
+        if (me.time_zone !== zone && zone !== 'UTC') await this.send('PATCH', '/users/me/', { time_zone: zone });
+      } catch {
+        // The stats below are exact either way.
+      }
+    }
+    return this.get<StatsAnswer>(`/trakt/stats/?tz=${encodeURIComponent(zone)}`);
+  };
   history = (query: URLSearchParams) => this.get<HistoryPage>(`/trakt/history/?${query}`);
   storedMovies = (query: URLSearchParams) => this.get<StoredMovies>(`/trakt/get-stored-movies/?${query}`);
   storedShows = (query: URLSearchParams) => this.get<StoredShows>(`/trakt/get-stored-shows/?${query}`);
