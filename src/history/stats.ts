@@ -167,6 +167,14 @@ type RollupRow = Awaited<ReturnType<typeof rollupQuery>>[number];
 /** Plays in one cell of the weekday × hour grid (Monday = 0). */
 type Cell = { weekday: number; hour: number; plays: number };
 
+/** Grid rows (`bucket` `<weekday>-<hour>`, UTC or local) as cells. */
+function cellsOf(rows: ReadonlyArray<{ bucket: string; plays: number }>): Cell[] {
+  return rows.map((row) => {
+    const [weekday, hour] = row.bucket.split('-').map(Number);
+    return { weekday: weekday!, hour: hour!, plays: row.plays };
+  });
+}
+
 export function emptyWeekdayHours(): number[][] {
   return Array.from({ length: DAYS }, () => Array.from({ length: HOURS }, () => 0));
 }
@@ -197,12 +205,7 @@ export function statsFromRollups(
   const movies = total('movie');
   const episodes = total('episode');
   const byWeekdayHour = emptyWeekdayHours();
-  const cells =
-    zoneWeekdayHours ??
-    of('weekday_hour').map((r) => {
-      const [weekday, hour] = r.bucket.split('-').map(Number);
-      return { weekday: weekday!, hour: hour!, plays: r.plays };
-    });
+  const cells = zoneWeekdayHours ?? cellsOf(of('weekday_hour'));
   for (const cell of cells) {
     const row = byWeekdayHour[cell.weekday];
     if (row && cell.hour >= 0 && cell.hour < HOURS) row[cell.hour] = (row[cell.hour] ?? 0) + cell.plays;
@@ -249,10 +252,7 @@ export async function readStats(db: Database, userId: number, timeZone: string, 
   const stored = freshness[0];
   let cells: Cell[];
   if (stored?.gridRules === rules.id) {
-    cells = grid.map((row) => {
-      const [weekday, hour] = row.bucket.split('-').map(Number);
-      return { weekday: weekday!, hour: hour!, plays: row.plays };
-    });
+    cells = cellsOf(grid);
   } else if (stored?.gridZone === rules.zone) {
     [cells] = await Promise.all([
       weekdayHourInZoneQuery(db, userId, rules.intervals),
