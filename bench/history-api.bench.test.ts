@@ -1,6 +1,7 @@
 /**
  * Workerd-side benchmarks of the history API (issue #14) on the XL account (~60,000 plays):
- * history page 1 vs page 500 (rows read), stats (D1 time and rows, UTC and ?tz=), the cost of a
+ * history page 1 vs page 500 (rows read), stats (D1 time and rows, UTC, ?tz= in the user's stats
+ * zone and in another zone, and setting the stats zone), the cost of a
  * 304, a sync with one new play and the first stats read after it (the rollups are kept by triggers in
  * the sync's batch), and the export (every play, in constant-size chunks).
  * Figures come from D1's own `meta` (rows_read, duration) via test/support/d1-meter.ts; the
@@ -81,10 +82,27 @@ describe('history API on the XL account', () => {
       }&limit=20`,
     );
 
-    // Stats from the rollups; the ?tz= variant reads every play once.
+    // Stats from the rollups; ?tz= in a zone other than the user's stats zone reads every play once.
     const stats = await measure('stats (UTC)', '/trakt/stats/');
     expect(stats.body.movies.plays + stats.body.episodes.plays).toBe(plays);
-    await measure('stats ?tz=Europe/Berlin', '/trakt/stats/?tz=Europe/Berlin');
+    const exactBerlin = await measure('stats ?tz=Europe/Berlin, not the stats zone', '/trakt/stats/?tz=Europe/Berlin');
+    // Setting the stats zone counts its grid once from every play; ?tz= in it then reads the grid.
+    const setZone = await meterD1(() =>
+      call('PATCH', '/users/me/', { token: user.access, json: { time_zone: 'Europe/Berlin' } }),
+    );
+    expect(setZone.result.status).toBe(200);
+    rows.push({
+      scenario: 'set the stats zone (counts its grid from every play)',
+      endpoint: 'PATCH /users/me/ {"time_zone":"Europe/Berlin"}',
+      status: setZone.result.status,
+      rows_read: setZone.meter.rowsRead,
+      d1_ms: Math.round(setZone.meter.durationMs * 100) / 100,
+      statements: setZone.meter.statements.length,
+      max_rows_per_statement: 0,
+    });
+    const zoned = await measure('stats ?tz=Europe/Berlin, the stats zone', '/trakt/stats/?tz=Europe/Berlin');
+    expect(zoned.body).toEqual(exactBerlin.body);
+    expect(rows.at(-1)!.rows_read).toBeLessThan(2_000);
 
     // 304: a single indexed read.
     const tag = stats.headers.get('ETag')!;
@@ -134,6 +152,12 @@ describe('history API on the XL account', () => {
     });
     const after = await measure('stats (UTC), first read after that sync', '/trakt/stats/');
     expect(after.body.movies.plays).toBe(stats.body.movies.plays + 1);
+    expect(rows.at(-1)!.rows_read).toBeLessThan(2_000);
+    const afterZoned = await measure(
+      'stats ?tz=Europe/Berlin (stats zone), after that sync',
+      '/trakt/stats/?tz=Europe/Berlin',
+    );
+    expect(afterZoned.body.movies.plays).toBe(stats.body.movies.plays + 1);
     expect(rows.at(-1)!.rows_read).toBeLessThan(2_000);
 
     console.log(`${BENCH_MARKER} ${JSON.stringify({ name: 'history_api', data: { account: XL, plays, rows } })}`);
