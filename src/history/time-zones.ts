@@ -50,15 +50,16 @@ export function isKnownTimeZone(zone: string): boolean {
 export const timeZoneName = z
   .string()
   .max(64)
-  .refine(isKnownTimeZone, {
+  .refine((zone) => isUtc(zone) || isKnownTimeZone(zone), {
     error: (issue) => `Unknown time zone '${String(issue.input)}' (use an IANA name such as Europe/Berlin)`,
   });
 
 function offsetReader(zone: string): (ms: number) => number {
+  // Only the zone name part matters ("GMT+05:30"; "GMT" alone at offset 0). format() is about twice as
+  // fast as formatToParts(), and rules take about a thousand of these calls.
   const format = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' });
   return (ms) => {
-    const name = format.formatToParts(ms).find((part) => part.type === 'timeZoneName')?.value ?? 'GMT';
-    const match = /GMT([+-])(\d{2}):(\d{2})/.exec(name);
+    const match = /GMT([+-])(\d{2}):(\d{2})/.exec(format.format(ms));
     if (!match) return 0;
     return (match[1] === '-' ? -1 : 1) * (Number(match[2]) * 60 + Number(match[3]));
   };
