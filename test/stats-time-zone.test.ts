@@ -206,6 +206,17 @@ describe('the stats time zone', () => {
       ).bind(user.id),
     ]);
 
+    // A recount that fails (here: its table is gone) leaves the answer exact and the stale grid for the next read.
+    await env.DB.prepare('ALTER TABLE time_zone_offsets RENAME TO time_zone_offsets_away').run();
+    const failed = await stats(user.access, 'Europe/Berlin');
+    await env.DB.prepare('ALTER TABLE time_zone_offsets_away RENAME TO time_zone_offsets').run();
+    expect(failed.status).toBe(200);
+    expect(failed.body.by_weekday_hour).toEqual(gridOf(truth, 'Europe/Berlin'));
+    const stale = await env.DB.prepare('SELECT rules FROM stats_time_zones WHERE user_id = ?')
+      .bind(user.id)
+      .first<{ rules: string }>();
+    expect(stale!.rules).toBe('Europe/Berlin#00000000');
+
     const repaired = await meterD1(() => stats(user.access, 'Europe/Berlin'));
     expect(repaired.result.body.by_weekday_hour).toEqual(gridOf(truth, 'Europe/Berlin'));
     expect(repaired.meter.rowsWritten).toBeGreaterThan(0);

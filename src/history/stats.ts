@@ -26,6 +26,7 @@ import { and, eq, gte, inArray, type SQL, sql } from 'drizzle-orm';
 import { unionAll } from 'drizzle-orm/sqlite-core';
 import { chunk, type Database, runBatch } from '../db/client';
 import { playStats, plays } from '../db/schema';
+import { describeError, log } from '../observability/log';
 import { freshnessQuery } from './data-version';
 import { gridColumns, regridStatements, storedGridQuery, weekdayHourInZoneQuery } from './stats-zone';
 import { isUtc, zoneRules } from './time-zones';
@@ -254,10 +255,11 @@ export async function readStats(db: Database, userId: number, timeZone: string, 
   if (stored?.gridRules === rules.id) {
     cells = cellsOf(grid);
   } else if (stored?.gridZone === rules.zone) {
-    [cells] = await Promise.all([
-      weekdayHourInZoneQuery(db, userId, rules.intervals),
-      runBatch(db.$client, regridStatements(db, userId, rules, now)),
-    ]);
+    // The answer never waits on the recount succeeding: a failed one leaves the stale grid for the next read.
+    const regrid = runBatch(db.$client, regridStatements(db, userId, rules, now)).catch((error: unknown) =>
+      log.warn('stats_zone_regrid_failed', { user_id: userId, ...describeError(error) }),
+    );
+    [cells] = await Promise.all([weekdayHourInZoneQuery(db, userId, rules.intervals), regrid]);
   } else {
     cells = await weekdayHourInZoneQuery(db, userId, rules.intervals);
   }
