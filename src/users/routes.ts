@@ -1,8 +1,9 @@
 /**
  * @module
- * /users/*: registration, JWTs (simplejwt-style `{access, refresh}`), logout, profile, password
- * change, account deletion and API keys. Logins and password confirmations are throttled
- * (src/auth/login-throttle.ts); each refresh token is a revocable session (src/auth/sessions.ts).
+ * /users/*: registration, JWTs (simplejwt-style `{access, refresh}`), logout, profile and stats time
+ * zone (src/history/stats-zone.ts), password change, account deletion and API keys. Logins and
+ * password confirmations are throttled (src/auth/login-throttle.ts); each refresh token is a revocable
+ * session (src/auth/sessions.ts).
  */
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
