@@ -43,6 +43,25 @@ export const defaultDeps = (): UpstreamDeps => ({
   random: Math.random,
 });
 
+/** Requests one client has sent (retries included), and how many it may send (its share of the invocation). */
+export type RequestCount = { sent: number; max: number };
+
+/**
+ * `fetch` that counts every request on `count` and refuses once `count.max` are sent, so that a client
+ * stays within its invocation's subrequest budget however many of its calls are retried.
+ */
+export function countedFetch(fetchFn: typeof fetch, count: RequestCount, service: string): typeof fetch {
+  return (input, init) => {
+    if (count.sent >= count.max) {
+      return Promise.reject(
+        new ApiError(503, `${service} request budget of this invocation is used up`, { code: 'upstream_unavailable' }),
+      );
+    }
+    count.sent += 1;
+    return fetchFn(input, init);
+  };
+}
+
 const RETRYABLE_STATUSES = new Set([500, 502, 503, 504, 520, 521, 522]);
 const DEFAULT_RETRY_AFTER_SECONDS = 60;
 

@@ -7,7 +7,9 @@
 import { optionalSecret } from '../config';
 import { ApiError } from '../http/errors';
 import {
+  countedFetch,
   defaultDeps,
+  type RequestCount,
   type RetryPolicy,
   readJson,
   requestWithRetry,
@@ -66,8 +68,8 @@ export class TmdbClient {
   private readonly deps: UpstreamDeps;
   /** Calls made by this client (enrichment budgets on it); retries are not counted here. */
   calls = 0;
-  /** HTTP requests sent, retries included: the subrequests this client has used. */
-  requests = 0;
+  /** HTTP requests sent (retries included) and the cap on them: the subrequests this client may use. */
+  private readonly count: RequestCount;
 
   /**
    * `maxRequests`: a hard cap on the requests (retries included) this client may send, so that an
@@ -79,24 +81,17 @@ export class TmdbClient {
     private readonly apiKey: string,
     policy: Partial<RetryPolicy> = {},
     deps: Partial<UpstreamDeps> = {},
-    private readonly maxRequests = Number.POSITIVE_INFINITY,
+    maxRequests = Number.POSITIVE_INFINITY,
   ) {
     this.policy = { maxAttempts: 3, baseDelayMs: 250, maxInlineWaitSeconds: 3, timeoutMs: 10_000, ...policy };
+    this.count = { sent: 0, max: maxRequests };
     const base = { ...defaultDeps(), ...deps };
-    this.deps = {
-      ...base,
-      fetch: (input, init) => {
-        if (this.requests >= this.maxRequests) {
-          return Promise.reject(
-            new ApiError(503, `${SERVICE} request budget of this invocation is used up`, {
-              code: 'upstream_unavailable',
-            }),
-          );
-        }
-        this.requests += 1;
-        return base.fetch(input, init);
-      },
-    };
+    this.deps = { ...base, fetch: countedFetch(base.fetch, this.count, SERVICE) };
+  }
+
+  /** HTTP requests sent, retries included: the subrequests this client has used. */
+  get requests(): number {
+    return this.count.sent;
   }
 
   static fromEnv(env: Env, apiKey: string, maxRequests?: number): TmdbClient {

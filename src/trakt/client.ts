@@ -6,7 +6,9 @@
  */
 import { ApiError } from '../http/errors';
 import {
+  countedFetch,
   defaultDeps,
+  type RequestCount,
   type RetryPolicy,
   readJson,
   requestWithRetry,
@@ -80,9 +82,18 @@ export class TraktClient {
   private readonly policy: RetryPolicy;
   private readonly deps: UpstreamDeps;
 
+  /** HTTP requests sent (retries included); no cap of its own: a sync chunk budgets its pages on `requests`. */
+  private readonly count: RequestCount = { sent: 0, max: Number.POSITIVE_INFINITY };
+
   constructor(private readonly options: TraktClientOptions) {
     this.policy = { maxAttempts: 3, baseDelayMs: 250, maxInlineWaitSeconds: 5, timeoutMs: 10_000, ...options.policy };
-    this.deps = { ...defaultDeps(), ...options.deps };
+    const base = { ...defaultDeps(), ...options.deps };
+    this.deps = { ...base, fetch: countedFetch(base.fetch, this.count, SERVICE) };
+  }
+
+  /** HTTP requests this client has sent, retries and token grants included: the subrequests it has used. */
+  get requests(): number {
+    return this.count.sent;
   }
 
   static fromEnv(env: Env, credentials: TraktCredentials, overrides: Partial<TraktClientOptions> = {}): TraktClient {
