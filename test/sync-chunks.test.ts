@@ -2,7 +2,7 @@
 import { createMessageBatch } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { installSimulator, type Simulator } from '../simulator/support/harness';
+import { installSimulator, SIM_TRAKT_API_URL, type Simulator } from '../simulator/support/harness';
 import { handleSyncMessage } from '../src/jobs/queue';
 import { type ContinuationMessage, runSync, type SyncOptions } from '../src/sync/service';
 import { call } from './support/api';
@@ -143,6 +143,30 @@ describe('resuming a first sync', () => {
     expect(history[0]!.query).toMatchObject({ end_at: pass.cursor.endAt, page: '1' });
     for (const r of history) expect(Date.parse(r.query.end_at!)).toBeLessThanOrEqual(Date.parse(pass.cursor.endAt));
     expect((await sim.counters())['GET /sync/last_activities'] ?? 0).toBe(0); // a resumed pass does not start over
+    await expectMatchesTrakt(user.id, user.traktUsername);
+  }, 120_000);
+});
+
+describe('subrequest budget', () => {
+  it('retried Trakt calls come out of the chunk budget: no chunk sends more requests than its calls may', async () => {
+    // 16,900 plays: 68 history pages, so the default budget (35 calls a chunk) takes several chunks.
+    const user = await connectedUser(sim, { movies: 8450, shows: 0, plays_per_item: 2, rewatch_fraction: 0 });
+    // Two calls of the first chunk each fail twice (500) before their third attempt succeeds.
+    await sim.addFault({ match: { path_prefix: '/sync/history/movies' }, after: 3, times: 2, kind: '500' });
+    await sim.addFault({ match: { path_prefix: '/sync/history/movies' }, after: 10, times: 2, kind: '500' });
+    const first = await runSync(env, user.id, { kinds: ['movies'], enrich: false });
+    expect(first.complete).toBe(false);
+    const requests = await sim.requests();
+    const trakt = requests.filter((r) => r.host === new URL(SIM_TRAKT_API_URL).host);
+    // Positive control: retries happened in this chunk.
+    expect(trakt.filter((r) => r.status === 500)).toHaveLength(4);
+    // 35 requests in all (a chunk's calls at the default budget), the 4 retried attempts included: 4 pages fewer.
+    expect(trakt).toHaveLength(35);
+    expect(trakt.filter((r) => r.status === 200)).toHaveLength(31);
+
+    await sim.clearRequests();
+    const chunks = await syncToEnd(user.id, { kinds: ['movies'] });
+    expect(chunks).toBeGreaterThan(1);
     await expectMatchesTrakt(user.id, user.traktUsername);
   }, 120_000);
 });

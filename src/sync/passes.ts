@@ -82,6 +82,9 @@ export type Chunk = {
   now: () => number;
   background: boolean;
   traktCalls: number;
+  /** Requests those calls sent: retries and a token refresh included (the subrequests they used). */
+  traktRequests: number;
+  /** Trakt requests this chunk may still send, at one per call when none is retried. */
   pagesLeft: number;
   session: { token?: AccessToken };
   state: SyncStateRow | undefined;
@@ -103,13 +106,18 @@ async function fetchOne<T extends z.ZodType>(
   query: Record<string, string | number | undefined> = {},
 ) {
   chunk.traktCalls += 1;
-  chunk.pagesLeft -= 1;
   const client = await chunk.ctx.client();
-  const { data, pagination } = await withAccessToken(
-    chunk.ctx,
-    (token) => client.get<unknown>(path, token, query),
-    chunk.session,
-  );
+  const sentBefore = client.requests;
+  let answer: Awaited<ReturnType<typeof client.get<unknown>>>;
+  try {
+    answer = await withAccessToken(chunk.ctx, (token) => client.get<unknown>(path, token, query), chunk.session);
+  } finally {
+    // A retried call (or one that refreshed the token) spent more than one subrequest: so many fewer pages.
+    const sent = client.requests - sentBefore;
+    chunk.traktRequests += sent;
+    chunk.pagesLeft -= Math.max(1, sent);
+  }
+  const { data, pagination } = answer;
   const parsed = schema.safeParse(data);
   if (!parsed.success)
     throw new ApiError(502, 'Trakt returned an invalid response; try again later', {

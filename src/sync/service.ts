@@ -191,6 +191,7 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     now,
     background: options.background === true,
     traktCalls: 0,
+    traktRequests: 0,
     // Each Trakt call may also cost a limiter round trip (a Durable Object call) now and then.
     pagesLeft: Math.min(options.pagesPerRun ?? pagesPerRun(env), upstreamCallsWithin(budget - SUBREQUEST_RESERVE)),
     session: {},
@@ -324,7 +325,7 @@ async function enrichAfterChunk(
       return;
     }
     const budget = options.subrequestBudget ?? subrequestBudget(env);
-    const spent = chunk.traktCalls + limiterRoundTrips(chunk.traktCalls);
+    const spent = chunk.traktRequests + limiterRoundTrips(chunk.traktRequests);
     const enrichment = await enrichUser(env, db, userId, tmdbKey, {
       targets: { ...touched, backlog: false },
       budget: upstreamCallsWithin(budget - SUBREQUEST_RESERVE - spent),
