@@ -33,13 +33,26 @@ export function isUtc(zone: string): boolean {
   return UTC_ZONES.has(zone.toUpperCase());
 }
 
-/** The zone's canonical IANA name (`europe/berlin` → `Europe/Berlin`), or null for an unknown zone. */
+const canonicalNames = new Map<string, string>();
+const CANONICAL_NAMES_CACHED = 256;
+
+/**
+ * The zone's canonical IANA name (`europe/berlin` → `Europe/Berlin`), or null for an unknown zone.
+ * A `?tz=` read asks twice (validation, then its rules), so known spellings are kept per isolate
+ * instead of building an Intl formatter each time; unknown ones are not kept (any string can be asked).
+ */
 export function canonicalTimeZone(zone: string): string | null {
+  const cached = canonicalNames.get(zone);
+  if (cached !== undefined) return cached;
+  let canonical: string;
   try {
-    return new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
+    canonical = new Intl.DateTimeFormat('en-US', { timeZone: zone }).resolvedOptions().timeZone;
   } catch {
     return null;
   }
+  if (canonicalNames.size >= CANONICAL_NAMES_CACHED) canonicalNames.delete(canonicalNames.keys().next().value!);
+  canonicalNames.set(zone, canonical);
+  return canonical;
 }
 
 export function isKnownTimeZone(zone: string): boolean {
