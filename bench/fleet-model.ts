@@ -23,6 +23,11 @@ import { type BucketState, EMPTY_BUCKET, reserveSlots } from '../src/pacing/toke
 import { userPhaseOffsetMs } from '../src/sync/schedule';
 import type { FleetModelRow, FleetProfile } from './fleet-format';
 
+/** One upstream request's send slot, as a client asks the limiter for it (refused past the inline wait). */
+function oneSlot(bucket: BucketState, at: number, ratePerSecond: number) {
+  return reserveSlots(bucket, at, { count: 1, ratePerSecond, maxWaitMs: MAX_INLINE_WAIT_MS });
+}
+
 export type SyncProfile = FleetProfile;
 
 /**
@@ -207,11 +212,7 @@ export function simulateFleet(input: ModelInput): ModelResult {
     }
     if (job.stage === 'enrich') {
       if (job.tmdbLeft > 0) {
-        const answer = reserveSlots(tmdb, at, {
-          count: 1,
-          ratePerSecond: input.tmdbRps,
-          maxWaitMs: MAX_INLINE_WAIT_MS,
-        });
+        const answer = oneSlot(tmdb, at, input.tmdbRps);
         tmdb = answer.state;
         if (answer.granted) {
           const sendAt = answer.slots[0]!;
@@ -240,11 +241,7 @@ export function simulateFleet(input: ModelInput): ModelResult {
       if (at >= measureFrom) peakInFlight = Math.max(peakInFlight, inFlight);
     }
     if (job.traktLeft > 0) {
-      const answer = reserveSlots(trakt, at, {
-        count: 1,
-        ratePerSecond: input.traktRps,
-        maxWaitMs: MAX_INLINE_WAIT_MS,
-      });
+      const answer = oneSlot(trakt, at, input.traktRps);
       trakt = answer.state;
       if (!answer.granted) {
         // The consumer defers the message; the sync starts over when it comes back.
