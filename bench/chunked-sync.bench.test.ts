@@ -13,6 +13,7 @@ import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
 import { type ContinuationMessage, runSync, type SyncKind } from '../src/sync/service';
+import { enrichAfterSync } from '../src/tmdb/runner';
 import { call } from '../test/support/api';
 import { meterD1 } from '../test/support/d1-meter';
 import { deliverEnrichMessage, enrichQueue } from '../test/support/enrich-queue';
@@ -83,7 +84,12 @@ async function metered<T>(run: () => Promise<T>) {
 }
 
 async function invoke(userId: number, kinds: SyncKind[], background: boolean, expect?: ContinuationMessage['expect']) {
-  const { result, invocation, meter } = await metered(() => runSync(env, userId, { kinds, background, expect }));
+  // One invocation as the queue consumer (background) or a fetch endpoint runs it: the chunk, then its TMDB work.
+  const { result, invocation, meter } = await metered(async () => {
+    const outcome = await runSync(env, userId, { kinds, background, expect });
+    await enrichAfterSync(env, outcome, { background });
+    return outcome;
+  });
   // The expensive statements of small syncs, to explain their row counts.
   if (meter.rowsRead < 20_000)
     for (const r of meter.readsByStatement.filter((x) => x.rowsRead > 100))

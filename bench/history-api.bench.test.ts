@@ -41,7 +41,6 @@ describe('history API on the XL account', () => {
       kinds: ['movies', 'shows'],
       pagesPerRun: 1_000,
       subrequestBudget: 2_000,
-      enrich: false,
     });
     expect(initial.complete).toBe(true);
     const plays = (await call('GET', '/trakt/sync-status/', { token: user.access })).body.counts.plays as number;

@@ -9,7 +9,7 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
-import { runSync } from '../src/sync/service';
+import { runBackgroundChunk } from '../src/jobs/queue';
 import { call, type JsonResponse } from '../test/support/api';
 import { meterD1 } from '../test/support/d1-meter';
 import { drainEnrichQueue } from '../test/support/enrich-queue';
@@ -141,7 +141,7 @@ describe('sync and read cost on a large account', () => {
 
     // Sync it completely, chunk by chunk as the queue would (costs per chunk: bench/chunked-sync.bench.test.ts).
     for (let chunks = 0; chunks < 200; chunks++)
-      if ((await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true })).complete) break;
+      if ((await runBackgroundChunk(env, user.id, { kinds: ['movies', 'shows'] })).complete) break;
     const backlogAfterFirst = await unenriched(user.id);
     const backlogAfterNoop = backlogAfterFirst;
     const rows: SyncRow[] = [];

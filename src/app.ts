@@ -15,11 +15,13 @@ import { corsOrigins, MAX_BODY_BYTES } from './config';
 import { database } from './db/client';
 import { docsRoutes } from './docs/routes';
 import { healthRoutes } from './health/routes';
+import { historyRoutes } from './history/routes';
 import { describe } from './http/describe';
 import { ApiError, errorBody, handleError } from './http/errors';
 import { requestLog } from './observability/request-log';
 import { CONFIRM_PATH } from './trakt/callback-page';
-import { traktRoutes } from './trakt/routes';
+import { connectionRoutes } from './trakt/connection.routes';
+import { oauthHelperRoutes } from './trakt/oauth-helper.routes';
 import { usersRoutes } from './users/routes';
 import { dashboardRoutes } from './web/dashboard/routes';
 
@@ -75,12 +77,16 @@ export function createApp() {
     await next();
   });
 
-  // Chained, so the returned app's type carries every route (AppType, for hono/client).
+  // Chained, so the returned app's type carries every route (AppType, for hono/client). `/trakt` is the
+  // API reference's prefix for two concerns: the Trakt connection (src/trakt/) and the watch history
+  // (src/history/: syncs, stored reads, sync status).
   const routes = app
     .route('/health', healthRoutes)
     .route('/admin', adminRoutes)
     .route('/users', usersRoutes)
-    .route('/trakt', traktRoutes);
+    .route('/trakt', connectionRoutes)
+    .route('/trakt', oauthHelperRoutes)
+    .route('/trakt', historyRoutes);
   // The web dashboard, and the bare origin redirecting to it (HTML, outside the typed client's routes).
   app.route('/app', dashboardRoutes);
   app.get(

@@ -10,14 +10,10 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { installSimulator, type Simulator } from '../simulator/support/harness';
-import {
-  enrichmentCallBudget,
-  LEASE_BUSY_DELAY_SECONDS,
-  MAX_IDS_PER_KIND,
-  requestEnrichment,
-} from '../src/jobs/enrichment';
+import { LEASE_BUSY_DELAY_SECONDS } from '../src/jobs/enrichment';
+import { runBackgroundChunk } from '../src/jobs/queue';
 import { limiterRoundTrips, upstreamCallsWithin } from '../src/pacing/gate';
-import { runSync } from '../src/sync/service';
+import { enrichmentCallBudget, MAX_IDS_PER_KIND, requestEnrichment } from '../src/tmdb/runner';
 import { call } from './support/api';
 import { deliverEnrichMessage, drainEnrichQueue, enrichQueue } from './support/enrich-queue';
 import { installVirtualPacingClock } from './support/pacing-clock';
@@ -69,7 +65,7 @@ describe('a background sync', () => {
   it('makes no TMDB call: it queues the titles it touched, and the enrich run fetches exactly those', async () => {
     const user = await userWithTmdbKey();
     await sim.clearRequests();
-    const outcome = await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true });
+    const outcome = await runBackgroundChunk(env, user.id, { kinds: ['movies', 'shows'] });
     expect(outcome.complete).toBe(true);
     expect(tmdbCalls(await sim.counters())).toBe(0);
     const catalog = await sim.catalog(user.traktUsername);
@@ -112,7 +108,7 @@ describe('a background sync', () => {
 
   it('without a TMDB key queues nothing and flags the backlog; once a key is stored, the next one asks', async () => {
     const user = await connectedUser(sim, { seed: `enrich-nokey-${crypto.randomUUID().slice(0, 8)}`, ...ACCOUNT });
-    await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true });
+    await runBackgroundChunk(env, user.id, { kinds: ['movies', 'shows'] });
     expect(enrichQueue).toEqual([]);
     expect((await syncState(user.id)).tmdb_backlog).toBe(1);
 
@@ -120,7 +116,7 @@ describe('a background sync', () => {
     await sim.registerTmdbKey(apiKey);
     await call('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'tmdb', api_key: apiKey } });
     await sim.clearRequests();
-    await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true }); // nothing new at Trakt
+    await runBackgroundChunk(env, user.id, { kinds: ['movies', 'shows'] }); // nothing new at Trakt
     expect(await sim.counters()).toEqual({ 'GET /sync/last_activities': 1 });
     expect(enrichQueue.map((m) => m.body)).toEqual([
       { user_id: user.id, enqueued_at: expect.any(String), backlog: true },
@@ -152,7 +148,7 @@ describe('a background sync', () => {
 describe('the enrich consumer', () => {
   it('runs one enrichment per user: a named message meeting the lease is deferred, a backlog-only one dropped', async () => {
     const user = await userWithTmdbKey();
-    await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true });
+    await runBackgroundChunk(env, user.id, { kinds: ['movies', 'shows'] });
     const [named] = enrichQueue.splice(0);
     // The first run is parked inside its first TMDB call, holding the lease.
     await sim.addFault({ match: { path_prefix: '/3/' }, times: 1, kind: 'hold' });
@@ -187,7 +183,7 @@ describe('the enrich consumer', () => {
     const clock = installVirtualPacingClock();
     try {
       const user = await userWithTmdbKey({ ...ACCOUNT, movies: 12 });
-      await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true });
+      await runBackgroundChunk(env, user.id, { kinds: ['movies', 'shows'] });
       const [named] = enrichQueue.splice(0);
       await sim.addFault({ match: { path_prefix: '/3/movie/' }, times: 1, kind: '429', retry_after: 120 });
       await sim.clearRequests();
@@ -218,7 +214,7 @@ describe('the enrich consumer', () => {
 
   it('a failing run keeps the work (backlog flag), frees the lease and retries the counted way', async () => {
     const user = await userWithTmdbKey();
-    await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true });
+    await runBackgroundChunk(env, user.id, { kinds: ['movies', 'shows'] });
     const [named] = enrichQueue.splice(0);
     // A D1 failure inside the run: every batch (its writes) is refused; single statements still work.
     const db = new Proxy(env.DB, {
@@ -234,7 +230,7 @@ describe('the enrich consumer', () => {
     expect(state.tmdb_backlog).toBe(1);
     expect(state.enrich_lease_until).toBeNull();
     // The next background sync (nothing new at Trakt) asks for the backlog, and that run completes it.
-    await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true });
+    await runBackgroundChunk(env, user.id, { kinds: ['movies', 'shows'] });
     expect(enrichQueue.map((m) => m.body)).toEqual([expect.objectContaining({ user_id: user.id, backlog: true })]);
     await drainEnrichQueue();
     expect((await syncState(user.id)).tmdb_backlog).toBe(0);
@@ -242,7 +238,7 @@ describe('the enrich consumer', () => {
 
   it('TMDB down: retries spend the same budget, so a run never sends more requests than it may', async () => {
     const user = await userWithTmdbKey({ ...ACCOUNT, movies: 20 });
-    await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true });
+    await runBackgroundChunk(env, user.id, { kinds: ['movies', 'shows'] });
     const [named] = enrichQueue.splice(0);
     await sim.addFault({ match: { path_prefix: '/3/' }, times: 1_000, kind: '503' });
     await sim.clearRequests();
@@ -288,7 +284,7 @@ describe('Miniflare', () => {
   // no TMDB key: its observable effect is the result it records in D1.
   it('delivers trakt-enrich messages to the Worker, whose consumer runs them (wrangler.toml)', async () => {
     const user = await connectedUser(sim, { seed: `enrich-real-${crypto.randomUUID().slice(0, 8)}`, ...ACCOUNT });
-    await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true });
+    await runBackgroundChunk(env, user.id, { kinds: ['movies', 'shows'] });
     expect((await syncState(user.id)).tmdb_backlog).toBe(1);
     vi.restoreAllMocks(); // the real queue from here on
     await env.ENRICH_QUEUE.send({ user_id: user.id, enqueued_at: new Date().toISOString(), backlog: true });

@@ -14,8 +14,8 @@ import {
   type Simulator,
 } from '../simulator/support/harness';
 import { INVALID_CURSOR } from '../src/history/cursor';
-import { DAY_ROLLUP_DAYS } from '../src/history/stats';
-import { runSync } from '../src/sync/service';
+import { runBackgroundChunk } from '../src/jobs/queue';
+import { DAY_ROLLUP_DAYS } from '../src/readmodel/stats';
 import { call, expectError, type JsonResponse, registerAndLogin } from './support/api';
 import { meterD1 } from './support/d1-meter';
 import { deliverEnrichMessage, drainEnrichQueue, enrichQueue } from './support/enrich-queue';
@@ -497,7 +497,7 @@ describe('GET /trakt/stats/', () => {
       json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
     });
     const before = await call('GET', '/trakt/stats/', { token: user.access });
-    await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true });
+    await runBackgroundChunk(env, user.id, { kinds: ['movies', 'shows'] });
     await drainEnrichQueue();
     const { plays: _plays, ...withTmdb } = await expectedStats(user.traktUsername, catalog, true);
     const after = await call('GET', '/trakt/stats/', { token: user.access });
@@ -516,7 +516,7 @@ describe('GET /trakt/stats/', () => {
         json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
       });
       // Background syncs: the plays are stored before any TMDB data, and each queues its titles.
-      await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true });
+      await runBackgroundChunk(env, user.id, { kinds: ['movies', 'shows'] });
     }
     const [firstRun, secondRun] = enrichQueue.splice(0);
     expect(secondRun!.body.user_id).toBe(second.id);

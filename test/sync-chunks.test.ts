@@ -103,7 +103,7 @@ async function expectMatchesTrakt(userId: number, traktUsername: string) {
 async function syncToEnd(userId: number, options: Omit<SyncOptions, 'kinds'> & { kinds?: SyncOptions['kinds'] }) {
   let kinds = options.kinds ?? (['movies', 'shows'] as SyncOptions['kinds']);
   for (let chunks = 1; chunks <= 200; chunks++) {
-    const outcome = await runSync(env, userId, { enrich: false, ...options, kinds });
+    const outcome = await runSync(env, userId, { ...options, kinds });
     if (outcome.complete) return chunks;
     kinds = Object.keys(outcome.progress) as SyncOptions['kinds']; // as a continuation message names them
   }
@@ -115,7 +115,7 @@ describe('resuming a first sync', () => {
     // 8,450 movies watched twice: 16,900 plays, 68 pages of 250.
     const user = await connectedUser(sim, { movies: 8450, shows: 0, plays_per_item: 2, rewatch_fraction: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/history/movies' }, after: 39, times: 10, kind: '500' });
-    const big = { pagesPerRun: 200, subrequestBudget: 1000, enrich: false } as const;
+    const big = { pagesPerRun: 200, subrequestBudget: 1000 } as const;
     await expect(runSync(env, user.id, { kinds: ['movies'], ...big })).rejects.toMatchObject({ status: 502 });
     const firstRun = (await sim.requests()).filter((r) => r.path === '/sync/history/movies' && r.status === 200);
     expect(firstRun).toHaveLength(39);
@@ -154,7 +154,7 @@ describe('subrequest budget', () => {
     // Two calls of the first chunk each fail twice (500) before their third attempt succeeds.
     await sim.addFault({ match: { path_prefix: '/sync/history/movies' }, after: 3, times: 2, kind: '500' });
     await sim.addFault({ match: { path_prefix: '/sync/history/movies' }, after: 10, times: 2, kind: '500' });
-    const first = await runSync(env, user.id, { kinds: ['movies'], enrich: false });
+    const first = await runSync(env, user.id, { kinds: ['movies'] });
     expect(first.complete).toBe(false);
     const requests = await sim.requests();
     const trakt = requests.filter((r) => r.host === new URL(SIM_TRAKT_API_URL).host);
@@ -175,7 +175,7 @@ describe('continuations through the queue', () => {
   it('a fetch answers 202 with progress (in sync-status); queued chunks finish it; re-deliveries no-op', async () => {
     const user = await connectedUser(sim, { movies: 700, shows: 0, plays_per_item: 1, rewatch_fraction: 0 });
     const small = { ...env, SYNC_PAGES_PER_RUN: '2' } as Env;
-    const outcome = await runSync(small, user.id, { kinds: ['movies'], enrich: false });
+    const outcome = await runSync(small, user.id, { kinds: ['movies'] });
     expect(outcome.complete).toBe(false);
     expect(sent).toHaveLength(1);
     expect(sent[0]).toMatchObject({ user_id: user.id, kinds: ['movies'] });
@@ -244,7 +244,7 @@ describe('new plays during a backfill', () => {
   it('are neither lost nor duplicated', async () => {
     const user = await connectedUser(sim, { movies: 300, shows: 10, seasons_per_show: 2, episodes_per_season: 10 });
     const catalog = await sim.catalog(user.traktUsername);
-    const first = await runSync(env, user.id, { kinds: ['movies', 'shows'], pagesPerRun: 2, enrich: false });
+    const first = await runSync(env, user.id, { kinds: ['movies', 'shows'], pagesPerRun: 2 });
     expect(first.complete).toBe(false);
     await sim.advanceClock(5);
     await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: catalog.movies[0]!.trakt });
@@ -256,12 +256,12 @@ describe('new plays during a backfill', () => {
     expect(chunks).toBeGreaterThan(1);
     // The backfill's cursor walks down from where it started: the new plays come with the next incremental sync.
     await sim.clearRequests();
-    const next = await runSync(env, user.id, { kinds: ['movies', 'shows'], enrich: false });
+    const next = await runSync(env, user.id, { kinds: ['movies', 'shows'] });
     expect(next.complete).toBe(true);
     expect(next.result.movies!.plays_added + next.result.shows!.plays_added).toBeLessThanOrEqual(2);
     await expectMatchesTrakt(user.id, user.traktUsername);
     const again = await dump(user.id);
-    await runSync(env, user.id, { kinds: ['movies', 'shows'], enrich: false });
+    await runSync(env, user.id, { kinds: ['movies', 'shows'] });
     expect(await dump(user.id)).toEqual(again);
   }, 60_000);
 });
@@ -277,7 +277,7 @@ describe('removed and backdated plays', () => {
     for (const m of catalog.movies.slice(0, 3))
       await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: m.trakt });
     await sim.clearRequests();
-    const incremental = await runSync(env, user.id, { kinds: ['movies'], enrich: false });
+    const incremental = await runSync(env, user.id, { kinds: ['movies'] });
     expect(incremental.result.movies).toMatchObject({ plays_added: 3, plays_removed: 0 });
     expect(await sim.counters()).toEqual({
       'GET /sync/last_activities': 1,
@@ -291,7 +291,7 @@ describe('removed and backdated plays', () => {
     const victim = (await sim.plays(user.traktUsername)).find((p) => p.trakt_id === catalog.movies[6]!.trakt)!;
     await sim.removePlay(user.traktUsername, victim.id);
     await sim.clearRequests();
-    const caught = await runSync(env, user.id, { kinds: ['movies'], enrich: false });
+    const caught = await runSync(env, user.id, { kinds: ['movies'] });
     expect(caught.result.movies).toMatchObject({ plays_added: 1, plays_removed: 1 });
     expect((await sim.counters())['GET /users/:id/stats']).toBe(1);
     await expectMatchesTrakt(user.id, user.traktUsername);
@@ -304,7 +304,7 @@ describe('removed and backdated plays', () => {
       trakt_id: catalog.movies[8]!.trakt,
       watched_at: '2015-01-01T00:00:00.000Z',
     });
-    const backdated = await runSync(env, user.id, { kinds: ['movies'], enrich: false });
+    const backdated = await runSync(env, user.id, { kinds: ['movies'] });
     expect(backdated.result.movies).toMatchObject({ plays_added: 2, plays_removed: 0 });
     await expectMatchesTrakt(user.id, user.traktUsername);
   });
@@ -322,7 +322,7 @@ describe('removed and backdated plays', () => {
     });
     const victim = (await sim.plays(user.traktUsername)).find((p) => p.trakt_id === catalog.movies[2]!.trakt)!;
     await sim.removePlay(user.traktUsername, victim.id);
-    const fooled = await runSync(env, user.id, { kinds: ['movies'], enrich: false, background: true });
+    const fooled = await runSync(env, user.id, { kinds: ['movies'], background: true });
     expect(fooled.result.movies).toMatchObject({ plays_added: 1, plays_removed: 0 });
     const stored = async (historyId: number) =>
       env.DB.prepare('SELECT 1 AS n FROM plays WHERE user_id = ? AND history_id = ?').bind(user.id, historyId).first();
@@ -333,7 +333,6 @@ describe('removed and backdated plays', () => {
     const weekLater = Date.now() + 8 * DAY_MS;
     const reconciled = await runSync(env, user.id, {
       kinds: ['movies'],
-      enrich: false,
       background: true,
       now: () => weekLater,
     });

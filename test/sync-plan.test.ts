@@ -10,7 +10,7 @@ import {
   toPlayRow,
   totalsAgree,
 } from '../src/sync/plan';
-import type { HistoryItem } from '../src/sync/trakt-data';
+import type { HistoryItem } from '../src/trakt/upstream-schemas';
 
 const movieItem = (id: number, trakt: number, watchedAt: string): HistoryItem => ({
   id,

@@ -1,6 +1,6 @@
-/** Unit tests of src/http/upstream.ts: the retry maths (Retry-After, backoff). */
+/** Unit tests of src/upstream/policy.ts: the retry maths (Retry-After, backoff). */
 import { describe, expect, it } from 'vitest';
-import { backoffDelay, parseRetryAfter } from '../src/http/upstream';
+import { backoffDelay, parseRetryAfter } from '../src/upstream/policy';
 
 describe('retry maths', () => {
   it('parses Retry-After as seconds or an HTTP date, defaulting to 60', () => {

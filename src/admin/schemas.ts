@@ -15,7 +15,7 @@ export const adminStatusOutput = z.object({
     seconds: z.number().int().describe('How long the most overdue active connection has waited; 0 if none is overdue'),
   }),
   dead_lettered_last_24h: z.number().int(),
-  tmdb_backlog_users: z.number().int().describe('Users whose last TMDB enrichment ran out of budget'),
+  tmdb_backlog_users: z.number().int().describe('Users whose library still waits for TMDB enrichment'),
   last_cron_run: z
     .object({
       started_at: z.string(),

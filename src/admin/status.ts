@@ -10,22 +10,21 @@
  * | syncs in progress            | partial index `sync_state_lease_idx` (rows holding a lease only)       |
  * | oldest due sync              | `trakt_connections_due_idx (status, next_sync_at)`: one index seek     |
  * | dead letters in 24 h         | `sync_dead_letters_dead_at_idx`: a range of the last day               |
- * | TMDB backlog                 | partial index `sync_state_tmdb_backlog_idx` (backlogged users only)    |
+ * | TMDB backlog                 | partial index `sync_state_tmdb_backlog_idx` (`tmdb_backlog = 1` only)  |
  * | last cron run                | `cron_runs` primary key, newest first                                  |
  */
 import { isoNow } from '../db/client';
 import { countDeadLettersSince, lastCronRun } from '../observability/records';
+import { SYNC_STATE_FIGURES } from '../sync/state';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** The statements behind each figure, exported so a test can EXPLAIN them. `?1` is now (ISO). */
 export const STATUS_QUERIES = {
   counters: 'SELECT name, value FROM ops_counters',
-  syncsInProgress: 'SELECT count(*) AS count FROM sync_state WHERE lease_until > ?1',
+  syncsInProgress: SYNC_STATE_FIGURES.syncsInProgress,
   oldestDue: "SELECT min(next_sync_at) AS oldest FROM trakt_connections WHERE status = 'active'",
-  tmdbBacklog:
-    'SELECT count(*) AS count FROM sync_state ' +
-    "WHERE json_extract(last_result, '$.enrichment.skipped') = 'budget_exhausted'",
+  tmdbBacklog: SYNC_STATE_FIGURES.tmdbBacklogUsers,
 } as const;
 
 export type OperatorStatus = Awaited<ReturnType<typeof operatorStatus>>;

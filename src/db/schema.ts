@@ -275,7 +275,7 @@ export const plays = sqliteTable(
     episodeTraktId: integer(),
     /**
      * What this play contributes to the stats rollups (`play_stats`, kept by triggers, migration 0010;
-     * written by src/history/stats.ts): minutes (0 = TMDB knows no runtime, NULL = TMDB data not
+     * written by src/readmodel/stats.ts): minutes (0 = TMDB knows no runtime, NULL = TMDB data not
      * fetched yet; both count as unknown) and genre names (JSON).
      */
     countedRuntime: integer(),
@@ -337,9 +337,7 @@ export const syncState = sqliteTable(
   (t) => [
     // Operator view (admin/status.ts): syncs holding a lease, and users with a TMDB backlog, without a scan.
     index('sync_state_lease_idx').on(t.leaseUntil).where(sql`${t.leaseUntil} IS NOT NULL`),
-    index('sync_state_tmdb_backlog_idx')
-      .on(t.userId)
-      .where(sql`json_extract(${t.lastResult}, '$.enrichment.skipped') = 'budget_exhausted'`),
+    index('sync_state_tmdb_backlog_idx').on(t.userId).where(sql`${t.tmdbBacklog} = 1`),
   ],
 );
 
@@ -447,7 +445,7 @@ export const playStats = sqliteTable(
 );
 
 /**
- * A user's stats time zone (src/history/stats-zone.ts owns it): the IANA zone whose weekday-hour grid
+ * A user's stats time zone (src/readmodel/stats-zone.ts owns it): the IANA zone whose weekday-hour grid
  * the `plays` triggers keep in `play_stats` (`local_weekday_hour`), and the offset rules
  * (`time_zone_offsets.rules`) that grid was counted with. No row: UTC only.
  */
@@ -462,7 +460,7 @@ export const statsTimeZones = sqliteTable('stats_time_zones', {
 
 /**
  * UTC-offset intervals of a zone, as the Workers runtime's zone database gives them (shared by all
- * users; src/history/stats-zone.ts). `rules` names one immutable set: `<zone>#<hash of the intervals>`;
+ * users; src/readmodel/stats-zone.ts). `rules` names one immutable set: `<zone>#<hash of the intervals>`;
  * the intervals cover every instant, [start_at, end_at) each. A new set (a new year's horizon, new
  * zone data in the runtime) gets new rows, so a user's grid always matches the rules it names.
  */

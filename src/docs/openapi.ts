@@ -4,16 +4,16 @@
  * - operations: every `(method, path)` in `app.routes` (global `ALL` middleware excluded);
  * - request parameters and bodies: the zod schemas attached to each `validate()` middleware
  *   under `REQUEST_SCHEMA` (the very schemas that validate requests), via `z.toJSONSchema()`;
- * - security: an operation needs the bearer JWT iff `requireUser` (or `requireUserInBatch`) is in its handler chain
+ * - security: an operation needs the bearer JWT iff `requireUser` (or `requireToken`) is in its handler chain
  *   (directly, or as `ALL` middleware on a matching path pattern);
  * - summaries and response schemas: the `describe()` marker on each route (src/http/describe.ts).
  * Routes without one still appear, with a placeholder summary (test/openapi.test.ts forbids that).
  */
 import type { RouterRoute } from 'hono/types';
 import { z } from 'zod';
-import { AUTH_MIDDLEWARES } from '../auth/middleware';
 import { contractOf, type RouteContract } from '../http/describe';
 import { REQUEST_SCHEMA } from '../http/validate';
+import { AUTH_MIDDLEWARES } from '../users/middleware';
 import { VERSION } from '../version';
 
 type JsonSchema = Record<string, unknown>;

@@ -1,6 +1,6 @@
 /**
  * @module
- * Conditional GET for the read endpoints (behind `requireUserInBatch`: the user's existence is
+ * Conditional GET for the read endpoints (behind `requireToken`: the user's existence is
  * checked here, from the same read). `conditional(route, scope)` goes after validation:
  * with an `If-None-Match` header it makes ONE D1 read (`freshnessQuery`) and answers `304` with
  * no body when the tag still matches. Otherwise the handler reads its data and the freshness row
@@ -11,8 +11,8 @@ import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../app-env';
 import { unauthorized } from '../auth/jwt';
-import { USER_GONE } from '../auth/middleware';
 import { type ConnectionSummary, connectionSummaryQuery } from '../trakt/connections';
+import { USER_GONE } from '../users/middleware';
 import {
   CONDITIONAL_CACHE_CONTROL,
   entityTag,
@@ -21,7 +21,7 @@ import {
   ifNoneMatchMatches,
   type TagScope,
   tagInputs,
-} from './data-version';
+} from './freshness';
 import { connectionTagInputs } from './queries';
 
 async function tagFor(
@@ -62,7 +62,7 @@ export function conditional(route: string, scope: TagScope = 'data') {
 }
 
 /**
- * Routes behind `requireUserInBatch` learn whether the user still exists from the freshness row
+ * Routes behind `requireToken` learn whether the user still exists from the freshness row
  * (read FROM users): none means the account was deleted, and the token no longer counts.
  */
 export function assertUserExists(freshness: Freshness | undefined): asserts freshness is Freshness {

@@ -14,7 +14,7 @@ import { alias } from 'drizzle-orm/sqlite-core';
 import type { Database } from '../db/client';
 import { episodes, movies, plays, seasons, shows, tmdbEpisodes, tmdbTitles } from '../db/schema';
 import type { CursorPosition } from './cursor';
-import { freshnessQuery } from './data-version';
+import { freshnessQuery } from './freshness';
 import { imageUrl } from './queries';
 
 export type HistoryFilters = {

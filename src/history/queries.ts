@@ -1,16 +1,16 @@
 /**
  * @module
  * The read side: stored history served from D1 only (no upstream call on the read path).
- * Every query walks an index; unfiltered list totals come from the counts the sync keeps in
- * `sync_state`, so a page never counts the whole collection. Each endpoint is ONE D1 round trip:
+ * Every query walks an index; unfiltered list totals come from the counts the sync keeps
+ * (src/sync/state.ts), so a page never counts the whole collection. Each endpoint is ONE D1 round trip:
  * its queries and the freshness row (the ETag source) go in one `db.batch()`.
  */
 import { and, asc, count, desc, eq, type SQL, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
-import { episodes, movies, seasons, shows, syncState, tmdbEpisodes, tmdbTitles } from '../db/schema';
-import { syncProgressOf } from '../sync/service';
-import { type ConnectionSummary, connectionSummaryQuery } from '../trakt/connections';
-import { freshnessQuery } from './data-version';
+import { episodes, movies, seasons, shows, tmdbEpisodes, tmdbTitles } from '../db/schema';
+import { type SyncStateRow, storedTitleCountQuery, syncProgressOf, syncStateQuery } from '../sync/state';
+import { type ConnectionSummary, connectionSummaryQuery, connectionView } from '../trakt/connections';
+import { freshnessQuery } from './freshness';
 
 export type PageRequest = { page: number; page_size: number };
 
@@ -86,7 +86,7 @@ function listWhere(table: Listed, userId: number, request: ListRequest): SQL {
 }
 
 /**
- * Totals: unfiltered lists take the count the sync keeps in `sync_state` (one row); filtered ones
+ * Totals: unfiltered lists take the count the sync keeps (one row of its state); filtered ones
  * count the matches (the user's titles, through the user index).
  */
 function totalQuery(db: Database, table: Listed, userId: number, request: ListRequest) {
@@ -96,8 +96,7 @@ function totalQuery(db: Database, table: Listed, userId: number, request: ListRe
       .from(table)
       .where(listWhere(table, userId, request));
   }
-  const column = table === movies ? syncState.movieCount : syncState.showCount;
-  return db.select({ total: column }).from(syncState).where(eq(syncState.userId, userId));
+  return storedTitleCountQuery(db, userId, table === movies ? 'movies' : 'shows');
 }
 
 const offsetOf = (request: PageRequest) => (request.page - 1) * request.page_size;
@@ -275,32 +274,20 @@ export async function watchedSeasonsEpisodes(db: Database, userId: number, showT
 export async function syncStatus(db: Database, userId: number, now = Date.now()) {
   const [freshness, states, connections] = await db.batch([
     freshnessQuery(db, userId),
-    db.select().from(syncState).where(eq(syncState.userId, userId)).limit(1),
+    syncStateQuery(db, userId),
     connectionSummaryQuery(db, userId),
   ]);
   const connection = connections[0];
   return { freshness: freshness[0], connection, body: syncStatusBody(states[0], connection, now) };
 }
 
-/** The connection status as sync-status shows it. */
-export function shownConnectionStatus(connection: ConnectionSummary, now: number) {
-  // A connection whose refresh token Trakt refused still works until its access token expires.
-  return !connection || connection.status === 'disconnecting'
-    ? ('not_connected' as const)
-    : connection.status === 'refresh_rejected'
-      ? Date.parse(connection.expiresAt) > now
-        ? ('active' as const)
-        : ('reauthorization_required' as const)
-      : connection.status;
-}
-
-/** What the sync-status ETag covers of the connection: the shown status and the next run. */
+/** What the sync-status ETag covers of the connection: the state it shows and the next run. */
 export function connectionTagInputs(connection: ConnectionSummary, now: number): string[] {
-  return [shownConnectionStatus(connection, now), connection?.nextSyncAt ?? ''];
+  return [connectionView(connection, now).state, connection?.nextSyncAt ?? ''];
 }
 
-function syncStatusBody(state: typeof syncState.$inferSelect | undefined, connection: ConnectionSummary, now: number) {
-  const status = shownConnectionStatus(connection, now);
+function syncStatusBody(state: SyncStateRow | undefined, connection: ConnectionSummary, now: number) {
+  const status = connectionView(connection, now).state;
   return {
     connected: status === 'active',
     status,

@@ -9,13 +9,14 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../app-env';
-import { requireUser, requireUserInBatch } from '../auth/middleware';
 import { jwtSecret } from '../config';
 import { describe, errorResponse, type ResponseContract, type RouteContract } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
 import { clearStoredHistory } from '../sync/reset';
 import { runSync, SYNC_CONTINUES, type SyncOutcome } from '../sync/service';
+import { enrichAfterSync } from '../tmdb/runner';
+import { requireToken, requireUser } from '../users/middleware';
 import { assertUserExists, conditional, tagged } from './conditional';
 import { decodeCursor, encodeCursor } from './cursor';
 import { EXPORT_COLUMNS, exportStream, historyItem, readExportStart, readHistoryPage } from './plays-list';
@@ -46,7 +47,7 @@ import {
   storedShowsOutput,
   syncStatusOutput,
 } from './schemas';
-import { readStats } from './stats';
+import { readStats } from './stats-read';
 
 const counts = (r: { added: number; updated: number; removed: number; unchanged: number }) => ({
   added: r.added,
@@ -98,6 +99,7 @@ export const historyRoutes = new Hono<AppEnv>()
       kinds: ['movies'],
       waitUntil: (p) => c.executionCtx.waitUntil(p),
     });
+    await enrichAfterSync(c.env, outcome, { background: false });
     if (!outcome.complete) return c.json(continuing(outcome), 202);
     const movies = outcome.result.movies!;
     return c.json({
@@ -112,6 +114,7 @@ export const historyRoutes = new Hono<AppEnv>()
       kinds: ['shows'],
       waitUntil: (p) => c.executionCtx.waitUntil(p),
     });
+    await enrichAfterSync(c.env, outcome, { background: false });
     if (!outcome.complete) return c.json(continuing(outcome), 202);
     const shows = outcome.result.shows!;
     return c.json({
@@ -134,7 +137,7 @@ export const historyRoutes = new Hono<AppEnv>()
         ...notModified,
       },
     }),
-    requireUserInBatch,
+    requireToken,
     validate('query', listQuery),
     conditional('movies'),
     async (c) => {
@@ -160,7 +163,7 @@ export const historyRoutes = new Hono<AppEnv>()
         ...notModified,
       },
     }),
-    requireUserInBatch,
+    requireToken,
     validate('query', listQuery),
     conditional('shows'),
     async (c) => {
@@ -185,7 +188,7 @@ export const historyRoutes = new Hono<AppEnv>()
         404: errorResponse('No watched show with that trakt_id'),
       },
     }),
-    requireUserInBatch,
+    requireToken,
     validate('query', seasonsEpisodesQuery),
     conditional('seasons-episodes'),
     async (c) => {
@@ -209,7 +212,7 @@ export const historyRoutes = new Hono<AppEnv>()
       description: `${CONDITIONAL} The tag also follows the lease, the last error and the connection status.`,
       responses: { 200: { description: 'Sync status', schema: syncStatusOutput }, ...notModified },
     }),
-    requireUserInBatch,
+    requireToken,
     conditional('sync-status', 'sync-status'),
     async (c) => {
       const { freshness, connection, body } = await syncStatus(c.var.db, c.var.userId);
@@ -231,7 +234,7 @@ export const historyRoutes = new Hono<AppEnv>()
         400: errorResponse('Invalid filters, or an invalid cursor'),
       },
     }),
-    requireUserInBatch,
+    requireToken,
     validate('query', historyQuery),
     conditional('history'),
     async (c) => {
@@ -269,7 +272,7 @@ export const historyRoutes = new Hono<AppEnv>()
         400: errorResponse('Unknown time zone'),
       },
     }),
-    requireUserInBatch,
+    requireToken,
     validate('query', statsQuery),
     conditional('stats'),
     async (c) => {
@@ -294,7 +297,7 @@ export const historyRoutes = new Hono<AppEnv>()
         ...notModified,
       },
     }),
-    requireUserInBatch,
+    requireToken,
     validate('query', exportQuery),
     conditional('export'),
     async (c) => {

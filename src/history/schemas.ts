@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../config';
 import { standaloneMessage } from '../http/validate';
-import { timeZoneName } from './time-zones';
+import { timeZoneName } from '../readmodel/time-zones';
 
 const positiveInteger = (name: string, fallback: number, max?: number) =>
   z

@@ -6,20 +6,21 @@
  * Every message is settled on its own, so one user's failure never affects the others in the batch.
  * `trakt-sync-dlq`: messages that exhausted their retries; the failure is recorded for the user
  * (visible in /trakt/sync-status/). `trakt-enrich`: TMDB enrichment runs (jobs/enrichment.ts).
+ * After a sync chunk, the titles it touched are queued for enrichment (src/tmdb/runner.ts).
  */
 import { database } from '../db/client';
 import { ApiError } from '../http/errors';
 import { observeQueueMessage } from '../observability/hooks';
 import { recordDeadLetter } from '../observability/records';
-import { type ContinuationMessage, runSync, type SyncKind } from '../sync/service';
+import { type ContinuationMessage, runSync, type SyncKind, type SyncOptions } from '../sync/service';
 import { recordSyncGaveUp } from '../sync/state';
+import { enrichAfterSync } from '../tmdb/runner';
 import { deferMessage, retryDelaySeconds } from './deferral';
 import { ENRICH_QUEUE_NAME, handleEnrichMessage } from './enrichment';
 import type { SyncMessage } from './scheduled';
 
 export { retryDelaySeconds } from './deferral';
 
-export const SYNC_QUEUE_NAME = 'trakt-sync';
 export const DEAD_LETTER_QUEUE_NAME = 'trakt-sync-dlq';
 
 export type MessageOutcome =
@@ -33,6 +34,13 @@ export type MessageOutcome =
   | 'invalid';
 
 const KINDS: readonly SyncKind[] = ['movies', 'shows'];
+
+/** What one `trakt-sync` message runs: a background chunk, then the titles it touched queued for TMDB. */
+export async function runBackgroundChunk(env: Env, userId: number, options: Omit<SyncOptions, 'background'>) {
+  const outcome = await runSync(env, userId, { ...options, background: true });
+  await enrichAfterSync(env, outcome, { background: true });
+  return outcome;
+}
 
 function isSyncMessage(body: unknown): body is SyncMessage {
   return typeof body === 'object' && body !== null && Number.isSafeInteger((body as SyncMessage).user_id);
@@ -51,10 +59,9 @@ export async function handleSyncMessage(
     // A continuation (sent by an unfinished chunk) names its kinds and the chunk it continues.
     const continuation = message.body as Partial<ContinuationMessage>;
     const kinds = Array.isArray(continuation.kinds) ? continuation.kinds.filter((k) => KINDS.includes(k)) : [...KINDS];
-    const outcome = await runSync(env, message.body.user_id, {
+    const outcome = await runBackgroundChunk(env, message.body.user_id, {
       kinds: kinds.length > 0 ? kinds : [...KINDS],
       waitUntil,
-      background: true,
       expect: continuation.expect,
     });
     message.ack();

@@ -5,13 +5,12 @@
  * sync, the queue consumer, the Worker's cron entry), so the modules that own the work carry no
  * logging logic. Field names never hold secrets; the logger redacts defensively anyway.
  */
-import { ApiError } from '../http/errors';
 import { describeError, log } from './log';
 import { writeMetric } from './metrics';
 import { countersSince, currentScope, snapshotCounters } from './scope';
 
 // ---------------------------------------------------------------------------------------------
-// Upstream responses (http/upstream.ts, once per attempt).
+// Upstream responses (upstream/policy.ts, once per attempt).
 
 export function observeUpstream(service: string, url: string, status: number | 'timeout' | 'network_error'): void {
   const counters = currentScope()?.counters;
@@ -39,9 +38,16 @@ export type SyncObservation = {
   failed(error: unknown): void;
 };
 
-/** The machine reason of a failure, for logs and metrics: the ApiError code, else a coarse class. */
+/**
+ * The machine reason of a failure, for logs and metrics: the project's error type (`ApiError`,
+ * src/http/errors.ts, recognised by its name so this lowest layer imports nothing above it) gives
+ * its code, or its status; anything else is a coarse class.
+ */
 export function failureReason(error: unknown): string {
-  if (error instanceof ApiError) return error.code ?? `http_${error.status}`;
+  if (error instanceof Error && error.name === 'ApiError') {
+    const { code, status } = error as Error & { code?: string; status?: number };
+    return code ?? `http_${status}`;
+  }
   return 'internal_error';
 }
 

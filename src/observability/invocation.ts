@@ -5,7 +5,7 @@
  * whose `DB` is metered (d1-meter.ts) and runs it inside the scope.
  */
 import { meteredD1 } from './d1-meter';
-import { currentScope, newScope, runInScope, type Scope } from './scope';
+import { newScope, runInScope, type Scope } from './scope';
 
 export function observeInvocation<T>(
   env: Env,
@@ -15,10 +15,4 @@ export function observeInvocation<T>(
   const scope = newScope(env, fields);
   const observedEnv: Env = { ...env, DB: meteredD1(env.DB, scope.counters) };
   return runInScope(scope, () => run(observedEnv, scope));
-}
-
-/** Adds fields to every later log line of the current invocation (e.g. the request id once known). */
-export function addScopeFields(fields: Record<string, unknown>): void {
-  const scope = currentScope();
-  if (scope) Object.assign(scope.fields, fields);
 }

@@ -5,13 +5,11 @@
  * with the cursor they advance. The orchestration of a whole chunk (lease, keys, commit of the
  * last batch, enrichment, continuation) lives in service.ts.
  */
-import { sql } from 'drizzle-orm';
 import type { z } from 'zod';
 import { randomToken } from '../crypto/bytes';
 import { type BatchItem, isoNow, runBatch } from '../db/client';
-import { syncState } from '../db/schema';
-import { playsInserted } from '../history/write-hooks';
 import { ApiError } from '../http/errors';
+import { playsInserted } from '../readmodel/write-hooks';
 import { TRAKT_MAX_PAGE_LIMIT } from '../trakt/client';
 import type { TraktUserContext } from '../trakt/context';
 import { type AccessToken, withAccessToken } from '../trakt/tokens';
@@ -35,12 +33,15 @@ import { reconcileIntervalMs, userJitterFraction } from './schedule';
 import {
   adjustCount,
   passColumn,
+  playCountChange,
   releaseSyncLease,
   type StoredTotals,
   type SyncKind,
   type SyncPass,
   type SyncStateRow,
   type SyncStateUpdate,
+  storedTotalsOf,
+  storedTotalsStatement,
   writeChunkState,
 } from './state';
 import {
@@ -61,7 +62,7 @@ import {
   upsertMovieTotals,
   upsertShowTotals,
 } from './store';
-import { historyItem, lastActivities, playbackItem, userStats, watchedMovie, watchedShow } from './trakt-data';
+import { historyItem, lastActivities, playbackItem, userStats, watchedMovie, watchedShow } from '../trakt/upstream-schemas';
 
 export type KindResult = {
   added: number;
@@ -84,8 +85,8 @@ export type Chunk = {
   traktCalls: number;
   /** Requests those calls sent: retries and a token refresh included (the subrequests they used). */
   traktRequests: number;
-  /** Trakt requests this chunk may still send, at one per call when none is retried. */
-  pagesLeft: number;
+  /** Trakt requests this chunk may still send (a page is one request when its call is not retried). */
+  requestsLeft: number;
   session: { token?: AccessToken };
   state: SyncStateRow | undefined;
   activities?: z.infer<typeof lastActivities>;
@@ -115,7 +116,7 @@ async function fetchOne<T extends z.ZodType>(
     // A retried call (or one that refreshed the token) spent more than one subrequest: so many fewer pages.
     const sent = client.requests - sentBefore;
     chunk.traktRequests += sent;
-    chunk.pagesLeft -= Math.max(1, sent);
+    chunk.requestsLeft -= Math.max(1, sent);
   }
   const { data, pagination } = answer;
   const parsed = schema.safeParse(data);
@@ -133,10 +134,7 @@ export async function commit(chunk: Chunk, extra: BatchItem[] = [], release = fa
     const pass = chunk.passes[kind];
     update[passColumn[kind]] = pass ? JSON.stringify(pass) : null;
   }
-  if (chunk.playDelta.movie)
-    update.moviePlayCount = sql`${syncState.moviePlayCount} + ${chunk.playDelta.movie}` as never;
-  if (chunk.playDelta.episode)
-    update.episodePlayCount = sql`${syncState.episodePlayCount} + ${chunk.playDelta.episode}` as never;
+  Object.assign(update, playCountChange(chunk.playDelta));
   const { db } = chunk.ctx;
   const stateStatement = release
     ? releaseSyncLease(db, chunk.userId, chunk.leaseId, update)
@@ -145,19 +143,11 @@ export async function commit(chunk: Chunk, extra: BatchItem[] = [], release = fa
     ...chunk.pending,
     stateStatement,
     ...extra,
-    sql`SELECT movie_count AS movieCount, show_count AS showCount, episode_count AS episodeCount,
-          movie_play_count AS moviePlayCount, episode_play_count AS episodePlayCount
-        FROM sync_state WHERE user_id = ${chunk.userId}`,
+    storedTotalsStatement(chunk.userId),
   ]);
   chunk.pending = [];
   chunk.playDelta = { movie: 0, episode: 0 };
-  return (results.at(-1)?.results[0] ?? {
-    movieCount: 0,
-    showCount: 0,
-    episodeCount: 0,
-    moviePlayCount: 0,
-    episodePlayCount: 0,
-  }) as StoredTotals;
+  return storedTotalsOf(results.at(-1));
 }
 
 async function activitiesOf(chunk: Chunk) {
@@ -223,7 +213,7 @@ async function historyStep(chunk: Chunk, kind: SyncKind, pass: SyncPass): Promis
   let done = false;
   let failure: unknown;
   try {
-    while (!done && chunk.pagesLeft > 0) {
+    while (!done && chunk.requestsLeft > 0) {
       const { data, pagination } = await fetchOne(chunk, path, historyItem.array(), {
         start_at: pass.startAt ?? undefined,
         end_at: pass.cursor.endAt ?? undefined,
@@ -345,7 +335,7 @@ function queueHistoryWrites(
 
 /** Full passes: `/sync/watched` pages for what history does not carry. */
 async function watchedStep(chunk: Chunk, kind: SyncKind, pass: SyncPass) {
-  while (chunk.pagesLeft > 0 && pass.phase === 'watched') {
+  while (chunk.requestsLeft > 0 && pass.phase === 'watched') {
     const query = { page: pass.watchedPage, limit: TRAKT_MAX_PAGE_LIMIT };
     let pageCount: number;
     if (kind === 'movies') {
@@ -381,7 +371,7 @@ async function watchedStep(chunk: Chunk, kind: SyncKind, pass: SyncPass) {
 
 async function playbackStep(chunk: Chunk, kind: SyncKind, pass: SyncPass) {
   if (!pass.playbackDue) return true;
-  if (chunk.pagesLeft <= 0) return false;
+  if (chunk.requestsLeft <= 0) return false;
   const path = kind === 'movies' ? '/sync/playback/movies' : '/sync/playback/episodes';
   const playback = (await fetchOne(chunk, path, playbackItem.array())).data;
   pass.pagesDone += 1;
@@ -486,7 +476,7 @@ export async function runKind(chunk: Chunk, kind: SyncKind, totals: { current: S
     if (pass.phase === 'totals') {
       // Commit the new plays first: the check compares Trakt's totals with the stored ones.
       totals.current = await commit(chunk);
-      if (chunk.pagesLeft <= 0) return undefined;
+      if (chunk.requestsLeft <= 0) return undefined;
       chunk.stats ??= (await fetchOne(chunk, '/users/me/stats', userStats)).data;
       pass.pagesDone += 1;
       // Trakt's watched_at moved but no play is new: something else changed (a removal, a rewatch reset).

@@ -5,7 +5,7 @@
  * every rule is unit-tested directly.
  */
 import type { HistoryCursor, StoredTotals, SyncPass } from './state';
-import type { HistoryItem, PlaybackItem, UserStats } from './trakt-data';
+import type { HistoryItem, PlaybackItem, UserStats } from '../trakt/upstream-schemas';
 
 /** Re-fetch history from a little before the newest stored play, to absorb clock skew between Trakt's servers. */
 export const HISTORY_OVERLAP_MS = 24 * 60 * 60 * 1000;

@@ -7,8 +7,8 @@
  * each kind is a first, full one.
  */
 import { type Database, runBatch } from '../db/client';
-import { deletePlayStats } from '../history/stats';
-import { historyWritten } from '../history/write-hooks';
+import { deletePlayStats } from '../readmodel/stats';
+import { historyWritten } from '../readmodel/write-hooks';
 import { acquireSyncLease, EMPTY_SYNC_STATE, releaseSyncLease } from './state';
 import { deleteUserHistory } from './store';
 

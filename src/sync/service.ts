@@ -21,43 +21,40 @@
  * resumes there. Every write is idempotent (plays are unique by Trakt id, totals are recomputed),
  * so a re-run chunk is harmless; a queued continuation also names the chunk it expects and is
  * dropped when that chunk already committed. An unfinished sync enqueues its own continuation.
- * TMDB enrichment of what the chunk touched never fails or rolls back the sync: a background chunk
- * queues it on `trakt-enrich` (jobs/enrichment.ts); a fetch endpoint's chunk runs it inline within
- * what is left of its budget and queues the rest (enrichAfterChunk).
+ *
+ * A chunk talks to Trakt and D1 only. TMDB enrichment of what it touched is its caller's next step
+ * (src/tmdb/runner.ts `enrichAfterSync`, given the outcome: the titles touched, the requests spent,
+ * the keys already read), so it never fails or rolls back the sync.
  */
 import { pagesPerRun, SUBREQUEST_RESERVE, subrequestBudget } from '../config';
 import { keyRing } from '../crypto/envelope';
-import { type BatchItem, type Database, database, isoNow, runBatch } from '../db/client';
-import { historyWritten, tmdbDataWritten } from '../history/write-hooks';
+import { type BatchItem, database, isoNow } from '../db/client';
 import { ApiError } from '../http/errors';
-import { requestEnrichment } from '../jobs/enrichment';
 import { observeSync } from '../observability/hooks';
 import { describeError, log } from '../observability/log';
-import { limiterRoundTrips, upstreamCallsWithin } from '../pacing/gate';
-import { tmdbKeyOf } from '../tmdb/client';
-import { type EnrichmentResult, enrichUser } from '../tmdb/enrich';
-import { readConnectionState, scheduleNextSync, USABLE_STATUSES } from '../trakt/connections';
+import { upstreamCallsWithin } from '../pacing/gate';
+import { historyWritten } from '../readmodel/write-hooks';
+import { connectionView, readConnectionState, scheduleNextSync } from '../trakt/connections';
 import { traktUserContext } from '../trakt/context';
-import { TRAKT_KEY_SERVICES, traktCredentialsFrom } from '../trakt/credentials';
+import { traktCredentialsFrom } from '../trakt/credentials';
 import { NOT_CONNECTED, REAUTHORIZE } from '../trakt/tokens';
-import { readApiKeys } from '../users/api-keys';
+import { readAllApiKeys, type StoredApiKeys } from '../users/api-keys';
 import { type Chunk, commit, type KindResult, runKind } from './passes';
 import { nextSyncAt } from './schedule';
 import {
   acquireSyncLease,
-  markTmdbBacklog,
+  progressOf,
   readPass,
   readSyncState,
   recordFailure,
   releaseUnused,
   type SyncKind,
   type SyncPass,
-  type SyncStateRow,
-  writeLastResult,
+  type SyncProgress,
 } from './state';
 
 export type { KindResult } from './passes';
-export type { SyncKind } from './state';
+export type { SyncKind, SyncProgress } from './state';
 
 export const SYNC_CONTINUES = 'Sync started; it continues in the background';
 
@@ -65,25 +62,25 @@ export type SyncResult = {
   movies?: KindResult;
   shows?: KindResult;
   upstream_calls: number;
-  enrichment?: EnrichmentResult;
+  /** The last enrichment run's figures, kept from the stored result (src/tmdb/runner.ts writes them). */
+  enrichment?: unknown;
 };
-export type KindProgress = {
-  mode: SyncPass['mode'];
-  reason: SyncPass['reason'];
-  phase: SyncPass['phase'];
-  chunks: number;
-  pages_done: number;
-  pages_known: number | null;
-  plays_stored: number;
-};
-export type SyncProgress = Partial<Record<SyncKind, KindProgress>>;
 export type SyncOutcome = {
+  userId: number;
   /** True when no pass of the requested kinds is left unfinished. */
   complete: boolean;
   /** A queued continuation whose chunk had already committed: nothing was done. */
   stale: boolean;
   result: SyncResult;
   progress: SyncProgress;
+  /** Titles (trakt ids) whose plays this chunk wrote: what TMDB should look at next. */
+  touched: { movies: number[]; shows: number[] };
+  /** Trakt requests the chunk sent (retries and refreshes included): what its invocation has left. */
+  traktRequests: number;
+  /** Whether the user's library was already waiting for TMDB when the chunk started (`tmdb_backlog`). */
+  tmdbBacklog: boolean;
+  /** The user's API keys, read once for the chunk (Trakt app) and its enrichment (TMDB key). */
+  keys: Promise<StoredApiKeys>;
 };
 
 /** Which chunk a queued continuation continues (pass id + committed chunks when it was sent). */
@@ -100,9 +97,7 @@ export type SyncOptions = {
   kinds: SyncKind[];
   now?: () => number;
   waitUntil?: (promise: Promise<unknown>) => void;
-  /** false: no TMDB work at all, neither inline nor queued (tests and benchmarks of the sync alone). */
-  enrich?: boolean;
-  /** Background runs may start the weekly reconcile, and ask for a TMDB backlog run when Trakt had nothing new. */
+  /** Background runs (the queue consumer) may start the weekly reconcile. */
   background?: boolean;
   /** Set by a queued continuation: run only if these passes are still at these chunks. */
   expect?: ChunkExpectation;
@@ -113,34 +108,9 @@ export type SyncOptions = {
   enqueue?: (message: ContinuationMessage) => Promise<void>;
 };
 
-/** Progress of the unfinished passes stored for a user (for /trakt/sync-status/). */
-export function syncProgressOf(state: SyncStateRow | undefined): SyncProgress {
-  const progress: SyncProgress = {};
-  for (const kind of ['movies', 'shows'] as const) {
-    const pass = readPass(state, kind);
-    if (pass) progress[kind] = progressOf(pass);
-  }
-  return progress;
-}
-
-function progressOf(pass: SyncPass): KindProgress {
-  return {
-    mode: pass.mode,
-    reason: pass.reason,
-    phase: pass.phase,
-    chunks: pass.chunks,
-    pages_done: pass.pagesDone,
-    pages_known: pass.pagesKnown,
-    plays_stored: pass.playsStored,
-  };
-}
-
-/** Reads every API key the sync needs once: the Trakt app's credentials and the TMDB key. */
-async function readSyncKeys(env: Env, userId: number) {
-  const db = database(env.DB);
-  const ring = await keyRing(env);
-  const keys = await readApiKeys(db, ring, userId, [...TRAKT_KEY_SERVICES, 'tmdb'], ['tmdb']);
-  return { keys, tmdbKey: tmdbKeyOf(env, keys) };
+/** Reads every API key the chunk and its enrichment need, once (the Trakt app's credentials, the TMDB key). */
+async function readKeys(env: Env, userId: number): Promise<StoredApiKeys> {
+  return readAllApiKeys(database(env.DB), await keyRing(env), userId);
 }
 
 /**
@@ -149,24 +119,28 @@ async function readSyncKeys(env: Env, userId: number) {
  */
 export async function runSync(env: Env, userId: number, options: SyncOptions): Promise<SyncOutcome> {
   const now = options.now ?? Date.now;
-  const keysRead = readSyncKeys(env, userId);
-  keysRead.catch(() => undefined);
-  const ctx = await traktUserContext(env, userId, options.waitUntil, async () =>
-    traktCredentialsFrom(env, (await keysRead).keys),
-  );
-  const connection = await readConnectionState(ctx.db, userId);
-  if (!connection || connection.status === 'disconnecting') {
-    throw new ApiError(401, NOT_CONNECTED, { code: 'not_connected' });
-  }
-  if (!USABLE_STATUSES.includes(connection.status)) {
-    throw new ApiError(401, REAUTHORIZE, { code: 'reauthorization_required' });
-  }
+  const keys = readKeys(env, userId);
+  keys.catch(() => undefined);
+  const ctx = await traktUserContext(env, userId, options.waitUntil, async () => traktCredentialsFrom(env, await keys));
+  const connection = connectionView(await readConnectionState(ctx.db, userId), now());
+  if (connection.state === 'not_connected') throw new ApiError(401, NOT_CONNECTED, { code: 'not_connected' });
+  if (!connection.tokenUsable) throw new ApiError(401, REAUTHORIZE, { code: 'reauthorization_required' });
 
   const leaseId = await acquireSyncLease(ctx.db, userId, now());
   const state = await readSyncState(ctx.db, userId);
   const passes: Partial<Record<SyncKind, SyncPass | null>> = {};
   for (const kind of options.kinds) passes[kind] = readPass(state, kind);
-  const empty = (): SyncOutcome => ({ complete: true, stale: true, result: { upstream_calls: 0 }, progress: {} });
+  const empty = (): SyncOutcome => ({
+    userId,
+    complete: true,
+    stale: true,
+    result: { upstream_calls: 0 },
+    progress: {},
+    touched: { movies: [], shows: [] },
+    traktRequests: 0,
+    tmdbBacklog: false,
+    keys,
+  });
   if (options.expect) {
     const matches = Object.entries(options.expect).every(
       ([kind, expected]) =>
@@ -193,7 +167,7 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     traktCalls: 0,
     traktRequests: 0,
     // Each Trakt call may also cost a limiter round trip (a Durable Object call) now and then.
-    pagesLeft: Math.min(options.pagesPerRun ?? pagesPerRun(env), upstreamCallsWithin(budget - SUBREQUEST_RESERVE)),
+    requestsLeft: Math.min(options.pagesPerRun ?? pagesPerRun(env), upstreamCallsWithin(budget - SUBREQUEST_RESERVE)),
     session: {},
     state,
     pending: [],
@@ -265,7 +239,6 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
 
   const progress: SyncProgress = {};
   for (const kind of unfinished) progress[kind] = progressOf(chunk.passes[kind]!);
-  if (options.enrich !== false) await enrichAfterChunk(env, ctx.db, chunk, options, result, complete, keysRead);
 
   // Continue an unfinished pass (TMDB work continues itself on its own queue).
   if (!complete) {
@@ -288,60 +261,17 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     }
   }
   observed.succeeded(result);
-  return { complete, stale: false, result, progress };
-}
-
-/**
- * TMDB work for what a chunk touched. A background chunk only queues it (jobs/enrichment.ts): its
- * subrequests are for Trakt, and the enrichment queue's low concurrency keeps a big backlog from
- * starving syncs. A fetch endpoint's chunk enriches its own titles before answering, within what
- * is left of its budget, and queues the rest. Never fails the sync: titles stay unenriched and the
- * backlog flag brings them back.
- */
-async function enrichAfterChunk(
-  env: Env,
-  db: Database,
-  chunk: Chunk,
-  options: SyncOptions,
-  result: SyncResult,
-  complete: boolean,
-  keysRead: ReturnType<typeof readSyncKeys>,
-): Promise<void> {
-  const { userId } = chunk;
-  const touched = { movies: [...chunk.touched.movies], shows: [...chunk.touched.shows] };
-  const touchedAny = touched.movies.length > 0 || touched.shows.length > 0;
-  const backlog = (chunk.state?.tmdbBacklog ?? 0) > 0;
-  if (!touchedAny && !(backlog && options.background && complete)) return;
-  const now = chunk.now();
-  try {
-    const { tmdbKey } = await keysRead;
-    if (!tmdbKey) {
-      // Nothing can be fetched now; a TMDB key stored later finds the work through the flag.
-      if (touchedAny) await runBatch(env.DB, [markTmdbBacklog(userId)]);
-      return;
-    }
-    if (options.background) {
-      await requestEnrichment(env, userId, { ...touched, backlog: !touchedAny }, now);
-      return;
-    }
-    const budget = options.subrequestBudget ?? subrequestBudget(env);
-    const spent = chunk.traktRequests + limiterRoundTrips(chunk.traktRequests);
-    const enrichment = await enrichUser(env, db, userId, tmdbKey, {
-      targets: { ...touched, backlog: false },
-      budget: upstreamCallsWithin(budget - SUBREQUEST_RESERVE - spent),
-      now,
-    });
-    result.enrichment = enrichment.result;
-    const left = enrichment.backlog || backlog;
-    await writeLastResult(db, userId, JSON.stringify(result), left);
-    // New posters, runtimes and genres change what the reads return (and the stats' minutes and genres).
-    if (enrichment.result.calls > 0)
-      await runBatch(env.DB, tmdbDataWritten(userId, enrichment.fetched, { sweep: false, now: chunk.now() }));
-    if (left) await requestEnrichment(env, userId, { movies: [], shows: [], backlog: true }, chunk.now());
-  } catch (error) {
-    log.warn('tmdb_enrichment_failed', { user_id: userId, ...describeError(error) });
-    await runBatch(env.DB, [markTmdbBacklog(userId)]).catch(() => undefined);
-  }
+  return {
+    userId,
+    complete,
+    stale: false,
+    result,
+    progress,
+    touched: { movies: [...chunk.touched.movies], shows: [...chunk.touched.shows] },
+    traktRequests: chunk.traktRequests,
+    tmdbBacklog: (state?.tmdbBacklog ?? 0) > 0,
+    keys,
+  };
 }
 
 function parseResult(lastResult: string | null | undefined): SyncResult | undefined {

@@ -9,6 +9,7 @@
  * taken over. Each chunk releases it in its own final batch, together with the cursor it wrote.
  */
 import { and, eq, type SQL, sql } from 'drizzle-orm';
+import type { AnySQLiteColumn } from 'drizzle-orm/sqlite-core';
 import { randomToken } from '../crypto/bytes';
 import { type Database, isoNow } from '../db/client';
 import { syncState } from '../db/schema';
@@ -78,6 +79,40 @@ export type SyncPass = {
 
 export const passColumn = { movies: 'moviesPass', shows: 'showsPass' } as const;
 
+/** One unfinished pass as sync-status and the fetch endpoints' 202 show it. */
+export type KindProgress = {
+  mode: SyncPass['mode'];
+  reason: SyncPass['reason'];
+  phase: SyncPass['phase'];
+  chunks: number;
+  pages_done: number;
+  pages_known: number | null;
+  plays_stored: number;
+};
+export type SyncProgress = Partial<Record<SyncKind, KindProgress>>;
+
+export function progressOf(pass: SyncPass): KindProgress {
+  return {
+    mode: pass.mode,
+    reason: pass.reason,
+    phase: pass.phase,
+    chunks: pass.chunks,
+    pages_done: pass.pagesDone,
+    pages_known: pass.pagesKnown,
+    plays_stored: pass.playsStored,
+  };
+}
+
+/** Progress of the unfinished passes stored for a user (for /trakt/sync-status/). */
+export function syncProgressOf(state: SyncStateRow | undefined): SyncProgress {
+  const progress: SyncProgress = {};
+  for (const kind of ['movies', 'shows'] as const) {
+    const pass = readPass(state, kind);
+    if (pass) progress[kind] = progressOf(pass);
+  }
+  return progress;
+}
+
 export function readPass(state: SyncStateRow | undefined, kind: SyncKind): SyncPass | null {
   const raw = state?.[passColumn[kind]];
   if (!raw) return null;
@@ -92,12 +127,33 @@ export async function readSyncState(db: Database, userId: number): Promise<SyncS
   return db.query.syncState.findFirst({ where: eq(syncState.userId, userId) });
 }
 
-/** Stored totals for list pages and sync-status (no `COUNT(*)` on the read path). */
-export async function readStoredCounts(db: Database, userId: number) {
-  return db.query.syncState.findFirst({
-    columns: { movieCount: true, showCount: true, episodeCount: true, moviePlayCount: true, episodePlayCount: true },
-    where: eq(syncState.userId, userId),
-  });
+/** The user's sync state row (at most one) as a query for the caller's batch (sync-status). */
+export function syncStateQuery(db: Database, userId: number) {
+  return db.select().from(syncState).where(eq(syncState.userId, userId)).limit(1);
+}
+
+/**
+ * The stored number of movies or shows (for an unfiltered list's total: no `COUNT(*)` on the read
+ * path), as a query for the caller's batch.
+ */
+export function storedTitleCountQuery(db: Database, userId: number, kind: SyncKind) {
+  const column = kind === 'movies' ? syncState.movieCount : syncState.showCount;
+  return db.select({ total: column }).from(syncState).where(eq(syncState.userId, userId));
+}
+
+/**
+ * The sync-status fields a reader's ETag depends on (they change without a data write), read over
+ * `syncStateJoin` in the readers' freshness row (src/history/freshness.ts).
+ */
+export const syncFreshnessColumns = {
+  lastSyncAt: syncState.lastSyncAt,
+  lastErrorAt: syncState.lastErrorAt,
+  leaseUntil: syncState.leaseUntil,
+};
+
+/** The join that brings a user's sync state onto a per-user row (`userIdColumn`: the row's user id). */
+export function syncStateJoin(userIdColumn: AnySQLiteColumn) {
+  return [syncState, eq(syncState.userId, userIdColumn)] as const;
 }
 
 export async function acquireSyncLease(db: Database, userId: number, now = Date.now()): Promise<string> {
@@ -129,6 +185,32 @@ export function releaseSyncLease(db: Database, userId: number, leaseId: string, 
   return writeChunkState(db, userId, leaseId, { ...update, leaseId: null, leaseUntil: null });
 }
 
+/** The update that moves the stored play counts by a chunk's inserted minus removed plays (none: no change). */
+export function playCountChange(delta: { movie: number; episode: number }): SyncStateUpdate {
+  const update: SyncStateUpdate = {};
+  if (delta.movie) update.moviePlayCount = sql`${syncState.moviePlayCount} + ${delta.movie}` as never;
+  if (delta.episode) update.episodePlayCount = sql`${syncState.episodePlayCount} + ${delta.episode}` as never;
+  return update;
+}
+
+/** A statement reading the stored totals, last in a chunk's batch (they include the batch's own writes). */
+export function storedTotalsStatement(userId: number): SQL {
+  return sql`SELECT movie_count AS movieCount, show_count AS showCount, episode_count AS episodeCount,
+      movie_play_count AS moviePlayCount, episode_play_count AS episodePlayCount
+    FROM sync_state WHERE user_id = ${userId}`;
+}
+
+/** The totals `storedTotalsStatement` read (all 0 without a row). */
+export function storedTotalsOf(result: D1Result | undefined): StoredTotals {
+  return (result?.results[0] ?? {
+    movieCount: 0,
+    showCount: 0,
+    episodeCount: 0,
+    moviePlayCount: 0,
+    episodePlayCount: 0,
+  }) as StoredTotals;
+}
+
 type CountColumn = 'movie_count' | 'show_count' | 'episode_count';
 
 /**
@@ -152,15 +234,7 @@ export async function releaseUnused(db: Database, userId: number, leaseId: strin
   await releaseSyncLease(db, userId, leaseId).run();
 }
 
-/** Stores the latest result JSON (enrichment figures are added after the chunk's batch). */
-export async function writeLastResult(db: Database, userId: number, lastResult: string, tmdbBacklog?: boolean) {
-  await db
-    .update(syncState)
-    .set({ lastResult, ...(tmdbBacklog === undefined ? {} : { tmdbBacklog: tmdbBacklog ? 1 : 0 }) })
-    .where(eq(syncState.userId, userId));
-}
-
-/** Longer than the longest enrichment run (one invocation's TMDB budget, paced). */
+/** Longer than the longest enrichment run (one invocation's TMDB budget). */
 export const ENRICH_LEASE_MS = 2 * 60 * 1000;
 
 /**
@@ -249,6 +323,17 @@ export const EMPTY_SYNC_STATE = {
   tmdbBacklog: 0,
   enrichLeaseUntil: null,
 } satisfies SyncStateUpdate;
+
+/**
+ * The operator's figures over every user's sync state (src/admin/status.ts runs them; exported as SQL
+ * so a test can EXPLAIN them). `?1` is now (ISO). Each is answered from a partial index.
+ */
+export const SYNC_STATE_FIGURES = {
+  /** Syncs holding a live lease (`sync_state_lease_idx`). */
+  syncsInProgress: 'SELECT count(*) AS count FROM sync_state WHERE lease_until > ?1',
+  /** Users whose library still waits for TMDB enrichment (`sync_state_tmdb_backlog_idx`). */
+  tmdbBacklogUsers: 'SELECT count(*) AS count FROM sync_state WHERE tmdb_backlog = 1',
+} as const;
 
 /** A statement deleting the user's sync state row (account deletion). */
 export function deleteSyncState(userId: number): SQL {

@@ -47,7 +47,6 @@ export async function readStoredPlays(
       ),
     );
 }
-export type StoredPlay = Awaited<ReturnType<typeof readStoredPlays>>[number];
 
 // ---------------------------------------------------------------------------------------------
 // Plays

@@ -2,10 +2,11 @@
  * @module
  * The one HTTP client for TMDB v3. Auth: a v4 read-access token goes in the Authorization header
  * (kept out of URLs and logs); a v3 key can only go in `?api_key=`. Retries, timeouts and 429
- * handling come from http/upstream; a 404 is an answer ("not on TMDB"), not an error.
+ * handling come from upstream/policy.ts; a 404 is an answer ("not on TMDB"), not an error.
  */
 import { optionalSecret } from '../config';
 import { ApiError } from '../http/errors';
+import { tmdbGate } from '../pacing/gate';
 import {
   countedFetch,
   defaultDeps,
@@ -15,8 +16,7 @@ import {
   requestWithRetry,
   timeoutMs,
   type UpstreamDeps,
-} from '../http/upstream';
-import { tmdbGate } from '../pacing/gate';
+} from '../upstream/policy';
 import { USER_AGENT } from '../version';
 
 const SERVICE = 'TMDB';

@@ -5,9 +5,9 @@
  * for items whose Trakt tmdb id is null. The cache is global (public data shared by every user who
  * watched a title), so a second user with the same titles costs no TMDB calls.
  *
- * Runs from the `trakt-enrich` queue (jobs/enrichment.ts), one user per invocation; a fetch
- * endpoint also enriches what its own chunk touched before answering, within what is left of its
- * budget. Work is bounded twice: only the titles named (those a sync chunk touched) are looked at,
+ * Run by the one enrichment runner (./runner.ts): from the `trakt-enrich` queue, one user per
+ * invocation, or inline by a fetch endpoint for what its own chunk touched, within what is left of
+ * its budget. Work is bounded twice: only the titles named (those a sync chunk touched) are looked at,
  * plus a slice of the user's backlog (titles an earlier run had no budget for) when
  * `sync_state.tmdb_backlog` says there is one, so no run scans the whole library for nothing; and
  * every run stops at its call budget (the rest stays in the backlog). Every call goes through the
@@ -17,6 +17,7 @@ import { type AnyColumn, and, desc, eq, isNotNull, isNull, lt, or, type SQL, sql
 import { chunk, type Database, isoNow, runBatch } from '../db/client';
 import { movies, seasons, shows, tmdbExternalIds, tmdbSeasons, tmdbTitles } from '../db/schema';
 import { ApiError } from '../http/errors';
+import type { FetchedTitles } from '../readmodel/write-hooks';
 import { TmdbClient } from './client';
 
 /** TMDB reports unknown runtimes as 0 or null; both mean "unknown" here (the stats' minutes_unknown_plays). */
@@ -27,11 +28,10 @@ function positiveMinutes(value: number | null | undefined): number | null {
 /** Cached metadata older than this is fetched again. */
 export const TMDB_REFRESH_AGE_MS = 30 * 24 * 60 * 60 * 1000;
 /**
- * At most this many requests in flight, and each group takes at least PACE_MS: ≤ 32 requests/second,
- * 80% of TMDB's ~40.
+ * At most this many requests in flight. The rate itself is the app-wide TMDB limiter's (every request
+ * waits for its send time in pacing/gate.ts), so runs need no pacing of their own.
  */
 const CONCURRENCY = 8;
-const PACE_MS = 250;
 
 export type EnrichmentResult = {
   calls: number;
@@ -49,12 +49,9 @@ export type EnrichmentOutcome = {
   result: EnrichmentResult;
   backlog: boolean;
   retryAfter?: number;
-  /** What this run fetched, as the user's trakt ids (history/write-hooks.ts tmdbDataWritten). */
+  /** What this run fetched, as the user's trakt ids (readmodel/write-hooks.ts tmdbDataWritten). */
   fetched: FetchedTitles;
 };
-
-/** Titles whose TMDB title was fetched (movies, shows) and seasons (`[show trakt id, season]`) whose episodes were. */
-export type FetchedTitles = { movies: number[]; shows: number[]; seasons: Array<[number, number]> };
 
 /** What to enrich: the trakt ids a chunk touched, and whether to take a slice of the backlog too. */
 export type EnrichTargets = { movies: number[]; shows: number[]; backlog: boolean };
@@ -66,7 +63,6 @@ type Run = {
   client: TmdbClient;
   now: number;
   stale: string;
-  sleep: (ms: number) => Promise<void>;
   targets: EnrichTargets;
   result: EnrichmentResult;
   budget: number;
@@ -79,12 +75,11 @@ type Run = {
 };
 
 /**
- * Runs tasks CONCURRENCY at a time, each group taking at least PACE_MS. A failed task is not
- * thrown: its item stays unenriched, and the backlog flag makes a later run retry it.
+ * Runs tasks CONCURRENCY at a time. A failed task is not thrown: its item stays unenriched, and the
+ * backlog flag makes a later run retry it.
  */
-async function paced(run: Run, tasks: Array<() => Promise<void>>): Promise<void> {
+async function inGroups(run: Run, tasks: Array<() => Promise<void>>): Promise<void> {
   for (let i = 0; i < tasks.length; i += CONCURRENCY) {
-    const started = Date.now();
     const results = await Promise.allSettled(tasks.slice(i, i + CONCURRENCY).map((task) => task()));
     for (const r of results) {
       if (r.status === 'fulfilled') continue;
@@ -92,8 +87,6 @@ async function paced(run: Run, tasks: Array<() => Promise<void>>): Promise<void>
       if (r.reason instanceof ApiError && r.reason.code === 'rate_limited' && r.reason.retryAfter !== undefined)
         run.retryAfter = Math.max(run.retryAfter ?? 0, r.reason.retryAfter);
     }
-    const elapsed = Date.now() - started;
-    if (i + CONCURRENCY < tasks.length && elapsed < PACE_MS) await run.sleep(PACE_MS - elapsed);
   }
 }
 
@@ -206,7 +199,7 @@ async function lookUpMissingIds(run: Run): Promise<SQL[]> {
   ];
   const found: Array<{ source: string; externalId: string; kind: string; tmdbId: number | null; fetchedAt: string }> =
     [];
-  await paced(
+  await inGroups(
     run,
     take(run, lookups).map((l) => async () => {
       const answer = await run.client.find(l.externalId, l.source);
@@ -278,7 +271,7 @@ async function fetchTitles(run: Run): Promise<SQL[]> {
     for (const id of new Set(rows.map((r) => r.id!))) wantedTitles.push({ kind, id });
   }
   const titleRows: Array<Record<string, unknown>> = [];
-  await paced(
+  await inGroups(
     run,
     take(run, wantedTitles).map((t) => async () => {
       const data = t.kind === 'movie' ? await run.client.movie(t.id) : await run.client.show(t.id);
@@ -360,7 +353,7 @@ async function fetchSeasons(run: Run): Promise<SQL[]> {
   const uniqueSeasons = [...new Map(rows.map((r) => [`${r.showId}:${r.season}`, r])).values()];
   const seasonRows: Array<Record<string, unknown>> = [];
   const episodeRows: Array<Record<string, unknown>> = [];
-  await paced(
+  await inGroups(
     run,
     take(
       run,
@@ -423,7 +416,7 @@ export async function enrichUser(
   db: Database,
   userId: number,
   apiKey: string | undefined,
-  options: { targets: EnrichTargets; budget: number; now?: number; sleep?: (ms: number) => Promise<void> },
+  options: { targets: EnrichTargets; budget: number; now?: number },
 ): Promise<EnrichmentOutcome> {
   const result: EnrichmentResult = { calls: 0, titles: 0, seasons: 0, lookups: 0 };
   const hasWork = options.targets.backlog || options.targets.movies.length > 0 || options.targets.shows.length > 0;
@@ -439,7 +432,6 @@ export async function enrichUser(
     client: TmdbClient.fromEnv(env, apiKey, Math.max(0, options.budget)),
     now,
     stale: isoNow(now - TMDB_REFRESH_AGE_MS),
-    sleep: options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))),
     targets: options.targets,
     result,
     budget: Math.max(0, options.budget),

@@ -1,10 +1,11 @@
 /**
  * @module
  * The one HTTP client for Trakt (auth host and API host). It owns the required headers, the
- * per-request timeout, retries and rate-limit handling (via http/upstream) and the mapping of
+ * per-request timeout, retries and rate-limit handling (via upstream/policy.ts) and the mapping of
  * Trakt's failures to the API reference's error messages. No other module calls Trakt.
  */
 import { ApiError } from '../http/errors';
+import { traktGate } from '../pacing/gate';
 import {
   countedFetch,
   defaultDeps,
@@ -14,8 +15,7 @@ import {
   requestWithRetry,
   timeoutMs,
   type UpstreamDeps,
-} from '../http/upstream';
-import { traktGate } from '../pacing/gate';
+} from '../upstream/policy';
 import { USER_AGENT } from '../version';
 import {
   deviceCodeResponse,
@@ -23,7 +23,7 @@ import {
   type TraktDeviceCode,
   type TraktTokenResponse,
   tokenResponse,
-} from './types';
+} from './upstream-schemas';
 
 const SERVICE = 'Trakt';
 /** Trakt clamps `limit` to 250 per page. */

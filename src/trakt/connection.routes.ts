@@ -6,14 +6,14 @@
  */
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
-import { requireUser } from '../auth/middleware';
 import { keyRing } from '../crypto/envelope';
 import { describe, errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
+import { requireUser } from '../users/middleware';
 import { findUser } from '../users/service';
 import { CALLBACK_PAGE_CSP, CONFIRM_PATH, confirmPage, outcomePage } from './callback-page';
-import { readConnectionState } from './connections';
+import { connectionView, readConnectionState } from './connections';
 import { traktUserContext } from './context';
 import { pollDeviceFlow, startDeviceFlow } from './device';
 import {
@@ -76,33 +76,32 @@ export const connectionRoutes = new Hono<AppEnv>()
     }),
     requireUser,
     async (c) => {
-      const row = await readConnectionState(c.var.db, c.var.userId);
+      const view = connectionView(await readConnectionState(c.var.db, c.var.userId), Date.now());
       const authUrl = new URL('/trakt/authenticate/', c.req.url).toString();
-      if (!row || row.status === 'disconnecting') {
+      if (view.state === 'not_connected') {
         return c.json({ authenticated: false as const, auth_url: authUrl } satisfies AuthStatusOutput);
       }
-      const expired = Date.parse(row.expiresAt) <= Date.now();
-      if (row.status === 'reauthorization_required' || (row.status === 'refresh_rejected' && expired)) {
+      if (view.state === 'reauthorization_required') {
         return c.json({
           authenticated: false as const,
           auth_url: authUrl,
           reason: 'reauthorization_required' as const,
         } satisfies AuthStatusOutput);
       }
-      if (row.status === 'refresh_rejected') {
+      if (view.worksUntil) {
         // Trakt refused the refresh token; the access token works until it expires (or Trakt rejects it).
         return c.json({
           authenticated: true as const,
           token_expired: false,
-          expires_at: row.expiresAt,
+          expires_at: view.expiresAt,
           warning: 'reauthorization_required_soon' as const,
-          works_until: row.expiresAt,
+          works_until: view.worksUntil,
           auth_url: authUrl,
         } satisfies AuthStatusOutput);
       }
-      if (row.credentialsRejectedAt) {
+      if (view.credentialsRejected) {
         // Every token is kept: once the client id/secret are fixed, the next refresh restores the connection.
-        if (expired) {
+        if (view.tokenExpired) {
           return c.json({
             authenticated: false as const,
             auth_url: authUrl,
@@ -112,14 +111,14 @@ export const connectionRoutes = new Hono<AppEnv>()
         return c.json({
           authenticated: true as const,
           token_expired: false,
-          expires_at: row.expiresAt,
+          expires_at: view.expiresAt,
           reason: 'client_credentials_rejected' as const,
         } satisfies AuthStatusOutput);
       }
       return c.json({
         authenticated: true as const,
-        token_expired: expired,
-        expires_at: row.expiresAt,
+        token_expired: view.tokenExpired,
+        expires_at: view.expiresAt,
       } satisfies AuthStatusOutput);
     },
   )

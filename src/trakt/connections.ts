@@ -20,7 +20,51 @@ export const BACKOFF_LEASE = 'backoff';
 export const DISCONNECT_LEASE = 'disconnect';
 
 /** Statuses whose access token may still be used. */
-export const USABLE_STATUSES: readonly ConnectionStatus[] = ['active', 'refresh_rejected'];
+const USABLE_STATUSES: readonly ConnectionStatus[] = ['active', 'refresh_rejected'];
+
+/**
+ * A connection as every status surface shows it (auth-status, sync-status and its ETag, the sync's
+ * gate): the one place these rules live. Pure: the row's fields and `now`.
+ * - `not_connected`: no row, or a disconnect in progress.
+ * - `reauthorization_required`: Trakt refused the grant, or refused the refresh token and the access
+ *   token has since expired.
+ * - `active`: the access token works, or may once refreshed. With `worksUntil`, Trakt refused the
+ *   refresh token and the access token works until it expires; with `credentialsRejected`, Trakt
+ *   rejects the app's client id/secret (every token is kept: fixing them restores the connection).
+ *
+ * `tokenUsable`: whether a sync may try the stored access token at all (Trakt has the last word).
+ */
+export type ConnectionView =
+  | { state: 'not_connected'; tokenUsable: false }
+  | { state: 'reauthorization_required'; tokenUsable: boolean }
+  | {
+      state: 'active';
+      tokenUsable: true;
+      expiresAt: string;
+      tokenExpired: boolean;
+      worksUntil?: string;
+      credentialsRejected: boolean;
+    };
+
+export function connectionView(
+  row: (Pick<ConnectionState, 'status' | 'expiresAt'> & { credentialsRejectedAt?: string | null }) | undefined,
+  now: number,
+): ConnectionView {
+  if (!row || row.status === 'disconnecting') return { state: 'not_connected', tokenUsable: false };
+  const tokenUsable = USABLE_STATUSES.includes(row.status);
+  const tokenExpired = Date.parse(row.expiresAt) <= now;
+  if (row.status === 'reauthorization_required' || (row.status === 'refresh_rejected' && tokenExpired)) {
+    return { state: 'reauthorization_required', tokenUsable };
+  }
+  return {
+    state: 'active',
+    tokenUsable: true,
+    expiresAt: row.expiresAt,
+    tokenExpired,
+    ...(row.status === 'refresh_rejected' ? { worksUntil: row.expiresAt } : {}),
+    credentialsRejected: !!row.credentialsRejectedAt,
+  };
+}
 
 const stateColumns = {
   userId: true,
@@ -53,9 +97,8 @@ export async function readConnection(db: Database, userId: number): Promise<Conn
   return db.query.traktConnections.findFirst({ where: byUser(userId) });
 }
 
-/** What /trakt/sync-status/ shows about the connection. */
 /**
- * The summary query itself (not awaited, at most one row), for callers that put it in a
+ * What /trakt/sync-status/ shows about the connection: the summary query itself (not awaited, at most one row), for callers that put it in a
  * `db.batch()` with their own reads (a core select: drizzle's relational findFirst breaks in a batch).
  */
 export function connectionSummaryQuery(db: Database, userId: number) {

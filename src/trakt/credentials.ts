@@ -8,13 +8,16 @@ import { optionalSecret } from '../config';
 import type { KeyRing } from '../crypto/envelope';
 import type { Database } from '../db/client';
 import { ApiError } from '../http/errors';
-import { readApiKeys } from '../users/api-keys';
+import { readApiKeys, type StoredApiKeys } from '../users/api-keys';
 import type { TraktCredentials } from './client';
 
 export const NO_CREDENTIALS_HINT =
   'Store your Trakt app credentials with POST /users/api-keys/ ' +
   '({"service_name": "trakt", "service_user_id": "<client id>", "api_key": "<client secret>"}), ' +
   'or set TRAKT_CLIENT_ID and TRAKT_CLIENT_SECRET on the server.';
+
+/** The stored API keys that can name a user's Trakt app. */
+const TRAKT_KEY_SERVICES = ['trakt', 'trakt_client_id', 'trakt_client_secret'] as const;
 
 export async function resolveTraktCredentials(
   env: Env,
@@ -25,11 +28,8 @@ export async function resolveTraktCredentials(
   return traktCredentialsFrom(env, await readApiKeys(db, ring, userId, TRAKT_KEY_SERVICES));
 }
 
-/** The stored API keys that can name a user's Trakt app. */
-export const TRAKT_KEY_SERVICES = ['trakt', 'trakt_client_id', 'trakt_client_secret'] as const;
-
 /** Credentials from keys already read (a sync reads all of a user's keys once). */
-export function traktCredentialsFrom(env: Env, keys: Awaited<ReturnType<typeof readApiKeys>>): TraktCredentials {
+export function traktCredentialsFrom(env: Env, keys: StoredApiKeys): TraktCredentials {
   if (keys.trakt?.serviceUserId) return { clientId: keys.trakt.serviceUserId, clientSecret: keys.trakt.secret };
   if (keys.trakt_client_id && keys.trakt_client_secret) {
     return { clientId: keys.trakt_client_id.secret, clientSecret: keys.trakt_client_secret.secret };

@@ -3,7 +3,7 @@
  * Pure token-lifetime rules. Trakt's lifetime has been 3 months, 24 h and 7 days, so nothing is
  * hard-coded: expiry is always `created_at + expires_in` of the token response.
  */
-import type { TraktTokenResponse } from './types';
+import type { TraktTokenResponse } from './upstream-schemas';
 
 /** Refresh when less than 10% of the lifetime is left, but at least 1 minute and at most 1 hour early. */
 export function refreshMarginMs(lifetimeSeconds: number): number {

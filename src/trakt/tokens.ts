@@ -61,7 +61,7 @@ import {
   SUPERSEDED_TOKEN_SET_TTL_SECONDS,
   tokenExpiresAtMs,
 } from './token-policy';
-import type { TraktTokenResponse } from './types';
+import type { TraktTokenResponse } from './upstream-schemas';
 
 export type TokenStoreContext = {
   db: Database;

@@ -15,8 +15,8 @@
 import { forgetUsername } from '../auth/login-throttle';
 import { closeAllSessions } from '../auth/sessions';
 import { type Database, runBatch } from '../db/client';
-import { deletePlayStats } from '../history/stats';
-import { deleteStatsTimeZone } from '../history/stats-zone';
+import { deletePlayStats } from '../readmodel/stats';
+import { deleteStatsTimeZone } from '../readmodel/stats-zone';
 import { deleteSyncState } from '../sync/state';
 import { deleteUserHistory } from '../sync/store';
 import { deleteConnectionRow } from '../trakt/connections';

@@ -8,7 +8,7 @@ import { aadFor, EnvelopeError, type KeyRing, open, seal } from '../crypto/envel
 import { type Database, isoNow } from '../db/client';
 import { apiKeys } from '../db/schema';
 import { ApiError } from '../http/errors';
-import type { ServiceName } from './schemas';
+import { SERVICE_NAMES, type ServiceName } from './schemas';
 
 export type ApiKeyInput = { service_name: ServiceName; api_key: string; service_user_id?: string | null };
 
@@ -80,6 +80,9 @@ export function deleteUserApiKeys(db: Database, userId: number) {
   return db.delete(apiKeys).where(eq(apiKeys.userId, userId));
 }
 
+/** Decrypted keys by service (absent ones omitted). */
+export type StoredApiKeys = Partial<Record<ServiceName, { secret: string; serviceUserId: string | null }>>;
+
 /** Decrypted keys for the given services (absent ones omitted). Unreadable ones raise a 422 naming the service. */
 export async function readApiKeys(
   db: Database,
@@ -88,12 +91,12 @@ export async function readApiKeys(
   services: readonly ServiceName[],
   /** Services whose unreadable value is left out instead of failing the whole read. */
   optional: readonly ServiceName[] = [],
-): Promise<Partial<Record<ServiceName, { secret: string; serviceUserId: string | null }>>> {
+): Promise<StoredApiKeys> {
   const rows = await db.query.apiKeys.findMany({
     columns: { serviceName: true, serviceUserId: true, encryptedKey: true },
     where: eq(apiKeys.userId, userId),
   });
-  const result: Partial<Record<ServiceName, { secret: string; serviceUserId: string | null }>> = {};
+  const result: StoredApiKeys = {};
   for (const row of rows) {
     const service = row.serviceName as ServiceName;
     if (!services.includes(service)) continue;
@@ -113,4 +116,12 @@ export async function readApiKeys(
     }
   }
   return result;
+}
+
+/**
+ * Every key the user stored, in one read (a sync chunk needs the Trakt app's credentials and the TMDB
+ * key): an unreadable TMDB key is left out (enrichment is best effort), any other fails the read.
+ */
+export async function readAllApiKeys(db: Database, ring: KeyRing, userId: number): Promise<StoredApiKeys> {
+  return readApiKeys(db, ring, userId, SERVICE_NAMES, ['tmdb']);
 }

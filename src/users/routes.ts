@@ -1,7 +1,7 @@
 /**
  * @module
  * /users/*: registration, JWTs (simplejwt-style `{access, refresh}`), logout, profile and stats time
- * zone (src/history/stats-zone.ts), password change, account deletion and API keys. Logins and
+ * zone (src/readmodel/stats-zone.ts), password change, account deletion and API keys. Logins and
  * password confirmations are throttled (src/auth/login-throttle.ts); each refresh token is a revocable
  * session (src/auth/sessions.ts).
  */
@@ -10,17 +10,17 @@ import { z } from 'zod';
 import type { AppEnv } from '../app-env';
 import { issueToken, tokenKeys, verifyToken } from '../auth/jwt';
 import { chargeRegistration, TOO_MANY_LOGINS, TOO_MANY_REGISTRATIONS } from '../auth/login-throttle';
-import { requireUser } from '../auth/middleware';
 import { closeAllSessions, closeSession, isSessionActive, openSession } from '../auth/sessions';
 import { registrationMode } from '../config';
 import { keyRing } from '../crypto/envelope';
 import type { Database } from '../db/client';
-import { readStatsTimeZone, setStatsTimeZone } from '../history/stats-zone';
 import { describe, errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
+import { readStatsTimeZone, setStatsTimeZone } from '../readmodel/stats-zone';
 import { deleteAccount } from './account-deletion';
 import { deleteApiKey, listApiKeys, saveApiKey } from './api-keys';
+import { requireUser } from './middleware';
 import {
   type AccessOutput,
   type ApiKeyOutput,

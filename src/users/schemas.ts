@@ -3,7 +3,7 @@
  * Request and response schemas for /users/*. Types are derived from these, never written twice.
  */
 import { z } from 'zod';
-import { timeZoneName } from '../history/time-zones';
+import { timeZoneName } from '../readmodel/time-zones';
 
 export const USERNAME_PATTERN = /^[A-Za-z0-9_.@+-]+$/;
 

@@ -9,7 +9,8 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from 'clou
 import { env } from 'cloudflare:workers';
 import { vi } from 'vitest';
 import worker from '../../src/index';
-import type { EnrichMessage, EnrichOutcome } from '../../src/jobs/enrichment';
+import type { EnrichOutcome } from '../../src/jobs/enrichment';
+import type { EnrichMessage } from '../../src/tmdb/runner';
 
 export type SentEnrichMessage = { body: EnrichMessage; delaySeconds?: number };
 

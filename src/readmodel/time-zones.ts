@@ -6,7 +6,7 @@
  * intervals>`. The id changes when the intervals do: when the horizon moves past new transitions
  * (once a year in a zone with DST) or when the runtime's zone data changes (a country drops DST).
  * So a weekday-hour grid counted with one set of rules can tell that it is out of date
- * (src/history/stats-zone.ts).
+ * (src/readmodel/stats-zone.ts).
  * Free of Worker bindings (browser code imports the request schemas that use `timeZoneName`).
  */
 import { z } from 'zod';

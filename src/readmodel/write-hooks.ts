@@ -14,9 +14,11 @@
  *   await runBatch(env.DB, [...dataStatements, ...historyWritten(userId)]);
  */
 import type { SQL } from 'drizzle-orm';
-import type { FetchedTitles } from '../tmdb/enrich';
 import { bumpDataVersion } from './data-version';
 import { recountPlays } from './stats';
+
+/** Titles whose TMDB title was fetched (movies, shows) and seasons (`[show trakt id, season]`) whose episodes were. */
+export type FetchedTitles = { movies: number[]; shows: number[]; seasons: Array<[number, number]> };
 
 export function historyWritten(userId: number, now: number = Date.now()): SQL[] {
   return [bumpDataVersion(userId, now)];

@@ -13,9 +13,9 @@
  * Hand-written: no maintained library covers fetch retries with Retry-After on Workers.
  */
 import { upstreamTimeoutMs } from '../config';
+import { ApiError } from '../http/errors';
 import { observeUpstream } from '../observability/hooks';
 import type { RequestGate } from '../pacing/gate';
-import { ApiError } from './errors';
 
 export type RetryPolicy = {
   /** Total attempts including the first. */

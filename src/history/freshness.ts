@@ -1,35 +1,25 @@
 /**
  * @module
- * The per-user data version (table `user_data_versions`, owned here) and the ETags derived from it.
- *
- * Every write of a user's history (a sync that changed something, enrichment that added metadata,
- * a deletion) adds `bumpDataVersion()` to the SAME `db.batch()` as its data, so a reader can never
- * see new data under an old version. A conditional GET then costs one indexed D1 read
- * (`readFreshness`), never the data itself.
+ * What a reader's ETag depends on, and the tag itself. Every read endpoint reads the freshness row
+ * in the same `db.batch()` as its data (a consistent snapshot): ONE indexed read FROM users (no row =
+ * the user is gone) with the data version (src/readmodel/data-version.ts) and the sync-status fields
+ * that change without a data write, a running lease or a failure (src/sync/state.ts). sync-status
+ * adds the connection summary (src/trakt/connections.ts) to the same batch.
  *
  * The ETag is weak (`W/"…"`): it names the response's content for this user and query, and
  * Cloudflare may re-encode (compress) bodies in transit. It hashes the user id, the route, the
- * normalized query and the version, so two users (or two queries) never share a tag.
+ * normalized query and the scope's inputs, so two users (or two queries) never share a tag.
  */
-import { eq, type SQL, sql } from 'drizzle-orm';
-import { type Database, isoNow } from '../db/client';
-import { syncState, userDataVersions, users } from '../db/schema';
+import { eq, type SQL } from 'drizzle-orm';
+import type { Database } from '../db/client';
+import { users } from '../db/schema';
+import { dataVersionColumn, dataVersionJoin } from '../readmodel/data-version';
+import { syncFreshnessColumns, syncStateJoin } from '../sync/state';
 
 /** `Cache-Control` of every conditional read: private (per user), and revalidate on each use. */
 export const CONDITIONAL_CACHE_CONTROL = 'private, no-cache';
 
-/** The statement that bumps the user's data version; run it in the batch that writes the data. */
-export function bumpDataVersion(userId: number, now: number = Date.now()): SQL {
-  return sql`INSERT INTO user_data_versions (user_id, version, updated_at) VALUES (${userId}, 1, ${isoNow(now)})
-    ON CONFLICT (user_id) DO UPDATE SET version = user_data_versions.version + 1, updated_at = excluded.updated_at`;
-}
-
-/**
- * Everything a tag depends on, in one indexed read (FROM users, so no row = the user is gone):
- * the data version, plus the sync-status fields that change without a data write (a running
- * lease, a failure). sync-status adds the connection summary (src/trakt/connections.ts) to the
- * same batch.
- */
+/** The freshness row (at most one) as a query for the caller's batch. */
 export function freshnessQuery<Extra extends Record<string, SQL.Aliased> = Record<never, never>>(
   db: Database,
   userId: number,
@@ -37,16 +27,10 @@ export function freshnessQuery<Extra extends Record<string, SQL.Aliased> = Recor
   extra: Extra = {} as Extra,
 ) {
   return db
-    .select({
-      version: userDataVersions.version,
-      lastSyncAt: syncState.lastSyncAt,
-      lastErrorAt: syncState.lastErrorAt,
-      leaseUntil: syncState.leaseUntil,
-      ...extra,
-    })
+    .select({ version: dataVersionColumn, ...syncFreshnessColumns, ...extra })
     .from(users)
-    .leftJoin(userDataVersions, eq(userDataVersions.userId, users.id))
-    .leftJoin(syncState, eq(syncState.userId, users.id))
+    .leftJoin(...dataVersionJoin(users.id))
+    .leftJoin(...syncStateJoin(users.id))
     .where(eq(users.id, userId))
     .limit(1);
 }

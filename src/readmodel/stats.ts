@@ -1,7 +1,8 @@
 /**
  * @module
- * `GET /trakt/stats/`: figures for a user's whole history, from ROLLUPS kept exact at write time
- * (table `play_stats`, owned here with the `plays.counted_*` columns).
+ * The stats rollups behind `GET /trakt/stats/`: figures for a user's whole history, kept exact at
+ * write time (table `play_stats`, owned here with the `plays.counted_*` columns). The read itself
+ * (one batch with the freshness row) is src/history/stats-read.ts; it reads only what is here.
  *
  * Why rollups and not aggregates at read time: any aggregate over `plays` reads every play
  * (60,000 rows for the XL account, even from a covering index), while the target is < 2,000 rows.
@@ -18,18 +19,14 @@
  * The update trigger moves the minutes and genres between the rollup rows.
  *
  * `by_weekday_hour` is kept in UTC. With `?tz=` in the user's stats zone it comes from the local grid
- * the triggers keep as well (src/history/stats-zone.ts); in any other zone it is computed exactly from
+ * the triggers keep as well (src/readmodel/stats-zone.ts); in any other zone it is computed exactly from
  * the plays' `(user_id, watched_at)` index joined to the zone's UTC-offset intervals (DST and
  * half-hour zones included), which reads every play once (see BENCHMARKS.md for both costs).
  */
 import { and, eq, gte, inArray, type SQL, sql } from 'drizzle-orm';
 import { unionAll } from 'drizzle-orm/sqlite-core';
-import { chunk, type Database, runBatch } from '../db/client';
+import { chunk, type Database } from '../db/client';
 import { playStats, plays } from '../db/schema';
-import { describeError, log } from '../observability/log';
-import { freshnessQuery } from './data-version';
-import { gridColumns, regridStatements, storedGridQuery, weekdayHourInZoneQuery } from './stats-zone';
-import { isUtc, zoneRules } from './time-zones';
 
 export const TOP_GENRES = 10;
 /** How far back `by_day` reaches: a year for the calendar, plus slack. */
@@ -126,7 +123,7 @@ const ROLLUP_COLUMNS = {
  * The user's rollup rows in two PK ranges: every dimension but `day`, and the days since
  * DAY_ROLLUP_DAYS before `now` (older days stay stored but are not read). Rows at 0 plays are skipped.
  */
-function rollupQuery(db: Database, userId: number, now: number) {
+export function rollupQuery(db: Database, userId: number, now: number) {
   const dayFrom = new Date(now - DAY_ROLLUP_DAYS * 86_400_000).toISOString().slice(0, 10);
   const counted = sql`${playStats.plays} > 0`;
   return unionAll(
@@ -150,7 +147,7 @@ function rollupQuery(db: Database, userId: number, now: number) {
 }
 
 /** The first and last play, each one seek of the `(user_id, watched_at)` index, read with the freshness row. */
-function playSpanColumns(userId: number) {
+export function playSpanColumns(userId: number) {
   return {
     firstPlayAt: sql<
       string | null
@@ -162,14 +159,14 @@ function playSpanColumns(userId: number) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The read: one D1 round trip (freshness + rollups [+ the zone query]).
+// What the read (src/history/stats-read.ts) reads, and how it shapes the answer.
 
 type RollupRow = Awaited<ReturnType<typeof rollupQuery>>[number];
 /** Plays in one cell of the weekday × hour grid (Monday = 0). */
-type Cell = { weekday: number; hour: number; plays: number };
+export type Cell = { weekday: number; hour: number; plays: number };
 
 /** Grid rows (`bucket` `<weekday>-<hour>`, UTC or local) as cells. */
-function cellsOf(rows: ReadonlyArray<{ bucket: string; plays: number }>): Cell[] {
+export function cellsOf(rows: ReadonlyArray<{ bucket: string; plays: number }>): Cell[] {
   return rows.map((row) => {
     const [weekday, hour] = row.bucket.split('-').map(Number);
     return { weekday: weekday!, hour: hour!, plays: row.plays };
@@ -228,40 +225,4 @@ export function statsFromRollups(
       .slice(0, TOP_GENRES)
       .map((r) => ({ name: r.bucket, plays: r.plays })),
   };
-}
-
-/**
- * One D1 round trip: the freshness row with the play span (ETag, first/last play), the rollups, and
- * for a zone other than UTC the stored local grid with the zone and rules it was counted with. When
- * that grid is not the one asked for (another zone, or rules no longer current), a second round trip
- * computes the grid from the plays, and recounts a stale grid of the same zone on the way.
- */
-export async function readStats(db: Database, userId: number, timeZone: string, now: number) {
-  if (isUtc(timeZone)) {
-    const [freshness, rows] = await db.batch([
-      freshnessQuery(db, userId, playSpanColumns(userId)),
-      rollupQuery(db, userId, now),
-    ]);
-    return { freshness: freshness[0], body: statsFromRollups(rows, freshness[0], timeZone) };
-  }
-  const rules = zoneRules(timeZone, now);
-  const [freshness, rows, grid] = await db.batch([
-    freshnessQuery(db, userId, { ...playSpanColumns(userId), ...gridColumns(userId) }),
-    rollupQuery(db, userId, now),
-    storedGridQuery(db, userId),
-  ]);
-  const stored = freshness[0];
-  let cells: Cell[];
-  if (stored?.gridRules === rules.id) {
-    cells = cellsOf(grid);
-  } else if (stored?.gridZone === rules.zone) {
-    // The answer never waits on the recount succeeding: a failed one leaves the stale grid for the next read.
-    const regrid = runBatch(db.$client, regridStatements(db, userId, rules, now)).catch((error: unknown) =>
-      log.warn('stats_zone_regrid_failed', { user_id: userId, ...describeError(error) }),
-    );
-    [cells] = await Promise.all([weekdayHourInZoneQuery(db, userId, rules.intervals), regrid]);
-  } else {
-    cells = await weekdayHourInZoneQuery(db, userId, rules.intervals);
-  }
-  return { freshness: stored, body: statsFromRollups(rows, stored, timeZone, cells) };
 }

@@ -1,9 +1,41 @@
 /**
  * @module
- * Schemas of the Trakt sync responses the sync reads. Lenient where Trakt adds fields, strict
- * where a wrong value would corrupt stored history (ids, counts, timestamps).
+ * Schemas of Trakt's answers that this API reads, as Trakt documents them (https://trakt.docs.apiary.io
+ * and Trakt's own TypeScript contract, https://github.com/trakt/trakt-api): OAuth and device-flow
+ * tokens, and the sync endpoints. Upstream shapes only; this API's own contract is each folder's
+ * `schemas.ts`. Lenient where Trakt adds fields, strict where a wrong value would corrupt stored
+ * data (ids, counts, timestamps).
  */
 import { z } from 'zod';
+
+// ---------------------------------------------------------------------------------------------
+// OAuth (auth.trakt.tv / api.trakt.tv /oauth/*)
+
+
+export const tokenResponse = z.object({
+  access_token: z.string().min(1),
+  token_type: z.string().optional(),
+  expires_in: z.number().positive(),
+  refresh_token: z.string().min(1),
+  scope: z.string().optional(),
+  created_at: z.number().int().positive(),
+});
+export type TraktTokenResponse = z.infer<typeof tokenResponse>;
+
+export const deviceCodeResponse = z.object({
+  device_code: z.string().min(1),
+  user_code: z.string().min(1),
+  verification_url: z.string().min(1),
+  expires_in: z.number().int().positive(),
+  interval: z.number().int().positive(),
+});
+export type TraktDeviceCode = z.infer<typeof deviceCodeResponse>;
+
+export type Pagination = { page: number; limit: number; pageCount: number; itemCount: number };
+
+// ---------------------------------------------------------------------------------------------
+// Sync (/sync/*, /users/me/stats): what a sync reads
+
 
 const timestamp = z.string().refine((value) => !Number.isNaN(Date.parse(value)), 'expected a timestamp');
 const optionalTimestamp = timestamp.nullish();

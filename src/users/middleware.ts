@@ -7,8 +7,8 @@
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../app-env';
-import { userExists } from '../users/service';
-import { tokenKeys, unauthorized, verifyToken } from './jwt';
+import { tokenKeys, unauthorized, verifyToken } from '../auth/jwt';
+import { userExists } from './service';
 
 const BEARER = /^Bearer\s+([A-Za-z0-9_\-.=]+)\s*$/i;
 
@@ -31,14 +31,15 @@ export const requireUser = createMiddleware<AppEnv>(async (c, next) => {
 });
 
 /**
- * The same gate for read endpoints that confirm the user exists inside their own single D1 batch
- * (src/history/conditional.ts: the freshness row is read FROM users, and a missing user answers
- * 401 USER_GONE), so such a read, and a 304, stay one D1 round trip.
+ * The access JWT alone: verifies it and sets `userId`, but does NOT check that the user still exists.
+ * Only for read endpoints that confirm the user inside their own single D1 batch (they must answer
+ * through src/history/conditional.ts `tagged()`/`assertUserExists`: the freshness row is read FROM
+ * users, and a missing user answers 401 USER_GONE), so such a read, and a 304, stay one D1 round trip.
  */
-export const requireUserInBatch = createMiddleware<AppEnv>(async (c, next) => {
+export const requireToken = createMiddleware<AppEnv>(async (c, next) => {
   c.set('userId', await bearerUserId(c));
   await next();
 });
 
 /** Every middleware that demands the access JWT (the OpenAPI generator marks their routes as secured). */
-export const AUTH_MIDDLEWARES: ReadonlySet<unknown> = new Set([requireUser, requireUserInBatch]);
+export const AUTH_MIDDLEWARES: ReadonlySet<unknown> = new Set([requireUser, requireToken]);
