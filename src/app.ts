@@ -94,7 +94,10 @@ export function createApp() {
     describe({
       summary: 'The dashboard, for a newcomer opening the bare origin',
       tag: 'meta',
-      responses: { 302: { description: 'Redirect to /app/' } },
+      responses: {
+        302: { description: 'Redirect to /app/' },
+        200: { description: 'The dashboard page (/app/), for a client that follows the redirect', html: true },
+      },
     }),
     (c) => c.redirect('/app/'),
   );
