@@ -68,7 +68,7 @@ type Sample = { status: number; body: unknown; mediaType: string | null };
 async function responseSamples(): Promise<Map<string, Sample[]>> {
   const samples = new Map<string, Sample[]>();
   const add = (key: string, res: JsonResponse) => {
-    const mediaType = res.headers.get('Content-Type')?.split(';')[0]!.trim().toLowerCase() ?? null;
+    const mediaType = res.headers.get('Content-Type')?.split(';')[0]?.trim().toLowerCase() ?? null;
     samples.set(key, [...(samples.get(key) ?? []), { status: res.status, body: res.body, mediaType }]);
   };
 
