@@ -457,13 +457,20 @@ describe('errors and concurrency', () => {
 
   it('token and API keys read once per sync; a token rejected mid-sync is refreshed once, sync completes', async () => {
     const user = await connectedUser(sim, { movies: 600, shows: 0, plays_per_item: 1 });
+    // A TMDB key of the user's own, so the fetch also enriches inline (the runner must not read the keys again).
+    const tmdbKey = { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY };
+    expect((await call('POST', '/users/api-keys/', { token: user.access, json: tmdbKey })).status).toBe(201);
     // Trakt now answers 401 although our expiry says the token is valid.
     expect(await sim.expireAccountTokens(user.traktUsername)).toBe(1);
     await sim.clearRequests();
     const { result, meter } = await meterD1(() => call('GET', '/trakt/fetch-latest-movies/', { token: user.access }));
     expect(result.status).toBe(200);
     expect(result.body.added).toBe(600);
-    expect((await sim.counters())['POST /oauth/token']).toBe(1);
+    const counters = await sim.counters();
+    expect(counters['POST /oauth/token']).toBe(1);
+    // Positive control: TMDB enrichment ran inside this request, with the keys the sync had read.
+    const tmdbRequests = Object.entries(counters).filter(([route]) => route.includes(' /3/'));
+    expect(tmdbRequests.reduce((n, [, count]) => n + count, 0)).toBeGreaterThan(0);
     const connectionReads = meter.statements.filter(
       (q) => /from "trakt_connections"/i.test(q) && /^select/i.test(q),
     ).length;
