@@ -1,7 +1,8 @@
 /**
  * @module
  * Deleting an account and everything it owns. Each table's rows are deleted by the module that
- * owns the table; this only composes them:
+ * owns the table; this only composes them. It is the ONE module that imports every owner (auth,
+ * readmodel, sync, trakt, users), so the import-layer check places it above them (scripts/check-layers.mjs):
  * 1. Trakt: the existing disconnect path revokes the token at Trakt (best effort) and drops the
  *    connection and its current token sets.
  * 2. KV: every remaining key of the user (token sets a lost cleanup missed, a pending device
