@@ -14,6 +14,14 @@ import { TRAKT_MAX_PAGE_LIMIT } from '../trakt/client';
 import type { TraktUserContext } from '../trakt/context';
 import { type AccessToken, withAccessToken } from '../trakt/tokens';
 import {
+  historyItem,
+  lastActivities,
+  playbackItem,
+  userStats,
+  watchedMovie,
+  watchedShow,
+} from '../trakt/upstream-schemas';
+import {
   activityChanges,
   advanceCursor,
   episodeKey,
@@ -62,7 +70,6 @@ import {
   upsertMovieTotals,
   upsertShowTotals,
 } from './store';
-import { historyItem, lastActivities, playbackItem, userStats, watchedMovie, watchedShow } from '../trakt/upstream-schemas';
 
 export type KindResult = {
   added: number;

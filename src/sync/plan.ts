@@ -4,8 +4,9 @@
  * a page proves removed, and whether Trakt's totals agree with the stored ones. No I/O here, so
  * every rule is unit-tested directly.
  */
-import type { HistoryCursor, StoredTotals, SyncPass } from './state';
+
 import type { HistoryItem, PlaybackItem, UserStats } from '../trakt/upstream-schemas';
+import type { HistoryCursor, StoredTotals, SyncPass } from './state';
 
 /** Re-fetch history from a little before the newest stored play, to absorb clock skew between Trakt's servers. */
 export const HISTORY_OVERLAP_MS = 24 * 60 * 60 * 1000;

@@ -11,7 +11,6 @@ import { z } from 'zod';
 // ---------------------------------------------------------------------------------------------
 // OAuth (auth.trakt.tv / api.trakt.tv /oauth/*)
 
-
 export const tokenResponse = z.object({
   access_token: z.string().min(1),
   token_type: z.string().optional(),
@@ -35,7 +34,6 @@ export type Pagination = { page: number; limit: number; pageCount: number; itemC
 
 // ---------------------------------------------------------------------------------------------
 // Sync (/sync/*, /users/me/stats): what a sync reads
-
 
 const timestamp = z.string().refine((value) => !Number.isNaN(Date.parse(value)), 'expected a timestamp');
 const optionalTimestamp = timestamp.nullish();
