@@ -10,6 +10,7 @@ import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simul
 import { database } from '../src/db/client';
 import { acquireSyncLease } from '../src/sync/state';
 import { BASE, call, expectError, registerAndLogin } from './support/api';
+import { meterD1 } from './support/d1-meter';
 import { connectedUser } from './support/trakt';
 
 let sim: Simulator;
@@ -131,6 +132,94 @@ describe('POST /users/me/password/', () => {
   });
 });
 
+describe('access tokens die with a password change or "log out everywhere"', () => {
+  /** JWT `iat` counts seconds: wait for the next one, so a token issued before the change is from an earlier second. */
+  const nextSecond = () => new Promise((resolve) => setTimeout(resolve, 1005 - (Date.now() % 1000)));
+  const MOVIES = '/trakt/get-stored-movies/';
+
+  /** Every kind of gate: requireUser, a requireToken read, its 304 path, and the export stream. */
+  async function expectRevoked(access: string, etag: string) {
+    for (const res of [
+      await call('GET', '/users/me/', { token: access }),
+      await call('GET', '/users/api-keys/', { token: access }),
+      await call('GET', MOVIES, { token: access }),
+      await call('GET', MOVIES, { token: access, headers: { 'If-None-Match': etag } }),
+      await call('GET', '/trakt/export/?format=csv', { token: access }),
+    ]) {
+      expectError(res, 401, 'Token has been revoked');
+      expect(res.headers.get('WWW-Authenticate')).toBe('Bearer');
+    }
+  }
+
+  it('a password change refuses every access token issued before it, at once; a new login works at once', async () => {
+    const user = await registerAndLogin();
+    const second = await login(user.username, user.password);
+    const stranger = await registerAndLogin();
+    const etag = (await call('GET', MOVIES, { token: user.access })).headers.get('ETag')!;
+    expect((await call('GET', MOVIES, { token: user.access, headers: { 'If-None-Match': etag } })).status).toBe(304);
+    await nextSecond();
+
+    const res = await call('POST', '/users/me/password/', {
+      token: user.access,
+      json: { current_password: user.password, new_password: 'an entirely new passphrase' },
+    });
+    expect(res.status).toBe(204);
+    await expectRevoked(user.access, etag);
+    await expectRevoked(second.body.access, etag);
+    // Logging in right after the change (within the same second) gives a token that works.
+    const fresh = await login(user.username, 'an entirely new passphrase');
+    expect((await call('GET', '/users/me/', { token: fresh.body.access })).status).toBe(200);
+    expect((await call('GET', MOVIES, { token: fresh.body.access })).status).toBe(200);
+    expect((await call('GET', '/users/me/', { token: stranger.access })).status).toBe(200);
+  });
+
+  it('{"all": true} refuses every access token of the user issued so far, and no one else’s', async () => {
+    const user = await registerAndLogin();
+    const second = await login(user.username, user.password);
+    const stranger = await registerAndLogin();
+    const etag = (await call('GET', MOVIES, { token: user.access })).headers.get('ETag')!;
+    await nextSecond();
+
+    expect((await call('POST', '/users/logout/', { token: second.body.access, json: { all: true } })).status).toBe(204);
+    await expectRevoked(user.access, etag);
+    await expectRevoked(second.body.access, etag);
+    expect((await call('GET', '/users/me/', { token: stranger.access })).status).toBe(200);
+    const again = await login(user.username, user.password);
+    expect((await call('GET', '/users/me/', { token: again.body.access })).status).toBe(200);
+    // Logging out one refresh token does not touch access tokens.
+    expect(
+      (await call('POST', '/users/logout/', { token: again.body.access, json: { refresh: again.body.refresh } })).status,
+    ).toBe(204);
+    expect((await call('GET', '/users/me/', { token: again.body.access })).status).toBe(200);
+  });
+
+  it('costs no extra D1 round trip: the gate is read with the row requireUser and the freshness query already read', async () => {
+    const user = await registerAndLogin();
+    const etag = (await call('GET', MOVIES, { token: user.access })).headers.get('ETag')!;
+
+    // A 304 is still ONE D1 call, whose one statement reads tokens_valid_after from users.
+    const notModified = await meterD1(() => call('GET', MOVIES, { token: user.access, headers: { 'If-None-Match': etag } }));
+    expect(notModified.result.status).toBe(304);
+    expect(notModified.meter.calls).toHaveLength(1);
+    expect(notModified.meter.statements[0]).toMatch(/"users"\."tokens_valid_after"/);
+    // requireUser: one primary-key read of users (the same statement as before, with one more column).
+    const me = await meterD1(() => call('GET', '/users/api-keys/', { token: user.access }));
+    expect(me.result.status).toBe(200);
+    expect(me.meter.calls).toHaveLength(2); // the gate + the list
+    expect(me.meter.statements[0]).toMatch(/select "tokens_valid_after" from "users"/);
+
+    await nextSecond();
+    expect((await call('POST', '/users/logout/', { token: user.access, json: { all: true } })).status).toBe(204);
+    // Refused from the same single statement.
+    const refused304 = await meterD1(() => call('GET', MOVIES, { token: user.access, headers: { 'If-None-Match': etag } }));
+    expectError(refused304.result, 401, 'Token has been revoked');
+    expect(refused304.meter.calls).toHaveLength(1);
+    const refused = await meterD1(() => call('GET', '/users/api-keys/', { token: user.access }));
+    expectError(refused.result, 401, 'Token has been revoked');
+    expect(refused.meter.calls).toHaveLength(1);
+  });
+});
+
 describe('JWT issuer and audience', () => {
   const now = () => Math.floor(Date.now() / 1000);
   const host = new URL(BASE).host;
@@ -188,6 +277,8 @@ const TABLES_WITHOUT_USER_ID: Record<string, 'users' | 'via_shows' | 'by_usernam
   ops_counters: 'shared',
   // Zone rules (migration 0011): UTC-offset intervals of a zone, the same for every user of it.
   time_zone_offsets: 'shared',
+  // Where the background re-encryption stands in each table (migration 0015): a row id, no user data.
+  reseal_progress: 'shared',
 };
 const INTERNAL_TABLE = /^(sqlite_|_cf_|d1_migrations$)/;
 

@@ -14,6 +14,11 @@ export const users = sqliteTable(
     username: text().notNull(),
     passwordHash: text().notNull(),
     createdAt: text().notNull(),
+    /**
+     * Access JWTs issued (`iat`) before this instant are refused (migration 0015): set by a password change and
+     * by "log out everywhere", to the start of that second. Null: every unexpired access token counts.
+     */
+    tokensValidAfter: text(),
   },
   // Usernames are unique regardless of case, so "Alice" cannot register beside "alice".
   (t) => [uniqueIndex('users_username_lower_unique').on(sql`lower(${t.username})`)],
@@ -520,4 +525,23 @@ export const syncDeadLetters = sqliteTable(
 export const opsCounters = sqliteTable('ops_counters', {
   name: text().primaryKey(),
   value: integer().notNull(),
+});
+
+/**
+ * Where the background re-encryption (src/rotation/reseal.ts, migration 0015) stands in its pass over each
+ * table of envelopes: one row per table (`target`). A pass runs under one list of key ids; another list
+ * (a new primary, a key put back) starts a new pass.
+ */
+export const resealProgress = sqliteTable('reseal_progress', {
+  /** `api_keys` or `trakt_connections`. */
+  target: text().primaryKey(),
+  /** ENCRYPTION_KEYS' key ids (primary first, comma-separated) the pass runs under. */
+  keyIds: text().notNull(),
+  /** The last row handled in this pass (`api_keys.id`, `trakt_connections.user_id`); 0 at the start. */
+  afterId: integer().notNull().default(0),
+  /** Envelopes this pass found but could not re-seal (their key is missing, or they do not open). */
+  skipped: integer().notNull().default(0),
+  /** What the last completed pass under these key ids could not re-seal; null until one completed. */
+  unresealable: integer(),
+  updatedAt: text().notNull(),
 });

@@ -199,7 +199,7 @@ export const historyRoutes = new Hono<AppEnv>()
         trakt_id,
         c.env.TMDB_IMAGE_BASE_URL,
       );
-      assertUserExists(freshness);
+      assertUserExists(c, freshness);
       if (!body) throw new ApiError(404, `No watched show with trakt_id ${trakt_id}`);
       await tagged(c, 'seasons-episodes', freshness);
       return c.json(body satisfies SeasonsEpisodesOutput);

@@ -10,7 +10,7 @@ import { z } from 'zod';
 import type { AppEnv } from '../app-env';
 import { issueToken, tokenKeys, verifyToken } from '../auth/jwt';
 import { chargeRegistration, TOO_MANY_LOGINS, TOO_MANY_REGISTRATIONS } from '../auth/login-throttle';
-import { closeAllSessions, closeSession, isSessionActive, openSession } from '../auth/sessions';
+import { closeSession, isSessionActive, openSession } from '../auth/sessions';
 import { registrationMode } from '../config';
 import { keyRing } from '../crypto/envelope';
 import type { Database } from '../db/client';
@@ -49,6 +49,7 @@ import {
   findUser,
   hasAnyUser,
   INVALID_CREDENTIALS,
+  logOutEverywhere,
   REGISTRATION_CLOSED,
   registerUser,
 } from './service';
@@ -135,8 +136,8 @@ export const usersRoutes = new Hono<AppEnv>()
     describe({
       summary: 'Log out: revoke one refresh token, or every session',
       description:
-        '`{"refresh": "…"}` revokes that refresh token; `{"all": true}` revokes every refresh token of the user. ' +
-        'Access tokens are stateless and simply expire.',
+        '`{"refresh": "…"}` revokes that refresh token (access tokens issued from it expire on their own); ' +
+        '`{"all": true}` revokes every refresh and access token of the user issued so far (401 "Token has been revoked").',
       responses: {
         204: { description: 'Revoked (also when it already was)' },
         400: errorResponse('refresh is not a refresh token of the signed-in user'),
@@ -147,7 +148,7 @@ export const usersRoutes = new Hono<AppEnv>()
     async (c) => {
       const input = c.req.valid('json');
       if (input.all) {
-        await closeAllSessions(c.var.db, c.var.userId);
+        await logOutEverywhere(c.var.db, c.var.userId);
         return c.body(null, 204);
       }
       const token = await verifyToken(input.refresh!, 'refresh', tokenKeys(c.env, c.req.url), {
@@ -189,7 +190,7 @@ export const usersRoutes = new Hono<AppEnv>()
   .post(
     '/me/password',
     describe({
-      summary: 'Change the password; revokes every refresh token issued before',
+      summary: 'Change the password; revokes every refresh and access token issued before',
       responses: {
         204: { description: 'Changed; log in again to get new tokens' },
         403: errorResponse('current_password is incorrect (counts toward login throttling)'),
