@@ -136,7 +136,7 @@ describe("the README's troubleshooting table and the API reference's error table
     );
   });
 
-  it('Stored API key for "…" is unreadable (422) once its key is removed from ENCRYPTION_KEYS', async () => {
+  it('Stored API key for "…" needs encryption key "…", which this server no longer has (503) once its key is removed', async () => {
     const app = await createTraktApp(sim);
     const user = await registerAndLogin();
     await storeTraktCredentials(user.access, app); // sealed with k2, the first (encrypting) key
@@ -146,6 +146,27 @@ describe("the README's troubleshooting table and the API reference's error table
       await callWithEnv({ ENCRYPTION_KEYS: withoutK2.join(',') }, 'GET', '/trakt/authenticate/', {
         token: user.access,
       }),
+      503,
+      'Stored API key for "trakt" needs encryption key "k2", which this server no longer has; the operator can put ' +
+        'it back into ENCRYPTION_KEYS, or save the key again with POST /users/api-keys/',
+    );
+  });
+
+  it('Stored API key for "…" is unreadable (422) when it does not open with the key it names', async () => {
+    const app = await createTraktApp(sim);
+    const user = await registerAndLogin();
+    const other = await registerAndLogin();
+    await storeTraktCredentials(user.access, app);
+    await storeTraktCredentials(other.access, app);
+    // The other user's envelope, moved into this user's row: k2 is there, the AAD names someone else.
+    await env.DB.prepare(
+      `UPDATE api_keys SET encrypted_key = (SELECT encrypted_key FROM api_keys WHERE user_id = ? AND service_name = 'trakt')
+       WHERE user_id = ? AND service_name = 'trakt'`,
+    )
+      .bind(other.id, user.id)
+      .run();
+    expectError(
+      await call('GET', '/trakt/authenticate/', { token: user.access }),
       422,
       'Stored API key for "trakt" is unreadable; save it again with POST /users/api-keys/',
     );

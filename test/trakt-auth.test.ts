@@ -255,26 +255,28 @@ describe('token storage', () => {
     expect((await call('GET', '/trakt/auth-status/', { token: bob.access })).body.authenticated).toBe(true);
   });
 
-  it('a token set that cannot be decrypted any more (its key removed) means authorizing again', async () => {
+  it('a token set whose key was removed is a clear 503, keeps the connection as it was, and works when the key is back', async () => {
     const user = await connectedUser(sim);
     const original = env.ENCRYPTION_KEYS;
-    // Only a new key k9: every envelope sealed with k2 (KV copy and D1 journal alike) is unreadable now.
+    // Only a new key k9: every envelope sealed with k2 (KV copy and D1 journal alike) cannot be opened now.
     Object.assign(env, { ENCRYPTION_KEYS: `k9:${btoa(String.fromCharCode(...new Uint8Array(32).fill(9)))}` });
     try {
       await sim.clearRequests();
       const { getAccessToken } = await import('../src/trakt/tokens');
       const { traktUserContext } = await import('../src/trakt/context');
       const error = await getAccessToken(await traktUserContext(env, user.id)).catch((e: Error) => e);
-      expect(error).toMatchObject({ status: 401, message: expect.stringMatching(/authorize again/) });
-      expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
-      expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toEqual({
-        authenticated: false,
-        auth_url: 'http://api.test/trakt/authenticate/',
-        reason: 'reauthorization_required',
+      expect(error).toMatchObject({
+        status: 503,
+        code: 'encryption_key_missing',
+        message: expect.stringMatching(/needs encryption key "k2", which this server no longer has/),
       });
+      expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
     } finally {
       Object.assign(env, { ENCRYPTION_KEYS: original });
     }
+    // Not a verdict on the tokens: the connection is as it was, and the same token works again.
+    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
+    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
   });
 });
 

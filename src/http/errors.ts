@@ -21,7 +21,8 @@ export type ErrorCode =
   | 'upstream_invalid_response'
   | 'upstream_unauthorized'
   | 'not_connected'
-  | 'sync_in_progress';
+  | 'sync_in_progress'
+  | 'encryption_key_missing';
 
 export class ApiError extends Error {
   readonly status: ContentfulStatusCode;

@@ -276,6 +276,15 @@ export function finishEnrichment(userId: number, backlog: boolean, enrichment?: 
     enrich_lease_until = NULL WHERE user_id = ${userId}`;
 }
 
+/**
+ * A statement recording an enrichment that could not run at all (the user's stored TMDB key is
+ * unreadable): its result for /trakt/sync-status/, and the backlog flag. The enrichment lease is not touched.
+ */
+export function recordEnrichmentSkipped(userId: number, enrichment: unknown): SQL {
+  return sql`UPDATE sync_state SET last_result = json_set(coalesce(last_result, '{}'), '$.enrichment',
+    json(${JSON.stringify(enrichment)})), tmdb_backlog = 1 WHERE user_id = ${userId}`;
+}
+
 /** A statement recording that the user's library still waits for TMDB (a queue send or a run failed). */
 export function markTmdbBacklog(userId: number): SQL {
   return sql`UPDATE sync_state SET tmdb_backlog = 1 WHERE user_id = ${userId}`;

@@ -18,7 +18,7 @@ import { chunk, type Database, isoNow, runBatch } from '../db/client';
 import { movies, seasons, shows, tmdbExternalIds, tmdbSeasons, tmdbTitles } from '../db/schema';
 import { ApiError } from '../http/errors';
 import type { FetchedTitles } from '../readmodel/write-hooks';
-import { TmdbClient } from './client';
+import { TmdbClient, type TmdbKey, UNREADABLE_TMDB_KEY } from './client';
 
 /** TMDB reports unknown runtimes as 0 or null; both mean "unknown" here (the stats' minutes_unknown_plays). */
 function positiveMinutes(value: number | null | undefined): number | null {
@@ -38,7 +38,8 @@ export type EnrichmentResult = {
   titles: number;
   seasons: number;
   lookups: number;
-  skipped?: 'no_tmdb_key' | 'budget_exhausted';
+  /** `tmdb_key_unreadable`: the user's stored TMDB key needs an encryption key the server no longer has. */
+  skipped?: 'no_tmdb_key' | 'tmdb_key_unreadable' | 'budget_exhausted';
 };
 
 /**
@@ -415,13 +416,18 @@ export async function enrichUser(
   env: Env,
   db: Database,
   userId: number,
-  apiKey: string | undefined,
+  apiKey: TmdbKey,
   options: { targets: EnrichTargets; budget: number; now?: number },
 ): Promise<EnrichmentOutcome> {
   const result: EnrichmentResult = { calls: 0, titles: 0, seasons: 0, lookups: 0 };
   const hasWork = options.targets.backlog || options.targets.movies.length > 0 || options.targets.shows.length > 0;
   const none: FetchedTitles = { movies: [], shows: [], seasons: [] };
-  if (!apiKey) return { result: { ...result, skipped: 'no_tmdb_key' }, backlog: hasWork, fetched: none };
+  if (apiKey === UNREADABLE_TMDB_KEY) {
+    return { result: { ...result, skipped: 'tmdb_key_unreadable' }, backlog: hasWork, fetched: none };
+  }
+  if (typeof apiKey !== 'string' || !apiKey) {
+    return { result: { ...result, skipped: 'no_tmdb_key' }, backlog: hasWork, fetched: none };
+  }
   if (!hasWork) return { result, backlog: false, fetched: none };
   const now = options.now ?? Date.now();
   const run: Run = {

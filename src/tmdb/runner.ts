@@ -29,9 +29,16 @@ import { describeError, log } from '../observability/log';
 import { limiterRoundTrips, upstreamCallsWithin } from '../pacing/gate';
 import { tmdbDataWritten } from '../readmodel/write-hooks';
 import type { SyncOutcome } from '../sync/service';
-import { acquireEnrichLease, finishEnrichment, hasSyncState, markTmdbBacklog, readSyncState } from '../sync/state';
+import {
+  acquireEnrichLease,
+  finishEnrichment,
+  hasSyncState,
+  markTmdbBacklog,
+  readSyncState,
+  recordEnrichmentSkipped,
+} from '../sync/state';
 import { readApiKeys } from '../users/api-keys';
-import { tmdbKeyOf } from './client';
+import { type TmdbKey, tmdbKeyOf, UNREADABLE_TMDB_KEY } from './client';
 import { type EnrichmentOutcome, type EnrichTargets, enrichUser } from './enrich';
 
 /** Ids per kind one message names; a bigger chunk sends `backlog` instead (Queues' messages are ≤ 128 KB). */
@@ -101,13 +108,13 @@ export type RunOptions = {
   /** TMDB calls this run may make (retries included). */
   budget: number;
   /** The user's TMDB key when the caller already read it (inline); a queued run reads it itself. */
-  tmdbKey?: string;
+  tmdbKey?: TmdbKey;
   /** Whether the library was waiting for TMDB before this run (inline: the chunk read it). */
   backlogBefore?: boolean;
   now: () => number;
 };
 
-async function readTmdbKey(env: Env, userId: number): Promise<string | undefined> {
+async function readTmdbKey(env: Env, userId: number): Promise<TmdbKey> {
   const keys = await readApiKeys(database(env.DB), await keyRing(env), userId, ['tmdb'], ['tmdb']);
   return tmdbKeyOf(env, keys);
 }
@@ -159,7 +166,8 @@ export async function runEnrichment(env: Env, userId: number, options: RunOption
  * enrichment queue's low concurrency keeps a big backlog from starving syncs; after a no-op it asks
  * for a backlog run when the library still waits. A fetch endpoint's chunk enriches its own titles
  * inline before answering, within what is left of the invocation's budget, and queues the rest.
- * Without a TMDB key nothing can be fetched: the backlog flag finds the work once a key is stored.
+ * Without a TMDB key nothing can be fetched: the backlog flag finds the work once a key is stored. A
+ * stored key that cannot be opened (its encryption key is gone) is said as such (`tmdb_key_unreadable`).
  */
 export async function enrichAfterSync(
   env: Env,
@@ -172,6 +180,12 @@ export async function enrichAfterSync(
   if (outcome.stale || (!touchedAny && !(outcome.tmdbBacklog && options.background && outcome.complete))) return;
   try {
     const tmdbKey = tmdbKeyOf(env, await outcome.keys);
+    if (tmdbKey === UNREADABLE_TMDB_KEY) {
+      // Not "no key": the stored key needs an encryption key the server lost. Said in sync-status; the work waits.
+      const skipped = { calls: 0, titles: 0, seasons: 0, lookups: 0, skipped: 'tmdb_key_unreadable' as const };
+      await runBatch(env.DB, [recordEnrichmentSkipped(userId, skipped)]);
+      return;
+    }
     if (!tmdbKey) {
       if (touchedAny) await runBatch(env.DB, [markTmdbBacklog(userId)]);
       return;

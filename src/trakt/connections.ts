@@ -5,7 +5,8 @@
  * The row is the source of truth and the journal of a connection's token set; the protocol that
  * drives it (leases, refresh, disconnect) lives in ./tokens.ts, and STORAGE.md describes both.
  */
-import { and, eq, inArray, isNull, lte, ne, or, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNotNull, isNull, lte, ne, or, sql } from 'drizzle-orm';
+import { envelopePrefix } from '../crypto/envelope';
 import { type Database, isoNow } from '../db/client';
 import { traktConnections } from '../db/schema';
 
@@ -358,4 +359,58 @@ export function scheduleNextSync(db: Database, userId: number, at: number) {
     .update(traktConnections)
     .set({ nextSyncAt: isoNow(at) })
     .where(byUser(userId));
+}
+
+/** A connection's journal as the key rotation sees it. */
+export type SealedConnection = { userId: number; tokenVersion: number; tokenSetId: string; sealedTokens: string };
+
+/**
+ * Rotation: up to `limit` connections after user `afterUserId` (in user id order) whose journal is
+ * not sealed with `primaryKid`. A primary-key range scan: a whole pass reads every row once.
+ */
+export async function connectionsToReseal(
+  db: Database,
+  primaryKid: string,
+  afterUserId: number,
+  limit: number,
+): Promise<SealedConnection[]> {
+  const prefix = envelopePrefix(primaryKid);
+  const rows = await db
+    .select({
+      userId: traktConnections.userId,
+      tokenVersion: traktConnections.tokenVersion,
+      tokenSetId: traktConnections.tokenSetId,
+      sealedTokens: traktConnections.sealedTokens,
+    })
+    .from(traktConnections)
+    .where(
+      and(
+        gt(traktConnections.userId, afterUserId),
+        isNotNull(traktConnections.sealedTokens),
+        sql`substr(${traktConnections.sealedTokens}, 1, ${prefix.length}) <> ${prefix}`,
+      ),
+    )
+    .orderBy(asc(traktConnections.userId))
+    .limit(limit);
+  return rows as SealedConnection[];
+}
+
+/**
+ * Rotation: a statement (for the caller's batch) that replaces the journal with its re-sealed copy only
+ * while the row still holds exactly the set that was re-sealed, at the same token version. A refresh,
+ * a new authorization or a disconnect that came first wins, and a newer set is never overwritten with
+ * an older one. Nothing else changes (lease, status, `updated_at`). Returns the user id when it wrote.
+ */
+export function replaceSealedTokens(db: Database, connection: SealedConnection, sealedTokens: string) {
+  return db
+    .update(traktConnections)
+    .set({ sealedTokens })
+    .where(
+      and(
+        byUser(connection.userId),
+        eq(traktConnections.tokenVersion, connection.tokenVersion),
+        eq(traktConnections.sealedTokens, connection.sealedTokens),
+      ),
+    )
+    .returning({ userId: traktConnections.userId });
 }

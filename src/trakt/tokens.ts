@@ -27,10 +27,22 @@
  *   growing backoff; the next attempt comes from a later request or cron run.
  * A disconnect marks the row `disconnecting` and takes the lease first, so a refresh in flight can
  * no longer publish; it revokes the pair it got instead.
+ * Key rotation (src/rotation/reseal.ts) re-seals the journal with a conditional write (it never
+ * overwrites a newer set) and drops the old-key KV copy; readers put back only primary-sealed sets.
  */
 import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../config';
 import { randomToken } from '../crypto/bytes';
-import { aadFor, EnvelopeError, type KeyRing, open, seal } from '../crypto/envelope';
+import {
+  aadFor,
+  EnvelopeError,
+  encryptionKeyMissing,
+  envelopeKid,
+  type KeyRing,
+  open,
+  reseal,
+  seal,
+  sealedWithPrimary,
+} from '../crypto/envelope';
 import { type Database, isoNow } from '../db/client';
 import { ApiError } from '../http/errors';
 import { observeRefresh } from '../observability/hooks';
@@ -172,7 +184,13 @@ async function loadTokenSet(ctx: TokenStoreContext, row: ConnectionState): Promi
   }
   const token = await openSet(ctx, full.sealedTokens);
   if (!token) {
-    // Its encryption key was removed from ENCRYPTION_KEYS: only authorizing again helps.
+    const kid = envelopeKid(full.sealedTokens);
+    if (kid !== undefined && !ctx.ring.keys.has(kid)) {
+      // Its encryption key was removed from ENCRYPTION_KEYS too early: a deployment problem, not a verdict on
+      // the tokens. The connection keeps its status, so putting the key back restores it as it was.
+      throw encryptionKeyMissing('The stored Trakt token set', kid, 'authorize again at /trakt/authenticate/');
+    }
+    // It does not open with the key it names (tampered with, or moved): only authorizing again helps.
     await setConnectionStatus(ctx.db, ctx.userId, {
       status: 'reauthorization_required',
       reason: 'stored token set is unreadable',
@@ -181,7 +199,9 @@ async function loadTokenSet(ctx: TokenStoreContext, row: ConnectionState): Promi
     });
     throw reauthorizationRequired();
   }
-  await publishToKv(ctx, full.tokenSetId, full.sealedTokens);
+  // KV only ever receives sets sealed with the primary key: a journal the re-encryption (src/rotation/reseal.ts)
+  // has not reached yet is read from D1 until it has, so no old-key copy lands in KV behind the re-encryption.
+  if (sealedWithPrimary(ctx.ring, full.sealedTokens)) await publishToKv(ctx, full.tokenSetId, full.sealedTokens);
   const { sealedTokens: _journal, ...state } = full;
   return { token, sealed: full.sealedTokens, row: state };
 }
@@ -435,6 +455,30 @@ export async function disconnect(ctx: TokenStoreContext): Promise<{ revoked: boo
   );
   await deleteUserTokenSets(ctx.kv, ctx.userId);
   return { revoked };
+}
+
+/** Rotation: a connection's journal opened with its AAD and sealed again with the primary key. Throws EnvelopeError. */
+export function resealTokenSet(ring: KeyRing, userId: number, sealed: string): Promise<string> {
+  return reseal(ring, sealed, aadFor(userId, PURPOSE));
+}
+
+/**
+ * Rotation: deletes the KV copy of a token set when it is sealed with another key than the primary one
+ * (read first, so a copy that expired costs no delete). Deleting is safe whatever runs meanwhile: a
+ * reader that misses falls back to the journal, and only puts a primary-sealed journal back.
+ * Returns whether a copy was deleted.
+ */
+export async function dropStaleTokenCopy(
+  kv: KVNamespace,
+  ring: KeyRing,
+  userId: number,
+  tokenSetId: string,
+): Promise<boolean> {
+  const key = tokenKey(userId, tokenSetId);
+  const cached = await kv.get(key);
+  if (cached === null || sealedWithPrimary(ring, cached)) return false;
+  await kv.delete(key);
+  return true;
 }
 
 /** Deletes every token set of the user left in KV, including any a lost cleanup missed (account deletion). */
