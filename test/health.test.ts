@@ -1,11 +1,15 @@
 import { env } from 'cloudflare:workers';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { LATEST_MIGRATION, MIGRATIONS_TABLE } from '../src/db/migrations';
+import { forgetReadiness } from '../src/health/readiness';
 import { call } from './support/api';
 import { meterD1 } from './support/d1-meter';
 import { callWith } from './support/worker';
 
-const ALL_OK = { database: 'ok', kv: 'ok', configuration: 'ok', migrations: 'ok' };
+const ALL_OK = { database: 'ok', kv: 'ok', configuration: 'ok', migrations: 'ok', encryption: 'ok' };
+
+// The probe's answer is reused for a few seconds per isolate; these tests change D1 under it.
+beforeEach(() => forgetReadiness());
 
 describe('GET /health (liveness)', () => {
   it('answers without touching D1 or KV', async () => {
@@ -60,6 +64,7 @@ describe('GET /health/ready', () => {
       .first<{ id: number; name: string; applied_at: string }>();
     expect(applied?.name).toBe(LATEST_MIGRATION);
     await env.DB.prepare(`DELETE FROM ${MIGRATIONS_TABLE} WHERE name = ?`).bind(LATEST_MIGRATION).run();
+    forgetReadiness();
     try {
       const res = await call('GET', '/health/ready');
       expect(res.status).toBe(503);
@@ -70,11 +75,13 @@ describe('GET /health/ready', () => {
         .bind(applied!.id, applied!.name, applied!.applied_at)
         .run();
     }
+    forgetReadiness();
     expect((await call('GET', '/health/ready')).status).toBe(200);
   });
 
   it('503 naming the database check when a migrated table is gone', async () => {
     await env.DB.prepare('ALTER TABLE users RENAME TO users_gone').run();
+    forgetReadiness();
     try {
       const res = await call('GET', '/health/ready');
       expect(res.status).toBe(503);
@@ -84,7 +91,50 @@ describe('GET /health/ready', () => {
     } finally {
       await env.DB.prepare('ALTER TABLE users_gone RENAME TO users').run();
     }
+    forgetReadiness();
     expect((await call('GET', '/health/ready')).status).toBe(200);
+  });
+
+  it('reuses its answer for a few seconds per isolate: a flood of probes costs D1 and KV one round of checks', async () => {
+    const first = await meterD1(() => call('GET', '/health/ready'));
+    expect(first.result.status).toBe(200);
+    expect(first.meter.statements.length).toBeGreaterThanOrEqual(3);
+    const kvGet = vi.spyOn(env.KV, 'get');
+    try {
+      const flood = await meterD1(() => Promise.all(Array.from({ length: 20 }, () => call('GET', '/health/ready'))));
+      expect(flood.result.map((r) => r.status)).toEqual(Array(20).fill(200));
+      expect(flood.result.every((r) => r.headers.get('Cache-Control') === 'no-store')).toBe(true);
+      expect(flood.meter.statements).toEqual([]);
+      expect(kvGet).not.toHaveBeenCalled();
+    } finally {
+      kvGet.mockRestore();
+    }
+    // A failure is reused too, and another configuration never gets this answer.
+    forgetReadiness();
+    await env.DB.prepare('ALTER TABLE users RENAME TO users_gone').run();
+    try {
+      expect((await call('GET', '/health/ready')).status).toBe(503);
+      const again = await meterD1(() => call('GET', '/health/ready'));
+      expect(again.result.status).toBe(503);
+      expect(again.meter.statements).toEqual([]);
+      expect((await callWith({ LOG_LEVEL: 'verbose' }, 'GET', '/health/ready')).body.checks.configuration).toBe(
+        'failed',
+      );
+    } finally {
+      await env.DB.prepare('ALTER TABLE users_gone RENAME TO users').run();
+    }
+  });
+
+  it('the answer expires after READINESS_CACHE_MS', async () => {
+    const { cachedReadiness, READINESS_CACHE_MS } = await import('../src/health/readiness');
+    const now = Date.now();
+    const a = cachedReadiness(env, now);
+    expect(cachedReadiness(env, now + READINESS_CACHE_MS - 1)).toBe(a);
+    const b = cachedReadiness(env, now + READINESS_CACHE_MS);
+    expect(b).not.toBe(a);
+    expect((await b).ready).toBe(true);
+    expect(READINESS_CACHE_MS).toBeGreaterThanOrEqual(1000);
+    expect(READINESS_CACHE_MS).toBeLessThanOrEqual(10_000);
   });
 
   it("LATEST_MIGRATION names the newest file in migrations/, so the check can't go stale", () => {
