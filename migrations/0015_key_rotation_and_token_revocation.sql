@@ -11,6 +11,12 @@
 --    WHEN clause is false then, so refreshes write nothing more.
 -- 3. `reseal_progress`: where the background re-encryption (src/rotation/reseal.ts) is in its pass
 --    over each table, so it resumes where the last step stopped.
+-- 4. A counter row is created with INSERT … WHERE NOT EXISTS, never INSERT OR IGNORE: in a trigger fired by
+--    an UPSERT's DO UPDATE (saveApiKey, saveConnection), SQLite applies the outer statement's conflict
+--    policy (ABORT) instead of the trigger's OR IGNORE, so an existing counter row failed the whole write.
+--    That is why `ops_connections_status` (migration 0008) is created again here: authorizing again a
+--    connection whose status had changed (e.g. `reauthorization_required` → `active`) failed with
+--    "UNIQUE constraint failed: ops_counters.name".
 ALTER TABLE `users` ADD `tokens_valid_after` text;
 --> statement-breakpoint
 CREATE TABLE `reseal_progress` (
@@ -31,8 +37,9 @@ INSERT INTO `ops_counters` (`name`, `value`)
 	) GROUP BY `kid`;
 --> statement-breakpoint
 CREATE TRIGGER `envelopes_api_keys_insert` AFTER INSERT ON `api_keys` BEGIN
-	INSERT OR IGNORE INTO `ops_counters` (`name`, `value`)
-		VALUES ('envelopes:' || substr(NEW.`encrypted_key`, 4, instr(substr(NEW.`encrypted_key`, 4), '.') - 1), 0);
+	INSERT INTO `ops_counters` (`name`, `value`)
+		SELECT 'envelopes:' || substr(NEW.`encrypted_key`, 4, instr(substr(NEW.`encrypted_key`, 4), '.') - 1), 0
+		WHERE NOT EXISTS (SELECT 1 FROM `ops_counters` WHERE `name` = 'envelopes:' || substr(NEW.`encrypted_key`, 4, instr(substr(NEW.`encrypted_key`, 4), '.') - 1));
 	UPDATE `ops_counters` SET `value` = `value` + 1
 		WHERE `name` = 'envelopes:' || substr(NEW.`encrypted_key`, 4, instr(substr(NEW.`encrypted_key`, 4), '.') - 1);
 END;
@@ -47,16 +54,18 @@ CREATE TRIGGER `envelopes_api_keys_update` AFTER UPDATE OF `encrypted_key` ON `a
 		IS NOT substr(NEW.`encrypted_key`, 4, instr(substr(NEW.`encrypted_key`, 4), '.') - 1) BEGIN
 	UPDATE `ops_counters` SET `value` = `value` - 1
 		WHERE `name` = 'envelopes:' || substr(OLD.`encrypted_key`, 4, instr(substr(OLD.`encrypted_key`, 4), '.') - 1);
-	INSERT OR IGNORE INTO `ops_counters` (`name`, `value`)
-		VALUES ('envelopes:' || substr(NEW.`encrypted_key`, 4, instr(substr(NEW.`encrypted_key`, 4), '.') - 1), 0);
+	INSERT INTO `ops_counters` (`name`, `value`)
+		SELECT 'envelopes:' || substr(NEW.`encrypted_key`, 4, instr(substr(NEW.`encrypted_key`, 4), '.') - 1), 0
+		WHERE NOT EXISTS (SELECT 1 FROM `ops_counters` WHERE `name` = 'envelopes:' || substr(NEW.`encrypted_key`, 4, instr(substr(NEW.`encrypted_key`, 4), '.') - 1));
 	UPDATE `ops_counters` SET `value` = `value` + 1
 		WHERE `name` = 'envelopes:' || substr(NEW.`encrypted_key`, 4, instr(substr(NEW.`encrypted_key`, 4), '.') - 1);
 END;
 --> statement-breakpoint
 CREATE TRIGGER `envelopes_connections_insert` AFTER INSERT ON `trakt_connections`
 	WHEN NEW.`sealed_tokens` IS NOT NULL BEGIN
-	INSERT OR IGNORE INTO `ops_counters` (`name`, `value`)
-		VALUES ('envelopes:' || substr(NEW.`sealed_tokens`, 4, instr(substr(NEW.`sealed_tokens`, 4), '.') - 1), 0);
+	INSERT INTO `ops_counters` (`name`, `value`)
+		SELECT 'envelopes:' || substr(NEW.`sealed_tokens`, 4, instr(substr(NEW.`sealed_tokens`, 4), '.') - 1), 0
+		WHERE NOT EXISTS (SELECT 1 FROM `ops_counters` WHERE `name` = 'envelopes:' || substr(NEW.`sealed_tokens`, 4, instr(substr(NEW.`sealed_tokens`, 4), '.') - 1));
 	UPDATE `ops_counters` SET `value` = `value` + 1
 		WHERE `name` = 'envelopes:' || substr(NEW.`sealed_tokens`, 4, instr(substr(NEW.`sealed_tokens`, 4), '.') - 1);
 END;
@@ -73,10 +82,21 @@ CREATE TRIGGER `envelopes_connections_update` AFTER UPDATE OF `sealed_tokens` ON
 	UPDATE `ops_counters` SET `value` = `value` - 1
 		WHERE OLD.`sealed_tokens` IS NOT NULL
 			AND `name` = 'envelopes:' || substr(OLD.`sealed_tokens`, 4, instr(substr(OLD.`sealed_tokens`, 4), '.') - 1);
-	INSERT OR IGNORE INTO `ops_counters` (`name`, `value`)
+	INSERT INTO `ops_counters` (`name`, `value`)
 		SELECT 'envelopes:' || substr(NEW.`sealed_tokens`, 4, instr(substr(NEW.`sealed_tokens`, 4), '.') - 1), 0
-		WHERE NEW.`sealed_tokens` IS NOT NULL;
+		WHERE NEW.`sealed_tokens` IS NOT NULL AND NOT EXISTS (SELECT 1 FROM `ops_counters`
+			WHERE `name` = 'envelopes:' || substr(NEW.`sealed_tokens`, 4, instr(substr(NEW.`sealed_tokens`, 4), '.') - 1));
 	UPDATE `ops_counters` SET `value` = `value` + 1
 		WHERE NEW.`sealed_tokens` IS NOT NULL
 			AND `name` = 'envelopes:' || substr(NEW.`sealed_tokens`, 4, instr(substr(NEW.`sealed_tokens`, 4), '.') - 1);
+END;
+--> statement-breakpoint
+DROP TRIGGER `ops_connections_status`;
+--> statement-breakpoint
+CREATE TRIGGER `ops_connections_status` AFTER UPDATE OF `status` ON `trakt_connections` WHEN OLD.`status` IS NOT NEW.`status` BEGIN
+	UPDATE `ops_counters` SET `value` = `value` - 1 WHERE `name` = 'connections:' || OLD.`status`;
+	INSERT INTO `ops_counters` (`name`, `value`)
+		SELECT 'connections:' || NEW.`status`, 0
+		WHERE NOT EXISTS (SELECT 1 FROM `ops_counters` WHERE `name` = 'connections:' || NEW.`status`);
+	UPDATE `ops_counters` SET `value` = `value` + 1 WHERE `name` = 'connections:' || NEW.`status`;
 END;

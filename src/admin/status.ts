@@ -12,9 +12,12 @@
  * | dead letters in 24 h         | `sync_dead_letters_dead_at_idx`: a range of the last day               |
  * | TMDB backlog                 | partial index `sync_state_tmdb_backlog_idx` (`tmdb_backlog = 1` only)  |
  * | last cron run                | `cron_runs` primary key, newest first                                  |
+ * | envelopes per key id         | `ops_counters` `envelopes:<kid>` (triggers, migration 0015): same read |
  */
+import type { KeyRing } from '../crypto/envelope';
 import { isoNow } from '../db/client';
 import { countDeadLettersSince, lastCronRun } from '../observability/records';
+import { encryptionView, envelopeCountsFrom, missingKeyIds } from '../rotation/envelope-counts';
 import { SYNC_STATE_FIGURES } from '../sync/state';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -29,7 +32,8 @@ export const STATUS_QUERIES = {
 
 export type OperatorStatus = Awaited<ReturnType<typeof operatorStatus>>;
 
-export async function operatorStatus(d1: D1Database, now: number) {
+/** `ring`: ENCRYPTION_KEYS parsed (undefined when it does not parse: every key id counts as missing then). */
+export async function operatorStatus(d1: D1Database, now: number, ring: KeyRing | undefined) {
   const nowIso = isoNow(now);
   const [counters, inProgress, oldest, backlog] = await d1.batch([
     d1.prepare(STATUS_QUERIES.counters),
@@ -42,7 +46,9 @@ export async function operatorStatus(d1: D1Database, now: number) {
 
   let users = 0;
   const connections: Record<string, number> = {};
-  for (const row of (counters?.results ?? []) as Array<{ name: string; value: number }>) {
+  const counterRows = (counters?.results ?? []) as Array<{ name: string; value: number }>;
+  const envelopes = envelopeCountsFrom(counterRows);
+  for (const row of counterRows) {
     if (row.name === 'users') users = row.value;
     else if (row.name.startsWith('connections:') && row.value !== 0) {
       connections[row.name.slice('connections:'.length)] = row.value;
@@ -61,6 +67,8 @@ export async function operatorStatus(d1: D1Database, now: number) {
     },
     dead_lettered_last_24h: deadLettered,
     tmdb_backlog_users: (backlog?.results[0] as { count: number } | undefined)?.count ?? 0,
+    encryption: encryptionView(envelopes, ring),
+    encryption_missing_keys: missingKeyIds(envelopes, ring),
     last_cron_run: cron
       ? {
           started_at: cron.startedAt,

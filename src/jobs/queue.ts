@@ -7,11 +7,14 @@
  * `trakt-sync-dlq`: messages that exhausted their retries; the failure is recorded for the user
  * (visible in /trakt/sync-status/). `trakt-enrich`: TMDB enrichment runs (jobs/enrichment.ts).
  * After a sync chunk, the titles it touched are queued for enrichment (src/tmdb/runner.ts).
+ * A `{"task": "reseal"}` message on `trakt-sync` is one step of the key rotation's re-encryption
+ * (src/rotation/reseal.ts), sent by the cron, in an invocation of its own.
  */
 import { database } from '../db/client';
 import { ApiError } from '../http/errors';
 import { observeQueueMessage } from '../observability/hooks';
 import { recordDeadLetter } from '../observability/records';
+import { handleResealMessage, isResealMessage } from '../rotation/reseal';
 import { type ContinuationMessage, runSync, type SyncKind, type SyncOptions } from '../sync/service';
 import { recordSyncGaveUp } from '../sync/state';
 import { enrichAfterSync } from '../tmdb/runner';
@@ -29,6 +32,7 @@ export type MessageOutcome =
   | 'skipped_stale'
   | 'skipped_in_progress'
   | 'skipped_not_connected'
+  | 'skipped_encryption_key_missing'
   | 'deferred'
   | 'retry'
   | 'invalid';
@@ -76,6 +80,12 @@ export async function handleSyncMessage(
         message.ack(); // nothing to do until the user connects again
         return 'skipped_not_connected';
       }
+      if (error.code === 'encryption_key_missing') {
+        // A stored secret needs a key ENCRYPTION_KEYS lost: retrying cannot help until the operator puts it
+        // back (or the user saves or authorizes again). The sync recorded the error for /trakt/sync-status/.
+        message.ack();
+        return 'skipped_encryption_key_missing';
+      }
       // A rate limit (ours or Trakt's) is not a failure: come back later without spending a retry.
       if (error.code === 'rate_limited' && error.retryAfter !== undefined) {
         if (await deferMessage(env.SYNC_QUEUE, message, error.retryAfter)) return 'deferred';
@@ -113,6 +123,10 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, c
   }
   // Sequential. wrangler.toml sets max_batch_size = 1 so each sync has the invocation's whole
   // subrequest budget; a larger batch still works, its messages just share that budget.
-  for (const message of batch.messages)
-    observeQueueMessage(batch.queue, message, await handleSyncMessage(env, message, waitUntil));
+  for (const message of batch.messages) {
+    const outcome = isResealMessage(message.body)
+      ? await handleResealMessage(env, message)
+      : await handleSyncMessage(env, message, waitUntil);
+    observeQueueMessage(batch.queue, message, outcome);
+  }
 }

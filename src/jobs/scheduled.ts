@@ -8,12 +8,15 @@
  *    user twice; then send one message per user with sendBatch in chunks of at most 100, each
  *    delayed to the user's phase within the cron period (jobs/fan-out.ts).
  * 3. Delete consumed OAuth states, expired sessions and login-throttle counters that can no longer matter.
+ * 4. After a key rotation, ask for one step of the re-encryption (src/rotation/reseal.ts), which runs in
+ *    a queue invocation of its own; deciding costs this run one D1 call.
  * Each step is capped per run; the rest is picked up by the next run.
  */
 import { pruneLoginThrottle } from '../auth/login-throttle';
 import { pruneExpiredSessions } from '../auth/sessions';
 import { database, isoNow } from '../db/client';
 import { describeError, log } from '../observability/log';
+import { requestReseal } from '../rotation/reseal';
 import { syncIntervalMs } from '../sync/schedule';
 import { claimDueConnections as claimConnections, listConnectionsToRefresh, releaseClaims } from '../trakt/connections';
 import { traktUserContext } from '../trakt/context';
@@ -47,6 +50,8 @@ export type ScheduledReport = {
   states_deleted: number;
   sessions_deleted: number;
   throttle_rows_deleted: number;
+  /** Whether a step of the key rotation's re-encryption was queued. */
+  reseal_requested: boolean;
 };
 
 export async function refreshExpiringTokens(env: Env, now: number, waitUntil?: (p: Promise<unknown>) => void) {
@@ -129,6 +134,7 @@ export async function runScheduled(
     states_deleted: statesDeleted,
     sessions_deleted: await pruneExpiredSessions(db, now),
     throttle_rows_deleted: await pruneLoginThrottle(db, now),
+    reseal_requested: await requestReseal(env, now),
   };
   return report; // logged, measured and recorded by observability/cron.ts
 }
