@@ -314,7 +314,7 @@ describe('the background re-encryption', () => {
   });
 
   it('a step fits one Workers Free invocation: 5 D1 queries and 2 KV operations per token set within the budget', () => {
-    expect(stepLimits(env)).toEqual({ tokenSets: 20, apiKeys: 60 });
+    expect(stepLimits(env)).toEqual({ tokenSets: 20, apiKeys: 20 });
     expect(5 + 2 * stepLimits(env).tokenSets).toBeLessThanOrEqual(45);
     expect(stepLimits(envWith({ SYNC_SUBREQUEST_BUDGET: '900' })).tokenSets).toBe(447);
   });

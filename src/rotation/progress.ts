@@ -54,6 +54,11 @@ export function advance(pass: Progress, step: StepResult): Progress {
   return { ...pass, afterId: step.lastId, skipped };
 }
 
+/** Whether the pass has run to the end of its table (and not started again since). */
+export function completed(pass: Progress): boolean {
+  return pass.unresealable !== null && pass.afterId === 0;
+}
+
 /**
  * Whether a complete pass under `keyIds` already found everything that is left: every envelope not
  * sealed with the primary key (`pending`) is one the passes could not re-seal. Then another pass would
@@ -62,8 +67,8 @@ export function advance(pass: Progress, step: StepResult): Progress {
 export function settled(passes: ReadonlyArray<Progress | undefined>, keyIds: string, pending: number): boolean {
   let unresealable = 0;
   for (const pass of passes) {
-    if (!pass || pass.keyIds !== keyIds || pass.unresealable === null || pass.afterId !== 0) return false;
-    unresealable += pass.unresealable;
+    if (!pass || pass.keyIds !== keyIds || !completed(pass)) return false;
+    unresealable += pass.unresealable!;
   }
   return pending <= unresealable;
 }

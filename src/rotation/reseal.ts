@@ -11,7 +11,7 @@
  *   own invocation, with its own subrequest, query and CPU allowance.
  * - Paced: one step per cron run (every 15 minutes), each bounded by SYNC_SUBREQUEST_BUDGET: 5 D1 queries,
  *   and at most two KV operations per token set (read the copy, delete it when it is sealed with an old
- *   key), so a step of the default budget (45, Workers Free) re-seals 20 token sets and 60 API keys.
+ *   key), so a step of the default budget (45, Workers Free) re-seals 20 token sets and 20 API keys.
  *   KV deletes happen only for copies that exist with an old key (Free allows 1,000 a day).
  * - Resumable: `reseal_progress` (src/rotation/progress.ts) keeps the last row id handled per table,
  *   written in the same D1 batch as the step's re-sealed envelopes. Rows are read by primary-key range
@@ -36,6 +36,7 @@ import { apiKeysToReseal, replaceApiKeyEnvelope, resealApiKey, type SealedApiKey
 import { ENVELOPE_COUNTS_QUERY, envelopeCountsFrom, notPrimary } from './envelope-counts';
 import {
   advance,
+  completed,
   type Progress,
   passFor,
   progressByTarget,
@@ -56,13 +57,14 @@ export function isResealMessage(body: unknown): body is ResealMessage {
 
 /** D1 queries one step makes: the progress, and one read plus one batch per table. */
 export const STEP_D1_QUERIES = 5;
-/** API keys cost D1 work and CPU only (no subrequest): this many per token set of the step. */
-const API_KEYS_PER_TOKEN_SET = 3;
-
-/** How much one step may do: token sets from the subrequest budget (2 KV operations each), API keys in proportion. */
+/**
+ * How much one step may do: token sets from the subrequest budget (2 KV operations each), and as many
+ * API keys (D1 work and CPU only). At the default budget that is 20 + 20 envelopes: about 40 AES-GCM
+ * decryptions and as many encryptions, a few ms of CPU (BENCHMARKS.md, "Key rotation"), under Free's 10 ms.
+ */
 export function stepLimits(env: Env): { tokenSets: number; apiKeys: number } {
   const tokenSets = Math.max(1, Math.floor((subrequestBudget(env) - STEP_D1_QUERIES) / 2));
-  return { tokenSets, apiKeys: tokenSets * API_KEYS_PER_TOKEN_SET };
+  return { tokenSets, apiKeys: tokenSets };
 }
 
 export type StepReport = Record<ResealTarget, { resealed: number; skipped: number; complete: boolean }> & {
@@ -145,15 +147,18 @@ export async function resealStep(env: Env, now: number, limits = stepLimits(env)
   const db = database(env.DB);
   const keyIds = ringKeyIds(ring.keys.keys());
   const stored = progressByTarget(await progressQuery(db));
-  const apiKeys = await resealApiKeys(db, ring, passFor(stored.api_keys, 'api_keys', keyIds), limits.apiKeys, now);
-  const { dropped, ...tokenSets } = await resealTokenSets(
-    env,
-    db,
-    ring,
-    passFor(stored.trakt_connections, 'trakt_connections', keyIds),
-    limits.tokenSets,
-    now,
-  );
+  const apiKeysPass = passFor(stored.api_keys, 'api_keys', keyIds);
+  const tokenSetsPass = passFor(stored.trakt_connections, 'trakt_connections', keyIds);
+  // A table whose pass is complete waits for the other one: starting it over at every step would read it
+  // whole each time. Once both are complete, a requested step starts both again (new work appeared).
+  const waiting = !completed(apiKeysPass) || !completed(tokenSetsPass);
+  const idle = { resealed: 0, skipped: 0, complete: true };
+  const apiKeys =
+    waiting && completed(apiKeysPass) ? idle : await resealApiKeys(db, ring, apiKeysPass, limits.apiKeys, now);
+  const { dropped, ...tokenSets } =
+    waiting && completed(tokenSetsPass)
+      ? { ...idle, dropped: 0 }
+      : await resealTokenSets(env, db, ring, tokenSetsPass, limits.tokenSets, now);
   return { api_keys: apiKeys, trakt_connections: tokenSets, kv_copies_dropped: dropped };
 }
 
