@@ -36,6 +36,8 @@ export const RANKS = {
   readmodel: 5.5,
   users: 6,
   trakt: 7,
+  // Key rotation: re-seals stored secrets through their owners (users/api-keys, trakt/connections, trakt/tokens).
+  rotation: 7.5,
   sync: 8,
   tmdb: 9,
   history: 10,
