@@ -3,7 +3,8 @@
  * Refresh-token sessions. Owns `sessions`: one row per refresh token, named by the token's `sid`
  * claim. A refresh succeeds only while its row exists and has not expired, so deleting rows
  * revokes refresh tokens (logout, logout everywhere, password change, account deletion).
- * Access tokens stay stateless and short-lived (ACCESS_TOKEN_TTL_SECONDS): they are not looked up here.
+ * Access tokens are short-lived (ACCESS_TOKEN_TTL_SECONDS) and not looked up here; a password change or
+ * "log out everywhere" also refuses those issued before it (users.tokens_valid_after, src/users/middleware.ts).
  */
 import { and, eq, gt, sql } from 'drizzle-orm';
 import { REFRESH_TOKEN_TTL_SECONDS } from '../config';

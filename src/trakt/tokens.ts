@@ -165,7 +165,7 @@ type LoadedSet = { token: TraktTokenResponse; sealed: string; row: ConnectionSta
 /**
  * The token set a connection row names: from KV, else from the D1 journal (re-read, so a refresh
  * that happened meanwhile is picked up), which is then put back into KV. A KV miss is never final;
- * only a journal that cannot be decrypted ends the connection.
+ * only a journal that does not open with the key it names ends the connection (a removed key is a 503 instead).
  */
 async function loadTokenSet(ctx: TokenStoreContext, row: ConnectionState): Promise<LoadedSet> {
   const cached = await ctx.kv.get(tokenKey(ctx.userId, row.tokenSetId));
