@@ -44,6 +44,8 @@ export const RANKS = {
   admin: 10.1,
   health: 10.2,
   web: 10.5,
+  // NowPlaying's clients (src/nowplaying/): maps their requests onto history, sync, trakt and users services.
+  nowplaying: 10.8,
   jobs: 11,
   docs: 12,
   'app.ts': 13,

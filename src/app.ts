@@ -18,6 +18,8 @@ import { healthRoutes } from './health/routes';
 import { historyRoutes } from './history/routes';
 import { describe } from './http/describe';
 import { ApiError, errorBody, handleError } from './http/errors';
+import { NOWPLAYING_BASE } from './nowplaying/errors';
+import { nowPlayingRoutes } from './nowplaying/routes';
 import { requestLog } from './observability/request-log';
 import { CONFIRM_PATH } from './trakt/callback-page';
 import { connectionRoutes } from './trakt/connection.routes';
@@ -86,7 +88,9 @@ export function createApp() {
     .route('/users', usersRoutes)
     .route('/trakt', connectionRoutes)
     .route('/trakt', oauthHelperRoutes)
-    .route('/trakt', historyRoutes);
+    .route('/trakt', historyRoutes)
+    // NowPlaying's clients (its web app, its setup script), in the shapes they read: src/nowplaying/.
+    .route(NOWPLAYING_BASE, nowPlayingRoutes);
   // The web dashboard, and the bare origin redirecting to it (HTML, outside the typed client's routes).
   app.route('/app', dashboardRoutes);
   app.get(

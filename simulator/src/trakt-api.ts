@@ -110,6 +110,36 @@ export function traktApiRoutes(ctx: SimContext): Hono<SimEnv> {
   app.use('/sync/*', authenticate);
   app.use('/users/*', authenticate);
 
+  /** Public endpoints (no OAuth, as on Trakt): only the app's `trakt-api-key` and the API version are checked. */
+  const appOnly: MiddlewareHandler<SimEnv> = async (c, next) => {
+    const apiKey = c.req.header('trakt-api-key');
+    if (apiKey === undefined || !state.apps.has(apiKey)) {
+      return c.json({ error: 'forbidden', error_description: 'Invalid API key or unapproved app.' }, 403);
+    }
+    if (c.req.header('trakt-api-version') !== '2') {
+      return c.json(
+        { error: 'invalid_api_version', error_description: 'The trakt-api-version header must be 2.' },
+        400,
+      );
+    }
+    await next();
+  };
+
+  // A movie's community figures: watchers and plays counted over every simulated account's plays.
+  app.get('/movies/:id/stats', appOnly, (c) => {
+    const id = Number(c.req.param('id'));
+    const movie = Number.isInteger(id) ? state.catalog.movies.get(id) : undefined;
+    if (!movie) return c.json({ error: 'not_found' }, 404);
+    let watchers = 0;
+    let plays = 0;
+    for (const account of state.accounts.values()) {
+      const mine = [...account.plays.values()].filter((p) => p.type === 'movie' && p.traktId === id).length;
+      if (mine > 0) watchers += 1;
+      plays += mine;
+    }
+    return c.json({ watchers, plays, collectors: 0, comments: 0, lists: 0, votes: movie.votes, favorited: 0 });
+  });
+
   app.get('/sync/last_activities', (c) => c.json(activitiesJson(c.get('account').activities)));
 
   const historyHandler = (type: 'movies' | 'episodes' | 'all') => (c: Context<SimEnv>) => {

@@ -11,6 +11,8 @@ import { REFRESH_TOKEN_TTL_SECONDS } from '../config';
 import { randomToken } from '../crypto/bytes';
 import { type Database, isoNow } from '../db/client';
 import { sessions } from '../db/schema';
+import { ApiError } from '../http/errors';
+import { issueToken, type TokenKeys, verifyToken } from './jwt';
 
 export const MAX_SESSIONS_PRUNED_PER_RUN = 1000;
 
@@ -48,4 +50,25 @@ export async function pruneExpiredSessions(db: Database, now: number): Promise<n
         WHERE expires_at <= ${isoNow(now)} LIMIT ${MAX_SESSIONS_PRUNED_PER_RUN})`,
   );
   return result.meta.changes ?? 0;
+}
+
+/** Signs a user in: a new session, and its access and refresh JWTs (the `{access, refresh}` of a login). */
+export async function issueTokenPair(db: Database, keys: TokenKeys, userId: number) {
+  const sessionId = await openSession(db, userId);
+  return {
+    access: await issueToken(userId, 'access', keys),
+    refresh: await issueToken(userId, 'refresh', keys, { sessionId }),
+  };
+}
+
+/**
+ * A new access JWT for a refresh JWT whose session is still open. The refresh token is not rotated: the
+ * caller keeps using it until it expires or is revoked. Any failure is a 401 (`WWW-Authenticate: Bearer`).
+ */
+export async function refreshAccessToken(db: Database, keys: TokenKeys, refresh: string): Promise<string> {
+  const { userId, sessionId } = await verifyToken(refresh, 'refresh', keys);
+  if (!sessionId || !(await isSessionActive(db, userId, sessionId))) {
+    throw new ApiError(401, 'Token has been revoked', { headers: { 'WWW-Authenticate': 'Bearer' } });
+  }
+  return issueToken(userId, 'access', keys);
 }

@@ -154,6 +154,27 @@ export const oauthStateUses = sqliteTable(
   (t) => [index('oauth_state_uses_used_at_idx').on(t.usedAt)],
 );
 
+/**
+ * OAuth states issued through the NowPlaying compatibility layer (src/nowplaying/), by user: its web app
+ * posts the code with its numeric user id instead of the state, so the layer looks up the caller's newest
+ * pending state here. Only src/trakt/oauth-state.ts reads or writes it; the cron prunes expired rows.
+ */
+export const oauthPendingStates = sqliteTable(
+  'oauth_pending_states',
+  {
+    /** SHA-256 of the state (the KV key's suffix); the state itself is never stored. */
+    stateHash: text().primaryKey(),
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: text().notNull(),
+  },
+  (t) => [
+    index('oauth_pending_states_user_idx').on(t.userId, t.createdAt),
+    index('oauth_pending_states_created_at_idx').on(t.createdAt),
+  ],
+);
+
 // ---------------------------------------------------------------------------------------------
 // Watch history (per user). Unique constraints, not luck, prevent duplicates.
 

@@ -140,13 +140,14 @@ function requestBodyFor(info: RouteInfo): JsonSchema | undefined {
   return Object.keys(content).length > 0 ? { required: true, content } : undefined;
 }
 
-const ERROR_REF = { $ref: '#/components/schemas/Error' };
-const errorResponse = (description: string) => ({
-  description,
-  content: { 'application/json': { schema: ERROR_REF } },
-});
+const errorRef = (doc: RouteContract | undefined) => ({ $ref: `#/components/schemas/${doc?.errors?.name ?? 'Error'}` });
 
 function responsesFor(info: RouteInfo, doc: RouteContract | undefined): JsonSchema {
+  const ERROR_REF = errorRef(doc);
+  const errorResponse = (description: string) => ({
+    description,
+    content: { 'application/json': { schema: ERROR_REF } },
+  });
   const responses: Record<string, JsonSchema> = {};
   for (const [status, response] of Object.entries(doc?.responses ?? { 200: { description: 'OK' } })) {
     const content: Record<string, JsonSchema> = {};
@@ -194,13 +195,18 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   users: 'Accounts, JWTs and stored service credentials',
   trakt: 'Connecting Trakt (OAuth code and device flows) and reading from it',
   admin: 'The operator view (bearer ADMIN_TOKEN)',
+  nowplaying:
+    "NowPlaying's clients (its web app and OAuth setup script) under /api/, in the shapes they read " +
+    '(errors as {"error", "detail"}; 401 only for the JWT)',
 };
 
 export function buildOpenApi(routes: readonly RouterRoute[]): OpenApiDocument {
   const paths: OpenApiDocument['paths'] = {};
   const tags = new Set<string>();
+  const errorSchemas: Record<string, JsonSchema> = { Error: jsonSchema(errorOutput, 'output') };
   for (const info of collectRoutes(routes)) {
     const doc = info.contract;
+    if (doc?.errors) errorSchemas[doc.errors.name] ??= jsonSchema(doc.errors.schema, 'output');
     const tag = doc?.tag ?? info.path.split('/')[1] ?? 'meta';
     tags.add(tag);
     const parameters = parametersFor(info);
@@ -242,7 +248,7 @@ export function buildOpenApi(routes: readonly RouterRoute[]): OpenApiDocument {
           description: 'The `access` token from POST /users/token',
         },
       },
-      schemas: { Error: jsonSchema(errorOutput, 'output') },
+      schemas: errorSchemas,
     },
   };
 }

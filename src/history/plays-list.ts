@@ -9,10 +9,11 @@
  * reads the same rows as page 1. `trakt_id` without `type` may name a movie and a show (Trakt's
  * movie and show ids are separate sequences): both branches are read in the same batch and merged.
  */
-import { and, desc, eq, gte, lte, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gte, lte, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import type { Database } from '../db/client';
 import { episodes, movies, plays, seasons, shows, tmdbEpisodes, tmdbTitles } from '../db/schema';
+import { playTotalsQuery } from '../readmodel/stats';
 import type { CursorPosition } from './cursor';
 import { freshnessQuery } from './freshness';
 import { imageUrl } from './queries';
@@ -49,7 +50,9 @@ function pageQuery(
   filters: HistoryFilters,
   after: CursorPosition | undefined,
   limit: number,
+  page: { order?: 'asc' | 'desc'; offset?: number } = {},
 ) {
+  const direction = page.order === 'asc' ? asc : desc;
   const conditions: SQL[] = [eq(plays.userId, userId)];
   if (branch.mediaType) conditions.push(eq(plays.mediaType, branch.mediaType));
   if (branch.movieTraktId !== undefined) conditions.push(eq(plays.movieTraktId, branch.movieTraktId));
@@ -86,6 +89,12 @@ function pageQuery(
       episodeTitle: named<string | null>(episodes.title, 'episode_title'),
       episodePlays: named<number | null>(episodes.plays, 'episode_plays'),
       episodeTmdbName: named<string | null>(tmdbEpisodes.name, 'episode_tmdb_name'),
+      // TMDB minutes and vote average: the movie's, or the episode's (the show's typical runtime as a fallback).
+      movieRuntime: named<number | null>(movieTmdb.runtime, 'movie_runtime'),
+      movieRating: named<number | null>(movieTmdb.voteAverage, 'movie_rating'),
+      episodeRuntime: named<number | null>(tmdbEpisodes.runtime, 'episode_runtime'),
+      episodeRating: named<number | null>(tmdbEpisodes.voteAverage, 'episode_rating'),
+      showRuntime: named<number | null>(showTmdb.runtime, 'show_runtime'),
     })
     .from(plays)
     .leftJoin(
@@ -109,8 +118,9 @@ function pageQuery(
       ),
     )
     .where(and(...conditions))
-    .orderBy(desc(plays.watchedAt), desc(plays.historyId))
-    .limit(limit);
+    .orderBy(direction(plays.watchedAt), direction(plays.historyId))
+    .limit(limit)
+    .offset(page.offset ?? 0);
 }
 
 export type PlayRecord = Awaited<ReturnType<typeof pageQuery>>[number];
@@ -132,6 +142,38 @@ export async function readHistoryPage(
   const [freshness, ...pages] = await db.batch([freshnessQuery(db, userId), first!, ...rest]);
   const rows = pages.flat().sort(newestFirst);
   return { freshness: freshness[0], rows: rows.slice(0, limit), hasMore: rows.length > limit };
+}
+
+/**
+ * Plays by page number instead of cursor (NowPlaying's watch history): `offset` rows skipped, newest or
+ * oldest first, with the total. Without a time range the total comes from the play counts the stats
+ * rollups keep (one row per type); with one it counts the range on the same index the page walks.
+ * No `trakt_id` filter here: each request walks one index.
+ */
+export async function readHistoryOffsetPage(
+  db: Database,
+  userId: number,
+  filters: Omit<HistoryFilters, 'traktId'>,
+  page: { order: 'asc' | 'desc'; offset: number; limit: number },
+) {
+  const [branch] = branchesFor(filters);
+  const ranged = filters.startAt !== undefined || filters.endAt !== undefined;
+  const conditions: SQL[] = [eq(plays.userId, userId)];
+  if (branch?.mediaType) conditions.push(eq(plays.mediaType, branch.mediaType));
+  if (filters.startAt) conditions.push(gte(plays.watchedAt, filters.startAt));
+  if (filters.endAt) conditions.push(lte(plays.watchedAt, filters.endAt));
+  const [freshness, rows, totals] = await db.batch([
+    freshnessQuery(db, userId),
+    pageQuery(db, userId, branch ?? {}, filters, undefined, page.limit, page),
+    ranged
+      ? db
+          .select({ plays: count() })
+          .from(plays)
+          .where(and(...conditions))
+      : playTotalsQuery(db, userId, branch?.mediaType),
+  ]);
+  const total = totals.reduce((sum, row) => sum + row.plays, 0);
+  return { freshness: freshness[0], rows, total };
 }
 
 export function historyItem(row: PlayRecord, imageBase: string) {

@@ -41,6 +41,11 @@ export type RouteContract = {
    * error response are added by the generator.
    */
   responses: Record<number, ResponseContract>;
+  /**
+   * The shape of this route's error bodies when it is not the API's `{"error", "details"?}` (a compatibility
+   * layer's, e.g. src/nowplaying/): a named schema, listed once under `components.schemas`.
+   */
+  errors?: { name: string; schema: z.ZodType };
 };
 
 /** An error answer: documented with the shared `{"error": …}` schema. */

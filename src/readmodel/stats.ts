@@ -146,6 +146,20 @@ export function rollupQuery(db: Database, userId: number, now: number) {
   );
 }
 
+/** Plays per type (`movie`, `episode`) from the kept `total` rollups: at most two rows, exact as of the last write. */
+export function playTotalsQuery(db: Database, userId: number, mediaType?: 'movie' | 'episode') {
+  return db
+    .select({ plays: playStats.plays })
+    .from(playStats)
+    .where(
+      and(
+        eq(playStats.userId, userId),
+        eq(playStats.dimension, 'total'),
+        mediaType ? eq(playStats.bucket, mediaType) : inArray(playStats.bucket, ['movie', 'episode']),
+      ),
+    );
+}
+
 /** The first and last play, each one seek of the `(user_id, watched_at)` index, read with the freshness row. */
 export function playSpanColumns(userId: number) {
   return {
@@ -196,6 +210,7 @@ export function statsFromRollups(
   span: { firstPlayAt: string | null; lastPlayAt: string | null } | undefined,
   timeZone: string,
   zoneWeekdayHours?: Cell[],
+  topGenres: number = TOP_GENRES,
 ) {
   const total = (bucket: string) => rows.find((r) => r.dimension === 'total' && r.bucket === bucket);
   const of = (dimension: RollupRow['dimension']) =>
@@ -222,7 +237,7 @@ export function statsFromRollups(
     by_weekday_hour: byWeekdayHour,
     top_genres: of('genre')
       .sort((a, b) => b.plays - a.plays || (a.bucket < b.bucket ? -1 : 1))
-      .slice(0, TOP_GENRES)
+      .slice(0, topGenres)
       .map((r) => ({ name: r.bucket, plays: r.plays })),
   };
 }

@@ -12,8 +12,9 @@ import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
 import { requireUser } from '../users/middleware';
 import { findUser } from '../users/service';
-import { CALLBACK_PAGE_CSP, CONFIRM_PATH, confirmPage, outcomePage } from './callback-page';
-import { connectionView, readConnectionState } from './connections';
+import { authStatusView } from './auth-status';
+import { CALLBACK_PAGE_CSP, CONFIRM_PATH, confirmPage, oauthErrorMessage, outcomePage } from './callback-page';
+import { readConnectionState } from './connections';
 import { traktUserContext } from './context';
 import { pollDeviceFlow, startDeviceFlow } from './device';
 import {
@@ -51,18 +52,6 @@ import { disconnect, getAccessToken, saveAuthorizedTokens, withAccessToken } fro
 
 const SUCCESS_MESSAGE = 'Authorization successful! You can now use Trakt endpoints.';
 
-/**
- * What the callback says for an `error` parameter from Trakt: fixed texts per RFC 6749 error code,
- * never the parameter itself (it comes from whoever crafted the link).
- */
-const OAUTH_ERROR_MESSAGES: Record<string, string> = {
-  access_denied: 'Authorization was denied on Trakt; nothing was connected',
-  temporarily_unavailable: 'Trakt is temporarily unavailable; nothing was connected. Try again later',
-  server_error: 'Trakt had an error; nothing was connected. Try again later',
-};
-const OTHER_OAUTH_ERROR =
-  'Trakt did not authorize the request; nothing was connected. Start again at /trakt/authenticate/';
-
 function wantsHtml(accept: string | undefined): boolean {
   return !!accept && /text\/html/i.test(accept) && !/application\/json/i.test(accept.split(',')[0] ?? '');
 }
@@ -76,50 +65,9 @@ export const connectionRoutes = new Hono<AppEnv>()
     }),
     requireUser,
     async (c) => {
-      const view = connectionView(await readConnectionState(c.var.db, c.var.userId), Date.now());
+      const row = await readConnectionState(c.var.db, c.var.userId);
       const authUrl = new URL('/trakt/authenticate/', c.req.url).toString();
-      if (view.state === 'not_connected') {
-        return c.json({ authenticated: false as const, auth_url: authUrl } satisfies AuthStatusOutput);
-      }
-      if (view.state === 'reauthorization_required') {
-        return c.json({
-          authenticated: false as const,
-          auth_url: authUrl,
-          reason: 'reauthorization_required' as const,
-        } satisfies AuthStatusOutput);
-      }
-      if (view.worksUntil) {
-        // Trakt refused the refresh token; the access token works until it expires (or Trakt rejects it).
-        return c.json({
-          authenticated: true as const,
-          token_expired: false,
-          expires_at: view.expiresAt,
-          warning: 'reauthorization_required_soon' as const,
-          works_until: view.worksUntil,
-          auth_url: authUrl,
-        } satisfies AuthStatusOutput);
-      }
-      if (view.credentialsRejected) {
-        // Every token is kept: once the client id/secret are fixed, the next refresh restores the connection.
-        if (view.tokenExpired) {
-          return c.json({
-            authenticated: false as const,
-            auth_url: authUrl,
-            reason: 'client_credentials_rejected' as const,
-          } satisfies AuthStatusOutput);
-        }
-        return c.json({
-          authenticated: true as const,
-          token_expired: false,
-          expires_at: view.expiresAt,
-          reason: 'client_credentials_rejected' as const,
-        } satisfies AuthStatusOutput);
-      }
-      return c.json({
-        authenticated: true as const,
-        token_expired: view.tokenExpired,
-        expires_at: view.expiresAt,
-      } satisfies AuthStatusOutput);
+      return c.json(authStatusView(row, authUrl, Date.now()) satisfies AuthStatusOutput);
     },
   )
   .get(
@@ -170,7 +118,7 @@ export const connectionRoutes = new Hono<AppEnv>()
         return c.html(outcomePage({ ok: false, message }), 400);
       };
       try {
-        if (query.error) return fail(OAUTH_ERROR_MESSAGES[query.error] ?? OTHER_OAUTH_ERROR);
+        if (query.error) return fail(oauthErrorMessage(query.error));
         if (!query.state) return fail('The state parameter is required');
         if (!query.code) return fail('The code parameter is required');
         const peeked = await peekOAuthState(c.env.KV, await keyRing(c.env), query.state);

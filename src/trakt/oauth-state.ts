@@ -5,13 +5,14 @@
  * compare-and-set, so single use is enforced by an insert into D1 `oauth_state_uses`.
  * Also the confirmation token of the browser callback page (below).
  * The KV entry's metadata names the user, so deleting an account can find its pending states.
+ * States issued for NowPlaying's clients are also indexed by user in D1 (`oauth_pending_states`, below).
  */
-import { eq, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, notExists, sql } from 'drizzle-orm';
 import { OAUTH_STATE_TTL_SECONDS } from '../config';
 import { randomToken, sha256Hex } from '../crypto/bytes';
 import { EnvelopeError, type KeyRing, open, seal } from '../crypto/envelope';
-import { type Database, isoNow } from '../db/client';
-import { oauthStateUses } from '../db/schema';
+import { type Database, isoNow, runBatch } from '../db/client';
+import { oauthPendingStates, oauthStateUses } from '../db/schema';
 import { ApiError } from '../http/errors';
 
 type StateBinding = { user_id: number; created_at: number };
@@ -79,13 +80,74 @@ export async function consumeOAuthState(
   await kv.delete(kvKey(peeked.hash));
 }
 
-/** Cron: deletes consumed states that can no longer matter (older than twice the state TTL), at most `limit`. */
+/**
+ * Cron: deletes consumed states that can no longer matter (older than twice the state TTL), and index rows
+ * of states that have expired (`oauth_pending_states`), at most `limit` of each.
+ */
 export async function deleteSpentOAuthStates(db: Database, now: number, limit = 1000): Promise<number> {
-  const result = await db.run(
+  const results = await runBatch(db.$client, [
     sql`DELETE FROM oauth_state_uses WHERE state_hash IN (SELECT state_hash FROM oauth_state_uses
         WHERE used_at < ${isoNow(now - OAUTH_STATE_TTL_SECONDS * 2000)} LIMIT ${limit})`,
-  );
-  return result.meta.changes ?? 0;
+    sql`DELETE FROM oauth_pending_states WHERE state_hash IN (SELECT state_hash FROM oauth_pending_states
+        WHERE created_at < ${isoNow(now - OAUTH_STATE_TTL_SECONDS * 1000)} LIMIT ${limit})`,
+  ]);
+  return results.reduce((sum, result) => sum + (result.meta.changes ?? 0), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// States indexed by user, for a client that posts the code without the state Trakt echoed.
+// NowPlaying's web app (src/nowplaying/) sends its numeric user id as `state`; the layer accepts exactly
+// the caller's own id and then completes with the caller's newest pending state. KV cannot answer "the
+// newest state of user N" (keys are state hashes, and listing is eventually consistent), so such states
+// are also recorded in D1. The state stays what it is everywhere else: random, bound to its user (the
+// row names the user; the lookup is by the bearer's id), valid OAUTH_STATE_TTL_SECONDS, and single-use
+// through `consumeOAuthState`, which every completion goes through.
+
+/** `createOAuthState`, plus a D1 row naming the state's hash and its user (`newestPendingOAuthState` finds it). */
+export async function createIndexedOAuthState(
+  db: Database,
+  kv: KVNamespace,
+  ring: KeyRing,
+  userId: number,
+  now = Date.now(),
+): Promise<string> {
+  const state = await createOAuthState(kv, ring, userId, now);
+  await db.insert(oauthPendingStates).values({ stateHash: await sha256Hex(state), userId, createdAt: isoNow(now) });
+  return state;
+}
+
+/**
+ * The user's newest indexed state that is neither used nor expired (one seek of the user's index rows),
+ * in the shape `consumeOAuthState` takes; undefined when there is none.
+ */
+export async function newestPendingOAuthState(
+  db: Database,
+  userId: number,
+  now = Date.now(),
+): Promise<{ userId: number; hash: string } | undefined> {
+  const [row] = await db
+    .select({ hash: oauthPendingStates.stateHash })
+    .from(oauthPendingStates)
+    .where(
+      and(
+        eq(oauthPendingStates.userId, userId),
+        gt(oauthPendingStates.createdAt, isoNow(now - OAUTH_STATE_TTL_SECONDS * 1000)),
+        notExists(
+          db
+            .select({ used: sql`1` })
+            .from(oauthStateUses)
+            .where(eq(oauthStateUses.stateHash, oauthPendingStates.stateHash)),
+        ),
+      ),
+    )
+    .orderBy(desc(oauthPendingStates.createdAt))
+    .limit(1);
+  return row ? { userId, hash: row.hash } : undefined;
+}
+
+/** A statement deleting the user's indexed states (account deletion), for the caller's batch. */
+export function deleteUserPendingOAuthStates(db: Database, userId: number) {
+  return db.delete(oauthPendingStates).where(eq(oauthPendingStates.userId, userId));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import { deleteUserHistory } from '../sync/store';
 import { deleteConnectionRow } from '../trakt/connections';
 import { traktUserContext } from '../trakt/context';
 import { forgetDeviceFlow } from '../trakt/device';
-import { deleteUserOAuthStates, deleteUserOAuthStateUses } from '../trakt/oauth-state';
+import { deleteUserOAuthStates, deleteUserOAuthStateUses, deleteUserPendingOAuthStates } from '../trakt/oauth-state';
 import { deleteUserTokenSets, disconnect } from '../trakt/tokens';
 import { deleteUserApiKeys } from './api-keys';
 import { deleteUserRow } from './service';
@@ -48,6 +48,7 @@ export async function deleteAccount(
     deleteConnectionRow(db, user.id),
     deleteUserApiKeys(db, user.id),
     deleteUserOAuthStateUses(db, user.id),
+    deleteUserPendingOAuthStates(db, user.id),
     closeAllSessions(db, user.id),
     ...forgetUsername(db, user.username),
     deleteUserRow(db, user.id),

@@ -43,7 +43,7 @@ function purpose(serviceName: string): string {
   return `api_key:${serviceName}`;
 }
 
-/** Creates or replaces the user's key for a service; `created` tells which. */
+/** Creates or replaces the user's key for a service; `created` tells which, `record` carries the row id. */
 export async function saveApiKey(db: Database, ring: KeyRing, userId: number, input: ApiKeyInput, now = Date.now()) {
   const encryptedKey = await seal(ring, input.api_key, aadFor(userId, purpose(input.service_name)));
   const timestamp = isoNow(now);
@@ -65,17 +65,23 @@ export async function saveApiKey(db: Database, ring: KeyRing, userId: number, in
       target: [apiKeys.userId, apiKeys.serviceName],
       set: { serviceUserId: input.service_user_id ?? null, encryptedKey, updatedAt: timestamp },
     })
-    .returning(columns);
-  return { created: !existing, apiKey: toOutput(row!) };
+    .returning({ id: apiKeys.id, ...columns });
+  return { created: !existing, apiKey: toOutput(row!), record: row! };
 }
 
-export async function listApiKeys(db: Database, userId: number) {
-  const rows = await db
-    .select(columns)
+/** The user's stored keys with their row ids (never the secret), by service name. */
+export async function listApiKeyRecords(db: Database, userId: number) {
+  return db
+    .select({ id: apiKeys.id, ...columns })
     .from(apiKeys)
     .where(eq(apiKeys.userId, userId))
     .orderBy(asc(apiKeys.serviceName));
-  return rows.map(toOutput);
+}
+
+export type ApiKeyRecord = Awaited<ReturnType<typeof listApiKeyRecords>>[number];
+
+export async function listApiKeys(db: Database, userId: number) {
+  return (await listApiKeyRecords(db, userId)).map(toOutput);
 }
 
 export async function deleteApiKey(db: Database, userId: number, serviceName: string): Promise<boolean> {

@@ -5,15 +5,15 @@
  * password confirmations are throttled (src/auth/login-throttle.ts); each refresh token is a revocable
  * session (src/auth/sessions.ts).
  */
-import { type Context, Hono } from 'hono';
+import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../app-env';
-import { issueToken, tokenKeys, verifyToken } from '../auth/jwt';
-import { chargeRegistration, TOO_MANY_LOGINS, TOO_MANY_REGISTRATIONS } from '../auth/login-throttle';
-import { closeSession, isSessionActive, openSession } from '../auth/sessions';
-import { registrationMode } from '../config';
+import { tokenKeys, verifyToken } from '../auth/jwt';
+import { TOO_MANY_LOGINS, TOO_MANY_REGISTRATIONS } from '../auth/login-throttle';
+import { closeSession, issueTokenPair, refreshAccessToken } from '../auth/sessions';
 import { keyRing } from '../crypto/envelope';
 import type { Database } from '../db/client';
+import { clientAddress } from '../http/client-address';
 import { describe, errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
@@ -47,15 +47,11 @@ import {
   changePassword,
   confirmPassword,
   findUser,
-  hasAnyUser,
   INVALID_CREDENTIALS,
   logOutEverywhere,
   REGISTRATION_CLOSED,
-  registerUser,
+  registerAccount,
 } from './service';
-
-/** The client's address as Cloudflare's edge reports it (clients cannot set it); absent in plain local runs. */
-const clientAddress = (c: Context<AppEnv>) => c.req.header('CF-Connecting-IP')?.trim() || undefined;
 
 /** The signed-in user's profile: the account row and the stats time zone. */
 async function profile(db: Database, userId: number): Promise<MeOutput> {
@@ -80,12 +76,7 @@ export const usersRoutes = new Hono<AppEnv>()
     }),
     validate('json', registerInput),
     async (c) => {
-      const { username, password } = c.req.valid('json');
-      const closed = registrationMode(c.env) === 'closed';
-      // Closed registration still admits the first account of an empty database, so a fresh deployment can bootstrap.
-      if (closed && (await hasAnyUser(c.var.db))) throw new ApiError(403, REGISTRATION_CLOSED);
-      await chargeRegistration(c.var.db, clientAddress(c));
-      const user = await registerUser(c.var.db, username, password, { onlyIfFirst: closed });
+      const user = await registerAccount(c.env, c.var.db, c.req.valid('json'), clientAddress(c));
       return c.json(user satisfies UserOutput, 201);
     },
   )
@@ -102,13 +93,8 @@ export const usersRoutes = new Hono<AppEnv>()
     validate('json', tokenInput),
     async (c) => {
       const { username, password } = c.req.valid('json');
-      const keys = tokenKeys(c.env, c.req.url);
       const userId = await authenticateUser(c.var.db, { username, address: clientAddress(c) }, password);
-      const sessionId = await openSession(c.var.db, userId);
-      return c.json({
-        access: await issueToken(userId, 'access', keys),
-        refresh: await issueToken(userId, 'refresh', keys, { sessionId }),
-      } satisfies TokenPairOutput);
+      return c.json((await issueTokenPair(c.var.db, tokenKeys(c.env, c.req.url), userId)) satisfies TokenPairOutput);
     },
   )
   .post(
@@ -123,12 +109,8 @@ export const usersRoutes = new Hono<AppEnv>()
     }),
     validate('json', refreshInput),
     async (c) => {
-      const keys = tokenKeys(c.env, c.req.url);
-      const { userId, sessionId } = await verifyToken(c.req.valid('json').refresh, 'refresh', keys);
-      if (!sessionId || !(await isSessionActive(c.var.db, userId, sessionId))) {
-        throw new ApiError(401, 'Token has been revoked', { headers: { 'WWW-Authenticate': 'Bearer' } });
-      }
-      return c.json({ access: await issueToken(userId, 'access', keys) } satisfies AccessOutput);
+      const access = await refreshAccessToken(c.var.db, tokenKeys(c.env, c.req.url), c.req.valid('json').refresh);
+      return c.json({ access } satisfies AccessOutput);
     },
   )
   .post(

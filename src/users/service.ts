@@ -4,9 +4,10 @@
  * Owns the `users` table.
  */
 import { eq, type SQL, sql } from 'drizzle-orm';
-import { type LoginAttempt, throttledPasswordCheck } from '../auth/login-throttle';
+import { chargeRegistration, type LoginAttempt, throttledPasswordCheck } from '../auth/login-throttle';
 import { closeAllSessions } from '../auth/sessions';
 import { tokensValidAfter } from '../auth/token-revocation';
+import { registrationMode } from '../config';
 import { decoyPasswordHash, hashPassword, verifyPassword } from '../crypto/password';
 import { type Database, isoNow } from '../db/client';
 import { users } from '../db/schema';
@@ -47,6 +48,22 @@ export async function registerUser(
     .returning({ id: users.id, username: users.username });
   if (!created) throw new ApiError(409, 'A user with that username already exists');
   return created;
+}
+
+/**
+ * Registration as every client gets it: the REGISTRATION mode (closed still admits the first account of an
+ * empty database, so a fresh deployment can bootstrap), the per-address registration throttle, then the account.
+ */
+export async function registerAccount(
+  env: Env,
+  db: Database,
+  input: { username: string; password: string },
+  address: string | undefined,
+) {
+  const closed = registrationMode(env) === 'closed';
+  if (closed && (await hasAnyUser(db))) throw new ApiError(403, REGISTRATION_CLOSED);
+  await chargeRegistration(db, address);
+  return registerUser(db, input.username, input.password, { onlyIfFirst: closed });
 }
 
 async function findCredentials(db: Database, where: SQL) {
