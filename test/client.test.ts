@@ -81,4 +81,35 @@ describe('src/client.ts (hono/client)', () => {
     const again = await api.trakt.stats.$get({ query: {} }, { headers: { 'If-None-Match': tag } });
     expect(again.status).toBe(304);
   });
+
+  it('calls the NowPlaying layer (/api/) with typed requests and answers', async () => {
+    const user = await connectedUser(sim, { movies: 2, shows: 1, seasons_per_show: 1, episodes_per_season: 3 });
+    const anonymous = historyClient(BASE, { fetch: workerFetch });
+    const signedIn = await anonymous.api.users.login.$post({
+      json: { username: user.username, password: user.password },
+    });
+    expect(signedIn.status).toBe(200);
+    const tokens = await signedIn.json();
+    if (!('access' in tokens)) throw new Error('no tokens');
+    const refreshed = await (
+      await anonymous.api.users.token.refresh.$post({ json: { refresh: tokens.refresh } })
+    ).json();
+    expect('access' in refreshed && typeof refreshed.access).toBe('string');
+
+    const api = historyClient(BASE, { token: tokens.access, fetch: workerFetch });
+    const profile = await (await api.api.users.profile.$get()).json();
+    expect('id' in profile && profile.id).toBe(user.id);
+    const keys = await (await api.api.users['api-keys'].$get()).json();
+    expect('results' in keys && keys.results.map((k) => k.service_name)).toEqual(['trakt']);
+    expect((await api.api.trakt['fetch-latest-shows'].$get()).status).toBe(200);
+    const shows = await (await api.api.trakt['get-stored-shows'].$get({ query: { page_size: '500' } })).json();
+    expect('page_size' in shows && shows.page_size).toBe(100);
+    const traktId = 'shows' in shows ? shows.shows[0]!.show.ids.trakt : 0;
+    const seasons = await (
+      await api.api.trakt['get-watched-seasons-episodes'].$get({ query: { trakt_id: String(traktId) } })
+    ).json();
+    expect('episode_list' in seasons && seasons.episode_list.seasons_not_fetched).toEqual([1]);
+    const history = await (await api.api.trakt['watch-history'].$get({ query: { type: 'shows' } })).json();
+    expect('history' in history && history.history.every((h) => h.trakt_id === traktId)).toBe(true);
+  });
 });

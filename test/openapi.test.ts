@@ -15,6 +15,7 @@ import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simul
 import { createApp } from '../src/app';
 import { collectRoutes, type OpenApiDocument } from '../src/docs/openapi';
 import { call, expectError, type JsonResponse, registerAndLogin, uniqueName } from './support/api';
+import { nowPlayingSamples } from './support/nowplaying-samples';
 import { connectedUser, createTraktApp, storeTraktCredentials } from './support/trakt';
 import { callWith } from './support/worker';
 
@@ -226,6 +227,9 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
   add('POST /users/me/password', await asOwner('POST', '/users/me/password/', rightPassword)); // 204
   add('DELETE /users/me', await asOwner('DELETE', '/users/me/', { password: owner.password })); // 403: changed
   add('DELETE /users/me', await asOwner('DELETE', '/users/me/', { password: newPassword })); // 204
+
+  // NowPlaying's clients under /api/ (src/nowplaying/).
+  await nowPlayingSamples(sim, add);
   return samples;
 }
 
@@ -312,10 +316,16 @@ describe('GET /openapi.json', () => {
       'GET /trakt/oauth-callback',
       'POST /trakt/oauth-callback/confirm',
       'GET /trakt/oauth-helper',
+      // NowPlaying's sign-in (under /api/, src/nowplaying/).
+      'POST /users/login',
+      'POST /auth/login',
     ]);
     for (const { method, path, op } of operations(doc)) {
       const key = `${method} ${path}`;
-      const shouldNeedJwt = (path.startsWith('/users/') || path.startsWith('/trakt/')) && !publicRoutes.has(key);
+      // The NowPlaying layer follows the same rules under /api/.
+      const bare = path.replace(/^\/api(?=\/)/, '');
+      const shouldNeedJwt =
+        (bare.startsWith('/users/') || bare.startsWith('/trakt/')) && !publicRoutes.has(`${method} ${bare}`);
       expect(op.security ?? [], key).toEqual(shouldNeedJwt ? [{ bearerAuth: [] }] : []);
       if (shouldNeedJwt) expect(op.responses['401'], key).toBeDefined();
     }

@@ -1,6 +1,6 @@
 /**
  * @module
- * `/api/users/*` (and the same at `/api/auth/*`, as NowPlaying's Django mounts them): sign-in and
+ * `/api/users/*` (and the sign-in at `/api/auth/login/` too, where NowPlaying's setup script posts): sign-in and
  * registration with `{access, refresh}`, token refresh, the profile and the API-key settings, mapped onto
  * the API's accounts (src/users/service.ts), sessions (src/auth/sessions.ts) and stored keys
  * (src/users/api-keys.ts). Registration and sign-in are throttled exactly as at the API's own routes.
@@ -57,7 +57,38 @@ async function ownApiKey(db: AppEnv['Variables']['db'], userId: number, id: numb
   return record;
 }
 
+export const npLoginRoutes = new Hono<AppEnv>().post(
+  '/login',
+  npDescribe({
+    summary: 'NowPlaying: sign in (`/api/users/login/`, and `/api/auth/login/` for its setup script)',
+    responses: {
+      200: { description: 'Token pair', schema: npTokenPairOutput },
+      400: errorResponse(`${INVALID_CREDENTIALS} (also as non_field_errors)`),
+      429: errorResponse(`${TOO_MANY_LOGINS} (Retry-After)`),
+    },
+  }),
+  validate('json', npLoginInput),
+  async (c) => {
+    const { username, password } = c.req.valid('json');
+    let userId: number;
+    try {
+      userId = await authenticateUser(c.var.db, { username, address: clientAddress(c) }, password);
+    } catch (error) {
+      // Django answers wrong credentials with 400 and `non_field_errors`; a 401 would make the app refresh.
+      if (error instanceof ApiError && error.status === 401)
+        throw new ApiError(400, error.message, { details: [{ path: 'non_field_errors', message: error.message }] });
+      throw error;
+    }
+    const [tokens, user] = await Promise.all([
+      issueTokenPair(c.var.db, tokenKeys(c.env, c.req.url), userId),
+      findUser(c.var.db, userId),
+    ]);
+    return c.json({ ...tokens, user: { id: userId, username: user?.username ?? username, email: null } });
+  },
+);
+
 export const npAccountRoutes = new Hono<AppEnv>()
+  .route('/', npLoginRoutes)
   .post(
     '/register',
     npDescribe({
@@ -86,35 +117,6 @@ export const npAccountRoutes = new Hono<AppEnv>()
       }
       const tokens = await issueTokenPair(c.var.db, tokenKeys(c.env, c.req.url), user.id);
       return c.json({ ...tokens, user: { id: user.id, username: user.username, email: null } }, 201);
-    },
-  )
-  .post(
-    '/login',
-    npDescribe({
-      summary: 'NowPlaying: sign in (`/api/users/login/`, and `/api/auth/login/` for its setup script)',
-      responses: {
-        200: { description: 'Token pair', schema: npTokenPairOutput },
-        400: errorResponse(`${INVALID_CREDENTIALS} (also as non_field_errors)`),
-        429: errorResponse(`${TOO_MANY_LOGINS} (Retry-After)`),
-      },
-    }),
-    validate('json', npLoginInput),
-    async (c) => {
-      const { username, password } = c.req.valid('json');
-      let userId: number;
-      try {
-        userId = await authenticateUser(c.var.db, { username, address: clientAddress(c) }, password);
-      } catch (error) {
-        // Django answers wrong credentials with 400 and `non_field_errors`; a 401 would make the app refresh.
-        if (error instanceof ApiError && error.status === 401)
-          throw new ApiError(400, error.message, { details: [{ path: 'non_field_errors', message: error.message }] });
-        throw error;
-      }
-      const [tokens, user] = await Promise.all([
-        issueTokenPair(c.var.db, tokenKeys(c.env, c.req.url), userId),
-        findUser(c.var.db, userId),
-      ]);
-      return c.json({ ...tokens, user: { id: userId, username: user?.username ?? username, email: null } });
     },
   )
   .post(

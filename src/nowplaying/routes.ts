@@ -6,13 +6,13 @@
  * over this API's services. No query lives here: each route maps a request onto a service and its answer
  * onto NowPlaying's shape. The API's own endpoints at the root keep their shapes; NowPlaying's helper page
  * and the Trakt redirect URI use those root routes.
- * - `/api/users/*` and `/api/auth/*`: ./accounts.routes.ts;
+ * - `/api/users/*`, and `/api/auth/login/` for the setup script: ./accounts.routes.ts;
  * - `/api/trakt/*`: the connection (./connect.routes.ts) and the library (./library.routes.ts);
  * - errors as NowPlaying reads them (401 only for the JWT, `error` and `detail`): ./errors.ts.
  */
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
-import { npAccountRoutes } from './accounts.routes';
+import { npAccountRoutes, npLoginRoutes } from './accounts.routes';
 import { npConnectRoutes } from './connect.routes';
 import { npErrors } from './errors';
 import { npLibraryRoutes } from './library.routes';
@@ -20,6 +20,6 @@ import { npLibraryRoutes } from './library.routes';
 export const nowPlayingRoutes = new Hono<AppEnv>()
   .use(npErrors)
   .route('/users', npAccountRoutes)
-  .route('/auth', npAccountRoutes)
+  .route('/auth', npLoginRoutes)
   .route('/trakt', npConnectRoutes)
   .route('/trakt', npLibraryRoutes);
