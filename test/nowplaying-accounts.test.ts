@@ -101,7 +101,8 @@ describe('NowPlaying sign-in and registration (fact 2)', () => {
     const short = await call('POST', '/api/users/register/', { json: { username, password: 'short' } });
     expectError(short, 400);
     expect(short.body.password).toEqual(['password must be at least 8 characters']);
-    expect(short.body.detail).toBe(short.body.error);
+    expect(short.body.error).toBe('Invalid request body: password: password must be at least 8 characters');
+    expect(short.body.detail).toBe('password must be at least 8 characters'); // the field's message alone
     await npRegister(username);
     const taken = await call('POST', '/api/users/register/', { json: { username, password: PASSWORD } });
     expectError(taken, 409);
@@ -226,5 +227,48 @@ describe('API keys as NowPlaying reads them (fact 3)', () => {
   it('a non-numeric id is a 400', async () => {
     const user = await npRegister();
     expectError(await call('DELETE', '/api/users/api-keys/trakt/', { token: user.access }), 400);
+  });
+});
+
+describe('CORS for the web app on its own origin (CORS_ORIGINS)', () => {
+  const ORIGIN = 'https://nowplaying.example';
+
+  it('preflights GET/POST/PATCH/DELETE with authorization and content-type from the configured origin', async () => {
+    const { callWith } = await import('./support/worker');
+    for (const method of ['GET', 'POST', 'PATCH', 'DELETE']) {
+      const res = await callWith({ CORS_ORIGINS: ORIGIN }, 'OPTIONS', '/api/users/api-keys/1/', {
+        headers: {
+          Origin: ORIGIN,
+          'Access-Control-Request-Method': method,
+          'Access-Control-Request-Headers': 'authorization, content-type',
+        },
+      });
+      expect(res.status, method).toBe(204);
+      expect(res.headers.get('Access-Control-Allow-Origin')).toBe(ORIGIN);
+      expect(res.headers.get('Access-Control-Allow-Methods')).toContain(method);
+      expect(res.headers.get('Access-Control-Allow-Headers')?.toLowerCase()).toMatch(/authorization.*content-type/);
+    }
+    const other = await callWith({ CORS_ORIGINS: ORIGIN }, 'OPTIONS', '/api/users/profile/', {
+      headers: { Origin: 'https://elsewhere.example', 'Access-Control-Request-Method': 'GET' },
+    });
+    expect(other.headers.get('Access-Control-Allow-Origin')).toBeNull();
+  });
+
+  it('error answers carry the CORS header too, so the app can read a 401 and refresh', async () => {
+    const { callWith } = await import('./support/worker');
+    for (const path of ['/api/users/profile/', '/api/trakt/fetch-latest-movies/']) {
+      const res = await callWith({ CORS_ORIGINS: ORIGIN }, 'GET', path, { headers: { Origin: ORIGIN } });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('Access-Control-Allow-Origin')).toBe(ORIGIN);
+      expect(res.headers.get('WWW-Authenticate')).toBe('Bearer');
+    }
+    const user = await npRegister();
+    const notConnected = await callWith({ CORS_ORIGINS: ORIGIN }, 'GET', '/api/trakt/fetch-latest-movies/', {
+      token: user.access,
+      headers: { Origin: ORIGIN },
+    });
+    expect(notConnected.status).toBe(400);
+    expect(notConnected.headers.get('Access-Control-Allow-Origin')).toBe(ORIGIN);
+    expect(notConnected.headers.get('WWW-Authenticate')).toBeNull();
   });
 });

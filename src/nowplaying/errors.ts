@@ -9,7 +9,8 @@
  *   Django REST framework's `code: "token_not_valid"`.
  * - **`error` and `detail`, both.** Its hooks read `detail` (API keys, sign-in), `error` (Trakt, sync
  *   buttons, pages) or one then the other; validation problems also come as DRF-style field arrays
- *   (`{"password": ["…"]}`, `non_field_errors`), which its sign-in page shows.
+ *   (`{"password": ["…"]}`, `non_field_errors`), which its sign-in page shows, and `detail` is then the
+ *   first field's message on its own.
  * - **Not connected** also carries `auth_url` (this layer's authorize endpoint) and a `message`.
  * Messages are the API's own fixed texts, never request input: the helper page inserts them as HTML.
  */
@@ -28,7 +29,9 @@ export const NOWPLAYING_BASE = '/api';
 export const npErrorOutput = z
   .object({
     error: z.string().describe('What went wrong (read by the Trakt, sync and page hooks)'),
-    detail: z.string().describe('The same text (read by the sign-in and API-key hooks)'),
+    detail: z
+      .string()
+      .describe('The same text, or a field problem’s own message (read by the sign-in and API-key hooks)'),
     details: z.unknown().optional().describe('Validation problems as [{path, message}]'),
     code: z.literal('token_not_valid').optional().describe('On a 401: the access or refresh JWT is not valid'),
     auth_url: z.string().optional().describe('Trakt is not connected: where to start authorizing'),
@@ -53,6 +56,26 @@ function fieldErrors(details: unknown): Record<string, string[]> {
     (fields[field] ??= []).push(detail.message);
   }
   return fields;
+}
+
+/**
+ * `detail`: the first field problem in words a person reads (NowPlaying's sign-in page shows `detail`
+ * first): its message alone when it names the field (or belongs to no field), else `<field>: <message>`.
+ * Without field problems, the API's message.
+ */
+function detailOf(body: Record<string, unknown>, message: string): string {
+  const first = Object.entries(body).find(
+    (entry): entry is [string, string[]] => Array.isArray(entry[1]) && typeof entry[1][0] === 'string',
+  );
+  if (!first) return message;
+  const [field, [problem = message]] = first;
+  const named = problem.toLowerCase().includes(
+    field
+      .replace(/[0-9]+$/, '')
+      .replace(/_/g, ' ')
+      .toLowerCase(),
+  );
+  return field === 'non_field_errors' || named || problem.includes(field) ? problem : `${field}: ${problem}`;
 }
 
 /** The answer NowPlaying's clients get for an error (pure apart from reading the request URL). */
@@ -82,7 +105,7 @@ export function nowPlayingErrorResponse(c: Context, error: Error, fallback: Resp
     status = fallback.status as ContentfulStatusCode;
     message = 'Internal server error';
   }
-  return Response.json({ error: message, detail: message, ...body }, { status, headers });
+  return Response.json({ error: message, detail: detailOf(body, message), ...body }, { status, headers });
 }
 
 /**
