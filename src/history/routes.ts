@@ -14,8 +14,7 @@ import { describe, errorResponse, type ResponseContract, type RouteContract } fr
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
 import { clearStoredHistory } from '../sync/reset';
-import { runSync, SYNC_CONTINUES, type SyncOutcome } from '../sync/service';
-import { enrichAfterSync } from '../tmdb/runner';
+import { SYNC_CONTINUES, type SyncOutcome } from '../sync/service';
 import { requireToken, requireUser } from '../users/middleware';
 import { assertUserExists, conditional, tagged } from './conditional';
 import { decodeCursor, encodeCursor } from './cursor';
@@ -48,6 +47,7 @@ import {
   syncStatusOutput,
 } from './schemas';
 import { readStats } from './stats-read';
+import { syncNow } from './sync-now';
 
 const counts = (r: { added: number; updated: number; removed: number; unchanged: number }) => ({
   added: r.added,
@@ -95,11 +95,7 @@ const LIST_PARAMETERS =
 
 export const historyRoutes = new Hono<AppEnv>()
   .on(['GET', 'POST'], '/fetch-latest-movies', fetchContract('movies', fetchMoviesOutput), requireUser, async (c) => {
-    const outcome = await runSync(c.env, c.var.userId, {
-      kinds: ['movies'],
-      waitUntil: (p) => c.executionCtx.waitUntil(p),
-    });
-    await enrichAfterSync(c.env, outcome, { background: false });
+    const outcome = await syncNow(c.env, c.var.userId, ['movies'], (p) => c.executionCtx.waitUntil(p));
     if (!outcome.complete) return c.json(continuing(outcome), 202);
     const movies = outcome.result.movies!;
     return c.json({
@@ -110,11 +106,7 @@ export const historyRoutes = new Hono<AppEnv>()
     } satisfies FetchMoviesOutput);
   })
   .on(['GET', 'POST'], '/fetch-latest-shows', fetchContract('shows', fetchShowsOutput), requireUser, async (c) => {
-    const outcome = await runSync(c.env, c.var.userId, {
-      kinds: ['shows'],
-      waitUntil: (p) => c.executionCtx.waitUntil(p),
-    });
-    await enrichAfterSync(c.env, outcome, { background: false });
+    const outcome = await syncNow(c.env, c.var.userId, ['shows'], (p) => c.executionCtx.waitUntil(p));
     if (!outcome.complete) return c.json(continuing(outcome), 202);
     const shows = outcome.result.shows!;
     return c.json({

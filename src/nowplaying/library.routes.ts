@@ -23,10 +23,11 @@ import {
 } from '../history/queries';
 import { storedMoviesOutput, storedShowsOutput } from '../history/schemas';
 import { readStats } from '../history/stats-read';
+import { syncNow } from '../history/sync-now';
 import { errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
-import { runSync, type SyncKind } from '../sync/service';
+import type { SyncKind } from '../sync/service';
 import { connectionView, readConnectionState } from '../trakt/connections';
 import { traktUserContext } from '../trakt/context';
 import { withAccessToken } from '../trakt/tokens';
@@ -80,9 +81,9 @@ const SYNC_LABELS: Record<SyncKind, { done: string; processing: string }> = {
   },
 };
 
-/** Runs the user's sync of one kind (its first chunk inline, like the API's fetch-latest-*). */
+/** Runs the user's sync of one kind as the API's fetch-latest-* do (its first chunk and its TMDB work inline). */
 async function syncKind(c: Context<AppEnv>, kind: SyncKind) {
-  const outcome = await runSync(c.env, c.var.userId, { kinds: [kind], waitUntil: (p) => c.executionCtx.waitUntil(p) });
+  const outcome = await syncNow(c.env, c.var.userId, [kind], (p) => c.executionCtx.waitUntil(p));
   const labels = SYNC_LABELS[kind];
   return outcome.complete
     ? { message: labels.done, status: 'completed' as const, result: outcome.result[kind] ?? null }
