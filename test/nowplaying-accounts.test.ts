@@ -135,6 +135,22 @@ describe('401 only for the JWT (fact 1)', () => {
     }
   });
 
+  it('after "log out everywhere" the access token is a 401 and its refresh fails too (the app signs out)', async () => {
+    const user = await npRegister();
+    // Issued a few seconds before (revocation is to the second: a token of the same second stays valid).
+    const earlier = await issueToken(user.id, 'access', tokenKeys(env, `${BASE}/`), {
+      nowSeconds: Math.floor(Date.now() / 1000) - 5,
+    });
+    expect((await call('GET', '/api/users/profile/', { token: earlier })).status).toBe(200);
+    expect((await call('POST', '/users/logout/', { token: user.access, json: { all: true } })).status).toBe(204);
+    for (const path of ['/api/users/profile/', '/api/trakt/get-stored-movies/']) {
+      const res = await call('GET', path, { token: earlier });
+      expectError(res, 401);
+      expect(res.body.code).toBe('token_not_valid');
+    }
+    expectError(await call('POST', '/api/users/token/refresh/', { json: { refresh: user.refresh } }), 401);
+  });
+
   it('a deleted account’s token is a 401 (the app signs out), not a 400', async () => {
     const user = await registerAndLogin();
     await call('DELETE', '/users/me/', { token: user.access, json: { password: user.password } });
