@@ -9,6 +9,7 @@ import { installSimulator, type Simulator } from '../simulator/support/harness';
 import { MAX_UPSTREAM_TIMEOUT_MS, upstreamTimeoutMs } from '../src/config';
 import { aadFor, keyRing, open } from '../src/crypto/envelope';
 import { joinUrl } from '../src/trakt/client';
+import { REFRESH_REFUSED } from '../src/trakt/connection.routes';
 import { traktUserContext } from '../src/trakt/context';
 import { refreshLeaseMs, SUPERSEDED_TOKEN_SET_TTL_SECONDS } from '../src/trakt/token-policy';
 import { getAccessToken, type TokenStoreContext, withAccessToken } from '../src/trakt/tokens';
@@ -108,13 +109,16 @@ describe('rule 1: only invalid_grant ends a connection, and only once the access
     await sim.expireRefreshToken(before.access_token); // Trakt no longer honours the refresh token
     await sim.clearRequests();
 
+    // Nothing was refreshed, so the refresh endpoint says so (a 4xx naming re-authorization), not 200.
     const refreshed = await call('GET', '/trakt/refresh-token/', { token: user.access });
-    expect(refreshed.status).toBe(200);
-    expect(refreshed.body).toEqual({
-      access_token: before.access_token,
-      expires_at: (await row(user.id)).expires_at,
-      warning: 'reauthorization_required_soon',
+    expectError(refreshed, 401, REFRESH_REFUSED);
+    expect(refreshed.body.details).toEqual({
+      works_until: (await row(user.id)).expires_at,
+      auth_url: 'http://api.test/trakt/authenticate/',
     });
+    expect(JSON.stringify(refreshed.body)).not.toContain(before.access_token);
+    // Asked again, it says the same without sending the dead refresh token a second time.
+    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, REFRESH_REFUSED);
     expect((await sim.counters())['POST /oauth/token']).toBe(1);
     const rejected = await row(user.id);
     expect(rejected.status).toBe('refresh_rejected');
@@ -148,9 +152,8 @@ describe('rule 1: only invalid_grant ends a connection, and only once the access
     await sim.config({ expires_in: 1800 }); // expires within the API login's hour, so the fake clock keeps it valid
     const user = await connectedUser(sim);
     await sim.expireRefreshToken((await currentSet(user.id)).access_token);
-    expect((await call('GET', '/trakt/refresh-token/', { token: user.access })).body.warning).toBe(
-      'reauthorization_required_soon',
-    );
+    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, REFRESH_REFUSED);
+    expect((await row(user.id)).status).toBe('refresh_rejected');
     const { expires_at } = await row(user.id);
     const afterExpiry = Date.parse(expires_at) - Date.now() + 1000;
     await withFakeNow(afterExpiry, async () => {

@@ -136,11 +136,34 @@ export const traktConnections = sqliteTable(
     updatedAt: text().notNull(),
     /** When the background sync is next due (the cron's index). */
     nextSyncAt: text().notNull(),
+    /** The Trakt client id the current token set was issued to (by an authorization or a refresh). */
+    clientId: text(),
+    /** When Trakt stopped accepting that app (its client id answers 403); null while it works. */
+    appRejectedAt: text(),
+    /** Trakt's per-user rate limit holds the user's API calls back until then. */
+    rateLimitedUntil: text(),
   },
   (t) => [
     index('trakt_connections_due_idx').on(t.status, t.nextSyncAt),
     index('trakt_connections_expiry_idx').on(t.status, t.expiresAt),
   ],
+);
+
+/**
+ * Per-user budgets of the endpoints that call Trakt or write KV (src/budgets/): the GCRA theoretical
+ * arrival time of each user's budget, and whether its last request was let through.
+ */
+export const userBudgets = sqliteTable(
+  'user_budgets',
+  {
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    budget: text().notNull(),
+    tatMs: integer().notNull(),
+    allowed: integer().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.budget] })],
 );
 
 /** Consumed OAuth states: makes each state single-use atomically (KV has no compare-and-set). */

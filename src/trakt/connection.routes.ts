@@ -51,6 +51,9 @@ import {
 import { disconnect, getAccessToken, saveAuthorizedTokens, withAccessToken } from './tokens';
 
 const SUCCESS_MESSAGE = 'Authorization successful! You can now use Trakt endpoints.';
+/** GET /trakt/refresh-token/ after Trakt refused the refresh token (invalid_grant). */
+export const REFRESH_REFUSED =
+  'Trakt refused the refresh token, so nothing was refreshed; authorize again at /trakt/authenticate/';
 
 function wantsHtml(accept: string | undefined): boolean {
   return !!accept && /text\/html/i.test(accept) && !/application\/json/i.test(accept.split(',')[0] ?? '');
@@ -208,13 +211,12 @@ export const connectionRoutes = new Hono<AppEnv>()
     describe({
       summary: 'Refresh the Trakt access token now',
       responses: {
-        200: {
-          description:
-            'The new token (or, with `warning: reauthorization_required_soon`, the last one Trakt will honour)',
-          schema: refreshTokenOutput,
-        },
+        200: { description: 'The new token', schema: refreshTokenOutput },
         400: errorResponse('Trakt rejected the client credentials; check your Trakt client id and secret'),
-        401: errorResponse('No Trakt token found, or re-authorization required'),
+        401: errorResponse(
+          'No Trakt token found, or re-authorization required (Trakt refused the refresh token: nothing was ' +
+            'refreshed; `details.works_until` says how long the stored access token still serves syncs)',
+        ),
         503: errorResponse('Trakt token refresh failed recently, or is taking too long; try again shortly'),
       },
     }),
@@ -224,12 +226,12 @@ export const connectionRoutes = new Hono<AppEnv>()
       const token = await getAccessToken(ctx, { force: true });
       c.header('Cache-Control', 'no-store');
       if (token.reauthorizationRequiredSoon) {
-        // Trakt refused the refresh token: this is the last access token, valid until it expires.
-        return c.json({
-          access_token: token.accessToken,
-          expires_at: token.expiresAt,
-          warning: 'reauthorization_required_soon' as const,
-        } satisfies RefreshTokenOutput);
+        // Trakt refused the refresh token: nothing was refreshed, and only authorizing again helps. The stored
+        // access token keeps serving syncs until it expires (auth-status says until when); it is not handed out here.
+        throw new ApiError(401, REFRESH_REFUSED, {
+          code: 'reauthorization_required',
+          details: { works_until: token.expiresAt, auth_url: new URL('/trakt/authenticate/', c.req.url).toString() },
+        });
       }
       return c.json({ access_token: token.accessToken, expires_at: token.expiresAt } satisfies RefreshTokenOutput);
     },

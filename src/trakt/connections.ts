@@ -84,6 +84,9 @@ const stateColumns = {
   refreshedAt: true,
   updatedAt: true,
   nextSyncAt: true,
+  clientId: true,
+  appRejectedAt: true,
+  rateLimitedUntil: true,
 } as const satisfies Partial<Record<keyof Connection, true>>;
 
 const byUser = (userId: number) => eq(traktConnections.userId, userId);
@@ -108,6 +111,7 @@ export function connectionSummaryQuery(db: Database, userId: number) {
       status: traktConnections.status,
       nextSyncAt: traktConnections.nextSyncAt,
       expiresAt: traktConnections.expiresAt,
+      appRejectedAt: traktConnections.appRejectedAt,
     })
     .from(traktConnections)
     .where(byUser(userId))
@@ -125,6 +129,8 @@ export type NewTokenSet = {
   sealedTokens: string;
   expiresAt: string;
   tokenLifetimeSeconds: number;
+  /** The Trakt app (client id) that issued the set: its exchange or refresh proves the app accepts its secret. */
+  clientId: string;
 };
 
 /** Stores a completed authorization (code or device flow) as the user's active connection, replacing any other. */
@@ -142,6 +148,8 @@ export async function saveConnection(db: Database, userId: number, set: NewToken
     updatedAt: isoNow(now),
     // A new connection is due for its first (full) background sync at once.
     nextSyncAt: isoNow(now),
+    appRejectedAt: null,
+    rateLimitedUntil: null,
   };
   await db
     .insert(traktConnections)
@@ -205,6 +213,7 @@ export async function publishRefreshedTokens(
       refreshLeaseUntil: null,
       pendingTokenSetId: null,
       credentialsRejectedAt: null,
+      appRejectedAt: null,
       refreshFailures: 0,
       refreshedAt: isoNow(now),
       updatedAt: isoNow(now),

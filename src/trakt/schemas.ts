@@ -42,11 +42,7 @@ export const authStatusOutput = z.union([
 export const authenticateOutput = z.object({ auth_url: z.string(), message: z.string() });
 export const callbackGetOutput = z.object({ message: z.string(), status: z.literal('success') });
 export const callbackPostOutput = z.object({ success: z.literal(true), message: z.string(), expires_at: z.string() });
-export const refreshTokenOutput = z.object({
-  access_token: z.string(),
-  expires_at: z.string(),
-  warning: z.literal('reauthorization_required_soon').optional(),
-});
+export const refreshTokenOutput = z.object({ access_token: z.string(), expires_at: z.string() });
 export const disconnectOutput = z.object({ disconnected: z.literal(true), revoked_at_trakt: z.boolean() });
 export const deviceCodeOutput = z.object({
   user_code: z.string(),

@@ -140,8 +140,14 @@ async function openSet(ctx: TokenStoreContext, sealed: string): Promise<TraktTok
   }
 }
 
-function newTokenSet(token: TraktTokenResponse, tokenSetId: string, sealedTokens: string): NewTokenSet {
+function newTokenSet(
+  token: TraktTokenResponse,
+  tokenSetId: string,
+  sealedTokens: string,
+  clientId: string,
+): NewTokenSet {
   return {
+    clientId,
     tokenSetId,
     sealedTokens,
     expiresAt: isoNow(tokenExpiresAtMs(token)),
@@ -221,7 +227,7 @@ export async function saveAuthorizedTokens(
   token: TraktTokenResponse,
 ): Promise<{ expiresAt: string }> {
   const previous = await readConnection(ctx.db, ctx.userId);
-  const set = newTokenSet(token, randomToken(16), await sealSet(ctx, token));
+  const set = newTokenSet(token, randomToken(16), await sealSet(ctx, token), (await ctx.client()).clientId);
   await saveConnection(ctx.db, ctx.userId, set, clock(ctx));
   await publishToKv(ctx, set.tokenSetId, set.sealedTokens);
   if (previous?.sealedTokens) retireFromKv(ctx, previous.tokenSetId, previous.sealedTokens);
@@ -367,7 +373,7 @@ async function refreshWithLease(
   }
 
   // Durable the moment Trakt answers: sealed into D1 in the statement that ends the lease, then copied to KV.
-  const set = newTokenSet(fresh, lease.pendingTokenSetId, await sealSet(ctx, fresh));
+  const set = newTokenSet(fresh, lease.pendingTokenSetId, await sealSet(ctx, fresh), client.clientId);
   const version = await publishDurably(ctx, row.tokenVersion, set, now);
   if (version === undefined) {
     // Disconnected (or authorized anew) while Trakt answered: this pair belongs to no connection any more.

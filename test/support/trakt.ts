@@ -21,7 +21,7 @@ export async function storeTraktCredentials(access: string, app: AppCredentials)
 }
 
 /**
- * Registers an API user, a simulator account (dataset per `account`), stores credentials and connects via GET callback.
+ * Registers an API user, a simulator account (dataset per `account`), stores credentials and connects through the POST callback (with the user's JWT).
  * Each user gets a Trakt app of their own unless `options.app` is given (users sharing one app share its rate limits).
  */
 export async function connectedUser(
@@ -40,7 +40,10 @@ export async function connectedUser(
   expect(auth.status).toBe(200);
   const redirect = await sim.authorize(auth.body.auth_url);
   expect(redirect.code).toBeTruthy();
-  const callback = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`);
+  const callback = await call('POST', '/trakt/oauth-callback/', {
+    token: user.access,
+    json: { code: redirect.code, state: redirect.state },
+  });
   expect(callback.status).toBe(200);
   return { ...user, app, traktUsername, account: info };
 }
