@@ -108,14 +108,22 @@ describe("the README's troubleshooting table and the API reference's error table
     const auth = await call('GET', '/trakt/authenticate/', { token: user.access });
     const { state } = await sim.authorize(auth.body.auth_url);
     expectError(
-      await call('GET', `/trakt/oauth-callback/?code=never-issued&state=${state}`),
+      await call('POST', '/trakt/oauth-callback/', { token: user.access, json: { code: 'never-issued', state } }),
       400,
       'Invalid authorization code',
     );
   });
 
   it('Invalid or expired state (400)', async () => {
-    expectError(await call('GET', `/trakt/oauth-callback/?code=abc&state=${'A'.repeat(43)}`), 400, INVALID_STATE);
+    const user = await registerAndLogin();
+    expectError(
+      await call('POST', '/trakt/oauth-callback/', {
+        token: user.access,
+        json: { code: 'abc', state: 'A'.repeat(43) },
+      }),
+      400,
+      INVALID_STATE,
+    );
   });
 
   it("The 'trakt_id' parameter is required (400)", async () => {

@@ -121,8 +121,9 @@ describe('no secret ever reaches a log line', () => {
     const redirect = await sim.authorize(auth.body.auth_url);
     expect(redirect.code && redirect.state).toBeTruthy();
     // A replayed code is refused: error paths log too.
-    expect((await api('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`)).status).toBe(200);
-    expect((await api('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`)).status).toBe(400);
+    const callback = { token, json: { code: redirect.code, state: redirect.state } };
+    expect((await api('POST', '/trakt/oauth-callback/', callback)).status).toBe(200);
+    expect((await api('POST', '/trakt/oauth-callback/', callback)).status).toBe(400);
     mark('connect');
 
     // Refresh the Trakt token, then sync both kinds (TMDB enrichment included).

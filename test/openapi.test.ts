@@ -178,14 +178,15 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
     add('GET /trakt/authenticate', auth);
     return sim.authorize(auth.body.auth_url);
   };
-  const json = await authorizeOnce();
-  add('GET /trakt/oauth-callback', await call('GET', `/trakt/oauth-callback/?code=${json.code}&state=${json.state}`));
-  const html = await authorizeOnce();
-  const page = await call('GET', `/trakt/oauth-callback/?code=${html.code}&state=${html.state}`, {
-    headers: { Accept: 'text/html' },
+  const landed = await authorizeOnce();
+  const page = await call('GET', `/trakt/oauth-callback/?code=${landed.code}&state=${landed.state}`, {
+    headers: { Accept: 'application/json' },
   });
-  add('GET /trakt/oauth-callback', page);
-  const confirmation = /name="confirmation" value="([^"]+)"/.exec(String(page.body))?.[1];
+  add('GET /trakt/oauth-callback', page); // the helper page, whatever the Accept header
+  // The confirmation form lives on NowPlaying's callback page (src/nowplaying/), for a state of this API.
+  const npPage = await call('GET', `/api/trakt/oauth-callback/?code=${landed.code}&state=${landed.state}`);
+  add('GET /api/trakt/oauth-callback', npPage);
+  const confirmation = /name="confirmation" value="([^"]+)"/.exec(String(npPage.body))?.[1];
   expect(confirmation).toEqual(expect.any(String));
   const confirm = () =>
     call('POST', '/trakt/oauth-callback/confirm/', {
@@ -194,7 +195,6 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
     });
   add('POST /trakt/oauth-callback/confirm', await confirm());
   add('POST /trakt/oauth-callback/confirm', await confirm()); // 400: used
-  add('GET /trakt/oauth-callback', await call('GET', `/trakt/oauth-callback/?code=x&state=${json.state}`)); // 400
   const posted = await authorizeOnce();
   add(
     'POST /trakt/oauth-callback',

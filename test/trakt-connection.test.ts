@@ -233,7 +233,13 @@ describe('rule 2: token grants are never retried blindly', () => {
     const redirect = await sim.authorize(auth.body.auth_url);
     await sim.addFault({ match: { path_prefix: '/oauth/token' }, times: 5, kind: 'process_then_502' });
     await sim.clearRequests();
-    expectError(await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`), 502);
+    expectError(
+      await call('POST', '/trakt/oauth-callback/', {
+        token: user.access,
+        json: { code: redirect.code, state: redirect.state },
+      }),
+      502,
+    );
     expect((await sim.counters())['POST /oauth/token']).toBe(1);
     expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
   });
@@ -430,7 +436,7 @@ describe('rule 7: disconnect and refresh cannot interleave', () => {
   });
 });
 
-describe('rule 8: a browser never links an account silently', () => {
+describe("rule 8: a GET never links an account; only the state owner's POST with their JWT does", () => {
   async function startAuthorization() {
     const app = await createTraktApp(sim);
     const account = await sim.createAccount({ username: `victim_${Date.now()}`, movies: 1, shows: 0 });
@@ -443,71 +449,70 @@ describe('rule 8: a browser never links an account silently', () => {
     return { user, redirect };
   }
 
-  const confirmationOf = (page: string) => /name="confirmation" value="([A-Za-z0-9_-]{43})"/.exec(page)?.[1];
+  const ACCEPT_HEADERS = [
+    undefined, // fetch(…, {mode: "no-cors"}) from another page
+    '*/*',
+    'image/avif,image/webp,image/*,*/*;q=0.8', // an <img src="…">
+    'application/json',
+    'text/html,application/xhtml+xml',
+    '',
+  ];
 
-  it('the GET callback in a browser names the API account and links only on the form confirmation, once', async () => {
-    const { user, redirect } = await startAuthorization();
+  it('a GET of the callback never links, whatever the headers (a crafted <img> or no-cors fetch)', async () => {
+    // The attacker starts an authorization in their own API account; the victim, signed in to Trakt, loads the
+    // auth_url through a page the attacker controls, and Trakt redirects with the victim's code and that state.
+    const { user: attacker, redirect } = await startAuthorization();
+    const stateHash = [
+      ...new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(redirect.state!))),
+    ]
+      .map((b) => b.toString(16).padStart(2, '0'))
+      .join('');
     await sim.clearRequests();
-    const page = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`, {
-      headers: { Accept: 'text/html,application/xhtml+xml' },
-    });
-    expect(page.status).toBe(200);
-    expect(page.headers.get('Content-Type')).toMatch(/text\/html/);
-    expect(page.headers.get('Content-Security-Policy')).toBe(
-      "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    );
-    expect(page.body).toContain(`<strong id="api-username">${user.username}</strong>`);
-    expect(page.body).toContain('<form method="post" action="/trakt/oauth-callback/confirm/">');
-    expect(page.body).not.toMatch(/<script/i);
-    const confirmation = confirmationOf(page.body);
-    expect(confirmation).toBeDefined();
-    // Nothing linked yet, and the code was not even exchanged.
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
+    for (const accept of ACCEPT_HEADERS) {
+      const page = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`, {
+        headers: accept === undefined ? {} : { Accept: accept },
+      });
+      expect(page.status).toBe(200);
+      expect(page.headers.get('Content-Type')).toMatch(/text\/html/);
+      expect(page.headers.get('Cache-Control')).toBe('no-store');
+      expect(String(page.body)).not.toContain(redirect.code!); // shown by the page's script, never by the server
+    }
+    // Trakt never saw the code, nothing is linked, and the state was neither used nor read into a write.
     expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
-
-    const form = { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'text/html' };
-    const confirmed = await call('POST', '/trakt/oauth-callback/confirm/', {
-      headers: form,
-      body: new URLSearchParams({ confirmation: confirmation! }).toString(),
-    });
-    expect(confirmed.status).toBe(200);
-    expect(confirmed.body).toContain('Authorization successful! You can now use Trakt endpoints.');
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
-
-    const replay = await call('POST', '/trakt/oauth-callback/confirm/', {
-      headers: form,
-      body: new URLSearchParams({ confirmation: confirmation! }).toString(),
-    });
-    expect(replay.status).toBe(400);
-    expect(replay.body).toContain('invalid, expired or already used');
-    expect((await sim.counters())['POST /oauth/token']).toBe(1);
+    expectError(await call('GET', '/trakt/refresh-token/', { token: attacker.access }), 401, 'No Trakt token found');
+    expect((await call('GET', '/trakt/auth-status/', { token: attacker.access })).body.authenticated).toBe(false);
+    expect(
+      await env.DB.prepare('SELECT 1 FROM oauth_state_uses WHERE state_hash = ?').bind(stateHash).first(),
+    ).toBeNull();
+    expect(await env.KV.get(`oauth_state:${stateHash}`)).not.toBeNull();
   });
 
-  it('a link crafted by someone else shows their API username; without confirming nothing is linked', async () => {
-    const { user: attacker, redirect } = await startAuthorization(); // the victim approved the attacker's link
-    const page = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`, {
-      headers: { Accept: 'text/html' },
-    });
-    expect(page.body).toContain(`<strong id="api-username">${attacker.username}</strong>`);
-    // The victim closes the page. The attacker has neither the code nor the confirmation token.
-    expectError(await call('GET', '/trakt/refresh-token/', { token: attacker.access }), 401, 'No Trakt token found');
-    const forged = await call('POST', '/trakt/oauth-callback/confirm/', {
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ confirmation: 'A'.repeat(43) }).toString(),
-    });
-    expect(forged.status).toBe(400);
-    expectError(await call('GET', '/trakt/refresh-token/', { token: attacker.access }), 401, 'No Trakt token found');
+  it("the victim's own signed-in browser cannot link the crafted state either", async () => {
+    const { user: attacker, redirect } = await startAuthorization();
+    const victim = await registerAndLogin();
+    // The page's confirmation button sends the code with the JWT of whoever is signed in: the victim.
+    expectError(
+      await call('POST', '/trakt/oauth-callback/', {
+        token: victim.access,
+        json: { code: redirect.code, state: redirect.state },
+      }),
+      400,
+      /another user/,
+    );
+    for (const user of [attacker, victim]) {
+      expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
+    }
+    expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
   });
 
-  it('JSON clients keep the documented contract', async () => {
+  it('the state owner links by confirming: the POST with their JWT', async () => {
     const { user, redirect } = await startAuthorization();
-    const res = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`, {
-      headers: { Accept: 'application/json' },
+    await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`);
+    const res = await call('POST', '/trakt/oauth-callback/', {
+      token: user.access,
+      json: { code: redirect.code, state: redirect.state },
     });
-    expect(res.body).toEqual({
-      message: 'Authorization successful! You can now use Trakt endpoints.',
-      status: 'success',
-    });
+    expect(res.status).toBe(200);
     expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
   });
 

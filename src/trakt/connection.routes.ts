@@ -1,8 +1,8 @@
 /**
  * @module
  * /trakt/* connection endpoints (as in the API reference): auth status, authorize URL, OAuth
- * callback (GET from Trakt's redirect — JSON clients are linked at once, browsers confirm on a page
- * first —, the browser's confirmation POST, POST from scripts), manual refresh, disconnect, device flow.
+ * callback (GET from Trakt's redirect: the helper page, which links nothing by itself; POST with the
+ * user's JWT: the only way a code is exchanged), manual refresh, disconnect, device flow.
  */
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
@@ -12,30 +12,22 @@ import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
 import { requireUser } from '../users/middleware';
 import { findUser } from '../users/service';
+import { oauthHelperPage } from '../web/oauth-helper/page';
 import { authStatusView } from './auth-status';
-import { CALLBACK_PAGE_CSP, CONFIRM_PATH, confirmPage, oauthErrorMessage, outcomePage } from './callback-page';
+import { CALLBACK_PAGE_CSP, CONFIRM_PATH, outcomePage } from './callback-page';
 import { readConnectionState } from './connections';
 import { traktUserContext } from './context';
 import { pollDeviceFlow, startDeviceFlow } from './device';
-import {
-  consumeOAuthState,
-  createCallbackConfirmation,
-  createOAuthState,
-  peekOAuthState,
-  takeCallbackConfirmation,
-} from './oauth-state';
+import { consumeOAuthState, createOAuthState, peekOAuthState, takeCallbackConfirmation } from './oauth-state';
 import {
   type AuthenticateOutput,
   type AuthStatusOutput,
   authenticateOutput,
   authStatusOutput,
-  type CallbackGetOutput,
   type CallbackPostOutput,
   callbackBody,
   callbackConfirmForm,
-  callbackGetOutput,
   callbackPostOutput,
-  callbackQuery,
   type DeviceCodeOutput,
   type DeviceTokenOutput,
   type DisconnectOutput,
@@ -50,14 +42,12 @@ import {
 } from './schemas';
 import { disconnect, getAccessToken, saveAuthorizedTokens, withAccessToken } from './tokens';
 
-const SUCCESS_MESSAGE = 'Authorization successful! You can now use Trakt endpoints.';
 /** GET /trakt/refresh-token/ after Trakt refused the refresh token (invalid_grant). */
 export const REFRESH_REFUSED =
   'Trakt refused the refresh token, so nothing was refreshed; authorize again at /trakt/authenticate/';
 
-function wantsHtml(accept: string | undefined): boolean {
-  return !!accept && /text\/html/i.test(accept) && !/application\/json/i.test(accept.split(',')[0] ?? '');
-}
+/** The confirmation form's answer (NowPlaying's callback page, src/nowplaying/, carries that form). */
+const SUCCESS_MESSAGE = 'Authorization successful! You can now use Trakt endpoints.';
 
 export const connectionRoutes = new Hono<AppEnv>()
   .get(
@@ -96,61 +86,27 @@ export const connectionRoutes = new Hono<AppEnv>()
   .get(
     '/oauth-callback',
     describe({
-      summary: "Trakt's redirect target: completes the connection",
+      summary: "Trakt's redirect target: a page that links nothing by itself",
       description:
-        'No JWT: the state names the user. JSON clients are connected at once. Browsers (Accept: text/html) get a ' +
-        'page naming the API account and a form; only its confirmation (POST /trakt/oauth-callback/confirm/) ' +
-        'links the account.',
-      responses: {
-        200: {
-          description: 'Connected (JSON), or the confirmation page (HTML)',
-          schema: callbackGetOutput,
-          html: true,
-        },
-        400: errorResponse('Invalid authorization code, invalid state, or an error from Trakt'),
-      },
+        'No JWT, and whatever the headers, a GET never links an account and never reads or uses the state: it ' +
+        'answers the OAuth helper page (the same document as GET /trakt/oauth-helper/). The page reads `code` and ' +
+        '`state` from the address, shows the code, and offers a confirmation button once the browser is signed ' +
+        'in to this API; the button POSTs them with that JWT to POST /trakt/oauth-callback/, which links only ' +
+        'when the state was issued to the same user. API clients use that POST directly.',
+      responses: { 200: { description: 'The helper page (HTML)', html: true } },
     }),
-    validate('query', callbackQuery),
-    async (c) => {
-      // No JWT here: Trakt's redirect carries only code and state, and the state names the user.
-      const query = c.req.valid('query');
-      const html = wantsHtml(c.req.header('Accept'));
-      const fail = (message: string) => {
-        if (!html) throw new ApiError(400, message);
-        c.header('Content-Security-Policy', CALLBACK_PAGE_CSP);
-        return c.html(outcomePage({ ok: false, message }), 400);
-      };
-      try {
-        if (query.error) return fail(oauthErrorMessage(query.error));
-        if (!query.state) return fail('The state parameter is required');
-        if (!query.code) return fail('The code parameter is required');
-        const peeked = await peekOAuthState(c.env.KV, await keyRing(c.env), query.state);
-        if (html) {
-          // A browser never links silently: whoever sent this link may not be the person approving it.
-          const user = await findUser(c.var.db, peeked.userId);
-          if (!user) return fail('Invalid or expired state; start again at /trakt/authenticate/');
-          const confirmation = await createCallbackConfirmation(c.env.KV, await keyRing(c.env), peeked, query.code);
-          c.header('Content-Security-Policy', CALLBACK_PAGE_CSP);
-          c.header('Cache-Control', 'no-store');
-          return c.html(confirmPage({ apiUsername: user.username, confirmation, action: `/trakt${CONFIRM_PATH}/` }));
-        }
-        const ctx = await traktUserContext(c.env, peeked.userId, (p) => c.executionCtx.waitUntil(p));
-        await consumeOAuthState(ctx.db, ctx.kv, peeked);
-        await saveAuthorizedTokens(ctx, await (await ctx.client()).exchangeCode(query.code));
-      } catch (error) {
-        if (html && error instanceof ApiError && error.status === 400) return fail(error.message);
-        throw error;
-      }
-      return c.json({ message: SUCCESS_MESSAGE, status: 'success' as const } satisfies CallbackGetOutput);
-    },
+    // Nothing here may depend on the query: a link crafted by someone else (an <img>, a no-cors fetch) lands here
+    // with the victim's code and the crafter's state, so loading the page must be inert.
+    (c) => oauthHelperPage.respond(c),
   )
   .post(
     CONFIRM_PATH,
     describe({
-      summary: 'Confirm linking from the browser callback page',
+      summary: 'Confirm linking from the callback page of the NowPlaying layer',
       description:
-        'A plain HTML form post carrying the single-use confirmation token of the callback page. No JWT: the token ' +
-        'is bound to the API account named on the page.',
+        'A plain HTML form post carrying the single-use confirmation token of NowPlaying’s callback page ' +
+        '(GET /api/trakt/oauth-callback/). No JWT: the token is bound to the API account named on the page. The ' +
+        'API’s own GET callback is the helper page, whose button POSTs /trakt/oauth-callback/ with the JWT.',
       responses: {
         200: { description: 'Connected (HTML page)', html: true },
         400: {
@@ -161,7 +117,7 @@ export const connectionRoutes = new Hono<AppEnv>()
     }),
     validate('form', callbackConfirmForm),
     async (c) => {
-      // The browser's confirmation: the only way a GET callback seen by a browser links an account.
+      // The confirmation of the form on NowPlaying's callback page; the API's own page confirms with the JWT.
       c.header('Content-Security-Policy', CALLBACK_PAGE_CSP);
       c.header('Cache-Control', 'no-store');
       try {

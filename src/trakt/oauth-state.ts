@@ -3,7 +3,7 @@
  * OAuth `state`: 256-bit random, bound to the user who asked for it, valid 10 minutes, usable once.
  * KV holds the sealed binding under the state's SHA-256 (the raw state is never a key). KV has no
  * compare-and-set, so single use is enforced by an insert into D1 `oauth_state_uses`.
- * Also the confirmation token of the browser callback page (below).
+ * Also the confirmation token of the callback page's form (NowPlaying's page, src/nowplaying/), below.
  * The KV entry's metadata names the user, so deleting an account can find its pending states.
  * States issued for NowPlaying's clients are also indexed by user in D1 (`oauth_pending_states`, below).
  */

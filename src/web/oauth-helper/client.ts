@@ -4,7 +4,9 @@
  * and inlined into the page, allowed by the CSP through its hash.
  *
  * Safety: every value from the address bar or the API is inserted with `textContent` or as a
- * form value, never as HTML. The JWT lives in sessionStorage (falling back to memory), never in
+ * form value, never as HTML; Trakt's `error` parameter is never shown (a fixed text per known code).
+ * A code in the address (this page is also GET /trakt/oauth-callback/) is only shown: it is sent to the
+ * API when the signed-in person presses the confirmation button, never on page load. The JWT lives in sessionStorage (falling back to memory), never in
  * localStorage or a cookie. The code and state are removed from the address bar as soon as read.
  */
 import type { AuthenticateOutput, CallbackPostOutput, DisconnectOutput } from '../../trakt/schemas';
@@ -219,6 +221,19 @@ async function complete(codeInput: string, stateInput: string): Promise<void> {
   await refreshStatus();
 }
 
+/** RFC 6749's authorization error codes, each with a fixed text: the `error` parameter itself is never shown. */
+const REFUSED = 'Trakt refused the authorization request; nothing was connected. Start again from this page.';
+const OAUTH_ERROR_TEXTS = new Map<string, string>([
+  ['access_denied', 'Authorization was denied on Trakt; nothing was connected.'],
+  ['invalid_request', REFUSED],
+  ['unauthorized_client', 'Trakt does not allow this app to ask for authorization; check the Trakt app.'],
+  ['unsupported_response_type', REFUSED],
+  ['invalid_scope', REFUSED],
+  ['server_error', 'Trakt had an error; nothing was connected. Try again later.'],
+  ['temporarily_unavailable', 'Trakt is temporarily unavailable; nothing was connected. Try again later.'],
+]);
+const OTHER_OAUTH_ERROR = 'Trakt did not authorize the request; nothing was connected. Start again from this page.';
+
 // Values Trakt put in the address bar: read them, then remove them from the URL and history.
 const params = new URLSearchParams(location.search);
 type Landed = { code: string | null; state: string | null; error: string | null; description: string | null };
@@ -234,14 +249,23 @@ if (landed.code || landed.state || landed.error || landed.description) {
 if (landed.code) input('code').value = landed.code;
 if (landed.state) input('state').value = landed.state;
 
+/**
+ * What Trakt sent back is only shown, never sent on by itself: whoever made the browser load this address may
+ * not be the person in front of it (an <img> or a hidden request carrying someone else's state). The person
+ * signed in here confirms with the button, and the API links only when the state was issued to that same user.
+ */
+function offerConfirmation(username: string): void {
+  if (!landed.code) return;
+  $('landed').hidden = false;
+  $('landed-code').textContent = landed.code;
+  $('confirm').textContent = `Link this Trakt account to ${username}`;
+  say('', `Trakt sent an authorization code. If you started this, confirm to link it to ${username}.`);
+}
+
 async function afterSignIn(): Promise<void> {
   if (!(await checkSession())) return;
   await refreshStatus();
-  if (landed.code && landed.state) {
-    const pending = landed;
-    landed = { code: null, state: null, error: null, description: null };
-    await complete(pending.code!, pending.state!);
-  }
+  offerConfirmation($('whoami').textContent ?? '');
 }
 
 $('login-form').addEventListener('submit', async (event) => {
@@ -331,18 +355,21 @@ window.addEventListener('pageshow', (event) => {
   if (event.persisted && load(TOKEN_KEY)) void refreshStatus();
 });
 
+$('confirm').addEventListener('click', async () => {
+  const pending = landed;
+  if (!pending.code) return;
+  landed = { code: null, state: null, error: null, description: null };
+  $('landed').hidden = true;
+  await complete(pending.code, pending.state ?? '');
+});
+
 void (async function start() {
   if (landed.error) {
-    const detail = landed.description ? ` (${landed.description})` : '';
-    say(
-      'fail',
-      landed.error === 'access_denied'
-        ? 'Authorization was denied on Trakt; nothing was connected.'
-        : `Trakt returned an error: ${landed.error}${detail}`,
-    );
+    // The address is written by whoever sent the browser here: only known codes, each with a fixed text.
+    say('fail', OAUTH_ERROR_TEXTS.get(landed.error) ?? OTHER_OAUTH_ERROR);
     landed.code = null;
   } else if (landed.code && !load(TOKEN_KEY)) {
-    say('', 'Trakt sent an authorization code. Sign in to finish connecting.');
+    say('', 'Trakt sent an authorization code. Sign in to see it and confirm the connection.');
   }
   await afterSignIn();
 })();
