@@ -1,6 +1,9 @@
 import { env } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installSimulator, type Simulator } from '../simulator/support/harness';
+import { sha256Hex } from '../src/crypto/bytes';
+import { keyRing, open } from '../src/crypto/envelope';
+import { codeChallengeOf } from '../src/trakt/oauth-state';
 import { call, expectError, registerAndLogin } from './support/api';
 import { connectedUser, createTraktApp, storeTraktCredentials } from './support/trakt';
 
@@ -139,6 +142,61 @@ describe('OAuth code flow', () => {
     ] as const) {
       expectError(await call(method, path, { json: method === 'POST' ? {} : undefined }), 401);
     }
+  });
+});
+
+describe('PKCE (S256)', () => {
+  /** The bodies the API sent to Trakt's token endpoint, read from the fetch spy that routes them to the simulator. */
+  function tokenRequestBodies(): Array<Record<string, string>> {
+    return sim.fetchSpy.mock.calls
+      .filter(([input]) => String(input instanceof Request ? input.url : input).endsWith('/oauth/token'))
+      .map(([, init]) => JSON.parse(String(init?.body)) as Record<string, string>);
+  }
+
+  it('the authorize URL carries the S256 challenge of a verifier sealed with the state', async () => {
+    const { user } = await userWithApp();
+    const { auth } = await authorize(user.access);
+    const url = new URL(auth.body.auth_url);
+    expect(url.searchParams.get('code_challenge_method')).toBe('S256');
+    const challenge = url.searchParams.get('code_challenge')!;
+    expect(challenge).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const state = url.searchParams.get('state')!;
+    const hash = await sha256Hex(state);
+    const sealed = await env.KV.get(`oauth_state:${hash}`);
+    const binding = JSON.parse(await open(await keyRing(env), sealed!, `oauth_state:${hash}|oauth_state`));
+    expect(binding.code_verifier).toMatch(/^[A-Za-z0-9_-]{43,128}$/);
+    expect(await codeChallengeOf(binding.code_verifier)).toBe(challenge);
+    expect(sealed).not.toContain(binding.code_verifier); // sealed, not stored in the clear
+  });
+
+  it('the exchange sends the verifier, and the client secret since one is stored', async () => {
+    const { user, app } = await userWithApp();
+    const { auth, redirect } = await authorize(user.access);
+    sim.fetchSpy.mockClear();
+    expect((await postCallback(user.access, redirect.code, redirect.state)).status).toBe(200);
+    const [body, ...more] = tokenRequestBodies();
+    expect(more).toEqual([]);
+    expect(body).toMatchObject({
+      grant_type: 'authorization_code',
+      client_id: app.client_id,
+      client_secret: app.client_secret,
+    });
+    expect(await codeChallengeOf(body!.code_verifier!)).toBe(
+      new URL(auth.body.auth_url).searchParams.get('code_challenge'),
+    );
+  });
+
+  it("a code is bound to its own authorization: it cannot be exchanged with another of the user's states", async () => {
+    const { user } = await userWithApp();
+    const first = await authorize(user.access);
+    const second = await authorize(user.access);
+    // Trakt checks the second state's verifier against the first authorization's challenge, and refuses.
+    expectError(
+      await postCallback(user.access, first.redirect.code, second.redirect.state),
+      400,
+      'Invalid authorization code',
+    );
+    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
   });
 });
 

@@ -64,6 +64,8 @@ export interface AuthCode {
   username: string;
   expiresAt: number;
   used: boolean;
+  /** PKCE (RFC 7636, S256): the challenge sent on authorize; the exchange must send its verifier. */
+  codeChallenge: string | null;
 }
 
 export interface TokenRecord {

@@ -27,7 +27,9 @@ import {
   createIndexedOAuthState,
   INVALID_STATE,
   newestPendingOAuthState,
+  type PeekedState,
   peekOAuthState,
+  pendingCodeVerifier,
 } from '../trakt/oauth-state';
 import { authStatusOutput } from '../trakt/schemas';
 import { saveAuthorizedTokens } from '../trakt/tokens';
@@ -91,9 +93,9 @@ export const npConnectRoutes = new Hono<AppEnv>()
     async (c) => {
       const ctx = await traktUserContext(c.env, c.var.userId);
       const client = await ctx.client();
-      const state = await createIndexedOAuthState(ctx.db, ctx.kv, ctx.ring, c.var.userId);
+      const { state, codeChallenge } = await createIndexedOAuthState(ctx.db, ctx.kv, ctx.ring, c.var.userId);
       return c.json({
-        auth_url: client.authorizeUrl(state),
+        auth_url: client.authorizeUrl(state, codeChallenge),
         redirect_uri: c.env.TRAKT_REDIRECT_URI,
         message: 'Visit this URL to authorize your Trakt account',
       });
@@ -165,17 +167,23 @@ export const npConnectRoutes = new Hono<AppEnv>()
       const claim = claimOf(state, c.var.userId);
       if (claim.kind === 'other_user') throw new ApiError(400, INVALID_STATE_PARAMETER);
       const ctx = await traktUserContext(c.env, c.var.userId, (p) => c.executionCtx.waitUntil(p));
-      let pending: { userId: number; hash: string } | undefined;
+      let pending: PeekedState | undefined;
       if (claim.kind === 'own') {
-        pending = await newestPendingOAuthState(ctx.db, c.var.userId);
-        if (!pending) throw new ApiError(400, NO_PENDING_AUTHORIZATION);
+        const newest = await newestPendingOAuthState(ctx.db, c.var.userId);
+        if (!newest) throw new ApiError(400, NO_PENDING_AUTHORIZATION);
+        // The PKCE verifier sealed with it (read before consuming, which deletes the binding).
+        const codeVerifier = await pendingCodeVerifier(ctx.kv, ctx.ring, newest.hash);
+        pending = { ...newest, ...(codeVerifier ? { codeVerifier } : {}) };
       } else {
         pending = await peekOAuthState(ctx.kv, ctx.ring, claim.state);
         // Checked before consuming, so another user's stray POST cannot burn the owner's state.
         if (pending.userId !== c.var.userId) throw new ApiError(400, INVALID_STATE_PARAMETER);
       }
       await consumeOAuthState(ctx.db, ctx.kv, pending);
-      const { expiresAt } = await saveAuthorizedTokens(ctx, await (await ctx.client()).exchangeCode(code));
+      const { expiresAt } = await saveAuthorizedTokens(
+        ctx,
+        await (await ctx.client()).exchangeCode(code, pending.codeVerifier),
+      );
       return c.json({ success: true as const, message: SUCCESS_MESSAGE, expires_at: expiresAt });
     },
   );

@@ -112,14 +112,22 @@ export class TraktClient {
     return this.options.credentials.clientId;
   }
 
-  /** The browser URL that starts authorization. */
-  authorizeUrl(state: string): string {
+  /** The browser URL that starts authorization, with its PKCE challenge (S256; the verifier stays with the state). */
+  authorizeUrl(state: string, codeChallenge: string): string {
     const url = joinUrl(this.options.authUrl, '/oauth/authorize');
     url.searchParams.set('response_type', 'code');
     url.searchParams.set('client_id', this.clientId);
     url.searchParams.set('redirect_uri', this.options.redirectUri);
     url.searchParams.set('state', state);
+    url.searchParams.set('code_challenge', codeChallenge);
+    url.searchParams.set('code_challenge_method', 'S256');
     return url.toString();
+  }
+
+  /** The client secret, when one is stored: with PKCE Trakt does not need it, but it is still sent when known. */
+  private secret(): { client_secret?: string } {
+    const secret = this.options.credentials.clientSecret;
+    return secret ? { client_secret: secret } : {};
   }
 
   private headers(accessToken?: string): Headers {
@@ -163,7 +171,7 @@ export class TraktClient {
       {
         ...body,
         client_id: this.clientId,
-        client_secret: this.options.credentials.clientSecret,
+        ...this.secret(),
         redirect_uri: this.options.redirectUri,
       },
       GRANT_POLICY,
@@ -181,8 +189,12 @@ export class TraktClient {
     });
   }
 
-  exchangeCode(code: string): Promise<TraktTokenResponse> {
-    return this.tokenRequest({ code, grant_type: 'authorization_code' }, 'Invalid authorization code');
+  /** Exchanges an authorization code, with the PKCE verifier of the state it was issued for (absent: a pre-PKCE state). */
+  exchangeCode(code: string, codeVerifier?: string): Promise<TraktTokenResponse> {
+    return this.tokenRequest(
+      { code, grant_type: 'authorization_code', ...(codeVerifier ? { code_verifier: codeVerifier } : {}) },
+      'Invalid authorization code',
+    );
   }
 
   refresh(refreshToken: string): Promise<TraktTokenResponse> {
@@ -193,11 +205,7 @@ export class TraktClient {
   }
 
   async revoke(token: string): Promise<void> {
-    const response = await this.postAuth('/oauth/revoke', {
-      token,
-      client_id: this.clientId,
-      client_secret: this.options.credentials.clientSecret,
-    });
+    const response = await this.postAuth('/oauth/revoke', { token, client_id: this.clientId, ...this.secret() });
     await response.body?.cancel();
     if (!response.ok) throw this.unexpected(response);
   }
@@ -218,7 +226,7 @@ export class TraktClient {
     try {
       response = await this.postAuth(
         '/oauth/device/token',
-        { code: deviceCode, client_id: this.clientId, client_secret: this.options.credentials.clientSecret },
+        { code: deviceCode, client_id: this.clientId, ...this.secret() },
         { maxInlineWaitSeconds: 0, maxAttempts: 1, pauseOn429: false },
       );
     } catch (error) {

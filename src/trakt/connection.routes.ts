@@ -76,9 +76,9 @@ export const connectionRoutes = new Hono<AppEnv>()
     async (c) => {
       const ctx = await traktUserContext(c.env, c.var.userId);
       const client = await ctx.client();
-      const state = await createOAuthState(ctx.kv, ctx.ring, c.var.userId);
+      const { state, codeChallenge } = await createOAuthState(ctx.kv, ctx.ring, c.var.userId);
       return c.json({
-        auth_url: client.authorizeUrl(state),
+        auth_url: client.authorizeUrl(state, codeChallenge),
         message: 'Visit this URL to authorize your Trakt account',
       } satisfies AuthenticateOutput);
     },
@@ -125,7 +125,10 @@ export const connectionRoutes = new Hono<AppEnv>()
         const confirmed = await takeCallbackConfirmation(c.env.KV, await keyRing(c.env), confirmation);
         const ctx = await traktUserContext(c.env, confirmed.userId, (p) => c.executionCtx.waitUntil(p));
         await consumeOAuthState(ctx.db, ctx.kv, confirmed);
-        await saveAuthorizedTokens(ctx, await (await ctx.client()).exchangeCode(confirmed.code));
+        await saveAuthorizedTokens(
+          ctx,
+          await (await ctx.client()).exchangeCode(confirmed.code, confirmed.codeVerifier),
+        );
       } catch (error) {
         if (error instanceof ApiError && error.status < 500) {
           return c.html(outcomePage({ ok: false, message: error.message }), 400);
@@ -154,7 +157,10 @@ export const connectionRoutes = new Hono<AppEnv>()
       if (peeked.userId !== c.var.userId)
         throw new ApiError(400, 'This state was issued to another user; start again at /trakt/authenticate/');
       await consumeOAuthState(ctx.db, ctx.kv, peeked);
-      const { expiresAt } = await saveAuthorizedTokens(ctx, await (await ctx.client()).exchangeCode(code));
+      const { expiresAt } = await saveAuthorizedTokens(
+        ctx,
+        await (await ctx.client()).exchangeCode(code, peeked.codeVerifier),
+      );
       return c.json({
         success: true as const,
         message: 'Successfully authenticated with Trakt!',

@@ -4,18 +4,22 @@
  * KV holds the sealed binding under the state's SHA-256 (the raw state is never a key). KV has no
  * compare-and-set, so single use is enforced by an insert into D1 `oauth_state_uses`.
  * Also the confirmation token of the callback page's form (NowPlaying's page, src/nowplaying/), below.
+ * The binding also keeps the authorization's PKCE `code_verifier` (RFC 7636, S256): only its challenge
+ * leaves in the authorize URL, and the verifier goes to Trakt with the code exchange, so a code caught on
+ * its way back (a redirect seen by someone else) cannot be exchanged without it.
  * The KV entry's metadata names the user, so deleting an account can find its pending states.
  * States issued for NowPlaying's clients are also indexed by user in D1 (`oauth_pending_states`, below).
  */
 import { and, desc, eq, gt, notExists, sql } from 'drizzle-orm';
 import { OAUTH_STATE_TTL_SECONDS } from '../config';
-import { randomToken, sha256Hex } from '../crypto/bytes';
+import { randomToken, sha256Hex, toBase64Url, utf8 } from '../crypto/bytes';
 import { EnvelopeError, type KeyRing, open, seal } from '../crypto/envelope';
 import { type Database, isoNow, runBatch } from '../db/client';
 import { oauthPendingStates, oauthStateUses } from '../db/schema';
 import { ApiError } from '../http/errors';
 
-type StateBinding = { user_id: number; created_at: number };
+/** `code_verifier` is absent only from states issued before PKCE, which are exchanged without one. */
+type StateBinding = { user_id: number; created_at: number; code_verifier?: string };
 type StateMetadata = { user_id: number };
 
 const KV_PREFIX = 'oauth_state:';
@@ -24,21 +28,32 @@ const aad = (hash: string) => `oauth_state:${hash}|oauth_state`;
 
 export const INVALID_STATE = 'Invalid or expired state; start again at /trakt/authenticate/';
 
+/** The S256 challenge of a PKCE verifier: base64url(SHA-256(verifier)), unpadded (RFC 7636 §4.2). */
+export async function codeChallengeOf(verifier: string): Promise<string> {
+  return toBase64Url(new Uint8Array(await crypto.subtle.digest('SHA-256', utf8(verifier))));
+}
+
+/** A new state for the user, with the PKCE challenge its authorize URL carries. */
 export async function createOAuthState(
   kv: KVNamespace,
   ring: KeyRing,
   userId: number,
   now = Date.now(),
-): Promise<string> {
+): Promise<{ state: string; codeChallenge: string }> {
   const state = randomToken(32);
   const hash = await sha256Hex(state);
-  const binding: StateBinding = { user_id: userId, created_at: now };
+  // 256 bits in base64url: 43 characters of RFC 7636's unreserved set (43–128 allowed).
+  const codeVerifier = randomToken(32);
+  const binding: StateBinding = { user_id: userId, created_at: now, code_verifier: codeVerifier };
   await kv.put(kvKey(hash), await seal(ring, JSON.stringify(binding), aad(hash)), {
     expirationTtl: OAUTH_STATE_TTL_SECONDS,
     metadata: { user_id: userId } satisfies StateMetadata,
   });
-  return state;
+  return { state, codeChallenge: await codeChallengeOf(codeVerifier) };
 }
+
+/** What a pending state binds: its owner, its hash (the single-use key) and the PKCE verifier of its authorization. */
+export type PeekedState = { userId: number; hash: string; codeVerifier?: string };
 
 /** Reads the state's owner without consuming it; throws 400 when unknown or expired. */
 export async function peekOAuthState(
@@ -46,7 +61,7 @@ export async function peekOAuthState(
   ring: KeyRing,
   state: string,
   now = Date.now(),
-): Promise<{ userId: number; hash: string }> {
+): Promise<PeekedState> {
   if (!/^[A-Za-z0-9_-]{43}$/.test(state)) throw new ApiError(400, INVALID_STATE);
   const hash = await sha256Hex(state);
   const sealed = await kv.get(kvKey(hash));
@@ -60,7 +75,26 @@ export async function peekOAuthState(
   }
   // KV expiry is approximate; the binding's own timestamp is authoritative.
   if (now - binding.created_at > OAUTH_STATE_TTL_SECONDS * 1000) throw new ApiError(400, INVALID_STATE);
-  return { userId: binding.user_id, hash };
+  return { userId: binding.user_id, hash, ...(binding.code_verifier ? { codeVerifier: binding.code_verifier } : {}) };
+}
+
+/** The PKCE verifier sealed in a state's binding (undefined for a pre-PKCE state, or one that does not open). */
+async function verifierOf(ring: KeyRing, hash: string, sealed: string): Promise<string | undefined> {
+  try {
+    return (JSON.parse(await open(ring, sealed, aad(hash))) as StateBinding).code_verifier;
+  } catch (error) {
+    if (error instanceof EnvelopeError || error instanceof SyntaxError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * The PKCE verifier of a pending state known by its hash (a state found through `oauth_pending_states`);
+ * read before the state is consumed, which deletes its binding.
+ */
+export async function pendingCodeVerifier(kv: KVNamespace, ring: KeyRing, hash: string): Promise<string | undefined> {
+  const sealed = await kv.get(kvKey(hash));
+  return sealed ? verifierOf(ring, hash, sealed) : undefined;
 }
 
 /** Marks the state used; a second use (even racing, from any location) gets 400. */
@@ -110,10 +144,12 @@ export async function createIndexedOAuthState(
   ring: KeyRing,
   userId: number,
   now = Date.now(),
-): Promise<string> {
-  const state = await createOAuthState(kv, ring, userId, now);
-  await db.insert(oauthPendingStates).values({ stateHash: await sha256Hex(state), userId, createdAt: isoNow(now) });
-  return state;
+): Promise<{ state: string; codeChallenge: string }> {
+  const created = await createOAuthState(kv, ring, userId, now);
+  await db
+    .insert(oauthPendingStates)
+    .values({ stateHash: await sha256Hex(created.state), userId, createdAt: isoNow(now) });
+  return created;
 }
 
 /**
@@ -190,7 +226,7 @@ export async function takeCallbackConfirmation(
   ring: KeyRing,
   token: string,
   now = Date.now(),
-): Promise<{ userId: number; hash: string; code: string }> {
+): Promise<PeekedState & { code: string }> {
   if (!/^[A-Za-z0-9_-]{43}$/.test(token)) throw new ApiError(400, INVALID_CONFIRMATION);
   const hash = await sha256Hex(token);
   const sealed = await kv.get(confirmationKey(hash));
@@ -204,9 +240,16 @@ export async function takeCallbackConfirmation(
   }
   if (now - binding.created_at > OAUTH_STATE_TTL_SECONDS * 1000) throw new ApiError(400, INVALID_CONFIRMATION);
   // The state must still be pending: not used meanwhile, and not dropped with a deleted account.
-  if (!(await kv.get(kvKey(binding.state_hash)))) throw new ApiError(400, INVALID_CONFIRMATION);
+  const state = await kv.get(kvKey(binding.state_hash));
+  if (!state) throw new ApiError(400, INVALID_CONFIRMATION);
   await kv.delete(confirmationKey(hash));
-  return { userId: binding.user_id, hash: binding.state_hash, code: binding.code };
+  const codeVerifier = await verifierOf(ring, binding.state_hash, state);
+  return {
+    userId: binding.user_id,
+    hash: binding.state_hash,
+    code: binding.code,
+    ...(codeVerifier ? { codeVerifier } : {}),
+  };
 }
 
 /**
