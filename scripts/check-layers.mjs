@@ -32,6 +32,9 @@ export const RANKS = {
   crypto: 4,
   pacing: 4.1,
   upstream: 4.2,
+  // Per-user endpoint budgets (user_budgets): the owner, the pure rules and the middleware; under trakt/, whose
+  // device poll spends one.
+  budgets: 4.3,
   auth: 5,
   readmodel: 5.5,
   users: 6,

@@ -208,8 +208,17 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
   add('POST /trakt/device/code', device);
   add('POST /trakt/device/token', await call('POST', '/trakt/device/token/', { token: access })); // 202
   await sim.approveDevice(device.body.user_code, `${username}_trakt`);
+  add('POST /trakt/device/token', await call('POST', '/trakt/device/token/', { token: access })); // 429: too soon
   await sim.advanceClock(device.body.interval);
-  add('POST /trakt/device/token', await call('POST', '/trakt/device/token/', { token: access })); // 200
+  const realNow = Date.now;
+  Date.now = () => realNow() + device.body.interval * 1000; // the API spaces polls by its own clock too
+  try {
+    const connected = await call('POST', '/trakt/device/token/', { token: access });
+    expect(connected.status).toBe(200);
+    add('POST /trakt/device/token', connected);
+  } finally {
+    Date.now = realNow;
+  }
   add('DELETE /trakt/auth', await call('DELETE', '/trakt/auth/', { token: access }));
   add('DELETE /trakt/auth', await call('DELETE', '/trakt/auth/', { token: access })); // nothing left
   add('POST /trakt/device/code', await call('POST', '/trakt/device/code/', { token: user.access })); // 200 again

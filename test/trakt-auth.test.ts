@@ -37,6 +37,17 @@ async function authorize(access: string) {
   return { auth, redirect: await sim.authorize(auth.body.auth_url) };
 }
 
+/** Runs `run` with the API's clock moved `seconds` ahead (the simulator keeps its own clock). */
+async function afterSeconds<T>(seconds: number, run: () => Promise<T>): Promise<T> {
+  const realNow = Date.now;
+  Date.now = () => realNow() + seconds * 1000;
+  try {
+    return await run();
+  } finally {
+    Date.now = realNow;
+  }
+}
+
 const ISO_Z = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 describe('OAuth code flow', () => {
@@ -455,7 +466,10 @@ describe('disconnect and device flow', () => {
     expect(pending.body).toMatchObject({ status: 'pending' });
     await sim.approveDevice(code.body.user_code, account.username);
     await sim.advanceClock(code.body.interval + 1);
-    const done = await call('POST', '/trakt/device/token/', { token: user.access });
+    // The API spaces polls by `interval` too (its own clock): the next poll comes after it.
+    const done = await afterSeconds(code.body.interval + 1, () =>
+      call('POST', '/trakt/device/token/', { token: user.access }),
+    );
     expect(done.status).toBe(200);
     expect(done.body).toEqual({ status: 'success', expires_at: expect.stringMatching(ISO_Z) });
     expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);

@@ -9,6 +9,7 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../app-env';
+import { userBudget } from '../budgets/middleware';
 import { jwtSecret } from '../config';
 import { describe, errorResponse, type ResponseContract, type RouteContract } from '../http/describe';
 import { ApiError } from '../http/errors';
@@ -72,7 +73,9 @@ function fetchContract(kind: 'movies' | 'shows', schema: typeof fetchMoviesOutpu
       },
       401: errorResponse('Missing JWT, or No Trakt token found / re-authorization required'),
       409: errorResponse('A sync for this user is already running'),
-      429: errorResponse('Trakt or TMDB rate limit; retry after the Retry-After header'),
+      429: errorResponse(
+        'Trakt or TMDB rate limit, or too many sync requests from your account; retry after the Retry-After header',
+      ),
     },
   };
   return describe(contract);
@@ -94,29 +97,43 @@ const LIST_PARAMETERS =
   'the allowed values), q= (case-insensitive title substring, ≤ 100 characters), year=.';
 
 export const historyRoutes = new Hono<AppEnv>()
-  .on(['GET', 'POST'], '/fetch-latest-movies', fetchContract('movies', fetchMoviesOutput), requireUser, async (c) => {
-    const outcome = await syncNow(c.env, c.var.userId, ['movies'], (p) => c.executionCtx.waitUntil(p));
-    if (!outcome.complete) return c.json(continuing(outcome), 202);
-    const movies = outcome.result.movies!;
-    return c.json({
-      result: 'Movies fetched and stored successfully' as const,
-      ...counts(movies),
-      plays_added: movies.plays_added,
-      plays_removed: movies.plays_removed,
-    } satisfies FetchMoviesOutput);
-  })
-  .on(['GET', 'POST'], '/fetch-latest-shows', fetchContract('shows', fetchShowsOutput), requireUser, async (c) => {
-    const outcome = await syncNow(c.env, c.var.userId, ['shows'], (p) => c.executionCtx.waitUntil(p));
-    if (!outcome.complete) return c.json(continuing(outcome), 202);
-    const shows = outcome.result.shows!;
-    return c.json({
-      result: 'Shows and episodes fetched and stored successfully' as const,
-      ...counts(shows),
-      plays_added: shows.plays_added,
-      plays_removed: shows.plays_removed,
-      episodes: shows.episodes ?? { added: 0, updated: 0, removed: 0, unchanged: 0 },
-    } satisfies FetchShowsOutput);
-  })
+  .on(
+    ['GET', 'POST'],
+    '/fetch-latest-movies',
+    fetchContract('movies', fetchMoviesOutput),
+    requireUser,
+    userBudget('sync_now'),
+    async (c) => {
+      const outcome = await syncNow(c.env, c.var.userId, ['movies'], (p) => c.executionCtx.waitUntil(p));
+      if (!outcome.complete) return c.json(continuing(outcome), 202);
+      const movies = outcome.result.movies!;
+      return c.json({
+        result: 'Movies fetched and stored successfully' as const,
+        ...counts(movies),
+        plays_added: movies.plays_added,
+        plays_removed: movies.plays_removed,
+      } satisfies FetchMoviesOutput);
+    },
+  )
+  .on(
+    ['GET', 'POST'],
+    '/fetch-latest-shows',
+    fetchContract('shows', fetchShowsOutput),
+    requireUser,
+    userBudget('sync_now'),
+    async (c) => {
+      const outcome = await syncNow(c.env, c.var.userId, ['shows'], (p) => c.executionCtx.waitUntil(p));
+      if (!outcome.complete) return c.json(continuing(outcome), 202);
+      const shows = outcome.result.shows!;
+      return c.json({
+        result: 'Shows and episodes fetched and stored successfully' as const,
+        ...counts(shows),
+        plays_added: shows.plays_added,
+        plays_removed: shows.plays_removed,
+        episodes: shows.episodes ?? { added: 0, updated: 0, removed: 0, unchanged: 0 },
+      } satisfies FetchShowsOutput);
+    },
+  )
   .get(
     '/get-stored-movies',
     describe({

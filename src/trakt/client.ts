@@ -54,7 +54,12 @@ function parseOAuthError(text: string): string | undefined {
   }
 }
 
-export type TraktCredentials = { clientId: string; clientSecret: string };
+export type TraktCredentials = {
+  clientId: string;
+  clientSecret: string;
+  /** `deployment`: TRAKT_CLIENT_ID/SECRET set by the operator; `user`: keys the user stored (nothing vouches for them). */
+  source: 'deployment' | 'user';
+};
 
 export type TraktClientOptions = {
   apiUrl: string;
@@ -96,14 +101,20 @@ export class TraktClient {
     return this.count.sent;
   }
 
-  static fromEnv(env: Env, credentials: TraktCredentials, overrides: Partial<TraktClientOptions> = {}): TraktClient {
+  /** `limiterKey`: whose share of the app-wide limiter this client's calls take (see traktLimiterKey). */
+  static fromEnv(
+    env: Env,
+    credentials: TraktCredentials,
+    limiterKey: string,
+    overrides: Partial<TraktClientOptions> = {},
+  ): TraktClient {
     return new TraktClient({
       apiUrl: env.TRAKT_API_URL,
       authUrl: env.TRAKT_AUTH_URL,
       redirectUri: env.TRAKT_REDIRECT_URI,
       credentials,
       policy: { timeoutMs: timeoutMs(env) },
-      deps: { gate: traktGate(env, credentials.clientId) },
+      deps: { gate: traktGate(env, limiterKey) },
       ...overrides,
     });
   }
@@ -235,6 +246,10 @@ export class TraktClient {
     }
     if (response.status === 200)
       return { status: 'success', token: this.parse(tokenResponse, await readJson(SERVICE, response)) };
+    if (response.status === 401 && parseOAuthError(await response.clone().text()) === 'invalid_client') {
+      await response.body?.cancel();
+      throw new ApiError(400, CLIENT_CREDENTIALS_REJECTED, { code: 'client_credentials_rejected' });
+    }
     const status = DEVICE_STATUS[response.status];
     await response.body?.cancel();
     if (status) return { status };

@@ -6,6 +6,7 @@
  */
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
+import { overBudgetResponse, userBudget } from '../budgets/middleware';
 import { keyRing } from '../crypto/envelope';
 import { describe, errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
@@ -70,9 +71,11 @@ export const connectionRoutes = new Hono<AppEnv>()
       responses: {
         200: { description: 'Authorization URL (state is single-use, valid 10 minutes)', schema: authenticateOutput },
         400: errorResponse('No Trakt client credentials'),
+        429: overBudgetResponse,
       },
     }),
     requireUser,
+    userBudget('authorize'),
     async (c) => {
       const ctx = await traktUserContext(c.env, c.var.userId);
       const client = await ctx.client();
@@ -145,9 +148,11 @@ export const connectionRoutes = new Hono<AppEnv>()
       responses: {
         200: { description: 'Connected', schema: callbackPostOutput },
         400: errorResponse('Invalid authorization code, or invalid or expired state'),
+        429: overBudgetResponse,
       },
     }),
     requireUser,
+    userBudget('oauth_callback'),
     validate('json', callbackBody),
     async (c) => {
       const { code, state } = c.req.valid('json');
@@ -179,10 +184,12 @@ export const connectionRoutes = new Hono<AppEnv>()
           'No Trakt token found, or re-authorization required (Trakt refused the refresh token: nothing was ' +
             'refreshed; `details.works_until` says how long the stored access token still serves syncs)',
         ),
+        429: overBudgetResponse,
         503: errorResponse('Trakt token refresh failed recently, or is taking too long; try again shortly'),
       },
     }),
     requireUser,
+    userBudget('refresh_token'),
     async (c) => {
       const ctx = await traktUserContext(c.env, c.var.userId, (p) => c.executionCtx.waitUntil(p));
       const token = await getAccessToken(ctx, { force: true });
@@ -202,9 +209,10 @@ export const connectionRoutes = new Hono<AppEnv>()
     '/watching',
     describe({
       summary: 'What the user is watching on Trakt right now',
-      responses: { 200: { description: 'Now watching', schema: watchingOutput } },
+      responses: { 200: { description: 'Now watching', schema: watchingOutput }, 429: overBudgetResponse },
     }),
     requireUser,
+    userBudget('watching'),
     async (c) => {
       // Not in the API reference: what the user is watching right now, straight from Trakt (not stored).
       const ctx = await traktUserContext(c.env, c.var.userId, (p) => c.executionCtx.waitUntil(p));
@@ -222,9 +230,10 @@ export const connectionRoutes = new Hono<AppEnv>()
       description:
         'Takes the refresh lease first, so no refresh can run alongside; then revokes at Trakt and removes every ' +
         'stored token set.',
-      responses: { 200: { description: 'Disconnected', schema: disconnectOutput } },
+      responses: { 200: { description: 'Disconnected', schema: disconnectOutput }, 429: overBudgetResponse },
     }),
     requireUser,
+    userBudget('disconnect'),
     async (c) => {
       const ctx = await traktUserContext(c.env, c.var.userId);
       const { revoked } = await disconnect(ctx);
@@ -238,9 +247,11 @@ export const connectionRoutes = new Hono<AppEnv>()
       responses: {
         200: { description: 'Show user_code and verification_url to the user', schema: deviceCodeOutput },
         400: errorResponse('No Trakt client credentials'),
+        429: overBudgetResponse,
       },
     }),
     requireUser,
+    userBudget('device_code'),
     async (c) => {
       const ctx = await traktUserContext(c.env, c.var.userId);
       const user = await findUser(c.var.db, c.var.userId);
@@ -255,7 +266,9 @@ export const connectionRoutes = new Hono<AppEnv>()
     '/device/token',
     describe({
       summary: 'Poll the device flow',
-      description: 'Poll every `interval` seconds until the answer is 200 or an error.',
+      description:
+        'Poll every `interval` seconds until the answer is 200 or an error. The interval is enforced here too: a ' +
+        'poll sooner than `interval` seconds after the last one answers 429 without asking Trakt.',
       responses: {
         200: { description: 'Connected', schema: deviceConnectedOutput },
         202: { description: 'Still pending: the user has not entered the code yet', schema: devicePendingOutput },
@@ -264,7 +277,10 @@ export const connectionRoutes = new Hono<AppEnv>()
         404: errorResponse('No device authorization in progress, or Trakt does not recognise the device code'),
         409: errorResponse('This device code was already used'),
         410: errorResponse('The device code has expired; start again with POST /trakt/device/code/'),
-        429: errorResponse('Polling too fast (slow_down); wait the Retry-After seconds before polling again'),
+        429: errorResponse(
+          'Polling too fast (sooner than `interval`, or Trakt said slow_down); wait the Retry-After seconds before ' +
+            'polling again',
+        ),
       },
     }),
     requireUser,

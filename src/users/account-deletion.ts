@@ -15,6 +15,7 @@
  */
 import { forgetUsername } from '../auth/login-throttle';
 import { closeAllSessions } from '../auth/sessions';
+import { deleteUserBudgets } from '../budgets/store';
 import { type Database, runBatch } from '../db/client';
 import { deletePlayStats } from '../readmodel/stats';
 import { deleteStatsTimeZone } from '../readmodel/stats-zone';
@@ -49,6 +50,7 @@ export async function deleteAccount(
     deleteUserApiKeys(db, user.id),
     deleteUserOAuthStateUses(db, user.id),
     deleteUserPendingOAuthStates(db, user.id),
+    deleteUserBudgets(db, user.id),
     closeAllSessions(db, user.id),
     ...forgetUsername(db, user.username),
     deleteUserRow(db, user.id),
