@@ -276,14 +276,36 @@ describe('upstream failures as seen through the API', () => {
     });
   });
 
-  it('Trakt 403 (bad trakt-api-key)', async () => {
+  it('Trakt 403 (the app behind the connection is rejected)', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind: '403' });
     expectError(
       await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }),
-      502,
-      'Trakt rejected the client id (trakt-api-key); check your Trakt client credentials',
+      403,
+      'The Trakt app behind this connection no longer works (Trakt rejects its client id: the app was deleted or ' +
+        'is no longer valid). Your tokens are kept. Either create a new Trakt app, store its client id and secret ' +
+        'with POST /users/api-keys/ and authorize again at /trakt/authenticate/, or import your Trakt data export ' +
+        '(Settings → Data on trakt.tv) with POST /trakt/import/, which needs no app.',
     );
+  });
+
+  it("a firewall's HTML 403 in front of Trakt (transient)", async () => {
+    const user = await connectedUser(sim, { movies: 2, shows: 0 });
+    await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind: 'html_error', status: 403 });
+    expectError(
+      await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }),
+      503,
+      "Trakt's firewall refused the request (HTTP 403); try again later",
+    );
+  });
+
+  it.each([
+    ['426', 'Trakt requires a VIP account for this request (HTTP 426); details.upgrade_url links to the upgrade page'],
+    ['420', "A Trakt account limit was exceeded (HTTP 420); the account's limits are listed in its Trakt settings"],
+  ] as const)('Trakt %s', async (kind, message) => {
+    const user = await connectedUser(sim, { movies: 2, shows: 0 });
+    await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind });
+    expectError(await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }), 403, message);
   });
 
   it.each([
@@ -359,7 +381,12 @@ describe('Trakt client credentials that Trakt refuses, as seen through the API',
       400,
       'Trakt rejected the client credentials; check your Trakt client id and secret',
     );
-    expect((await sim.requests()).map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual(['POST /oauth/token 401']);
+    // The refresh, then one call without a user token: Trakt still knows the client id (401, not 403), so the
+    // secret is what it refused, not the app.
+    expect((await sim.requests()).map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([
+      'POST /oauth/token 401',
+      'GET /sync/last_activities 401',
+    ]);
     // Trakt refused the client, not the grant: the connection and its still-valid token are kept.
     expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toMatchObject({
       authenticated: true,

@@ -10,7 +10,7 @@ import { installSimulator, type Simulator } from '../simulator/support/harness';
 import { database } from '../src/db/client';
 import { beginDisconnect, deleteDisconnectingConnection } from '../src/trakt/connections';
 import { call, expectError } from './support/api';
-import { connectedUser } from './support/trakt';
+import { connectedUser, createTraktApp } from './support/trakt';
 
 let sim: Simulator;
 beforeEach(() => {
@@ -27,7 +27,7 @@ async function connectionRow(userId: number) {
 }
 
 /** Authorizes again (authenticate → Trakt → POST callback with the JWT) and checks the result is a whole connection. */
-async function reconnect(user: User) {
+async function reconnect(user: User, clientId = user.app.client_id) {
   const auth = await call('GET', '/trakt/authenticate/', { token: user.access });
   expect(auth.status).toBe(200);
   const redirect = await sim.authorize(auth.body.auth_url);
@@ -42,7 +42,7 @@ async function reconnect(user: User) {
   const status = await call('GET', '/trakt/auth-status/', { token: user.access });
   expect(status.body).toEqual({ authenticated: true, token_expired: false, expires_at: callback.body.expires_at });
   const row = await connectionRow(user.id);
-  expect(row).toMatchObject({ status: 'active', app_rejected_at: null, client_id: user.app.client_id });
+  expect(row).toMatchObject({ status: 'active', app_rejected_at: null, client_id: clientId });
   expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
   expect((await call('POST', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
   expect((await call('GET', '/trakt/refresh-token/', { token: user.access })).status).toBe(200);
@@ -79,6 +79,29 @@ describe('reconnecting works from every connection state', () => {
     await reconnect(user);
     await deleteDisconnectingConnection(db, user.id, leaseId); // the crashed disconnect's last step, arriving late
     expect((await connectionRow(user.id))?.status).toBe('active');
+  });
+
+  it('app rejected: Trakt deleted the app; the user makes a new one and connects with it', async () => {
+    const user = await connectedUser(sim);
+    await sim.deleteApp(user.app.client_id);
+    expectError(await call('GET', '/trakt/watching/', { token: user.access }), 403, /no longer works/);
+    expect((await connectionRow(user.id))?.app_rejected_at).not.toBeNull();
+    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.reason).toBe('app_rejected');
+    const newApp = await createTraktApp(sim);
+    await call('POST', '/users/api-keys/', {
+      token: user.access,
+      json: { service_name: 'trakt', service_user_id: newApp.client_id, api_key: newApp.client_secret },
+    });
+    await reconnect(user, newApp.client_id);
+  });
+
+  it('app rejected, and still marked so: authorizing again once Trakt accepts the app clears it', async () => {
+    const user = await connectedUser(sim);
+    await sim.deleteApp(user.app.client_id);
+    await call('GET', '/trakt/watching/', { token: user.access });
+    await sim.createApp({ client_id: user.app.client_id, client_secret: user.app.client_secret });
+    expect((await connectionRow(user.id))?.app_rejected_at).not.toBeNull(); // nothing has told the API yet
+    await reconnect(user);
   });
 
   it('the operator counters stay exact through every reconnect', async () => {

@@ -202,6 +202,15 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
     return c.json(credentials, 201);
   });
 
+  // Trakt deleting an app (as it did to free members' apps on 31 July 2026): its client id answers 403 on the API
+  // host and invalid_client on the auth host. Tokens issued to it are kept, so re-registering the same
+  // credentials (POST /_sim/apps) brings them back to life, as an app Trakt restores would.
+  app.delete('/apps/:client_id', (c) => {
+    const clientId = c.req.param('client_id');
+    if (!state.apps.delete(clientId)) throw new SimError(404, `unknown app: ${clientId}`);
+    return c.json({ ok: true });
+  });
+
   app.post('/tmdb-keys', body(tmdbKeySchema), (c) => {
     state.tmdbKeys.add(c.req.valid('json').api_key);
     return c.json({ ok: true }, 201);

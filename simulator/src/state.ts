@@ -169,6 +169,8 @@ export type FaultKind =
   | '401'
   | '403'
   | '423'
+  | '426'
+  | '420'
   | 'hang'
   | 'malformed_json'
   | 'html_error'

@@ -120,6 +120,8 @@ export interface Simulator {
   advanceClock(seconds: number): Promise<void>;
   /** Registers a Trakt app (random credentials unless given; redirect URI defaults to SIM_DEFAULT_REDIRECT_URI). */
   createApp(input?: Partial<AppInput>): Promise<AppCredentials>;
+  /** Trakt deletes the app: its client id answers 403 on the API and invalid_client on OAuth (createApp with the same credentials restores it). */
+  deleteApp(clientId: string): Promise<void>;
   registerTmdbKey(apiKey: string): Promise<void>;
   createAccount(input: AccountInput): Promise<AccountInfo>;
   setSession(username: string): Promise<void>;
@@ -253,6 +255,9 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     },
     createApp: (input = {}) =>
       admin<AppCredentials>('POST', '/apps', { redirect_uris: [SIM_DEFAULT_REDIRECT_URI], ...input }),
+    deleteApp: async (clientId) => {
+      await admin('DELETE', `/apps/${encodeURIComponent(clientId)}`);
+    },
     registerTmdbKey: async (apiKey) => {
       await admin('POST', '/tmdb-keys', { api_key: apiKey });
     },

@@ -10,6 +10,7 @@ import type { BatchResponse } from 'drizzle-orm/batch';
 import type { Database } from '../db/client';
 import { episodes, movies, seasons, shows, tmdbEpisodes, tmdbSeasons, tmdbTitles } from '../db/schema';
 import { type SyncStateRow, storedTitleCountQuery, syncProgressOf, syncStateQuery } from '../sync/state';
+import { APP_REJECTED } from '../trakt/client';
 import { type ConnectionSummary, connectionSummaryQuery, connectionView } from '../trakt/connections';
 import { freshnessQuery } from './freshness';
 
@@ -515,6 +516,9 @@ function syncStatusBody(state: SyncStateRow | undefined, connection: ConnectionS
   return {
     connected: status === 'active',
     status,
+    // The Trakt app behind the connection no longer works: what happened and the way out.
+    ...(status === 'app_rejected' ? { message: APP_REJECTED } : {}),
+    ...(status === 'app_rejected' ? { message: APP_REJECTED } : {}),
     last_sync_at: state?.lastSyncAt ?? null,
     last_result: state?.lastResult ? (JSON.parse(state.lastResult) as unknown) : null,
     last_error: state?.lastError ?? null,

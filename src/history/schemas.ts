@@ -281,7 +281,9 @@ export const seasonsEpisodesOutput = z.object({
 
 export const syncStatusOutput = z.object({
   connected: z.boolean(),
-  status: z.enum(['active', 'reauthorization_required', 'not_connected']),
+  status: z.enum(['active', 'reauthorization_required', 'app_rejected', 'not_connected']),
+  /** With `app_rejected`: the Trakt app behind the connection no longer works, and the way out. */
+  message: z.string().optional(),
   last_sync_at: z.string().nullable(),
   last_result: z.unknown().nullable(),
   last_error: z.string().nullable(),

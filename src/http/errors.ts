@@ -22,7 +22,13 @@ export type ErrorCode =
   | 'upstream_unauthorized'
   | 'not_connected'
   | 'sync_in_progress'
-  | 'encryption_key_missing';
+  | 'encryption_key_missing'
+  /** Trakt refuses the app's client id (deleted, or no longer valid): tokens are kept, nothing works. */
+  | 'trakt_app_rejected'
+  /** Trakt answered 426: the request needs a VIP account. */
+  | 'trakt_vip_required'
+  /** Trakt answered 420: an account limit was exceeded. */
+  | 'trakt_account_limit';
 
 export class ApiError extends Error {
   readonly status: ContentfulStatusCode;

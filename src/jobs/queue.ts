@@ -11,7 +11,7 @@
  * (src/rotation/reseal.ts), sent by the cron, in an invocation of its own.
  */
 import { database } from '../db/client';
-import { ApiError } from '../http/errors';
+import { ApiError, type ErrorCode } from '../http/errors';
 import { observeQueueMessage } from '../observability/hooks';
 import { recordDeadLetter } from '../observability/records';
 import { handleResealMessage, isResealMessage } from '../rotation/reseal';
@@ -33,6 +33,7 @@ export type MessageOutcome =
   | 'skipped_in_progress'
   | 'skipped_not_connected'
   | 'skipped_encryption_key_missing'
+  | 'skipped_needs_action'
   | 'deferred'
   | 'retry'
   | 'invalid';
@@ -45,6 +46,19 @@ export async function runBackgroundChunk(env: Env, userId: number, options: Omit
   await enrichAfterSync(env, outcome, { background: true });
   return outcome;
 }
+
+/**
+ * Failures a retry cannot fix: rejected client credentials (a wrong secret), a rejected app (its client id
+ * answers 403), a VIP-only request (426) and an account limit (420). They are acknowledged, not retried
+ * through 6 deliveries into the dead-letter queue; `last_error` and auth-status say what to do. A rejected
+ * app's next background sync is a day later (src/trakt/token-policy.ts).
+ */
+const NEEDS_USER_ACTION: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'client_credentials_rejected',
+  'trakt_app_rejected',
+  'trakt_vip_required',
+  'trakt_account_limit',
+]);
 
 function isSyncMessage(body: unknown): body is SyncMessage {
   return typeof body === 'object' && body !== null && Number.isSafeInteger((body as SyncMessage).user_id);
@@ -85,6 +99,11 @@ export async function handleSyncMessage(
         // back (or the user saves or authorizes again). The sync recorded the error for /trakt/sync-status/.
         message.ack();
         return 'skipped_encryption_key_missing';
+      }
+      if (error.code !== undefined && NEEDS_USER_ACTION.has(error.code)) {
+        // Retrying cannot help until the user (or Trakt) changes something; the sync recorded the error.
+        message.ack();
+        return 'skipped_needs_action';
       }
       // A rate limit (ours or Trakt's) is not a failure: come back later without spending a retry.
       if (error.code === 'rate_limited' && error.retryAfter !== undefined) {

@@ -59,6 +59,7 @@ export async function refreshExpiringTokens(env: Env, now: number, waitUntil?: (
     database(env.DB),
     now + CRON_PERIOD_MS + MAX_REFRESH_MARGIN_MS,
     MAX_REFRESHES_PER_RUN,
+    now,
   );
   let refreshed = 0;
   let failures = 0;

@@ -5,6 +5,7 @@
  * API's route and NowPlaying's (src/nowplaying/); the table of states is in STORAGE.md ("What
  * GET /trakt/auth-status/ answers").
  */
+import { APP_REJECTED } from './client';
 import { type ConnectionState, connectionView } from './connections';
 import type { AuthStatusOutput } from './schemas';
 
@@ -13,6 +14,10 @@ export function authStatusView(row: ConnectionState | undefined, authUrl: string
   if (view.state === 'not_connected') return { authenticated: false, auth_url: authUrl };
   if (view.state === 'reauthorization_required') {
     return { authenticated: false, auth_url: authUrl, reason: 'reauthorization_required' };
+  }
+  if (view.state === 'app_rejected') {
+    // Trakt rejects the app itself: nothing works with it, though every token is kept.
+    return { authenticated: false, auth_url: authUrl, reason: 'app_rejected', message: APP_REJECTED };
   }
   if (view.worksUntil) {
     // Trakt refused the refresh token; the access token works until it expires (or Trakt rejects it).

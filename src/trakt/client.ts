@@ -32,6 +32,23 @@ export const TRAKT_MAX_PAGE_LIMIT = 250;
 export const CLIENT_CREDENTIALS_REJECTED =
   'Trakt rejected the client credentials; check your Trakt client id and secret';
 
+/**
+ * Trakt answers 403 to every call made with the app's client id (and `invalid_client` to a refresh): the app
+ * was deleted (Trakt deleted free members' apps on 31 July 2026, trakt/trakt-api #897 and #902) or its client
+ * id is no longer valid. Fixed text, with the two ways out.
+ */
+export const APP_REJECTED =
+  'The Trakt app behind this connection no longer works (Trakt rejects its client id: the app was deleted or is ' +
+  'no longer valid). Your tokens are kept. Either create a new Trakt app, store its client id and secret with ' +
+  'POST /users/api-keys/ and authorize again at /trakt/authenticate/, or import your Trakt data export ' +
+  '(Settings → Data on trakt.tv) with POST /trakt/import/, which needs no app.';
+/** A 403 that is not Trakt's: an HTML page from the firewall in front of it. Never ends anything. */
+export const FIREWALL_REFUSED = "Trakt's firewall refused the request (HTTP 403); try again later";
+export const VIP_REQUIRED =
+  'Trakt requires a VIP account for this request (HTTP 426); details.upgrade_url links to the upgrade page';
+export const ACCOUNT_LIMIT =
+  "A Trakt account limit was exceeded (HTTP 420); the account's limits are listed in its Trakt settings";
+
 /** Grants are single-use: one attempt, no inline wait (see tokenRequest). */
 const GRANT_POLICY: Partial<RetryPolicy> = { maxAttempts: 1, maxInlineWaitSeconds: 0 };
 
@@ -41,6 +58,11 @@ const GRANT_POLICY: Partial<RetryPolicy> = { maxAttempts: 1, maxInlineWaitSecond
  */
 export function joinUrl(base: string, path: string): URL {
   return new URL(`${base.replace(/\/+$/, '')}${path}`);
+}
+
+/** An HTML page (a firewall's or a CDN's) rather than an API answer. */
+function isHtmlPage(response: Response, text: string): boolean {
+  return /text\/html/i.test(response.headers.get('Content-Type') ?? '') || /^\s*</.test(text);
 }
 
 /** The OAuth `error` field of an answer, or undefined when it is not a JSON object with one. */
@@ -172,9 +194,10 @@ export class TraktClient {
    * twice. Outcomes:
    * - 200 with a token set: success;
    * - 400 `{"error":"invalid_grant"}`: the only definitive "this grant is dead" (code `invalid_grant`);
-   * - any other 4xx but 429 (401/403, `invalid_client`, an HTML or non-JSON page from a WAF): the
-   *   client credentials were refused (code `client_credentials_rejected`) — nothing about the tokens;
-   * - a timeout, 429, 5xx, 52x, a lost connection or a garbled 200: transient, try again later.
+   * - any other 4xx but 429 from Trakt (401/403, `invalid_client`): the client credentials were refused
+   *   (code `client_credentials_rejected`) — nothing about the tokens;
+   * - an HTML page (a firewall in front of Trakt), a timeout, 429, 5xx, 52x, a lost connection or a
+   *   garbled 200: transient, try again later.
    */
   private async tokenRequest(body: Record<string, unknown>, invalidGrantMessage: string): Promise<TraktTokenResponse> {
     const response = await this.postAuth(
@@ -193,6 +216,12 @@ export class TraktClient {
     const error = parseOAuthError(text);
     if (response.status === 400 && error === 'invalid_grant') {
       throw new ApiError(400, invalidGrantMessage, { code: 'invalid_grant' });
+    }
+    // A firewall's page says nothing about the credentials or the tokens: transient, like an outage.
+    if (isHtmlPage(response, text)) {
+      throw new ApiError(503, FIREWALL_REFUSED.replace('403', String(response.status)), {
+        code: 'upstream_unavailable',
+      });
     }
     throw new ApiError(400, CLIENT_CREDENTIALS_REJECTED, {
       code: 'client_credentials_rejected',
@@ -278,9 +307,21 @@ export class TraktClient {
       await response.body?.cancel();
       throw new ApiError(401, 'Trakt token expired', { code: 'upstream_unauthorized' });
     }
-    if (response.status === 403) {
+    if (response.status === 403) throw await this.forbidden(response);
+    if (response.status === 426) {
+      const upgradeUrl = response.headers.get('X-Upgrade-URL');
       await response.body?.cancel();
-      throw new ApiError(502, 'Trakt rejected the client id (trakt-api-key); check your Trakt client credentials');
+      throw new ApiError(403, VIP_REQUIRED, {
+        code: 'trakt_vip_required',
+        details: {
+          trakt_status: 426,
+          ...(upgradeUrl && /^https:\/\//.test(upgradeUrl) ? { upgrade_url: upgradeUrl } : {}),
+        },
+      });
+    }
+    if (response.status === 420) {
+      await response.body?.cancel();
+      throw new ApiError(403, ACCOUNT_LIMIT, { code: 'trakt_account_limit', details: { trakt_status: 420 } });
     }
     if (response.status === 423) {
       await response.body?.cancel();
@@ -290,6 +331,47 @@ export class TraktClient {
     if (!response.ok) throw this.unexpected(response);
     const data = await readJson<T>(SERVICE, response);
     return { data, pagination: readPagination(response.headers) };
+  }
+
+  /**
+   * A 403 from the API host. Trakt's own (a JSON or empty body) refuses the client id: the app is gone
+   * (`trakt_app_rejected`). An HTML page is the firewall in front of Trakt: transient, it ends nothing.
+   */
+  private async forbidden(response: Response): Promise<ApiError> {
+    const text = await response.text().catch(() => '');
+    if (isHtmlPage(response, text)) {
+      return new ApiError(503, FIREWALL_REFUSED, { code: 'upstream_unavailable', retryAfter: 60 });
+    }
+    return new ApiError(403, APP_REJECTED, { code: 'trakt_app_rejected', details: { trakt_status: 403 } });
+  }
+
+  /**
+   * Whether Trakt still knows this client id, asked without a user token: the API checks `trakt-api-key`
+   * before the bearer, so a known app answers 401 and a deleted one 403. Undefined when the answer says
+   * neither (an outage, a firewall page). Used after a refresh answered `invalid_client`, which a wrong
+   * secret causes as well as a deleted app.
+   */
+  async clientIdAccepted(): Promise<boolean | undefined> {
+    let response: Response;
+    try {
+      response = await requestWithRetry(
+        SERVICE,
+        joinUrl(this.options.apiUrl, '/sync/last_activities').toString(),
+        { method: 'GET', headers: this.headers() },
+        { ...this.policy, maxAttempts: 1, maxInlineWaitSeconds: 0 },
+        this.deps,
+      );
+    } catch {
+      return undefined;
+    }
+    if (response.status === 401) {
+      await response.body?.cancel();
+      return true;
+    }
+    if (response.status === 403)
+      return (await this.forbidden(response)).code === 'trakt_app_rejected' ? false : undefined;
+    await response.body?.cancel();
+    return undefined;
   }
 
   private unexpected(response: Response): ApiError {

@@ -55,6 +55,9 @@ export const connectionRoutes = new Hono<AppEnv>()
     '/auth-status',
     describe({
       summary: 'Is the Trakt account connected?',
+      description:
+        'With `reason: "app_rejected"` Trakt rejects the app behind the connection (deleted, or its client id is no ' +
+        'longer valid): `message` gives the way out (a new app, or importing the data export). Tokens are kept.',
       responses: { 200: { description: 'Connection status', schema: authStatusOutput } },
     }),
     requireUser,

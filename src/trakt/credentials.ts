@@ -28,6 +28,10 @@ export async function resolveTraktCredentials(
   return traktCredentialsFrom(env, await readApiKeys(db, ring, userId, TRAKT_KEY_SERVICES));
 }
 
+export function isTraktKeyService(serviceName: string): boolean {
+  return (TRAKT_KEY_SERVICES as readonly string[]).includes(serviceName);
+}
+
 /** Credentials from keys already read (a sync reads all of a user's keys once). */
 export function traktCredentialsFrom(env: Env, keys: StoredApiKeys): TraktCredentials {
   if (keys.trakt?.serviceUserId) {

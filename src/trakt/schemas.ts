@@ -29,7 +29,9 @@ export const authStatusOutput = z.union([
   z.object({
     authenticated: z.literal(false),
     auth_url: z.string(),
-    reason: z.enum(['reauthorization_required', 'client_credentials_rejected']).optional(),
+    reason: z.enum(['reauthorization_required', 'client_credentials_rejected', 'app_rejected']).optional(),
+    /** With `app_rejected`: what happened and the way out. */
+    message: z.string().optional(),
   }),
 ]);
 export const authenticateOutput = z.object({ auth_url: z.string(), message: z.string() });

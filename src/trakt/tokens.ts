@@ -46,13 +46,15 @@ import {
 import { type Database, isoNow } from '../db/client';
 import { ApiError } from '../http/errors';
 import { observeRefresh } from '../observability/hooks';
-import { CLIENT_CREDENTIALS_REJECTED, type TraktClient } from './client';
+import { APP_REJECTED, CLIENT_CREDENTIALS_REJECTED, type TraktClient } from './client';
 import {
   BACKOFF_LEASE,
   beginDisconnect,
   type ConnectionState,
+  clearAppRejected,
   DISCONNECT_LEASE,
   deleteDisconnectingConnection,
+  markAppRejected,
   type NewTokenSet,
   publishRefreshedTokens,
   readConnection,
@@ -63,6 +65,7 @@ import {
   takeRefreshLease,
 } from './connections';
 import {
+  APP_REJECTED_RECHECK_MS,
   CURRENT_TOKEN_SET_TTL_SECONDS,
   isExpired,
   needsRefresh,
@@ -96,6 +99,8 @@ export type AccessToken = {
   version: number;
   /** Trakt refused the refresh token: this access token works until `expiresAt`, then authorize again. */
   reauthorizationRequiredSoon?: true;
+  /** The connection is marked as having its Trakt app rejected: a call that succeeds ends that. */
+  appRejected?: true;
 };
 
 const PURPOSE = 'trakt_tokens';
@@ -114,6 +119,9 @@ function reauthorizationRequired(): ApiError {
 }
 function credentialsRejected(): ApiError {
   return new ApiError(400, CLIENT_CREDENTIALS_REJECTED, { code: 'client_credentials_rejected' });
+}
+function appRejected(): ApiError {
+  return new ApiError(403, APP_REJECTED, { code: 'trakt_app_rejected' });
 }
 
 const clock = (ctx: TokenStoreContext) => (ctx.now ?? Date.now)();
@@ -218,6 +226,7 @@ function toAccessToken(loaded: Pick<LoadedSet, 'token' | 'row'>): AccessToken {
     expiresAt: isoNow(tokenExpiresAtMs(loaded.token)),
     version: loaded.row.tokenVersion,
     ...(loaded.row.status === 'refresh_rejected' ? { reauthorizationRequiredSoon: true as const } : {}),
+    ...(loaded.row.appRejectedAt ? { appRejected: true as const } : {}),
   };
 }
 
@@ -306,6 +315,7 @@ export async function getAccessToken(
     if (row.refreshLeaseId === BACKOFF_LEASE) {
       // A refresh failed recently: use the current token while it lasts, else ask to come back.
       if (stillValid) return toAccessToken(await loadTokenSet(ctx, row));
+      if (row.appRejectedAt) throw appRejected();
       if (row.credentialsRejectedAt) throw credentialsRejected();
       throw new ApiError(503, 'Trakt token refresh failed recently; try again shortly', {
         code: 'upstream_unavailable',
@@ -361,15 +371,19 @@ async function refreshWithLease(
       return toAccessToken({ token: current.token, row: { ...row, status: 'refresh_rejected' } });
     }
     // No verdict on the tokens (outage, lost answer, refused client credentials): keep them all and back off.
+    const credentialsRefused = error instanceof ApiError && error.code === 'client_credentials_rejected';
+    // `invalid_client` means a wrong secret as well as a deleted app; one call without a user token tells them apart.
+    const appGone = credentialsRefused && isInvalidClient(error) && (await client.clientIdAccepted()) === false;
     await recordRefreshFailure(ctx.db, ctx.userId, {
       leaseId: lease.leaseId,
       backoffUntil: now + refreshBackoffMs(row.refreshFailures + 1),
-      credentialsRejected: error instanceof ApiError && error.code === 'client_credentials_rejected',
+      credentialsRejected: credentialsRefused,
+      ...(appGone ? { appRejected: { recheckAt: now + APP_REJECTED_RECHECK_MS } } : {}),
       now,
     });
     observeRefresh(ctx.userId, 'transient_failure', error);
     if (lease.cause === 'margin' && oldTokenWorks) return toAccessToken(current);
-    throw error;
+    throw appGone ? appRejected() : error;
   }
 
   // Durable the moment Trakt answers: sealed into D1 in the statement that ends the lease, then copied to KV.
@@ -411,10 +425,16 @@ async function publishDurably(
   }
 }
 
+function isInvalidClient(error: ApiError): boolean {
+  return (error.details as { trakt_error?: unknown } | undefined)?.trakt_error === 'invalid_client';
+}
+
 /**
  * Runs `call` with a valid access token. If Trakt answers 401 anyway (revoked or expired early),
  * refreshes once — single-flight like any other refresh — and tries again. Pass the same
  * `session` to a series of calls (a sync's pages) to look the token up once, not per call.
+ * What the answer says about the app is recorded on the connection: a 403 from Trakt marks its app
+ * rejected (tokens kept, background syncs paused), and a success ends such a mark.
  */
 export async function withAccessToken<T>(
   ctx: TokenStoreContext,
@@ -423,12 +443,36 @@ export async function withAccessToken<T>(
 ): Promise<T> {
   session.token ??= await getAccessToken(ctx);
   try {
-    return await call(session.token.accessToken);
+    return await callNoting(ctx, call, session.token);
   } catch (error) {
     if (!(error instanceof ApiError) || error.code !== 'upstream_unauthorized') throw error;
     session.token = await getAccessToken(ctx, { staleVersion: session.token.version });
-    return call(session.token.accessToken);
+    return callNoting(ctx, call, session.token);
   }
+}
+
+async function callNoting<T>(
+  ctx: TokenStoreContext,
+  call: (accessToken: string) => Promise<T>,
+  token: AccessToken,
+): Promise<T> {
+  let result: T;
+  try {
+    result = await call(token.accessToken);
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'trakt_app_rejected') {
+      // Every time, so each failed daily check moves the next background sync a day on again.
+      const now = clock(ctx);
+      await markAppRejected(ctx.db, ctx.userId, now, now + APP_REJECTED_RECHECK_MS);
+      token.appRejected = true;
+    }
+    throw error;
+  }
+  if (token.appRejected) {
+    await clearAppRejected(ctx.db, ctx.userId, clock(ctx));
+    delete token.appRejected;
+  }
+  return result;
 }
 
 /**

@@ -18,6 +18,8 @@ import { describe, errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
 import { readStatsTimeZone, setStatsTimeZone } from '../readmodel/stats-zone';
+import { traktCredentialsChanged } from '../trakt/connections';
+import { isTraktKeyService } from '../trakt/credentials';
 import { deleteAccount } from './account-deletion';
 import { deleteApiKey, listApiKeys, saveApiKey } from './api-keys';
 import { requireUser } from './middleware';
@@ -236,7 +238,9 @@ export const usersRoutes = new Hono<AppEnv>()
     requireUser,
     validate('json', apiKeyInput),
     async (c) => {
-      const { created, apiKey } = await saveApiKey(c.var.db, await keyRing(c.env), c.var.userId, c.req.valid('json'));
+      const input = c.req.valid('json');
+      const { created, apiKey } = await saveApiKey(c.var.db, await keyRing(c.env), c.var.userId, input);
+      if (isTraktKeyService(input.service_name)) await traktCredentialsChanged(c.var.db, c.var.userId, Date.now());
       return c.json(apiKey satisfies ApiKeyOutput, created ? 201 : 200);
     },
   )
@@ -264,6 +268,7 @@ export const usersRoutes = new Hono<AppEnv>()
       if (!(await deleteApiKey(c.var.db, c.var.userId, service_name))) {
         throw new ApiError(404, `No API key stored for "${service_name}"`);
       }
+      if (isTraktKeyService(service_name)) await traktCredentialsChanged(c.var.db, c.var.userId, Date.now());
       return c.body(null, 204);
     },
   );

@@ -108,6 +108,10 @@ byId('signout').addEventListener('click', () => {
 const REASONS: Record<string, string> = {
   reauthorization_required: 'Trakt no longer accepts this connection: connect again.',
   client_credentials_rejected: 'Trakt rejected the app credentials (client id or secret): check them.',
+  app_rejected:
+    'The Trakt app behind this connection no longer works (Trakt deleted it or rejects its client id). ' +
+    'Create a new Trakt app, store its client id and secret, and connect again; or import your Trakt data ' +
+    'export, which needs no app. Your stored history and tokens are kept.',
   not_connected: 'Not connected to Trakt yet.',
 };
 

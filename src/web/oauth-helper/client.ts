@@ -16,7 +16,13 @@ const TOKEN_KEY = 'trakt-oauth-helper.access';
 const STATE_KEY = 'trakt-oauth-helper.state';
 
 /** What the page reads from GET /trakt/auth-status/ (both of its answer shapes, flattened). */
-type AuthStatus = { authenticated?: boolean; token_expired?: boolean; expires_at?: string; reason?: string };
+type AuthStatus = {
+  authenticated?: boolean;
+  token_expired?: boolean;
+  expires_at?: string;
+  reason?: string;
+  message?: string;
+};
 type ErrorFields = { error?: unknown; details?: unknown };
 /** A response as the page sees it: the fields of `Body` are checked at run time before use. */
 type Reply<Body> = { ok: boolean; status: number; data: (Partial<Body> & ErrorFields) | null };
@@ -146,6 +152,8 @@ async function refreshStatus(): Promise<void> {
     $('expiry').dataset.expiresAt = r.data.expires_at;
   } else {
     setStatus('disconnected', isString(r.data.reason) ? `not connected (${r.data.reason})` : 'not connected', '');
+    // app_rejected: the API's fixed text saying the app behind the connection no longer works, and the way out.
+    if (isString(r.data.message)) say('fail', r.data.message);
   }
 }
 
