@@ -125,13 +125,20 @@ describe('limiter maths', () => {
   });
 });
 
-describe('a Trakt 429 pauses the whole app', () => {
+// A 429 from Trakt itself is one user's limit and holds only that user (test/trakt-user-rate-limit.test.ts).
+describe("Cloudflare's 429 in front of Trakt (it limits the deployment's address) pauses the whole app", () => {
   it('defers every sync of the 429ed Trakt app, spending no retry; both finish after the pause', async () => {
     const app = await createTraktApp(sim);
     const first = await connectedUser(sim, { movies: 2, shows: 0 }, { app });
     const second = await connectedUser(sim, { movies: 3, shows: 0 }, { app });
     await sim.clearRequests();
-    await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 1, kind: '429', retry_after: 120 });
+    await sim.addFault({
+      match: { path_prefix: '/sync/last_activities' },
+      times: 1,
+      kind: 'html_error',
+      status: 429,
+      retry_after: 120,
+    });
     const send = vi.spyOn(env.SYNC_QUEUE, 'send');
     const start = clock.now();
 

@@ -277,7 +277,7 @@ describe('metrics (fake Analytics Engine binding)', () => {
     });
     expect(res.status).toBe(429);
     expect(metrics.of('upstream').map((p) => p.blobs)).toEqual([['Trakt', 'api.trakt.sim.test', '429']]);
-    expect(metrics.of('sync').map((p) => p.blobs)).toEqual([['failed', 'rate_limited', 'movies', 'request']]);
+    expect(metrics.of('sync').map((p) => p.blobs)).toEqual([['failed', 'user_rate_limited', 'movies', 'request']]);
   });
 
   it('writes refresh, cron and queue points; nothing at all without the binding', async () => {

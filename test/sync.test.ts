@@ -205,7 +205,6 @@ describe('failures mid-sync', () => {
   ])(
     '%s on page 3 of 5: clear error, the 2 pages before it kept with their cursor, next sync resumes there',
     async (_name, fault, status, message) => {
-      // A 429 pauses the app's Trakt limiter until Retry-After: the test moves the limiter's clock past it.
       const pacing = installVirtualPacingClock();
       onTestFinished(pacing.restore);
       // 1,100 plays at the 250-per-page limit the sync sends: history has 5 pages, and page 3 fails.
@@ -230,9 +229,15 @@ describe('failures mid-sync', () => {
       expect(cursor.endAt).toBe(oldestStored!.at);
 
       await sim.clearFaults();
-      pacing.advanceBy(Number(failed.headers.get('Retry-After') ?? 0) * 1000);
+      // A 429 holds the user's calls until Retry-After: the test moves the limiter's clock and the API's past it.
+      const waitMs = Number(failed.headers.get('Retry-After') ?? 0) * 1000;
+      pacing.advanceBy(waitMs);
       await sim.clearRequests();
-      const retried = await call('GET', '/trakt/fetch-latest-movies/', { token: big.access });
+      const realNow = Date.now;
+      Date.now = () => realNow() + waitMs;
+      const retried = await call('GET', '/trakt/fetch-latest-movies/', { token: big.access }).finally(() => {
+        Date.now = realNow;
+      });
       expect(retried.status).toBe(200);
       await expectMatchesTrakt(big.id, big.traktUsername);
       const history = (await sim.requests()).filter((r) => r.path === '/sync/history/movies');

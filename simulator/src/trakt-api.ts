@@ -6,7 +6,8 @@
  *
  * Header checks, in order: unknown/missing `trakt-api-key` → 403; `trakt-api-version` other
  * than `2` → 400; missing/unknown/expired/revoked bearer, or one issued to another app than the
- * `trakt-api-key` names → 401; over the GET limit → 429.
+ * `trakt-api-key` names → 401; over the per-user GET limit → 429. Every authenticated GET answer carries
+ * `X-Ratelimit` ({name, period, limit, remaining, until}).
  */
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import type { SimEnv } from './env';
@@ -78,27 +79,28 @@ export function traktApiRoutes(ctx: SimContext): Hono<SimEnv> {
       return c.json({ error: 'invalid_token', error_description: 'The access token is invalid' }, 401);
     }
     if (c.req.method === 'GET') {
+      // Per user, whichever token or app sends the request; every answer says where the window stands.
       const now = ctx.now();
       const windowSeconds = state.config.trakt_window_seconds;
       const decision = takeFromWindow(
-        state.traktWindows.get(record.accessToken),
+        state.traktWindows.get(record.username),
         now,
         state.config.trakt_get_limit,
         windowSeconds * 1000,
       );
-      state.traktWindows.set(record.accessToken, decision.state);
+      state.traktWindows.set(record.username, decision.state);
+      c.header(
+        'X-Ratelimit',
+        JSON.stringify({
+          name: 'AUTHED_API_GET_LIMIT',
+          period: windowSeconds,
+          limit: state.config.trakt_get_limit,
+          remaining: decision.remaining,
+          until: iso(decision.resetAt),
+        }),
+      );
       if (!decision.allowed) {
         c.header('Retry-After', String(decision.retryAfterSeconds));
-        c.header(
-          'X-Ratelimit',
-          JSON.stringify({
-            name: 'AUTHED_API_GET_LIMIT',
-            period: windowSeconds,
-            limit: state.config.trakt_get_limit,
-            remaining: 0,
-            until: iso(decision.resetAt),
-          }),
-        );
         return c.json({ error: 'rate_limit_exceeded', error_description: 'Rate Limit Exceeded' }, 429);
       }
     }

@@ -17,6 +17,8 @@ export type ErrorCode =
   | 'client_credentials_rejected'
   | 'reauthorization_required'
   | 'rate_limited'
+  /** An upstream's limit for this user only (Trakt's per-user GET limit): the user's work waits, nobody else's. */
+  | 'user_rate_limited'
   | 'upstream_unavailable'
   | 'upstream_invalid_response'
   | 'upstream_unauthorized'
@@ -64,7 +66,10 @@ export class ApiError extends Error {
   /** Worth retrying later without user action (rate limits, upstream outages, garbled responses). */
   get transient(): boolean {
     return (
-      this.code === 'rate_limited' || this.code === 'upstream_unavailable' || this.code === 'upstream_invalid_response'
+      this.code === 'rate_limited' ||
+      this.code === 'user_rate_limited' ||
+      this.code === 'upstream_unavailable' ||
+      this.code === 'upstream_invalid_response'
     );
   }
 }

@@ -106,7 +106,7 @@ export async function handleSyncMessage(
         return 'skipped_needs_action';
       }
       // A rate limit (ours or Trakt's) is not a failure: come back later without spending a retry.
-      if (error.code === 'rate_limited' && error.retryAfter !== undefined) {
+      if ((error.code === 'rate_limited' || error.code === 'user_rate_limited') && error.retryAfter !== undefined) {
         if (await deferMessage(env.SYNC_QUEUE, message, error.retryAfter)) return 'deferred';
         message.retry({ delaySeconds: error.retryAfter });
         return 'retry';

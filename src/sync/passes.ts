@@ -124,6 +124,8 @@ async function fetchOne<T extends z.ZodType>(
     const sent = client.requests - sentBefore;
     chunk.traktRequests += sent;
     chunk.requestsLeft -= Math.max(1, sent);
+    // Trakt's per-user window (X-Ratelimit): stop while the user's interactive reserve is left (trakt/rate-limit.ts).
+    chunk.requestsLeft = Math.min(chunk.requestsLeft, client.userCallsLeft(chunk.now()));
   }
   const { data, pagination } = answer;
   const parsed = schema.safeParse(data);

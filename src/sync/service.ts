@@ -104,8 +104,8 @@ export type SyncOptions = {
   /** Overrides of SYNC_PAGES_PER_RUN / SYNC_SUBREQUEST_BUDGET (tests, benchmarks). */
   pagesPerRun?: number;
   subrequestBudget?: number;
-  /** Sends the continuation; defaults to SYNC_QUEUE. */
-  enqueue?: (message: ContinuationMessage) => Promise<void>;
+  /** Sends the continuation (after `delaySeconds`); defaults to SYNC_QUEUE. */
+  enqueue?: (message: ContinuationMessage, delaySeconds: number) => Promise<void>;
 };
 
 /** Reads every API key the chunk and its enrichment need, once (the Trakt app's credentials, the TMDB key). */
@@ -251,10 +251,14 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
       kinds: unfinished,
       expect,
     };
+    // Stopped to keep the user's Trakt window (X-Ratelimit) from running out: continue when it resets.
+    const delaySeconds = (await ctx.client()).userBudgetWaitSeconds(now());
     const enqueue =
-      options.enqueue ?? ((body: ContinuationMessage) => env.SYNC_QUEUE.send(body, { contentType: 'json' }));
+      options.enqueue ??
+      ((body: ContinuationMessage, delay: number) =>
+        env.SYNC_QUEUE.send(body, { contentType: 'json', ...(delay > 0 ? { delaySeconds: delay } : {}) }));
     try {
-      await enqueue(message);
+      await enqueue(message, delaySeconds);
     } catch (error) {
       // The cron's next claim of this user continues the pass from its stored cursor.
       log.error('sync_continuation_enqueue_failed', { user_id: userId, ...describeError(error) });

@@ -9,6 +9,7 @@ import { traktGate } from '../pacing/gate';
 import {
   countedFetch,
   defaultDeps,
+  parseRetryAfter,
   type RequestCount,
   type RetryPolicy,
   readJson,
@@ -17,6 +18,7 @@ import {
   type UpstreamDeps,
 } from '../upstream/policy';
 import { USER_AGENT } from '../version';
+import { backgroundCallsLeft, parseRateLimit, secondsUntilReset, type UserRateLimit } from './rate-limit';
 import {
   deviceCodeResponse,
   type Pagination,
@@ -112,8 +114,18 @@ export class TraktClient {
   /** HTTP requests sent (retries included); no cap of its own: a sync chunk budgets its pages on `requests`. */
   private readonly count: RequestCount = { sent: 0, max: Number.POSITIVE_INFINITY };
 
+  /** The user's rate-limit window as Trakt's last answer described it (`X-Ratelimit`). */
+  private userLimit?: UserRateLimit;
+
   constructor(private readonly options: TraktClientOptions) {
-    this.policy = { maxAttempts: 3, baseDelayMs: 250, maxInlineWaitSeconds: 5, timeoutMs: 10_000, ...options.policy };
+    this.policy = {
+      maxAttempts: 3,
+      baseDelayMs: 250,
+      maxInlineWaitSeconds: 5,
+      timeoutMs: 10_000,
+      classify429: (response, now) => this.classify429(response, now),
+      ...options.policy,
+    };
     const base = { ...defaultDeps(), ...options.deps };
     this.deps = { ...base, fetch: countedFetch(base.fetch, this.count, SERVICE) };
   }
@@ -143,6 +155,33 @@ export class TraktClient {
 
   get clientId(): string {
     return this.options.credentials.clientId;
+  }
+
+  /**
+   * A 429 from Trakt itself (JSON, usually with `X-Ratelimit`) is a per-user limit (GETs: 500 per 5 minutes;
+   * POSTs: 1 per second): only this user's calls wait, until the window's `until`. Cloudflare's HTML
+   * rate-limit page in front of Trakt (no `X-Ratelimit`, Retry-After 300) limits the deployment's address:
+   * the whole app pauses.
+   */
+  private classify429(response: Response, now: number) {
+    const known = parseRateLimit(response.headers.get('X-Ratelimit'));
+    const json = /json/i.test(response.headers.get('Content-Type') ?? '');
+    if (!known && !json) return { scope: 'app' as const };
+    if (known) this.userLimit = { ...known, remaining: 0 };
+    // Retry-After is relative, so no clock skew between Trakt and this Worker can stretch or cut the wait.
+    const retryAfter = response.headers.get('Retry-After');
+    const seconds = retryAfter || !known ? parseRetryAfter(retryAfter, now) : secondsUntilReset(known, now);
+    return { scope: 'caller' as const, retryAfterSeconds: seconds };
+  }
+
+  /** GETs background work may still send in the user's current window (the interactive reserve kept back). */
+  userCallsLeft(now = Date.now()): number {
+    return backgroundCallsLeft(this.userLimit, now);
+  }
+
+  /** Seconds until the user's window ends, when background work has used its share of it; else 0. */
+  userBudgetWaitSeconds(now = Date.now()): number {
+    return this.userCallsLeft(now) <= 0 ? secondsUntilReset(this.userLimit, now) : 0;
   }
 
   /** The browser URL that starts authorization, with its PKCE challenge (S256; the verifier stays with the state). */
@@ -270,7 +309,9 @@ export class TraktClient {
         { maxInlineWaitSeconds: 0, maxAttempts: 1, pauseOn429: false },
       );
     } catch (error) {
-      if (error instanceof ApiError && error.code === 'rate_limited') return { status: 'slow_down' };
+      if (error instanceof ApiError && (error.code === 'rate_limited' || error.code === 'user_rate_limited')) {
+        return { status: 'slow_down' };
+      }
       throw error;
     }
     if (response.status === 200)
@@ -303,6 +344,7 @@ export class TraktClient {
       this.policy,
       this.deps,
     );
+    this.userLimit = parseRateLimit(response.headers.get('X-Ratelimit')) ?? this.userLimit;
     if (response.status === 401) {
       await response.body?.cancel();
       throw new ApiError(401, 'Trakt token expired', { code: 'upstream_unauthorized' });

@@ -287,6 +287,18 @@ export async function markAppRejected(db: Database, userId: number, now: number,
     .where(and(byUser(userId), inArray(traktConnections.status, [...USABLE_STATUSES])));
 }
 
+/**
+ * Trakt answered the user's call with its per-user 429: the user's API calls wait until `untilMs` (checked
+ * before each call, so nothing is sent into a window that is known to be spent). Never moves it earlier.
+ */
+export async function recordUserRateLimit(db: Database, userId: number, untilMs: number): Promise<void> {
+  const until = isoNow(untilMs);
+  await db
+    .update(traktConnections)
+    .set({ rateLimitedUntil: sql`max(coalesce(${traktConnections.rateLimitedUntil}, ''), ${until})` })
+    .where(byUser(userId));
+}
+
 /** A call with the app succeeded again: the rejection is over (background syncs resume on their schedule). */
 export async function clearAppRejected(db: Database, userId: number, now: number): Promise<void> {
   await db

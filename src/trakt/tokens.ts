@@ -60,6 +60,7 @@ import {
   readConnection,
   readConnectionState,
   recordRefreshFailure,
+  recordUserRateLimit,
   saveConnection,
   setConnectionStatus,
   takeRefreshLease,
@@ -101,6 +102,8 @@ export type AccessToken = {
   reauthorizationRequiredSoon?: true;
   /** The connection is marked as having its Trakt app rejected: a call that succeeds ends that. */
   appRejected?: true;
+  /** Trakt's per-user limit holds the user's API calls until then (ms since the epoch). */
+  rateLimitedUntil?: number;
 };
 
 const PURPOSE = 'trakt_tokens';
@@ -119,6 +122,12 @@ function reauthorizationRequired(): ApiError {
 }
 function credentialsRejected(): ApiError {
   return new ApiError(400, CLIENT_CREDENTIALS_REJECTED, { code: 'client_credentials_rejected' });
+}
+function userRateLimited(retryAfter: number): ApiError {
+  return new ApiError(429, `Trakt rate limit reached; retry after ${retryAfter} seconds`, {
+    code: 'user_rate_limited',
+    retryAfter,
+  });
 }
 function appRejected(): ApiError {
   return new ApiError(403, APP_REJECTED, { code: 'trakt_app_rejected' });
@@ -227,6 +236,7 @@ function toAccessToken(loaded: Pick<LoadedSet, 'token' | 'row'>): AccessToken {
     version: loaded.row.tokenVersion,
     ...(loaded.row.status === 'refresh_rejected' ? { reauthorizationRequiredSoon: true as const } : {}),
     ...(loaded.row.appRejectedAt ? { appRejected: true as const } : {}),
+    ...(loaded.row.rateLimitedUntil ? { rateLimitedUntil: Date.parse(loaded.row.rateLimitedUntil) } : {}),
   };
 }
 
@@ -456,10 +466,17 @@ async function callNoting<T>(
   call: (accessToken: string) => Promise<T>,
   token: AccessToken,
 ): Promise<T> {
+  const waitMs = (token.rateLimitedUntil ?? 0) - clock(ctx);
+  if (waitMs > 0) throw userRateLimited(Math.ceil(waitMs / 1000)); // the window is known to be spent: send nothing
   let result: T;
   try {
     result = await call(token.accessToken);
   } catch (error) {
+    if (error instanceof ApiError && error.code === 'user_rate_limited' && error.retryAfter !== undefined) {
+      // Trakt's per-user 429: this user's calls (every isolate's) wait until the window ends; nobody else's.
+      token.rateLimitedUntil = clock(ctx) + error.retryAfter * 1000;
+      await recordUserRateLimit(ctx.db, ctx.userId, token.rateLimitedUntil);
+    }
     if (error instanceof ApiError && error.code === 'trakt_app_rejected') {
       // Every time, so each failed daily check moves the next background sync a day on again.
       const now = clock(ctx);
