@@ -416,7 +416,10 @@ describe('a key missing from ENCRYPTION_KEYS', () => {
     await sim.setSession(b.traktUsername);
     const auth = await call('GET', '/trakt/authenticate/', { token: b.access });
     const redirect = await sim.authorize(auth.body.auth_url);
-    const callback = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`);
+    const callback = await call('POST', '/trakt/oauth-callback/', {
+      token: b.access,
+      json: { code: redirect.code, state: redirect.state },
+    });
     expect(callback.status).toBe(200);
     expect((await connection(b.id)).status).toBe('active');
     expect((await call('GET', '/trakt/watching/', { token: b.access })).status).toBe(200);
