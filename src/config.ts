@@ -26,7 +26,23 @@ export const REGISTRATION_WINDOW_MS = 60 * 60 * 1000;
 export const PBKDF2_ITERATIONS = 100_000;
 export const PBKDF2_SALT_BYTES = 16;
 
+/** Every request body but the import routes' below. */
 export const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * `POST /trakt/import/`: Trakt's export ZIP as downloaded. A 100,000-play export (Trakt's cap) is tens
+ * of MB of JSON, a few MB zipped; the other files of the export (ratings, lists) ride along.
+ */
+export const MAX_IMPORT_ZIP_BYTES = 32 * 1024 * 1024;
+/** `POST /trakt/import/history/`: 1,000 export items are about 350 KB; room for long titles and extra ids. */
+export const MAX_IMPORT_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * An export whose history files declare at most this many bytes uncompressed (about 1,000 plays) is
+ * imported within the request (200); a larger one continues in the background, one file per
+ * invocation (202).
+ */
+export const INLINE_IMPORT_BYTES = 512 * 1024;
+/** A queued or running import that has not moved for this long no longer blocks a new upload. */
+export const IMPORT_STALE_MS = 60 * 60 * 1000;
 
 export const OAUTH_STATE_TTL_SECONDS = 10 * 60;
 

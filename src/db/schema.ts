@@ -566,3 +566,30 @@ export const resealProgress = sqliteTable('reseal_progress', {
   unresealable: integer(),
   updatedAt: text().notNull(),
 });
+
+/**
+ * The latest import of Trakt's data export per user (migration 0013; owned by src/import/imports.ts).
+ * `status`: `queued`, `running`, `done` or `failed`. `files`: JSON array, one element per history file
+ * of the ZIP (`ImportFile` in src/import/imports.ts). `objectKey`: the archive in the IMPORTS R2
+ * bucket while a background import runs.
+ */
+export const traktImports = sqliteTable(
+  'trakt_imports',
+  {
+    id: text().primaryKey(),
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    status: text().notNull(),
+    files: text().notNull(),
+    playsSeen: integer().notNull().default(0),
+    playsAdded: integer().notNull().default(0),
+    playsSkipped: integer().notNull().default(0),
+    error: text(),
+    objectKey: text(),
+    createdAt: text().notNull(),
+    updatedAt: text().notNull(),
+    finishedAt: text(),
+  },
+  (t) => [uniqueIndex('trakt_imports_user_unique').on(t.userId)],
+);

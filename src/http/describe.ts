@@ -37,6 +37,11 @@ export type RouteContract = {
   /** Defaults to the first path segment (`users`, `trakt`, …). */
   tag?: string;
   /**
+   * A request body that is not JSON (documented here, since no `validate()` schema describes it), e.g.
+   * `{ contentType: 'application/zip', description: "Trakt's export ZIP" }`.
+   */
+  requestBody?: { contentType: string; description: string };
+  /**
    * Success and route-specific error responses. 400 (validation), 401 (JWT) and the generic
    * error response are added by the generator.
    */

@@ -9,6 +9,7 @@
  * After a sync chunk, the titles it touched are queued for enrichment (src/tmdb/runner.ts).
  * A `{"task": "reseal"}` message on `trakt-sync` is one step of the key rotation's re-encryption
  * (src/rotation/reseal.ts), sent by the cron, in an invocation of its own.
+ * `trakt-import`: one history file of an uploaded Trakt export per message (jobs/imports.ts).
  */
 import { database } from '../db/client';
 import { ApiError } from '../http/errors';
@@ -20,6 +21,7 @@ import { recordSyncGaveUp } from '../sync/state';
 import { enrichAfterSync } from '../tmdb/runner';
 import { deferMessage, retryDelaySeconds } from './deferral';
 import { ENRICH_QUEUE_NAME, handleEnrichMessage } from './enrichment';
+import { handleImportMessage, IMPORT_QUEUE_NAME } from './imports';
 import type { SyncMessage } from './scheduled';
 
 export { retryDelaySeconds } from './deferral';
@@ -114,6 +116,11 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, c
       await handleDeadLetter(env, message);
       observeQueueMessage(batch.queue, message, 'dead_lettered');
     }
+    return;
+  }
+  if (batch.queue === IMPORT_QUEUE_NAME) {
+    for (const message of batch.messages)
+      observeQueueMessage(batch.queue, message, await handleImportMessage(env, message));
     return;
   }
   if (batch.queue === ENRICH_QUEUE_NAME) {

@@ -48,6 +48,19 @@ export async function readStoredPlays(
     );
 }
 
+/** Which of the given Trakt history ids the user already has as plays (one indexed probe per id). */
+export async function readStoredHistoryIds(db: Database, userId: number, historyIds: readonly number[]) {
+  const found = new Set<number>();
+  for (const ids of chunk(historyIds)) {
+    const rows = await db.all<{ id: number }>(
+      sql`SELECT history_id AS id FROM plays WHERE user_id = ${userId}
+        AND history_id IN (SELECT value FROM json_each(${json(ids)}))`,
+    );
+    for (const row of rows) found.add(row.id);
+  }
+  return found;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Plays
 
