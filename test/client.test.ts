@@ -112,4 +112,29 @@ describe('src/client.ts (hono/client)', () => {
     const history = await (await api.api.trakt['watch-history'].$get({ query: { type: 'shows' } })).json();
     expect('history' in history && history.history.every((h) => h.trakt_id === traktId)).toBe(true);
   });
+
+  it("imports Trakt's export: the ZIP, the latest import and a batch, typed", async () => {
+    await sim.createAccount({ username: 'client_exporter', movies: 3, shows: 1 });
+    const zip = await sim.exportZip('client_exporter');
+    const user = await connectedUser(sim, { movies: 1, shows: 0 });
+    const api = historyClient(BASE, { token: user.access, fetch: workerFetch });
+    // A raw body goes in `init`; headers go in `headers`, where they join the client's Authorization.
+    const uploaded = await api.trakt.import.$post(undefined, {
+      headers: { 'Content-Type': 'application/zip' },
+      init: { body: zip as Uint8Array<ArrayBuffer> },
+    });
+    expect(uploaded.status).toBe(200);
+    const latest = await (await api.trakt.import.$get()).json();
+    expect('import' in latest && latest.import.status).toBe('done');
+    expect('import' in latest && latest.import.files[0]?.name).toBe('watched-history-1.json');
+    const item = {
+      id: 42,
+      watched_at: '2024-02-03T04:05:06.000Z',
+      action: 'watch',
+      type: 'movie' as const,
+      movie: { title: 'Typed', year: 1999, ids: { trakt: 4242 } },
+    };
+    const batch = await (await api.trakt.import.history.$post({ json: [item] })).json();
+    expect(batch).toEqual({ added: 1, skipped: 0 });
+  });
 });

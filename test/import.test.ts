@@ -13,14 +13,13 @@ import { IMPORT_MAX_ATTEMPTS } from '../src/import/service';
 import { readZipDirectory } from '../src/import/zip';
 import { call, expectError, registerAndLogin } from './support/api';
 import { drainEnrichQueue, enrichQueue } from './support/enrich-queue';
-import { captureImportQueue, deliverImportMessage, drainImportQueue, importQueue } from './support/import-queue';
+import { deliverImportMessage, drainImportQueue, importQueue } from './support/import-queue';
 import { connectedUser } from './support/trakt';
 import { lieAboutSize, zipOf } from './support/zips';
 
 let sim: Simulator;
 beforeEach(() => {
   sim = installSimulator();
-  captureImportQueue();
 });
 afterEach(() => {
   vi.restoreAllMocks();

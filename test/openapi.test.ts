@@ -10,6 +10,7 @@
 
 import { exports } from 'cloudflare:workers';
 import { Validator } from '@cfworker/json-schema';
+import { zipSync } from 'fflate';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
 import { createApp } from '../src/app';
@@ -214,6 +215,30 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
   add('DELETE /trakt/auth', await call('DELETE', '/trakt/auth/', { token: access })); // nothing left
   add('POST /trakt/device/code', await call('POST', '/trakt/device/code/', { token: user.access })); // 200 again
   add('DELETE /trakt/history', await call('DELETE', '/trakt/history/', { token: user.access })); // 204
+
+  // Importing Trakt's export: a small ZIP (200), a larger one (202), refusals; the latest import; batches.
+  const importer = await registerAndLogin();
+  const asZip = (body: Uint8Array | string, type = 'application/zip') =>
+    call('POST', '/trakt/import/', { token: importer.access, body, headers: { 'Content-Type': type } });
+  add('GET /trakt/import', await call('GET', '/trakt/import/', { token: importer.access })); // 404
+  const small = await sim.exportZip(user.traktUsername);
+  add('POST /trakt/import', await asZip(small)); // 200
+  add('GET /trakt/import', await call('GET', '/trakt/import/', { token: importer.access }));
+  add('POST /trakt/import', await asZip('not a zip')); // 400
+  add('POST /trakt/import', await asZip(small, 'text/plain')); // 415
+  const large = zipSync({ 'watched-history-1.json': new TextEncoder().encode(`[${' '.repeat(600_000)}]`) });
+  add('POST /trakt/import', await asZip(large)); // 202
+  add('POST /trakt/import', await asZip(large)); // 409
+  const item = {
+    id: 1,
+    watched_at: '2024-01-01T00:00:00.000Z',
+    action: 'watch',
+    type: 'movie',
+    movie: { title: 'A movie', year: 2000, ids: { trakt: 1 } },
+  };
+  const batch = (json: unknown) => call('POST', '/trakt/import/history/', { token: importer.access, json });
+  add('POST /trakt/import/history', await batch([item]));
+  add('POST /trakt/import/history', await batch([{ ...item, type: 'person' }])); // 400
 
   // Account routes, on a user of their own (they revoke sessions and delete the account).
   const owner = await registerAndLogin();
