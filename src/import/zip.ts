@@ -31,11 +31,10 @@ export type ZipErrorKind = 'not_zip' | 'corrupt' | 'unsupported' | 'too_large';
 
 /** Why an archive or entry cannot be read; `too_large` when it declares or inflates past a limit. */
 export class ZipError extends Error {
-  constructor(
-    readonly kind: ZipErrorKind,
-    message: string,
-  ) {
+  readonly kind: ZipErrorKind;
+  constructor(kind: ZipErrorKind, message: string) {
     super(message);
+    this.kind = kind;
     this.name = 'ZipError';
   }
 }

@@ -8,6 +8,7 @@ import { Api, ApiFailure, loadSession } from './browser/api';
 import { calendarHeatmap, monthChart, weekdayHourGrid } from './browser/chart-svg';
 import { episodeCode, relativeTime } from './browser/charts';
 import { byId, fill, h } from './browser/dom';
+import { setupExportImport } from './browser/export-import';
 import type {
   HistoryItem,
   SeasonsEpisodes,
@@ -513,6 +514,10 @@ async function openShow(traktId: number, title: string, opener: HTMLElement): Pr
 }
 
 byId('show-close').addEventListener('click', () => byId<HTMLDialogElement>('show-dialog').close());
+
+// ---------- import of a Trakt export (./browser/export-import.ts) ----------
+
+setupExportImport(api, () => Promise.all([refreshConnection(), refreshStats(), resetGrid()]));
 
 // ---------- start ----------
 

@@ -77,6 +77,19 @@ export function DashboardBody(props: { registrationOpen: boolean }) {
                 Sync now
               </button>
             </section>
+            <section id="import" aria-labelledby="import-heading" class="panel">
+              <h2 id="import-heading">Import a Trakt export</h2>
+              <p class="muted">
+                No Trakt app needed: download your data on trakt.tv (Settings → Data → Export) and choose the ZIP. It is
+                unzipped here; only the watch history is sent. Importing again adds only new plays.
+              </p>
+              <label>
+                <span>Export ZIP</span>
+                <input id="import-file" type="file" accept=".zip,application/zip" />
+              </label>
+              <progress id="import-progress" hidden aria-label="Import progress"></progress>
+              <p id="import-status" role="status" aria-live="polite"></p>
+            </section>
           </div>
 
           <section id="stats" aria-labelledby="stats-heading">
