@@ -8,6 +8,7 @@
  *   npm run bench -- --no-write   # both, print only
  *   npm run bench -- --skip-throughput
  *   npm run bench -- --fleet-only       # only bench/fleet.bench.test.ts and its section
+ *   npm run bench -- --import-only      # only bench/import.bench.test.ts and its section
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -27,6 +28,7 @@ import {
   type SyncRow,
   throughputTable,
 } from './format.ts';
+import { IMPORT_END, IMPORT_START, type ImportFigures, importSection } from './import-format.ts';
 import { runThroughput, type ThroughputResult } from './throughput.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -175,15 +177,24 @@ function figures(
 }
 
 const fleetOnly = args.has('--fleet-only');
-const bench = await runWorkerdBench(fleetOnly ? ['bench/fleet.bench.test.ts'] : []);
-const crons = [bench.cron_25000, bench.cron_100000] as Array<CronFigures | undefined>;
-const fleetModel = bench.fleet_model as FleetModelFigures | undefined;
-if (crons.some((c) => !c) || !fleetModel) throw new Error('the fleet benchmarks printed no figures');
-// Production limits (the wrangler.toml defaults), as the model used.
-const sections: Array<[string, string, string]> = [
-  [FLEET_START, FLEET_END, fleetSection(crons as CronFigures[], fleetModel, { trakt: 15, tmdb: 35 })],
-];
+const importOnly = args.has('--import-only');
+const bench = await runWorkerdBench(
+  fleetOnly ? ['bench/fleet.bench.test.ts'] : importOnly ? ['bench/import.bench.test.ts'] : [],
+);
+const sections: Array<[string, string, string]> = [];
+if (!importOnly) {
+  const crons = [bench.cron_25000, bench.cron_100000] as Array<CronFigures | undefined>;
+  const fleetModel = bench.fleet_model as FleetModelFigures | undefined;
+  if (crons.some((c) => !c) || !fleetModel) throw new Error('the fleet benchmarks printed no figures');
+  // Production limits (the wrangler.toml defaults), as the model used.
+  sections.push([FLEET_START, FLEET_END, fleetSection(crons as CronFigures[], fleetModel, { trakt: 15, tmdb: 35 })]);
+}
 if (!fleetOnly) {
+  const imported = bench.import as ImportFigures | undefined;
+  if (!imported) throw new Error('the import benchmark printed no figures');
+  sections.push([IMPORT_START, IMPORT_END, importSection(imported)]);
+}
+if (!fleetOnly && !importOnly) {
   const large = bench.large as LargeData | undefined;
   const tmdb = bench.tmdb as TmdbData | undefined;
   const chunked = bench.chunked as ChunkedData | undefined;
