@@ -77,7 +77,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     file,
     api: (parsed.values.api ?? DEFAULT_API).replace(/\/+$/, ''),
     user: parsed.values.user,
-    password: parsed.values.password ?? process.env.IMPORT_PASSWORD,
+    password: parsed.values.password ?? (process.env.IMPORT_PASSWORD || undefined),
   };
 }
 

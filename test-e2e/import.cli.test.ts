@@ -77,6 +77,7 @@ describe('npm run import', () => {
 
     // The password asked on stdin (not echoed when it is a terminal; here a pipe).
     const again = await cli([path, '--user', user.username], `${user.password}\n`);
+    expect(again.stderr).toBe('');
     expect(again.code).toBe(0);
     expect(again.stdout).toContain('API password: ');
     expect(again.stdout).toContain(`Done: 0 plays added, ${summary.total_plays} already stored.`);

@@ -626,6 +626,19 @@ describe('POST /trakt/import/history/ (batches from the dashboard and the CLI)',
     expectError(await call('POST', '/trakt/import/history/', { json: [movieItem(1, 1)] }), 401);
   });
 
+  it('a batch D1 refuses (e.g. the Free daily write allowance) → 503, nothing stored, the next batch works', async () => {
+    const user = await registerAndLogin();
+    const refused = vi.spyOn(env.DB, 'batch').mockRejectedValueOnce(new Error('D1_ERROR: too many rows written'));
+    const res = await call('POST', '/trakt/import/history/', { token: user.access, json: [movieItem(31, 3)] });
+    expectError(res, 503, /did not store these plays .*renews at 00:00 UTC/);
+    expect(res.headers.get('Retry-After')).toBe('60');
+    refused.mockRestore();
+    expect((await totals(user.id)).counted.movie_play_count).toBe(0);
+    const retry = await call('POST', '/trakt/import/history/', { token: user.access, json: [movieItem(31, 3)] });
+    expect(retry.body).toEqual({ added: 1, skipped: 0 });
+    await expectExactTotals(user.id);
+  });
+
   it('takes a 1,000-item batch far over 64 KB', async () => {
     const user = await registerAndLogin();
     const items = Array.from({ length: 1000 }, (_, i) =>

@@ -198,10 +198,13 @@ export async function startImport(
       try {
         outcome = await importFile(env, db, userId, id, index, file, entryBytes(archive, history[index]!), now);
       } catch (error) {
-        const busy = error instanceof ApiError && error.code === 'sync_in_progress';
-        await failImport(db, id, busy ? error.message : `${file.name} could not be imported; try again`, now, index);
-        if (busy) throw error;
+        if (error instanceof ApiError) {
+          // A sync holds the lease (409), or D1 refused the file's batch (503): the file stays not imported.
+          await failImport(db, id, `${file.name}: ${error.message}`, now, index);
+          throw error;
+        }
         log.error('import_failed', { user_id: userId, ...describeError(error) });
+        await failImport(db, id, `${file.name} could not be imported; try again`, now, index);
         throw new ApiError(503, 'The import failed; try again shortly', { retryAfter: 30 });
       }
       if (!outcome.ok) {

@@ -20,6 +20,7 @@
 import type { BatchItem, Database } from '../db/client';
 import { runBatch } from '../db/client';
 import { historyWritten } from '../readmodel/write-hooks';
+import { ApiError } from '../http/errors';
 import { historyWrites } from '../sync/history-writes';
 import { toPlayRow } from '../sync/plan';
 import { acquireSyncLease, playCountChange, releaseSyncLease, releaseUnused } from '../sync/state';
@@ -86,9 +87,16 @@ export async function writeImportedPlays(
     };
   } catch (error) {
     await releaseUnused(db, userId, leaseId).catch(() => undefined);
-    throw error;
+    if (error instanceof ApiError) throw error;
+    // The batch is one transaction: nothing of it was stored.
+    throw new ApiError(503, STORE_FAILED, { cause: error, retryAfter: 60 });
   }
 }
+
+/** A write D1 refused (on Workers Free, also the daily allowance of rows written, spent until 00:00 UTC). */
+export const STORE_FAILED =
+  'The database did not store these plays (nothing of them was written); try again later. On Workers Free the ' +
+  'daily allowance of D1 rows written may be spent: it renews at 00:00 UTC';
 
 /**
  * TMDB enrichment of what an import added, exactly as for a background sync chunk: a message on
