@@ -7,37 +7,24 @@
  *   by one through the Worker's queue handler;
  * - **again**: the same batches once more (every play already stored).
  * Per invocation: D1 calls and statements and rows read and written (D1's own `meta`, test/support/d1-meter.ts),
- * and the Worker's own time: wall time less the time spent awaiting D1 and R2. In local workerd the clock runs
- * during computation, so that difference is the invocation's CPU time on this machine (JSON, zod, planning,
- * statement building, inflating, Hono, JWT). Its parts are timed directly too. Prints one `@@BENCH@@` line.
+ * and the Worker's own time: wall time less the time spent awaiting D1 and R2 (in local workerd the clock runs
+ * during computation, so on an idle machine that is the invocation's CPU time; on a busy one it is inflated by
+ * waiting for a core). The CPU time itself is measured by bench/import-cpu.ts. Prints one `@@BENCH@@` line.
  */
 import { env } from 'cloudflare:workers';
-import { SQLiteAsyncDialect } from 'drizzle-orm/sqlite-core';
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import { installSimulator, type Simulator } from '../simulator/support/harness';
 import { historyFiles, MAX_HISTORY_FILE_BYTES } from '../src/import/export-files';
-import { type ExportHistoryItem, importBatch } from '../src/import/items';
 import type { ImportMessage } from '../src/import/service';
 import { entryBytes, inflateEntry, readZipDirectory } from '../src/import/zip';
-import { historyWrites } from '../src/sync/history-writes';
-import { toPlayRow } from '../src/sync/plan';
 import { call, registerAndLogin } from '../test/support/api';
 import { meterD1 } from '../test/support/d1-meter';
 import { deliverImportMessage, importQueue } from '../test/support/import-queue';
 import { BENCH_MARKER } from './format';
+import { IMPORT_ACCOUNT } from './import-account';
 import type { ImportFigures, ImportInvocation } from './import-format';
 
-/** About 100,000 plays: 5,000 movies watched twice (plus rewatches), 880 shows of 8 × 12 episodes. */
-const ACCOUNT = {
-  username: 'bench_import',
-  seed: 'bench-import',
-  movies: 5000,
-  shows: 880,
-  seasons_per_show: 8,
-  episodes_per_season: 12,
-  plays_per_item: 2,
-  rewatch_fraction: 0.05,
-} as const;
+const ACCOUNT = IMPORT_ACCOUNT;
 
 let sim: Simulator;
 beforeAll(() => {
@@ -45,7 +32,6 @@ beforeAll(() => {
 });
 afterAll(() => sim.restore());
 
-const dialect = new SQLiteAsyncDialect({ casing: 'snake_case' });
 const since = (started: number) => performance.now() - started;
 
 /** Times R2 reads (I/O, not the Worker's CPU) while it runs. */
@@ -63,7 +49,7 @@ function meterR2() {
   return { meter, restore: () => spy.mockRestore() };
 }
 
-async function measured(block: () => Promise<void>): Promise<Omit<ImportInvocation, 'parts'>> {
+async function measured(block: () => Promise<void>): Promise<ImportInvocation> {
   const r2 = meterR2();
   const started = performance.now();
   const { meter } = await meterD1(block);
@@ -77,26 +63,6 @@ async function measured(block: () => Promise<void>): Promise<Omit<ImportInvocati
     worker_ms: Math.max(0, wall - meter.waitMs - r2.meter.waitMs),
     wall_ms: wall,
   };
-}
-
-/** The CPU parts of one batch, timed directly: parsing the body, validating it, planning and building the SQL. */
-function batchParts(body: string): ImportInvocation['parts'] {
-  let started = performance.now();
-  const data = JSON.parse(body) as unknown;
-  const parse = since(started);
-  started = performance.now();
-  const items = importBatch.parse(data) as ExportHistoryItem[];
-  const validate = since(started);
-  started = performance.now();
-  const movies = items.filter((i) => i.type === 'movie');
-  const episodes = items.filter((i) => i.type === 'episode');
-  const writes = [
-    historyWrites(1, 'movies', movies, movies.map(toPlayRow), []),
-    historyWrites(1, 'shows', episodes, episodes.map(toPlayRow), []),
-  ];
-  for (const statement of writes.flatMap((w) => w?.statements ?? [])) dialect.sqlToQuery(statement);
-  const plan = since(started);
-  return { parse_ms: parse, validate_ms: validate, plan_ms: plan };
 }
 
 it('imports a 100,000-play export as batches, as a ZIP through the queue, and again', async () => {
@@ -114,7 +80,6 @@ it('imports a 100,000-play export as batches, as a ZIP through the queue, and ag
   const batcher = await registerAndLogin();
   const batches: ImportInvocation[] = [];
   for (const body of files) {
-    const parts = batchParts(body);
     let added = 0;
     const figures = await measured(async () => {
       const res = await call('POST', '/trakt/import/history/', {
@@ -126,7 +91,7 @@ it('imports a 100,000-play export as batches, as a ZIP through the queue, and ag
       added = res.body.added;
     });
     expect(added).toBeGreaterThan(0);
-    batches.push({ ...figures, parts });
+    batches.push(figures);
   }
 
   // The same batches again: every play already stored.
@@ -140,7 +105,7 @@ it('imports a 100,000-play export as batches, as a ZIP through the queue, and ag
       });
       expect(res.body.added).toBe(0);
     });
-    again.push({ ...figures, parts: batchParts(body) });
+    again.push(figures);
   }
 
   // The ZIP: the upload, then one queue message per file.
@@ -157,17 +122,12 @@ it('imports a 100,000-play export as batches, as a ZIP through the queue, and ag
   const messages: ImportMessage[] = importQueue.map((m) => m.body);
   expect(messages).toHaveLength(history.length);
   const queued: ImportInvocation[] = [];
-  for (const [index, message] of messages.entries()) {
-    const entry = history[index]!;
-    const started = performance.now();
-    const text = new TextDecoder().decode(await inflateEntry(entryBytes(zip, entry), entry, MAX_HISTORY_FILE_BYTES));
-    const inflate = since(started);
-    const parts = batchParts(text);
+  for (const message of messages) {
     const figures = await measured(async () => {
       const delivery = await deliverImportMessage(message);
       expect(delivery.acked).toBe(true);
     });
-    queued.push({ ...figures, parts: { ...parts, inflate_ms: inflate } });
+    queued.push(figures);
   }
   const done = await call('GET', '/trakt/import/', { token: uploader.access });
   expect(done.body.import).toMatchObject({ status: 'done', plays_added: summary.total_plays });
@@ -183,7 +143,7 @@ it('imports a 100,000-play export as batches, as a ZIP through the queue, and ag
     account: { ...ACCOUNT, plays: summary.total_plays, history_files: history.length, zip_bytes: zip.length },
     batches,
     again,
-    upload: { ...upload, parts: {} },
+    upload,
     queued,
   };
   console.log(`${BENCH_MARKER}${JSON.stringify({ name: 'import', data })}`);

@@ -117,21 +117,22 @@ export function exportFiles(
       })),
     ),
   );
+  const ratedEpisodes = new Map<number, (typeof v.episodeHistory)[number]>();
+  for (const play of v.episodeHistory) {
+    if (ratedEpisodes.size >= 200) break;
+    if (!ratedEpisodes.has(play.traktId) && rated('episode', play.traktId)) ratedEpisodes.set(play.traktId, play);
+  }
   files['ratings-episodes.json'] = JSON.stringify(
-    v.episodeHistory
-      .filter((p) => rated('episode', p.traktId))
-      .filter((p, i, all) => all.findIndex((q) => q.traktId === p.traktId) === i)
-      .slice(0, 200)
-      .map((p) => {
-        const episode = catalog.episodes.get(p.traktId)!;
-        return {
-          rated_at: ratedAt(p.watchedAt),
-          rating: rating('episode', p.traktId),
-          type: 'episode',
-          episode: exportEpisode(episode),
-          show: exportShow(catalog.shows.get(episode.showTraktId)!),
-        };
-      }),
+    [...ratedEpisodes.values()].map((p) => {
+      const episode = catalog.episodes.get(p.traktId)!;
+      return {
+        rated_at: ratedAt(p.watchedAt),
+        rating: rating('episode', p.traktId),
+        type: 'episode',
+        episode: exportEpisode(episode),
+        show: exportShow(catalog.shows.get(episode.showTraktId)!),
+      };
+    }),
   );
 
   // Lists: the watchlist (titles of the catalog the account has not watched) and one personal list.
