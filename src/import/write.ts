@@ -19,8 +19,8 @@
  */
 import type { BatchItem, Database } from '../db/client';
 import { runBatch } from '../db/client';
-import { historyWritten } from '../readmodel/write-hooks';
 import { ApiError } from '../http/errors';
+import { historyWritten } from '../readmodel/write-hooks';
 import { historyWrites } from '../sync/history-writes';
 import { toPlayRow } from '../sync/plan';
 import { acquireSyncLease, playCountChange, releaseSyncLease, releaseUnused } from '../sync/state';
