@@ -85,7 +85,7 @@ export function importSection(figures: ImportFigures, cpu: ImportCpu, load: Mach
     `CPU time of the Worker's own work per file of 1,000 plays (\`process.cpuUsage()\` in Node, the same V8; each of ` +
       `the ${cpu.files} files measured three times, the least kept): parsing the body, validating it with zod, ` +
       "planning the writes and building the SQL; inflating too for a queue message. D1's work is not the Worker's " +
-      "CPU; Hono's routing and the JWT check (well under a millisecond) are not included.",
+      "CPU; Hono's routing and the JWT check are not included (they are in the column above).",
     '',
     '| per file, ms | inflate | JSON.parse | validate (zod) | plan the writes | build SQL | batch total | queue message total |',
     '| --- | --- | --- | --- | --- | --- | --- | --- |',

@@ -7,7 +7,7 @@
  *   by one through the Worker's queue handler;
  * - **again**: the same batches once more (every play already stored).
  * Per invocation: D1 calls and statements and rows read and written (D1's own `meta`, test/support/d1-meter.ts),
- * and the Worker's own time: wall time less the time spent awaiting D1 and R2 (in local workerd the clock runs
+ * and the Worker's own time: wall time less the time spent awaiting D1 and R2 reads and writes (in local workerd the clock runs
  * during computation, so on an idle machine that is the invocation's CPU time; on a busy one it is inflated by
  * waiting for a core). The CPU time itself is measured by bench/import-cpu.ts. Prints one `@@BENCH@@` line.
  */
@@ -34,19 +34,31 @@ afterAll(() => sim.restore());
 
 const since = (started: number) => performance.now() - started;
 
-/** Times R2 reads (I/O, not the Worker's CPU) while it runs. */
+/** Times R2 reads and writes (I/O, not the Worker's CPU) while it runs. */
 function meterR2() {
   const meter = { waitMs: 0 };
-  const original = env.IMPORTS.get.bind(env.IMPORTS);
-  const spy = vi.spyOn(env.IMPORTS, 'get').mockImplementation((async (...args: Parameters<R2Bucket['get']>) => {
+  const timed = <T>(run: () => Promise<T>) => {
     const started = performance.now();
-    try {
-      return await original(...args);
-    } finally {
+    return run().finally(() => {
       meter.waitMs += since(started);
-    }
-  }) as R2Bucket['get']);
-  return { meter, restore: () => spy.mockRestore() };
+    });
+  };
+  const get = env.IMPORTS.get.bind(env.IMPORTS);
+  const put = env.IMPORTS.put.bind(env.IMPORTS);
+  const spies = [
+    vi
+      .spyOn(env.IMPORTS, 'get')
+      .mockImplementation(((...args: Parameters<R2Bucket['get']>) => timed(() => get(...args))) as R2Bucket['get']),
+    vi
+      .spyOn(env.IMPORTS, 'put')
+      .mockImplementation(((...args: Parameters<R2Bucket['put']>) => timed(() => put(...args))) as R2Bucket['put']),
+  ];
+  return {
+    meter,
+    restore: () => {
+      for (const spy of spies) spy.mockRestore();
+    },
+  };
 }
 
 async function measured(block: () => Promise<void>): Promise<ImportInvocation> {
