@@ -13,7 +13,7 @@ import { installSimulator, type Simulator } from '../simulator/support/harness';
 import { LEASE_BUSY_DELAY_SECONDS } from '../src/jobs/enrichment';
 import { runBackgroundChunk } from '../src/jobs/queue';
 import { limiterRoundTrips, upstreamCallsWithin } from '../src/pacing/gate';
-import { enrichmentCallBudget, MAX_IDS_PER_KIND, requestEnrichment } from '../src/tmdb/runner';
+import { enrichmentCallBudget, MAX_IDS_PER_KIND, requestEnrichment, runEnrichment } from '../src/tmdb/runner';
 import { call } from './support/api';
 import { deliverEnrichMessage, drainEnrichQueue, enrichQueue } from './support/enrich-queue';
 import { installVirtualPacingClock } from './support/pacing-clock';
@@ -276,6 +276,48 @@ describe('the enrich consumer', () => {
     expect(limiterRoundTrips(1)).toBe(2); // one batch of 1, plus one stale refill
     expect(limiterRoundTrips(15)).toBe(5); // 1 + 2 + 4 + 8
     expect(enrichmentCallBudget(env)).toBe(upstreamCallsWithin(45 - 2));
+  });
+});
+
+describe("a fetch endpoint's inline run", () => {
+  const holdLease = (userId: number) =>
+    env.DB.prepare('INSERT INTO sync_state (user_id, enrich_lease_until) VALUES (?, ?)')
+      .bind(userId, new Date(Date.now() + 120_000).toISOString())
+      .run();
+  const freeLease = (userId: number) =>
+    env.DB.prepare('UPDATE sync_state SET enrich_lease_until = NULL WHERE user_id = ?').bind(userId).run();
+
+  it('takes the same per-user lease: it waits for a queued run to end, then enriches its own titles', async () => {
+    const user = await userWithTmdbKey();
+    await holdLease(user.id); // a queued run is working on this user's library
+    await sim.clearRequests();
+    const released = new Promise((resolve) => setTimeout(() => resolve(freeLease(user.id)), 600));
+    const res = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
+    await released;
+    expect(res.status).toBe(200);
+    expect(tmdbCalls(await sim.counters())).toBeGreaterThan(0); // in this request, once the lease was free
+    expect(enrichQueue).toEqual([]);
+    const movies = await call('GET', '/trakt/get-stored-movies/', { token: user.access });
+    expect(movies.body.movies.every((m: { movie: { image_url: string | null } }) => m.movie.image_url !== null)).toBe(
+      true,
+    );
+    expect((await syncState(user.id)).enrich_lease_until).toBeNull(); // released with the result
+  });
+
+  it('hands its titles to the queue when the lease stays busy, fetching nothing itself', async () => {
+    const user = await userWithTmdbKey();
+    await holdLease(user.id);
+    await sim.clearRequests();
+    const run = await runEnrichment(env, user.id, {
+      mode: 'inline',
+      targets: { movies: [1, 2], shows: [], backlog: false },
+      budget: 10,
+      leaseWaitsMs: [10, 10],
+      now: Date.now,
+    });
+    expect(run).toEqual({ status: 'busy' });
+    expect(tmdbCalls(await sim.counters())).toBe(0);
+    expect((await syncState(user.id)).enrich_lease_until).not.toBeNull(); // still the queued run's
   });
 });
 
