@@ -9,6 +9,7 @@
  * After a sync chunk, the titles it touched are queued for enrichment (src/tmdb/runner.ts).
  * A `{"task": "reseal"}` message on `trakt-sync` is one step of the key rotation's re-encryption
  * (src/rotation/reseal.ts), sent by the cron, in an invocation of its own.
+ * `webhook-deliveries` and its dead-letter queue: webhook delivery attempts (jobs/webhooks.ts).
  */
 import { database } from '../db/client';
 import { ApiError } from '../http/errors';
@@ -21,6 +22,7 @@ import { enrichAfterSync } from '../tmdb/runner';
 import { deferMessage, retryDelaySeconds } from './deferral';
 import { ENRICH_QUEUE_NAME, handleEnrichMessage } from './enrichment';
 import type { SyncMessage } from './scheduled';
+import { handleWebhookDeadLetter, handleWebhookMessage, WEBHOOK_DLQ_NAME, WEBHOOK_QUEUE_NAME } from './webhooks';
 
 export { retryDelaySeconds } from './deferral';
 
@@ -114,6 +116,16 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, c
       await handleDeadLetter(env, message);
       observeQueueMessage(batch.queue, message, 'dead_lettered');
     }
+    return;
+  }
+  if (batch.queue === WEBHOOK_QUEUE_NAME) {
+    for (const message of batch.messages)
+      observeQueueMessage(batch.queue, message, await handleWebhookMessage(env, message));
+    return;
+  }
+  if (batch.queue === WEBHOOK_DLQ_NAME) {
+    for (const message of batch.messages)
+      observeQueueMessage(batch.queue, message, await handleWebhookDeadLetter(env, message));
     return;
   }
   if (batch.queue === ENRICH_QUEUE_NAME) {
