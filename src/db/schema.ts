@@ -674,7 +674,7 @@ export const webhookDeliveries = sqliteTable(
 );
 
 /**
- * The webhook outbox (src/webhooks/outbox.ts): plays a writer inserted, staged in the writer's own
+ * The webhook outbox (src/readmodel/play-outbox.ts owns it; src/webhooks/outbox.ts dispatches it): plays a writer inserted, staged in the writer's own
  * transaction by the write hook when the user has an endpoint for `play.created`; turned into one
  * delivery per endpoint right after the writer's batch commits (or by the cron, should that be lost).
  */

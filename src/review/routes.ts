@@ -2,7 +2,7 @@
  * @module
  * `GET /trakt/review/:year/`: the signed-in user's year in review (./service.ts), with an ETag from
  * the data version (and the year), `Cache-Control: private, no-cache`, 304 on a matching
- * If-None-Match. Composed under `/trakt` by src/trakt/routes.ts.
+ * If-None-Match. Mounted at `/trakt` by src/app.ts.
  */
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
