@@ -302,7 +302,8 @@ describe('public answers', () => {
   it('limits uncached hits per IP (unknown handles included) and per handle; cached hits are free', async () => {
     const ip = `192.0.2.${Math.floor(Math.random() * 250)}`;
     let limited: Awaited<ReturnType<typeof call>> | undefined;
-    for (let i = 0; i < 70 && !limited; i++) {
+    // The limiter counts in fixed 60 s windows: enough requests that a window boundary in the middle cannot hide it.
+    for (let i = 0; i < 150 && !limited; i++) {
       const res = await call('GET', `/u/scan-${crypto.randomUUID().slice(0, 12)}/recent.json`, {
         headers: { 'CF-Connecting-IP': ip },
       });
@@ -317,9 +318,11 @@ describe('public answers', () => {
     const handle = newHandle('busy');
     await share(user.access, handle, ['review']);
     let handleLimited = false;
-    for (let year = 1970; year < 2100 && !handleLimited; year++) {
-      const res = await call('GET', `/u/${handle}/review/${year}.json`, {
-        headers: { 'CF-Connecting-IP': `198.51.100.${year % 200}` },
+    // Every year's JSON and page are distinct uncached answers: up to 262 of them, past any window boundary.
+    for (let i = 0; i < 262 && !handleLimited; i++) {
+      const year = 1970 + (i >> 1);
+      const res = await call('GET', `/u/${handle}/review/${year}${i % 2 === 0 ? '.json' : ''}`, {
+        headers: { 'CF-Connecting-IP': `198.51.100.${i % 200}` },
       });
       handleLimited = res.status === 429;
     }
