@@ -39,11 +39,16 @@ export const RANKS = {
   trakt: 7,
   // Key rotation: re-seals stored secrets through their owners (users/api-keys, trakt/connections, trakt/tokens).
   rotation: 7.5,
+  // Webhooks: the sync announces new plays and failures through them.
+  webhooks: 7.6,
   sync: 8,
   tmdb: 9,
   // Importing Trakt's export: writes through sync/ (the lease, the history writer) and asks tmdb/ to enrich.
   import: 9.5,
   history: 10,
+  // The year in review and public sharing read the history (sharing also the review).
+  review: 10.15,
+  sharing: 10.3,
   admin: 10.1,
   health: 10.2,
   web: 10.5,
@@ -63,7 +68,7 @@ const OVERRIDES = {
   'users/account-deletion.ts': 10.9,
 };
 /** Queue consumers (entry points) and the only modules that may import them. */
-const CONSUMERS = new Set(['jobs/queue.ts', 'jobs/enrichment.ts', 'jobs/imports.ts']);
+const CONSUMERS = new Set(['jobs/queue.ts', 'jobs/enrichment.ts', 'jobs/imports.ts', 'jobs/webhooks.ts']);
 const CONSUMER_IMPORTERS = new Set(['index.ts', 'jobs/queue.ts']);
 
 /**

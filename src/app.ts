@@ -22,11 +22,15 @@ import { importRoutes, ZIP_CONTENT_TYPE } from './import/routes';
 import { NOWPLAYING_BASE } from './nowplaying/errors';
 import { nowPlayingRoutes } from './nowplaying/routes';
 import { requestLog } from './observability/request-log';
+import { reviewRoutes } from './review/routes';
+import { PUBLIC_PREFIX, publicRoutes, sharingSettingsRoutes } from './sharing/routes';
 import { CONFIRM_PATH } from './trakt/callback-page';
 import { connectionRoutes } from './trakt/connection.routes';
 import { oauthHelperRoutes } from './trakt/oauth-helper.routes';
 import { usersRoutes } from './users/routes';
 import { dashboardRoutes } from './web/dashboard/routes';
+import { reviewPageRoutes } from './web/review/routes';
+import { webhookRoutes } from './webhooks/routes';
 
 /** The one route that takes a form body: the OAuth callback page's confirmation (src/trakt/callback-page.tsx). */
 const FORM_POST_PATH = new RegExp(`^/trakt${CONFIRM_PATH}/?$`);
@@ -54,12 +58,16 @@ export function createApp() {
 
   app.use(requestId());
   app.use(requestLog);
-  app.use(secureHeaders());
+  // The public answers (/u/…) are made to be embedded: framed (the widget), loaded as images (the card) and read
+  // from any origin; everything else keeps the strict defaults.
+  const strictHeaders = secureHeaders();
+  const embeddableHeaders = secureHeaders({ xFrameOptions: false, crossOriginResourcePolicy: 'cross-origin' });
+  app.use((c, next) => (c.req.path.startsWith(PUBLIC_PREFIX) ? embeddableHeaders : strictHeaders)(c, next));
   app.use((c, next) =>
     cors({
-      origin: corsOrigins(c.env),
+      origin: c.req.path.startsWith(PUBLIC_PREFIX) ? '*' : corsOrigins(c.env),
       allowHeaders: ['Authorization', 'Content-Type'],
-      exposeHeaders: ['X-Request-Id', 'Retry-After'],
+      exposeHeaders: ['X-Request-Id', 'Retry-After', 'ETag'],
       maxAge: 600,
     })(c, next),
   );
@@ -98,13 +106,18 @@ export function createApp() {
     .route('/health', healthRoutes)
     .route('/admin', adminRoutes)
     .route('/users', usersRoutes)
+    .route('/users/me/sharing', sharingSettingsRoutes)
+    .route('/users/me/webhooks', webhookRoutes)
     .route('/trakt', connectionRoutes)
     .route('/trakt', oauthHelperRoutes)
     .route('/trakt', historyRoutes)
     .route('/trakt', importRoutes)
     // NowPlaying's clients (its web app, its setup script), in the shapes they read: src/nowplaying/.
-    .route(NOWPLAYING_BASE, nowPlayingRoutes);
+    .route(NOWPLAYING_BASE, nowPlayingRoutes)
+    .route('/trakt', reviewRoutes)
+    .route('/u', publicRoutes);
   // The web dashboard, and the bare origin redirecting to it (HTML, outside the typed client's routes).
+  app.route('/app/review', reviewPageRoutes);
   app.route('/app', dashboardRoutes);
   app.get(
     '/',

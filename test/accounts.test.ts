@@ -7,7 +7,8 @@ import { env } from 'cloudflare:workers';
 import { sign } from 'hono/jwt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
-import { database } from '../src/db/client';
+import { database, runBatch } from '../src/db/client';
+import { stageNewPlays } from '../src/readmodel/play-outbox';
 import { acquireSyncLease } from '../src/sync/state';
 import { BASE, call, expectError, registerAndLogin } from './support/api';
 import { meterD1 } from './support/d1-meter';
@@ -358,8 +359,20 @@ async function userWithEverything() {
     token: user.access,
     json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
   });
+  // Sharing, a webhook (with a delivery in its log and a play staged for the next one), a stored review, now.json.
+  const handle = `all-${user.id}-${crypto.randomUUID().slice(0, 8)}`;
+  const parts = ['recent', 'now', 'review'];
+  expect((await call('PUT', '/users/me/sharing/', { token: user.access, json: { handle, parts } })).status).toBe(200);
+  const hook = await call('POST', '/users/me/webhooks/', {
+    token: user.access,
+    json: { url: 'https://hooks.receiver.test/all', events: ['play.created'] },
+  });
+  expect(hook.status).toBe(201);
   expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
   expect((await call('GET', '/trakt/fetch-latest-shows/', { token: user.access })).status).toBe(200);
+  expect((await call('GET', '/trakt/review/2024/', { token: user.access })).status).toBe(200);
+  expect((await call('GET', `/u/${handle}/now.json`)).status).toBe(200);
+  await runBatch(env.DB, stageNewPlays(user.id, [123456789]));
   const zone = await call('PATCH', '/users/me/', { token: user.access, json: { time_zone: 'Europe/Berlin' } });
   expect(zone.status).toBe(200);
   // A pending OAuth state and a pending device code in KV; a failed login in the throttle tables.
@@ -400,6 +413,12 @@ describe('DELETE /users/me/', () => {
       'stats_time_zones',
       'login_throttle',
       'login_failure_usernames',
+      'sharing_profiles',
+      'shared_now_watching',
+      'webhooks',
+      'webhook_deliveries',
+      'webhook_new_plays',
+      'year_reviews',
     ]) {
       expect(before[table], `rows of the user in ${table} before deletion`).toBeGreaterThan(0);
     }

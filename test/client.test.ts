@@ -80,6 +80,29 @@ describe('src/client.ts (hono/client)', () => {
     expect(tag).toBeTruthy();
     const again = await api.trakt.stats.$get({ query: {} }, { headers: { 'If-None-Match': tag } });
     expect(again.status).toBe(304);
+
+    // The year in review, sharing, the public answers and webhooks (issue 28), typed the same way.
+    const year = new Date(stats.last_play_at ?? Date.now()).getUTCFullYear();
+    const review = await api.trakt.review[':year'].$get({ param: { year: String(year) } });
+    expect(review.status).toBe(200);
+    if (review.status === 200) expect((await review.json()).by_month).toHaveLength(12);
+    const handle = `client-${crypto.randomUUID().slice(0, 8)}`;
+    const shared = await api.users.me.sharing.$put({ json: { handle, parts: ['recent', 'review'] } });
+    expect(shared.status).toBe(200);
+    if (shared.status === 200) expect((await shared.json()).urls.recent).toMatch(/\/recent\.json$/);
+    const publicApi = historyClient(BASE, { fetch: workerFetch });
+    const recent = await publicApi.u[':handle']['recent.json'].$get({ param: { handle } });
+    expect(recent.status).toBe(200);
+    const hook = await api.users.me.webhooks.$post({
+      json: { url: 'https://hooks.example.com/client', events: ['play.created'] },
+    });
+    expect(hook.status).toBe(201);
+    if (hook.status === 201) {
+      const created = await hook.json();
+      expect(created.secret).toMatch(/^whsec_/);
+      const log = await api.users.me.webhooks[':id'].deliveries.$get({ param: { id: created.id } });
+      expect(log.status).toBe(200);
+    }
   });
 
   it('calls the NowPlaying layer (/api/) with typed requests and answers', async () => {

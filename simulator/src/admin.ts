@@ -208,6 +208,24 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
     return c.json({ ok: true }, 201);
   });
 
+  // TMDB's upcoming episodes of a show (next_episode_to_air and air dates), replacing the default schedule.
+  app.post('/tmdb/schedule', async (c) => {
+    const input = (await c.req.json()) as {
+      tmdb_id: number;
+      episodes: Array<{ season: number; number: number; air_date: string; name?: string }>;
+    };
+    state.tmdbSchedules.set(
+      input.tmdb_id,
+      input.episodes.map((e) => ({
+        season: e.season,
+        number: e.number,
+        airDate: e.air_date,
+        name: e.name ?? `Episode ${e.number}`,
+      })),
+    );
+    return c.json({ ok: true }, 201);
+  });
+
   app.post('/accounts', body(accountSchema), (c) => {
     const input = c.req.valid('json');
     const historyStart = Date.parse(input.history_start);

@@ -158,6 +158,7 @@ function responsesFor(info: RouteInfo, doc: RouteContract | undefined): JsonSche
     if (response.schema) content['application/json'] = { schema: jsonSchema(response.schema, 'output') };
     if (response.html) content['text/html'] = { schema: { type: 'string' } };
     if (response.csv) content['text/csv'] = { schema: { type: 'string' } };
+    if (response.mediaType) content[response.mediaType] = { schema: { type: 'string' } };
     const isError = Number(status) >= 400;
     if (isError && !response.schema) content['application/json'] = { schema: ERROR_REF };
     responses[status] =

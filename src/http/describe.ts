@@ -29,6 +29,8 @@ export type ResponseContract = {
   html?: boolean;
   /** The response can also be CSV (`text/csv`). */
   csv?: boolean;
+  /** Another text media type the response is (`application/atom+xml`, `text/calendar`, `image/svg+xml`, …). */
+  mediaType?: string;
 };
 
 export type RouteContract = {

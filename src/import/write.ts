@@ -26,6 +26,7 @@ import { toPlayRow } from '../sync/plan';
 import { acquireSyncLease, playCountChange, releaseSyncLease, releaseUnused } from '../sync/state';
 import { readStoredHistoryIds } from '../sync/store';
 import { requestEnrichment } from '../tmdb/runner';
+import { newPlaysCommitted } from '../webhooks/outbox';
 import type { ExportHistoryItem } from './items';
 
 export type ImportCounts = { seen: number; added: number; skipped: number };
@@ -78,6 +79,8 @@ export async function writeImportedPlays(
       ),
     ];
     const results = await runBatch(env.DB, statements);
+    // Webhooks: the plays this batch staged (write hook `playsInserted`), announced once committed. Never throws.
+    if (fresh.length > 0) await newPlaysCommitted(env, userId, options.now);
     const firstExtra = statements.length - 1 - extra.length;
     return {
       ...counts,

@@ -10,6 +10,7 @@
  * A `{"task": "reseal"}` message on `trakt-sync` is one step of the key rotation's re-encryption
  * (src/rotation/reseal.ts), sent by the cron, in an invocation of its own.
  * `trakt-import`: one history file of an uploaded Trakt export per message (jobs/imports.ts).
+ * `webhook-deliveries` and its dead-letter queue: webhook delivery attempts (jobs/webhooks.ts).
  */
 import { database } from '../db/client';
 import { ApiError } from '../http/errors';
@@ -23,6 +24,7 @@ import { deferMessage, retryDelaySeconds } from './deferral';
 import { ENRICH_QUEUE_NAME, handleEnrichMessage } from './enrichment';
 import { handleImportMessage, IMPORT_QUEUE_NAME } from './imports';
 import type { SyncMessage } from './scheduled';
+import { handleWebhookDeadLetter, handleWebhookMessage, WEBHOOK_DLQ_NAME, WEBHOOK_QUEUE_NAME } from './webhooks';
 
 export { retryDelaySeconds } from './deferral';
 
@@ -121,6 +123,16 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, c
   if (batch.queue === IMPORT_QUEUE_NAME) {
     for (const message of batch.messages)
       observeQueueMessage(batch.queue, message, await handleImportMessage(env, message));
+    return;
+  }
+  if (batch.queue === WEBHOOK_QUEUE_NAME) {
+    for (const message of batch.messages)
+      observeQueueMessage(batch.queue, message, await handleWebhookMessage(env, message));
+    return;
+  }
+  if (batch.queue === WEBHOOK_DLQ_NAME) {
+    for (const message of batch.messages)
+      observeQueueMessage(batch.queue, message, await handleWebhookDeadLetter(env, message));
     return;
   }
   if (batch.queue === ENRICH_QUEUE_NAME) {

@@ -18,8 +18,12 @@ import { closeAllSessions } from '../auth/sessions';
 import { type Database, runBatch } from '../db/client';
 import { deleteUserImports } from '../import/imports';
 import { deleteUserImportArchives } from '../import/service';
+import { deleteUserOutbox } from '../readmodel/play-outbox';
 import { deletePlayStats } from '../readmodel/stats';
 import { deleteStatsTimeZone } from '../readmodel/stats-zone';
+import { deleteUserReviews } from '../review/service';
+import { deleteUserNowWatching } from '../sharing/now';
+import { deleteUserSharing } from '../sharing/settings';
 import { deleteSyncState } from '../sync/state';
 import { deleteUserHistory } from '../sync/store';
 import { deleteConnectionRow } from '../trakt/connections';
@@ -27,6 +31,8 @@ import { traktUserContext } from '../trakt/context';
 import { forgetDeviceFlow } from '../trakt/device';
 import { deleteUserOAuthStates, deleteUserOAuthStateUses, deleteUserPendingOAuthStates } from '../trakt/oauth-state';
 import { deleteUserTokenSets, disconnect } from '../trakt/tokens';
+import { deleteUserDeliveries } from '../webhooks/deliveries';
+import { deleteUserWebhooks } from '../webhooks/endpoints';
 import { deleteUserApiKeys } from './api-keys';
 import { deleteUserRow } from './service';
 
@@ -47,6 +53,12 @@ export async function deleteAccount(
     deletePlayStats(user.id), // before the plays: their delete trigger then has nothing to update
     ...deleteUserHistory(user.id),
     deleteStatsTimeZone(user.id),
+    deleteUserSharing(user.id),
+    deleteUserNowWatching(user.id),
+    deleteUserReviews(user.id),
+    deleteUserDeliveries(user.id),
+    deleteUserOutbox(user.id),
+    deleteUserWebhooks(user.id),
     deleteSyncState(user.id),
     deleteUserImports(user.id),
     deleteConnectionRow(db, user.id),

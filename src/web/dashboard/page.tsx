@@ -13,6 +13,7 @@ export function DashboardBody(props: { registrationOpen: boolean }) {
         <nav aria-label="Links">
           <a href="/docs">API docs</a>
           <a href="/trakt/oauth-helper/">Trakt connection helper</a>
+          <a href="/app/review/">Year in review</a>
           <span id="session" hidden>
             Signed in as <strong id="whoami"></strong>{' '}
             <button type="button" id="signout">
