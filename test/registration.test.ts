@@ -5,10 +5,11 @@
  */
 import { env } from 'cloudflare:workers';
 import { afterEach, describe, expect, it } from 'vitest';
-import { call, expectError, uniqueName } from './support/api';
+import { expectError, uniqueName } from './support/api';
+import { api, ok, read } from './support/client';
 
 const register = (username = uniqueName('reg')) =>
-  call('POST', '/users/register/', { json: { username, password: 'long enough pw' } });
+  read(api().users.register.$post({ json: { username, password: 'long enough pw' } }));
 
 function setRegistration(mode: string) {
   Object.assign(env, { REGISTRATION: mode });
@@ -28,10 +29,7 @@ describe('REGISTRATION', () => {
     expectError(second, 403, 'Registration is closed');
     expect(second.body).toEqual({ error: 'Registration is closed' });
     // The bootstrap account works.
-    expect(
-      (await call('POST', '/users/token/', { json: { username: first.body.username, password: 'long enough pw' } }))
-        .status,
-    ).toBe(200);
+    await ok(api().users.token.$post({ json: { username: first.body.username, password: 'long enough pw' } }));
   });
 
   it('usernames: open registration says a name is taken (409, the documented answer); closed says nothing', async () => {
