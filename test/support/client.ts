@@ -63,6 +63,15 @@ export async function ok<R extends AnyResponse, const S extends number = 200>(
   status: S = 200 as S,
 ): Promise<WithStatus<Reply<R>, S>> {
   const reply = await read(response);
-  expect(reply.status, JSON.stringify(reply.body)).toBe(status);
-  return reply as WithStatus<Reply<R>, S>;
+  expectStatus(reply, status);
+  return reply;
+}
+
+/** Asserts a reply's status (the error body in the message otherwise) and narrows its body to that status's shape. */
+export function expectStatus<R extends { status: number; body: unknown }, const S extends number>(
+  reply: R,
+  status: S,
+  message?: string,
+): asserts reply is WithStatus<R, S> {
+  expect(reply.status, message ?? JSON.stringify(reply.body)).toBe(status);
 }
