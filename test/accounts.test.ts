@@ -11,6 +11,7 @@ import { database, runBatch } from '../src/db/client';
 import { stageNewPlays } from '../src/readmodel/play-outbox';
 import { acquireSyncLease } from '../src/sync/state';
 import { BASE, call, expectError, registerAndLogin } from './support/api';
+import { api, expectStatus, ok, read } from './support/client';
 import { meterD1 } from './support/d1-meter';
 import { connectedUser } from './support/trakt';
 
@@ -20,8 +21,13 @@ beforeEach(() => {
 });
 afterEach(() => sim.restore());
 
-const refresh = (token: string) => call('POST', '/users/token/refresh/', { json: { refresh: token } });
-const login = (username: string, password: string) => call('POST', '/users/token/', { json: { username, password } });
+const refresh = (token: string) => read(api().users.token.refresh.$post({ json: { refresh: token } }));
+const login = (username: string, password: string) => read(api().users.token.$post({ json: { username, password } }));
+const logout = (token: string, json: { refresh: string } | { all: true }) =>
+  read(api(token).users.logout.$post({ json }));
+
+const storedMovies = async (token: string) =>
+  (await ok(api(token).trakt['get-stored-movies'].$get({ query: {} }))).body;
 
 describe('refresh tokens', () => {
   it('are not rotated: the same refresh token keeps minting access tokens', async () => {
@@ -40,15 +46,13 @@ describe('POST /users/logout/', () => {
     const other = await login(user.username, user.password);
     expect(other.status).toBe(200);
 
-    const res = await call('POST', '/users/logout/', { token: user.access, json: { refresh: user.refresh } });
+    const res = await logout(user.access, { refresh: user.refresh });
     expect(res.status).toBe(204);
     expect(res.body).toBe('');
     expectError(await refresh(user.refresh), 401, 'Token has been revoked');
     expect((await refresh(other.body.refresh)).status).toBe(200);
     // Idempotent.
-    expect((await call('POST', '/users/logout/', { token: user.access, json: { refresh: user.refresh } })).status).toBe(
-      204,
-    );
+    expect((await logout(user.access, { refresh: user.refresh })).status).toBe(204);
   });
 
   it('{"all": true} revokes every session of the user, and no one else’s', async () => {
@@ -58,7 +62,7 @@ describe('POST /users/logout/', () => {
     expect((await refresh(user.refresh)).status).toBe(200);
     expect((await refresh(second.body.refresh)).status).toBe(200);
 
-    expect((await call('POST', '/users/logout/', { token: user.access, json: { all: true } })).status).toBe(204);
+    expect((await logout(user.access, { all: true })).status).toBe(204);
     expectError(await refresh(user.refresh), 401);
     expectError(await refresh(second.body.refresh), 401);
     expect((await refresh(stranger.refresh)).status).toBe(200);
@@ -94,10 +98,11 @@ describe('POST /users/me/password/', () => {
   it('re-hashes the password and revokes every refresh token issued before', async () => {
     const user = await registerAndLogin();
     const second = await login(user.username, user.password);
-    const res = await call('POST', '/users/me/password/', {
-      token: user.access,
-      json: { current_password: user.password, new_password: 'an entirely new passphrase' },
-    });
+    const res = await read(
+      api(user.access).users.me.password.$post({
+        json: { current_password: user.password, new_password: 'an entirely new passphrase' },
+      }),
+    );
     expect(res.status).toBe(204);
     expectError(await refresh(user.refresh), 401);
     expectError(await refresh(second.body.refresh), 401);
@@ -237,7 +242,7 @@ describe('JWT issuer and audience', () => {
 
     const base = { sub: String(user.id), typ: 'access', iat: now(), exp: now() + 60 };
     const good = await sign({ ...base, iss: host, aud: host }, env.JWT_SECRET, 'HS256');
-    expect((await call('GET', '/users/me/', { token: good })).status).toBe(200);
+    expect((await read(api(good).users.me.$get())).status).toBe(200);
     for (const claims of [
       { ...base, aud: host },
       { ...base, iss: host },
@@ -257,7 +262,7 @@ describe('JWT issuer and audience', () => {
       const tokens = await login(user.username, user.password);
       const claims = JSON.parse(atob(tokens.body.access.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/')));
       expect(claims).toMatchObject({ iss: 'api.example.org', aud: 'api.example.org' });
-      expect((await call('GET', '/users/me/', { token: tokens.body.access })).status).toBe(200);
+      expect((await read(api(tokens.body.access).users.me.$get())).status).toBe(200);
     } finally {
       Object.assign(env, { JWT_ISSUER: '' });
     }
@@ -355,29 +360,25 @@ async function kvKeysOf(userId: number): Promise<string[]> {
 /** A user with something in every user-owned table and KV key pattern. */
 async function userWithEverything() {
   const user = await connectedUser(sim, { movies: 4, shows: 2 });
-  await call('POST', '/users/api-keys/', {
-    token: user.access,
-    json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
-  });
+  const as = api(user.access);
+  await ok(as.users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } }), 201);
   // Sharing, a webhook (with a delivery in its log and a play staged for the next one), a stored review, now.json.
   const handle = `all-${user.id}-${crypto.randomUUID().slice(0, 8)}`;
-  const parts = ['recent', 'now', 'review'];
-  expect((await call('PUT', '/users/me/sharing/', { token: user.access, json: { handle, parts } })).status).toBe(200);
-  const hook = await call('POST', '/users/me/webhooks/', {
-    token: user.access,
-    json: { url: 'https://hooks.receiver.test/all', events: ['play.created'] },
-  });
-  expect(hook.status).toBe(201);
-  expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
-  expect((await call('GET', '/trakt/fetch-latest-shows/', { token: user.access })).status).toBe(200);
-  expect((await call('GET', '/trakt/review/2024/', { token: user.access })).status).toBe(200);
+  const parts = ['recent', 'now', 'review'] as const;
+  await ok(as.users.me.sharing.$put({ json: { handle, parts: [...parts] } }));
+  await ok(
+    as.users.me.webhooks.$post({ json: { url: 'https://hooks.receiver.test/all', events: ['play.created'] } }),
+    201,
+  );
+  await ok(as.trakt['fetch-latest-movies'].$get());
+  await ok(as.trakt['fetch-latest-shows'].$get());
+  await ok(as.trakt.review[':year'].$get({ param: { year: '2024' } }));
   expect((await call('GET', `/u/${handle}/now.json`)).status).toBe(200);
   await runBatch(env.DB, stageNewPlays(user.id, [123456789]));
-  const zone = await call('PATCH', '/users/me/', { token: user.access, json: { time_zone: 'Europe/Berlin' } });
-  expect(zone.status).toBe(200);
+  await ok(as.users.me.$patch({ json: { time_zone: 'Europe/Berlin' } }));
   // A pending OAuth state and a pending device code in KV; a failed login in the throttle tables.
-  expect((await call('GET', '/trakt/authenticate/', { token: user.access })).status).toBe(200);
-  expect((await call('POST', '/trakt/device/code/', { token: user.access })).status).toBe(200);
+  await ok(as.trakt.authenticate.$get());
+  await ok(as.trakt.device.code.$post());
   expectError(
     await call('POST', '/users/token/', {
       json: { username: user.username, password: 'wrong password' },
@@ -431,7 +432,7 @@ describe('DELETE /users/me/', () => {
     const bystanderBefore = await rowsOfUser(bystander, bystander.showIds);
     await sim.clearRequests();
 
-    const res = await call('DELETE', '/users/me/', { token: user.access, json: { password: user.password } });
+    const res = await read(api(user.access).users.me.$delete({ json: { password: user.password } }));
     expect(res.status).toBe(204);
 
     const after = await rowsOfUser(user, user.showIds);
@@ -448,7 +449,7 @@ describe('DELETE /users/me/', () => {
     expectError(await refresh(user.refresh), 401);
     expectError(await login(user.username, user.password), 401, 'Invalid username or password');
     // The bystander is untouched.
-    expect((await call('GET', '/trakt/get-stored-movies/', { token: bystander.access })).body.total_items).toBe(4);
+    expect((await storedMovies(bystander.access)).total_items).toBe(4);
   });
 
   it('a wrong password is 403 and deletes nothing; a missing one is 400', async () => {
@@ -476,14 +477,12 @@ describe('DELETE /users/me/', () => {
     });
     expect(await kvKeysOf(user.id)).toEqual(kvBefore);
     expect((await sim.counters())['POST /oauth/revoke']).toBeUndefined();
-    expect((await call('GET', '/users/me/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).users.me.$get())).status).toBe(200);
   });
 
   it('works for an account without a Trakt connection', async () => {
     const user = await registerAndLogin();
-    expect((await call('DELETE', '/users/me/', { token: user.access, json: { password: user.password } })).status).toBe(
-      204,
-    );
+    expect((await read(api(user.access).users.me.$delete({ json: { password: user.password } }))).status).toBe(204);
     expectError(await call('GET', '/users/me/', { token: user.access }), 401, 'User no longer exists');
   });
 });
@@ -491,14 +490,13 @@ describe('DELETE /users/me/', () => {
 describe('DELETE /trakt/history/', () => {
   it('deletes the stored history, keeps the account and the connection, and the next sync is a full one', async () => {
     const user = await connectedUser(sim, { movies: 5, shows: 2 });
-    expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
-    expect((await call('GET', '/trakt/fetch-latest-shows/', { token: user.access })).status).toBe(200);
-    const stored = await call('GET', '/trakt/get-stored-movies/', { token: user.access });
-    expect(stored.body.total_items).toBe(5);
+    await ok(api(user.access).trakt['fetch-latest-movies'].$get());
+    await ok(api(user.access).trakt['fetch-latest-shows'].$get());
+    expect((await storedMovies(user.access)).total_items).toBe(5);
     const other = await connectedUser(sim, { movies: 2, shows: 0 });
-    expect((await call('GET', '/trakt/fetch-latest-movies/', { token: other.access })).status).toBe(200);
+    await ok(api(other.access).trakt['fetch-latest-movies'].$get());
 
-    const res = await call('DELETE', '/trakt/history/', { token: user.access });
+    const res = await read(api(user.access).trakt.history.$delete());
     expect(res.status).toBe(204);
 
     for (const table of ['movies', 'shows', 'plays']) {
@@ -507,29 +505,29 @@ describe('DELETE /trakt/history/', () => {
         .first<{ n: number }>();
       expect(row!.n, table).toBe(0);
     }
-    expect((await call('GET', '/trakt/get-stored-movies/', { token: user.access })).body.total_items).toBe(0);
-    expect((await call('GET', '/trakt/get-stored-shows/', { token: user.access })).body.total_items).toBe(0);
-    const status = await call('GET', '/trakt/sync-status/', { token: user.access });
+    expect((await storedMovies(user.access)).total_items).toBe(0);
+    expect((await ok(api(user.access).trakt['get-stored-shows'].$get({ query: {} }))).body.total_items).toBe(0);
+    const status = await ok(api(user.access).trakt['sync-status'].$get());
     expect(status.body).toMatchObject({
       connected: true,
       counts: { movies: 0, shows: 0, episodes: 0, plays: 0 },
     });
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
-    expect((await call('GET', '/trakt/get-stored-movies/', { token: other.access })).body.total_items).toBe(2);
+    expect((await ok(api(user.access).trakt['auth-status'].$get())).body.authenticated).toBe(true);
+    expect((await storedMovies(other.access)).total_items).toBe(2);
 
     // Re-sync: a full one, everything comes back.
-    const movies = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
-    expect(movies.status).toBe(200);
+    const movies = await read(api(user.access).trakt['fetch-latest-movies'].$get());
+    expectStatus(movies, 200);
     expect(movies.body.added).toBe(5);
-    const shows = await call('GET', '/trakt/fetch-latest-shows/', { token: user.access });
+    const shows = await ok(api(user.access).trakt['fetch-latest-shows'].$get());
     expect(shows.body.added).toBe(2);
-    expect((await call('GET', '/trakt/get-stored-movies/', { token: user.access })).body.total_items).toBe(5);
+    expect((await storedMovies(user.access)).total_items).toBe(5);
   });
 
   it('answers 409 while a sync holds the lease, and 401 without a JWT', async () => {
     const user = await registerAndLogin();
     await acquireSyncLease(database(env.DB), user.id); // as a running sync holds it
-    expectError(await call('DELETE', '/trakt/history/', { token: user.access }), 409);
+    expectError(await read(api(user.access).trakt.history.$delete()), 409);
     expectError(await call('DELETE', '/trakt/history/'), 401);
   });
 });
