@@ -225,13 +225,15 @@ export const connectionRoutes = new Hono<AppEnv>()
       c.header('Cache-Control', 'no-store');
       if (token.reauthorizationRequiredSoon) {
         // Trakt refused the refresh token: this is the last access token, valid until it expires.
-        return c.json({
+        // Typed as the contract (not `satisfies`): a handler's inferred return type drops an answer that only adds
+        // optional fields, and hono/client (AppType) would never see `warning`.
+        return c.json<RefreshTokenOutput>({
           access_token: token.accessToken,
           expires_at: token.expiresAt,
-          warning: 'reauthorization_required_soon' as const,
-        } satisfies RefreshTokenOutput);
+          warning: 'reauthorization_required_soon',
+        });
       }
-      return c.json({ access_token: token.accessToken, expires_at: token.expiresAt } satisfies RefreshTokenOutput);
+      return c.json<RefreshTokenOutput>({ access_token: token.accessToken, expires_at: token.expiresAt });
     },
   )
   .get(
