@@ -449,8 +449,8 @@ describe('errors and concurrency', () => {
   it('token and API keys read once per sync; a token rejected mid-sync is refreshed once, sync completes', async () => {
     const user = await connectedUser(sim, { movies: 600, shows: 0, plays_per_item: 1 });
     // A TMDB key of the user's own, so the fetch also enriches inline (the runner must not read the keys again).
-    const tmdbKey = { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY };
-    expect((await call('POST', '/users/api-keys/', { token: user.access, json: tmdbKey })).status).toBe(201);
+    const tmdbKey = { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } as const;
+    expect((await read(api(user.access).users['api-keys'].$post({ json: tmdbKey }))).status).toBe(201);
     // Trakt now answers 401 although our expiry says the token is valid.
     expect(await sim.expireAccountTokens(user.traktUsername)).toBe(1);
     await sim.clearRequests();
