@@ -32,11 +32,12 @@ type AnyResponse = ClientResponse<any, number, any>;
 
 /**
  * A typed response read whole, like `call()`'s: one member per status the route answers with, so checking
- * `status` narrows `body` (JSON parsed when the answer says it is JSON, the text otherwise).
+ * `status` narrows `body` (JSON parsed when the answer says it is JSON, the text otherwise; `unknown` for a route
+ * that answers a raw body, such as a stream).
  */
 export type Reply<R> =
   R extends ClientResponse<infer Body, infer Status, infer Format>
-    ? { status: Status; headers: Headers; body: Format extends 'json' ? Body : Format extends 'text' ? Body : string }
+    ? { status: Status; headers: Headers; body: Format extends 'json' | 'text' ? Body : unknown }
     : never;
 
 /** The members of a reply that `status` may be (a route's `c.json(x)` without a status may be any status). */
