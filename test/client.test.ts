@@ -2,11 +2,11 @@
  * The typed client (src/client.ts, hono/client on AppType) against the Worker in workerd: every
  * read endpoint is called through it, and the typed answers are checked at runtime too.
  */
-import { exports } from 'cloudflare:workers';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
 import { historyClient } from '../src/client';
-import { BASE, call } from './support/api';
+import { BASE } from './support/api';
+import { workerFetch } from './support/client';
 import { connectedUser } from './support/trakt';
 
 let sim: Simulator;
@@ -15,20 +15,13 @@ beforeEach(() => {
 });
 afterEach(() => sim.restore());
 
-const workerFetch = (input: RequestInfo | URL, init?: RequestInit) => exports.default.fetch(new Request(input, init));
-
 describe('src/client.ts (hono/client)', () => {
   it('calls every read endpoint with typed queries and answers', async () => {
     const user = await connectedUser(sim, { movies: 4, shows: 1, seasons_per_show: 1, episodes_per_season: 3 });
-    expect(
-      (
-        await call('POST', '/users/api-keys/', {
-          token: user.access,
-          json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
-        })
-      ).status,
-    ).toBe(201);
     const api = historyClient(BASE, { token: user.access, fetch: workerFetch });
+    expect(
+      (await api.users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } })).status,
+    ).toBe(201);
 
     const movieSync = await api.trakt['fetch-latest-movies'].$post();
     expect(movieSync.status).toBe(200);
