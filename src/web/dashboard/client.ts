@@ -2,9 +2,9 @@
  * @module
  * The dashboard's browser entry: sign-in, the Trakt connection and sync status, the stats charts, the grid of
  * recent plays with infinite scroll, and a show's seasons and episodes. Everything comes from this API's public
- * endpoints (./api.ts) and is drawn with ./dom.ts, so every value is inserted as text.
+ * endpoints (./browser/api.ts) and is drawn with ./browser/dom.ts, so every value is inserted as text.
  */
-import { Api, ApiFailure, loadSession } from './browser/api';
+import { Api, ApiFailure } from './browser/api';
 import { calendarHeatmap, monthChart, weekdayHourGrid } from './browser/chart-svg';
 import { episodeCode, relativeTime } from './browser/charts';
 import { byId, fill, h } from './browser/dom';
@@ -24,7 +24,7 @@ import type {
 const PAGE_SIZE = 24;
 const POLL_MS = 2_000;
 
-const api = new Api(loadSession(), (reason) => {
+const api = new Api((reason) => {
   showSignedOut();
   say(reason, 'fail');
 });
