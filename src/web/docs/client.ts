@@ -197,7 +197,7 @@ async function main(): Promise<void> {
   input.addEventListener('input', () => setToken(input.value.trim().replace(/^Bearer\s+/i, '')));
   let spec: OpenApi;
   try {
-    const res = await apiFetch('/openapi.json');
+    const res = await fetch('/openapi.json', { cache: 'no-store' }); // the document itself: no session involved
     spec = (await res.json()) as OpenApi;
   } catch {
     document.getElementById('description')!.textContent = 'Could not load /openapi.json';
