@@ -142,6 +142,10 @@ describe('access tokens die with a password change or "log out everywhere"', () 
   /** JWT `iat` counts seconds: wait for the next one, so a token issued before the change is from an earlier second. */
   const nextSecond = () => new Promise((resolve) => setTimeout(resolve, 1005 - (Date.now() % 1000)));
   const MOVIES = '/trakt/get-stored-movies/';
+  /** The stored movies as `token`'s holder (with `If-None-Match: etag` when given), through the typed client. */
+  const movies = (token: string, etag?: string) =>
+    read(api(token, etag ? { 'If-None-Match': etag } : undefined).trakt['get-stored-movies'].$get({ query: {} }));
+  const me = (token: string) => read(api(token).users.me.$get());
 
   /** Every kind of gate: requireUser, a requireToken read, its 304 path, and the export stream. */
   async function expectRevoked(access: string, etag: string) {
@@ -161,64 +165,61 @@ describe('access tokens die with a password change or "log out everywhere"', () 
     const user = await registerAndLogin();
     const second = await login(user.username, user.password);
     const stranger = await registerAndLogin();
-    const etag = (await call('GET', MOVIES, { token: user.access })).headers.get('ETag')!;
-    expect((await call('GET', MOVIES, { token: user.access, headers: { 'If-None-Match': etag } })).status).toBe(304);
+    const etag = (await movies(user.access)).headers.get('ETag')!;
+    expect((await movies(user.access, etag)).status).toBe(304);
     await nextSecond();
 
-    const res = await call('POST', '/users/me/password/', {
-      token: user.access,
-      json: { current_password: user.password, new_password: 'an entirely new passphrase' },
-    });
+    const res = await read(
+      api(user.access).users.me.password.$post({
+        json: { current_password: user.password, new_password: 'an entirely new passphrase' },
+      }),
+    );
     expect(res.status).toBe(204);
     await expectRevoked(user.access, etag);
     await expectRevoked(second.body.access, etag);
     // Logging in right after the change (within the same second) gives a token that works.
     const fresh = await login(user.username, 'an entirely new passphrase');
-    expect((await call('GET', '/users/me/', { token: fresh.body.access })).status).toBe(200);
-    expect((await call('GET', MOVIES, { token: fresh.body.access })).status).toBe(200);
-    expect((await call('GET', '/users/me/', { token: stranger.access })).status).toBe(200);
+    expect((await me(fresh.body.access)).status).toBe(200);
+    expect((await movies(fresh.body.access)).status).toBe(200);
+    expect((await me(stranger.access)).status).toBe(200);
   });
 
   it('{"all": true} refuses every access token of the user issued so far, and no one else’s', async () => {
     const user = await registerAndLogin();
     const second = await login(user.username, user.password);
     const stranger = await registerAndLogin();
-    const etag = (await call('GET', MOVIES, { token: user.access })).headers.get('ETag')!;
+    const etag = (await movies(user.access)).headers.get('ETag')!;
     await nextSecond();
 
-    expect((await call('POST', '/users/logout/', { token: second.body.access, json: { all: true } })).status).toBe(204);
+    expect((await logout(second.body.access, { all: true })).status).toBe(204);
     await expectRevoked(user.access, etag);
     await expectRevoked(second.body.access, etag);
-    expect((await call('GET', '/users/me/', { token: stranger.access })).status).toBe(200);
+    expect((await me(stranger.access)).status).toBe(200);
     const again = await login(user.username, user.password);
-    expect((await call('GET', '/users/me/', { token: again.body.access })).status).toBe(200);
+    expectStatus(again, 200);
+    expect((await me(again.body.access)).status).toBe(200);
     // Logging out one refresh token does not touch access tokens.
-    expect(
-      (await call('POST', '/users/logout/', { token: again.body.access, json: { refresh: again.body.refresh } }))
-        .status,
-    ).toBe(204);
-    expect((await call('GET', '/users/me/', { token: again.body.access })).status).toBe(200);
+    expect((await logout(again.body.access, { refresh: again.body.refresh })).status).toBe(204);
+    expect((await me(again.body.access)).status).toBe(200);
   });
 
   it('costs no extra D1 round trip: the gate is read with the row requireUser and the freshness query already read', async () => {
     const user = await registerAndLogin();
-    const etag = (await call('GET', MOVIES, { token: user.access })).headers.get('ETag')!;
+    const etag = (await movies(user.access)).headers.get('ETag')!;
 
     // A 304 is still ONE D1 call, whose one statement reads tokens_valid_after from users.
-    const notModified = await meterD1(() =>
-      call('GET', MOVIES, { token: user.access, headers: { 'If-None-Match': etag } }),
-    );
+    const notModified = await meterD1(() => movies(user.access, etag));
     expect(notModified.result.status).toBe(304);
     expect(notModified.meter.calls).toHaveLength(1);
     expect(notModified.meter.statements[0]).toMatch(/"users"\."tokens_valid_after"/);
     // requireUser: one primary-key read of users (the same statement as before, with one more column).
-    const me = await meterD1(() => call('GET', '/users/api-keys/', { token: user.access }));
-    expect(me.result.status).toBe(200);
-    expect(me.meter.calls).toHaveLength(2); // the gate + the list
-    expect(me.meter.statements[0]).toMatch(/select "tokens_valid_after" from "users"/);
+    const keys = await meterD1(() => read(api(user.access).users['api-keys'].$get()));
+    expect(keys.result.status).toBe(200);
+    expect(keys.meter.calls).toHaveLength(2); // the gate + the list
+    expect(keys.meter.statements[0]).toMatch(/select "tokens_valid_after" from "users"/);
 
     await nextSecond();
-    expect((await call('POST', '/users/logout/', { token: user.access, json: { all: true } })).status).toBe(204);
+    expect((await logout(user.access, { all: true })).status).toBe(204);
     // Refused from the same single statement.
     const refused304 = await meterD1(() =>
       call('GET', MOVIES, { token: user.access, headers: { 'If-None-Match': etag } }),

@@ -167,7 +167,7 @@ describe("the README's troubleshooting table and the API reference's error table
       .bind(other.id, user.id)
       .run();
     expectError(
-      await call('GET', '/trakt/authenticate/', { token: user.access }),
+      await read(api(user.access).trakt.authenticate.$get()),
       422,
       'Stored API key for "trakt" is unreadable; save it again with POST /users/api-keys/',
     );

@@ -829,7 +829,7 @@ describe('GET /trakt/export/', () => {
       await sim.renameTitle({ type: 'show', trakt_id: show.trakt, title: titles[4 + i]! });
     await sync(user.access);
 
-    const csv = await call('GET', '/trakt/export/?format=csv', { token: user.access });
+    const csv = await read(api(user.access).trakt.export.$get({ query: { format: 'csv' } }));
     expect(csv.status).toBe(200);
     const body = csv.body as string;
     const rows = parseCsv(body).slice(1);
@@ -845,8 +845,9 @@ describe('GET /trakt/export/', () => {
     for (const row of rows) for (const cell of row) expect(cell, cell).not.toMatch(/^[=+\-@\t\r]/);
     // Numbers and plain titles are unchanged; JSON keeps the title exactly (it is not a spreadsheet format).
     expect(rows.every((r) => /^\d{4}-\d\d-\d\dT/.test(r[COLUMNS.indexOf('watched_at')]!))).toBe(true);
-    const json = await call('GET', '/trakt/export/?format=json', { token: user.access });
-    expect(json.body.find((r: any) => r.trakt === catalog.movies[0]!.trakt).title).toBe(formulas.movie0);
+    const json = await read(api(user.access).trakt.export.$get({ query: { format: 'json' } }));
+    const jsonRows = json.body as ExportRow[]; // a stream: its rows are typed by the contract's row schema
+    expect(jsonRows.find((r) => r.trakt === catalog.movies[0]!.trakt)!.title).toBe(formulas.movie0);
   });
 
   it('streams in keyset chunks: every D1 read is at most one chunk', async () => {

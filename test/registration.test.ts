@@ -40,10 +40,11 @@ describe('REGISTRATION', () => {
     const taken = uniqueName('Taken');
     expect((await register(taken)).status).toBe(201);
     const probe = (username: string) =>
-      call('POST', '/users/register/', {
-        json: { username, password: 'long enough pw' },
-        headers: { 'CF-Connecting-IP': '198.51.100.77' },
-      });
+      read(
+        api(undefined, { 'CF-Connecting-IP': '198.51.100.77' }).users.register.$post({
+          json: { username, password: 'long enough pw' },
+        }),
+      );
     const counted = async () =>
       (
         await env.DB.prepare("SELECT count FROM login_throttle WHERE subject = 'register:198.51.100.77'").first<{
