@@ -22,8 +22,9 @@ import {
 import { entryBytes, inflateEntry, readZipDirectory, ZipError } from '../../../import/zip';
 import { type Api, ApiFailure } from './api';
 import { byId } from './dom';
+import type { ImportBatch } from './types';
 
-type Totals = { added: number; skipped: number };
+type Totals = ImportBatch;
 
 /** How often a batch is sent again while the account is busy (409) before the import gives up. */
 const BUSY_RETRIES = 10;

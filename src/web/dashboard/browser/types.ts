@@ -1,9 +1,10 @@
 /**
  * @module
  * The API answers the dashboard reads, as the contract declares them: every type here is derived from the response
- * schema of its route (src/history/output-schemas.ts, src/trakt/schemas.ts, src/users/schemas.ts), never written a
- * second time. Imported as types only: browser code never loads server code (scripts/check-layers.mjs), and a change
- * of an answer's shape fails `npm run typecheck` (tsconfig.web.json) instead of the page.
+ * schema of its route (src/history/output-schemas.ts, src/import/schemas.ts, src/trakt/schemas.ts,
+ * src/users/schemas.ts), never written a second time. Imported as types only: browser code never loads server code
+ * at run time (scripts/check-layers.mjs), and a change of an answer's shape fails `npm run typecheck`
+ * (tsconfig.web.json) instead of the page.
  */
 import type {
   FetchContinuesOutput,
@@ -16,6 +17,7 @@ import type {
   StoredShowsOutput,
   SyncStatusOutput,
 } from '../../../history/output-schemas';
+import type { ImportBatchOutput } from '../../../import/schemas';
 import type { AuthStatusOutput, DeviceCodeOutput, DeviceTokenOutput } from '../../../trakt/schemas';
 import type { MeOutput } from '../../../users/schemas';
 
@@ -47,6 +49,9 @@ export type FetchOutcome = FetchMoviesOutput | FetchShowsOutput | FetchContinues
 /** POST /trakt/device/code/ and /device/token/. */
 export type DeviceCode = DeviceCodeOutput;
 export type DeviceToken = DeviceTokenOutput;
+
+/** POST /trakt/import/history/: one batch of an export's history. */
+export type ImportBatch = ImportBatchOutput;
 
 /** GET /users/me/. */
 export type Me = MeOutput;
