@@ -6,12 +6,15 @@
  */
 import { env } from 'cloudflare:workers';
 import { unzipSync, zipSync } from 'fflate';
+import type { InferRequestType } from 'hono/client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
+import type { HistoryClient } from '../src/client';
 import { MAX_BODY_BYTES } from '../src/config';
 import { IMPORT_MAX_ATTEMPTS } from '../src/import/service';
 import { readZipDirectory } from '../src/import/zip';
 import { call, expectError, registerAndLogin } from './support/api';
+import { api, expectStatus, ok, read } from './support/client';
 import { drainEnrichQueue, enrichQueue } from './support/enrich-queue';
 import { deliverImportMessage, drainImportQueue, importQueue } from './support/import-queue';
 import { connectedUser } from './support/trakt';
@@ -138,33 +141,34 @@ describe('POST /trakt/import/ (the export ZIP)', () => {
     expect((await importRow(user.id))?.object_key).toBeNull();
 
     // Every read serves the imported plays.
-    const movies = await call('GET', '/trakt/get-stored-movies/?page_size=100', { token: user.access });
+    const movies = await read(api(user.access).trakt['get-stored-movies'].$get({ query: { page_size: '100' } }));
     expect(movies.body.movies).toHaveLength(truth.movies_watched);
-    const shows = await call('GET', '/trakt/get-stored-shows/', { token: user.access });
+    const shows = await read(api(user.access).trakt['get-stored-shows'].$get({ query: {} }));
     expect(shows.body.shows).toHaveLength(truth.shows_watched);
-    const showId = shows.body.shows[0].show.ids.trakt;
-    const detail = await call('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${showId}`, { token: user.access });
+    const showId = shows.body.shows[0]!.show.ids.trakt;
+    const detail = await read(
+      api(user.access).trakt['get-watched-seasons-episodes'].$get({ query: { trakt_id: String(showId) } }),
+    );
     expect(detail.status).toBe(200);
     expect(detail.body.episodes.length).toBeGreaterThan(0);
-    const history = await call('GET', '/trakt/history/?limit=100', { token: user.access });
+    const history = await read(api(user.access).trakt.history.$get({ query: { limit: '100' } }));
     expect(history.body.items).toHaveLength(truth.total_plays);
-    const stats = await call('GET', '/trakt/stats/', { token: user.access });
+    const stats = await read(api(user.access).trakt.stats.$get({ query: {} }));
     expect(stats.body.movies.plays + stats.body.episodes.plays).toBe(truth.total_plays);
-    const exported = await call('GET', '/trakt/export/', { token: user.access });
+    const exported = await read(api(user.access).trakt.export.$get({ query: {} }));
     expect(exported.body).toHaveLength(truth.total_plays);
-    const status = await call('GET', '/trakt/sync-status/', { token: user.access });
+    const status = await read(api(user.access).trakt['sync-status'].$get());
     expect(status.body).toMatchObject({ connected: false, counts: { plays: truth.total_plays } });
-    const latest = await call('GET', '/trakt/import', { token: user.access });
+    const latest = await read(api(user.access).trakt.import.$get());
     expect(latest.body).toEqual(res.body);
   });
 
   it('asks for TMDB enrichment of the imported titles, as a sync does, and the run enriches them', async () => {
     const user = await registerAndLogin();
-    const stored = await call('POST', '/users/api-keys/', {
-      token: user.access,
-      json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
-    });
-    expect(stored.status).toBe(201);
+    await ok(
+      api(user.access).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } }),
+      201,
+    );
     const username = traktName();
     const zip = await exportOf({
       username,
@@ -184,9 +188,9 @@ describe('POST /trakt/import/ (the export ZIP)', () => {
       shows: catalog.shows.map((s) => s.trakt),
     });
     await drainEnrichQueue();
-    const movies = await call('GET', '/trakt/get-stored-movies/', { token: user.access });
+    const movies = await read(api(user.access).trakt['get-stored-movies'].$get({ query: {} }));
     for (const entry of movies.body.movies) expect(entry.movie.image_url).toEqual(expect.stringContaining('/w500/'));
-    const stats = await call('GET', '/trakt/stats/', { token: user.access });
+    const stats = await read(api(user.access).trakt.stats.$get({ query: {} }));
     expect(stats.body.movies.minutes).toBeGreaterThan(0);
   });
 
@@ -219,13 +223,13 @@ describe('POST /trakt/import/ (the export ZIP)', () => {
     // Half the files: running, counted so far.
     const half = Math.floor(importQueue.length / 2);
     for (let i = 0; i < half; i++) await deliverImportMessage(importQueue.shift()!.body);
-    const midway = await call('GET', '/trakt/import/', { token: user.access });
+    const midway = await read(api(user.access).trakt.import.$get());
     expect(midway.body.import.status).toBe('running');
     expect(midway.body.import.files.filter((f: { status: string }) => f.status === 'done')).toHaveLength(half);
 
     const deliveries = await drainImportQueue();
     expect(deliveries.every((d) => d.acked)).toBe(true);
-    const done = await call('GET', '/trakt/import/', { token: user.access });
+    const done = await read(api(user.access).trakt.import.$get());
     expect(done.body.import).toMatchObject({
       status: 'done',
       plays_seen: truth.total_plays + 1,
@@ -252,8 +256,8 @@ describe('POST /trakt/import/ (the export ZIP)', () => {
       plays_per_item: 2,
       rewatch_fraction: 0.3,
     });
-    expect((await call('POST', '/trakt/fetch-latest-movies/', { token: synced.access })).status).toBe(200);
-    expect((await call('POST', '/trakt/fetch-latest-shows/', { token: synced.access })).status).toBe(200);
+    expect((await read(api(synced.access).trakt['fetch-latest-movies'].$post())).status).toBe(200);
+    expect((await read(api(synced.access).trakt['fetch-latest-shows'].$post())).status).toBe(200);
     const imported = await registerAndLogin();
     const res = await upload(imported.access, await sim.exportZip(username));
     expect(res.status).toBe(202);
@@ -264,8 +268,8 @@ describe('POST /trakt/import/ (the export ZIP)', () => {
     expect(a.plays.length).toBeGreaterThan(40);
     for (const table of Object.keys(a) as Array<keyof typeof a>) expect(b[table], table).toEqual(a[table]);
     expect((await totals(imported.id)).stored).toEqual((await totals(synced.id)).stored);
-    const statsA = await call('GET', '/trakt/stats/', { token: synced.access });
-    const statsB = await call('GET', '/trakt/stats/', { token: imported.access });
+    const statsA = await read(api(synced.access).trakt.stats.$get({ query: {} }));
+    const statsB = await read(api(imported.access).trakt.stats.$get({ query: {} }));
     expect(statsB.body).toEqual(statsA.body);
   });
 
@@ -300,16 +304,16 @@ describe('POST /trakt/import/ (the export ZIP)', () => {
     // Import first, then connect the same Trakt account and sync: the first sync (a full pass) finds every play stored.
     const user = await connectedUser(sim, { movies: 8, shows: 2, seasons_per_show: 2, episodes_per_season: 3 });
     expect((await upload(user.access, await sim.exportZip(user.traktUsername))).status).toBe(200);
-    const movies = await call('POST', '/trakt/fetch-latest-movies/', { token: user.access });
-    const shows = await call('POST', '/trakt/fetch-latest-shows/', { token: user.access });
+    const movies = await read(api(user.access).trakt['fetch-latest-movies'].$post());
+    const shows = await read(api(user.access).trakt['fetch-latest-shows'].$post());
     expect(movies.body).toMatchObject({ plays_added: 0, plays_removed: 0 });
     expect(shows.body).toMatchObject({ plays_added: 0, plays_removed: 0 });
     await expectMatchesTrakt(user.id, user.traktUsername);
 
     // Sync first, then import: every play is skipped.
     const other = await connectedUser(sim, { movies: 8, shows: 2, seasons_per_show: 2, episodes_per_season: 3 });
-    await call('POST', '/trakt/fetch-latest-movies/', { token: other.access });
-    await call('POST', '/trakt/fetch-latest-shows/', { token: other.access });
+    await read(api(other.access).trakt['fetch-latest-movies'].$post());
+    await read(api(other.access).trakt['fetch-latest-shows'].$post());
     const synced = await historyRows(other.id);
     const res = await upload(other.access, await sim.exportZip(other.traktUsername));
     expect(res.body.import).toMatchObject({ plays_added: 0, plays_skipped: synced.plays.length });
@@ -319,8 +323,8 @@ describe('POST /trakt/import/ (the export ZIP)', () => {
 
   it('sync, a newer export imported, then an incremental sync: nothing twice, totals agree with Trakt', async () => {
     const user = await connectedUser(sim, { movies: 6, shows: 1, seasons_per_show: 1, episodes_per_season: 4 });
-    await call('POST', '/trakt/fetch-latest-movies/', { token: user.access });
-    await call('POST', '/trakt/fetch-latest-shows/', { token: user.access });
+    await read(api(user.access).trakt['fetch-latest-movies'].$post());
+    await read(api(user.access).trakt['fetch-latest-shows'].$post());
     const catalog = await sim.catalog(user.traktUsername);
     await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: catalog.movies[1]!.trakt });
     await sim.addPlay(user.traktUsername, {
@@ -330,10 +334,10 @@ describe('POST /trakt/import/ (the export ZIP)', () => {
     const res = await upload(user.access, await sim.exportZip(user.traktUsername));
     expect(res.body.import.plays_added).toBe(2);
     await sim.clearRequests();
-    const movies = await call('POST', '/trakt/fetch-latest-movies/', { token: user.access });
-    const shows = await call('POST', '/trakt/fetch-latest-shows/', { token: user.access });
-    expect(movies.status).toBe(200);
-    expect(shows.status).toBe(200);
+    const movies = await read(api(user.access).trakt['fetch-latest-movies'].$post());
+    const shows = await read(api(user.access).trakt['fetch-latest-shows'].$post());
+    expectStatus(movies, 200);
+    expectStatus(shows, 200);
     expect(movies.body.plays_added + shows.body.plays_added).toBe(0);
     await expectMatchesTrakt(user.id, user.traktUsername);
     // Trakt's activity moved for plays the import already stored: an incremental sync whose totals agree, not a
@@ -349,8 +353,8 @@ describe('POST /trakt/import/ (the export ZIP)', () => {
     // An export of another account (other history ids and titles), then the first sync of the connected one.
     const stranger = traktName();
     expect((await upload(user.access, await exportOf({ username: stranger, movies: 3, shows: 0 }))).status).toBe(200);
-    await call('POST', '/trakt/fetch-latest-movies/', { token: user.access });
-    await call('POST', '/trakt/fetch-latest-shows/', { token: user.access });
+    await read(api(user.access).trakt['fetch-latest-movies'].$post());
+    await read(api(user.access).trakt['fetch-latest-shows'].$post());
     await expectMatchesTrakt(user.id, user.traktUsername);
   });
 });
@@ -368,7 +372,7 @@ describe('POST /trakt/import/ refuses bad input', () => {
     const bare = await upload(user.access, zip, '/trakt/import');
     expect(bare.status).toBe(200);
     expect(bare.body.import).toMatchObject({ status: 'done', plays_seen: 0 });
-    expect((await call('GET', '/trakt/import', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt.import.$get())).status).toBe(200);
     const windows = await call('POST', '/trakt/import/', {
       token: user.access,
       body: zip,
@@ -450,7 +454,7 @@ describe('POST /trakt/import/ refuses bad input', () => {
       400,
       'watched-history-2.json: item 1: type: unknown item type "show" (expected "movie" or "episode")',
     );
-    const status = await call('GET', '/trakt/import/', { token: user.access });
+    const status = await read(api(user.access).trakt.import.$get());
     expect(status.body.import).toMatchObject({
       status: 'failed',
       plays_added: 2,
@@ -461,7 +465,7 @@ describe('POST /trakt/import/ refuses bad input', () => {
       ],
     });
     // The failed file contributed nothing, not even its valid first item.
-    const plays = await call('GET', '/trakt/history/', { token: user.access });
+    const plays = await read(api(user.access).trakt.history.$get({ query: {} }));
     expect(plays.body.items.map((i: { id: number }) => i.id).sort()).toEqual([101, 102]);
 
     const malformed = await upload(user.access, zipOf({ 'watched-history-1.json': '[{"id": 1, "watched_at"' }));
@@ -489,7 +493,7 @@ describe('POST /trakt/import/ refuses bad input', () => {
     expect(res.status).toBe(202);
     const key = String((await importRow(user.id))?.object_key);
     await drainImportQueue();
-    const status = await call('GET', '/trakt/import/', { token: user.access });
+    const status = await read(api(user.access).trakt.import.$get());
     expect(status.body.import).toMatchObject({
       status: 'failed',
       plays_added: 300,
@@ -524,9 +528,9 @@ describe('the trakt-import queue consumer', () => {
     expect((await upload(user.access, zip)).status).toBe(202);
     const first = importQueue[0]!.body;
     expect((await deliverImportMessage(first)).acked).toBe(true);
-    const after = await call('GET', '/trakt/import/', { token: user.access });
+    const after = await read(api(user.access).trakt.import.$get());
     expect((await deliverImportMessage(first)).acked).toBe(true);
-    expect((await call('GET', '/trakt/import/', { token: user.access })).body).toEqual(after.body);
+    expect((await read(api(user.access).trakt.import.$get())).body).toEqual(after.body);
     await drainImportQueue();
     expect((await deliverImportMessage(first)).acked).toBe(true);
     await expectExactTotals(user.id);
@@ -538,7 +542,7 @@ describe('the trakt-import queue consumer', () => {
     expect((await upload(user.access, zip)).status).toBe(202);
     const message = importQueue.shift()!.body;
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind: 'hold' });
-    const syncing = call('POST', '/trakt/fetch-latest-movies/', { token: user.access });
+    const syncing = read(api(user.access).trakt['fetch-latest-movies'].$post());
     await sim.whenHeld();
     const delivery = await deliverImportMessage(message);
     expect(delivery).toMatchObject({ acked: true, retried: false });
@@ -546,13 +550,13 @@ describe('the trakt-import queue consumer', () => {
     expect(importQueue.at(-1)).toEqual({ body: { ...message, deferrals: 1 }, delaySeconds: expect.any(Number) });
     expect(importQueue.at(-1)!.delaySeconds).toBeGreaterThanOrEqual(30);
     // A batch from the dashboard meanwhile: 409 with Retry-After.
-    const batch = await call('POST', '/trakt/import/history/', { token: user.access, json: [movieItem(9, 9)] });
+    const batch = await read(importBatch(user.access, [movieItem(9, 9)]));
     expectError(batch, 409, /already running/);
     expect(batch.headers.get('Retry-After')).toBe('30');
     await sim.releaseHeld();
     expect((await syncing).status).toBe(200);
     await drainImportQueue();
-    expect((await call('GET', '/trakt/import/', { token: user.access })).body.import.status).toBe('done');
+    expect((await read(api(user.access).trakt.import.$get())).body.import.status).toBe('done');
     await expectExactTotals(user.id);
   });
 
@@ -564,11 +568,11 @@ describe('the trakt-import queue consumer', () => {
     const failing = vi.spyOn(env.IMPORTS, 'get').mockRejectedValue(new Error('R2 is down'));
     const retry = await deliverImportMessage(message, { attempts: 1 });
     expect(retry).toMatchObject({ acked: false, retried: true });
-    expect((await call('GET', '/trakt/import/', { token: user.access })).body.import.status).toBe('queued');
+    expect((await read(api(user.access).trakt.import.$get())).body.import.status).toBe('queued');
     const last = await deliverImportMessage(message, { attempts: IMPORT_MAX_ATTEMPTS });
     expect(last).toMatchObject({ acked: true, retried: false });
     failing.mockRestore();
-    const status = await call('GET', '/trakt/import/', { token: user.access });
+    const status = await read(api(user.access).trakt.import.$get());
     expect(status.body.import).toMatchObject({
       status: 'failed',
       error: expect.stringMatching(/^watched-history-1\.json could not be imported .*upload the ZIP again/),
@@ -576,7 +580,7 @@ describe('the trakt-import queue consumer', () => {
     // Uploading again completes it.
     expect((await upload(user.access, zip)).status).toBe(202);
     await drainImportQueue();
-    expect((await call('GET', '/trakt/import/', { token: user.access })).body.import.status).toBe('done');
+    expect((await read(api(user.access).trakt.import.$get())).body.import.status).toBe('done');
   });
 
   it('a bomb found in the background fails the import with the reason', async () => {
@@ -588,7 +592,7 @@ describe('the trakt-import queue consumer', () => {
     );
     expect((await upload(user.access, bomb)).status).toBe(202);
     await drainImportQueue();
-    const status = await call('GET', '/trakt/import/', { token: user.access });
+    const status = await read(api(user.access).trakt.import.$get());
     expect(status.body.import).toMatchObject({
       status: 'failed',
       error: 'watched-history-1.json inflates past its declared size of 600000 bytes',
@@ -600,12 +604,12 @@ describe('POST /trakt/import/history/ (batches from the dashboard and the CLI)',
   it('stores a batch and answers added and skipped; again, everything is skipped', async () => {
     const user = await registerAndLogin();
     const items = [movieItem(11, 501), movieItem(12, 501), episodeItem(13, 900, 1, 1), episodeItem(14, 900, 1, 2)];
-    const first = await call('POST', '/trakt/import/history/', { token: user.access, json: items });
+    const first = await read(importBatch(user.access, items));
     expect(first.status).toBe(200);
     expect(first.body).toEqual({ added: 4, skipped: 0 });
-    const again = await call('POST', '/trakt/import/history', { token: user.access, json: [...items, items[0]] });
+    const again = await read(importBatch(user.access, [...items, items[0]!]));
     expect(again.body).toEqual({ added: 0, skipped: 5 });
-    const stored = await call('GET', '/trakt/get-stored-movies/', { token: user.access });
+    const stored = await read(api(user.access).trakt['get-stored-movies'].$get({ query: {} }));
     expect(stored.body.movies[0]).toMatchObject({ plays: 2 });
     await expectExactTotals(user.id);
   });
@@ -634,7 +638,7 @@ describe('POST /trakt/import/history/ (batches from the dashboard and the CLI)',
     expect(res.headers.get('Retry-After')).toBe('60');
     refused.mockRestore();
     expect((await totals(user.id)).counted.movie_play_count).toBe(0);
-    const retry = await call('POST', '/trakt/import/history/', { token: user.access, json: [movieItem(31, 3)] });
+    const retry = await read(importBatch(user.access, [movieItem(31, 3)]));
     expect(retry.body).toEqual({ added: 1, skipped: 0 });
     await expectExactTotals(user.id);
   });
@@ -645,7 +649,7 @@ describe('POST /trakt/import/history/ (batches from the dashboard and the CLI)',
       i % 2 ? movieItem(i + 1, 100 + (i % 40)) : episodeItem(i + 1, 300 + (i % 7), 1 + (i % 3), 1 + (i % 20)),
     );
     expect(JSON.stringify(items).length).toBeGreaterThan(200_000);
-    const res = await call('POST', '/trakt/import/history/', { token: user.access, json: items });
+    const res = await read(importBatch(user.access, items));
     expect(res.body).toEqual({ added: 1000, skipped: 0 });
     await expectExactTotals(user.id);
   });
@@ -659,7 +663,7 @@ describe('account deletion', () => {
     const key = String((await importRow(user.id))?.object_key);
     await env.IMPORTS.put(`imports/${user.id}/left-behind`, 'x');
     expect(await env.IMPORTS.head(key)).not.toBeNull();
-    const res = await call('DELETE', '/users/me/', { token: user.access, json: { password: user.password } });
+    const res = await read(api(user.access).users.me.$delete({ json: { password: user.password } }));
     expect(res.status).toBe(204);
     expect(await importRow(user.id)).toBeNull();
     expect((await env.IMPORTS.list({ prefix: `imports/${user.id}/` })).objects).toEqual([]);
@@ -673,12 +677,18 @@ async function dataVersion(userId: number) {
     ?.version;
 }
 
+/** One batch of history items, as the dashboard and the CLI send it. */
+function importBatch(token: string, items: ImportItems) {
+  return api(token).trakt.import.history.$post({ json: items });
+}
+type ImportItems = InferRequestType<HistoryClient['trakt']['import']['history']['$post']>['json'];
+
 function movieItem(historyId: number, traktId: number) {
   return {
     id: historyId,
     watched_at: new Date(Date.UTC(2024, 0, 1) + historyId * 3_600_000).toISOString(),
     action: 'watch',
-    type: 'movie',
+    type: 'movie' as const,
     movie: {
       title: `Movie ${traktId}`,
       year: 2001,
@@ -692,7 +702,7 @@ function episodeItem(historyId: number, showId: number, season: number, number: 
     id: historyId,
     watched_at: new Date(Date.UTC(2024, 0, 1) + historyId * 3_600_000).toISOString(),
     action: 'scrobble',
-    type: 'episode',
+    type: 'episode' as const,
     episode: { season, number, title: `Episode ${number}`, ids: { trakt: showId * 10_000 + season * 100 + number } },
     show: {
       title: `Show ${showId}`,
