@@ -1,43 +1,23 @@
 /**
  * @module
  * The year-in-review page's browser code. Two modes, told apart by the page's own URL:
- * - dashboard (`/app/review/?year=2026`): the signed-in user's review (`GET /trakt/review/<year>/` with the
- *   JWT the dashboard keeps in sessionStorage), year navigation, and a "Share" box that reads
+ * - dashboard (`/app/review/?year=2026`): the signed-in user's review (`GET /trakt/review/<year>/` in the
+ *   dashboard's session, ../shared/browser/session.ts), year navigation, and a "Share" box that reads
  *   `/users/me/sharing` and can add the `review` part to it;
  * - public (`/u/<handle>/review/<year>`): the shared review's JSON (`<year>.json` beside the page).
  * Everything is inserted as text or through DOM properties (the page runs under Trusted Types).
  */
-import { loadSession } from '../dashboard/browser/api';
+import type { ReviewOutput } from '../../review/schemas';
+import { type Answer, ApiFailure, apiFetch, Session } from '../shared/browser/session';
 
-type PlayRef = {
-  watched_at: string;
-  type: 'movie' | 'episode';
-  title: string | null;
-  year: number | null;
-  show: string | null;
-  season: number | null;
-  episode: number | null;
-} | null;
-
-type Review = {
-  year: number;
-  plays: { total: number; movies: number; episodes: number };
-  hours: number;
-  titles: { movies: number; shows: number; episodes: number };
-  top_titles: Array<{
-    type: 'movie' | 'show';
-    title: string | null;
-    year: number | null;
-    plays: number;
-    poster_url: string | null;
-  }>;
-  top_genres: Array<{ name: string; plays: number }>;
-  longest_streak: { days: number; start: string; end: string } | null;
-  busiest_day: { date: string; plays: number } | null;
-  first_play: PlayRef;
-  last_play: PlayRef;
-  by_month: Array<{ month: string; plays: number; hours: number }>;
-};
+/** GET /trakt/review/<year>/ and the public `<year>.json`: the contract's answer. */
+type Review = ReviewOutput;
+type PlayRef = Review['first_play'];
+/**
+ * What the page reads of GET /users/me/sharing/. Not derived from src/sharing/schemas.ts: that module imports
+ * src/config.ts, which needs Worker types, so browser code cannot import even its types (tsconfig.web.json).
+ */
+type SharingSetting = { handle: string; parts: string[] };
 
 function byId<T extends HTMLElement = HTMLElement>(id: string): T {
   const element = document.getElementById(id);
@@ -124,30 +104,24 @@ function render(review: Review): void {
   byId('review').dataset.ready = 'true';
 }
 
-async function getJson<T>(path: string, token?: string): Promise<{ status: number; body: T | { error?: string } }> {
-  const headers: Record<string, string> = { Accept: 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const response = await fetch(path, { headers, credentials: 'omit', cache: 'no-store' });
-  let body: T | { error?: string } = {};
-  try {
-    body = (await response.json()) as T;
-  } catch {
-    // not JSON
-  }
-  return { status: response.status, body };
+/** The page's one session (the dashboard's, src/web/shared/browser/session.ts): its JWT pair, renewed on a 401. */
+const session = new Session();
+
+/** A public JSON read (no JWT), as an answer like the session's. */
+async function publicJson<T>(path: string): Promise<Answer<T>> {
+  const response = await apiFetch(path);
+  const data = (await response.json().catch(() => null)) as T | null;
+  const failure = response.ok ? null : ApiFailure.of(response.status, data, response.headers);
+  return { ok: response.ok, status: response.status, data, failure };
 }
 
-const errorText = (body: unknown, status: number) =>
-  typeof (body as { error?: unknown }).error === 'string' ? (body as { error: string }).error : `HTTP ${status}`;
+const errorText = (answer: Answer<unknown>) => answer.failure?.message ?? `HTTP ${answer.status}`;
 
-async function showShare(token: string, year: number): Promise<void> {
+async function showShare(year: number): Promise<void> {
   const share = byId('share');
   share.hidden = false;
-  const current = await getJson<{ handle: string; parts: string[]; urls: Record<string, string> }>(
-    '/users/me/sharing/',
-    token,
-  );
-  const setting = current.status === 200 ? (current.body as { handle: string; parts: string[] }) : null;
+  const current = await session.call<SharingSetting>('GET', '/users/me/sharing/');
+  const setting = current.status === 200 ? current.data : null;
   const link = byId<HTMLAnchorElement>('share-link');
   if (setting?.parts.includes('review')) {
     const url = new URL(`/u/${setting.handle}/review/${year}`, location.origin).href;
@@ -164,39 +138,36 @@ async function showShare(token: string, year: number): Promise<void> {
   byId('share-form').onsubmit = async (event) => {
     event.preventDefault();
     const parts = [...new Set([...(setting?.parts ?? []), 'review'])];
-    const response = await fetch('/users/me/sharing/', {
-      method: 'PUT',
-      headers: { Accept: 'application/json', 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-      body: JSON.stringify({ handle: byId<HTMLInputElement>('share-handle').value.trim(), parts }),
-      credentials: 'omit',
+    const saved = await session.call('PUT', '/users/me/sharing/', {
+      handle: byId<HTMLInputElement>('share-handle').value.trim(),
+      parts,
     });
-    if (!response.ok) {
-      say(errorText(await response.json().catch(() => ({})), response.status), 'fail');
+    if (!saved.ok) {
+      say(errorText(saved), 'fail');
       return;
     }
     say('Shared.', 'ok');
-    await showShare(token, year);
+    await showShare(year);
   };
 }
 
 async function main(): Promise<void> {
   const publicPage = /^\/u\/[^/]+\/review\/(\d{4})\/?$/.exec(location.pathname);
   if (publicPage) {
-    const reply = await getJson<Review>(`${location.pathname.replace(/\/$/, '')}.json`);
-    if (reply.status !== 200) return say(errorText(reply.body, reply.status), 'fail');
-    render(reply.body as Review);
+    const reply = await publicJson<Review>(`${location.pathname.replace(/\/$/, '')}.json`);
+    if (reply.status !== 200 || !reply.data) return say(errorText(reply), 'fail');
+    render(reply.data);
     return;
   }
-  const session = loadSession();
-  if (!session) return say('Sign in on the dashboard first (/app/).', 'fail');
+  if (!session.signedIn) return say('Sign in on the dashboard first (/app/).', 'fail');
   const year = Number(new URLSearchParams(location.search).get('year')) || new Date().getUTCFullYear();
   byId<HTMLAnchorElement>('previous').href = `?year=${year - 1}`;
   byId<HTMLAnchorElement>('next').href = `?year=${year + 1}`;
   byId('years').hidden = false;
-  const reply = await getJson<Review>(`/trakt/review/${year}/`, session.access);
-  if (reply.status !== 200) return say(errorText(reply.body, reply.status), 'fail');
-  render(reply.body as Review);
-  await showShare(session.access, year);
+  const reply = await session.call<Review>('GET', `/trakt/review/${year}/`);
+  if (reply.status !== 200 || !reply.data) return say(errorText(reply), 'fail');
+  render(reply.data);
+  await showShare(year);
 }
 
 void main().catch((error: unknown) => say(error instanceof Error ? error.message : String(error), 'fail'));

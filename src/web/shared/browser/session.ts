@@ -1,10 +1,11 @@
 /**
  * @module
- * The one session and fetch layer of the pages (the dashboard, the OAuth helper, the API reference), in the browser:
+ * The one session and fetch layer of the pages (the dashboard, the OAuth helper, the year in review, the API
+ * reference), in the browser:
  *
  * - storage: the tab's sessionStorage (falling back to memory where it is refused), never localStorage or a
- *   cookie; the dashboard and the OAuth helper keep the JWT pair under the same keys, so signing in on one signs
- *   in on the other;
+ *   cookie; the dashboard, the OAuth helper and the year in review keep the JWT pair under the same keys, so
+ *   signing in on one signs in on the others;
  * - `apiFetch`: every call to this API (same origin, no cookies, no HTTP cache, JSON);
  * - `Session`: the JWT pair, a 401 that renews the access JWT once with the refresh JWT (or ends the session),
  *   and, for a page that keeps answers, conditional GETs (`If-None-Match` with each answer's ETag; a 304 reuses it);
