@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
 import { forgetHandles } from '../src/sharing/edge-cache';
 import { call, expectError } from './support/api';
+import { api, expectStatus, ok, read } from './support/client';
 import { meterD1 } from './support/d1-meter';
 import { connectedUser } from './support/trakt';
 
@@ -33,8 +34,10 @@ async function syncedUser() {
     null_tmdb_fraction: 0,
     missing_on_tmdb_fraction: 0,
   });
-  const key = { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY };
-  expect((await call('POST', '/users/api-keys/', { token: user.access, json: key })).status).toBe(201);
+  await ok(
+    api(user.access).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } }),
+    201,
+  );
   return user;
 }
 
@@ -60,7 +63,7 @@ describe('calendar.ics', () => {
       // the sync sees something moved even within the same second.
       await sim.advanceClock(60);
       await sim.addPlay(user.traktUsername, { type: 'episode', trakt_id: show.seasons[0]!.episodes[episode]!.trakt });
-      const synced = await call('POST', '/trakt/fetch-latest-shows/', { token: user.access });
+      const synced = await read(api(user.access).trakt['fetch-latest-shows'].$post());
       expect(synced.status).toBe(200);
       await forgetHandles([handle]);
     };
@@ -76,7 +79,7 @@ describe('calendar.ics', () => {
       expect(calendar.getFirstPropertyValue('prodid')).toEqual(expect.any(String));
       return calendar.getAllSubcomponents('vevent').map((e) => new ICAL.Event(e));
     };
-    await call('PUT', '/users/me/sharing/', { token: user.access, json: { handle, parts: ['calendar'] } });
+    await ok(api(user.access).users.me.sharing.$put({ json: { handle, parts: ['calendar'] } }));
 
     // 1. TMDB announces season 2: next_episode_to_air is in the window, its second episode is not.
     await schedule([
@@ -110,45 +113,45 @@ describe('calendar.ics', () => {
 describe('GET /trakt/review/:year/', () => {
   it('agrees with the history, is computed once per data version, answers 304, and is shared as review/<year>.json', async () => {
     const user = await syncedUser();
-    expect((await call('POST', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
-    expect((await call('POST', '/trakt/fetch-latest-shows/', { token: user.access })).status).toBe(200);
-    const history = await call('GET', '/trakt/history/?limit=100', { token: user.access });
-    const year = Number(history.body.items[0].watched_at.slice(0, 4));
-    const inYear = history.body.items.filter((i: { watched_at: string }) => i.watched_at.startsWith(String(year)));
+    expect((await read(api(user.access).trakt['fetch-latest-movies'].$post())).status).toBe(200);
+    expect((await read(api(user.access).trakt['fetch-latest-shows'].$post())).status).toBe(200);
+    const history = await read(api(user.access).trakt.history.$get({ query: { limit: '100' } }));
+    const year = Number(history.body.items[0]!.watched_at.slice(0, 4));
+    const inYear = history.body.items.filter((i) => i.watched_at.startsWith(String(year)));
+    const reviewOf = (headers?: Record<string, string>) =>
+      read(api(user.access, headers).trakt.review[':year'].$get({ param: { year: String(year) } }));
 
-    const first = await meterD1(() => call('GET', `/trakt/review/${year}/`, { token: user.access }));
+    const first = await meterD1(() => reviewOf());
+    expectStatus(first.result, 200);
     const review = first.result.body;
-    expect(first.result.status).toBe(200);
     expect(review.year).toBe(year);
     expect(review.plays.total).toBe(inYear.length);
-    expect(review.plays.movies).toBe(inYear.filter((i: { type: string }) => i.type === 'movie').length);
+    expect(review.plays.movies).toBe(inYear.filter((i) => i.type === 'movie').length);
     expect(review.by_month).toHaveLength(12);
-    expect(review.by_month.reduce((n: number, m: { plays: number }) => n + m.plays, 0)).toBe(inYear.length);
-    expect(review.last_play.watched_at).toBe(inYear[0].watched_at);
-    expect(review.first_play.watched_at).toBe(inYear.at(-1).watched_at);
+    expect(review.by_month.reduce((n, m) => n + m.plays, 0)).toBe(inYear.length);
+    expect(review.last_play?.watched_at).toBe(inYear[0]!.watched_at);
+    expect(review.first_play?.watched_at).toBe(inYear.at(-1)!.watched_at);
     const days = new Map<string, number>();
     for (const i of inYear) days.set(i.watched_at.slice(0, 10), (days.get(i.watched_at.slice(0, 10)) ?? 0) + 1);
-    expect(review.busiest_day.plays).toBe(Math.max(...days.values()));
-    expect(review.longest_streak.days).toBeGreaterThanOrEqual(1);
-    const plays = review.top_titles.map((t: { plays: number }) => t.plays);
-    expect(plays).toEqual([...plays].sort((a: number, b: number) => b - a));
+    expect(review.busiest_day?.plays).toBe(Math.max(...days.values()));
+    expect(review.longest_streak?.days).toBeGreaterThanOrEqual(1);
+    const plays = review.top_titles.map((t) => t.plays);
+    expect(plays).toEqual([...plays].sort((a, b) => b - a));
     expect(review.titles.movies + review.titles.shows).toBeGreaterThan(0);
 
     // Stored: the next read is two primary-key lookups (no play is read again).
-    const second = await meterD1(() => call('GET', `/trakt/review/${year}/`, { token: user.access }));
+    const second = await meterD1(() => reviewOf());
     expect(second.result.body).toEqual(review);
     expect(second.meter.statements.some((s) => /FROM plays/i.test(s))).toBe(false);
     expect(first.meter.statements.some((s) => /FROM plays/i.test(s))).toBe(true);
     const etag = second.result.headers.get('ETag')!;
-    expect(
-      (await call('GET', `/trakt/review/${year}/`, { token: user.access, headers: { 'If-None-Match': etag } })).status,
-    ).toBe(304);
+    expect((await reviewOf({ 'If-None-Match': etag })).status).toBe(304);
 
     expectError(await call('GET', '/trakt/review/1800/', { token: user.access }), 400, /year must be/);
     expect((await call('GET', `/trakt/review/${year}/`)).status).toBe(401);
 
     const handle = `rev-${crypto.randomUUID().slice(0, 8)}`;
-    await call('PUT', '/users/me/sharing/', { token: user.access, json: { handle, parts: ['review'] } });
+    await ok(api(user.access).users.me.sharing.$put({ json: { handle, parts: ['review'] } }));
     const shared = await call('GET', `/u/${handle}/review/${year}.json`);
     expect(shared.status).toBe(200);
     expect(shared.body).toEqual(review);

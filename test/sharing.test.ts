@@ -8,10 +8,13 @@
  */
 import { env } from 'cloudflare:workers';
 import { parseFeed } from '@rowanmanning/feed-parser';
+import type { InferRequestType } from 'hono/client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
+import type { HistoryClient } from '../src/client';
 import { forgetHandles } from '../src/sharing/edge-cache';
 import { call, expectError, registerAndLogin } from './support/api';
+import { api, expectStatus, ok, read } from './support/client';
 import { meterD1 } from './support/d1-meter';
 import { connectedUser } from './support/trakt';
 
@@ -24,7 +27,8 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-const ALL_PARTS = ['recent', 'now', 'stats', 'calendar', 'review'];
+type SharePart = InferRequestType<HistoryClient['users']['me']['sharing']['$put']>['json']['parts'][number];
+const ALL_PARTS: SharePart[] = ['recent', 'now', 'stats', 'calendar', 'review'];
 let handleCounter = 0;
 const newHandle = (prefix = 'fan') => `${prefix}-${++handleCounter}-${crypto.randomUUID().slice(0, 8)}`;
 
@@ -39,23 +43,17 @@ async function syncedUser(account: Record<string, unknown> = {}) {
     missing_on_tmdb_fraction: 0,
     ...account,
   });
-  expect(
-    (
-      await call('POST', '/users/api-keys/', {
-        token: user.access,
-        json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
-      })
-    ).status,
-  ).toBe(201);
-  expect((await call('POST', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
-  expect((await call('POST', '/trakt/fetch-latest-shows/', { token: user.access })).status).toBe(200);
+  await ok(
+    api(user.access).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } }),
+    201,
+  );
+  expect((await read(api(user.access).trakt['fetch-latest-movies'].$post())).status).toBe(200);
+  expect((await read(api(user.access).trakt['fetch-latest-shows'].$post())).status).toBe(200);
   return user;
 }
 
-async function share(access: string, handle: string, parts = ALL_PARTS) {
-  const res = await call('PUT', '/users/me/sharing/', { token: access, json: { handle, parts } });
-  expect(res.status).toBe(200);
-  return res;
+async function share(access: string, handle: string, parts: SharePart[] = ALL_PARTS) {
+  return ok(api(access).users.me.sharing.$put({ json: { handle, parts } }));
 }
 
 describe('sharing settings', () => {
@@ -76,10 +74,10 @@ describe('sharing settings', () => {
         card: `http://api.test/u/${handle.toLowerCase()}/card.svg`,
       },
     });
-    expect((await call('GET', '/users/me/sharing/', { token: user.access })).body).toEqual(on.body);
+    expect((await read(api(user.access).users.me.sharing.$get())).body).toEqual(on.body);
     expect((await call('GET', `/u/${handle}/recent.json`)).status).toBe(200);
 
-    expect((await call('DELETE', '/users/me/sharing/', { token: user.access })).status).toBe(204);
+    expect((await read(api(user.access).users.me.sharing.$delete())).status).toBe(204);
     expectError(await call('GET', `/u/${handle}/recent.json`), 404);
     expectError(await call('GET', '/users/me/sharing/', { token: user.access }), 404, 'Sharing is off');
   });
@@ -141,7 +139,7 @@ describe('public answers', () => {
     expect(res.headers.get('Link')).toMatch(/trakt\.tv.*themoviedb\.org/);
     const etag = res.headers.get('ETag')!;
     expect(etag).toMatch(/^W\/"\d+-[0-9a-f]+"$/);
-    const history = await call('GET', '/trakt/history/?limit=100', { token: user.access });
+    const history = await read(api(user.access).trakt.history.$get({ query: { limit: '100' } }));
     expect(res.body.plays).toHaveLength(history.body.items.length);
     expect(res.body.plays.map((p: { watched_at: string }) => p.watched_at)).toEqual(
       history.body.items.map((i: { watched_at: string }) => i.watched_at),
@@ -181,7 +179,9 @@ describe('public answers', () => {
     const catalog = await sim.catalog(user.traktUsername);
     await sim.advanceClock(60); // a later activity time: the sync sees the change
     await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: catalog.movies[0]!.trakt });
-    expect((await call('POST', '/trakt/fetch-latest-movies/', { token: user.access })).body.plays_added).toBe(1);
+    const synced = await read(api(user.access).trakt['fetch-latest-movies'].$post());
+    expectStatus(synced, 200);
+    expect(synced.body.plays_added).toBe(1);
     await forgetHandles([handle]);
     const after = await call('GET', `/u/${handle}/stats.json`);
     expect(after.body.totals.plays).toBe(first.result.body.totals.plays + 1);
@@ -213,7 +213,7 @@ describe('public answers', () => {
       expect((await call('GET', `/u/${handle}/${path}`)).status, path).toBe(404);
     expect((await call('GET', `/u/${handle}/../etc`)).status).toBe(404);
     const stats = await call('GET', `/u/${handle}/stats.json`);
-    const mine = await call('GET', '/trakt/stats/', { token: user.access });
+    const mine = await read(api(user.access).trakt.stats.$get({ query: {} }));
     expect(stats.body.totals.plays).toBe(mine.body.movies.plays + mine.body.episodes.plays);
     expect(stats.body.totals.movies).toBe(mine.body.movies.watched);
   });
@@ -269,7 +269,7 @@ describe('public answers', () => {
     expect(res.headers.get('Cross-Origin-Resource-Policy')).toBe('cross-origin');
     expect(res.body).toMatch(/^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"/);
     expect(res.body).not.toMatch(/<script|<image|href=/i);
-    const mine = await call('GET', '/trakt/stats/', { token: user.access });
+    const mine = await read(api(user.access).trakt.stats.$get({ query: {} }));
     expect(res.body).toContain(`${mine.body.movies.plays + mine.body.episodes.plays} plays`);
     expect(res.body).toMatch(/TMDB/);
   });

@@ -8,8 +8,10 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { sql } from 'drizzle-orm';
+import type { InferRequestType } from 'hono/client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { installSimulator, type Simulator } from '../simulator/support/harness';
+import type { HistoryClient } from '../src/client';
 import { runBatch } from '../src/db/client';
 import worker from '../src/index';
 import { sweepWebhooks } from '../src/jobs/scheduled';
@@ -18,6 +20,7 @@ import { newPlaysCommitted } from '../src/webhooks/outbox';
 import { nextRetryDelaySeconds, shouldDisable } from '../src/webhooks/retry-policy';
 import { webhookUrlProblem } from '../src/webhooks/url-policy';
 import { call, expectError, registerAndLogin } from './support/api';
+import { api, expectStatus, ok, read } from './support/client';
 import { connectedUser } from './support/trakt';
 import { webhookQueue } from './support/webhook-queue';
 import { installReceiver, RECEIVER_URL } from './support/webhook-receiver';
@@ -50,14 +53,12 @@ async function drain(max = 20) {
   return outcomes;
 }
 
-async function hookedUser(events = ['play.created']) {
+type WebhookEvents = InferRequestType<HistoryClient['users']['me']['webhooks']['$post']>['json']['events'];
+
+async function hookedUser(events: WebhookEvents = ['play.created']) {
   const user = await connectedUser(sim, { movies: 3, shows: 1, seasons_per_show: 1, episodes_per_season: 2 });
   const receiver = installReceiver(sim);
-  const created = await call('POST', '/users/me/webhooks/', {
-    token: user.access,
-    json: { url: RECEIVER_URL, events },
-  });
-  expect(created.status).toBe(201);
+  const created = await ok(api(user.access).users.me.webhooks.$post({ json: { url: RECEIVER_URL, events } }), 201);
   receiver.useSecret(created.body.secret);
   return { user, receiver, webhook: created.body };
 }
@@ -111,18 +112,19 @@ describe('URL policy (SSRF) and retry rules', () => {
 describe('/users/me/webhooks', () => {
   it('creates (secret once), lists, validates, refuses unsafe URLs, deletes', async () => {
     const user = await registerAndLogin();
-    const created = await call('POST', '/users/me/webhooks/', {
-      token: user.access,
-      json: { url: 'https://hooks.example.com/trakt', events: ['play.created', 'sync.failed'] },
-    });
-    expect(created.status).toBe(201);
+    const created = await read(
+      api(user.access).users.me.webhooks.$post({
+        json: { url: 'https://hooks.example.com/trakt', events: ['play.created', 'sync.failed'] },
+      }),
+    );
+    expectStatus(created, 201);
     expect(created.body).toMatchObject({
       url: 'https://hooks.example.com/trakt',
       events: ['play.created', 'sync.failed'],
       enabled: true,
     });
     expect(created.body.secret).toMatch(/^whsec_[A-Za-z0-9+/]{32}$/);
-    const list = await call('GET', '/users/me/webhooks/', { token: user.access });
+    const list = await read(api(user.access).users.me.webhooks.$get());
     expect(list.body.webhooks).toHaveLength(1);
     expect(JSON.stringify(list.body)).not.toContain(created.body.secret);
     const row = await env.DB.prepare('SELECT sealed_secret FROM webhooks WHERE id = ?')
@@ -148,20 +150,18 @@ describe('/users/me/webhooks', () => {
         /url must/,
       );
     const other = await registerAndLogin();
-    expectError(
-      await call('DELETE', `/users/me/webhooks/${created.body.id}/`, { token: other.access }),
-      404,
-      'No such webhook',
-    );
-    expect((await call('DELETE', `/users/me/webhooks/${created.body.id}/`, { token: user.access })).status).toBe(204);
-    expect((await call('GET', '/users/me/webhooks/', { token: user.access })).body.webhooks).toEqual([]);
+    const remove = (token: string) =>
+      read(api(token).users.me.webhooks[':id'].$delete({ param: { id: String(created.body.id) } }));
+    expectError(await remove(other.access), 404, 'No such webhook');
+    expect((await remove(user.access)).status).toBe(204);
+    expect((await read(api(user.access).users.me.webhooks.$get())).body.webhooks).toEqual([]);
   });
 });
 
 describe('deliveries', () => {
   it('a sync with new plays sends ONE signed play.created delivery for the batch', async () => {
     const { user, receiver, webhook } = await hookedUser();
-    expect((await call('POST', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt['fetch-latest-movies'].$post())).status).toBe(200);
     expect(sent).toHaveLength(1);
     await drain();
     expect(receiver.received).toHaveLength(1);
@@ -170,7 +170,7 @@ describe('deliveries', () => {
     expect(delivery.id).toMatch(/^msg_/);
     expect(delivery.signature).toMatch(/^v1,[A-Za-z0-9+/]+=*$/);
     expect(delivery.body.type).toBe('play.created');
-    const stored = await call('GET', '/trakt/history/?type=movies&limit=100', { token: user.access });
+    const stored = await read(api(user.access).trakt.history.$get({ query: { type: 'movies', limit: '100' } }));
     expect(delivery.body.data.plays.map((p: { history_id: number }) => p.history_id).sort()).toEqual(
       stored.body.items.map((i: { id: number }) => i.id).sort(),
     );
@@ -182,16 +182,18 @@ describe('deliveries', () => {
     expect(delivery.body.data.count).toBe(stored.body.items.length);
 
     // Nothing new: no delivery. One more play: one more delivery with exactly that play.
-    await call('POST', '/trakt/fetch-latest-movies/', { token: user.access });
+    await read(api(user.access).trakt['fetch-latest-movies'].$post());
     expect(sent).toHaveLength(0);
     const catalog = await sim.catalog(user.traktUsername);
     await sim.advanceClock(60); // a later activity time: the sync sees the change
     const play = await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: catalog.movies[2]!.trakt });
-    await call('POST', '/trakt/fetch-latest-movies/', { token: user.access });
+    await read(api(user.access).trakt['fetch-latest-movies'].$post());
     await drain();
     expect(receiver.received).toHaveLength(2);
     expect(receiver.received[1]!.body.data.plays.map((p: { history_id: number }) => p.history_id)).toEqual([play.id]);
-    const log = await call('GET', `/users/me/webhooks/${webhook.id}/deliveries/`, { token: user.access });
+    const log = await ok(
+      api(user.access).users.me.webhooks[':id'].deliveries.$get({ param: { id: String(webhook.id) } }),
+    );
     expect(log.body.deliveries.map((d: { status: string }) => d.status)).toEqual(['delivered', 'delivered']);
     expect(log.body.deliveries[0]).toMatchObject({
       type: 'play.created',
@@ -209,10 +211,10 @@ describe('deliveries', () => {
       id,
       watched_at: `2020-01-0${i + 1}T10:00:00.000Z`,
       action: 'watch',
-      type: 'movie',
+      type: 'movie' as const,
       movie: { title: `Imported ${i}`, year: 2001, ids: { trakt: 424_240 + i, slug: `imported-${i}`, tmdb: null } },
     }));
-    const imported = await call('POST', '/trakt/import/history/', { token: user.access, json: items });
+    const imported = await read(api(user.access).trakt.import.history.$post({ json: items }));
     expect(imported.status).toBe(200);
     expect(imported.body).toEqual({ added: 3, skipped: 0 });
     expect(sent).toHaveLength(1); // queued by the import itself, not by the cron
@@ -220,7 +222,7 @@ describe('deliveries', () => {
     expect(receiver.received).toHaveLength(1);
     expect(receiver.received[0]!.body.data.plays.map((p: { history_id: number }) => p.history_id).sort()).toEqual(ids);
     // The same batch again adds nothing, so it announces nothing.
-    expect((await call('POST', '/trakt/import/history/', { token: user.access, json: items })).body).toEqual({
+    expect((await read(api(user.access).trakt.import.history.$post({ json: items }))).body).toEqual({
       added: 0,
       skipped: 3,
     });
@@ -247,12 +249,14 @@ describe('deliveries', () => {
   it('retries a failed attempt with backoff through the queue (same webhook-id), then delivers', async () => {
     const { user, receiver, webhook } = await hookedUser();
     receiver.respond(500, 503);
-    await call('POST', '/trakt/fetch-latest-movies/', { token: user.access });
+    await read(api(user.access).trakt['fetch-latest-movies'].$post());
     await drain(1);
     expect(sent).toHaveLength(1);
     expect(sent[0]!.delaySeconds).toBeGreaterThanOrEqual(4);
     expect(sent[0]!.delaySeconds).toBeLessThanOrEqual(6);
-    let log = await call('GET', `/users/me/webhooks/${webhook.id}/deliveries/`, { token: user.access });
+    let log = await ok(
+      api(user.access).users.me.webhooks[':id'].deliveries.$get({ param: { id: String(webhook.id) } }),
+    );
     expect(log.body.deliveries[0]).toMatchObject({
       status: 'retrying',
       attempts: 1,
@@ -265,26 +269,28 @@ describe('deliveries', () => {
     expect(receiver.received).toHaveLength(3);
     expect(new Set(receiver.received.map((r) => r.id)).size).toBe(1);
     expect(receiver.received.every((r) => r.verified)).toBe(true);
-    log = await call('GET', `/users/me/webhooks/${webhook.id}/deliveries/`, { token: user.access });
+    log = await ok(api(user.access).users.me.webhooks[':id'].deliveries.$get({ param: { id: String(webhook.id) } }));
     expect(log.body.deliveries[0]).toMatchObject({ status: 'delivered', attempts: 3, last_status_code: 204 });
-    const hooks = await call('GET', '/users/me/webhooks/', { token: user.access });
+    const hooks = await read(api(user.access).users.me.webhooks.$get());
     expect(hooks.body.webhooks[0]).toMatchObject({ consecutive_failures: 0, failing_since: null, enabled: true });
   });
 
   it('records a dead letter when the retries are spent, and never follows a redirect', async () => {
     const { user, receiver, webhook } = await hookedUser();
     receiver.respond(302, 500, 500, 500, 500, 500, 500, 500);
-    await call('POST', '/trakt/fetch-latest-movies/', { token: user.access });
+    await read(api(user.access).trakt['fetch-latest-movies'].$post());
     await drain(20);
     expect(receiver.received).toHaveLength(8);
-    const log = await call('GET', `/users/me/webhooks/${webhook.id}/deliveries/`, { token: user.access });
+    const log = await ok(
+      api(user.access).users.me.webhooks[':id'].deliveries.$get({ param: { id: String(webhook.id) } }),
+    );
     expect(log.body.deliveries[0]).toMatchObject({
       status: 'failed',
       attempts: 8,
       last_error: 'HTTP 500',
       next_attempt_at: null,
     });
-    expect(log.body.deliveries[0].completed_at).toEqual(expect.any(String));
+    expect(log.body.deliveries[0]?.completed_at).toEqual(expect.any(String));
     const redirects = sim.fetchSpy.mock.calls.filter(([input]) =>
       String(input instanceof Request ? input.url : input).includes('/elsewhere'),
     );
@@ -299,27 +305,28 @@ describe('deliveries', () => {
       .bind(webhook.id)
       .run();
     receiver.respond(500);
-    await call('POST', '/trakt/fetch-latest-movies/', { token: user.access });
+    await read(api(user.access).trakt['fetch-latest-movies'].$post());
     await drain(5);
-    const hooks = await call('GET', '/users/me/webhooks/', { token: user.access });
+    const hooks = await read(api(user.access).users.me.webhooks.$get());
     expect(hooks.body.webhooks[0]).toMatchObject({
       enabled: false,
       disabled_reason: 'deliveries failed for 24 hours',
       consecutive_failures: 8,
     });
-    const log = await call('GET', `/users/me/webhooks/${webhook.id}/deliveries/`, { token: user.access });
-    expect(log.body.deliveries[0].status).toBe('failed');
-    const enabled = await call('PATCH', `/users/me/webhooks/${webhook.id}/`, {
-      token: user.access,
-      json: { enabled: true },
-    });
+    const log = await ok(
+      api(user.access).users.me.webhooks[':id'].deliveries.$get({ param: { id: String(webhook.id) } }),
+    );
+    expect(log.body.deliveries[0]?.status).toBe('failed');
+    const enabled = await ok(
+      api(user.access).users.me.webhooks[':id'].$patch({ param: { id: String(webhook.id) }, json: { enabled: true } }),
+    );
     expect(enabled.body).toMatchObject({ enabled: true, consecutive_failures: 0, failing_since: null });
   });
 
   it('sends a test delivery now and logs it', async () => {
     const { user, receiver, webhook } = await hookedUser();
-    const res = await call('POST', `/users/me/webhooks/${webhook.id}/test/`, { token: user.access });
-    expect(res.status).toBe(200);
+    const res = await read(api(user.access).users.me.webhooks[':id'].test.$post({ param: { id: String(webhook.id) } }));
+    expectStatus(res, 200);
     expect(res.body.delivery).toMatchObject({
       type: 'webhook.test',
       status: 'delivered',
@@ -331,7 +338,9 @@ describe('deliveries', () => {
       body: { type: 'webhook.test', data: { webhook_id: webhook.id } },
     });
     receiver.respond(500);
-    const failed = await call('POST', `/users/me/webhooks/${webhook.id}/test/`, { token: user.access });
+    const failed = await ok(
+      api(user.access).users.me.webhooks[':id'].test.$post({ param: { id: String(webhook.id) } }),
+    );
     expect(failed.body.delivery).toMatchObject({ status: 'failed', last_error: 'HTTP 500' });
     expect(sent).toHaveLength(0); // a test is not retried
   });
@@ -354,13 +363,15 @@ describe('deliveries', () => {
     expect(receiver.received.map((r) => r.body.data.plays.map((p: { history_id: number }) => p.history_id))).toEqual([
       ids,
     ]);
-    const log = await call('GET', `/users/me/webhooks/${webhook.id}/deliveries/`, { token: user.access });
+    const log = await ok(
+      api(user.access).users.me.webhooks[':id'].deliveries.$get({ param: { id: String(webhook.id) } }),
+    );
     expect(log.body.deliveries).toHaveLength(1);
   });
 
   it('the dead-letter queue marks a delivery failed when its messages kept crashing the consumer', async () => {
     const { user, webhook } = await hookedUser();
-    await call('POST', '/trakt/fetch-latest-movies/', { token: user.access });
+    await read(api(user.access).trakt['fetch-latest-movies'].$post());
     const id = sent.shift()!.body.delivery_id;
     const batch = createMessageBatch('webhook-deliveries-dlq', [
       { id: 'dead-1', timestamp: new Date(), attempts: 4, body: { delivery_id: id } },
@@ -368,7 +379,9 @@ describe('deliveries', () => {
     const ctx = createExecutionContext();
     await worker.queue(batch, env, ctx);
     expect((await getQueueResult(batch, ctx)).explicitAcks).toEqual(['dead-1']);
-    const log = await call('GET', `/users/me/webhooks/${webhook.id}/deliveries/`, { token: user.access });
+    const log = await ok(
+      api(user.access).users.me.webhooks[':id'].deliveries.$get({ param: { id: String(webhook.id) } }),
+    );
     expect(log.body.deliveries[0]).toMatchObject({
       id,
       status: 'failed',
@@ -379,12 +392,8 @@ describe('deliveries', () => {
   it('sync.failed: one delivery per failure streak', async () => {
     const { user, receiver } = await hookedUser(['sync.failed']);
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind: '500', times: 40 });
-    expect((await call('POST', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBeGreaterThanOrEqual(
-      500,
-    );
-    expect((await call('POST', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBeGreaterThanOrEqual(
-      500,
-    );
+    expect((await read(api(user.access).trakt['fetch-latest-movies'].$post())).status).toBeGreaterThanOrEqual(500);
+    expect((await read(api(user.access).trakt['fetch-latest-movies'].$post())).status).toBeGreaterThanOrEqual(500);
     await drain();
     expect(receiver.received).toHaveLength(1);
     expect(receiver.received[0]!.body).toMatchObject({ type: 'sync.failed', data: { error: expect.any(String) } });
