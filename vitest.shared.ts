@@ -33,6 +33,8 @@ export async function workersTestPlugin(overrides: Record<string, string> = {}) 
         // Quiet test output; tests about logging raise it through the env they pass to the Worker.
         LOG_LEVEL: 'error',
         ADMIN_TOKEN: '',
+        // The webhook receiver of the tests is not a public https host (src/webhooks/url-policy.ts).
+        WEBHOOKS_ALLOW_INSECURE: 'true',
         ...overrides,
       },
     },

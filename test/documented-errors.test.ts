@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installSimulator, type Simulator } from '../simulator/support/harness';
 import { createApp } from '../src/app';
 import { BASE, call, expectError, type JsonResponse, registerAndLogin } from './support/api';
+import { api, read } from './support/client';
 import { connectedUser, createTraktApp, storeTraktCredentials } from './support/trakt';
 
 let sim: Simulator;
@@ -65,31 +66,31 @@ function expectRateLimited(res: JsonResponse, traktRetryAfter: number): void {
 describe("the README's troubleshooting table and the API reference's error table", () => {
   it('No Trakt token found (401)', async () => {
     const user = await registerAndLogin();
-    expectError(await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }), 401, 'No Trakt token found');
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, 'No Trakt token found');
+    expectError(await read(api(user.access).trakt['fetch-latest-movies'].$get()), 401, 'No Trakt token found');
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 401, 'No Trakt token found');
   });
 
   it('Trakt token expired (401): Trakt rejects the token even after a refresh', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.clearRequests();
     await sim.addFault({ match: { path_prefix: '/users/me/watching' }, times: 2, kind: '401' });
-    expectError(await call('GET', '/trakt/watching/', { token: user.access }), 401, 'Trakt token expired');
+    expectError(await read(api(user.access).trakt.watching.$get()), 401, 'Trakt token expired');
     const counters = await sim.counters();
     expect(counters['GET /users/:id/watching']).toBe(2); // the first token, then the refreshed one
     expect(counters['POST /oauth/token']).toBe(1);
     // The connection itself is fine: the next call works.
-    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
   });
 
   it('Trakt authorization revoked or expired (401); auth-status says reauthorization_required', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.revokeAccountTokens(user.traktUsername); // the user revoked the app on trakt.tv
-    expectError(await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }), 401, REAUTHORIZE);
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toMatchObject({
+    expectError(await read(api(user.access).trakt['fetch-latest-movies'].$get()), 401, REAUTHORIZE);
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body).toMatchObject({
       authenticated: false,
       reason: 'reauthorization_required',
     });
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, REAUTHORIZE);
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 401, REAUTHORIZE);
   });
 
   it('No Trakt client credentials (400)', async () => {
@@ -105,7 +106,7 @@ describe("the README's troubleshooting table and the API reference's error table
     await storeTraktCredentials(user.access, app);
     await sim.createAccount({ username: `code_${user.id}`, movies: 1, shows: 0 });
     await sim.setSession(`code_${user.id}`);
-    const auth = await call('GET', '/trakt/authenticate/', { token: user.access });
+    const auth = await read(api(user.access).trakt.authenticate.$get());
     const { state } = await sim.authorize(auth.body.auth_url);
     expectError(
       await call('POST', '/trakt/oauth-callback/', { token: user.access, json: { code: 'never-issued', state } }),
@@ -174,7 +175,7 @@ describe("the README's troubleshooting table and the API reference's error table
       .bind(other.id, user.id)
       .run();
     expectError(
-      await call('GET', '/trakt/authenticate/', { token: user.access }),
+      await read(api(user.access).trakt.authenticate.$get()),
       422,
       'Stored API key for "trakt" is unreadable; save it again with POST /users/api-keys/',
     );
@@ -183,13 +184,13 @@ describe("the README's troubleshooting table and the API reference's error table
   it('Trakt rate limit reached; retry after N seconds (429)', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind: '429', retry_after: 90 });
-    const res = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
+    const res = await read(api(user.access).trakt['fetch-latest-movies'].$get());
     expectRateLimited(res, 90);
   });
 
   it('Trakt is unavailable (502/503), and a Trakt that does not answer in time (504)', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
-    const sync = () => call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
+    const sync = () => read(api(user.access).trakt['fetch-latest-movies'].$get());
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 3, kind: '503' });
     expectError(await sync(), 503, 'Trakt is unavailable (HTTP 503); try again later');
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 3, kind: '500' });
@@ -249,7 +250,7 @@ describe("the README's troubleshooting table and the API reference's error table
     const app = await sim.createApp({ redirect_uris: [withoutSlash] });
     const user = await registerAndLogin();
     await storeTraktCredentials(user.access, app);
-    const auth = await call('GET', '/trakt/authenticate/', { token: user.access });
+    const auth = await read(api(user.access).trakt.authenticate.$get());
     expect(auth.status).toBe(200);
     const page = await sim.instance.fetch(new Request(auth.body.auth_url, { redirect: 'manual' }));
     expect(page.status).toBe(400);
@@ -265,11 +266,11 @@ describe('upstream failures as seen through the API', () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind: '423' });
     expectError(
-      await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }),
+      await read(api(user.access).trakt['fetch-latest-movies'].$get()),
       423,
       'Your Trakt account is locked or deactivated; contact Trakt support',
     );
-    const status = await call('GET', '/trakt/sync-status/', { token: user.access });
+    const status = await read(api(user.access).trakt['sync-status'].$get());
     expect(status.body).toMatchObject({
       in_progress: false,
       last_error: 'Your Trakt account is locked or deactivated; contact Trakt support',
@@ -320,7 +321,7 @@ describe('upstream failures as seen through the API', () => {
       kind: 'html_error',
       status: upstream,
     });
-    const res = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
+    const res = await read(api(user.access).trakt['fetch-latest-movies'].$get());
     expectError(res, status, message);
     expect(JSON.stringify(res.body)).not.toMatch(/<html|cloudflare/i);
   });
@@ -328,7 +329,7 @@ describe('upstream failures as seen through the API', () => {
   it("Cloudflare's HTML rate-limit page (429, Retry-After 300, no X-Ratelimit) becomes a JSON 429", async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind: 'html_error', status: 429 });
-    const res = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
+    const res = await read(api(user.access).trakt['fetch-latest-movies'].$get());
     expectRateLimited(res, 300);
   });
 
@@ -336,7 +337,7 @@ describe('upstream failures as seen through the API', () => {
     const app = await createTraktApp(sim);
     const user = await registerAndLogin();
     await storeTraktCredentials(user.access, app);
-    const code = await call('POST', '/trakt/device/code/', { token: user.access });
+    const code = await read(api(user.access).trakt.device.code.$post());
     expect(code.status).toBe(200);
     expect((await call('POST', '/trakt/device/token/', { token: user.access })).status).toBe(202);
     // Too soon for the API's own spacing: refused before Trakt is asked.
@@ -365,10 +366,11 @@ describe('upstream failures as seen through the API', () => {
 
 describe('Trakt client credentials that Trakt refuses, as seen through the API', () => {
   async function replaceTraktCredentials(access: string, app: { client_id: string; client_secret: string }) {
-    const res = await call('POST', '/users/api-keys/', {
-      token: access,
-      json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
-    });
+    const res = await read(
+      api(access).users['api-keys'].$post({
+        json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
+      }),
+    );
     expect(res.status).toBe(200);
   }
 
@@ -377,7 +379,7 @@ describe('Trakt client credentials that Trakt refuses, as seen through the API',
     await replaceTraktCredentials(user.access, { ...user.app, client_secret: 'not-the-secret' });
     await sim.clearRequests();
     expectError(
-      await call('GET', '/trakt/refresh-token/', { token: user.access }),
+      await read(api(user.access).trakt['refresh-token'].$get()),
       400,
       'Trakt rejected the client credentials; check your Trakt client id and secret',
     );
@@ -388,10 +390,10 @@ describe('Trakt client credentials that Trakt refuses, as seen through the API',
       'GET /sync/last_activities 401',
     ]);
     // Trakt refused the client, not the grant: the connection and its still-valid token are kept.
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toMatchObject({
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body).toMatchObject({
       authenticated: true,
     });
-    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
   });
 
   it("another app's client id: Trakt refuses the token it did not issue to that app; authorize again", async () => {
@@ -399,7 +401,7 @@ describe('Trakt client credentials that Trakt refuses, as seen through the API',
     const other = await createTraktApp(sim);
     await replaceTraktCredentials(user.access, other);
     await sim.clearRequests();
-    expectError(await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }), 401, REAUTHORIZE);
+    expectError(await read(api(user.access).trakt['fetch-latest-movies'].$get()), 401, REAUTHORIZE);
     const log = (await sim.requests()).map((r) => `${r.method} ${r.path} ${r.status}`);
     expect(log).toEqual(['GET /sync/last_activities 401', 'POST /oauth/token 400']);
   });

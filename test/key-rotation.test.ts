@@ -18,9 +18,10 @@ import worker from '../src/index';
 import { runScheduled } from '../src/jobs/scheduled';
 import { advance, passFor, settled } from '../src/rotation/progress';
 import { requestReseal, resealStep, stepLimits } from '../src/rotation/reseal';
-import { call, expectError } from './support/api';
+import { expectError } from './support/api';
+import { api, apiWith, expectStatus, ok, read } from './support/client';
 import { connectedUser } from './support/trakt';
-import { callWith, envWith } from './support/worker';
+import { envWith } from './support/worker';
 
 let sim: Simulator;
 beforeEach(() => {
@@ -39,7 +40,9 @@ const K1_ONLY = { ENCRYPTION_KEYS: K1 };
 const ADMIN_TOKEN = 'operator-token-0123456789-abcdefghijklmnop';
 
 const admin = (overrides: Record<string, string> = {}) =>
-  callWith({ ADMIN_TOKEN, ...overrides }, 'GET', '/admin/status', { token: ADMIN_TOKEN });
+  read(apiWith({ ADMIN_TOKEN, ...overrides }, ADMIN_TOKEN).admin.status.$get());
+/** A sync's `last_result`, which the contract leaves open (z.unknown()): the enrichment figures these tests read. */
+type SyncResult = { enrichment: { titles?: number; calls?: number; skipped?: string } };
 
 /** Envelopes per key id by brute force (a scan of both tables), the ground truth for the counters. */
 async function scannedCounts(): Promise<Record<string, number>> {
@@ -68,11 +71,7 @@ async function userWithSecrets() {
   const user = await connectedUser(sim, { movies: 3, shows: 1, seed: `rotation-${crypto.randomUUID().slice(0, 8)}` });
   const tmdbKey = `tmdb-${crypto.randomUUID()}`;
   await sim.registerTmdbKey(tmdbKey);
-  const stored = await call('POST', '/users/api-keys/', {
-    token: user.access,
-    json: { service_name: 'tmdb', api_key: tmdbKey },
-  });
-  expect(stored.status).toBe(201);
+  await ok(api(user.access).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: tmdbKey } }), 201);
   return { ...user, tmdbKey };
 }
 
@@ -113,26 +112,28 @@ describe('envelope counts per key id', () => {
 
     // A refresh rewrites the journal with the same key id: the counters do not move.
     const before = await scannedCounts();
-    expect((await call('GET', '/trakt/refresh-token/', { token: a.access })).status).toBe(200);
+    expect((await read(api(a.access).trakt['refresh-token'].$get())).status).toBe(200);
     expect(await scannedCounts()).toEqual(before);
     await expectCounts();
 
     // Under the rotated configuration, a saved key and a refresh move one envelope each from k2 to k1.
-    await callWith(ROTATED, 'POST', '/users/api-keys/', {
-      token: a.access,
-      json: { service_name: 'tmdb', api_key: a.tmdbKey },
-    });
-    expect((await callWith(ROTATED, 'GET', '/trakt/refresh-token/', { token: a.access })).status).toBe(200);
+    await ok(
+      apiWith(ROTATED, a.access).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: a.tmdbKey } }),
+    );
+    expect((await read(apiWith(ROTATED, a.access).trakt['refresh-token'].$get())).status).toBe(200);
     body = await expectCounts(ROTATED);
     expect(Object.keys(body.encryption).slice(0, 2)).toEqual(['k1', 'k2']);
-    expect(body.encryption.k1 - (before.k1 ?? 0)).toBe(2);
-    expect((before.k2 ?? 0) - body.encryption.k2).toBe(2);
+    expect(body.encryption.k1! - (before.k1 ?? 0)).toBe(2);
+    expect((before.k2 ?? 0) - body.encryption.k2!).toBe(2);
 
     // Deleting a key, disconnecting and deleting an account take theirs away.
-    expect((await call('DELETE', '/users/api-keys/tmdb/', { token: b.access })).status).toBe(204);
-    expect((await call('DELETE', '/trakt/auth/', { token: b.access })).status).toBe(200);
+    expect(
+      (await read(api(b.access).users['api-keys'][':service_name'].$delete({ param: { service_name: 'tmdb' } })))
+        .status,
+    ).toBe(204);
+    expect((await read(api(b.access).trakt.auth.$delete())).status).toBe(200);
     await expectCounts();
-    expect((await call('DELETE', '/users/me/', { token: a.access, json: { password: a.password } })).status).toBe(204);
+    expect((await read(api(a.access).users.me.$delete({ json: { password: a.password } }))).status).toBe(204);
     await expectCounts();
   });
 });
@@ -195,18 +196,18 @@ describe('the background re-encryption', () => {
 
     // The operator removes k2: everything still works, with nothing to authorize or save again.
     forgetReadiness();
-    expect((await callWith(K1_ONLY, 'GET', '/health/ready')).status).toBe(200);
+    expect((await read(apiWith(K1_ONLY).health.ready.$get())).status).toBe(200);
     expect((await admin(K1_ONLY)).body).toMatchObject({
       encryption: { k1: expect.any(Number) },
       encryption_missing_keys: [],
     });
     for (const user of users) {
-      const synced = await callWith(K1_ONLY, 'GET', '/trakt/fetch-latest-movies/', { token: user.access });
+      const synced = await read(apiWith(K1_ONLY, user.access).trakt['fetch-latest-movies'].$get());
       expect(synced.status).toBe(200);
-      const status = await callWith(K1_ONLY, 'GET', '/trakt/sync-status/', { token: user.access });
-      expect(status.body.last_result.enrichment).toMatchObject({ titles: expect.any(Number) });
-      expect(status.body.last_result.enrichment.skipped).toBeUndefined();
-      expect((await callWith(K1_ONLY, 'GET', '/trakt/refresh-token/', { token: user.access })).status).toBe(200);
+      const status = await read(apiWith(K1_ONLY, user.access).trakt['sync-status'].$get());
+      expect(status.body.last_result).toMatchObject({ enrichment: { titles: expect.any(Number) } });
+      expect((status.body.last_result as SyncResult).enrichment.skipped).toBeUndefined();
+      expect((await read(apiWith(K1_ONLY, user.access).trakt['refresh-token'].$get())).status).toBe(200);
       expect((await connection(user.id)).status).toBe('active');
     }
   });
@@ -222,7 +223,7 @@ describe('the background re-encryption', () => {
     const kvGet = vi.spyOn(env.KV, 'get').mockImplementation((async (name: string, ...rest: unknown[]) => {
       if (name === key && !refreshed) {
         refreshed = { access_token: '' };
-        const res = await callWith(ROTATED, 'GET', '/trakt/refresh-token/', { token: user.access });
+        const res = await read(apiWith(ROTATED, user.access).trakt['refresh-token'].$get());
         expect(res.status).toBe(200);
         refreshed = res.body;
       }
@@ -242,7 +243,7 @@ describe('the background re-encryption', () => {
     expect(journal.access_token).toBe(refreshed!.access_token);
     expect(await sim.tokenActive(journal.access_token)).toBe(true);
     expect(await kvCopy(user.id)).toMatch(/^v1\.k1\./);
-    expect((await callWith(K1_ONLY, 'GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+    expect((await read(apiWith(K1_ONLY, user.access).trakt.watching.$get())).status).toBe(200);
   });
 
   it('a reader never puts a copy sealed with an old key back into KV; once re-sealed, it does', async () => {
@@ -251,14 +252,14 @@ describe('the background re-encryption', () => {
     const key = `trakt_tokens:${user.id}:${token_set_id}`;
     await env.KV.delete(key);
     // Before the rotation (k2 is the primary key) a miss is refilled from the journal.
-    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
     expect(await env.KV.get(key)).toMatch(/^v1\.k2\./);
     await env.KV.delete(key);
     // After it, a journal still sealed with k2 is read from D1 but not copied to KV.
-    expect((await callWith(ROTATED, 'GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+    expect((await read(apiWith(ROTATED, user.access).trakt.watching.$get())).status).toBe(200);
     expect(await env.KV.get(key)).toBeNull();
     await resealAll(ROTATED);
-    expect((await callWith(ROTATED, 'GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+    expect((await read(apiWith(ROTATED, user.access).trakt.watching.$get())).status).toBe(200);
     expect(await env.KV.get(key)).toMatch(/^v1\.k1\./);
   });
 
@@ -278,7 +279,7 @@ describe('the background re-encryption', () => {
     expect(await scannedCounts()).toMatchObject({ k2: 1 });
     expect(await requestReseal(rotated, Date.now())).toBe(false);
     // A new envelope sealed with k2 (an isolate still on the old configuration) starts another pass.
-    await call('POST', '/users/api-keys/', { token: a.access, json: { service_name: 'tmdb', api_key: a.tmdbKey } });
+    await ok(api(a.access).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: a.tmdbKey } }));
     expect(await scannedCounts()).toMatchObject({ k2: 2 });
     expect(await requestReseal(rotated, Date.now())).toBe(true);
     const steps = await resealAll(ROTATED);
@@ -291,7 +292,7 @@ describe('the background re-encryption', () => {
         .bind(b.id)
         .first())!,
     ).toEqual({ encrypted_key: moved!.encrypted_key });
-    await call('POST', '/users/api-keys/', { token: b.access, json: { service_name: 'tmdb', api_key: b.tmdbKey } });
+    await ok(api(b.access).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: b.tmdbKey } }));
     await resealAll(ROTATED);
     expect((await scannedCounts()).k2 ?? 0).toBe(0);
   });
@@ -326,18 +327,19 @@ describe('a key missing from ENCRYPTION_KEYS', () => {
     const a = await userWithSecrets();
     const b = await userWithSecrets();
     // b's Trakt app and token set move to k1; b's TMDB key stays sealed with k2.
-    await callWith(ROTATED, 'POST', '/users/api-keys/', {
-      token: b.access,
-      json: { service_name: 'trakt', service_user_id: b.app.client_id, api_key: b.app.client_secret },
-    });
-    expect((await callWith(ROTATED, 'GET', '/trakt/refresh-token/', { token: b.access })).status).toBe(200);
+    await ok(
+      apiWith(ROTATED, b.access).users['api-keys'].$post({
+        json: { service_name: 'trakt', service_user_id: b.app.client_id, api_key: b.app.client_secret },
+      }),
+    );
+    expect((await read(apiWith(ROTATED, b.access).trakt['refresh-token'].$get())).status).toBe(200);
     expect((await connection(b.id)).sealed_tokens).toMatch(/^v1\.k1\./);
 
     // The operator removes k2 too early (and the deployment has a TMDB key of its own).
     const removed = { ...K1_ONLY, TMDB_API_KEY: SIM_DEFAULT_TMDB_KEY };
     forgetReadiness();
-    const ready = await callWith(removed, 'GET', '/health/ready');
-    expect(ready.status).toBe(503);
+    const ready = await read(apiWith(removed).health.ready.$get());
+    expectStatus(ready, 503);
     expect(ready.body.checks).toMatchObject({ configuration: 'ok', encryption: 'failed' });
     expect(ready.body.problems).toEqual({
       encryption: 'stored secrets need an encryption key that ENCRYPTION_KEYS does not have',
@@ -348,21 +350,22 @@ describe('a key missing from ENCRYPTION_KEYS', () => {
 
     // a: the stored Trakt app needs k2. A 503 naming the key, not a 422 or a 500.
     expectError(
-      await callWith(removed, 'GET', '/trakt/fetch-latest-movies/', { token: a.access }),
+      await read(apiWith(removed, a.access).trakt['fetch-latest-movies'].$get()),
       503,
       'Stored API key for "trakt" needs encryption key "k2", which this server no longer has; the operator can ' +
         'put it back into ENCRYPTION_KEYS, or save the key again with POST /users/api-keys/',
     );
     // a saves the app again; now the token set needs k2: the connection keeps its status (no verdict on the tokens).
-    await callWith(removed, 'POST', '/users/api-keys/', {
-      token: a.access,
-      json: { service_name: 'trakt', service_user_id: a.app.client_id, api_key: a.app.client_secret },
-    });
+    await ok(
+      apiWith(removed, a.access).users['api-keys'].$post({
+        json: { service_name: 'trakt', service_user_id: a.app.client_id, api_key: a.app.client_secret },
+      }),
+    );
     const tokenMessage =
       'The stored Trakt token set needs encryption key "k2", which this server no longer has; the operator can ' +
       'put it back into ENCRYPTION_KEYS, or authorize again at /trakt/authenticate/';
-    expectError(await callWith(removed, 'GET', '/trakt/fetch-latest-movies/', { token: a.access }), 503, tokenMessage);
-    expectError(await callWith(removed, 'GET', '/trakt/refresh-token/', { token: a.access }), 503, tokenMessage);
+    expectError(await read(apiWith(removed, a.access).trakt['fetch-latest-movies'].$get()), 503, tokenMessage);
+    expectError(await read(apiWith(removed, a.access).trakt['refresh-token'].$get()), 503, tokenMessage);
     expect((await connection(a.id)).status).toBe('active');
     // A background sync records it and is acknowledged (retrying cannot help), not dead-lettered.
     const batch = createMessageBatch('trakt-sync', [
@@ -378,28 +381,29 @@ describe('a key missing from ENCRYPTION_KEYS', () => {
     const settledBatch = await getQueueResult(batch, ctx);
     expect(settledBatch.explicitAcks).toEqual(['sync-a']);
     expect(settledBatch.retryMessages).toEqual([]);
-    expect((await call('GET', '/trakt/sync-status/', { token: a.access })).body.last_error).toBe(tokenMessage);
+    expect((await read(api(a.access).trakt['sync-status'].$get())).body.last_error).toBe(tokenMessage);
 
     // b: the sync works, and TMDB says its key is unreadable rather than "no key" (or the deployment's key).
     await sim.clearRequests();
-    const synced = await callWith(removed, 'GET', '/trakt/fetch-latest-movies/', { token: b.access });
+    const synced = await read(apiWith(removed, b.access).trakt['fetch-latest-movies'].$get());
     expect(synced.status).toBe(200);
     const tmdbRequests = (await sim.requests()).filter((r) => r.host.includes('tmdb'));
     expect(tmdbRequests).toEqual([]);
-    const status = await call('GET', '/trakt/sync-status/', { token: b.access });
-    expect(status.body.last_result.enrichment).toMatchObject({ skipped: 'tmdb_key_unreadable', calls: 0 });
+    const status = await read(api(b.access).trakt['sync-status'].$get());
+    expect(status.body.last_result).toMatchObject({ enrichment: { skipped: 'tmdb_key_unreadable', calls: 0 } });
     const backlog = await env.DB.prepare('SELECT tmdb_backlog FROM sync_state WHERE user_id = ?').bind(b.id).first();
     expect(backlog).toEqual({ tmdb_backlog: 1 });
 
     // The operator puts k2 back: both users work again, as they were.
     forgetReadiness();
-    expect((await callWith(ROTATED, 'GET', '/health/ready')).status).toBe(200);
-    expect((await callWith(ROTATED, 'GET', '/trakt/fetch-latest-movies/', { token: a.access })).status).toBe(200);
+    expect((await read(apiWith(ROTATED).health.ready.$get())).status).toBe(200);
+    expect((await read(apiWith(ROTATED, a.access).trakt['fetch-latest-movies'].$get())).status).toBe(200);
     expect((await connection(a.id)).status).toBe('active');
-    expect((await callWith(ROTATED, 'GET', '/trakt/fetch-latest-shows/', { token: b.access })).status).toBe(200);
-    const enriched = await call('GET', '/trakt/sync-status/', { token: b.access });
-    expect(enriched.body.last_result.enrichment.skipped).toBeUndefined();
-    expect(enriched.body.last_result.enrichment.calls).toBeGreaterThan(0);
+    expect((await read(apiWith(ROTATED, b.access).trakt['fetch-latest-shows'].$get())).status).toBe(200);
+    const enriched = await read(api(b.access).trakt['sync-status'].$get());
+    const result = enriched.body.last_result as SyncResult;
+    expect(result.enrichment.skipped).toBeUndefined();
+    expect(result.enrichment.calls).toBeGreaterThan(0);
   });
 
   it('a token set that does not open with the key it names (tampered, moved) still means authorizing again', async () => {
@@ -410,19 +414,18 @@ describe('a key missing from ENCRYPTION_KEYS', () => {
       .bind((await connection(a.id)).sealed_tokens, b.id)
       .run();
     await env.KV.delete(`trakt_tokens:${b.id}:${(await connection(b.id)).token_set_id}`);
-    expectError(await call('GET', '/trakt/watching/', { token: b.access }), 401, /authorize again/);
+    expectError(await read(api(b.access).trakt.watching.$get()), 401, /authorize again/);
     expect((await connection(b.id)).status).toBe('reauthorization_required');
     // And authorizing again works: the status moves back to active (the counters' triggers allow it, migration 0015).
     await sim.setSession(b.traktUsername);
-    const auth = await call('GET', '/trakt/authenticate/', { token: b.access });
+    const auth = await read(api(b.access).trakt.authenticate.$get());
     const redirect = await sim.authorize(auth.body.auth_url);
-    const callback = await call('POST', '/trakt/oauth-callback/', {
-      token: b.access,
-      json: { code: redirect.code, state: redirect.state },
-    });
+    const callback = await read(
+      api(b.access).trakt['oauth-callback'].$post({ json: { code: redirect.code ?? '', state: redirect.state ?? '' } }),
+    );
     expect(callback.status).toBe(200);
     expect((await connection(b.id)).status).toBe('active');
-    expect((await call('GET', '/trakt/watching/', { token: b.access })).status).toBe(200);
+    expect((await read(api(b.access).trakt.watching.$get())).status).toBe(200);
     expect((await admin()).body.connections).toEqual(
       Object.fromEntries(
         (

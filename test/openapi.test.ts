@@ -10,6 +10,7 @@
 
 import { exports } from 'cloudflare:workers';
 import { Validator } from '@cfworker/json-schema';
+import { zipSync } from 'fflate';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
 import { createApp } from '../src/app';
@@ -155,6 +156,76 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
   add('GET /trakt/history', await call('GET', '/trakt/history/', { token: user.access }));
   add('GET /trakt/stats', await call('GET', '/trakt/stats/?tz=Asia/Kolkata', { token: user.access }));
   add('GET /trakt/export', await call('GET', '/trakt/export/', { token: user.access }));
+
+  // The year in review, sharing and the public answers, webhooks.
+  const reviewYear = new Date(
+    (await call('GET', '/trakt/stats/', { token: user.access })).body.last_play_at,
+  ).getUTCFullYear();
+  add('GET /trakt/review/{year}', await call('GET', `/trakt/review/${reviewYear}/`, { token: user.access }));
+  add('GET /trakt/review/{year}', await call('GET', '/trakt/review/1800/', { token: user.access })); // 400
+  add('GET /app/review', await call('GET', '/app/review/'));
+  add('GET /users/me/sharing', await call('GET', '/users/me/sharing/', { token: user.access })); // 404: off
+  const handle = uniqueName('share').toLowerCase().replace(/_/g, '-');
+  const parts = ['recent', 'now', 'stats', 'calendar', 'review'];
+  add(
+    'PUT /users/me/sharing',
+    await call('PUT', '/users/me/sharing/', { token: user.access, json: { handle, parts } }),
+  );
+  add('PUT /users/me/sharing', await call('PUT', '/users/me/sharing/', { token: access, json: { handle, parts } })); // 409
+  add('GET /users/me/sharing', await call('GET', '/users/me/sharing/', { token: user.access }));
+  for (const name of [
+    'recent.json',
+    'now.json',
+    'stats.json',
+    'feed.atom',
+    'feed.rss',
+    'calendar.ics',
+    'widget',
+    'card.svg',
+  ])
+    add(`GET /u/{handle}/${name}`, await call('GET', `/u/${handle}/${name}`));
+  add('GET /u/{handle}/recent.json', await call('GET', '/u/nobody-here/recent.json')); // 404
+  add('GET /u/{handle}/review/{file}', await call('GET', `/u/${handle}/review/${reviewYear}.json`));
+  add('GET /u/{handle}/review/{file}', await call('GET', `/u/${handle}/review/${reviewYear}`));
+  add('DELETE /users/me/sharing', await call('DELETE', '/users/me/sharing/', { token: access }));
+  const hook = await call('POST', '/users/me/webhooks/', {
+    token: user.access,
+    json: { url: 'https://hooks.receiver.test/openapi', events: ['play.created'] },
+  });
+  add('POST /users/me/webhooks', hook);
+  add('GET /users/me/webhooks', await call('GET', '/users/me/webhooks/', { token: user.access }));
+  add(
+    'PATCH /users/me/webhooks/{id}',
+    await call('PATCH', `/users/me/webhooks/${hook.body.id}/`, { token: user.access, json: { enabled: false } }),
+  );
+  add(
+    'PATCH /users/me/webhooks/{id}',
+    await call('PATCH', '/users/me/webhooks/wh_none/', { token: user.access, json: { enabled: true } }),
+  ); // 404
+  add(
+    'POST /users/me/webhooks/{id}/test',
+    await call('POST', `/users/me/webhooks/${hook.body.id}/test/`, { token: user.access }),
+  );
+  add(
+    'POST /users/me/webhooks/{id}/test',
+    await call('POST', '/users/me/webhooks/wh_none/test/', { token: user.access }),
+  );
+  add(
+    'GET /users/me/webhooks/{id}/deliveries',
+    await call('GET', `/users/me/webhooks/${hook.body.id}/deliveries/`, { token: user.access }),
+  );
+  add(
+    'GET /users/me/webhooks/{id}/deliveries',
+    await call('GET', '/users/me/webhooks/wh_none/deliveries/', { token: user.access }),
+  );
+  add(
+    'DELETE /users/me/webhooks/{id}',
+    await call('DELETE', `/users/me/webhooks/${hook.body.id}/`, { token: user.access }),
+  );
+  add(
+    'DELETE /users/me/webhooks/{id}',
+    await call('DELETE', `/users/me/webhooks/${hook.body.id}/`, { token: user.access }),
+  );
   add('GET /trakt/sync-status', await call('GET', '/trakt/sync-status/', { token: access })); // never synced
 
   // Watching: something, then nothing.
@@ -224,6 +295,30 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
   add('POST /trakt/device/code', await call('POST', '/trakt/device/code/', { token: user.access })); // 200 again
   add('DELETE /trakt/history', await call('DELETE', '/trakt/history/', { token: user.access })); // 204
 
+  // Importing Trakt's export: a small ZIP (200), a larger one (202), refusals; the latest import; batches.
+  const importer = await registerAndLogin();
+  const asZip = (body: Uint8Array | string, type = 'application/zip') =>
+    call('POST', '/trakt/import/', { token: importer.access, body, headers: { 'Content-Type': type } });
+  add('GET /trakt/import', await call('GET', '/trakt/import/', { token: importer.access })); // 404
+  const small = await sim.exportZip(user.traktUsername);
+  add('POST /trakt/import', await asZip(small)); // 200
+  add('GET /trakt/import', await call('GET', '/trakt/import/', { token: importer.access }));
+  add('POST /trakt/import', await asZip('not a zip')); // 400
+  add('POST /trakt/import', await asZip(small, 'text/plain')); // 415
+  const large = zipSync({ 'watched-history-1.json': new TextEncoder().encode(`[${' '.repeat(600_000)}]`) });
+  add('POST /trakt/import', await asZip(large)); // 202
+  add('POST /trakt/import', await asZip(large)); // 409
+  const item = {
+    id: 1,
+    watched_at: '2024-01-01T00:00:00.000Z',
+    action: 'watch',
+    type: 'movie',
+    movie: { title: 'A movie', year: 2000, ids: { trakt: 1 } },
+  };
+  const batch = (json: unknown) => call('POST', '/trakt/import/history/', { token: importer.access, json });
+  add('POST /trakt/import/history', await batch([item]));
+  add('POST /trakt/import/history', await batch([{ ...item, type: 'person' }])); // 400
+
   // Account routes, on a user of their own (they revoke sessions and delete the account).
   const owner = await registerAndLogin();
   const newPassword = 'another long enough password';
@@ -275,7 +370,11 @@ describe('GET /openapi.json', () => {
     for (const { method, path } of ops) {
       const url = path.replace(/\{[^}]+\}/g, 'x');
       const res = await callWith({ ADMIN_TOKEN }, method, url, method === 'POST' ? { json: {} } : {});
-      const unrouted = res.status === 405 || (res.status === 404 && /^Not found: /.test(res.body?.error ?? ''));
+      // An unknown handle under /u/ answers exactly like an unrouted path (on purpose: no hint it exists);
+      // test/sharing.test.ts checks those routes with real handles.
+      const publicAnswer = path.startsWith('/u/{handle}/');
+      const unrouted =
+        res.status === 405 || (!publicAnswer && res.status === 404 && /^Not found: /.test(res.body?.error ?? ''));
       expect(unrouted, `${method} ${path} is documented but not routed`).toBe(false);
     }
   });
@@ -447,6 +546,9 @@ describe('GET /openapi.json', () => {
             result.errors.slice(0, 3),
             `${key} ${sample.status}: ${JSON.stringify(sample.body).slice(0, 300)}`,
           ).toEqual([]);
+        } else if (type) {
+          // Feeds, the calendar, the card: a non-empty text body of the documented media type.
+          expect(String(sample.body).length, key).toBeGreaterThan(0);
         }
         checked += 1;
       }

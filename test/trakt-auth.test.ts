@@ -1,10 +1,11 @@
 import { env } from 'cloudflare:workers';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { installSimulator, type Simulator } from '../simulator/support/harness';
+import { afterEach, assert, beforeEach, describe, expect, it } from 'vitest';
+import { type AuthorizeResult, installSimulator, type Simulator } from '../simulator/support/harness';
 import { sha256Hex } from '../src/crypto/bytes';
 import { keyRing, open } from '../src/crypto/envelope';
 import { codeChallengeOf } from '../src/trakt/oauth-state';
 import { call, expectError, registerAndLogin } from './support/api';
+import { api, read } from './support/client';
 import { connectedUser, createTraktApp, storeTraktCredentials } from './support/trakt';
 
 let sim: Simulator;
@@ -32,7 +33,7 @@ function postCallback(access: string, code: string | null, state: string | null)
 }
 
 async function authorize(access: string) {
-  const auth = await call('GET', '/trakt/authenticate/', { token: access });
+  const auth = await read(api(access).trakt.authenticate.$get());
   expect(auth.status).toBe(200);
   return { auth, redirect: await sim.authorize(auth.body.auth_url) };
 }
@@ -48,12 +49,17 @@ async function afterSeconds<T>(seconds: number, run: () => Promise<T>): Promise<
   }
 }
 
+/** The code and state Trakt's redirect carries back. */
+const callbackQuery = (redirect: AuthorizeResult) => ({
+  query: { code: redirect.code ?? '', state: redirect.state ?? '' },
+});
+
 const ISO_Z = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 describe('OAuth code flow', () => {
   it('connects through the POST callback; auth-status reflects before and after', async () => {
     const { user, app } = await userWithApp();
-    const before = await call('GET', '/trakt/auth-status/', { token: user.access });
+    const before = await read(api(user.access).trakt['auth-status'].$get());
     expect(before.body).toEqual({ authenticated: false, auth_url: 'http://api.test/trakt/authenticate/' });
 
     const { auth, redirect } = await authorize(user.access);
@@ -66,7 +72,7 @@ describe('OAuth code flow', () => {
     const state = url.searchParams.get('state')!;
     expect(state).toMatch(/^[A-Za-z0-9_-]{43}$/); // 256 bits, base64url
     expect(state).not.toBe(String(user.id));
-    const second = await call('GET', '/trakt/authenticate/', { token: user.access });
+    const second = await read(api(user.access).trakt.authenticate.$get());
     expect(new URL(second.body.auth_url).searchParams.get('state')).not.toBe(state);
 
     // Trakt's redirect (the GET callback) only shows the code; linking is the user's POST with their JWT.
@@ -78,25 +84,23 @@ describe('OAuth code flow', () => {
     expect(callback.status).toBe(200);
     expect(callback.body.success).toBe(true);
 
-    const after = await call('GET', '/trakt/auth-status/', { token: user.access });
+    const after = await read(api(user.access).trakt['auth-status'].$get());
     expect(after.body).toEqual({ authenticated: true, token_expired: false, expires_at: expect.stringMatching(ISO_Z) });
+    assert(after.body.authenticated);
     expect(Date.parse(after.body.expires_at)).toBeGreaterThan(Date.now() + 3600_000);
   });
 
   it('connects through the POST callback with the documented answer', async () => {
     const { user } = await userWithApp();
     const { redirect } = await authorize(user.access);
-    const res = await call('POST', '/trakt/oauth-callback/', {
-      token: user.access,
-      json: { code: redirect.code, state: redirect.state },
-    });
+    const res = await read(api(user.access).trakt['oauth-callback'].$post({ json: callbackQuery(redirect).query }));
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       success: true,
       message: 'Successfully authenticated with Trakt!',
       expires_at: expect.stringMatching(ISO_Z),
     });
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body.authenticated).toBe(true);
   });
 
   it('uses the deployment-wide client credentials when the user stored none', async () => {
@@ -231,12 +235,11 @@ describe('OAuth state', () => {
       400,
       /another user/,
     );
-    const res = await call('POST', '/trakt/oauth-callback/', {
-      token: owner.user.access,
-      json: { code: redirect.code, state: redirect.state },
-    });
+    const res = await read(
+      api(owner.user.access).trakt['oauth-callback'].$post({ json: callbackQuery(redirect).query }),
+    );
     expect(res.status).toBe(200);
-    expect((await call('GET', '/trakt/auth-status/', { token: mallory.access })).body.authenticated).toBe(false);
+    expect((await read(api(mallory.access).trakt['auth-status'].$get())).body.authenticated).toBe(false);
   });
 
   it('rejects an expired state (older than 10 minutes) even if KV still holds it', async () => {
@@ -264,7 +267,7 @@ describe('token storage', () => {
     const alice = await connectedUser(sim);
     const bob = await connectedUser(sim);
     const tokenTexts: string[] = [];
-    const aliceToken = await call('GET', '/trakt/refresh-token/', { token: alice.access });
+    const aliceToken = await read(api(alice.access).trakt['refresh-token'].$get());
     tokenTexts.push(aliceToken.body.access_token);
 
     const keys = await env.KV.list({ prefix: 'trakt_tokens:' });
@@ -287,11 +290,11 @@ describe('token storage', () => {
       .first<{ token_set_id: string }>();
     const aliceSealed = (await env.KV.get(`trakt_tokens:${alice.id}:${aliceRow!.token_set_id}`))!;
     await env.KV.put(`trakt_tokens:${bob.id}:${bobRow!.token_set_id}`, aliceSealed);
-    const res = await call('GET', '/trakt/refresh-token/', { token: bob.access });
+    const res = await read(api(bob.access).trakt['refresh-token'].$get());
     expect(res.status).toBe(200);
     expect(res.body.access_token).not.toBe(aliceToken.body.access_token);
-    expect((await call('GET', '/trakt/watching/', { token: bob.access })).status).toBe(200);
-    expect((await call('GET', '/trakt/auth-status/', { token: bob.access })).body.authenticated).toBe(true);
+    expect((await read(api(bob.access).trakt.watching.$get())).status).toBe(200);
+    expect((await read(api(bob.access).trakt['auth-status'].$get())).body.authenticated).toBe(true);
   });
 
   it('a token set whose key was removed is a clear 503, keeps the connection as it was, and works when the key is back', async () => {
@@ -314,8 +317,8 @@ describe('token storage', () => {
       Object.assign(env, { ENCRYPTION_KEYS: original });
     }
     // Not a verdict on the tokens: the connection is as it was, and the same token works again.
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
-    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body.authenticated).toBe(true);
+    expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
   });
 });
 
@@ -335,7 +338,7 @@ describe('refresh', () => {
       ),
     );
 
-    const res = await call('GET', '/trakt/refresh-token/', { token: user.access });
+    const res = await read(api(user.access).trakt['refresh-token'].$get());
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ access_token: expect.any(String), expires_at: expect.stringMatching(ISO_Z) });
     expect(res.body.access_token).not.toBe(oldSet.access_token);
@@ -366,7 +369,7 @@ describe('refresh', () => {
 
   it('says "No Trakt token found" without a connection', async () => {
     const user = await registerAndLogin();
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, 'No Trakt token found');
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 401, 'No Trakt token found');
   });
 
   it('20 concurrent callers on an expiring token cause exactly one refresh at Trakt, and all succeed', async () => {
@@ -402,7 +405,7 @@ describe('refresh', () => {
     try {
       await sim.clearRequests();
       const responses = await Promise.all(
-        Array.from({ length: 20 }, () => call('GET', '/trakt/watching/', { token: user.access })),
+        Array.from({ length: 20 }, () => read(api(user.access).trakt.watching.$get())),
       );
       expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
       expect((await sim.counters())['POST /oauth/token']).toBe(1);
@@ -419,7 +422,7 @@ describe('refresh', () => {
       .bind(user.id)
       .first<{ token_version: number }>();
     await sim.addFault({ match: { path_prefix: '/oauth/token' }, times: 10, kind: '503' });
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 503, /unavailable/);
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 503, /unavailable/);
     const after = await env.DB.prepare('SELECT token_version, status FROM trakt_connections WHERE user_id = ?')
       .bind(user.id)
       .first<{ token_version: number; status: string }>();
@@ -427,8 +430,8 @@ describe('refresh', () => {
     await sim.clearFaults();
     await sim.clearRequests();
     // The old token still works, and the failed refresh backs off instead of hammering Trakt.
-    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 503, /failed recently/);
+    expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 503, /failed recently/);
     expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
   });
 });
@@ -437,21 +440,21 @@ describe('disconnect and device flow', () => {
   it('disconnect revokes at Trakt, deletes stored tokens and is idempotent', async () => {
     const user = await connectedUser(sim);
     await sim.clearRequests();
-    const res = await call('DELETE', '/trakt/auth/', { token: user.access });
+    const res = await read(api(user.access).trakt.auth.$delete());
     expect(res.body).toEqual({ disconnected: true, revoked_at_trakt: true });
     expect((await sim.counters())['POST /oauth/revoke']).toBe(1);
     expect((await env.KV.list({ prefix: `trakt_tokens:${user.id}:` })).keys).toEqual([]);
     expect(await env.DB.prepare('SELECT 1 FROM trakt_connections WHERE user_id = ?').bind(user.id).first()).toBeNull();
-    expect((await call('DELETE', '/trakt/auth/', { token: user.access })).body).toEqual({
+    expect((await read(api(user.access).trakt.auth.$delete())).body).toEqual({
       disconnected: true,
       revoked_at_trakt: false,
     });
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body.authenticated).toBe(false);
   });
 
   it('device flow: pending, then success', async () => {
     const { user, account } = await userWithApp();
-    const code = await call('POST', '/trakt/device/code/', { token: user.access });
+    const code = await read(api(user.access).trakt.device.code.$post());
     expect(code.status).toBe(200);
     expect(code.body).toEqual({
       user_code: expect.any(String),
@@ -461,7 +464,7 @@ describe('disconnect and device flow', () => {
       api_username: user.username,
     });
     expect(JSON.stringify(code.body)).not.toMatch(/device_code/);
-    const pending = await call('POST', '/trakt/device/token/', { token: user.access });
+    const pending = await read(api(user.access).trakt.device.token.$post());
     expect(pending.status).toBe(202);
     expect(pending.body).toMatchObject({ status: 'pending' });
     await sim.approveDevice(code.body.user_code, account.username);
@@ -472,18 +475,18 @@ describe('disconnect and device flow', () => {
     );
     expect(done.status).toBe(200);
     expect(done.body).toEqual({ status: 'success', expires_at: expect.stringMatching(ISO_Z) });
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body.authenticated).toBe(true);
   });
 
   it('device flow: denied and expired', async () => {
     const { user } = await userWithApp();
-    const denied = await call('POST', '/trakt/device/code/', { token: user.access });
+    const denied = await read(api(user.access).trakt.device.code.$post());
     await sim.denyDevice(denied.body.user_code);
-    expectError(await call('POST', '/trakt/device/token/', { token: user.access }), 403, /denied/);
+    expectError(await read(api(user.access).trakt.device.token.$post()), 403, /denied/);
 
-    const expiring = await call('POST', '/trakt/device/code/', { token: user.access });
+    const expiring = await read(api(user.access).trakt.device.code.$post());
     await sim.expireDevice(expiring.body.user_code);
-    expectError(await call('POST', '/trakt/device/token/', { token: user.access }), 410, /expired/);
-    expectError(await call('POST', '/trakt/device/token/', { token: user.access }), 404, /No device authorization/);
+    expectError(await read(api(user.access).trakt.device.token.$post()), 410, /expired/);
+    expectError(await read(api(user.access).trakt.device.token.$post()), 404, /No device authorization/);
   });
 });

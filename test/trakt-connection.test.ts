@@ -14,6 +14,7 @@ import { traktUserContext } from '../src/trakt/context';
 import { refreshLeaseMs, SUPERSEDED_TOKEN_SET_TTL_SECONDS } from '../src/trakt/token-policy';
 import { getAccessToken, type TokenStoreContext, withAccessToken } from '../src/trakt/tokens';
 import { call, expectError, registerAndLogin } from './support/api';
+import { api, read } from './support/client';
 import { connectedUser, createTraktApp, storeTraktCredentials } from './support/trakt';
 
 let sim: Simulator;
@@ -124,7 +125,7 @@ describe('rule 1: only invalid_grant ends a connection, and only once the access
     expect(rejected.status).toBe('refresh_rejected');
     expect(await openSet(user.id, rejected.sealed_tokens!)).toEqual(before); // every token kept
 
-    const status = await call('GET', '/trakt/auth-status/', { token: user.access });
+    const status = await read(api(user.access).trakt['auth-status'].$get());
     expect(status.body).toEqual({
       authenticated: true,
       token_expired: false,
@@ -134,13 +135,13 @@ describe('rule 1: only invalid_grant ends a connection, and only once the access
       auth_url: 'http://api.test/trakt/authenticate/',
     });
     // Still working: Trakt accepts the access token, and nothing tries the dead refresh token again.
-    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
-    expect((await call('POST', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
+    expect((await read(api(user.access).trakt['fetch-latest-movies'].$post())).status).toBe(200);
     expect((await sim.counters())['POST /oauth/token']).toBe(1);
 
     await sim.expireToken(before.access_token); // now Trakt rejects the access token too
-    expectError(await call('GET', '/trakt/watching/', { token: user.access }), 401, /authorize again/);
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toEqual({
+    expectError(await read(api(user.access).trakt.watching.$get()), 401, /authorize again/);
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body).toEqual({
       authenticated: false,
       auth_url: 'http://api.test/trakt/authenticate/',
       reason: 'reauthorization_required',
@@ -157,12 +158,12 @@ describe('rule 1: only invalid_grant ends a connection, and only once the access
     const { expires_at } = await row(user.id);
     const afterExpiry = Date.parse(expires_at) - Date.now() + 1000;
     await withFakeNow(afterExpiry, async () => {
-      expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toEqual({
+      expect((await read(api(user.access).trakt['auth-status'].$get())).body).toEqual({
         authenticated: false,
         auth_url: 'http://api.test/trakt/authenticate/',
         reason: 'reauthorization_required',
       });
-      expectError(await call('GET', '/trakt/watching/', { token: user.access }), 401, /authorize again/);
+      expectError(await read(api(user.access).trakt.watching.$get()), 401, /authorize again/);
     });
     expect((await row(user.id)).status).toBe('reauthorization_required');
   });
@@ -174,7 +175,7 @@ describe('rule 2: token grants are never retried blindly', () => {
     const before = await row(user.id);
     await sim.addFault({ match: { path_prefix: '/oauth/token' }, times: 5, kind: 'process_then_502' });
     await sim.clearRequests();
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 502, /unavailable/);
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 502, /unavailable/);
     expect((await sim.counters())['POST /oauth/token']).toBe(1);
     const sends = await sim.refreshTokenSends();
     expect(sends).toEqual({ sends: 1, distinct: 1, sent_more_than_once: 0 });
@@ -188,7 +189,7 @@ describe('rule 2: token grants are never retried blindly', () => {
       refresh_failures: 1,
     });
     // Backing off: an immediate second try does not reach Trakt.
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 503, /failed recently/);
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 503, /failed recently/);
     expect((await sim.counters())['POST /oauth/token']).toBe(1);
   });
 
@@ -229,7 +230,7 @@ describe('rule 2: token grants are never retried blindly', () => {
     await sim.setSession(account.username);
     const user = await registerAndLogin();
     await storeTraktCredentials(user.access, app);
-    const auth = await call('GET', '/trakt/authenticate/', { token: user.access });
+    const auth = await read(api(user.access).trakt.authenticate.$get());
     const redirect = await sim.authorize(auth.body.auth_url);
     await sim.addFault({ match: { path_prefix: '/oauth/token' }, times: 5, kind: 'process_then_502' });
     await sim.clearRequests();
@@ -241,7 +242,7 @@ describe('rule 2: token grants are never retried blindly', () => {
       502,
     );
     expect((await sim.counters())['POST /oauth/token']).toBe(1);
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body.authenticated).toBe(false);
   });
 });
 
@@ -280,22 +281,23 @@ describe('rule 3: a client-credentials problem is reported and keeps every token
     await sim.config({ expires_in: 1800 }); // expires within the API login's hour, so the fake clock keeps it valid
     const user = await connectedUser(sim);
     const storeSecret = async (secret: string) => {
-      const res = await call('POST', '/users/api-keys/', {
-        token: user.access,
-        json: { service_name: 'trakt', service_user_id: user.app.client_id, api_key: secret },
-      });
+      const res = await read(
+        api(user.access).users['api-keys'].$post({
+          json: { service_name: 'trakt', service_user_id: user.app.client_id, api_key: secret },
+        }),
+      );
       expect(res.status).toBe(200); // replaced
     };
     await storeSecret('not-the-secret');
     await sim.clearRequests();
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 400, /client credentials/);
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 400, /client credentials/);
     const requests = await sim.requests();
     expect(requests.filter((r) => r.path === '/oauth/token').map((r) => r.status)).toEqual([401]);
     expect(await sim.refreshTokenSends()).toEqual({ sends: 1, distinct: 1, sent_more_than_once: 0 });
 
     const { expires_at } = await row(user.id);
     await withFakeNow(Date.parse(expires_at) - Date.now() + 1000, async () => {
-      expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toEqual({
+      expect((await read(api(user.access).trakt['auth-status'].$get())).body).toEqual({
         authenticated: false,
         auth_url: 'http://api.test/trakt/authenticate/',
         reason: 'client_credentials_rejected',
@@ -307,7 +309,7 @@ describe('rule 3: a client-credentials problem is reported and keeps every token
     const fresh = await getAccessToken(later.ctx, { force: true });
     expect(fresh.version).toBe((await row(user.id)).token_version);
     expect((await row(user.id)).credentials_rejected_at).toBeNull();
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.reason).toBeUndefined();
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body.reason).toBeUndefined();
   });
 });
 
@@ -315,7 +317,7 @@ describe('rule 4: the new pair is durable the moment Trakt answers; a KV miss is
   it('the refreshed set is sealed into D1 with the version that ends the lease, and KV holds the same', async () => {
     const user = await connectedUser(sim);
     const before = await row(user.id);
-    const res = await call('GET', '/trakt/refresh-token/', { token: user.access });
+    const res = await read(api(user.access).trakt['refresh-token'].$get());
     expect(res.status).toBe(200);
     const after = await row(user.id);
     expect(after).toMatchObject({
@@ -350,10 +352,10 @@ describe('rule 4: the new pair is durable the moment Trakt answers; a KV miss is
     await refresher.settled().catch(() => undefined);
     await sim.clearRequests();
     const reader = await storeContext(user.id);
-    const read = await getAccessToken(reader.ctx);
-    expect(read).toEqual({ accessToken: fresh.accessToken, expiresAt: fresh.expiresAt, version: fresh.version });
+    const fromD1 = await getAccessToken(reader.ctx);
+    expect(fromD1).toEqual({ accessToken: fresh.accessToken, expiresAt: fresh.expiresAt, version: fresh.version });
     expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
-    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
   });
 });
 
@@ -400,7 +402,7 @@ describe('rule 6: the refresh lease outlasts the worst-case refresh', () => {
     const original = env.UPSTREAM_TIMEOUT_MS;
     Object.assign(env, { UPSTREAM_TIMEOUT_MS: '600000' });
     try {
-      expectError(await call('GET', '/trakt/watching/', { token: user.access }), 503, /UPSTREAM_TIMEOUT_MS/);
+      expectError(await read(api(user.access).trakt.watching.$get()), 503, /UPSTREAM_TIMEOUT_MS/);
     } finally {
       Object.assign(env, { UPSTREAM_TIMEOUT_MS: original });
     }
@@ -419,7 +421,7 @@ describe('rule 7: disconnect and refresh cannot interleave', () => {
     );
     await sim.whenHeld(1); // Trakt has rotated the pair; its answer is on the way
 
-    const res = await call('DELETE', '/trakt/auth/', { token: user.access });
+    const res = await read(api(user.access).trakt.auth.$delete());
     expect(res.body).toEqual({ disconnected: true, revoked_at_trakt: true });
     expect(await env.DB.prepare('SELECT 1 FROM trakt_connections WHERE user_id = ?').bind(user.id).first()).toBeNull();
 
@@ -444,7 +446,7 @@ describe("rule 8: a GET never links an account; only the state owner's POST with
     await sim.setSession(account.username);
     const user = await registerAndLogin();
     await storeTraktCredentials(user.access, app);
-    const auth = await call('GET', '/trakt/authenticate/', { token: user.access });
+    const auth = await read(api(user.access).trakt.authenticate.$get());
     const redirect = await sim.authorize(auth.body.auth_url);
     expect(redirect.code).toBeTruthy();
     return { user, redirect };
@@ -521,7 +523,7 @@ describe("rule 8: a GET never links an account; only the state owner's POST with
     const app = await createTraktApp(sim);
     const user = await registerAndLogin();
     await storeTraktCredentials(user.access, app);
-    const code = await call('POST', '/trakt/device/code/', { token: user.access });
+    const code = await read(api(user.access).trakt.device.code.$post());
     expect(code.status).toBe(200);
     expect(code.body.api_username).toBe(user.username);
   });
@@ -540,10 +542,10 @@ describe('base URLs with a path', () => {
     });
     try {
       const user = await connectedUser(sim);
-      const auth = await call('GET', '/trakt/authenticate/', { token: user.access });
+      const auth = await read(api(user.access).trakt.authenticate.$get());
       expect(new URL(auth.body.auth_url).pathname).toBe('/trakt-proxy/oauth/authorize');
-      expect((await call('GET', '/trakt/refresh-token/', { token: user.access })).status).toBe(200);
-      expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+      expect((await read(api(user.access).trakt['refresh-token'].$get())).status).toBe(200);
+      expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
       const paths = (await sim.requests()).map((r) => r.path);
       expect(paths).toContain('/oauth/token');
       expect(paths).toContain('/users/me/watching');
@@ -588,12 +590,12 @@ describe('token store edge cases', () => {
     const published = await slowRefresh;
     expect(published.version).toBe(start.token_version + 1);
     expect(await row(user.id)).toMatchObject({ status: 'active', token_version: start.token_version + 1 });
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toEqual({
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body).toEqual({
       authenticated: true,
       token_expired: false,
       expires_at: (await row(user.id)).expires_at,
     });
-    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
   });
 
   it('the wait deadline: a waiter gives up with a retryable 503 unless its token is still valid', async () => {
@@ -632,12 +634,12 @@ describe('concurrency', () => {
     const user = await connectedUser(sim, { movies: 20, shows: 2 });
     await sim.clearRequests();
     const requests: Array<() => ReturnType<typeof call>> = [
-      () => call('GET', '/trakt/refresh-token/', { token: user.access }),
-      () => call('POST', '/trakt/fetch-latest-movies/', { token: user.access }),
-      () => call('GET', '/trakt/auth-status/', { token: user.access }),
-      () => call('GET', '/trakt/get-stored-movies/', { token: user.access }),
-      () => call('GET', '/trakt/watching/', { token: user.access }),
-      () => call('GET', '/trakt/sync-status/', { token: user.access }),
+      () => read(api(user.access).trakt['refresh-token'].$get()),
+      () => read(api(user.access).trakt['fetch-latest-movies'].$post()),
+      () => read(api(user.access).trakt['auth-status'].$get()),
+      () => read(api(user.access).trakt['get-stored-movies'].$get({ query: {} })),
+      () => read(api(user.access).trakt.watching.$get()),
+      () => read(api(user.access).trakt['sync-status'].$get()),
     ];
     const statuses: number[] = [];
     for (let round = 0; round < 3; round++) {
@@ -650,7 +652,7 @@ describe('concurrency', () => {
     const sends = await sim.refreshTokenSends();
     expect(sends.sends).toBeGreaterThanOrEqual(3); // positive control: refreshes did happen
     expect(sends.sent_more_than_once).toBe(0);
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toMatchObject({
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body).toMatchObject({
       authenticated: true,
       token_expired: false,
     });

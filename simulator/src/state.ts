@@ -231,6 +231,8 @@ export interface SimulatorState {
   /** Per-user (username) windows of the GET limit. */
   traktWindows: Map<string, WindowState>;
   tmdbWindows: Map<string, WindowState>;
+  /** Upcoming episodes set with `/_sim/tmdb/schedule` (TMDB show id → episodes), overriding the default one. */
+  tmdbSchedules: Map<number, Array<{ season: number; number: number; airDate: string; name: string }>>;
   faults: Fault[];
   nextFaultId: number;
   /** Releases requests currently held by a `hang` fault. */
@@ -279,6 +281,7 @@ export function initialState(): SimulatorState {
     devices: new Map(),
     traktWindows: new Map(),
     tmdbWindows: new Map(),
+    tmdbSchedules: new Map(),
     faults: [],
     nextFaultId: 1,
     hanging: new Set(),

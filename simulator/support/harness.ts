@@ -152,6 +152,8 @@ export interface Simulator {
   summary(username: string): Promise<Summary>;
   /** The account's seeded titles with their ids and TMDB status (`ok` | `null_tmdb` | `missing`). */
   catalog(username: string): Promise<CatalogInfo>;
+  /** The account's data export ZIP (trakt.tv Settings → Data → Export); `perFile` history items per file. */
+  exportZip(username: string, options?: { perFile?: number }): Promise<Uint8Array>;
 
   approveDevice(userCode: string, username?: string): Promise<void>;
   denyDevice(userCode: string): Promise<void>;
@@ -293,6 +295,12 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
       admin('POST', `${user(username)}/watching/stop`, { scrobble: opts.scrobble ?? false }),
     summary: (username) => admin<Summary>('GET', `${user(username)}/summary`),
     catalog: (username) => admin<CatalogInfo>('GET', `${user(username)}/catalog`),
+    exportZip: async (username, opts = {}) => {
+      const query = opts.perFile === undefined ? '' : `?per_file=${opts.perFile}`;
+      const response = await instance.fetch(new Request(`${ADMIN_ORIGIN}/_sim${user(username)}/export.zip${query}`));
+      if (!response.ok) throw new Error(`[simulator] export.zip → ${response.status}: ${await response.text()}`);
+      return new Uint8Array(await response.arrayBuffer());
+    },
 
     approveDevice: async (userCode, username) => {
       await admin(

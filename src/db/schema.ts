@@ -410,6 +410,10 @@ export const tmdbTitles = sqliteTable(
     genres: text(),
     /** Minutes: a movie's runtime, or a show's typical episode runtime. */
     runtime: integer(),
+    /** Shows: TMDB's `status` (`Returning Series`, `Ended`, `Canceled`, …); migration 0017. */
+    showStatus: text(),
+    /** Shows: TMDB's `next_episode_to_air` as JSON `{season, episode, name, air_date}`, or null; migration 0017. */
+    nextEpisode: text(),
   },
   (t) => [primaryKey({ columns: [t.kind, t.tmdbId] })],
 );
@@ -437,6 +441,8 @@ export const tmdbEpisodes = sqliteTable(
     voteAverage: real(),
     /** Minutes, from the season data; the stats' minutes for episode plays. */
     runtime: integer(),
+    /** `YYYY-MM-DD` as TMDB gives it (the calendar of upcoming episodes); migration 0017. */
+    airDate: text(),
   },
   (t) => [primaryKey({ columns: [t.tmdbShowId, t.seasonNumber, t.episodeNumber] })],
 );
@@ -589,3 +595,162 @@ export const resealProgress = sqliteTable('reseal_progress', {
   unresealable: integer(),
   updatedAt: text().notNull(),
 });
+
+/**
+ * The latest import of Trakt's data export per user (migration 0013; owned by src/import/imports.ts).
+ * `status`: `queued`, `running`, `done` or `failed`. `files`: JSON array, one element per history file
+ * of the ZIP (`ImportFile` in src/import/imports.ts). `objectKey`: the archive in the IMPORTS R2
+ * bucket while a background import runs.
+ */
+export const traktImports = sqliteTable(
+  'trakt_imports',
+  {
+    id: text().primaryKey(),
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    status: text().notNull(),
+    files: text().notNull(),
+    playsSeen: integer().notNull().default(0),
+    playsAdded: integer().notNull().default(0),
+    playsSkipped: integer().notNull().default(0),
+    error: text(),
+    objectKey: text(),
+    createdAt: text().notNull(),
+    updatedAt: text().notNull(),
+    finishedAt: text(),
+  },
+  (t) => [uniqueIndex('trakt_imports_user_unique').on(t.userId)],
+);
+
+// ---------------------------------------------------------------------------------------------
+// Sharing, webhooks and the year in review (migration 0017).
+
+/**
+ * A user's public sharing (src/sharing/settings.ts owns it): the handle under `/u/:handle/` (stored
+ * lower-case, unique) and the parts shared (JSON array). No row: nothing is public.
+ */
+export const sharingProfiles = sqliteTable(
+  'sharing_profiles',
+  {
+    userId: integer()
+      .primaryKey()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    handle: text().notNull(),
+    parts: text().notNull(),
+    createdAt: text().notNull(),
+    updatedAt: text().notNull(),
+  },
+  (t) => [uniqueIndex('sharing_profiles_handle_unique').on(t.handle)],
+);
+
+/**
+ * The last answer of Trakt's `/users/me/watching` per user (src/sharing/now.ts): the public `now.json`
+ * asks Trakt at most once a minute, whatever the traffic, single-flight through `lease_until`.
+ */
+export const sharedNowWatching = sqliteTable('shared_now_watching', {
+  userId: integer()
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  /** JSON of the public `watching` object, or null (nothing playing). */
+  watching: text(),
+  fetchedAt: text(),
+  leaseUntil: text(),
+});
+
+/** Webhook endpoints (src/webhooks/endpoints.ts owns them). */
+export const webhooks = sqliteTable(
+  'webhooks',
+  {
+    /** `wh_<random>`. */
+    id: text().primaryKey(),
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    url: text().notNull(),
+    /** JSON array of event types. */
+    events: text().notNull(),
+    /** The signing secret (`whsec_…`), sealed with the envelope; AAD `user:<id>|webhook_secret:<webhook id>`. */
+    sealedSecret: text().notNull(),
+    createdAt: text().notNull(),
+    updatedAt: text().notNull(),
+    /** Set when deliveries failed for too long (or by the owner); no delivery is made while set. */
+    disabledAt: text(),
+    disabledReason: text(),
+    /** The first failed attempt since the last success. */
+    failingSince: text(),
+    consecutiveFailures: integer().notNull().default(0),
+    lastSuccessAt: text(),
+    lastFailureAt: text(),
+  },
+  (t) => [index('webhooks_user_idx').on(t.userId)],
+);
+
+/**
+ * One row per delivery (src/webhooks/deliveries.ts owns them): the delivery log the owner reads and the
+ * dead-letter record (`status = 'failed'`) once its retries are spent. `id` is the `webhook-id` header.
+ */
+export const webhookDeliveries = sqliteTable(
+  'webhook_deliveries',
+  {
+    /** `msg_<random>`: the Standard Webhooks message id, the same for every attempt. */
+    id: text().primaryKey(),
+    webhookId: text()
+      .notNull()
+      .references(() => webhooks.id, { onDelete: 'cascade' }),
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    eventType: text().notNull(),
+    /** The exact JSON body sent (every attempt sends the same bytes). */
+    payload: text().notNull(),
+    /** `pending` (not tried yet), `retrying`, `delivered`, `failed` (retries spent: the dead letter). */
+    status: text({ enum: ['pending', 'retrying', 'delivered', 'failed'] }).notNull(),
+    attempts: integer().notNull().default(0),
+    createdAt: text().notNull(),
+    nextAttemptAt: text(),
+    /** Held by the consumer making an attempt (a duplicate queue message then does nothing). */
+    leaseUntil: text(),
+    lastAttemptAt: text(),
+    lastStatusCode: integer(),
+    lastError: text(),
+    completedAt: text(),
+  },
+  (t) => [
+    index('webhook_deliveries_webhook_idx').on(t.webhookId, t.createdAt),
+    index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} IN ('pending', 'retrying')`),
+    index('webhook_deliveries_user_idx').on(t.userId),
+  ],
+);
+
+/**
+ * The webhook outbox (src/readmodel/play-outbox.ts owns it; src/webhooks/outbox.ts dispatches it): plays a writer inserted, staged in the writer's own
+ * transaction by the write hook when the user has an endpoint for `play.created`; turned into one
+ * delivery per endpoint right after the writer's batch commits (or by the cron, should that be lost).
+ */
+export const webhookNewPlays = sqliteTable(
+  'webhook_new_plays',
+  {
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    historyId: integer().notNull(),
+    stagedAt: text().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.historyId] }), index('webhook_new_plays_staged_idx').on(t.stagedAt)],
+);
+
+/** A computed year in review (src/review/service.ts), valid while the user's data version is `version`. */
+export const yearReviews = sqliteTable(
+  'year_reviews',
+  {
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    year: integer().notNull(),
+    version: integer().notNull(),
+    body: text().notNull(),
+    computedAt: text().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.year] })],
+);

@@ -6,7 +6,8 @@
  *   under `REQUEST_SCHEMA` (the very schemas that validate requests), via `z.toJSONSchema()`;
  * - security: an operation needs the bearer JWT iff `requireUser` (or `requireToken`) is in its handler chain
  *   (directly, or as `ALL` middleware on a matching path pattern);
- * - summaries and response schemas: the `describe()` marker on each route (src/http/describe.ts).
+ * - summaries, response schemas and non-JSON request bodies: the `describe()` marker on each route
+ *   (src/http/describe.ts).
  * Routes without one still appear, with a placeholder summary (test/openapi.test.ts forbids that).
  */
 import type { RouterRoute } from 'hono/types';
@@ -133,11 +134,14 @@ function parametersFor(info: RouteInfo): JsonSchema[] {
 
 function requestBodyFor(info: RouteInfo): JsonSchema | undefined {
   const content: Record<string, JsonSchema> = {};
+  const raw = info.contract?.requestBody;
+  if (raw) content[raw.contentType] = { schema: { type: 'string', contentMediaType: raw.contentType } };
   for (const { target, schema } of info.schemas) {
     if (target === 'json') content['application/json'] = { schema: jsonSchema(schema, 'input') };
     if (target === 'form') content['application/x-www-form-urlencoded'] = { schema: jsonSchema(schema, 'input') };
   }
-  return Object.keys(content).length > 0 ? { required: true, content } : undefined;
+  if (Object.keys(content).length === 0) return undefined;
+  return { required: true, ...(raw ? { description: raw.description } : {}), content };
 }
 
 const errorRef = (doc: RouteContract | undefined) => ({ $ref: `#/components/schemas/${doc?.errors?.name ?? 'Error'}` });
@@ -154,6 +158,7 @@ function responsesFor(info: RouteInfo, doc: RouteContract | undefined): JsonSche
     if (response.schema) content['application/json'] = { schema: jsonSchema(response.schema, 'output') };
     if (response.html) content['text/html'] = { schema: { type: 'string' } };
     if (response.csv) content['text/csv'] = { schema: { type: 'string' } };
+    if (response.mediaType) content[response.mediaType] = { schema: { type: 'string' } };
     const isError = Number(status) >= 400;
     if (isError && !response.schema) content['application/json'] = { schema: ERROR_REF };
     responses[status] =

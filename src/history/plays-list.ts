@@ -23,6 +23,8 @@ export type HistoryFilters = {
   startAt?: string;
   endAt?: string;
   traktId?: number;
+  /** Only these plays (Trakt history ids; webhook bodies). */
+  historyIds?: readonly number[];
 };
 
 type Branch = { mediaType?: 'movie' | 'episode'; movieTraktId?: number; showTraktId?: number };
@@ -53,12 +55,17 @@ function pageQuery(
   page: { order?: 'asc' | 'desc'; offset?: number } = {},
 ) {
   const direction = page.order === 'asc' ? asc : desc;
-  const conditions: SQL[] = [eq(plays.userId, userId)];
+  // With history ids the rows are found by id (below); `+user_id` keeps the planner off the time-ordered indexes.
+  const conditions: SQL[] = [filters.historyIds ? sql`+${plays.userId} = ${userId}` : eq(plays.userId, userId)];
   if (branch.mediaType) conditions.push(eq(plays.mediaType, branch.mediaType));
   if (branch.movieTraktId !== undefined) conditions.push(eq(plays.movieTraktId, branch.movieTraktId));
   if (branch.showTraktId !== undefined) conditions.push(eq(plays.showTraktId, branch.showTraktId));
   if (filters.startAt) conditions.push(gte(plays.watchedAt, filters.startAt));
   if (filters.endAt) conditions.push(lte(plays.watchedAt, filters.endAt));
+  // By the (user_id, history_id) unique index, one seek per id (never a walk of the user's plays in time order).
+  if (filters.historyIds)
+    conditions.push(sql`${plays.id} IN (SELECT p.id FROM json_each(${JSON.stringify(filters.historyIds)}) AS j
+      CROSS JOIN plays AS p ON p.user_id = ${userId} AND p.history_id = j.value)`);
   if (after) conditions.push(sql`(${plays.watchedAt}, ${plays.historyId}) < (${after.watchedAt}, ${after.historyId})`);
   return db
     .select({

@@ -29,6 +29,8 @@ export type ResponseContract = {
   html?: boolean;
   /** The response can also be CSV (`text/csv`). */
   csv?: boolean;
+  /** Another text media type the response is (`application/atom+xml`, `text/calendar`, `image/svg+xml`, …). */
+  mediaType?: string;
 };
 
 export type RouteContract = {
@@ -36,6 +38,11 @@ export type RouteContract = {
   description?: string;
   /** Defaults to the first path segment (`users`, `trakt`, …). */
   tag?: string;
+  /**
+   * A request body that is not JSON (documented here, since no `validate()` schema describes it), e.g.
+   * `{ contentType: 'application/zip', description: "Trakt's export ZIP" }`.
+   */
+  requestBody?: { contentType: string; description: string };
   /**
    * Success and route-specific error responses. 400 (validation), 401 (JWT) and the generic
    * error response are added by the generator.

@@ -9,6 +9,8 @@
  * After a sync chunk, the titles it touched are queued for enrichment (src/tmdb/runner.ts).
  * A `{"task": "reseal"}` message on `trakt-sync` is one step of the key rotation's re-encryption
  * (src/rotation/reseal.ts), sent by the cron, in an invocation of its own.
+ * `trakt-import`: one history file of an uploaded Trakt export per message (jobs/imports.ts).
+ * `webhook-deliveries` and its dead-letter queue: webhook delivery attempts (jobs/webhooks.ts).
  */
 import { database } from '../db/client';
 import { ApiError, type ErrorCode } from '../http/errors';
@@ -20,7 +22,9 @@ import { recordSyncGaveUp } from '../sync/state';
 import { enrichAfterSync } from '../tmdb/runner';
 import { deferMessage, retryDelaySeconds } from './deferral';
 import { ENRICH_QUEUE_NAME, handleEnrichMessage } from './enrichment';
+import { handleImportMessage, IMPORT_QUEUE_NAME } from './imports';
 import type { SyncMessage } from './scheduled';
+import { handleWebhookDeadLetter, handleWebhookMessage, WEBHOOK_DLQ_NAME, WEBHOOK_QUEUE_NAME } from './webhooks';
 
 export { retryDelaySeconds } from './deferral';
 
@@ -133,6 +137,21 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, c
       await handleDeadLetter(env, message);
       observeQueueMessage(batch.queue, message, 'dead_lettered');
     }
+    return;
+  }
+  if (batch.queue === IMPORT_QUEUE_NAME) {
+    for (const message of batch.messages)
+      observeQueueMessage(batch.queue, message, await handleImportMessage(env, message));
+    return;
+  }
+  if (batch.queue === WEBHOOK_QUEUE_NAME) {
+    for (const message of batch.messages)
+      observeQueueMessage(batch.queue, message, await handleWebhookMessage(env, message));
+    return;
+  }
+  if (batch.queue === WEBHOOK_DLQ_NAME) {
+    for (const message of batch.messages)
+      observeQueueMessage(batch.queue, message, await handleWebhookDeadLetter(env, message));
     return;
   }
   if (batch.queue === ENRICH_QUEUE_NAME) {

@@ -22,6 +22,8 @@ import { claimDueConnections as claimConnections, listConnectionsToRefresh, rele
 import { traktUserContext } from '../trakt/context';
 import { deleteSpentOAuthStates as deleteSpentStates } from '../trakt/oauth-state';
 import { getAccessToken } from '../trakt/tokens';
+import { overdueDeliveries } from '../webhooks/deliveries';
+import { dispatchStaleOutboxes, enqueueDeliveries } from '../webhooks/outbox';
 import { fanOutDelaySeconds } from './fan-out';
 
 /** The cron in wrangler.toml runs every 15 minutes. */
@@ -117,6 +119,12 @@ export async function deleteSpentOAuthStates(env: Env, now: number): Promise<num
   return deleteSpentStates(database(env.DB), now);
 }
 
+/** Dispatches outboxes left behind and re-queues overdue webhook deliveries (src/webhooks/). */
+export async function sweepWebhooks(env: Env, now: number): Promise<void> {
+  await dispatchStaleOutboxes(env, now);
+  await enqueueDeliveries(env, await overdueDeliveries(database(env.DB), now));
+}
+
 export async function runScheduled(
   env: Env,
   now: number,
@@ -137,5 +145,7 @@ export async function runScheduled(
     throttle_rows_deleted: await pruneLoginThrottle(db, now),
     reseal_requested: await requestReseal(env, now),
   };
+  // Webhooks: outboxes a writer left undispatched, and deliveries whose queue message was lost.
+  await sweepWebhooks(env, now).catch((error: unknown) => log.warn('webhook_sweep_failed', describeError(error)));
   return report; // logged, measured and recorded by observability/cron.ts
 }

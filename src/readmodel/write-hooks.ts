@@ -6,8 +6,11 @@
  * - `historyWritten`: any write of the history (the sync's batch, a deletion of plays): bumps the
  *   user's data version. The rollups themselves follow every insert and delete of a play through
  *   triggers (migration 0010).
- * - `playsInserted`: after a batch's inserted plays and their titles: counts what TMDB already knows
- *   about them (runtime, genres) into the rollups.
+ * - `playsInserted(userId, historyIds)`: after a batch's inserted plays and their titles: counts what TMDB
+ *   already knows about them (runtime, genres) into the rollups, and stages them for the `play.created`
+ *   webhooks (./play-outbox.ts). Every writer of plays (the sync, the import) appends it to its batch and,
+ *   once the batch has committed, calls `newPlaysCommitted(env, userId)` (src/webhooks/outbox.ts), which
+ *   sends one delivery per endpoint for the whole batch (the cron does it should the writer die in between).
  * - `tmdbDataWritten`: enrichment's last batch: counts the plays of the titles and seasons it
  *   fetched again (and, with `sweep`, a slice of those still waiting), and bumps the data version.
  *
@@ -15,6 +18,7 @@
  */
 import type { SQL } from 'drizzle-orm';
 import { bumpDataVersion } from './data-version';
+import { stageNewPlays } from './play-outbox';
 import { recountPlays } from './stats';
 
 /** Titles whose TMDB title was fetched (movies, shows) and seasons (`[show trakt id, season]`) whose episodes were. */
@@ -25,7 +29,7 @@ export function historyWritten(userId: number, now: number = Date.now()): SQL[] 
 }
 
 export function playsInserted(userId: number, historyIds: readonly number[]): SQL[] {
-  return recountPlays(userId, { historyIds });
+  return [...recountPlays(userId, { historyIds }), ...stageNewPlays(userId, historyIds)];
 }
 
 export function tmdbDataWritten(

@@ -9,7 +9,6 @@ import type { z } from 'zod';
 import { randomToken } from '../crypto/bytes';
 import { type BatchItem, isoNow, runBatch } from '../db/client';
 import { ApiError } from '../http/errors';
-import { playsInserted } from '../readmodel/write-hooks';
 import { TRAKT_MAX_PAGE_LIMIT } from '../trakt/client';
 import type { TraktUserContext } from '../trakt/context';
 import { type AccessToken, withAccessToken } from '../trakt/tokens';
@@ -21,14 +20,13 @@ import {
   watchedMovie,
   watchedShow,
 } from '../trakt/upstream-schemas';
+import { historyWrites } from './history-writes';
 import {
   activityChanges,
   advanceCursor,
-  episodeKey,
   historyStartAt,
   iso,
   maxIso,
-  metadataFromHistory,
   newPass,
   type PlayRow,
   playbackRows,
@@ -39,7 +37,6 @@ import {
 } from './plan';
 import { reconcileIntervalMs, userJitterFraction } from './schedule';
 import {
-  adjustCount,
   passColumn,
   playCountChange,
   releaseSyncLease,
@@ -55,20 +52,9 @@ import {
 import {
   applyEpisodePlayback,
   applyMoviePlayback,
-  countMovies,
-  countShows,
-  countWatchedEpisodes,
-  deletePlays,
-  insertPlays,
   readStoredPlays,
-  recountMovies,
-  recountShows,
-  type Statement,
   updateWatchedMovies,
   updateWatchedShows,
-  upsertEpisodeTotals,
-  upsertMovieTotals,
-  upsertShowTotals,
 } from './store';
 
 export type KindResult = {
@@ -261,6 +247,13 @@ async function historyStep(chunk: Chunk, kind: SyncKind, pass: SyncPass): Promis
         )
       : [];
   queueHistoryWrites(chunk, kind, pass, items, inserts, removed);
+  if (pass.mode === 'incremental') {
+    // Stored already, yet newer than anything the last sync stored: imported from Trakt's export (src/import/).
+    // New to this sync all the same (the totals phase).
+    const seen = storedHighWater(chunk, kind);
+    const imported = items.filter((i) => storedIds.has(i.id) && seen !== null && (iso(i.watched_at) ?? '') > seen);
+    pass.playsImported = (pass.playsImported ?? 0) + imported.length;
+  }
   pass.highWater = maxIso([pass.highWater, ...items.map((i) => i.watched_at)]);
   pass.playsStored += inserts.length;
   if (done) pass.phase = pass.mode === 'full' ? 'watched' : 'totals';
@@ -275,71 +268,16 @@ function queueHistoryWrites(
   inserts: PlayRow[],
   removed: Awaited<ReturnType<typeof readStoredPlays>>,
 ) {
-  const { userId } = chunk;
   pass.playsAdded += inserts.length;
   pass.playsRemoved += removed.length;
   chunk.playDelta[mediaTypeOf(kind)] += inserts.length - removed.length;
-  const insertedIds = new Set(inserts.map((p) => p.historyId));
-  const meta = metadataFromHistory(items.filter((i) => insertedIds.has(i.id)));
-  const writes: Statement[] = [
-    ...insertPlays(userId, inserts),
-    ...deletePlays(
-      userId,
-      removed.map((p) => p.historyId),
-    ),
-  ];
-  if (kind === 'movies') {
-    const lostPlays = [...new Set(removed.map((p) => p.movieTraktId).filter((id): id is number => id !== null))].filter(
-      (id) => !meta.movies.has(id),
-    );
-    const touched = [...meta.movies.keys(), ...lostPlays];
-    if (touched.length === 0 && writes.length === 0) return;
-    for (const id of meta.movies.keys()) chunk.touched.movies.add(id);
-    chunk.pending.push(
-      adjustCount(userId, 'movie_count', -1, countMovies(userId, touched)),
-      ...writes,
-      ...upsertMovieTotals(userId, [...meta.movies.values()]),
-      ...playsInserted(userId, [...insertedIds]),
-      ...recountMovies(userId, lostPlays),
-      adjustCount(userId, 'movie_count', 1, countMovies(userId, touched)),
-    );
-    pass.itemsTouched += touched.length;
-    return;
-  }
-  const lostKeys = new Map<string, [number, number, number]>();
-  const lostShows = new Set<number>();
-  for (const p of removed) {
-    if (p.showTraktId === null || p.seasonNumber === null || p.episodeNumber === null) continue;
-    lostShows.add(p.showTraktId);
-    const key = episodeKey(p.showTraktId, p.seasonNumber, p.episodeNumber);
-    if (!meta.episodes.has(key)) lostKeys.set(key, [p.showTraktId, p.seasonNumber, p.episodeNumber]);
-  }
-  const touchedShows = [...new Set([...meta.shows.keys(), ...lostShows])];
-  const touchedKeys: Array<[number, number, number]> = [
-    ...[...meta.episodes.values()].map(
-      (e) => [e.showTraktId, e.seasonNumber, e.episodeNumber] as [number, number, number],
-    ),
-    ...lostKeys.values(),
-  ];
-  if (touchedShows.length === 0 && writes.length === 0) return;
-  for (const id of meta.shows.keys()) chunk.touched.shows.add(id);
-  pass.itemsTouched += touchedShows.length;
-  pass.episodesTouched += touchedKeys.length;
-  chunk.pending.push(
-    adjustCount(userId, 'show_count', -1, countShows(userId, touchedShows)),
-    adjustCount(userId, 'episode_count', -1, countWatchedEpisodes(userId, touchedKeys)),
-    ...writes,
-    ...upsertShowTotals(userId, [...meta.shows.values()]),
-    ...upsertEpisodeTotals(userId, [...meta.episodes.values()]),
-    ...playsInserted(userId, [...insertedIds]),
-    ...recountShows(
-      userId,
-      [...lostShows].filter((id) => !meta.shows.has(id)),
-      [...lostKeys.values()],
-    ),
-    adjustCount(userId, 'show_count', 1, countShows(userId, touchedShows)),
-    adjustCount(userId, 'episode_count', 1, countWatchedEpisodes(userId, touchedKeys)),
-  );
+  const writes = historyWrites(chunk.userId, kind, items, inserts, removed);
+  if (!writes) return;
+  const touched = kind === 'movies' ? chunk.touched.movies : chunk.touched.shows;
+  for (const id of writes.titlesWithNewPlays) touched.add(id);
+  chunk.pending.push(...writes.statements);
+  pass.itemsTouched += writes.itemsTouched;
+  pass.episodesTouched += writes.episodesTouched;
 }
 
 /** Full passes: `/sync/watched` pages for what history does not carry. */
@@ -393,11 +331,14 @@ async function playbackStep(chunk: Chunk, kind: SyncKind, pass: SyncPass) {
   return true;
 }
 
+/** The newest `watched_at` the last finished pass stored (the incremental lower bound's base). */
+const storedHighWater = (chunk: Chunk, kind: SyncKind) =>
+  (kind === 'movies' ? chunk.state?.moviesHistoryHighWater : chunk.state?.episodesHistoryHighWater) ?? null;
+
 /** The pass is done: its activities become "seen", the high-water mark moves, and it reports its result. */
 function finishPass(chunk: Chunk, kind: SyncKind, pass: SyncPass, totals: StoredTotals) {
   const now = isoNow(chunk.now());
-  const previousHighWater =
-    (kind === 'movies' ? chunk.state?.moviesHistoryHighWater : chunk.state?.episodesHistoryHighWater) ?? null;
+  const previousHighWater = storedHighWater(chunk, kind);
   const highWater = maxIso([pass.mode === 'full' ? null : previousHighWater, pass.highWater]);
   Object.assign(
     chunk.finished,
@@ -489,7 +430,7 @@ export async function runKind(chunk: Chunk, kind: SyncKind, totals: { current: S
       chunk.stats ??= (await fetchOne(chunk, '/users/me/stats', userStats)).data;
       pass.pagesDone += 1;
       // Trakt's watched_at moved but no play is new: something else changed (a removal, a rewatch reset).
-      const nothingNew = pass.playsAdded === 0;
+      const nothingNew = pass.playsAdded === 0 && !pass.playsImported;
       if (nothingNew || !totalsAgree(kind, chunk.stats, totals.current)) {
         const restarted = (await startPass(chunk, kind, 'totals_disagree'))!;
         restarted.startTotals = pass.startTotals;

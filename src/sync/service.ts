@@ -39,6 +39,7 @@ import { traktUserContext } from '../trakt/context';
 import { traktCredentialsFrom } from '../trakt/credentials';
 import { NOT_CONNECTED, REAUTHORIZE } from '../trakt/tokens';
 import { readAllApiKeys, type StoredApiKeys } from '../users/api-keys';
+import { announceEvent, newPlaysCommitted } from '../webhooks/outbox';
 import { type Chunk, commit, type KindResult, runKind } from './passes';
 import { nextSyncAt } from './schedule';
 import {
@@ -205,15 +206,22 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   const result: SyncResult = { upstream_calls: chunk.traktCalls, ...chunk.results };
   const finishedAt = now();
   const complete = unfinished.length === 0;
+  // Webhooks: the plays this chunk's batch inserted, once committed (src/webhooks/outbox.ts).
+  const announcePlays = () =>
+    Object.values(chunk.results).some((r) => (r?.plays_added ?? 0) > 0) ? newPlaysCommitted(env, userId) : undefined;
   if (failure) {
     const message = failure instanceof ApiError ? failure.message : 'Internal error during sync';
     try {
       // Keep what was fetched before the failure, with the cursor that points past it.
       Object.assign(chunk.finished, { lastError: message, lastErrorAt: isoNow(finishedAt) });
       await commit(chunk, readSide(), true);
+      await announcePlays();
     } catch {
       await recordFailure(ctx.db, userId, leaseId, message, finishedAt);
     }
+    // One sync.failed per failure streak (the first failure after a success), not one per retry.
+    if (!state?.lastError)
+      await announceEvent(env, userId, 'sync.failed', { error: message, failed_at: isoNow(finishedAt) }, finishedAt);
     observed.failed(failure);
     throw failure;
   }
@@ -236,6 +244,7 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     observed.failed(error);
     throw error;
   }
+  await announcePlays();
 
   const progress: SyncProgress = {};
   for (const kind of unfinished) progress[kind] = progressOf(chunk.passes[kind]!);

@@ -63,6 +63,11 @@ export type SyncPass = {
   pagesKnown: number | null;
   playsStored: number;
   playsAdded: number;
+  /**
+   * Incremental passes: plays found already stored though newer than the last sync's high-water mark, i.e.
+   * imported from Trakt's export meanwhile; like inserted ones, they explain why Trakt's watched_at moved.
+   */
+  playsImported?: number;
   playsRemoved: number;
   /** Movies or shows, and episodes, whose totals this pass recomputed (for the reported counts). */
   itemsTouched: number;

@@ -20,6 +20,32 @@ export type Statement = SQL;
 const field = (name: string) => sql.raw(`json_extract(j.value, '$.${name}')`);
 const json = (rows: unknown) => JSON.stringify(rows);
 
+/**
+ * The big bulk parameters (plays and the titles and episodes they mention) go in as positional arrays, read back
+ * with `$[i]`: JSON.stringify of arrays is several times faster than of objects with the same values (1,000 plays:
+ * about 0.3 ms of CPU instead of 3 ms), and the parameter is half the size.
+ */
+function packed<Row>() {
+  return <const Key extends keyof Row & string>(keys: readonly Key[]) => ({
+    json: (rows: readonly Row[]) => JSON.stringify(rows.map((row) => keys.map((key) => row[key]))),
+    at: (key: Key) => sql.raw(`json_extract(j.value, '$[${keys.indexOf(key)}]')`),
+  });
+}
+const PLAY = packed<PlayRow>()([
+  'historyId',
+  'mediaType',
+  'watchedAt',
+  'action',
+  'movieTraktId',
+  'showTraktId',
+  'seasonNumber',
+  'episodeNumber',
+  'episodeTraktId',
+]);
+const MOVIE = packed<MovieMeta>()(['traktId', 'title', 'year', 'slug', 'imdbId', 'tmdbId']);
+const SHOW = packed<ShowMeta>()(['traktId', 'title', 'year', 'slug', 'imdbId', 'tmdbId', 'tvdbId', 'airedEpisodes']);
+const EPISODE = packed<EpisodeMeta>()(['showTraktId', 'seasonNumber', 'episodeNumber', 'traktId', 'title']);
+
 /** Stored plays of one type whose `watched_at` lies in [from, to] (either end open when null). */
 export async function readStoredPlays(
   db: Database,
@@ -48,6 +74,19 @@ export async function readStoredPlays(
     );
 }
 
+/** Which of the given Trakt history ids the user already has as plays (one indexed probe per id). */
+export async function readStoredHistoryIds(db: Database, userId: number, historyIds: readonly number[]) {
+  const found = new Set<number>();
+  for (const ids of chunk(historyIds)) {
+    const rows = await db.all<{ id: number }>(
+      sql`SELECT history_id AS id FROM plays WHERE user_id = ${userId}
+        AND history_id IN (SELECT value FROM json_each(${json(ids)}))`,
+    );
+    for (const row of rows) found.add(row.id);
+  }
+  return found;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Plays
 
@@ -55,10 +94,10 @@ export function insertPlays(userId: number, rows: PlayRow[]): Statement[] {
   return chunk(rows).map(
     (part) => sql`INSERT INTO plays (user_id, history_id, media_type, watched_at, action, movie_trakt_id, show_trakt_id,
       season_number, episode_number, episode_trakt_id)
-      SELECT ${userId}, ${field('historyId')}, ${field('mediaType')}, ${field('watchedAt')}, ${field('action')},
-        ${field('movieTraktId')}, ${field('showTraktId')},
-             ${field('seasonNumber')}, ${field('episodeNumber')}, ${field('episodeTraktId')}
-      FROM json_each(${json(part)}) AS j WHERE true
+      SELECT ${userId}, ${PLAY.at('historyId')}, ${PLAY.at('mediaType')}, ${PLAY.at('watchedAt')}, ${PLAY.at('action')},
+        ${PLAY.at('movieTraktId')}, ${PLAY.at('showTraktId')},
+             ${PLAY.at('seasonNumber')}, ${PLAY.at('episodeNumber')}, ${PLAY.at('episodeTraktId')}
+      FROM json_each(${PLAY.json(part)}) AS j WHERE true
       ON CONFLICT (user_id, history_id) DO NOTHING`,
   );
 }
@@ -103,11 +142,11 @@ export function upsertMovieTotals(userId: number, metas: MovieMeta[]): Statement
   return chunk(metas).map(
     (part) => sql`INSERT INTO movies (user_id, trakt_id, title, year, slug, imdb_id, tmdb_id, tmdb_ref, plays,
       last_watched_at, last_updated_at)
-      SELECT ${userId}, p.movie_trakt_id, ${field('title')}, ${field('year')}, ${field('slug')}, ${field('imdbId')},
-        ${field('tmdbId')}, ${field('tmdbId')},
+      SELECT ${userId}, p.movie_trakt_id, ${MOVIE.at('title')}, ${MOVIE.at('year')}, ${MOVIE.at('slug')},
+        ${MOVIE.at('imdbId')}, ${MOVIE.at('tmdbId')}, ${MOVIE.at('tmdbId')},
              count(*), max(p.watched_at), max(p.watched_at)
-      FROM json_each(${json(part)}) AS j
-      CROSS JOIN plays p ON p.user_id = ${userId} AND p.movie_trakt_id = ${field('traktId')}
+      FROM json_each(${MOVIE.json(part)}) AS j
+      CROSS JOIN plays p ON p.user_id = ${userId} AND p.movie_trakt_id = ${MOVIE.at('traktId')}
       WHERE true GROUP BY p.movie_trakt_id
       ON CONFLICT (user_id, trakt_id) DO UPDATE SET title = excluded.title, year = excluded.year,
         slug = excluded.slug, imdb_id = excluded.imdb_id,
@@ -170,11 +209,11 @@ export function upsertShowTotals(userId: number, metas: ShowMeta[]): Statement[]
   return chunk(metas).map(
     (part) => sql`INSERT INTO shows (user_id, trakt_id, title, year, slug, imdb_id, tvdb_id, tmdb_id, tmdb_ref,
       aired_episodes, plays, last_watched_at, last_updated_at)
-      SELECT ${userId}, p.show_trakt_id, ${field('title')}, ${field('year')}, ${field('slug')}, ${field('imdbId')},
-        ${field('tvdbId')}, ${field('tmdbId')}, ${field('tmdbId')},
-             ${field('airedEpisodes')}, count(*), max(p.watched_at), max(p.watched_at)
-      FROM json_each(${json(part)}) AS j
-      CROSS JOIN plays p ON p.user_id = ${userId} AND p.show_trakt_id = ${field('traktId')}
+      SELECT ${userId}, p.show_trakt_id, ${SHOW.at('title')}, ${SHOW.at('year')}, ${SHOW.at('slug')},
+        ${SHOW.at('imdbId')}, ${SHOW.at('tvdbId')}, ${SHOW.at('tmdbId')}, ${SHOW.at('tmdbId')},
+             ${SHOW.at('airedEpisodes')}, count(*), max(p.watched_at), max(p.watched_at)
+      FROM json_each(${SHOW.json(part)}) AS j
+      CROSS JOIN plays p ON p.user_id = ${userId} AND p.show_trakt_id = ${SHOW.at('traktId')}
       WHERE true GROUP BY p.show_trakt_id
       ON CONFLICT (user_id, trakt_id) DO UPDATE SET title = excluded.title, year = excluded.year,
         slug = excluded.slug, imdb_id = excluded.imdb_id,
@@ -202,14 +241,14 @@ export function upsertEpisodeTotals(userId: number, metas: EpisodeMeta[]): State
   for (const part of chunk(metas)) {
     statements.push(sql`INSERT INTO episodes (show_id, season_id, episode_number, trakt_id, title, plays,
       last_watched_at, progress, paused_at)
-      SELECT s.id, se.id, ${field('episodeNumber')}, ${field('traktId')}, ${field('title')}, count(*),
+      SELECT s.id, se.id, ${EPISODE.at('episodeNumber')}, ${EPISODE.at('traktId')}, ${EPISODE.at('title')}, count(*),
         max(p.watched_at), 100, NULL
-      FROM json_each(${json(part)}) AS j
-      CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = ${field('showTraktId')}
-      CROSS JOIN seasons se ON se.show_id = s.id AND se.season_number = ${field('seasonNumber')}
-      CROSS JOIN plays p ON p.user_id = ${userId} AND p.show_trakt_id = ${field('showTraktId')}
-        AND p.season_number = ${field('seasonNumber')} AND p.episode_number = ${field('episodeNumber')}
-      WHERE true GROUP BY se.id, ${field('episodeNumber')}
+      FROM json_each(${EPISODE.json(part)}) AS j
+      CROSS JOIN shows s ON s.user_id = ${userId} AND s.trakt_id = ${EPISODE.at('showTraktId')}
+      CROSS JOIN seasons se ON se.show_id = s.id AND se.season_number = ${EPISODE.at('seasonNumber')}
+      CROSS JOIN plays p ON p.user_id = ${userId} AND p.show_trakt_id = ${EPISODE.at('showTraktId')}
+        AND p.season_number = ${EPISODE.at('seasonNumber')} AND p.episode_number = ${EPISODE.at('episodeNumber')}
+      WHERE true GROUP BY se.id, ${EPISODE.at('episodeNumber')}
       ON CONFLICT (season_id, episode_number) DO UPDATE SET trakt_id = coalesce(excluded.trakt_id,
         episodes.trakt_id), title = coalesce(excluded.title, episodes.title),
         plays = excluded.plays, last_watched_at = excluded.last_watched_at,

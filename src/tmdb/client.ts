@@ -40,6 +40,15 @@ export type TmdbShow = {
   vote_average?: number | null;
   episode_run_time?: number[];
   genres?: Array<{ id: number; name: string }>;
+  /** `Returning Series`, `Ended`, `Canceled`, … (the calendar of upcoming episodes). */
+  status?: string | null;
+  next_episode_to_air?: {
+    season_number: number;
+    episode_number: number;
+    name?: string | null;
+    overview?: string | null;
+    air_date?: string | null;
+  } | null;
 };
 export type TmdbSeason = {
   episodes?: Array<{
@@ -49,6 +58,7 @@ export type TmdbSeason = {
     still_path?: string | null;
     vote_average?: number | null;
     runtime?: number | null;
+    air_date?: string | null;
   }>;
 };
 export type TmdbFind = { movie_results?: Array<{ id: number }>; tv_results?: Array<{ id: number }> };

@@ -295,6 +295,18 @@ async function fetchTitles(run: Run): Promise<SQL[]> {
               ? data.runtime
               : null,
         ),
+        // Shows: what the calendar of upcoming episodes reads (src/sharing/calendar.ts).
+        showStatus: data && 'name' in data ? (data.status ?? null) : null,
+        nextEpisode:
+          data && 'name' in data && data.next_episode_to_air
+            ? JSON.stringify({
+                season: data.next_episode_to_air.season_number,
+                episode: data.next_episode_to_air.episode_number,
+                name: data.next_episode_to_air.name ?? null,
+                overview: data.next_episode_to_air.overview ?? null,
+                air_date: data.next_episode_to_air.air_date ?? null,
+              })
+            : null,
         fetchedAt: isoNow(run.now),
       });
     }),
@@ -302,17 +314,19 @@ async function fetchTitles(run: Run): Promise<SQL[]> {
   run.result.titles = titleRows.length;
   return chunk(titleRows).map(
     (part) => sql`INSERT INTO tmdb_titles (kind, tmdb_id, status, title, poster_path, backdrop_path, overview,
-      vote_average, genres, runtime, fetched_at)
+      vote_average, genres, runtime, show_status, next_episode, fetched_at)
       SELECT json_extract(j.value, '$.kind'), json_extract(j.value, '$.tmdbId'), json_extract(j.value, '$.status'),
         json_extract(j.value, '$.title'),
              json_extract(j.value, '$.posterPath'), json_extract(j.value, '$.backdropPath'), json_extract(j.value,
                '$.overview'), json_extract(j.value, '$.voteAverage'),
-             json_extract(j.value, '$.genres'), json_extract(j.value, '$.runtime'), json_extract(j.value, '$.fetchedAt')
+             json_extract(j.value, '$.genres'), json_extract(j.value, '$.runtime'), json_extract(j.value, '$.showStatus'),
+             json_extract(j.value, '$.nextEpisode'), json_extract(j.value, '$.fetchedAt')
       FROM json_each(${JSON.stringify(part)}) AS j WHERE true
       ON CONFLICT (kind, tmdb_id) DO UPDATE SET status = excluded.status, title = excluded.title,
         poster_path = excluded.poster_path, backdrop_path = excluded.backdrop_path,
         overview = excluded.overview, vote_average = excluded.vote_average, genres = excluded.genres,
-          runtime = excluded.runtime, fetched_at = excluded.fetched_at`,
+          runtime = excluded.runtime, show_status = excluded.show_status, next_episode = excluded.next_episode,
+          fetched_at = excluded.fetched_at`,
   );
 }
 
@@ -379,6 +393,7 @@ async function fetchSeasons(run: Run): Promise<SQL[]> {
           stillPath: e.still_path ?? null,
           voteAverage: e.vote_average ?? null,
           runtime: positiveMinutes(e.runtime),
+          airDate: e.air_date ?? null,
         });
       }
     }),
@@ -387,15 +402,15 @@ async function fetchSeasons(run: Run): Promise<SQL[]> {
   return [
     ...chunk(episodeRows).map(
       (part) => sql`INSERT INTO tmdb_episodes (tmdb_show_id, season_number, episode_number, name, overview, still_path,
-        vote_average, runtime)
+        vote_average, runtime, air_date)
         SELECT json_extract(j.value, '$.tmdbShowId'), json_extract(j.value, '$.seasonNumber'), json_extract(j.value,
           '$.episodeNumber'), json_extract(j.value, '$.name'),
                json_extract(j.value, '$.overview'), json_extract(j.value, '$.stillPath'), json_extract(j.value,
-                 '$.voteAverage'), json_extract(j.value, '$.runtime')
+                 '$.voteAverage'), json_extract(j.value, '$.runtime'), json_extract(j.value, '$.airDate')
         FROM json_each(${JSON.stringify(part)}) AS j WHERE true
         ON CONFLICT (tmdb_show_id, season_number, episode_number) DO UPDATE SET name = excluded.name,
           overview = excluded.overview, still_path = excluded.still_path,
-          vote_average = excluded.vote_average, runtime = excluded.runtime`,
+          vote_average = excluded.vote_average, runtime = excluded.runtime, air_date = excluded.air_date`,
     ),
     ...chunk(seasonRows).map(
       (part) => sql`INSERT INTO tmdb_seasons (tmdb_show_id, season_number, status, fetched_at)

@@ -14,8 +14,9 @@
  *
  * The two modes differ only where their callers differ:
  * - `inline` (a fetch endpoint): the titles its sync chunk touched, within what is left of the
- *   invocation's budget; never the backlog, never the sweep (it answers a waiting client). What is
- *   left, and a busy lease, hand the work to the queue.
+ *   invocation's budget; never the backlog, never the sweep (it answers a waiting client). A queued
+ *   run holding the lease is waited for a few seconds; what is left, and a lease still busy after
+ *   that, hand the work to the queue.
  * - `queued` (the consumer): the titles the message names, plus a slice of the backlog when the
  *   message or the user's flag says there is one. It continues itself only while it makes progress,
  *   so a title TMDB keeps failing waits for the next sync's request instead of looping.
@@ -112,7 +113,30 @@ export type RunOptions = {
   /** Whether the library was waiting for TMDB before this run (inline: the chunk read it). */
   backlogBefore?: boolean;
   now: () => number;
+  /** Inline: how long to wait for a queued run to free the lease (default INLINE_LEASE_WAITS_MS). */
+  leaseWaitsMs?: readonly number[];
 };
+
+/**
+ * When a fetch endpoint's inline run finds a queued run holding the user's lease, it tries again after
+ * each of these pauses (7.75 s in all, 6 D1 statements at most) before handing its titles to the queue:
+ * a queued run spends at most one invocation's TMDB budget, so it usually ends within them, and the
+ * caller's answer then carries its own titles' artwork.
+ */
+export const INLINE_LEASE_WAITS_MS = [250, 500, 1_000, 2_000, 4_000] as const;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Takes the user's enrichment lease; an inline run waits for a queued one to end (see INLINE_LEASE_WAITS_MS). */
+async function takeLease(db: ReturnType<typeof database>, userId: number, options: RunOptions): Promise<boolean> {
+  const waits = options.mode === 'inline' ? (options.leaseWaitsMs ?? INLINE_LEASE_WAITS_MS) : [];
+  for (let attempt = 0; ; attempt++) {
+    if (await acquireEnrichLease(db, userId, options.now())) return true;
+    const wait = waits[attempt];
+    if (wait === undefined) return false;
+    await sleep(wait);
+  }
+}
 
 async function readTmdbKey(env: Env, userId: number): Promise<TmdbKey> {
   const keys = await readApiKeys(database(env.DB), await keyRing(env), userId, ['tmdb'], ['tmdb']);
@@ -123,7 +147,7 @@ async function readTmdbKey(env: Env, userId: number): Promise<TmdbKey> {
 export async function runEnrichment(env: Env, userId: number, options: RunOptions): Promise<EnrichmentRun> {
   const db = database(env.DB);
   const { mode, now } = options;
-  if (!(await acquireEnrichLease(db, userId, now()))) {
+  if (!(await takeLease(db, userId, options))) {
     return (await hasSyncState(db, userId)) ? { status: 'busy' } : { status: 'no_user' };
   }
   try {

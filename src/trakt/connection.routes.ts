@@ -205,7 +205,7 @@ export const connectionRoutes = new Hono<AppEnv>()
           details: { works_until: token.expiresAt, auth_url: new URL('/trakt/authenticate/', c.req.url).toString() },
         });
       }
-      return c.json({ access_token: token.accessToken, expires_at: token.expiresAt } satisfies RefreshTokenOutput);
+      return c.json<RefreshTokenOutput>({ access_token: token.accessToken, expires_at: token.expiresAt });
     },
   )
   .get(

@@ -3,7 +3,8 @@
  * /users/*: registration, JWTs (simplejwt-style `{access, refresh}`), logout, profile and stats time
  * zone (src/readmodel/stats-zone.ts), password change, account deletion and API keys. Logins and
  * password confirmations are throttled (src/auth/login-throttle.ts); each refresh token is a revocable
- * session (src/auth/sessions.ts).
+ * session (src/auth/sessions.ts). `/users/me/sharing` (src/sharing/routes.ts) and
+ * `/users/me/webhooks` (src/webhooks/routes.ts) are mounted beside this router by src/app.ts.
  */
 import { Hono } from 'hono';
 import { z } from 'zod';

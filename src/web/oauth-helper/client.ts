@@ -6,49 +6,29 @@
  * Safety: every value from the address bar or the API is inserted with `textContent` or as a
  * form value, never as HTML; Trakt's `error` parameter is never shown (a fixed text per known code).
  * A code in the address (this page is also GET /trakt/oauth-callback/) is only shown: it is sent to the
- * API when the signed-in person presses the confirmation button, never on page load. The JWT lives in sessionStorage (falling back to memory), never in
- * localStorage or a cookie. The code and state are removed from the address bar as soon as read.
+ * API when the signed-in person presses the confirmation button, never on page load. The JWT pair lives in sessionStorage (falling back to memory), never
+ * in localStorage or a cookie, in the session the dashboard shares (../shared/browser/session.ts).
+ * The code and state are removed from the address bar as soon as read.
  */
-import type { AuthenticateOutput, CallbackPostOutput, DisconnectOutput } from '../../trakt/schemas';
+import type { AuthenticateOutput, AuthStatusOutput, CallbackPostOutput, DisconnectOutput } from '../../trakt/schemas';
 import type { ApiKeyOutput, MeOutput, TokenPairOutput } from '../../users/schemas';
+import { type Answer, type ApiFailure, Session, store, stored } from '../shared/browser/session';
 
-const TOKEN_KEY = 'trakt-oauth-helper.access';
+/** The OAuth state of an authorization started here, until Trakt sends the user back. */
 const STATE_KEY = 'trakt-oauth-helper.state';
 
+type Connected = Extract<AuthStatusOutput, { authenticated: true }>;
+type NotConnected = Extract<AuthStatusOutput, { authenticated: false }>;
 /** What the page reads from GET /trakt/auth-status/ (both of its answer shapes, flattened). */
-type AuthStatus = {
+type AuthStatus = Partial<Omit<Connected, 'authenticated' | 'reason'>> & {
   authenticated?: boolean;
-  token_expired?: boolean;
-  expires_at?: string;
-  reason?: string;
+  reason?: Connected['reason'] | NotConnected['reason'];
   message?: string;
 };
-type ErrorFields = { error?: unknown; details?: unknown };
-/** A response as the page sees it: the fields of `Body` are checked at run time before use. */
-type Reply<Body> = { ok: boolean; status: number; data: (Partial<Body> & ErrorFields) | null };
+/** An answer as the page sees it: the fields of `Body` are checked at run time before use. */
+type Reply<Body> = Answer<Partial<Body>>;
 
-const memory = new Map<string, string>();
-
-function store(key: string, value: string | null): void {
-  if (value === null) memory.delete(key);
-  else memory.set(key, value);
-  try {
-    if (value === null) sessionStorage.removeItem(key);
-    else sessionStorage.setItem(key, value);
-  } catch {
-    // memory only
-  }
-}
-
-function load(key: string): string | null {
-  try {
-    const value = sessionStorage.getItem(key);
-    if (value !== null) return value;
-  } catch {
-    // memory only
-  }
-  return memory.get(key) ?? null;
-}
+const session = new Session();
 
 function $<Element extends HTMLElement = HTMLElement>(id: string): Element {
   const element = document.getElementById(id);
@@ -65,38 +45,15 @@ function say(kind: '' | 'ok' | 'fail', text: string): void {
 
 const isString = (value: unknown): value is string => typeof value === 'string';
 
-async function api<Body>(method: string, path: string, body?: unknown): Promise<Reply<Body>> {
-  const headers: Record<string, string> = { Accept: 'application/json' };
-  const token = load(TOKEN_KEY);
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const init: RequestInit = { method, headers, credentials: 'omit', cache: 'no-store' };
-  if (body !== undefined) {
-    headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  let res: Response;
-  try {
-    res = await fetch(path, init);
-  } catch {
-    const unreachable: ErrorFields = { error: 'The API could not be reached' };
-    return { ok: false, status: 0, data: unreachable as Reply<Body>['data'] };
-  }
-  const text = await res.text();
-  let data: Reply<Body>['data'] = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = null;
-  }
-  return { ok: res.ok, status: res.status, data };
+/** One call through the shared session; never throws (no answer at all is status 0). */
+function api<Body>(method: string, path: string, body?: unknown): Promise<Reply<Body>> {
+  return session.call<Partial<Body>>(method, path, body);
 }
 
-function problem(reply: Reply<unknown>): string {
-  const data = reply.data ?? {};
-  let text = isString(data.error) ? data.error : `Request failed (HTTP ${reply.status})`;
-  const hint = (data.details as { hint?: unknown } | undefined)?.hint;
-  if (isString(hint)) text += ` — ${hint}`;
-  return text;
+function problem(reply: { status: number; failure: ApiFailure | null }): string {
+  const failure = reply.failure;
+  if (!failure) return `Request failed (HTTP ${reply.status})`;
+  return failure.hint ? `${failure.message} — ${failure.hint}` : failure.message;
 }
 
 function setStatus(state: 'unknown' | 'connected' | 'disconnected', label: string, expiry: string): void {
@@ -119,13 +76,13 @@ function setSignedIn(name: string | null): void {
 }
 
 function signOut(message: string | null): void {
-  store(TOKEN_KEY, null);
+  session.signOut();
   setSignedIn(null);
   if (message) say('fail', message);
 }
 
 async function checkSession(): Promise<boolean> {
-  if (!load(TOKEN_KEY)) {
+  if (!session.signedIn) {
     setSignedIn(null);
     return false;
   }
@@ -160,7 +117,7 @@ async function refreshStatus(): Promise<void> {
 async function authUrl(): Promise<string | null> {
   const r = await api<AuthenticateOutput>('GET', '/trakt/authenticate/');
   if (!r.ok || !r.data || !isString(r.data.auth_url)) {
-    if (r.data && r.data.error === 'No Trakt client credentials') $('credentials').hidden = false;
+    if (r.failure?.message === 'No Trakt client credentials') $('credentials').hidden = false;
     say('fail', problem(r));
     return null;
   }
@@ -210,7 +167,7 @@ async function complete(codeInput: string, stateInput: string): Promise<void> {
     say('fail', 'Paste the code (or the whole redirect URL) first');
     return;
   }
-  if (!state) state = load(STATE_KEY) || '';
+  if (!state) state = stored(STATE_KEY) || '';
   if (!state) {
     say('fail', 'The state is missing: start the authorization from this page, or paste the whole redirect URL');
     return;
@@ -278,24 +235,21 @@ async function afterSignIn(): Promise<void> {
 
 $('login-form').addEventListener('submit', async (event) => {
   event.preventDefault();
-  const r = await api<TokenPairOutput>('POST', '/users/token/', {
-    username: input('username').value,
-    password: input('password').value,
-  });
+  const username = input('username').value;
+  const r = await api<TokenPairOutput>('POST', '/users/token/', { username, password: input('password').value });
   input('password').value = '';
   if (!r.ok || !r.data || !isString(r.data.access)) {
     say('fail', problem(r));
     return;
   }
-  store(TOKEN_KEY, r.data.access);
+  session.start({ access: r.data.access, refresh: r.data.refresh ?? null, username });
   say('ok', 'Signed in.');
   await afterSignIn();
 });
 
 $('jwt-form').addEventListener('submit', async (event) => {
   event.preventDefault();
-  store(
-    TOKEN_KEY,
+  session.adopt(
     input('jwt')
       .value.trim()
       .replace(/^Bearer\s+/i, ''),
@@ -360,7 +314,7 @@ $('complete-form').addEventListener('submit', (event) => {
 });
 
 window.addEventListener('pageshow', (event) => {
-  if (event.persisted && load(TOKEN_KEY)) void refreshStatus();
+  if (event.persisted && session.signedIn) void refreshStatus();
 });
 
 $('confirm').addEventListener('click', async () => {
@@ -376,7 +330,7 @@ void (async function start() {
     // The address is written by whoever sent the browser here: only known codes, each with a fixed text.
     say('fail', OAUTH_ERROR_TEXTS.get(landed.error) ?? OTHER_OAUTH_ERROR);
     landed.code = null;
-  } else if (landed.code && !load(TOKEN_KEY)) {
+  } else if (landed.code && !session.signedIn) {
     say('', 'Trakt sent an authorization code. Sign in to see it and confirm the connection.');
   }
   await afterSignIn();
