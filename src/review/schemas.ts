@@ -3,6 +3,7 @@
  * Schemas of the year in review (`GET /trakt/review/:year/`, and `/u/:handle/review/:year.json`).
  */
 import { z } from 'zod';
+import { playTitleFields } from '../readmodel/play-shape';
 
 export const MIN_REVIEW_YEAR = 1970;
 export const MAX_REVIEW_YEAR = 2100;
@@ -15,18 +16,7 @@ export const reviewYearParam = z.object({
     .max(MAX_REVIEW_YEAR, `year must be from ${MIN_REVIEW_YEAR} to ${MAX_REVIEW_YEAR}`),
 });
 
-const playRef = z
-  .object({
-    watched_at: z.string(),
-    type: z.enum(['movie', 'episode']),
-    title: z.string().nullable(),
-    year: z.number().int().nullable(),
-    show: z.string().nullable(),
-    season: z.number().int().nullable(),
-    episode: z.number().int().nullable(),
-    poster_url: z.string().nullable(),
-  })
-  .nullable();
+const playRef = z.object({ ...playTitleFields, poster_url: z.string().nullable() }).nullable();
 
 export const reviewOutput = z.object({
   year: z.number().int(),

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { SHARE_PARTS } from '../config';
+import { playIds, playTitleFields } from '../readmodel/play-shape';
 
 export const HANDLE_PATTERN = /^[a-z0-9](?:[a-z0-9_-]{1,62}[a-z0-9])$/;
 
@@ -43,26 +44,8 @@ export const sharingOutput = z.object({
     .describe('Absolute URLs of every public resource the chosen parts publish, by name'),
 });
 
-const ids = z.object({
-  trakt: z.number().int(),
-  slug: z.string().nullable(),
-  imdb: z.string().nullable(),
-  tmdb: z.number().int().nullable(),
-  tvdb: z.number().int().nullable().optional(),
-});
-
-/** One play as the public (and webhook) answers show it: the movie's ids, or the show's for an episode. */
-export const publicPlay = z.object({
-  watched_at: z.string(),
-  type: z.enum(['movie', 'episode']),
-  title: z.string().nullable().describe("The movie's title, or the episode's"),
-  year: z.number().int().nullable(),
-  show: z.string().nullable().describe("The show's title (episodes), else null"),
-  season: z.number().int().nullable(),
-  episode: z.number().int().nullable(),
-  ids,
-  poster_url: z.string().nullable(),
-});
+/** One play as the public answers show it (src/readmodel/play-shape.ts), with its poster. */
+export const publicPlay = z.object({ ...playTitleFields, ids: playIds, poster_url: z.string().nullable() });
 
 export const recentOutput = z.object({ plays: z.array(publicPlay) });
 
@@ -75,7 +58,7 @@ export const nowOutput = z.object({
       show: z.string().nullable(),
       season: z.number().int().nullable(),
       episode: z.number().int().nullable(),
-      ids,
+      ids: playIds,
       started_at: z.string().nullable(),
       expires_at: z.string().nullable(),
     })

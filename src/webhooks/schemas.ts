@@ -3,6 +3,7 @@
  * Schemas of `/users/me/webhooks` and of the delivery bodies (Standard Webhooks: `{type, timestamp, data}`).
  */
 import { z } from 'zod';
+import { playIds, playTitleFields } from '../readmodel/play-shape';
 
 export const WEBHOOK_EVENTS = ['play.created', 'sync.failed'] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
@@ -60,23 +61,7 @@ export const deliveryListOutput = z.object({ deliveries: z.array(deliveryOutput)
 export const testDeliveryOutput = z.object({ delivery: deliveryOutput });
 
 /** `data.plays[]` of `play.created`: a play as the public answers show it (without the poster), and its history id. */
-export const webhookPlay = z.object({
-  history_id: z.number().int(),
-  watched_at: z.string(),
-  type: z.enum(['movie', 'episode']),
-  title: z.string().nullable(),
-  year: z.number().int().nullable(),
-  show: z.string().nullable(),
-  season: z.number().int().nullable(),
-  episode: z.number().int().nullable(),
-  ids: z.object({
-    trakt: z.number().int(),
-    slug: z.string().nullable(),
-    imdb: z.string().nullable(),
-    tmdb: z.number().int().nullable(),
-    tvdb: z.number().int().nullable().optional(),
-  }),
-});
+export const webhookPlay = z.object({ history_id: z.number().int(), ...playTitleFields, ids: playIds });
 
 export type WebhookInput = z.output<typeof webhookInput>;
 export type WebhookOutput = z.input<typeof webhookOutput>;
