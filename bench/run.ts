@@ -9,12 +9,16 @@
  *   npm run bench -- --skip-throughput
  *   npm run bench -- --fleet-only       # only bench/fleet.bench.test.ts and its section
  *   npm run bench -- --import-only      # only bench/import.bench.test.ts and its section
+ *   npm run bench -- --cpu-only         # only bench/cpu.ts (CPU per invocation) and its section
+ *   npm run bench -- --skip-cpu
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
+import { runCpu } from './cpu.ts';
+import { CPU_END, CPU_START, cpuSection } from './cpu-format.ts';
 import { type CronFigures, FLEET_END, FLEET_START, type FleetModelFigures, fleetSection } from './fleet-format.ts';
 import {
   BENCH_MARKER,
@@ -213,27 +217,31 @@ function figures(
   return lines.join('\n');
 }
 
+const cpuOnly = args.has('--cpu-only');
 const fleetOnly = args.has('--fleet-only');
 const importOnly = args.has('--import-only');
 const loadBefore = loadavg()[0] ?? 0;
-const bench = await runWorkerdBench(
-  fleetOnly ? ['bench/fleet.bench.test.ts'] : importOnly ? ['bench/import.bench.test.ts'] : [],
-);
+const bench = cpuOnly
+  ? {}
+  : await runWorkerdBench(fleetOnly ? ['bench/fleet.bench.test.ts'] : importOnly ? ['bench/import.bench.test.ts'] : []);
 const sections: Array<[string, string, string]> = [];
-if (!importOnly) {
+if (cpuOnly || (!fleetOnly && !importOnly && !args.has('--skip-cpu'))) {
+  sections.push([CPU_START, CPU_END, cpuSection(await runCpu())]);
+}
+if (!importOnly && !cpuOnly) {
   const crons = [bench.cron_25000, bench.cron_100000] as Array<CronFigures | undefined>;
   const fleetModel = bench.fleet_model as FleetModelFigures | undefined;
   if (crons.some((c) => !c) || !fleetModel) throw new Error('the fleet benchmarks printed no figures');
   // Production limits (the wrangler.toml defaults), as the model used.
   sections.push([FLEET_START, FLEET_END, fleetSection(crons as CronFigures[], fleetModel, { trakt: 15, tmdb: 35 })]);
 }
-if (!fleetOnly) {
+if (!fleetOnly && !cpuOnly) {
   const imported = bench.import as ImportFigures | undefined;
   if (!imported) throw new Error('the import benchmark printed no figures');
   const load = { machine: machineName(), before: loadBefore, after: loadavg()[0] ?? 0 };
   sections.push([IMPORT_START, IMPORT_END, importSection(imported, await runImportCpu(), load)]);
 }
-if (!fleetOnly && !importOnly) {
+if (!fleetOnly && !importOnly && !cpuOnly) {
   const large = bench.large as LargeData | undefined;
   const tmdb = bench.tmdb as TmdbData | undefined;
   const chunked = bench.chunked as ChunkedData | undefined;

@@ -99,14 +99,14 @@ async function seedUser(info: StackInfo): Promise<{ token: string; showTraktId: 
   const auth = await api('GET', '/trakt/authenticate/', undefined, token);
   const redirect = await fetch(auth.body.auth_url as string, { redirect: 'manual' });
   const location = new URL(redirect.headers.get('location') ?? 'http://invalid/');
-  const callback = await fetch(
-    `${info.apiUrl}/trakt/oauth-callback/?${new URLSearchParams({
-      code: location.searchParams.get('code') ?? '',
-      state: location.searchParams.get('state') ?? '',
-    })}`,
+  // A GET of the callback never links: the signed-in user POSTs the code and state with their JWT.
+  const callback = await api(
+    'POST',
+    '/trakt/oauth-callback/',
+    { code: location.searchParams.get('code'), state: location.searchParams.get('state') },
+    token,
   );
-  await callback.body?.cancel();
-  must(callback.status === 200, 'oauth callback', callback.status);
+  must(callback.status === 200, 'oauth callback', callback.body);
   for (const kind of ['movies', 'shows']) {
     const sync = await api('GET', `/trakt/fetch-latest-${kind}/`, undefined, token);
     must(sync.status === 200, `sync ${kind}`, sync.body);

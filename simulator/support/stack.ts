@@ -24,6 +24,8 @@ export type StackInfo = {
   redirectUri: string;
   /** Where the wrangler logs go (printed when startup fails). */
   logDir: string;
+  /** The process group of the API's `wrangler dev` (wrangler and its workerd), for measuring its CPU. */
+  apiProcessGroup: number;
 };
 
 export type StackOptions = {
@@ -267,5 +269,5 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await stop();
     throw error;
   }
-  return { info: { apiUrl, simUrl, redirectUri, logDir: dir }, stop, exited };
+  return { info: { apiUrl, simUrl, redirectUri, logDir: dir, apiProcessGroup: api.pid ?? 0 }, stop, exited };
 }
