@@ -63,6 +63,10 @@ describe('every endpoint that calls Trakt or writes KV has a per-user budget', (
     ['GET', '/trakt/authenticate/', 'authorize', 1],
     ['POST', '/trakt/fetch-latest-movies/', 'sync_now', 0],
     ['DELETE', '/trakt/auth/', 'disconnect', 0],
+    // NowPlaying's layer (/api) spends the same budgets: a second path to an endpoint is no second allowance.
+    ['GET', '/api/trakt/authenticate/', 'authorize', 1],
+    ['GET', '/api/trakt/fetch-latest-movies/', 'sync_now', 0],
+    ['GET', '/api/trakt/movie-stats/?trakt_id=1', 'movie_stats', 0],
   ] as const)(
     '%s %s: 429 with Retry-After after its burst, without calling Trakt',
     async (method, path, budget, spent) => {
@@ -95,6 +99,14 @@ describe('every endpoint that calls Trakt or writes KV has a per-user budget', (
     }
     expectError(
       await callWith(REAL, 'POST', '/trakt/oauth-callback/', {
+        token: user.access,
+        json: { code: 'x', state: 'A'.repeat(43) },
+      }),
+      429,
+    );
+    // NowPlaying's callback (/api) spends the same budget.
+    expectError(
+      await callWith(REAL, 'POST', '/api/trakt/oauth-callback/', {
         token: user.access,
         json: { code: 'x', state: 'A'.repeat(43) },
       }),

@@ -38,8 +38,10 @@ export const BUDGETS = {
   refresh_token: { burst: 3, everyMs: 5 * MINUTE },
   /** DELETE /trakt/auth/: a revoke at Trakt and KV deletes. */
   disconnect: { burst: 5, everyMs: MINUTE },
-  /** GET|POST /trakt/fetch-latest-movies|shows/: a sync chunk (one Trakt call when nothing is new). */
+  /** GET|POST /trakt/fetch-latest-movies|shows/ (and NowPlaying's update buttons): a sync chunk (one Trakt call when nothing is new). */
   sync_now: { burst: 10, everyMs: 30_000 },
+  /** GET /api/trakt/movie-stats/ (NowPlaying's movie page): one Trakt GET per page view. */
+  movie_stats: { burst: 10, everyMs: 10_000 },
 } as const satisfies Record<string, BudgetRule>;
 
 export type BudgetName = keyof typeof BUDGETS | 'device_token';

@@ -13,6 +13,7 @@
  */
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
+import { overBudgetResponse, userBudget } from '../budgets/middleware';
 import { keyRing } from '../crypto/envelope';
 import { errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
@@ -87,9 +88,11 @@ export const npConnectRoutes = new Hono<AppEnv>()
       responses: {
         200: { description: 'Authorization URL', schema: npAuthenticateOutput },
         400: errorResponse('No Trakt client credentials'),
+        429: overBudgetResponse,
       },
     }),
     requireUser,
+    userBudget('authorize'),
     async (c) => {
       const ctx = await traktUserContext(c.env, c.var.userId);
       const client = await ctx.client();
@@ -158,9 +161,11 @@ export const npConnectRoutes = new Hono<AppEnv>()
           `Authorization code is required; ${INVALID_STATE_PARAMETER}; no authorization in progress; an ` +
             'invalid, expired or used state; or a code Trakt rejects',
         ),
+        429: overBudgetResponse,
       },
     }),
     requireUser,
+    userBudget('oauth_callback'),
     validate('json', npCallbackBody),
     async (c) => {
       const { code, state } = c.req.valid('json');

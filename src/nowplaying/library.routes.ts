@@ -9,6 +9,7 @@
 import type { Context } from 'hono';
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
+import { overBudgetResponse, userBudget } from '../budgets/middleware';
 import { assertUserExists } from '../history/conditional';
 import { type PlayRecord, readHistoryOffsetPage } from '../history/plays-list';
 import {
@@ -94,7 +95,9 @@ const syncResponses = {
   200: { description: 'Synced, or its first chunk stored and the rest continuing', schema: npSyncOutput },
   400: errorResponse(NOT_CONNECTED_ANSWER),
   409: errorResponse('A sync for this user is already running'),
-  429: errorResponse('Trakt or TMDB rate limit; retry after the Retry-After header'),
+  429: errorResponse(
+    'Trakt or TMDB rate limit, or too many syncs requested from your account; retry after the Retry-After header',
+  ),
 };
 
 function historyEntry(row: PlayRecord, imageBase: string): NpWatchHistoryOutput['history'][number] {
@@ -140,12 +143,14 @@ export const npLibraryRoutes = new Hono<AppEnv>()
     '/fetch-latest-movies',
     npDescribe({ summary: 'NowPlaying: sync movies from Trakt now', responses: syncResponses }),
     requireUser,
+    userBudget('sync_now'),
     async (c) => c.json(await syncKind(c, 'movies')),
   )
   .get(
     '/fetch-latest-shows',
     npDescribe({ summary: 'NowPlaying: sync shows and episodes from Trakt now', responses: syncResponses }),
     requireUser,
+    userBudget('sync_now'),
     async (c) => c.json(await syncKind(c, 'shows')),
   )
   .get(
@@ -156,6 +161,7 @@ export const npLibraryRoutes = new Hono<AppEnv>()
       responses: { ...syncResponses, 404: errorResponse('Movie not found.') },
     }),
     requireUser,
+    userBudget('sync_now'),
     validate('query', npTraktIdQuery),
     async (c) => {
       const request = { ...newestFirst({ page: 1, page_size: 1 }), traktId: c.req.valid('query').trakt_id };
@@ -173,6 +179,7 @@ export const npLibraryRoutes = new Hono<AppEnv>()
       responses: { ...syncResponses, 404: errorResponse('Show not found.') },
     }),
     requireUser,
+    userBudget('sync_now'),
     validate('query', npTraktIdQuery),
     async (c) => {
       const request = { ...newestFirst({ page: 1, page_size: 1 }), traktId: c.req.valid('query').trakt_id };
@@ -278,10 +285,12 @@ export const npLibraryRoutes = new Hono<AppEnv>()
       responses: {
         200: { description: 'Watchers, plays, collectors, comments, lists, votes', schema: npMovieStatsOutput },
         400: errorResponse(NOT_CONNECTED_ANSWER),
+        429: overBudgetResponse,
         502: errorResponse('Trakt failed or answered something else'),
       },
     }),
     requireUser,
+    userBudget('movie_stats'),
     validate('query', npTraktIdQuery),
     async (c) => {
       const ctx = await traktUserContext(c.env, c.var.userId, (p) => c.executionCtx.waitUntil(p));
