@@ -11,6 +11,7 @@ import { sql } from 'drizzle-orm';
 import type { InferRequestType } from 'hono/client';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { installSimulator, type Simulator } from '../simulator/support/harness';
+import { BUDGETS } from '../src/budgets/policy';
 import type { HistoryClient } from '../src/client';
 import { runBatch } from '../src/db/client';
 import worker from '../src/index';
@@ -343,6 +344,17 @@ describe('deliveries', () => {
     );
     expect(failed.body.delivery).toMatchObject({ status: 'failed', last_error: 'HTTP 500' });
     expect(sent).toHaveLength(0); // a test is not retried
+  });
+
+  it('test deliveries have a per-user budget: past its burst, 429 and nothing is sent', async () => {
+    const { user, receiver, webhook } = await hookedUser();
+    const test = () =>
+      callWith({ USER_BUDGET_SCALE: '1' }, 'POST', `/users/me/webhooks/${webhook.id}/test/`, { token: user.access });
+    for (let i = 0; i < BUDGETS.webhook_test.burst; i++) expect((await test()).status).toBe(200);
+    const refused = await test();
+    expectError(refused, 429, /^Too many requests of this kind; retry after \d+ seconds$/);
+    expect(Number(refused.headers.get('Retry-After'))).toBeGreaterThan(0);
+    expect(receiver.received).toHaveLength(BUDGETS.webhook_test.burst);
   });
 
   it('the cron dispatches an outbox its writer left behind, and re-queues a delivery whose message was lost', async () => {

@@ -40,6 +40,8 @@ export const BUDGETS = {
   disconnect: { burst: 5, everyMs: MINUTE },
   /** GET|POST /trakt/fetch-latest-movies|shows/ (and NowPlaying's update buttons): a sync chunk (one Trakt call when nothing is new). */
   sync_now: { burst: 10, everyMs: 30_000 },
+  /** POST /users/me/webhooks/:id/test: one request to the user's endpoint, sent at once (no queue, no retries). */
+  webhook_test: { burst: 5, everyMs: MINUTE },
   /** GET /api/trakt/movie-stats/ (NowPlaying's movie page): one Trakt GET per page view. */
   movie_stats: { burst: 10, everyMs: 10_000 },
 } as const satisfies Record<string, BudgetRule>;

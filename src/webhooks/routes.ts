@@ -6,6 +6,7 @@
  */
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
+import { overBudgetResponse, userBudget } from '../budgets/middleware';
 import { webhooksAllowInsecure } from '../config';
 import { keyRing } from '../crypto/envelope';
 import { runBatch } from '../db/client';
@@ -111,9 +112,14 @@ export const webhookRoutes = new Hono<AppEnv>()
       summary: 'Send a test delivery now (type webhook.test; one attempt, no retries)',
       description: 'Answers once the endpoint has answered (or timed out), with the delivery as logged.',
       tag: 'webhooks',
-      responses: { 200: { description: 'The delivery', schema: testDeliveryOutput }, 404: notFound },
+      responses: {
+        200: { description: 'The delivery', schema: testDeliveryOutput },
+        404: notFound,
+        429: overBudgetResponse,
+      },
     }),
     requireUser,
+    userBudget('webhook_test'),
     validate('param', webhookIdParam),
     async (c) => {
       const endpoint = await findWebhook(c.var.db, c.var.userId, c.req.valid('param').id);
