@@ -25,6 +25,9 @@ export async function workersTestPlugin(overrides: Record<string, string> = {}) 
         // The app-wide limiters stay on, but at rates that never slow the suite; the pacing tests set the real ones.
         TRAKT_APP_MAX_RPS: '1000',
         TMDB_MAX_RPS: '1000',
+        // No daily D1 budget by default (a suite of large syncs would spend one); the budget tests set their own.
+        D1_DAILY_ROWS_WRITTEN_BUDGET: '0',
+        D1_DAILY_ROWS_READ_BUDGET: '0',
         // The limiter takes the caller's clock, so tests can pace on a virtual one (src/pacing/limiter.ts).
         PACING_CALLER_CLOCK: 'true',
         // Quiet test output; tests about logging raise it through the env they pass to the Worker.

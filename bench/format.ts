@@ -229,3 +229,22 @@ export function historyApiTable(rows: HistoryApiRow[]): string {
     ]),
   );
 }
+
+/** One account of the D1 cost benchmark (bench/d1-cost.bench.test.ts): first sync + TMDB backfill, all-in. */
+export type D1CostRow = {
+  account: string;
+  plays: number;
+  movies: number;
+  shows: number;
+  episodes: number;
+  sync_chunks: number;
+  enrichment_runs: number;
+  sync_rows_written: number;
+  sync_rows_read: number;
+  enrichment_rows_written: number;
+  enrichment_rows_read: number;
+  rows_written: number;
+  rows_read: number;
+  written_per_play: number;
+  read_per_play: number;
+};

@@ -47,7 +47,7 @@ async function dump(userId: number) {
     episodes: await all(
       `SELECT s.trakt_id AS show, se.season_number, e.episode_number, e.trakt_id, e.title, e.plays, e.last_watched_at,
          e.progress, e.paused_at
-       FROM episodes e JOIN seasons se ON se.id = e.season_id JOIN shows s ON s.id = e.show_id
+       FROM episodes e JOIN seasons se ON se.id = e.season_id JOIN shows s ON s.id = se.show_id
        WHERE s.user_id = ? ORDER BY 1, 2, 3`,
     ),
     plays: await all(
@@ -78,7 +78,7 @@ async function expectMatchesTrakt(userId: number, traktUsername: string) {
     movies: await one('SELECT count(*) AS n FROM movies WHERE user_id = ?'),
     shows: await one('SELECT count(*) AS n FROM shows WHERE user_id = ?'),
     episodes: await one(
-      'SELECT count(*) AS n FROM episodes e JOIN shows s ON s.id = e.show_id WHERE s.user_id = ? AND e.plays > 0',
+      'SELECT count(*) AS n FROM episodes e JOIN seasons se ON se.id = e.season_id JOIN shows s ON s.id = se.show_id WHERE s.user_id = ? AND e.plays > 0',
     ),
     moviePlays: await one("SELECT count(*) AS n FROM plays WHERE user_id = ? AND media_type = 'movie'"),
     episodePlays: await one("SELECT count(*) AS n FROM plays WHERE user_id = ? AND media_type = 'episode'"),

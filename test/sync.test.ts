@@ -43,7 +43,7 @@ async function dbCounts(userId: number) {
     movie_plays: await one("SELECT count(*) AS n FROM plays WHERE user_id = ? AND media_type = 'movie'"),
     shows: await one('SELECT count(*) AS n FROM shows WHERE user_id = ?'),
     watched_episodes: await one(
-      'SELECT count(*) AS n FROM episodes e JOIN shows s ON s.id = e.show_id WHERE s.user_id = ? AND e.plays > 0',
+      'SELECT count(*) AS n FROM episodes e JOIN seasons se ON se.id = e.season_id JOIN shows s ON s.id = se.show_id WHERE s.user_id = ? AND e.plays > 0',
     ),
     episode_plays: await one("SELECT count(*) AS n FROM plays WHERE user_id = ? AND media_type = 'episode'"),
   };
@@ -307,8 +307,10 @@ describe('TMDB enrichment', () => {
     await storeTmdbKey(user.access);
     await sim.clearRequests();
     await syncAll(user.access);
-    // What the fetches had no budget for is enriched by the trakt-enrich queue.
-    expect(enrichQueue.map((m) => m.body)).toContainEqual(expect.objectContaining({ user_id: user.id, backlog: true }));
+    // What the fetches had no budget for is enriched by the trakt-enrich queue: the titles left, by name.
+    expect(enrichQueue.map((m) => m.body)).toContainEqual(
+      expect.objectContaining({ user_id: user.id, movies: expect.any(Array) }),
+    );
     await drainEnrichQueue();
     const catalog = await sim.catalog(user.traktUsername);
     const nullTmdb = catalog.movies.filter((m) => m.tmdb_status === 'null_tmdb');
@@ -394,7 +396,9 @@ describe('TMDB backlog', () => {
     expect(enrichedFirst).toBeLessThan(305);
     expect(await backlogFlag()).toBe(1);
     expect(continuations).toHaveLength(0);
-    expect(enrichQueue.map((m) => m.body)).toEqual([expect.objectContaining({ user_id: user.id, backlog: true })]);
+    // The titles it had no budget for go to the queue by name (no walk over the library is needed).
+    expect(enrichQueue.map((m) => m.body)).toEqual([expect.objectContaining({ user_id: user.id })]);
+    expect(enrichQueue[0]!.body.movies).toHaveLength(305 - enrichedFirst);
 
     // A manual no-op costs one Trakt call and queues nothing.
     enrichQueue.length = 0;

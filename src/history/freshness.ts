@@ -40,6 +40,9 @@ export type Freshness = {
   lastSyncAt: string | null;
   lastErrorAt: string | null;
   leaseUntil: string | null;
+  /** A pause of background work for the daily budget, and the last enrichment run (sync-status only). */
+  pausedUntil?: string | null;
+  enrichedAt?: string | null;
 };
 
 /** Which inputs a route's tag covers: history data only, or also the sync-status fields. */
@@ -58,11 +61,14 @@ export function tagInputs(
   const version = String(freshness?.version ?? 0);
   if (scope === 'data') return [version];
   const inProgress = !!freshness?.leaseUntil && Date.parse(freshness.leaseUntil) > now;
+  const paused = !!freshness?.pausedUntil && Date.parse(freshness.pausedUntil) > now;
   return [
     version,
     freshness?.lastSyncAt ?? '',
     freshness?.lastErrorAt ?? '',
     inProgress ? 'running' : 'idle',
+    paused ? `paused:${freshness?.pausedUntil}` : '',
+    freshness?.enrichedAt ?? '',
     ...connectionState,
   ];
 }

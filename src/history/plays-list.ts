@@ -3,19 +3,20 @@
  * Every play, newest first: `GET /trakt/history/` (keyset pages) and `GET /trakt/export/`
  * (keyset chunks streamed as JSON or CSV). Served from D1 only.
  *
- * Keyset pagination on `(watched_at, history_id)` descending: each filter shape walks its own
- * index (`plays_user_watched_idx`, `plays_user_type_watched_idx`, `plays_user_movie_idx`,
- * `plays_user_show_idx`) from the cursor position, and stops after `limit + 1` rows, so page 500
- * reads the same rows as page 1. `trakt_id` without `type` may name a movie and a show (Trakt's
- * movie and show ids are separate sequences): both branches are read in the same batch and merged.
+ * Keyset pagination on `(watched_at, history_id)` descending: each filter shape walks an index
+ * (`plays_user_type_watched_idx` per media type, `plays_user_movie_idx`, `plays_user_show_idx`) from
+ * the cursor position, and stops after `limit + 1` rows, so page 500 reads the same rows as page 1.
+ * Every play (no `type`) is the merge of the two media types' walks, read in the same batch (issue 25:
+ * one index fewer per play). `trakt_id` without `type` may name a movie and a show (Trakt's movie and
+ * show ids are separate sequences): both branches are read and merged the same way.
  */
 import { and, desc, eq, gte, lte, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import type { Database } from '../db/client';
-import { episodes, movies, plays, seasons, shows, tmdbEpisodes, tmdbTitles } from '../db/schema';
+import { episodes, movies, plays, seasons, shows, tmdbSeasons, tmdbTitles } from '../db/schema';
 import type { CursorPosition } from './cursor';
 import { freshnessQuery } from './freshness';
-import { imageUrl } from './queries';
+import { imageUrl, tmdbEpisodeField } from './queries';
 
 export type HistoryFilters = {
   type?: 'movies' | 'episodes';
@@ -26,16 +27,14 @@ export type HistoryFilters = {
 
 type Branch = { mediaType?: 'movie' | 'episode'; movieTraktId?: number; showTraktId?: number };
 
-/** The index walks a filter needs: one, or two (movie and show) for a bare `trakt_id`. */
+/** The index walks a filter needs: one, or two (movies and episodes) merged. A title id implies its media type. */
 export function branchesFor(filters: HistoryFilters): Branch[] {
   const { type, traktId } = filters;
-  if (type === 'movies') return [{ mediaType: 'movie', movieTraktId: traktId }];
-  if (type === 'episodes') return [{ mediaType: 'episode', showTraktId: traktId }];
-  if (traktId === undefined) return [{}];
-  return [
-    { mediaType: 'movie', movieTraktId: traktId },
-    { mediaType: 'episode', showTraktId: traktId },
-  ];
+  const movie: Branch = traktId === undefined ? { mediaType: 'movie' } : { movieTraktId: traktId };
+  const episode: Branch = traktId === undefined ? { mediaType: 'episode' } : { showTraktId: traktId };
+  if (type === 'movies') return [movie];
+  if (type === 'episodes') return [episode];
+  return [movie, episode];
 }
 
 const movieTmdb = alias(tmdbTitles, 'movie_tmdb');
@@ -85,7 +84,7 @@ function pageQuery(
       showPoster: named<string | null>(showTmdb.posterPath, 'show_poster'),
       episodeTitle: named<string | null>(episodes.title, 'episode_title'),
       episodePlays: named<number | null>(episodes.plays, 'episode_plays'),
-      episodeTmdbName: named<string | null>(tmdbEpisodes.name, 'episode_tmdb_name'),
+      episodeTmdbName: named<string | null>(tmdbEpisodeField(plays.episodeNumber, 'name'), 'episode_tmdb_name'),
     })
     .from(plays)
     .leftJoin(
@@ -101,12 +100,8 @@ function pageQuery(
     .leftJoin(seasons, and(eq(seasons.showId, shows.id), eq(seasons.seasonNumber, plays.seasonNumber)))
     .leftJoin(episodes, and(eq(episodes.seasonId, seasons.id), eq(episodes.episodeNumber, plays.episodeNumber)))
     .leftJoin(
-      tmdbEpisodes,
-      and(
-        eq(tmdbEpisodes.tmdbShowId, shows.tmdbRef),
-        eq(tmdbEpisodes.seasonNumber, plays.seasonNumber),
-        eq(tmdbEpisodes.episodeNumber, plays.episodeNumber),
-      ),
+      tmdbSeasons,
+      and(eq(tmdbSeasons.tmdbShowId, shows.tmdbRef), eq(tmdbSeasons.seasonNumber, plays.seasonNumber)),
     )
     .where(and(...conditions))
     .orderBy(desc(plays.watchedAt), desc(plays.historyId))
@@ -227,19 +222,46 @@ export function csvLine(values: ReadonlyArray<string | number | null>): string {
   return `${values.map(csvField).join(',')}\r\n`;
 }
 
-/** The first chunk together with the freshness row (one round trip), then an iterator over the rest. */
+/**
+ * The first chunks together with the freshness row (one round trip), then an iterator over the rest:
+ * every play newest first, as the merge of the movie and episode walks. Each walk is read in chunks of
+ * `chunkRows` after its own cursor, so each play is read once, and a chunk is emitted as soon as no
+ * unread play of either walk can be newer than it.
+ */
 export async function readExportStart(db: Database, userId: number, chunkRows = EXPORT_CHUNK_ROWS) {
-  const [freshness, first] = await db.batch([
+  const branches = branchesFor({});
+  const [freshness, ...firsts] = await db.batch([
     freshnessQuery(db, userId),
-    pageQuery(db, userId, {}, {}, undefined, chunkRows),
-  ]);
+    ...branches.map((branch) => pageQuery(db, userId, branch, {}, undefined, chunkRows)),
+  ] as [ReturnType<typeof freshnessQuery>, ...Array<ReturnType<typeof pageQuery>>]);
+  const position = (row: PlayRecord): CursorPosition => ({ watchedAt: row.watchedAt, historyId: row.historyId });
+  const streams = branches.map((branch, i) => {
+    const rows = (firsts[i] ?? []) as PlayRecord[];
+    return { branch, buffer: rows, after: rows.at(-1), exhausted: rows.length < chunkRows };
+  });
   async function* chunks(): AsyncGenerator<PlayRecord[]> {
-    let chunk = first;
-    while (chunk.length > 0) {
-      yield chunk;
-      if (chunk.length < chunkRows) return;
-      const last = chunk[chunk.length - 1]!;
-      chunk = await pageQuery(db, userId, {}, {}, { watchedAt: last.watchedAt, historyId: last.historyId }, chunkRows);
+    for (;;) {
+      for (const stream of streams) {
+        if (stream.buffer.length > 0 || stream.exhausted || !stream.after) continue;
+        const next = await pageQuery(db, userId, stream.branch, {}, position(stream.after), chunkRows);
+        stream.buffer = next;
+        stream.exhausted = next.length < chunkRows;
+        stream.after = next.at(-1) ?? stream.after;
+      }
+      if (streams.every((stream) => stream.buffer.length === 0)) return;
+      // Unread plays of a walk are older than the last one it read: everything at least as new as the
+      // newest of those is final.
+      const floor = streams
+        .filter((stream) => !stream.exhausted)
+        .map((stream) => stream.after!)
+        .sort(newestFirst)[0];
+      const out: PlayRecord[] = [];
+      for (const stream of streams) {
+        const keep: PlayRecord[] = [];
+        for (const row of stream.buffer) (!floor || newestFirst(row, floor) <= 0 ? out : keep).push(row);
+        stream.buffer = keep;
+      }
+      yield out.sort(newestFirst);
     }
   }
   return { freshness: freshness[0], chunks: chunks() };

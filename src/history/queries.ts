@@ -5,10 +5,16 @@
  * (src/sync/state.ts), so a page never counts the whole collection. Each endpoint is ONE D1 round trip:
  * its queries and the freshness row (the ETag source) go in one `db.batch()`.
  */
-import { and, asc, count, desc, eq, type SQL, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { Database } from '../db/client';
-import { episodes, movies, seasons, shows, tmdbEpisodes, tmdbTitles } from '../db/schema';
-import { type SyncStateRow, storedTitleCountQuery, syncProgressOf, syncStateQuery } from '../sync/state';
+import { episodes, movies, seasons, shows, tmdbSeasons, tmdbTitles } from '../db/schema';
+import {
+  backgroundViewOf,
+  type SyncStateRow,
+  storedTitleCountQuery,
+  syncProgressOf,
+  syncStateQuery,
+} from '../sync/state';
 import { type ConnectionSummary, connectionSummaryQuery, connectionView } from '../trakt/connections';
 import { freshnessQuery } from './freshness';
 
@@ -66,7 +72,11 @@ function enrichment(
 
 type Listed = typeof movies | typeof shows;
 
-/** ORDER BY for a sort key: each walks its own `(user_id, key, id)` index; id breaks ties in the same direction. */
+/**
+ * ORDER BY for a sort key: each walks its own `(user_id, key, …)` index, whose last column (a movie's trakt id,
+ * a show's row id) breaks ties in the same direction; a movie's plays and year have no index (they sort the
+ * user's movies: STORAGE.md).
+ */
 function listOrder(table: Listed, request: ListRequest): SQL[] {
   const direction = request.order === 'asc' ? asc : desc;
   const key = {
@@ -75,7 +85,7 @@ function listOrder(table: Listed, request: ListRequest): SQL[] {
     plays: table.plays,
     year: table.year,
   }[request.sort];
-  return [direction(key), direction(table.id)];
+  return [direction(key), direction(table === movies ? movies.traktId : shows.id)];
 }
 
 function listWhere(table: Listed, userId: number, request: ListRequest): SQL {
@@ -201,9 +211,23 @@ export async function storedShows(db: Database, userId: number, request: ListReq
 }
 
 /**
+ * The id an episode is shown with (the API reference's `id`): derived from its key (season row id, episode
+ * number), since episodes are stored WITHOUT ROWID on that key. Unique and stable for episode numbers below 2^20.
+ */
+export const EPISODE_ID = sql<number>`(${episodes.seasonId} * 1048576 + ${episodes.episodeNumber})`;
+
+/** A field of an episode in its cached TMDB season (`tmdb_seasons.episodes`, one JSON object per season). */
+export function tmdbEpisodeField<T>(
+  episodeNumber: SQLWrapper,
+  field: 'name' | 'overview' | 'still_path' | 'vote_average',
+) {
+  return sql<T>`json_extract(${tmdbSeasons.episodes}, '$."' || ${episodeNumber} || '".${sql.raw(field)}')`;
+}
+
+/**
  * Seasons and episodes of one of the user's shows, ordered by season then episode; `body` is
  * undefined if the user has no such show. One D1 round trip: every query joins the show by
- * `(user_id, trakt_id)` itself instead of waiting for its id.
+ * `(user_id, trakt_id)` itself instead of waiting for its id, and reaches episodes through their seasons.
  */
 export async function watchedSeasonsEpisodes(db: Database, userId: number, showTraktId: number, imageBase: string) {
   const theShow = and(eq(shows.userId, userId), eq(shows.traktId, showTraktId));
@@ -218,7 +242,7 @@ export async function watchedSeasonsEpisodes(db: Database, userId: number, showT
       .orderBy(asc(seasons.seasonNumber)),
     db
       .select({
-        id: episodes.id,
+        id: EPISODE_ID,
         seasonId: episodes.seasonId,
         episodeNumber: episodes.episodeNumber,
         title: episodes.title,
@@ -226,21 +250,17 @@ export async function watchedSeasonsEpisodes(db: Database, userId: number, showT
         lastWatchedAt: episodes.lastWatchedAt,
         progress: episodes.progress,
         seasonNumber: seasons.seasonNumber,
-        tmdbName: tmdbEpisodes.name,
-        overview: tmdbEpisodes.overview,
-        stillPath: tmdbEpisodes.stillPath,
-        rating: tmdbEpisodes.voteAverage,
+        tmdbName: tmdbEpisodeField<string | null>(episodes.episodeNumber, 'name'),
+        overview: tmdbEpisodeField<string | null>(episodes.episodeNumber, 'overview'),
+        stillPath: tmdbEpisodeField<string | null>(episodes.episodeNumber, 'still_path'),
+        rating: tmdbEpisodeField<number | null>(episodes.episodeNumber, 'vote_average'),
       })
       .from(shows)
-      .innerJoin(episodes, eq(episodes.showId, shows.id))
-      .innerJoin(seasons, eq(seasons.id, episodes.seasonId))
+      .innerJoin(seasons, eq(seasons.showId, shows.id))
+      .innerJoin(episodes, eq(episodes.seasonId, seasons.id))
       .leftJoin(
-        tmdbEpisodes,
-        and(
-          eq(tmdbEpisodes.tmdbShowId, shows.tmdbRef),
-          eq(tmdbEpisodes.seasonNumber, seasons.seasonNumber),
-          eq(tmdbEpisodes.episodeNumber, episodes.episodeNumber),
-        ),
+        tmdbSeasons,
+        and(eq(tmdbSeasons.tmdbShowId, shows.tmdbRef), eq(tmdbSeasons.seasonNumber, seasons.seasonNumber)),
       )
       .where(theShow)
       .orderBy(asc(seasons.seasonNumber), asc(episodes.episodeNumber)),
@@ -303,5 +323,6 @@ function syncStatusBody(state: SyncStateRow | undefined, connection: ConnectionS
       episodes: state?.episodeCount ?? 0,
       plays: (state?.moviePlayCount ?? 0) + (state?.episodePlayCount ?? 0),
     },
+    ...backgroundViewOf(state, now),
   };
 }

@@ -14,7 +14,7 @@ import { describe, errorResponse, type ResponseContract, type RouteContract } fr
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
 import { clearStoredHistory } from '../sync/reset';
-import { runSync, SYNC_CONTINUES, type SyncOutcome } from '../sync/service';
+import { interactivePagesPerRun, runSync, SYNC_CONTINUES, type SyncOutcome } from '../sync/service';
 import { enrichAfterSync } from '../tmdb/runner';
 import { requireToken, requireUser } from '../users/middleware';
 import { assertUserExists, conditional, tagged } from './conditional';
@@ -98,6 +98,7 @@ export const historyRoutes = new Hono<AppEnv>()
     const outcome = await runSync(c.env, c.var.userId, {
       kinds: ['movies'],
       waitUntil: (p) => c.executionCtx.waitUntil(p),
+      pagesPerRun: await interactivePagesPerRun(c.env, Date.now()),
     });
     await enrichAfterSync(c.env, outcome, { background: false });
     if (!outcome.complete) return c.json(continuing(outcome), 202);
@@ -113,6 +114,7 @@ export const historyRoutes = new Hono<AppEnv>()
     const outcome = await runSync(c.env, c.var.userId, {
       kinds: ['shows'],
       waitUntil: (p) => c.executionCtx.waitUntil(p),
+      pagesPerRun: await interactivePagesPerRun(c.env, Date.now()),
     });
     await enrichAfterSync(c.env, outcome, { background: false });
     if (!outcome.complete) return c.json(continuing(outcome), 202);

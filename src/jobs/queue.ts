@@ -8,11 +8,21 @@
  * (visible in /trakt/sync-status/). `trakt-enrich`: TMDB enrichment runs (jobs/enrichment.ts).
  * After a sync chunk, the titles it touched are queued for enrichment (src/tmdb/runner.ts).
  */
+import { backgroundBudget, PAUSED_REASON } from '../budget/budget';
+import { pagesPerRun } from '../config';
 import { database } from '../db/client';
 import { ApiError } from '../http/errors';
 import { observeQueueMessage } from '../observability/hooks';
 import { recordDeadLetter } from '../observability/records';
-import { type ContinuationMessage, runSync, type SyncKind, type SyncOptions } from '../sync/service';
+import { pauseBackgroundWork } from '../sync/pause';
+import {
+  type ContinuationMessage,
+  runSync,
+  SYNC_CHUNK_ROWS,
+  SYNC_PAGE_ROWS,
+  type SyncKind,
+  type SyncOptions,
+} from '../sync/service';
 import { recordSyncGaveUp } from '../sync/state';
 import { enrichAfterSync } from '../tmdb/runner';
 import { deferMessage, retryDelaySeconds } from './deferral';
@@ -25,6 +35,7 @@ export const DEAD_LETTER_QUEUE_NAME = 'trakt-sync-dlq';
 
 export type MessageOutcome =
   | 'synced'
+  | 'paused'
   | 'continues'
   | 'skipped_stale'
   | 'skipped_in_progress'
@@ -56,6 +67,14 @@ export async function handleSyncMessage(
     return 'invalid';
   }
   try {
+    // The daily D1 budget: stop before it (the cursor stays; the next sync is due at 00:00 UTC), no retry spent.
+    const budget = await backgroundBudget(env, Date.now());
+    const pages = budget.fits(SYNC_PAGE_ROWS, SYNC_CHUNK_ROWS);
+    if (pages < 1) {
+      await pauseBackgroundWork(env, message.body.user_id, budget.resetsAt, PAUSED_REASON);
+      message.ack();
+      return 'paused';
+    }
     // A continuation (sent by an unfinished chunk) names its kinds and the chunk it continues.
     const continuation = message.body as Partial<ContinuationMessage>;
     const kinds = Array.isArray(continuation.kinds) ? continuation.kinds.filter((k) => KINDS.includes(k)) : [...KINDS];
@@ -63,6 +82,8 @@ export async function handleSyncMessage(
       kinds: kinds.length > 0 ? kinds : [...KINDS],
       waitUntil,
       expect: continuation.expect,
+      // A chunk sized to end before the budget.
+      pagesPerRun: Math.min(pagesPerRun(env), pages),
     });
     message.ack();
     return outcome.stale ? 'skipped_stale' : outcome.complete ? 'synced' : 'continues';

@@ -9,7 +9,8 @@ import type { z } from 'zod';
 import { randomToken } from '../crypto/bytes';
 import { type BatchItem, isoNow, runBatch } from '../db/client';
 import { ApiError } from '../http/errors';
-import { playsInserted } from '../readmodel/write-hooks';
+import { readLocalGrid } from '../readmodel/stats-zone';
+import { type LocalGrid, readRollupContext } from '../readmodel/write-hooks';
 import { TRAKT_MAX_PAGE_LIMIT } from '../trakt/client';
 import type { TraktUserContext } from '../trakt/context';
 import { type AccessToken, withAccessToken } from '../trakt/tokens';
@@ -21,14 +22,13 @@ import {
   watchedMovie,
   watchedShow,
 } from '../trakt/upstream-schemas';
+import { historyWrites } from './history-writes';
 import {
   activityChanges,
   advanceCursor,
-  episodeKey,
   historyStartAt,
   iso,
   maxIso,
-  metadataFromHistory,
   newPass,
   type PlayRow,
   playbackRows,
@@ -39,7 +39,6 @@ import {
 } from './plan';
 import { reconcileIntervalMs, userJitterFraction } from './schedule';
 import {
-  adjustCount,
   passColumn,
   playCountChange,
   releaseSyncLease,
@@ -55,20 +54,11 @@ import {
 import {
   applyEpisodePlayback,
   applyMoviePlayback,
-  countMovies,
-  countShows,
-  countWatchedEpisodes,
-  deletePlays,
-  insertPlays,
+  readPausedOnlySeasons,
   readStoredPlays,
-  recountMovies,
-  recountShows,
-  type Statement,
+  type StoredPlay,
   updateWatchedMovies,
   updateWatchedShows,
-  upsertEpisodeTotals,
-  upsertMovieTotals,
-  upsertShowTotals,
 } from './store';
 
 export type KindResult = {
@@ -105,6 +95,8 @@ export type Chunk = {
   finished: SyncStateUpdate;
   touched: { movies: Set<number>; shows: Set<number> };
   results: Partial<Record<SyncKind, KindResult>>;
+  /** The user's stats zone for the rollups' local grid, read with the first writes of the chunk. */
+  grid?: LocalGrid | null;
 };
 
 async function fetchOne<T extends z.ZodType>(
@@ -258,86 +250,35 @@ async function historyStep(chunk: Chunk, kind: SyncKind, pass: SyncPass): Promis
             (window.from === null || (window.fromInclusive ? p.watchedAt >= window.from : p.watchedAt > window.from)),
         )
       : [];
-  queueHistoryWrites(chunk, kind, pass, items, inserts, removed);
+  await queueHistoryWrites(chunk, kind, pass, items, inserts, removed);
   pass.highWater = maxIso([pass.highWater, ...items.map((i) => i.watched_at)]);
   pass.playsStored += inserts.length;
   if (done) pass.phase = pass.mode === 'full' ? 'watched' : 'totals';
   return failure;
 }
 
-function queueHistoryWrites(
+async function queueHistoryWrites(
   chunk: Chunk,
   kind: SyncKind,
   pass: SyncPass,
   items: Array<z.infer<typeof historyItem>>,
   inserts: PlayRow[],
-  removed: Awaited<ReturnType<typeof readStoredPlays>>,
+  removed: StoredPlay[],
 ) {
-  const { userId } = chunk;
+  if (inserts.length === 0 && removed.length === 0) return;
+  // The user's stats zone (read once per chunk) and what the plays' titles count, read under the lease.
+  if (chunk.grid === undefined) chunk.grid = await readLocalGrid(chunk.ctx.db, chunk.userId, chunk.now());
+  const context = await readRollupContext(chunk.env.DB, chunk.userId, [...inserts, ...removed], chunk.grid);
+  const writes = historyWrites(chunk.userId, kind, items, inserts, removed, context);
   pass.playsAdded += inserts.length;
   pass.playsRemoved += removed.length;
   chunk.playDelta[mediaTypeOf(kind)] += inserts.length - removed.length;
-  const insertedIds = new Set(inserts.map((p) => p.historyId));
-  const meta = metadataFromHistory(items.filter((i) => insertedIds.has(i.id)));
-  const writes: Statement[] = [
-    ...insertPlays(userId, inserts),
-    ...deletePlays(
-      userId,
-      removed.map((p) => p.historyId),
-    ),
-  ];
-  if (kind === 'movies') {
-    const lostPlays = [...new Set(removed.map((p) => p.movieTraktId).filter((id): id is number => id !== null))].filter(
-      (id) => !meta.movies.has(id),
-    );
-    const touched = [...meta.movies.keys(), ...lostPlays];
-    if (touched.length === 0 && writes.length === 0) return;
-    for (const id of meta.movies.keys()) chunk.touched.movies.add(id);
-    chunk.pending.push(
-      adjustCount(userId, 'movie_count', -1, countMovies(userId, touched)),
-      ...writes,
-      ...upsertMovieTotals(userId, [...meta.movies.values()]),
-      ...playsInserted(userId, [...insertedIds]),
-      ...recountMovies(userId, lostPlays),
-      adjustCount(userId, 'movie_count', 1, countMovies(userId, touched)),
-    );
-    pass.itemsTouched += touched.length;
-    return;
-  }
-  const lostKeys = new Map<string, [number, number, number]>();
-  const lostShows = new Set<number>();
-  for (const p of removed) {
-    if (p.showTraktId === null || p.seasonNumber === null || p.episodeNumber === null) continue;
-    lostShows.add(p.showTraktId);
-    const key = episodeKey(p.showTraktId, p.seasonNumber, p.episodeNumber);
-    if (!meta.episodes.has(key)) lostKeys.set(key, [p.showTraktId, p.seasonNumber, p.episodeNumber]);
-  }
-  const touchedShows = [...new Set([...meta.shows.keys(), ...lostShows])];
-  const touchedKeys: Array<[number, number, number]> = [
-    ...[...meta.episodes.values()].map(
-      (e) => [e.showTraktId, e.seasonNumber, e.episodeNumber] as [number, number, number],
-    ),
-    ...lostKeys.values(),
-  ];
-  if (touchedShows.length === 0 && writes.length === 0) return;
-  for (const id of meta.shows.keys()) chunk.touched.shows.add(id);
-  pass.itemsTouched += touchedShows.length;
-  pass.episodesTouched += touchedKeys.length;
-  chunk.pending.push(
-    adjustCount(userId, 'show_count', -1, countShows(userId, touchedShows)),
-    adjustCount(userId, 'episode_count', -1, countWatchedEpisodes(userId, touchedKeys)),
-    ...writes,
-    ...upsertShowTotals(userId, [...meta.shows.values()]),
-    ...upsertEpisodeTotals(userId, [...meta.episodes.values()]),
-    ...playsInserted(userId, [...insertedIds]),
-    ...recountShows(
-      userId,
-      [...lostShows].filter((id) => !meta.shows.has(id)),
-      [...lostKeys.values()],
-    ),
-    adjustCount(userId, 'show_count', 1, countShows(userId, touchedShows)),
-    adjustCount(userId, 'episode_count', 1, countWatchedEpisodes(userId, touchedKeys)),
-  );
+  if (!writes) return;
+  const touched = kind === 'movies' ? chunk.touched.movies : chunk.touched.shows;
+  for (const id of writes.titlesWithNewPlays) touched.add(id);
+  pass.itemsTouched += writes.itemsTouched;
+  pass.episodesTouched += writes.episodesTouched;
+  chunk.pending.push(...writes.statements);
 }
 
 /** Full passes: `/sync/watched` pages for what history does not carry. */
@@ -385,7 +326,11 @@ async function playbackStep(chunk: Chunk, kind: SyncKind, pass: SyncPass) {
   chunk.pending.push(
     ...(kind === 'movies'
       ? applyMoviePlayback(chunk.userId, playbackRows(playback, 'movie'))
-      : applyEpisodePlayback(chunk.userId, playbackRows(playback, 'episode'))),
+      : applyEpisodePlayback(
+          chunk.userId,
+          playbackRows(playback, 'episode'),
+          await readPausedOnlySeasons(chunk.ctx.db, chunk.userId),
+        )),
   );
   pass.playbackDue = false;
   return true;

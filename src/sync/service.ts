@@ -26,6 +26,7 @@
  * (src/tmdb/runner.ts `enrichAfterSync`, given the outcome: the titles touched, the requests spent,
  * the keys already read), so it never fails or rolls back the sync.
  */
+import { backgroundBudget, type RowCost } from '../budget/budget';
 import { pagesPerRun, SUBREQUEST_RESERVE, subrequestBudget } from '../config';
 import { keyRing } from '../crypto/envelope';
 import { type BatchItem, database, isoNow } from '../db/client';
@@ -57,6 +58,24 @@ export type { KindResult } from './passes';
 export type { SyncKind, SyncProgress } from './state';
 
 export const SYNC_CONTINUES = 'Sync started; it continues in the background';
+
+/**
+ * The most D1 rows one page of history (250 plays) costs a chunk, and a chunk besides its pages: the
+ * daily budget sizes background chunks with them (src/budget/budget.ts). Measured: a first sync writes
+ * about 5.5 rows per play (a movie page with a new movie per play, about 8), reads about 5 (BENCHMARKS.md).
+ */
+export const SYNC_PAGE_ROWS: RowCost = { rowsRead: 2_500, rowsWritten: 2_000 };
+export const SYNC_CHUNK_ROWS: RowCost = { rowsRead: 5_000, rowsWritten: 200 };
+
+/**
+ * Pages a fetch endpoint's chunk may take: SYNC_PAGES_PER_RUN while the day's budget allows, at least one
+ * (a manual fetch of a small delta keeps working when background work is paused for the day: interactive
+ * work spends the headroom the budget leaves, a page at a time).
+ */
+export async function interactivePagesPerRun(env: Env, now: number): Promise<number> {
+  const budget = await backgroundBudget(env, now);
+  return Math.max(1, Math.min(pagesPerRun(env), budget.fits(SYNC_PAGE_ROWS, SYNC_CHUNK_ROWS)));
+}
 
 export type SyncResult = {
   movies?: KindResult;
@@ -224,6 +243,9 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     lastResult: JSON.stringify(result),
     lastError: null,
     lastErrorAt: null,
+    // A chunk that ran ends any pause for the daily budget.
+    pausedUntil: null,
+    pausedReason: null,
   });
   const extra: BatchItem[] = [
     ...(complete ? [scheduleNextSync(ctx.db, userId, nextSyncAt(env, userId, finishedAt))] : []),

@@ -27,6 +27,11 @@ export type SyncStatus = {
   counts: { movies: number; shows: number; episodes: number; plays: number };
   /** One entry per kind whose sync is under way (a long first sync runs in chunks). */
   progress?: Partial<Record<'movies' | 'shows', KindProgress>>;
+  /** Background work stopped for the day's database budget, until then. */
+  paused_until?: string | null;
+  paused_reason?: string | null;
+  /** TMDB artwork still to come. */
+  enrichment?: { pending_titles: number; pending_seasons: number; last_run_at: string | null };
 };
 
 export type MoviePlay = {
