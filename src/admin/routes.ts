@@ -2,11 +2,12 @@
  * @module
  * `/admin/*`: the operator's view, behind the `ADMIN_TOKEN` gate (admin/auth.ts).
  * `GET /admin/status`: users, connections by status, syncs in progress, sync lag, dead letters,
- * TMDB backlog and the last cron run (admin/status.ts).
+ * TMDB backlog, the last cron run and today's D1 rows against the daily budget (admin/status.ts).
  */
 import { Hono } from 'hono';
 import type { z } from 'zod';
 import type { AppEnv } from '../app-env';
+import { dailyBudget } from '../budget/budget';
 import { describe, errorResponse } from '../http/describe';
 import { requireAdmin } from './auth';
 import { adminStatusOutput } from './schemas';
@@ -29,6 +30,8 @@ export const adminRoutes = new Hono<AppEnv>().use('*', requireAdmin).get(
   }),
   async (c) => {
     c.header('Cache-Control', 'no-store');
-    return c.json((await operatorStatus(c.env.DB, Date.now())) satisfies z.input<typeof adminStatusOutput>);
+    return c.json(
+      (await operatorStatus(c.env.DB, Date.now(), dailyBudget(c.env))) satisfies z.input<typeof adminStatusOutput>,
+    );
   },
 );

@@ -7,10 +7,12 @@
  *    moves their next_sync_at forward, so overlapping runs can never claim (and enqueue) the same
  *    user twice; then send one message per user with sendBatch in chunks of at most 100, each
  *    delayed to the user's phase within the cron period (jobs/fan-out.ts).
- * 3. Delete consumed OAuth states, expired sessions and login-throttle counters that can no longer matter.
+ * 3. Delete consumed OAuth states, expired sessions and login-throttle counters that can no longer matter,
+ *    and the daily D1 counter's days past a month (src/budget/usage.ts).
  * Each step is capped per run; the rest is picked up by the next run.
  */
 import { pruneLoginThrottle } from '../auth/login-throttle';
+import { pruneUsage } from '../budget/usage';
 import { pruneExpiredSessions } from '../auth/sessions';
 import { database, isoNow } from '../db/client';
 import { describeError, log } from '../observability/log';
@@ -130,5 +132,6 @@ export async function runScheduled(
     sessions_deleted: await pruneExpiredSessions(db, now),
     throttle_rows_deleted: await pruneLoginThrottle(db, now),
   };
+  await pruneUsage(env.DB, now);
   return report; // logged, measured and recorded by observability/cron.ts
 }
