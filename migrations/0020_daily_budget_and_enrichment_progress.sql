@@ -28,8 +28,8 @@ ALTER TABLE `sync_state` ADD `paused_until` text;
 --> statement-breakpoint
 ALTER TABLE `sync_state` ADD `paused_reason` text;
 --> statement-breakpoint
--- Sync kinds requested while the lease was held (comma-separated): run when the lease frees.
-ALTER TABLE `sync_state` ADD `requested_kinds` text;
+-- Sync kinds requested while the lease was held (bits: 1 movies, 2 shows), handed to the queue when it frees.
+ALTER TABLE `sync_state` ADD `requested_kinds` integer DEFAULT 0 NOT NULL;
 --> statement-breakpoint
 UPDATE `sync_state` SET
 	`tmdb_pending_titles` = (SELECT count(*) FROM `movies` m WHERE m.`user_id` = `sync_state`.`user_id` AND m.`stats_genres` IS NULL)

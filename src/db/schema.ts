@@ -352,8 +352,8 @@ export const syncState = sqliteTable(
     /** Background work stopped until then (the daily database budget), and why. */
     pausedUntil: text(),
     pausedReason: text(),
-    /** Sync kinds requested while the lease was held (comma-separated), run when it frees. */
-    requestedKinds: text(),
+    /** Sync kinds requested while the lease was held (bits: 1 movies, 2 shows), handed to the queue when it frees. */
+    requestedKinds: integer().notNull().default(0),
   },
   (t) => [
     // Operator view (admin/status.ts): syncs holding a lease, and users with a TMDB backlog, without a scan.

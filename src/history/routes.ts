@@ -6,7 +6,7 @@
  * (`/stats`) and a download (`/export`), all from D1, one round trip each, with conditional GET
  * (ETag / 304, see ./conditional.ts). Beyond the reference: clear the stored history for a clean re-sync.
  */
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../app-env';
 import { jwtSecret } from '../config';
@@ -14,7 +14,15 @@ import { describe, errorResponse, type ResponseContract, type RouteContract } fr
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
 import { clearStoredHistory } from '../sync/reset';
-import { interactivePagesPerRun, runSync, SYNC_CONTINUES, type SyncOutcome } from '../sync/service';
+import {
+  interactivePagesPerRun,
+  runSync,
+  SYNC_CONTINUES,
+  SYNC_REQUESTED,
+  type SyncKind,
+  type SyncOutcome,
+} from '../sync/service';
+import { readSyncState, recordSyncRequest, syncProgressOf } from '../sync/state';
 import { enrichAfterSync } from '../tmdb/runner';
 import { requireToken, requireUser } from '../users/middleware';
 import { assertUserExists, conditional, tagged } from './conditional';
@@ -67,15 +75,43 @@ function fetchContract(kind: 'movies' | 'shows', schema: typeof fetchMoviesOutpu
     responses: {
       200: { description: 'Synced; counts of what changed', schema },
       202: {
-        description: 'A large sync: its first chunk is stored and it continues in the background (see sync-status)',
+        description:
+          'A large sync: its first chunk is stored and it continues in the background; or another sync of this ' +
+          'account runs now and this one is recorded to start when it ends (see sync-status)',
         schema: fetchContinuesOutput,
       },
       401: errorResponse('Missing JWT, or No Trakt token found / re-authorization required'),
-      409: errorResponse('A sync for this user is already running'),
+      409: errorResponse('A sync for this user is already running (and cannot be recorded: retry shortly)'),
       429: errorResponse('Trakt or TMDB rate limit; retry after the Retry-After header'),
     },
   };
   return describe(contract);
+}
+
+/**
+ * Runs the caller's sync now (its first chunk). When the user's lease is held (the other kind's sync, a chunk
+ * of the queue), the request is recorded and runs when the lease frees (src/sync/requests.ts): undefined, and
+ * the route answers 202 with the state. A lease that freed meanwhile is tried once more.
+ */
+async function syncNowOrRequest(c: Context<AppEnv>, kind: SyncKind): Promise<SyncOutcome | undefined> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await runSync(c.env, c.var.userId, {
+        kinds: [kind],
+        waitUntil: (p) => c.executionCtx.waitUntil(p),
+        pagesPerRun: await interactivePagesPerRun(c.env, Date.now()),
+      });
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === 'sync_in_progress') || attempt > 0) throw error;
+      if (await recordSyncRequest(c.var.db, c.var.userId, [kind], Date.now())) return undefined;
+    }
+  }
+}
+
+/** 202 for a recorded request: it runs when the sync in progress ends. */
+async function requested(c: Context<AppEnv>) {
+  const state = await readSyncState(c.var.db, c.var.userId);
+  return { result: SYNC_REQUESTED, progress: syncProgressOf(state) } satisfies FetchContinuesOutput;
 }
 
 /** 202 while a sync continues in the background through the queue (the first chunk ran inline). */
@@ -95,11 +131,8 @@ const LIST_PARAMETERS =
 
 export const historyRoutes = new Hono<AppEnv>()
   .on(['GET', 'POST'], '/fetch-latest-movies', fetchContract('movies', fetchMoviesOutput), requireUser, async (c) => {
-    const outcome = await runSync(c.env, c.var.userId, {
-      kinds: ['movies'],
-      waitUntil: (p) => c.executionCtx.waitUntil(p),
-      pagesPerRun: await interactivePagesPerRun(c.env, Date.now()),
-    });
+    const outcome = await syncNowOrRequest(c, 'movies');
+    if (!outcome) return c.json(await requested(c), 202);
     await enrichAfterSync(c.env, outcome, { background: false });
     if (!outcome.complete) return c.json(continuing(outcome), 202);
     const movies = outcome.result.movies!;
@@ -111,11 +144,8 @@ export const historyRoutes = new Hono<AppEnv>()
     } satisfies FetchMoviesOutput);
   })
   .on(['GET', 'POST'], '/fetch-latest-shows', fetchContract('shows', fetchShowsOutput), requireUser, async (c) => {
-    const outcome = await runSync(c.env, c.var.userId, {
-      kinds: ['shows'],
-      waitUntil: (p) => c.executionCtx.waitUntil(p),
-      pagesPerRun: await interactivePagesPerRun(c.env, Date.now()),
-    });
+    const outcome = await syncNowOrRequest(c, 'shows');
+    if (!outcome) return c.json(await requested(c), 202);
     await enrichAfterSync(c.env, outcome, { background: false });
     if (!outcome.complete) return c.json(continuing(outcome), 202);
     const shows = outcome.result.shows!;

@@ -192,7 +192,12 @@ const kindProgress = z.object({
 export const syncProgress = z.object({ movies: kindProgress.optional(), shows: kindProgress.optional() });
 
 export const fetchContinuesOutput = z.object({
-  result: z.literal('Sync started; it continues in the background'),
+  result: z
+    .enum(['Sync started; it continues in the background', 'Sync requested; it starts when the sync in progress ends'])
+    .describe(
+      'A sync larger than one chunk continues in the background; a sync requested while another runs for this ' +
+        'account (e.g. the other kind) is recorded and starts when that one ends',
+    ),
   progress: syncProgress,
 });
 

@@ -23,7 +23,7 @@ import {
   type SyncKind,
   type SyncOptions,
 } from '../sync/service';
-import { recordSyncGaveUp } from '../sync/state';
+import { recordSyncGaveUp, recordSyncRequest } from '../sync/state';
 import { enrichAfterSync } from '../tmdb/runner';
 import { deferMessage, retryDelaySeconds } from './deferral';
 import { ENRICH_QUEUE_NAME, handleEnrichMessage } from './enrichment';
@@ -39,6 +39,7 @@ export type MessageOutcome =
   | 'continues'
   | 'skipped_stale'
   | 'skipped_in_progress'
+  | 'requested'
   | 'skipped_not_connected'
   | 'deferred'
   | 'retry'
@@ -90,8 +91,19 @@ export async function handleSyncMessage(
   } catch (error) {
     if (error instanceof ApiError) {
       if (error.code === 'sync_in_progress') {
-        message.ack(); // a manual fetch is syncing this user right now: that run covers this message
-        return 'skipped_in_progress';
+        // Another holder runs under the lease (the other kind's chunk, a manual fetch): this message's kinds are
+        // recorded and handed back to the queue when the lease frees (src/sync/requests.ts), not dropped.
+        const body = message.body as Partial<ContinuationMessage>;
+        const kinds = Array.isArray(body.kinds) ? body.kinds.filter((k) => KINDS.includes(k)) : [...KINDS];
+        const userId = message.body.user_id;
+        if (await recordSyncRequest(database(env.DB), userId, kinds.length > 0 ? kinds : [...KINDS], Date.now())) {
+          message.ack();
+          return 'requested';
+        }
+        // The lease freed meanwhile: come back in a moment, no retry spent.
+        if (await deferMessage(env.SYNC_QUEUE, message, 5)) return 'deferred';
+        message.retry({ delaySeconds: 5 });
+        return 'retry';
       }
       if (error.code === 'not_connected' || error.code === 'reauthorization_required') {
         message.ack(); // nothing to do until the user connects again

@@ -12,8 +12,8 @@
  * Each step is capped per run; the rest is picked up by the next run.
  */
 import { pruneLoginThrottle } from '../auth/login-throttle';
-import { pruneUsage } from '../budget/usage';
 import { pruneExpiredSessions } from '../auth/sessions';
+import { pruneUsage } from '../budget/usage';
 import { database, isoNow } from '../db/client';
 import { describeError, log } from '../observability/log';
 import { syncIntervalMs } from '../sync/schedule';

@@ -95,6 +95,8 @@ export type Chunk = {
   finished: SyncStateUpdate;
   touched: { movies: Set<number>; shows: Set<number> };
   results: Partial<Record<SyncKind, KindResult>>;
+  /** The last batch committed (its items and their results), for the caller's own statements in it. */
+  committed?: { items: BatchItem[]; results: D1Result[] };
   /** The user's stats zone for the rollups' local grid, read with the first writes of the chunk. */
   grid?: LocalGrid | null;
 };
@@ -138,12 +140,9 @@ export async function commit(chunk: Chunk, extra: BatchItem[] = [], release = fa
   const stateStatement = release
     ? releaseSyncLease(db, chunk.userId, chunk.leaseId, update)
     : writeChunkState(db, chunk.userId, chunk.leaseId, update);
-  const results = await runBatch(chunk.env.DB, [
-    ...chunk.pending,
-    stateStatement,
-    ...extra,
-    storedTotalsStatement(chunk.userId),
-  ]);
+  const items = [...chunk.pending, stateStatement, ...extra, storedTotalsStatement(chunk.userId)];
+  const results = await runBatch(chunk.env.DB, items);
+  chunk.committed = { items, results };
   chunk.pending = [];
   chunk.playDelta = { movie: 0, episode: 0 };
   return storedTotalsOf(results.at(-1));

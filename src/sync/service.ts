@@ -41,6 +41,7 @@ import { traktCredentialsFrom } from '../trakt/credentials';
 import { NOT_CONNECTED, REAUTHORIZE } from '../trakt/tokens';
 import { readAllApiKeys, type StoredApiKeys } from '../users/api-keys';
 import { type Chunk, commit, type KindResult, runKind } from './passes';
+import { enqueueSync, handOffRequests } from './requests';
 import { nextSyncAt } from './schedule';
 import {
   acquireSyncLease,
@@ -49,15 +50,18 @@ import {
   readSyncState,
   recordFailure,
   releaseUnused,
+  requestedKindsOf,
   type SyncKind,
   type SyncPass,
   type SyncProgress,
+  takeRequestedKinds,
 } from './state';
 
 export type { KindResult } from './passes';
 export type { SyncKind, SyncProgress } from './state';
 
 export const SYNC_CONTINUES = 'Sync started; it continues in the background';
+export const SYNC_REQUESTED = 'Sync requested; it starts when the sync in progress ends';
 
 /**
  * The most D1 rows one page of history (250 plays) costs a chunk, and a chunk besides its pages: the
@@ -145,7 +149,7 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   if (connection.state === 'not_connected') throw new ApiError(401, NOT_CONNECTED, { code: 'not_connected' });
   if (!connection.tokenUsable) throw new ApiError(401, REAUTHORIZE, { code: 'reauthorization_required' });
 
-  const leaseId = await acquireSyncLease(ctx.db, userId, now());
+  const leaseId = await acquireSyncLease(ctx.db, userId, now(), options.kinds);
   const state = await readSyncState(ctx.db, userId);
   const passes: Partial<Record<SyncKind, SyncPass | null>> = {};
   for (const kind of options.kinds) passes[kind] = readPass(state, kind);
@@ -167,6 +171,15 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     );
     if (!matches) {
       await releaseUnused(ctx.db, userId, leaseId);
+      await handOffRequests(env, userId, now());
+      // Kinds a continuation carried as requests (no expectation) still run.
+      const expectation = options.expect;
+      await enqueueSync(
+        env,
+        userId,
+        options.kinds.filter((kind) => !(kind in expectation)),
+        now(),
+      );
       return empty();
     }
   }
@@ -224,14 +237,19 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   const result: SyncResult = { upstream_calls: chunk.traktCalls, ...chunk.results };
   const finishedAt = now();
   const complete = unfinished.length === 0;
+  // Syncs requested while this chunk held the lease, taken in the batch that releases it.
+  const [requestedQuery, clearRequested] = takeRequestedKinds(userId);
+  const requested = () => requestedKindsOf(chunk.committed?.results[chunk.committed.items.indexOf(requestedQuery)]);
   if (failure) {
     const message = failure instanceof ApiError ? failure.message : 'Internal error during sync';
     try {
       // Keep what was fetched before the failure, with the cursor that points past it.
       Object.assign(chunk.finished, { lastError: message, lastErrorAt: isoNow(finishedAt) });
-      await commit(chunk, readSide(), true);
+      await commit(chunk, [...readSide(), requestedQuery, clearRequested], true);
+      await enqueueSync(env, userId, requested(), finishedAt);
     } catch {
       await recordFailure(ctx.db, userId, leaseId, message, finishedAt);
+      await handOffRequests(env, userId, now());
     }
     observed.failed(failure);
     throw failure;
@@ -250,27 +268,33 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   const extra: BatchItem[] = [
     ...(complete ? [scheduleNextSync(ctx.db, userId, nextSyncAt(env, userId, finishedAt))] : []),
     ...readSide(),
+    requestedQuery,
+    clearRequested,
   ];
   try {
     await commit(chunk, extra, true);
   } catch (error) {
     await recordFailure(ctx.db, userId, leaseId, 'Internal error during sync', now());
+    await handOffRequests(env, userId, now());
     observed.failed(error);
     throw error;
   }
+  // Kinds requested meanwhile that this chunk does not continue run next, in their own message.
+  const requestedKinds = requested().filter((kind) => !unfinished.includes(kind));
 
   const progress: SyncProgress = {};
   for (const kind of unfinished) progress[kind] = progressOf(chunk.passes[kind]!);
 
-  // Continue an unfinished pass (TMDB work continues itself on its own queue).
+  // Continue an unfinished pass (TMDB work continues itself on its own queue), with the kinds requested meanwhile.
   if (!complete) {
     const expect: ChunkExpectation = {};
     for (const kind of unfinished) expect[kind] = { pass: chunk.passes[kind]!.id, chunk: chunk.passes[kind]!.chunks };
-    // Only the unfinished kinds continue (a finished one would cost a last_activities call per chunk).
+    // Only the unfinished kinds continue (a finished one would cost a last_activities call per chunk), and those
+    // requested meanwhile (no expectation: they start or continue whatever pass they have).
     const message: ContinuationMessage = {
       user_id: userId,
       enqueued_at: isoNow(finishedAt),
-      kinds: unfinished,
+      kinds: [...unfinished, ...requestedKinds],
       expect,
     };
     const enqueue =
@@ -281,7 +305,7 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
       // The cron's next claim of this user continues the pass from its stored cursor.
       log.error('sync_continuation_enqueue_failed', { user_id: userId, ...describeError(error) });
     }
-  }
+  } else await enqueueSync(env, userId, requestedKinds, finishedAt);
   observed.succeeded(result);
   return {
     userId,

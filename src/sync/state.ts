@@ -204,15 +204,40 @@ export function syncStateJoin(userIdColumn: AnySQLiteColumn) {
   return [syncState, eq(syncState.userId, userIdColumn)] as const;
 }
 
-export async function acquireSyncLease(db: Database, userId: number, now = Date.now()): Promise<string> {
+/** The bit of each kind in `requested_kinds`. */
+const KIND_BITS: Record<SyncKind, number> = { movies: 1, shows: 2 };
+
+export function bitsOf(kinds: readonly SyncKind[]): number {
+  return kinds.reduce((bits, kind) => bits | KIND_BITS[kind], 0);
+}
+
+export function kindsOf(bits: number): SyncKind[] {
+  return (['movies', 'shows'] as const).filter((kind) => (bits & KIND_BITS[kind]) !== 0);
+}
+
+/**
+ * Takes the user's sync lease. `kinds`: the sync kinds this holder runs, so the requests recorded for them
+ * while someone else held the lease are fulfilled now (src/sync/requests.ts).
+ */
+export async function acquireSyncLease(
+  db: Database,
+  userId: number,
+  now = Date.now(),
+  kinds: readonly SyncKind[] = [],
+): Promise<string> {
   const leaseId = randomToken(16);
   const until = isoNow(now + SYNC_LEASE_MS);
+  const fulfilled = bitsOf(kinds);
   const taken = await db
     .insert(syncState)
     .values({ userId, leaseId, leaseUntil: until })
     .onConflictDoUpdate({
       target: syncState.userId,
-      set: { leaseId, leaseUntil: until },
+      set: {
+        leaseId,
+        leaseUntil: until,
+        ...(fulfilled ? { requestedKinds: sql`${syncState.requestedKinds} & ${~fulfilled & 3}` as never } : {}),
+      },
       setWhere: sql`${syncState.leaseUntil} IS NULL OR ${syncState.leaseUntil} <= ${isoNow(now)}`,
     })
     .returning({ userId: syncState.userId });
@@ -304,6 +329,45 @@ export function pendingChanged(userId: number, column: PendingColumn, sign: 1 | 
 export function pendingLess(userId: number, column: PendingColumn, count: SQL): SQL {
   const name = sql.raw(column);
   return sql`UPDATE sync_state SET ${name} = ${name} - (${count}) WHERE user_id = ${userId}`;
+}
+
+/**
+ * Records a requested sync of `kinds` while another holder runs under the lease (a fetch endpoint or a queue
+ * message that cannot start now). False when no live lease is held any more: the caller may start itself.
+ */
+export async function recordSyncRequest(
+  db: Database,
+  userId: number,
+  kinds: readonly SyncKind[],
+  now: number,
+): Promise<boolean> {
+  const recorded = await db.run(sql`UPDATE sync_state SET requested_kinds = requested_kinds | ${bitsOf(kinds)}
+    WHERE user_id = ${userId} AND lease_id IS NOT NULL AND lease_until > ${isoNow(now)}`);
+  return (recorded.meta.changes ?? 0) > 0;
+}
+
+/**
+ * The requests recorded while the lease was held, taken in the batch that releases it (after the release):
+ * the query to read them and the statement that clears them. A holder hands them to the queue
+ * (src/sync/requests.ts).
+ */
+export function takeRequestedKinds(userId: number, options: { unlessHeldAt?: number } = {}): [SQL, SQL] {
+  // A holder releasing the lease in the same batch takes them as they are; anyone else only while the lease is
+  // free (a holder that took it since hands them over at its own release).
+  const free =
+    options.unlessHeldAt === undefined
+      ? sql``
+      : sql` AND (lease_id IS NULL OR lease_until <= ${isoNow(options.unlessHeldAt)})`;
+  return [
+    sql`SELECT requested_kinds AS requestedKinds FROM sync_state WHERE user_id = ${userId}${free}`,
+    sql`UPDATE sync_state SET requested_kinds = 0 WHERE user_id = ${userId} AND requested_kinds <> 0${free}`,
+  ];
+}
+
+/** The kinds `takeRequestedKinds`' query read. */
+export function requestedKindsOf(result: D1Result | undefined): SyncKind[] {
+  const row = result?.results[0] as { requestedKinds?: number; requested_kinds?: number } | undefined;
+  return kindsOf(row?.requestedKinds ?? row?.requested_kinds ?? 0);
 }
 
 /** Records a failed chunk and releases the lease; the cursor stays where the last commit left it. */

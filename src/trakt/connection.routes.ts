@@ -10,6 +10,7 @@ import { keyRing } from '../crypto/envelope';
 import { describe, errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
+import { syncNewConnection } from '../sync/requests';
 import { requireUser } from '../users/middleware';
 import { findUser } from '../users/service';
 import { CALLBACK_PAGE_CSP, CONFIRM_PATH, confirmPage, outcomePage } from './callback-page';
@@ -186,6 +187,7 @@ export const connectionRoutes = new Hono<AppEnv>()
         const ctx = await traktUserContext(c.env, peeked.userId, (p) => c.executionCtx.waitUntil(p));
         await consumeOAuthState(ctx.db, ctx.kv, peeked);
         await saveAuthorizedTokens(ctx, await (await ctx.client()).exchangeCode(query.code));
+        await syncNewConnection(c.env, peeked.userId, Date.now());
       } catch (error) {
         if (html && error instanceof ApiError && error.status === 400) return fail(error.message);
         throw error;
@@ -219,6 +221,7 @@ export const connectionRoutes = new Hono<AppEnv>()
         const ctx = await traktUserContext(c.env, confirmed.userId, (p) => c.executionCtx.waitUntil(p));
         await consumeOAuthState(ctx.db, ctx.kv, confirmed);
         await saveAuthorizedTokens(ctx, await (await ctx.client()).exchangeCode(confirmed.code));
+        await syncNewConnection(c.env, confirmed.userId, Date.now());
       } catch (error) {
         if (error instanceof ApiError && error.status < 500) {
           return c.html(outcomePage({ ok: false, message: error.message }), 400);
@@ -248,6 +251,7 @@ export const connectionRoutes = new Hono<AppEnv>()
         throw new ApiError(400, 'This state was issued to another user; start again at /trakt/authenticate/');
       await consumeOAuthState(ctx.db, ctx.kv, peeked);
       const { expiresAt } = await saveAuthorizedTokens(ctx, await (await ctx.client()).exchangeCode(code));
+      await syncNewConnection(c.env, c.var.userId, Date.now());
       return c.json({
         success: true as const,
         message: 'Successfully authenticated with Trakt!',
@@ -359,6 +363,7 @@ export const connectionRoutes = new Hono<AppEnv>()
     async (c) => {
       const ctx = await traktUserContext(c.env, c.var.userId, (p) => c.executionCtx.waitUntil(p));
       const result = (await pollDeviceFlow(ctx)) satisfies DeviceTokenOutput;
+      if (result.status === 'success') await syncNewConnection(c.env, c.var.userId, Date.now());
       return c.json(result, result.status === 'pending' ? 202 : 200);
     },
   );
