@@ -28,11 +28,16 @@ export async function workersTestPlugin(overrides: Record<string, string> = {}) 
         // No daily D1 budget by default (a suite of large syncs would spend one); the budget tests set their own.
         D1_DAILY_ROWS_WRITTEN_BUDGET: '0',
         D1_DAILY_ROWS_READ_BUDGET: '0',
+        // Per-user endpoint budgets stay on, 1,000 times looser, so unrelated tests are not throttled; the budget
+        // tests pass USER_BUDGET_SCALE=1 through the env they hand to the Worker (test/user-budgets.test.ts).
+        USER_BUDGET_SCALE: '1000',
         // The limiter takes the caller's clock, so tests can pace on a virtual one (src/pacing/limiter.ts).
         PACING_CALLER_CLOCK: 'true',
         // Quiet test output; tests about logging raise it through the env they pass to the Worker.
         LOG_LEVEL: 'error',
         ADMIN_TOKEN: '',
+        // The webhook receiver of the tests is not a public https host (src/webhooks/url-policy.ts).
+        WEBHOOKS_ALLOW_INSECURE: 'true',
         ...overrides,
       },
     },

@@ -1,6 +1,7 @@
 /**
  * The operator view at 100,000 users (`npm run bench`, not `npm test`): seeds 100,000 users and
- * connections (several statuses, due times spread over a day), their sync state (leases, TMDB
+ * connections (several statuses, due times spread over a day, sealed token sets), 200,000 stored API
+ * keys (envelopes under two key ids: a rotation under way), their sync state (leases, TMDB
  * backlogs), a month of dead letters and 1,000 cron runs, then measures D1 rows read by
  * GET /admin/status — per figure and in total — next to what plain COUNT(*) queries would read.
  * Asserts sanity only (rows read stay far below the table sizes), never timing.
@@ -9,6 +10,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import { STATUS_QUERIES } from '../src/admin/status';
 import worker from '../src/index';
+import { ENVELOPE_COUNTS_QUERY } from '../src/rotation/envelope-counts';
 import { meterD1 } from '../test/support/d1-meter';
 import { BENCH_MARKER } from './format';
 
@@ -39,14 +41,22 @@ describe('operator status at scale', () => {
     // 90% active (due times spread over the next day, 1% overdue), 6% re-authorization,
     // 3% credentials rejected, 1% new status.
     await env.DB.prepare(
-      `INSERT INTO trakt_connections (user_id, status, token_version, token_set_id, expires_at,
+      `INSERT INTO trakt_connections (user_id, status, token_version, token_set_id, sealed_tokens, expires_at,
          token_lifetime_seconds, connected_at, updated_at, next_sync_at)
        SELECT id,
               CASE WHEN id % 100 < 90 THEN 'active' WHEN id % 100 < 96 THEN 'reauthorization_required'
                    WHEN id % 100 < 99 THEN 'client_credentials_rejected' ELSE 'reauthorization_required_soon' END,
-              1, 'none', '${iso(now + 7 * 86400_000)}', 604800, '${iso(now)}', '${iso(now)}',
+              1, 'none', CASE WHEN id % 10 < 7 THEN 'v1.k2.iv.ct' ELSE 'v1.k1.iv.ct' END,
+              '${iso(now + 7 * 86400_000)}', 604800, '${iso(now)}', '${iso(now)}',
               strftime('%Y-%m-%dT%H:%M:%fZ', '${iso(now)}', ((id % 1440) - 15) || ' minutes')
        FROM users WHERE id >= ${firstId}`,
+    ).run();
+    // Two stored API keys each (a Trakt app and a TMDB key), 70% sealed with the new key k2: a rotation under way.
+    await env.DB.prepare(
+      `INSERT INTO api_keys (user_id, service_name, encrypted_key, created_at, updated_at)
+       SELECT id, s.name, CASE WHEN (id + length(s.name)) % 10 < 7 THEN 'v1.k2.iv.ct' ELSE 'v1.k1.iv.ct' END,
+              '${iso(now)}', '${iso(now)}'
+       FROM users, (SELECT 'trakt' AS name UNION ALL SELECT 'tmdb') AS s WHERE id >= ${firstId}`,
     ).run();
     // Sync state for everyone: 0.2% holding a lease, 2% with a TMDB backlog.
     await env.DB.prepare(
@@ -83,6 +93,8 @@ describe('operator status at scale', () => {
     expect(result.status).toBe(200);
     expect(result.body.users).toBeGreaterThanOrEqual(USERS);
     expect(result.body.connections.active).toBeGreaterThanOrEqual(USERS * 0.9 - 1);
+    expect(result.body.encryption.k2).toBeGreaterThanOrEqual(USERS * 3 * 0.69);
+    expect(result.body.encryption.k1).toBeGreaterThanOrEqual(USERS * 3 * 0.29);
     expect(meter.statements.length).toBeGreaterThanOrEqual(4); // positive control: the meter saw the queries
     expect(meter.rowsRead).toBeLessThan(5_000);
 
@@ -95,6 +107,17 @@ describe('operator status at scale', () => {
         naive:
           (await rowsRead('SELECT count(*) FROM users')) +
           (await rowsRead('SELECT status, count(*) FROM trakt_connections GROUP BY status')),
+      },
+      {
+        figure: 'envelopes per key id (`ops_counters`, migration 0015; the same statement as above)',
+        indexed: await rowsRead(ENVELOPE_COUNTS_QUERY),
+        naive:
+          (await rowsRead(
+            "SELECT substr(encrypted_key, 4, instr(substr(encrypted_key, 4), '.') - 1), count(*) FROM api_keys GROUP BY 1",
+          )) +
+          (await rowsRead(
+            "SELECT substr(sealed_tokens, 4, instr(substr(sealed_tokens, 4), '.') - 1), count(*) FROM trakt_connections WHERE sealed_tokens IS NOT NULL GROUP BY 1",
+          )),
       },
       {
         figure: 'syncs in progress',
@@ -131,7 +154,8 @@ describe('operator status at scale', () => {
     const users = USERS.toLocaleString('en-US');
     const naiveTotal = perFigure.reduce((n, f) => n + f.naive, 0);
     const lines = [
-      `Seeded ${users} users and connections, ${users} sync_state rows, 5,000 dead letters, 1,000 cron runs ` +
+      `Seeded ${users} users and connections, ${(USERS * 2).toLocaleString('en-US')} API keys, ${users} sync_state rows, ` +
+        '5,000 dead letters, 1,000 cron runs ' +
         `in ${(seedMs / 1000).toFixed(1)} s.`,
       '',
       '| Figure | D1 rows read (as served) | Rows a plain scan would read |',

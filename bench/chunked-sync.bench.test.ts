@@ -35,11 +35,14 @@ const FREE_LIMIT = 50;
 
 let sim: Simulator;
 let queued: ContinuationMessage[];
+/** The delay of the last continuation: a chunk that stopped for the user's Trakt window waits for it to reset. */
+let queuedDelaySeconds = 0;
 beforeEach(() => {
   sim = installSimulator();
   queued = [];
-  vi.spyOn(env.SYNC_QUEUE, 'send').mockImplementation(async (body) => {
+  vi.spyOn(env.SYNC_QUEUE, 'send').mockImplementation(async (body, options) => {
     queued.push(body as ContinuationMessage);
+    queuedDelaySeconds = options?.delaySeconds ?? 0;
     return undefined as never;
   });
 });
@@ -124,6 +127,8 @@ async function scenario(name: string, userId: number, pageBytes: number, backgro
     if (outcome.complete) break;
     const message = queued.at(-1)!;
     next = { kinds: message.kinds, expect: message.expect };
+    // Delivered after its delay: Trakt's per-user window (the simulator's clock) has moved on by then.
+    if (queuedDelaySeconds > 0) await sim.advanceClock(queuedDelaySeconds);
   }
   return summarize(name, invocations, pageBytes);
 }

@@ -8,11 +8,13 @@
  *   npm run bench -- --no-write   # both, print only
  *   npm run bench -- --skip-throughput
  *   npm run bench -- --fleet-only       # only bench/fleet.bench.test.ts and its section
+ *   npm run bench -- --import-only      # only bench/import.bench.test.ts and its section
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
 import { type CronFigures, FLEET_END, FLEET_START, type FleetModelFigures, fleetSection } from './fleet-format.ts';
 import {
   BENCH_MARKER,
@@ -27,6 +29,7 @@ import {
   type SyncRow,
   throughputTable,
 } from './format.ts';
+import { IMPORT_END, IMPORT_START, type ImportCpu, type ImportFigures, importSection } from './import-format.ts';
 import { runThroughput, type ThroughputResult } from './throughput.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -85,6 +88,42 @@ function runWorkerdBench(files: string[] = []): Promise<Record<string, unknown>>
       code === 0 ? resolveRun(results) : reject(new Error(`vitest -c vitest.bench.config.ts exited with ${code}`)),
     );
   });
+}
+
+/**
+ * bench/import-cpu.ts in Node: bundled with esbuild first, since it imports src/ modules (extensionless imports,
+ * which Node's type stripping does not resolve). Returns its `@@BENCH@@` figures.
+ */
+async function runImportCpu(): Promise<ImportCpu> {
+  const dir = mkdtempSync(join(tmpdir(), 'import-cpu-'));
+  const outfile = join(dir, 'import-cpu.mjs');
+  try {
+    await build({
+      entryPoints: [join(ROOT, 'bench/import-cpu.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      outfile,
+      logLevel: 'silent',
+    });
+    const output = await new Promise<string>((resolveRun, reject) => {
+      const child = spawn(process.execPath, [outfile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      child.on('error', reject);
+      child.on('exit', (code) => (code === 0 ? resolveRun(text) : reject(new Error(`import-cpu exited with ${code}`))));
+    });
+    const line = output.split('\n').find((l) => l.includes(BENCH_MARKER));
+    if (!line) throw new Error('bench/import-cpu.ts printed no figures');
+    return (JSON.parse(line.slice(line.indexOf(BENCH_MARKER) + BENCH_MARKER.length)) as { data: ImportCpu }).data;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function machineName(): string {
+  const cpu = cpus();
+  return `${cpu.length} × ${cpu[0]?.model ?? 'CPU'}, Node ${process.version}`;
 }
 
 type HistoryApiData = { account: Record<string, unknown>; plays: number; rows: HistoryApiRow[] };
@@ -175,15 +214,26 @@ function figures(
 }
 
 const fleetOnly = args.has('--fleet-only');
-const bench = await runWorkerdBench(fleetOnly ? ['bench/fleet.bench.test.ts'] : []);
-const crons = [bench.cron_25000, bench.cron_100000] as Array<CronFigures | undefined>;
-const fleetModel = bench.fleet_model as FleetModelFigures | undefined;
-if (crons.some((c) => !c) || !fleetModel) throw new Error('the fleet benchmarks printed no figures');
-// Production limits (the wrangler.toml defaults), as the model used.
-const sections: Array<[string, string, string]> = [
-  [FLEET_START, FLEET_END, fleetSection(crons as CronFigures[], fleetModel, { trakt: 15, tmdb: 35 })],
-];
+const importOnly = args.has('--import-only');
+const loadBefore = loadavg()[0] ?? 0;
+const bench = await runWorkerdBench(
+  fleetOnly ? ['bench/fleet.bench.test.ts'] : importOnly ? ['bench/import.bench.test.ts'] : [],
+);
+const sections: Array<[string, string, string]> = [];
+if (!importOnly) {
+  const crons = [bench.cron_25000, bench.cron_100000] as Array<CronFigures | undefined>;
+  const fleetModel = bench.fleet_model as FleetModelFigures | undefined;
+  if (crons.some((c) => !c) || !fleetModel) throw new Error('the fleet benchmarks printed no figures');
+  // Production limits (the wrangler.toml defaults), as the model used.
+  sections.push([FLEET_START, FLEET_END, fleetSection(crons as CronFigures[], fleetModel, { trakt: 15, tmdb: 35 })]);
+}
 if (!fleetOnly) {
+  const imported = bench.import as ImportFigures | undefined;
+  if (!imported) throw new Error('the import benchmark printed no figures');
+  const load = { machine: machineName(), before: loadBefore, after: loadavg()[0] ?? 0 };
+  sections.push([IMPORT_START, IMPORT_END, importSection(imported, await runImportCpu(), load)]);
+}
+if (!fleetOnly && !importOnly) {
   const large = bench.large as LargeData | undefined;
   const tmdb = bench.tmdb as TmdbData | undefined;
   const chunked = bench.chunked as ChunkedData | undefined;

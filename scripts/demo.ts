@@ -262,8 +262,13 @@ async function walkThrough(info: StackInfo): Promise<Session> {
   if (!location.startsWith(info.redirectUri)) throw new Failure(`Trakt redirected somewhere else: ${location}`);
   const shown = location.replace(/code=[^&]+/, 'code=…').replace(/state=[^&]+/, 'state=…');
   step(`"Trakt" approved and redirected to ${shown}`);
-  const callback = await call<{ message: string }>(location, 'GET');
-  step(`GET /trakt/oauth-callback/ → ${callback.body.message}`);
+  // Trakt's redirect only shows the code (GET never links); the signed-in client confirms with its JWT.
+  const landed = new URL(location).searchParams;
+  const callback = await api<{ message: string }>('POST', '/trakt/oauth-callback/', {
+    token: access,
+    json: { code: landed.get('code'), state: landed.get('state') },
+  });
+  step(`POST /trakt/oauth-callback/ → ${callback.message}`);
   const auth = await api<{ authenticated: boolean; expires_at?: string }>('GET', '/trakt/auth-status/', {
     token: access,
   });

@@ -24,7 +24,9 @@ Usage: npm run oauth-setup -- [options]
   --register             register the account if signing in fails
   --client-id <id>       Trakt app client id (stored if the API has no credentials)
   --client-secret <s>    Trakt app client secret
-  --code <code>          authorization code (the state is taken from this run's URL)
+  --code <code>          authorization code, with --state: the state of the authorization URL it came from
+                         (each code is bound to its own authorization by PKCE)
+  --state <state>        the state that goes with --code
   --redirect-url <url>   the whole URL Trakt redirected to (carries code and state)
   --no-browser           print the authorization URL without opening a browser
   --yes, -y              answer yes to every question (register, reconnect)
@@ -50,6 +52,7 @@ type Options = {
   clientId?: string;
   clientSecret?: string;
   code?: string;
+  state?: string;
   redirectUrl?: string;
   browser: boolean;
   yes: boolean;
@@ -67,6 +70,7 @@ const parseCli = (args: string[]) =>
       'client-id': { type: 'string' },
       'client-secret': { type: 'string' },
       code: { type: 'string' },
+      state: { type: 'string' },
       'redirect-url': { type: 'string' },
       'no-browser': { type: 'boolean', default: false },
       yes: { type: 'boolean', short: 'y', default: false },
@@ -91,6 +95,7 @@ function parseOptions(argv: string[]): Options | 'help' {
     clientId: v['client-id'],
     clientSecret: v['client-secret'],
     code: v.code,
+    state: v.state,
     redirectUrl: v['redirect-url'],
     browser: !v['no-browser'],
     yes: v.yes,
@@ -327,6 +332,13 @@ async function main(argv: string[]): Promise<number> {
     say(HELP);
     return 0;
   }
+  // A code given up front cannot come from this run's authorization URL, and PKCE binds it to its own.
+  if (options.code !== undefined && options.state === undefined) {
+    throw new Failure(
+      '--code needs --state (the state of the authorization URL the code came from), or pass --redirect-url',
+      2,
+    );
+  }
   const server = (options.server ?? (await ask('API server URL', '--server', { fallback: DEFAULT_SERVER }))).replace(
     /\/+$/,
     '',
@@ -350,8 +362,8 @@ async function main(argv: string[]): Promise<number> {
     say(`\nOpen this URL, sign in to Trakt and approve:\n\n  ${authUrl}\n`);
     if (options.browser && process.stdin.isTTY) openBrowser(authUrl);
     say(
-      'Trakt then sends you to the API\'s redirect URI. If that page says "Trakt connected", you are done: press ' +
-        'Enter.',
+      "Trakt then sends you to the API's redirect URI, which shows the code. If you confirmed the link there (signed " +
+        'in to this API), you are done: press Enter.',
     );
     say('Otherwise paste the whole URL you were sent to (or just the code).');
     process.stdout.write('Redirect URL or code: ');
@@ -361,7 +373,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   if (input) {
-    const { code, state: finalState } = parseAuthorizationInput(input, state);
+    const { code, state: finalState } = parseAuthorizationInput(input, options.state ?? state);
     if (!finalState) throw new Failure('No state: pass the whole redirect URL, or a code obtained from this run');
     const done = await api.call('POST', '/trakt/oauth-callback/', { code, state: finalState });
     if (done.status !== 200) throw new Failure(`Completing the connection failed: ${explain(done)}`);

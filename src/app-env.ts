@@ -4,5 +4,10 @@ import type { Database } from './db/client';
 
 export type AppEnv = {
   Bindings: Env;
-  Variables: RequestIdVariables & { userId: number; db: Database };
+  Variables: RequestIdVariables & {
+    userId: number;
+    /** The access token's `iat` (seconds): routes behind requireToken check it against the user's row. */
+    tokenIssuedAt: number;
+    db: Database;
+  };
 };

@@ -8,6 +8,10 @@
  *   const res = await api.trakt.history.$get({ query: { type: 'movies', limit: '50' } });
  *   const page = await res.json(); // { items: [...], next_cursor: string | null }
  *
+ * A raw body (Trakt's export ZIP) goes in `init`, its type in `headers`:
+ *
+ *   await api.trakt.import.$post(undefined, { headers: { 'Content-Type': 'application/zip' }, init: { body: zip } });
+ *
  * Pass `fetch` to call something other than the network (a Worker binding, `app.request`, tests).
  */
 import { type ClientRequestOptions, hc } from 'hono/client';

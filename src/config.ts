@@ -26,7 +26,23 @@ export const REGISTRATION_WINDOW_MS = 60 * 60 * 1000;
 export const PBKDF2_ITERATIONS = 100_000;
 export const PBKDF2_SALT_BYTES = 16;
 
+/** Every request body but the import routes' below. */
 export const MAX_BODY_BYTES = 64 * 1024;
+/**
+ * `POST /trakt/import/`: Trakt's export ZIP as downloaded. A 100,000-play export (Trakt's cap) is tens
+ * of MB of JSON, a few MB zipped; the other files of the export (ratings, lists) ride along.
+ */
+export const MAX_IMPORT_ZIP_BYTES = 32 * 1024 * 1024;
+/** `POST /trakt/import/history/`: 1,000 export items are about 350 KB; room for long titles and extra ids. */
+export const MAX_IMPORT_BATCH_BYTES = 4 * 1024 * 1024;
+/**
+ * An export whose history files declare at most this many bytes uncompressed (about 1,000 plays) is
+ * imported within the request (200); a larger one continues in the background, one file per
+ * invocation (202).
+ */
+export const INLINE_IMPORT_BYTES = 512 * 1024;
+/** A queued or running import that has not moved for this long no longer blocks a new upload. */
+export const IMPORT_STALE_MS = 60 * 60 * 1000;
 
 export const OAUTH_STATE_TTL_SECONDS = 10 * 60;
 
@@ -124,4 +140,58 @@ export function registrationMode(env: Env): RegistrationMode {
  */
 export function jwtIssuer(env: Env, requestUrl: string): string {
   return env.JWT_ISSUER?.trim() || new URL(requestUrl).host;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public sharing (/u/:handle/…, src/sharing/).
+
+/** The parts a user can share. */
+export const SHARE_PARTS = ['recent', 'now', 'stats', 'calendar', 'review'] as const;
+/** Plays in recent.json, the feeds and the widget. */
+export const SHARE_RECENT_LIMIT = 50;
+/** `Cache-Control` max-age of a public answer (browsers, proxies); the edge copy is versioned instead. */
+export const SHARE_MAX_AGE_SECONDS = 60;
+/**
+ * How long the edge keeps a handle's record (user, parts, data version) without asking D1: the
+ * longest a location may serve a revoked handle, or old data after a sync (the location that
+ * handled the change forgets it at once).
+ */
+export const SHARE_RECORD_TTL_SECONDS = 30;
+/** How long the edge keeps a versioned answer (it can never be stale: a new version is a new key). */
+export const SHARE_CONTENT_TTL_SECONDS = 24 * 60 * 60;
+/** now.json: Trakt's /users/me/watching is asked at most once per this many seconds per user. */
+export const SHARE_NOW_TTL_SECONDS = 60;
+/** The single-flight lease of the one request that asks Trakt for now.json. */
+export const SHARE_NOW_LEASE_SECONDS = 15;
+/** calendar.ics: episodes airing within this many days. */
+export const CALENDAR_DAYS = 60;
+/** calendar.ics: a show counts as "being watched" with a play within this many days. */
+export const CALENDAR_WATCHING_DAYS = 365;
+
+// ---------------------------------------------------------------------------------------------
+// Webhooks (src/webhooks/).
+
+/** Endpoints one user may register. */
+export const MAX_WEBHOOKS_PER_USER = 10;
+/** Per-attempt timeout of a delivery. */
+export const WEBHOOK_TIMEOUT_MS = 10_000;
+/**
+ * Seconds to wait before each retry (the Standard Webhooks reference schedule): an attempt at once,
+ * then after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h: 8 attempts over about 27.5 hours.
+ */
+export const WEBHOOK_RETRY_DELAYS_SECONDS = [5, 300, 1800, 7200, 18000, 36000, 36000] as const;
+/** An endpoint is disabled once it has failed for this long without a success… */
+export const WEBHOOK_DISABLE_AFTER_MS = 24 * 60 * 60 * 1000;
+/** …over at least this many attempts in a row. */
+export const WEBHOOK_DISABLE_MIN_FAILURES = 8;
+/** Plays listed in one `play.created` body (newest first); `count` says how many the batch had. */
+export const WEBHOOK_MAX_PLAYS_PER_DELIVERY = 100;
+/** Delivery log rows kept per endpoint (older ones are pruned as new ones are written). */
+export const WEBHOOK_LOG_KEEP = 100;
+/** How long a consumer holds a delivery while it makes an attempt. */
+export const WEBHOOK_LEASE_SECONDS = 60;
+
+/** `WEBHOOKS_ALLOW_INSECURE=true` (local development, tests): http and loopback URLs are accepted. */
+export function webhooksAllowInsecure(env: Env): boolean {
+  return String(env.WEBHOOKS_ALLOW_INSECURE ?? '').trim() === 'true';
 }

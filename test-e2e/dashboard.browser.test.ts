@@ -92,13 +92,16 @@ describe('dashboard against the simulator', () => {
     expect(await page.evaluate(() => localStorage.length)).toBe(0);
     expect(await page.evaluate(() => document.cookie)).toBe('');
 
-    // Connect: the helper page shares the session, authorizes at the simulator and lands back on itself.
+    // Connect: the helper page shares the session, authorizes at the simulator, lands back on itself, and links
+    // when the signed-in user confirms.
     await page.click('#connect');
     await page.waitForSelector('#status[data-state="disconnected"]');
     await Promise.all([
       page.waitForURL((url) => url.pathname === '/trakt/oauth-helper/' && !url.search, { timeout: 30_000 }),
       page.click('#start'),
     ]);
+    await page.waitForSelector('#landed:not([hidden])', { timeout: 30_000 });
+    await page.click('#confirm');
     await page.waitForSelector('#status[data-state="connected"]', { timeout: 30_000 });
     await page.goto(appUrl());
     await page.waitForSelector('#connection-state[data-state="connected"]');

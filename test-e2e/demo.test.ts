@@ -78,7 +78,7 @@ async function expectSummary(run: Run) {
   expect(run.stderr).not.toContain('Demo failed');
   expect(run.code, `stdout:\n${run.stdout}\nstderr:\n${run.stderr}`).toBe(0);
   const out = run.stdout;
-  expect(out).toContain('Authorization successful! You can now use Trakt endpoints.');
+  expect(out).toContain('POST /trakt/oauth-callback/ → Successfully authenticated with Trakt!');
 
   const [movies, shows, episodes, plays] = numbers(
     out,

@@ -2,7 +2,8 @@
  * The import-layer check that `npm run lint` runs (scripts/check-layers.mjs, ARCHITECTURE.md "Layers"):
  * it passes on the project as it is, and fails, naming the import, on each kind of violation planted
  * in a copy of src/: an import from src/db/ up into src/sync/, a cycle, a module importing a queue
- * consumer, a value import from server code in browser code, one folder's routes importing another's.
+ * consumer, a value import from server code in browser code, one folder's routes importing another's, an import in
+ * a module shared with the browser.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -88,5 +89,15 @@ describe('npm run lint: the import-layer check', () => {
     expect(lines).toEqual([
       'src/web/dashboard/browser/probe.ts imports src/sync/service.ts: browser code imports server code as types only (import type)',
     ]);
+  });
+
+  it('lets browser code import the import-free ZIP reader, and fails when that reader gains an import', () => {
+    const zip = readFileSync(join(ROOT, 'src/import/zip.ts'), 'utf8');
+    const { status, output } = checkWith({
+      'import/zip.ts': `import { ApiError } from '../http/errors';\nexport const probe = ApiError;\n${zip}`,
+    });
+    expect(status).toBe(1);
+    const lines = output.split('\n').filter((line) => line.includes('zip.ts'));
+    expect(lines).toEqual(['src/import/zip.ts: shared with the browser, so it imports nothing']);
   });
 });

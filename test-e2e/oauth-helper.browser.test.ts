@@ -1,8 +1,9 @@
 /**
  * The OAuth helper page in a real headless Chromium against `wrangler dev` + the simulator:
  * a full connect (sign in → store app credentials → authorize on "Trakt" → redirected back to
- * the page → connected, with expiry → disconnect), the paste-the-redirect-URL path, and XSS
- * probes through every reflected value on the helper page and on the GET callback page.
+ * the page → confirm → connected, with expiry → disconnect), the paste-the-redirect-URL path, the GET
+ * callback (the same page: it links only on the signed-in owner's confirmation), and XSS probes through
+ * every value the address carries.
  */
 
 import type { BrowserContext } from 'playwright-core';
@@ -47,12 +48,19 @@ describe('helper page: connect against the simulator', () => {
     await page.click('#save-credentials');
     await page.waitForSelector('#credentials[hidden]', { state: 'attached' });
 
-    // Authorize: the page navigates to the simulator, which auto-approves and redirects back here.
+    // Authorize: the page navigates to the simulator, which auto-approves and redirects back here. The code is
+    // only shown; nothing is linked until the signed-in user confirms.
     await Promise.all([
       page.waitForURL((url) => url.href.startsWith(helperUrl()) && !url.search, { timeout: 30_000 }),
       page.click('#start'),
     ]);
+    await page.waitForSelector('#landed:not([hidden])', { timeout: 30_000 });
+    expect(await text(page, '#landed-code')).toMatch(/^[0-9a-f]{64}$/);
+    expect(await text(page, '#confirm')).toBe(`Link this Trakt account to ${user.username}`);
+    expect((await api('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
+    await page.click('#confirm');
     await page.waitForSelector('#status[data-state="connected"]', { timeout: 30_000 });
+    expect(await page.isHidden('#landed')).toBe(true);
     expect(await text(page, '#message')).toContain('Successfully authenticated with Trakt!');
     expect(await text(page, '#expiry')).toMatch(new RegExp(`^token expires ${ISO.source}$`));
     expect(page.url()).toBe(helperUrl()); // code and state removed from the address bar
@@ -111,8 +119,8 @@ describe('helper page: connect against the simulator', () => {
   });
 });
 
-describe('GET callback in a browser: confirm before linking', () => {
-  it('shows the API account, links nothing until the plain form is submitted, then connects', async () => {
+describe("GET callback in a browser: the helper page, which links only on the signed-in user's confirmation", () => {
+  it('shows the code, asks to sign in, names the account on the button, and links only when pressed', async () => {
     const { app } = await traktAppAndAccount();
     const user = await apiUser();
     await api('POST', '/users/api-keys/', {
@@ -126,22 +134,57 @@ describe('GET callback in a browser: confirm before linking', () => {
     const callback = `${stack().apiUrl}/trakt/oauth-callback/?${redirect.searchParams}`;
     const res = await page.goto(callback);
     expect(res?.status()).toBe(200);
-    expect(await text(page, '#api-username')).toBe(user.username);
-    expect(await page.locator('script').count()).toBe(0);
-    expect((await api('GET', '/trakt/auth-status/', { token: user.access })).body).toMatchObject({
-      authenticated: false,
-    });
+    await page.waitForFunction(() => (document.getElementById('message')?.textContent ?? '') !== '');
+    expect(await text(page, '#message')).toBe(
+      'Trakt sent an authorization code. Sign in to see it and confirm the connection.',
+    );
+    expect(page.url()).toBe(`${stack().apiUrl}/trakt/oauth-callback/`); // code and state removed from the address bar
+    expect(await page.isHidden('#landed')).toBe(true);
 
-    await Promise.all([page.waitForURL(/\/trakt\/oauth-callback\/confirm\/$/), page.click('#confirm')]);
-    expect(await text(page, '#message')).toBe('Authorization successful! You can now use Trakt endpoints.');
-    expect((await api('GET', '/trakt/auth-status/', { token: user.access })).body).toMatchObject({
-      authenticated: true,
-    });
-    // Loading the callback again cannot link anything: the state was used.
-    expect((await page.goto(callback))?.status()).toBe(400);
-    expect(await page.locator('#confirm').count()).toBe(0);
+    await page.fill('#username', user.username);
+    await page.fill('#password', user.password);
+    await page.click('#login');
+    await page.waitForSelector('#landed:not([hidden])');
+    expect(await text(page, '#landed-code')).toBe(redirect.searchParams.get('code'));
+    expect(await text(page, '#confirm')).toBe(`Link this Trakt account to ${user.username}`);
+    expect((await api('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
+
+    await page.click('#confirm');
+    await page.waitForSelector('#status[data-state="connected"]');
+    expect(await text(page, '#message')).toContain('Successfully authenticated with Trakt!');
+    expect((await api('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
     expect(w.cspViolations).toEqual([]);
     expect(w.pageErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("a crafted link (someone else's state) links nothing, even for a signed-in browser that confirms", async () => {
+    const { app } = await traktAppAndAccount();
+    const attacker = await apiUser();
+    await api('POST', '/users/api-keys/', {
+      token: attacker.access,
+      json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
+    });
+    const auth = await api<{ auth_url: string }>('GET', '/trakt/authenticate/', { token: attacker.access });
+    const redirect = await approveAt(auth.body.auth_url); // the victim's Trakt session approves
+    const victim = await apiUser();
+    const w = await watchedPage(context);
+    const { page } = w;
+    await page.goto(helperUrl());
+    await page.evaluate((token) => sessionStorage.setItem('trakt-oauth-helper.access', token), victim.access);
+    // Loaded as an image first (no script runs): nothing happens at all.
+    await page.goto('about:blank');
+    await page.setContent(`<img src="${stack().apiUrl}/trakt/oauth-callback/?${redirect.searchParams}">`);
+    expect((await api('GET', '/trakt/auth-status/', { token: attacker.access })).body.authenticated).toBe(false);
+    await page.goto(`${stack().apiUrl}/trakt/oauth-callback/?${redirect.searchParams}`);
+    await page.waitForSelector('#landed:not([hidden])');
+    expect(await text(page, '#confirm')).toBe(`Link this Trakt account to ${victim.username}`);
+    await page.click('#confirm');
+    await page.waitForFunction(() => document.getElementById('message')?.className === 'fail');
+    expect(await text(page, '#message')).toMatch(/issued to another user/);
+    for (const user of [attacker, victim]) {
+      expect((await api('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
+    }
     await page.close();
   });
 });
@@ -162,7 +205,10 @@ describe('XSS probes', () => {
       const q = new URLSearchParams({ error: payload, error_description: payload, state: payload, code: payload });
       await page.goto(`${helperUrl()}?${q}`);
       await page.waitForFunction(() => (document.getElementById('message')?.textContent ?? '') !== '');
-      expect(await text(page, '#message')).toBe(`Trakt returned an error: ${payload} (${payload})`);
+      // Only known error codes get a text of their own; the parameters are never shown.
+      expect(await text(page, '#message')).toBe(
+        'Trakt did not authorize the request; nothing was connected. Start again from this page.',
+      );
       expect(await page.evaluate(() => (window as unknown as { __xss?: unknown }).__xss)).toBeUndefined();
       expect(await page.locator('img, svg, #message script').count()).toBe(0);
 
@@ -186,6 +232,9 @@ describe('XSS probes', () => {
     await page.evaluate((token) => sessionStorage.setItem('trakt-oauth-helper.access', token), user.access);
     for (const payload of PAYLOADS) {
       await page.goto(`${helperUrl()}?${new URLSearchParams({ code: payload, state: payload })}`);
+      await page.waitForSelector('#landed:not([hidden])');
+      expect(await text(page, '#landed-code')).toBe(payload);
+      await page.click('#confirm');
       await page.waitForFunction(() => document.getElementById('message')?.className === 'fail');
       expect(await text(page, '#message')).toMatch(/^Invalid or expired state/);
       expect(await page.evaluate(() => (window as unknown as { __xss?: unknown }).__xss)).toBeUndefined();
@@ -194,7 +243,7 @@ describe('XSS probes', () => {
     await page.close();
   });
 
-  it('GET callback page (HTML for browsers): nothing is reflected', async () => {
+  it('GET callback (the helper page): nothing is reflected, known errors get fixed texts', async () => {
     const w = await watchedPage(context);
     const { page } = w;
     for (const payload of PAYLOADS) {
@@ -206,18 +255,23 @@ describe('XSS probes', () => {
       for (const q of probes) {
         const res = await page.goto(`${stack().apiUrl}/trakt/oauth-callback/?${new URLSearchParams(q)}`);
         expect(res?.headers()['content-type']).toMatch(/text\/html/);
-        expect(res?.status()).toBe(400);
-        const message = await text(page, '#message');
+        expect(res?.status()).toBe(200);
+        expect(await res?.text()).not.toContain(payload); // the server reflects nothing
+        await page.waitForFunction(() => (document.getElementById('message')?.textContent ?? '') !== '');
         // The error parameter is never reflected: a fixed message instead.
         if ('error' in q) {
-          expect(message).toBe(
-            'Trakt did not authorize the request; nothing was connected. Start again at /trakt/authenticate/',
+          expect(await text(page, '#message')).toBe(
+            'Trakt did not authorize the request; nothing was connected. Start again from this page.',
           );
         }
         expect(await page.evaluate(() => (window as unknown as { __xss?: unknown }).__xss)).toBeUndefined();
-        expect(await page.locator('img, svg, script').count()).toBe(0);
+        expect(await page.locator('img, svg, body > main script').count()).toBe(0);
       }
     }
+    const denied = new URLSearchParams({ error: 'access_denied', error_description: PAYLOADS[0]! });
+    await page.goto(`${stack().apiUrl}/trakt/oauth-callback/?${denied}`);
+    await page.waitForFunction(() => (document.getElementById('message')?.textContent ?? '') !== '');
+    expect(await text(page, '#message')).toBe('Authorization was denied on Trakt; nothing was connected.');
     expect(w.dialogs).toEqual([]);
     await page.close();
   });

@@ -94,7 +94,7 @@ describe('oauth-setup CLI', () => {
     expect(await status(await login(username, password))).toBe(true);
   });
 
-  it('scripted with --code (state from this run) and, on a connected account, with --redirect-url', async () => {
+  it('scripted with --code and --state and, on a connected account, with --redirect-url', async () => {
     const { app } = await traktAppAndAccount();
     const user = await apiUser();
     await api('POST', '/users/api-keys/', {
@@ -102,8 +102,22 @@ describe('oauth-setup CLI', () => {
       json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
     });
     const auth = await api<{ auth_url: string }>('GET', '/trakt/authenticate/', { token: user.access });
+    const state = new URL(auth.body.auth_url).searchParams.get('state')!;
     const code = (await approveAt(auth.body.auth_url)).searchParams.get('code')!;
-    const byCode = await cli(['--username', user.username, '--password', user.password, '--code', code]);
+    // A code given up front needs the state of the authorization it came from (PKCE binds the two).
+    const alone = await cli(['--username', user.username, '--password', user.password, '--code', code]);
+    expect(alone.code).toBe(2);
+    expect(alone.stderr).toContain('--code needs --state');
+    const byCode = await cli([
+      '--username',
+      user.username,
+      '--password',
+      user.password,
+      '--code',
+      code,
+      '--state',
+      state,
+    ]);
     expect(byCode.stderr).toBe('');
     expect(byCode.code).toBe(0);
     expect(await status(user.access)).toBe(true);
@@ -150,17 +164,21 @@ describe('oauth-setup CLI', () => {
   it('a rejected code: exit 1 with "Invalid authorization code" and advice', async () => {
     const { app } = await traktAppAndAccount();
     const user = await apiUser();
+    await api('POST', '/users/api-keys/', {
+      token: user.access,
+      json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
+    });
+    const auth = await api<{ auth_url: string }>('GET', '/trakt/authenticate/', { token: user.access });
+    const state = new URL(auth.body.auth_url).searchParams.get('state')!;
     const run = await cli([
       '--username',
       user.username,
       '--password',
       user.password,
-      '--client-id',
-      app.client_id,
-      '--client-secret',
-      app.client_secret,
       '--code',
       'not-a-real-code',
+      '--state',
+      state,
     ]);
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('Invalid authorization code');

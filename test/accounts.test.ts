@@ -7,9 +7,12 @@ import { env } from 'cloudflare:workers';
 import { sign } from 'hono/jwt';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
-import { database } from '../src/db/client';
+import { database, runBatch } from '../src/db/client';
+import { stageNewPlays } from '../src/readmodel/play-outbox';
 import { acquireSyncLease } from '../src/sync/state';
 import { BASE, call, expectError, registerAndLogin } from './support/api';
+import { api, expectStatus, ok, read } from './support/client';
+import { meterD1 } from './support/d1-meter';
 import { connectedUser } from './support/trakt';
 
 let sim: Simulator;
@@ -18,8 +21,13 @@ beforeEach(() => {
 });
 afterEach(() => sim.restore());
 
-const refresh = (token: string) => call('POST', '/users/token/refresh/', { json: { refresh: token } });
-const login = (username: string, password: string) => call('POST', '/users/token/', { json: { username, password } });
+const refresh = (token: string) => read(api().users.token.refresh.$post({ json: { refresh: token } }));
+const login = (username: string, password: string) => read(api().users.token.$post({ json: { username, password } }));
+const logout = (token: string, json: { refresh: string } | { all: true }) =>
+  read(api(token).users.logout.$post({ json }));
+
+const storedMovies = async (token: string) =>
+  (await ok(api(token).trakt['get-stored-movies'].$get({ query: {} }))).body;
 
 describe('refresh tokens', () => {
   it('are not rotated: the same refresh token keeps minting access tokens', async () => {
@@ -38,15 +46,13 @@ describe('POST /users/logout/', () => {
     const other = await login(user.username, user.password);
     expect(other.status).toBe(200);
 
-    const res = await call('POST', '/users/logout/', { token: user.access, json: { refresh: user.refresh } });
+    const res = await logout(user.access, { refresh: user.refresh });
     expect(res.status).toBe(204);
     expect(res.body).toBe('');
     expectError(await refresh(user.refresh), 401, 'Token has been revoked');
     expect((await refresh(other.body.refresh)).status).toBe(200);
     // Idempotent.
-    expect((await call('POST', '/users/logout/', { token: user.access, json: { refresh: user.refresh } })).status).toBe(
-      204,
-    );
+    expect((await logout(user.access, { refresh: user.refresh })).status).toBe(204);
   });
 
   it('{"all": true} revokes every session of the user, and no one else’s', async () => {
@@ -56,7 +62,7 @@ describe('POST /users/logout/', () => {
     expect((await refresh(user.refresh)).status).toBe(200);
     expect((await refresh(second.body.refresh)).status).toBe(200);
 
-    expect((await call('POST', '/users/logout/', { token: user.access, json: { all: true } })).status).toBe(204);
+    expect((await logout(user.access, { all: true })).status).toBe(204);
     expectError(await refresh(user.refresh), 401);
     expectError(await refresh(second.body.refresh), 401);
     expect((await refresh(stranger.refresh)).status).toBe(200);
@@ -92,10 +98,11 @@ describe('POST /users/me/password/', () => {
   it('re-hashes the password and revokes every refresh token issued before', async () => {
     const user = await registerAndLogin();
     const second = await login(user.username, user.password);
-    const res = await call('POST', '/users/me/password/', {
-      token: user.access,
-      json: { current_password: user.password, new_password: 'an entirely new passphrase' },
-    });
+    const res = await read(
+      api(user.access).users.me.password.$post({
+        json: { current_password: user.password, new_password: 'an entirely new passphrase' },
+      }),
+    );
     expect(res.status).toBe(204);
     expectError(await refresh(user.refresh), 401);
     expectError(await refresh(second.body.refresh), 401);
@@ -131,6 +138,100 @@ describe('POST /users/me/password/', () => {
   });
 });
 
+describe('access tokens die with a password change or "log out everywhere"', () => {
+  /** JWT `iat` counts seconds: wait for the next one, so a token issued before the change is from an earlier second. */
+  const nextSecond = () => new Promise((resolve) => setTimeout(resolve, 1005 - (Date.now() % 1000)));
+  const MOVIES = '/trakt/get-stored-movies/';
+  /** The stored movies as `token`'s holder (with `If-None-Match: etag` when given), through the typed client. */
+  const movies = (token: string, etag?: string) =>
+    read(api(token, etag ? { 'If-None-Match': etag } : undefined).trakt['get-stored-movies'].$get({ query: {} }));
+  const me = (token: string) => read(api(token).users.me.$get());
+
+  /** Every kind of gate: requireUser, a requireToken read, its 304 path, and the export stream. */
+  async function expectRevoked(access: string, etag: string) {
+    for (const res of [
+      await call('GET', '/users/me/', { token: access }),
+      await call('GET', '/users/api-keys/', { token: access }),
+      await call('GET', MOVIES, { token: access }),
+      await call('GET', MOVIES, { token: access, headers: { 'If-None-Match': etag } }),
+      await call('GET', '/trakt/export/?format=csv', { token: access }),
+    ]) {
+      expectError(res, 401, 'Token has been revoked');
+      expect(res.headers.get('WWW-Authenticate')).toBe('Bearer');
+    }
+  }
+
+  it('a password change refuses every access token issued before it, at once; a new login works at once', async () => {
+    const user = await registerAndLogin();
+    const second = await login(user.username, user.password);
+    const stranger = await registerAndLogin();
+    const etag = (await movies(user.access)).headers.get('ETag')!;
+    expect((await movies(user.access, etag)).status).toBe(304);
+    await nextSecond();
+
+    const res = await read(
+      api(user.access).users.me.password.$post({
+        json: { current_password: user.password, new_password: 'an entirely new passphrase' },
+      }),
+    );
+    expect(res.status).toBe(204);
+    await expectRevoked(user.access, etag);
+    await expectRevoked(second.body.access, etag);
+    // Logging in right after the change (within the same second) gives a token that works.
+    const fresh = await login(user.username, 'an entirely new passphrase');
+    expect((await me(fresh.body.access)).status).toBe(200);
+    expect((await movies(fresh.body.access)).status).toBe(200);
+    expect((await me(stranger.access)).status).toBe(200);
+  });
+
+  it('{"all": true} refuses every access token of the user issued so far, and no one else’s', async () => {
+    const user = await registerAndLogin();
+    const second = await login(user.username, user.password);
+    const stranger = await registerAndLogin();
+    const etag = (await movies(user.access)).headers.get('ETag')!;
+    await nextSecond();
+
+    expect((await logout(second.body.access, { all: true })).status).toBe(204);
+    await expectRevoked(user.access, etag);
+    await expectRevoked(second.body.access, etag);
+    expect((await me(stranger.access)).status).toBe(200);
+    const again = await login(user.username, user.password);
+    expectStatus(again, 200);
+    expect((await me(again.body.access)).status).toBe(200);
+    // Logging out one refresh token does not touch access tokens.
+    expect((await logout(again.body.access, { refresh: again.body.refresh })).status).toBe(204);
+    expect((await me(again.body.access)).status).toBe(200);
+  });
+
+  it('costs no extra D1 round trip: the gate is read with the row requireUser and the freshness query already read', async () => {
+    const user = await registerAndLogin();
+    const etag = (await movies(user.access)).headers.get('ETag')!;
+
+    // A 304 is still ONE D1 call, whose one statement reads tokens_valid_after from users.
+    const notModified = await meterD1(() => movies(user.access, etag));
+    expect(notModified.result.status).toBe(304);
+    expect(notModified.meter.calls).toHaveLength(1);
+    expect(notModified.meter.statements[0]).toMatch(/"users"\."tokens_valid_after"/);
+    // requireUser: one primary-key read of users (the same statement as before, with one more column).
+    const keys = await meterD1(() => read(api(user.access).users['api-keys'].$get()));
+    expect(keys.result.status).toBe(200);
+    expect(keys.meter.calls).toHaveLength(2); // the gate + the list
+    expect(keys.meter.statements[0]).toMatch(/select "tokens_valid_after" from "users"/);
+
+    await nextSecond();
+    expect((await logout(user.access, { all: true })).status).toBe(204);
+    // Refused from the same single statement.
+    const refused304 = await meterD1(() =>
+      call('GET', MOVIES, { token: user.access, headers: { 'If-None-Match': etag } }),
+    );
+    expectError(refused304.result, 401, 'Token has been revoked');
+    expect(refused304.meter.calls).toHaveLength(1);
+    const refused = await meterD1(() => call('GET', '/users/api-keys/', { token: user.access }));
+    expectError(refused.result, 401, 'Token has been revoked');
+    expect(refused.meter.calls).toHaveLength(1);
+  });
+});
+
 describe('JWT issuer and audience', () => {
   const now = () => Math.floor(Date.now() / 1000);
   const host = new URL(BASE).host;
@@ -142,7 +243,7 @@ describe('JWT issuer and audience', () => {
 
     const base = { sub: String(user.id), typ: 'access', iat: now(), exp: now() + 60 };
     const good = await sign({ ...base, iss: host, aud: host }, env.JWT_SECRET, 'HS256');
-    expect((await call('GET', '/users/me/', { token: good })).status).toBe(200);
+    expect((await read(api(good).users.me.$get())).status).toBe(200);
     for (const claims of [
       { ...base, aud: host },
       { ...base, iss: host },
@@ -162,7 +263,7 @@ describe('JWT issuer and audience', () => {
       const tokens = await login(user.username, user.password);
       const claims = JSON.parse(atob(tokens.body.access.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/')));
       expect(claims).toMatchObject({ iss: 'api.example.org', aud: 'api.example.org' });
-      expect((await call('GET', '/users/me/', { token: tokens.body.access })).status).toBe(200);
+      expect((await read(api(tokens.body.access).users.me.$get())).status).toBe(200);
     } finally {
       Object.assign(env, { JWT_ISSUER: '' });
     }
@@ -189,6 +290,8 @@ const TABLES_WITHOUT_USER_ID: Record<string, 'users' | 'via_shows' | 'via_season
   time_zone_offsets: 'shared',
   // The deployment's D1 rows per day (migration 0020): the daily budget's counter.
   d1_usage: 'shared',
+  // Where the background re-encryption stands in each table (migration 0015): a row id, no user data.
+  reseal_progress: 'shared',
 };
 const INTERNAL_TABLE = /^(sqlite_|_cf_|d1_migrations$)/;
 
@@ -266,17 +369,25 @@ async function kvKeysOf(userId: number): Promise<string[]> {
 /** A user with something in every user-owned table and KV key pattern. */
 async function userWithEverything() {
   const user = await connectedUser(sim, { movies: 4, shows: 2 });
-  await call('POST', '/users/api-keys/', {
-    token: user.access,
-    json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
-  });
-  expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
-  expect((await call('GET', '/trakt/fetch-latest-shows/', { token: user.access })).status).toBe(200);
-  const zone = await call('PATCH', '/users/me/', { token: user.access, json: { time_zone: 'Europe/Berlin' } });
-  expect(zone.status).toBe(200);
+  const as = api(user.access);
+  await ok(as.users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } }), 201);
+  // Sharing, a webhook (with a delivery in its log and a play staged for the next one), a stored review, now.json.
+  const handle = `all-${user.id}-${crypto.randomUUID().slice(0, 8)}`;
+  const parts = ['recent', 'now', 'review'] as const;
+  await ok(as.users.me.sharing.$put({ json: { handle, parts: [...parts] } }));
+  await ok(
+    as.users.me.webhooks.$post({ json: { url: 'https://hooks.receiver.test/all', events: ['play.created'] } }),
+    201,
+  );
+  await ok(as.trakt['fetch-latest-movies'].$get());
+  await ok(as.trakt['fetch-latest-shows'].$get());
+  await ok(as.trakt.review[':year'].$get({ param: { year: '2024' } }));
+  expect((await call('GET', `/u/${handle}/now.json`)).status).toBe(200);
+  await runBatch(env.DB, stageNewPlays(user.id, [123456789]));
+  await ok(as.users.me.$patch({ json: { time_zone: 'Europe/Berlin' } }));
   // A pending OAuth state and a pending device code in KV; a failed login in the throttle tables.
-  expect((await call('GET', '/trakt/authenticate/', { token: user.access })).status).toBe(200);
-  expect((await call('POST', '/trakt/device/code/', { token: user.access })).status).toBe(200);
+  await ok(as.trakt.authenticate.$get());
+  await ok(as.trakt.device.code.$post());
   expectError(
     await call('POST', '/users/token/', {
       json: { username: user.username, password: 'wrong password' },
@@ -312,6 +423,12 @@ describe('DELETE /users/me/', () => {
       'stats_time_zones',
       'login_throttle',
       'login_failure_usernames',
+      'sharing_profiles',
+      'shared_now_watching',
+      'webhooks',
+      'webhook_deliveries',
+      'webhook_new_plays',
+      'year_reviews',
     ]) {
       expect(before[table], `rows of the user in ${table} before deletion`).toBeGreaterThan(0);
     }
@@ -324,7 +441,7 @@ describe('DELETE /users/me/', () => {
     const bystanderBefore = await rowsOfUser(bystander, bystander.showIds);
     await sim.clearRequests();
 
-    const res = await call('DELETE', '/users/me/', { token: user.access, json: { password: user.password } });
+    const res = await read(api(user.access).users.me.$delete({ json: { password: user.password } }));
     expect(res.status).toBe(204);
 
     const after = await rowsOfUser(user, user.showIds);
@@ -341,7 +458,7 @@ describe('DELETE /users/me/', () => {
     expectError(await refresh(user.refresh), 401);
     expectError(await login(user.username, user.password), 401, 'Invalid username or password');
     // The bystander is untouched.
-    expect((await call('GET', '/trakt/get-stored-movies/', { token: bystander.access })).body.total_items).toBe(4);
+    expect((await storedMovies(bystander.access)).total_items).toBe(4);
   });
 
   it('a wrong password is 403 and deletes nothing; a missing one is 400', async () => {
@@ -369,14 +486,12 @@ describe('DELETE /users/me/', () => {
     });
     expect(await kvKeysOf(user.id)).toEqual(kvBefore);
     expect((await sim.counters())['POST /oauth/revoke']).toBeUndefined();
-    expect((await call('GET', '/users/me/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).users.me.$get())).status).toBe(200);
   });
 
   it('works for an account without a Trakt connection', async () => {
     const user = await registerAndLogin();
-    expect((await call('DELETE', '/users/me/', { token: user.access, json: { password: user.password } })).status).toBe(
-      204,
-    );
+    expect((await read(api(user.access).users.me.$delete({ json: { password: user.password } }))).status).toBe(204);
     expectError(await call('GET', '/users/me/', { token: user.access }), 401, 'User no longer exists');
   });
 });
@@ -384,14 +499,13 @@ describe('DELETE /users/me/', () => {
 describe('DELETE /trakt/history/', () => {
   it('deletes the stored history, keeps the account and the connection, and the next sync is a full one', async () => {
     const user = await connectedUser(sim, { movies: 5, shows: 2 });
-    expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
-    expect((await call('GET', '/trakt/fetch-latest-shows/', { token: user.access })).status).toBe(200);
-    const stored = await call('GET', '/trakt/get-stored-movies/', { token: user.access });
-    expect(stored.body.total_items).toBe(5);
+    await ok(api(user.access).trakt['fetch-latest-movies'].$get());
+    await ok(api(user.access).trakt['fetch-latest-shows'].$get());
+    expect((await storedMovies(user.access)).total_items).toBe(5);
     const other = await connectedUser(sim, { movies: 2, shows: 0 });
-    expect((await call('GET', '/trakt/fetch-latest-movies/', { token: other.access })).status).toBe(200);
+    await ok(api(other.access).trakt['fetch-latest-movies'].$get());
 
-    const res = await call('DELETE', '/trakt/history/', { token: user.access });
+    const res = await read(api(user.access).trakt.history.$delete());
     expect(res.status).toBe(204);
 
     for (const table of ['movies', 'shows', 'plays']) {
@@ -400,29 +514,29 @@ describe('DELETE /trakt/history/', () => {
         .first<{ n: number }>();
       expect(row!.n, table).toBe(0);
     }
-    expect((await call('GET', '/trakt/get-stored-movies/', { token: user.access })).body.total_items).toBe(0);
-    expect((await call('GET', '/trakt/get-stored-shows/', { token: user.access })).body.total_items).toBe(0);
-    const status = await call('GET', '/trakt/sync-status/', { token: user.access });
+    expect((await storedMovies(user.access)).total_items).toBe(0);
+    expect((await ok(api(user.access).trakt['get-stored-shows'].$get({ query: {} }))).body.total_items).toBe(0);
+    const status = await ok(api(user.access).trakt['sync-status'].$get());
     expect(status.body).toMatchObject({
       connected: true,
       counts: { movies: 0, shows: 0, episodes: 0, plays: 0 },
     });
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
-    expect((await call('GET', '/trakt/get-stored-movies/', { token: other.access })).body.total_items).toBe(2);
+    expect((await ok(api(user.access).trakt['auth-status'].$get())).body.authenticated).toBe(true);
+    expect((await storedMovies(other.access)).total_items).toBe(2);
 
     // Re-sync: a full one, everything comes back.
-    const movies = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
-    expect(movies.status).toBe(200);
+    const movies = await read(api(user.access).trakt['fetch-latest-movies'].$get());
+    expectStatus(movies, 200);
     expect(movies.body.added).toBe(5);
-    const shows = await call('GET', '/trakt/fetch-latest-shows/', { token: user.access });
+    const shows = await ok(api(user.access).trakt['fetch-latest-shows'].$get());
     expect(shows.body.added).toBe(2);
-    expect((await call('GET', '/trakt/get-stored-movies/', { token: user.access })).body.total_items).toBe(5);
+    expect((await storedMovies(user.access)).total_items).toBe(5);
   });
 
   it('answers 409 while a sync holds the lease, and 401 without a JWT', async () => {
     const user = await registerAndLogin();
     await acquireSyncLease(database(env.DB), user.id); // as a running sync holds it
-    expectError(await call('DELETE', '/trakt/history/', { token: user.access }), 409);
+    expectError(await read(api(user.access).trakt.history.$delete()), 409);
     expectError(await call('DELETE', '/trakt/history/'), 401);
   });
 });

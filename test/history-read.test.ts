@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
 import { call, expectError, registerAndLogin } from './support/api';
+import { api, ok, read } from './support/client';
 import { meterD1 } from './support/d1-meter';
 import { connectedUser } from './support/trakt';
 
@@ -14,19 +15,19 @@ const ISO_Z = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 async function syncedUser(account: Parameters<typeof connectedUser>[1]) {
   const user = await connectedUser(sim, account);
-  await call('POST', '/users/api-keys/', {
-    token: user.access,
-    json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
-  });
-  expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
-  expect((await call('GET', '/trakt/fetch-latest-shows/', { token: user.access })).status).toBe(200);
+  await ok(
+    api(user.access).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } }),
+    201,
+  );
+  await ok(api(user.access).trakt['fetch-latest-movies'].$get());
+  await ok(api(user.access).trakt['fetch-latest-shows'].$get());
   return user;
 }
 
 describe('read endpoints', () => {
   it('get-stored-movies: the API reference shape, default page size 5, most recently watched first', async () => {
     const user = await syncedUser({ movies: 12, shows: 0, null_tmdb_fraction: 0, missing_on_tmdb_fraction: 0 });
-    const res = await call('GET', '/trakt/get-stored-movies/', { token: user.access });
+    const res = await read(api(user.access).trakt['get-stored-movies'].$get({ query: {} }));
     expect(res.status).toBe(200);
     expect(Object.keys(res.body)).toEqual(['page', 'page_size', 'total_items', 'total_pages', 'movies']);
     expect(res.body).toMatchObject({ page: 1, page_size: 5, total_items: 12, total_pages: 3 });
@@ -55,7 +56,7 @@ describe('read endpoints', () => {
     });
     const times = [
       ...res.body.movies,
-      ...(await call('GET', '/trakt/get-stored-movies/?page=2', { token: user.access })).body.movies,
+      ...(await ok(api(user.access).trakt['get-stored-movies'].$get({ query: { page: '2' } }))).body.movies,
     ].map((m) => m.last_watched_at);
     expect([...times].sort().reverse()).toEqual(times);
   });
@@ -70,9 +71,9 @@ describe('read endpoints', () => {
       missing_on_tmdb_fraction: 0,
       rewatch_fraction: 0,
     });
-    const shows = await call('GET', '/trakt/get-stored-shows/?page=1&page_size=5', { token: user.access });
+    const shows = await read(api(user.access).trakt['get-stored-shows'].$get({ query: { page: '1', page_size: '5' } }));
     expect(shows.body).toMatchObject({ page: 1, page_size: 5, total_items: 2, total_pages: 1 });
-    const entry = shows.body.shows[0];
+    const entry = shows.body.shows[0]!;
     expect(entry).toEqual({
       last_watched_at: expect.stringMatching(ISO_Z),
       plays: expect.any(Number),
@@ -90,11 +91,13 @@ describe('read endpoints', () => {
         rating: expect.any(Number),
       },
     });
-    const detail = await call('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${entry.show.ids.trakt}`, {
-      token: user.access,
-    });
+    const detail = await read(
+      api(user.access).trakt['get-watched-seasons-episodes'].$get({
+        query: { trakt_id: String(entry.show.ids.trakt) },
+      }),
+    );
     expect(detail.status).toBe(200);
-    expect(detail.body.seasons.map((s: { season_number: number }) => s.season_number)).toEqual([1, 2]);
+    expect(detail.body.seasons.map((s) => s.season_number)).toEqual([1, 2]);
     expect(detail.body.seasons[0]).toEqual({
       id: expect.any(Number),
       season_number: 1,
@@ -102,12 +105,14 @@ describe('read endpoints', () => {
       show__title: entry.show.title,
       show__trakt_id: entry.show.ids.trakt,
     });
-    expect(
-      detail.body.episodes.map(
-        (e: { season__season_number: number; episode_number: number }) =>
-          `${e.season__season_number}x${e.episode_number}`,
-      ),
-    ).toEqual(['1x1', '1x2', '1x3', '2x1', '2x2', '2x3']);
+    expect(detail.body.episodes.map((e) => `${e.season__season_number}x${e.episode_number}`)).toEqual([
+      '1x1',
+      '1x2',
+      '1x3',
+      '2x1',
+      '2x2',
+      '2x3',
+    ]);
     expect(detail.body.episodes[0]).toEqual({
       id: expect.any(Number),
       episode_number: 1,
@@ -115,7 +120,7 @@ describe('read endpoints', () => {
       image_url: expect.stringMatching(/w300/),
       rating: expect.any(Number),
       overview: expect.any(String),
-      season__id: detail.body.seasons[0].id,
+      season__id: detail.body.seasons[0]?.id,
       season__season_number: 1,
       show__id: entry.show.id,
       show__title: entry.show.title,
@@ -172,10 +177,10 @@ describe('read endpoints', () => {
 
   it('a page past the end is empty with correct totals; a user who never synced gets an empty first page', async () => {
     const user = await syncedUser({ movies: 7, shows: 0 });
-    const past = await call('GET', '/trakt/get-stored-movies/?page=9&page_size=5', { token: user.access });
+    const past = await read(api(user.access).trakt['get-stored-movies'].$get({ query: { page: '9', page_size: '5' } }));
     expect(past.body).toEqual({ page: 9, page_size: 5, total_items: 7, total_pages: 2, movies: [] });
     const fresh = await registerAndLogin();
-    expect((await call('GET', '/trakt/get-stored-shows/', { token: fresh.access })).body).toEqual({
+    expect((await read(api(fresh.access).trakt['get-stored-shows'].$get({ query: {} }))).body).toEqual({
       page: 1,
       page_size: 5,
       total_items: 0,
@@ -187,24 +192,26 @@ describe('read endpoints', () => {
   it("keeps users apart: A never sees B's movies, shows or episodes", async () => {
     const a = await syncedUser({ seed: 'iso-a', movies: 3, shows: 1 });
     const b = await syncedUser({ seed: 'iso-b', movies: 4, shows: 1 });
-    const aMovies = (await call('GET', '/trakt/get-stored-movies/?page_size=100', { token: a.access })).body;
-    const bMovies = (await call('GET', '/trakt/get-stored-movies/?page_size=100', { token: b.access })).body;
+    const aMovies = (await ok(api(a.access).trakt['get-stored-movies'].$get({ query: { page_size: '100' } }))).body;
+    const bMovies = (await ok(api(b.access).trakt['get-stored-movies'].$get({ query: { page_size: '100' } }))).body;
     expect(aMovies.total_items).toBe(3);
     expect(bMovies.total_items).toBe(4);
-    const bShow = (await call('GET', '/trakt/get-stored-shows/', { token: b.access })).body.shows[0];
+    const bShow = (await ok(api(b.access).trakt['get-stored-shows'].$get({ query: {} }))).body.shows[0]!;
     expectError(
-      await call('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${bShow.show.ids.trakt}`, { token: a.access }),
+      await read(
+        api(a.access).trakt['get-watched-seasons-episodes'].$get({ query: { trakt_id: String(bShow.show.ids.trakt) } }),
+      ),
       404,
     );
-    const aIds = new Set(aMovies.movies.map((m: { movie: { ids: { trakt: number } } }) => m.movie.ids.trakt));
-    expect(bMovies.movies.some((m: { movie: { ids: { trakt: number } } }) => aIds.has(m.movie.ids.trakt))).toBe(false);
+    const aIds = new Set(aMovies.movies.map((m) => m.movie.ids.trakt));
+    expect(bMovies.movies.some((m) => aIds.has(m.movie.ids.trakt))).toBe(false);
   });
 
   it('reads only a page worth of rows from a 3,000-movie collection (no upstream call)', async () => {
     const user = await syncedUser({ movies: 3000, shows: 0 });
     await sim.clearRequests();
     const { result, meter } = await meterD1(() =>
-      call('GET', '/trakt/get-stored-movies/?page=1&page_size=10', { token: user.access }),
+      read(api(user.access).trakt['get-stored-movies'].$get({ query: { page: '1', page_size: '10' } })),
     );
     expect(result.body.total_items).toBe(3000);
     expect(result.body.movies).toHaveLength(10);

@@ -4,7 +4,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { installSimulator, type Simulator } from '../simulator/support/harness';
 import worker from '../src/index';
 import { handleSyncMessage, retryDelaySeconds } from '../src/jobs/queue';
-import { call, registerAndLogin } from './support/api';
+import { registerAndLogin } from './support/api';
+import { api, ok, read } from './support/client';
 import { connectedUser } from './support/trakt';
 
 let sim: Simulator;
@@ -93,10 +94,10 @@ describe('scheduled handler', () => {
 
   it('a manual fetch moves next_sync_at forward like a background run', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
-    expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
-    const status = await call('GET', '/trakt/sync-status/', { token: user.access });
+    await ok(api(user.access).trakt['fetch-latest-movies'].$get());
+    const status = await ok(api(user.access).trakt['sync-status'].$get());
     // At least half an interval ahead, on the user's phase: past the next cron run's look-ahead.
-    expect(Date.parse(status.body.next_sync_at)).toBeGreaterThan(Date.now() + 29 * 60_000);
+    expect(Date.parse(status.body.next_sync_at ?? '')).toBeGreaterThan(Date.now() + 29 * 60_000);
     const send = vi.spyOn(env.SYNC_QUEUE, 'sendBatch');
     await worker.scheduled(createScheduledController({ scheduledTime: Date.now() }), env, createExecutionContext());
     expect(sentUserIds(send)).not.toContain(user.id);
@@ -122,7 +123,7 @@ describe('scheduled handler', () => {
     const after = await Promise.all([...soon, later].map((u) => versions(u.id)));
     expect(after).toEqual([before[0]! + 1, before[1]! + 1, before[2]]);
     for (const u of soon)
-      expect((await call('GET', '/trakt/auth-status/', { token: u.access })).body.token_expired).toBe(false);
+      expect((await ok(api(u.access).trakt['auth-status'].$get())).body).toMatchObject({ token_expired: false });
   });
 });
 
@@ -147,7 +148,7 @@ describe('queue consumer', () => {
     const result = await getQueueResult(batch, ctx);
     expect(result.explicitAcks).toEqual([`msg-0-${user.id}`]);
     expect(result.retryMessages).toEqual([]);
-    const status = await call('GET', '/trakt/sync-status/', { token: user.access });
+    const status = await ok(api(user.access).trakt['sync-status'].$get());
     expect(status.body).toMatchObject({
       connected: true,
       status: 'active',
@@ -189,7 +190,7 @@ describe('queue consumer', () => {
     expect(retryDelaySeconds(1)).toBe(30);
     expect(retryDelaySeconds(3)).toBe(120);
     expect(retryDelaySeconds(20)).toBe(3600);
-    const status = await call('GET', '/trakt/sync-status/', { token: other.access });
+    const status = await ok(api(other.access).trakt['sync-status'].$get());
     expect(status.body.last_error).toMatch(/unavailable/);
   });
 
@@ -202,7 +203,7 @@ describe('queue consumer', () => {
     const ctx = createExecutionContext();
     await worker.queue(dead, env, ctx);
     expect((await getQueueResult(dead, ctx)).explicitAcks).toEqual([`msg-0-${user.id}`]);
-    const status = await call('GET', '/trakt/sync-status/', { token: user.access });
+    const status = await ok(api(user.access).trakt['sync-status'].$get());
     expect(status.body.last_error).toMatch(/^Background sync gave up after repeated failures: Trakt is unavailable/);
   });
 
@@ -215,7 +216,7 @@ describe('queue consumer', () => {
     });
     try {
       await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 1, kind: 'hold' });
-      const manual = call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
+      const manual = read(api(user.access).trakt['fetch-latest-movies'].$get());
       await sim.whenHeld(1); // the manual run holds the sync lease and waits at Trakt (no sleep)
       const batch = batchFor([user.id]);
       const ctx = createExecutionContext();
@@ -243,7 +244,7 @@ describe('queue consumer', () => {
     const broken = await connectedUser(sim, { movies: 2, shows: 0 });
     const ok2 = await connectedUser(sim, { movies: 3, shows: 0 });
     // The broken user's Trakt credentials are gone: its sync cannot even build a client.
-    await call('DELETE', '/users/api-keys/trakt/', { token: broken.access });
+    await ok(api(broken.access).users['api-keys'][':service_name'].$delete({ param: { service_name: 'trakt' } }), 204);
     const notConnected = await registerAndLogin();
     const batch = batchFor([ok1.id, broken.id, ok2.id, notConnected.id]);
     const ctx = createExecutionContext();
@@ -253,9 +254,9 @@ describe('queue consumer', () => {
       [`msg-0-${ok1.id}`, `msg-2-${ok2.id}`, `msg-3-${notConnected.id}`].sort(),
     );
     expect(result.retryMessages.map((m) => m.msgId)).toEqual([`msg-1-${broken.id}`]);
-    expect((await call('GET', '/trakt/sync-status/', { token: ok2.access })).body.counts.movies).toBe(3);
+    expect((await ok(api(ok2.access).trakt['sync-status'].$get())).body.counts.movies).toBe(3);
     // The failed run released its lease: the user can sync again as soon as the problem is fixed.
-    const brokenStatus = await call('GET', '/trakt/sync-status/', { token: broken.access });
+    const brokenStatus = await ok(api(broken.access).trakt['sync-status'].$get());
     expect(brokenStatus.body).toMatchObject({ in_progress: false, last_error: 'No Trakt client credentials' });
   });
 

@@ -24,13 +24,15 @@ import {
 import { database } from '../src/db/client';
 import { ApiError } from '../src/http/errors';
 import { call, expectError, registerAndLogin, uniqueName } from './support/api';
+import { api, read } from './support/client';
 
 let addressCounter = 0;
 /** A fresh client address per test, so tests never share an address counter. */
 const newAddress = () => `198.51.100.${++addressCounter}`;
 
+/** A login from `address` (as Cloudflare's edge sets CF-Connecting-IP), through the typed client. */
 function login(username: string, password: string, address: string) {
-  return call('POST', '/users/token/', { json: { username, password }, headers: { 'CF-Connecting-IP': address } });
+  return read(api(undefined, { 'CF-Connecting-IP': address }).users.token.$post({ json: { username, password } }));
 }
 
 async function failLogins(username: string, address: string, times: number) {
@@ -213,10 +215,11 @@ describe('registration throttling', () => {
   it('allows 100 registrations per address per hour, then 429 without running PBKDF2', async () => {
     const address = newAddress();
     const register = () =>
-      call('POST', '/users/register/', {
-        json: { username: uniqueName('reg'), password: 'long enough pw' },
-        headers: { 'CF-Connecting-IP': address },
-      });
+      read(
+        api(undefined, { 'CF-Connecting-IP': address }).users.register.$post({
+          json: { username: uniqueName('reg'), password: 'long enough pw' },
+        }),
+      );
     // 99 attempts charged through the owner module (no 99 PBKDF2 runs in the test), the 100th over HTTP.
     const db = database(env.DB);
     for (let i = 0; i < REGISTRATIONS_PER_ADDRESS - 1; i++) await chargeRegistration(db, address);
@@ -232,10 +235,11 @@ describe('registration throttling', () => {
     expect(refused.runs).toBe(0);
 
     // Another address is unaffected.
-    const elsewhere = await call('POST', '/users/register/', {
-      json: { username: uniqueName('reg'), password: 'long enough pw' },
-      headers: { 'CF-Connecting-IP': newAddress() },
-    });
+    const elsewhere = await read(
+      api(undefined, { 'CF-Connecting-IP': newAddress() }).users.register.$post({
+        json: { username: uniqueName('reg'), password: 'long enough pw' },
+      }),
+    );
     expect(elsewhere.status).toBe(201);
   });
 
@@ -265,10 +269,11 @@ describe('password confirmations count toward throttling', () => {
       );
     }
     expectError(await login(user.username, user.password, newAddress()), 429, TOO_MANY_LOGINS);
-    const refused = await call('POST', '/users/me/password/', {
-      token: user.access,
-      json: { current_password: user.password, new_password: 'a brand new password' },
-    });
+    const refused = await read(
+      api(user.access).users.me.password.$post({
+        json: { current_password: user.password, new_password: 'a brand new password' },
+      }),
+    );
     expectError(refused, 429, TOO_MANY_LOGINS);
   });
 });

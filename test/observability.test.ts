@@ -6,6 +6,7 @@ import worker from '../src/index';
 import { isSecretFieldName, log, REDACTED, redact, scrubString } from '../src/observability/log';
 import { newScope, runInScope } from '../src/observability/scope';
 import { uniqueName } from './support/api';
+import { apiWith, ok, read } from './support/client';
 import { createTraktApp } from './support/trakt';
 import { callWith, envWith, fakeDataset } from './support/worker';
 
@@ -78,7 +79,9 @@ describe('no secret ever reaches a log line', () => {
     const adminToken = `admin-${crypto.randomUUID()}-${crypto.randomUUID()}`;
     const metrics = fakeDataset();
     const debugEnv = { LOG_LEVEL: 'debug', ADMIN_TOKEN: adminToken, METRICS: metrics.dataset };
-    const api = (method: string, path: string, options: Parameters<typeof callWith>[3] = {}) =>
+    /** The typed client as `token`'s holder; `raw` for the deliberately wrong requests. */
+    const client = (token?: string) => apiWith(debugEnv, token);
+    const raw = (method: string, path: string, options: Parameters<typeof callWith>[3] = {}) =>
       callWith(debugEnv, method, path, options);
     const { lines, events } = captureConsole();
     const stages: Record<string, number> = {};
@@ -89,52 +92,48 @@ describe('no secret ever reaches a log line', () => {
     // Register, log in, refresh the JWT.
     const username = uniqueName('secret');
     const password = `pw-${crypto.randomUUID()}`;
-    expect((await api('POST', '/users/register/', { json: { username, password } })).status).toBe(201);
-    const login = await api('POST', '/users/token/', { json: { username, password } });
-    expect(login.status).toBe(200);
-    expect((await api('POST', '/users/token/', { json: { username, password: 'wrong-password' } })).status).toBe(401);
-    const refreshed = await api('POST', '/users/token/refresh/', { json: { refresh: login.body.refresh } });
-    expect(refreshed.status).toBe(200);
-    const token = login.body.access as string;
+    await ok(client().users.register.$post({ json: { username, password } }), 201);
+    const login = await ok(client().users.token.$post({ json: { username, password } }));
+    expect((await raw('POST', '/users/token/', { json: { username, password: 'wrong-password' } })).status).toBe(401);
+    const refreshed = await ok(client().users.token.refresh.$post({ json: { refresh: login.body.refresh } }));
+    const token = login.body.access;
     mark('register');
 
     // API keys: the Trakt app and a TMDB key.
     const app = await createTraktApp(sim);
     const tmdbKey = `tmdbkey${crypto.randomUUID().replace(/-/g, '')}`;
     await sim.registerTmdbKey(tmdbKey);
-    const traktKeys = await api('POST', '/users/api-keys/', {
-      token,
-      json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
-    });
-    expect(traktKeys.status).toBe(201);
-    expect(
-      (await api('POST', '/users/api-keys/', { token, json: { service_name: 'tmdb', api_key: tmdbKey } })).status,
-    ).toBe(201);
+    await ok(
+      client(token).users['api-keys'].$post({
+        json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
+      }),
+      201,
+    );
+    await ok(client(token).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: tmdbKey } }), 201);
     mark('keys');
 
     // Connect through the simulator (the code and state travel in the callback's query string).
     const account = `trakt_secret_${crypto.randomUUID().slice(0, 8)}`;
     await sim.createAccount({ username: account, movies: 3, shows: 1 });
     await sim.setSession(account);
-    const auth = await api('GET', '/trakt/authenticate/', { token });
-    expect(auth.status).toBe(200);
+    const auth = await ok(client(token).trakt.authenticate.$get());
     const redirect = await sim.authorize(auth.body.auth_url);
     expect(redirect.code && redirect.state).toBeTruthy();
     // A replayed code is refused: error paths log too.
-    expect((await api('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`)).status).toBe(200);
-    expect((await api('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`)).status).toBe(400);
+    const posted = { json: { code: redirect.code!, state: redirect.state! } };
+    expect((await read(client(token).trakt['oauth-callback'].$post(posted))).status).toBe(200);
+    expect((await read(client(token).trakt['oauth-callback'].$post(posted))).status).toBe(400);
     mark('connect');
 
     // Refresh the Trakt token, then sync both kinds (TMDB enrichment included).
-    const traktRefresh = await api('GET', '/trakt/refresh-token/', { token });
-    expect(traktRefresh.status).toBe(200);
+    const traktRefresh = await ok(client(token).trakt['refresh-token'].$get());
     mark('refresh');
-    expect((await api('GET', '/trakt/fetch-latest-movies/', { token })).status).toBe(200);
-    expect((await api('GET', '/trakt/fetch-latest-shows/', { token })).status).toBe(200);
+    await ok(client(token).trakt['fetch-latest-movies'].$get());
+    await ok(client(token).trakt['fetch-latest-shows'].$get());
     mark('sync');
 
     // Cron, then the queue consumer for what it enqueued, and one dead letter.
-    const userId = (await api('GET', '/users/me/', { token })).body.id as number;
+    const userId = (await ok(client(token).users.me.$get())).body.id;
     await env.DB.prepare('UPDATE trakt_connections SET next_sync_at = ? WHERE user_id = ?')
       .bind(new Date(Date.now() - 60_000).toISOString(), userId)
       .run();
@@ -173,17 +172,16 @@ describe('no secret ever reaches a log line', () => {
     mark('queue');
 
     // The operator view, with a wrong token first.
-    expect((await api('GET', '/admin/status', { token: `${adminToken}x` })).status).toBe(401);
-    const operator = await api('GET', '/admin/status', { token: adminToken });
-    expect(operator.status).toBe(200);
+    expect((await raw('GET', '/admin/status', { token: `${adminToken}x` })).status).toBe(401);
+    const operator = await ok(client(adminToken).admin.status.$get());
     // The cron run and the dead letter above were recorded for the operator view.
     expect(operator.body.dead_lettered_last_24h).toBeGreaterThanOrEqual(1);
     expect(operator.body.last_cron_run).toMatchObject({ outcome: 'ok', claimed: expect.any(Number) });
-    expect(operator.body.last_cron_run.claimed).toBeGreaterThanOrEqual(1);
+    expect(operator.body.last_cron_run?.claimed).toBeGreaterThanOrEqual(1);
     mark('admin');
 
     // Disconnect (revokes at Trakt).
-    expect((await api('DELETE', '/trakt/auth/', { token })).status).toBe(200);
+    await ok(client(token).trakt.auth.$delete());
     mark('disconnect');
 
     // Positive controls: each stage wrote the lines it should.
@@ -247,10 +245,7 @@ describe('metrics (fake Analytics Engine binding)', () => {
     const metrics = fakeDataset();
     const { connectedUser } = await import('./support/trakt');
     const user = await connectedUser(sim, { movies: 4, shows: 0 });
-    const res = await callWith({ METRICS: metrics.dataset }, 'GET', '/trakt/fetch-latest-movies/', {
-      token: user.access,
-    });
-    expect(res.status).toBe(200);
+    await ok(apiWith({ METRICS: metrics.dataset }, user.access).trakt['fetch-latest-movies'].$get());
     const syncs = metrics.of('sync');
     expect(syncs).toHaveLength(1);
     const [sync] = syncs;
@@ -271,21 +266,17 @@ describe('metrics (fake Analytics Engine binding)', () => {
     const { connectedUser } = await import('./support/trakt');
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 1, kind: '429', retry_after: 120 });
-    const res = await callWith({ METRICS: metrics.dataset }, 'GET', '/trakt/fetch-latest-movies/', {
-      token: user.access,
-    });
+    const res = await read(apiWith({ METRICS: metrics.dataset }, user.access).trakt['fetch-latest-movies'].$get());
     expect(res.status).toBe(429);
     expect(metrics.of('upstream').map((p) => p.blobs)).toEqual([['Trakt', 'api.trakt.sim.test', '429']]);
-    expect(metrics.of('sync').map((p) => p.blobs)).toEqual([['failed', 'rate_limited', 'movies', 'request']]);
+    expect(metrics.of('sync').map((p) => p.blobs)).toEqual([['failed', 'user_rate_limited', 'movies', 'request']]);
   });
 
   it('writes refresh, cron and queue points; nothing at all without the binding', async () => {
     const metrics = fakeDataset();
     const { connectedUser } = await import('./support/trakt');
     const user = await connectedUser(sim, { movies: 1, shows: 0 });
-    expect(
-      (await callWith({ METRICS: metrics.dataset }, 'GET', '/trakt/refresh-token/', { token: user.access })).status,
-    ).toBe(200);
+    await ok(apiWith({ METRICS: metrics.dataset }, user.access).trakt['refresh-token'].$get());
     expect(metrics.of('refresh').map((p) => p.blobs)).toEqual([['refreshed']]);
 
     vi.spyOn(env.SYNC_QUEUE, 'sendBatch').mockResolvedValue(undefined as never);
@@ -307,9 +298,7 @@ describe('metrics (fake Analytics Engine binding)', () => {
 
     // Without a METRICS binding the same work writes nothing and fails nothing.
     const before = metrics.points.length;
-    expect(
-      (await callWith({ METRICS: undefined }, 'GET', '/trakt/fetch-latest-movies/', { token: user.access })).status,
-    ).toBe(200);
+    await ok(apiWith({ METRICS: undefined }, user.access).trakt['fetch-latest-movies'].$get());
     expect(metrics.points.length).toBe(before);
   });
 });
@@ -319,10 +308,11 @@ describe('request log line', () => {
     const { events } = captureConsole();
     const { connectedUser } = await import('./support/trakt');
     const user = await connectedUser(sim, { movies: 1, shows: 1 });
-    const shows = await callWith({ LOG_LEVEL: 'info' }, 'GET', '/trakt/get-stored-shows/?page=2&page_size=7', {
-      token: user.access,
-    });
-    expect(shows.status).toBe(200);
+    const shows = await ok(
+      apiWith({ LOG_LEVEL: 'info' }, user.access).trakt['get-stored-shows'].$get({
+        query: { page: '2', page_size: '7' },
+      }),
+    );
     await callWith({ LOG_LEVEL: 'info' }, 'GET', '/nope/secret-path?code=abcdef123');
     const requests = events().filter((e) => e.event === 'request');
     expect(requests).toHaveLength(2);

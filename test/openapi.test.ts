@@ -10,11 +10,13 @@
 
 import { exports } from 'cloudflare:workers';
 import { Validator } from '@cfworker/json-schema';
+import { zipSync } from 'fflate';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simulator/support/harness';
 import { createApp } from '../src/app';
 import { collectRoutes, type OpenApiDocument } from '../src/docs/openapi';
 import { call, expectError, type JsonResponse, registerAndLogin, uniqueName } from './support/api';
+import { nowPlayingSamples } from './support/nowplaying-samples';
 import { connectedUser, createTraktApp, storeTraktCredentials } from './support/trakt';
 import { callWith } from './support/worker';
 
@@ -154,6 +156,76 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
   add('GET /trakt/history', await call('GET', '/trakt/history/', { token: user.access }));
   add('GET /trakt/stats', await call('GET', '/trakt/stats/?tz=Asia/Kolkata', { token: user.access }));
   add('GET /trakt/export', await call('GET', '/trakt/export/', { token: user.access }));
+
+  // The year in review, sharing and the public answers, webhooks.
+  const reviewYear = new Date(
+    (await call('GET', '/trakt/stats/', { token: user.access })).body.last_play_at,
+  ).getUTCFullYear();
+  add('GET /trakt/review/{year}', await call('GET', `/trakt/review/${reviewYear}/`, { token: user.access }));
+  add('GET /trakt/review/{year}', await call('GET', '/trakt/review/1800/', { token: user.access })); // 400
+  add('GET /app/review', await call('GET', '/app/review/'));
+  add('GET /users/me/sharing', await call('GET', '/users/me/sharing/', { token: user.access })); // 404: off
+  const handle = uniqueName('share').toLowerCase().replace(/_/g, '-');
+  const parts = ['recent', 'now', 'stats', 'calendar', 'review'];
+  add(
+    'PUT /users/me/sharing',
+    await call('PUT', '/users/me/sharing/', { token: user.access, json: { handle, parts } }),
+  );
+  add('PUT /users/me/sharing', await call('PUT', '/users/me/sharing/', { token: access, json: { handle, parts } })); // 409
+  add('GET /users/me/sharing', await call('GET', '/users/me/sharing/', { token: user.access }));
+  for (const name of [
+    'recent.json',
+    'now.json',
+    'stats.json',
+    'feed.atom',
+    'feed.rss',
+    'calendar.ics',
+    'widget',
+    'card.svg',
+  ])
+    add(`GET /u/{handle}/${name}`, await call('GET', `/u/${handle}/${name}`));
+  add('GET /u/{handle}/recent.json', await call('GET', '/u/nobody-here/recent.json')); // 404
+  add('GET /u/{handle}/review/{file}', await call('GET', `/u/${handle}/review/${reviewYear}.json`));
+  add('GET /u/{handle}/review/{file}', await call('GET', `/u/${handle}/review/${reviewYear}`));
+  add('DELETE /users/me/sharing', await call('DELETE', '/users/me/sharing/', { token: access }));
+  const hook = await call('POST', '/users/me/webhooks/', {
+    token: user.access,
+    json: { url: 'https://hooks.receiver.test/openapi', events: ['play.created'] },
+  });
+  add('POST /users/me/webhooks', hook);
+  add('GET /users/me/webhooks', await call('GET', '/users/me/webhooks/', { token: user.access }));
+  add(
+    'PATCH /users/me/webhooks/{id}',
+    await call('PATCH', `/users/me/webhooks/${hook.body.id}/`, { token: user.access, json: { enabled: false } }),
+  );
+  add(
+    'PATCH /users/me/webhooks/{id}',
+    await call('PATCH', '/users/me/webhooks/wh_none/', { token: user.access, json: { enabled: true } }),
+  ); // 404
+  add(
+    'POST /users/me/webhooks/{id}/test',
+    await call('POST', `/users/me/webhooks/${hook.body.id}/test/`, { token: user.access }),
+  );
+  add(
+    'POST /users/me/webhooks/{id}/test',
+    await call('POST', '/users/me/webhooks/wh_none/test/', { token: user.access }),
+  );
+  add(
+    'GET /users/me/webhooks/{id}/deliveries',
+    await call('GET', `/users/me/webhooks/${hook.body.id}/deliveries/`, { token: user.access }),
+  );
+  add(
+    'GET /users/me/webhooks/{id}/deliveries',
+    await call('GET', '/users/me/webhooks/wh_none/deliveries/', { token: user.access }),
+  );
+  add(
+    'DELETE /users/me/webhooks/{id}',
+    await call('DELETE', `/users/me/webhooks/${hook.body.id}/`, { token: user.access }),
+  );
+  add(
+    'DELETE /users/me/webhooks/{id}',
+    await call('DELETE', `/users/me/webhooks/${hook.body.id}/`, { token: user.access }),
+  );
   add('GET /trakt/sync-status', await call('GET', '/trakt/sync-status/', { token: access })); // never synced
 
   // Watching: something, then nothing.
@@ -177,14 +249,15 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
     add('GET /trakt/authenticate', auth);
     return sim.authorize(auth.body.auth_url);
   };
-  const json = await authorizeOnce();
-  add('GET /trakt/oauth-callback', await call('GET', `/trakt/oauth-callback/?code=${json.code}&state=${json.state}`));
-  const html = await authorizeOnce();
-  const page = await call('GET', `/trakt/oauth-callback/?code=${html.code}&state=${html.state}`, {
-    headers: { Accept: 'text/html' },
+  const landed = await authorizeOnce();
+  const page = await call('GET', `/trakt/oauth-callback/?code=${landed.code}&state=${landed.state}`, {
+    headers: { Accept: 'application/json' },
   });
-  add('GET /trakt/oauth-callback', page);
-  const confirmation = /name="confirmation" value="([^"]+)"/.exec(String(page.body))?.[1];
+  add('GET /trakt/oauth-callback', page); // the helper page, whatever the Accept header
+  // The confirmation form lives on NowPlaying's callback page (src/nowplaying/), for a state of this API.
+  const npPage = await call('GET', `/api/trakt/oauth-callback/?code=${landed.code}&state=${landed.state}`);
+  add('GET /api/trakt/oauth-callback', npPage);
+  const confirmation = /name="confirmation" value="([^"]+)"/.exec(String(npPage.body))?.[1];
   expect(confirmation).toEqual(expect.any(String));
   const confirm = () =>
     call('POST', '/trakt/oauth-callback/confirm/', {
@@ -193,7 +266,6 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
     });
   add('POST /trakt/oauth-callback/confirm', await confirm());
   add('POST /trakt/oauth-callback/confirm', await confirm()); // 400: used
-  add('GET /trakt/oauth-callback', await call('GET', `/trakt/oauth-callback/?code=x&state=${json.state}`)); // 400
   const posted = await authorizeOnce();
   add(
     'POST /trakt/oauth-callback',
@@ -207,12 +279,45 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
   add('POST /trakt/device/code', device);
   add('POST /trakt/device/token', await call('POST', '/trakt/device/token/', { token: access })); // 202
   await sim.approveDevice(device.body.user_code, `${username}_trakt`);
+  add('POST /trakt/device/token', await call('POST', '/trakt/device/token/', { token: access })); // 429: too soon
   await sim.advanceClock(device.body.interval);
-  add('POST /trakt/device/token', await call('POST', '/trakt/device/token/', { token: access })); // 200
+  const realNow = Date.now;
+  Date.now = () => realNow() + device.body.interval * 1000; // the API spaces polls by its own clock too
+  try {
+    const connected = await call('POST', '/trakt/device/token/', { token: access });
+    expect(connected.status).toBe(200);
+    add('POST /trakt/device/token', connected);
+  } finally {
+    Date.now = realNow;
+  }
   add('DELETE /trakt/auth', await call('DELETE', '/trakt/auth/', { token: access }));
   add('DELETE /trakt/auth', await call('DELETE', '/trakt/auth/', { token: access })); // nothing left
   add('POST /trakt/device/code', await call('POST', '/trakt/device/code/', { token: user.access })); // 200 again
   add('DELETE /trakt/history', await call('DELETE', '/trakt/history/', { token: user.access })); // 204
+
+  // Importing Trakt's export: a small ZIP (200), a larger one (202), refusals; the latest import; batches.
+  const importer = await registerAndLogin();
+  const asZip = (body: Uint8Array | string, type = 'application/zip') =>
+    call('POST', '/trakt/import/', { token: importer.access, body, headers: { 'Content-Type': type } });
+  add('GET /trakt/import', await call('GET', '/trakt/import/', { token: importer.access })); // 404
+  const small = await sim.exportZip(user.traktUsername);
+  add('POST /trakt/import', await asZip(small)); // 200
+  add('GET /trakt/import', await call('GET', '/trakt/import/', { token: importer.access }));
+  add('POST /trakt/import', await asZip('not a zip')); // 400
+  add('POST /trakt/import', await asZip(small, 'text/plain')); // 415
+  const large = zipSync({ 'watched-history-1.json': new TextEncoder().encode(`[${' '.repeat(600_000)}]`) });
+  add('POST /trakt/import', await asZip(large)); // 202
+  add('POST /trakt/import', await asZip(large)); // 409
+  const item = {
+    id: 1,
+    watched_at: '2024-01-01T00:00:00.000Z',
+    action: 'watch',
+    type: 'movie',
+    movie: { title: 'A movie', year: 2000, ids: { trakt: 1 } },
+  };
+  const batch = (json: unknown) => call('POST', '/trakt/import/history/', { token: importer.access, json });
+  add('POST /trakt/import/history', await batch([item]));
+  add('POST /trakt/import/history', await batch([{ ...item, type: 'person' }])); // 400
 
   // Account routes, on a user of their own (they revoke sessions and delete the account).
   const owner = await registerAndLogin();
@@ -226,6 +331,9 @@ async function responseSamples(): Promise<Map<string, Sample[]>> {
   add('POST /users/me/password', await asOwner('POST', '/users/me/password/', rightPassword)); // 204
   add('DELETE /users/me', await asOwner('DELETE', '/users/me/', { password: owner.password })); // 403: changed
   add('DELETE /users/me', await asOwner('DELETE', '/users/me/', { password: newPassword })); // 204
+
+  // NowPlaying's clients under /api/ (src/nowplaying/).
+  await nowPlayingSamples(sim, add);
   return samples;
 }
 
@@ -262,7 +370,11 @@ describe('GET /openapi.json', () => {
     for (const { method, path } of ops) {
       const url = path.replace(/\{[^}]+\}/g, 'x');
       const res = await callWith({ ADMIN_TOKEN }, method, url, method === 'POST' ? { json: {} } : {});
-      const unrouted = res.status === 405 || (res.status === 404 && /^Not found: /.test(res.body?.error ?? ''));
+      // An unknown handle under /u/ answers exactly like an unrouted path (on purpose: no hint it exists);
+      // test/sharing.test.ts checks those routes with real handles.
+      const publicAnswer = path.startsWith('/u/{handle}/');
+      const unrouted =
+        res.status === 405 || (!publicAnswer && res.status === 404 && /^Not found: /.test(res.body?.error ?? ''));
       expect(unrouted, `${method} ${path} is documented but not routed`).toBe(false);
     }
   });
@@ -312,10 +424,16 @@ describe('GET /openapi.json', () => {
       'GET /trakt/oauth-callback',
       'POST /trakt/oauth-callback/confirm',
       'GET /trakt/oauth-helper',
+      // NowPlaying's sign-in (under /api/, src/nowplaying/).
+      'POST /users/login',
+      'POST /auth/login',
     ]);
     for (const { method, path, op } of operations(doc)) {
       const key = `${method} ${path}`;
-      const shouldNeedJwt = (path.startsWith('/users/') || path.startsWith('/trakt/')) && !publicRoutes.has(key);
+      // The NowPlaying layer follows the same rules under /api/.
+      const bare = path.replace(/^\/api(?=\/)/, '');
+      const shouldNeedJwt =
+        (bare.startsWith('/users/') || bare.startsWith('/trakt/')) && !publicRoutes.has(`${method} ${bare}`);
       expect(op.security ?? [], key).toEqual(shouldNeedJwt ? [{ bearerAuth: [] }] : []);
       if (shouldNeedJwt) expect(op.responses['401'], key).toBeDefined();
     }
@@ -428,6 +546,9 @@ describe('GET /openapi.json', () => {
             result.errors.slice(0, 3),
             `${key} ${sample.status}: ${JSON.stringify(sample.body).slice(0, 300)}`,
           ).toEqual([]);
+        } else if (type) {
+          // Feeds, the calendar, the card: a non-empty text body of the documented media type.
+          expect(String(sample.body).length, key).toBeGreaterThan(0);
         }
         checked += 1;
       }

@@ -12,6 +12,7 @@ import { database } from '../src/db/client';
 import { readStats } from '../src/history/stats-read';
 import { ISO_MAX, ISO_MIN, zoneRules } from '../src/readmodel/time-zones';
 import { call, expectError } from './support/api';
+import { api, ok, read } from './support/client';
 import { meterD1 } from './support/d1-meter';
 import { gridOf } from './support/local-time';
 import { connectedUser } from './support/trakt';
@@ -49,17 +50,17 @@ const EDGES = [
 
 async function syncedUser(account: Account) {
   const user = await connectedUser(sim, account);
-  await call('POST', '/users/api-keys/', {
-    token: user.access,
-    json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
-  });
+  await ok(
+    api(user.access).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } }),
+    201,
+  );
   await sync(user.access);
   return user;
 }
 
 async function sync(token: string) {
-  expect((await call('GET', '/trakt/fetch-latest-movies/', { token })).status).toBe(200);
-  expect((await call('GET', '/trakt/fetch-latest-shows/', { token })).status).toBe(200);
+  await ok(api(token).trakt['fetch-latest-movies'].$get());
+  await ok(api(token).trakt['fetch-latest-shows'].$get());
 }
 
 async function addPlays(username: string, instants: string[]) {
@@ -69,9 +70,7 @@ async function addPlays(username: string, instants: string[]) {
 }
 
 async function setZone(token: string, time_zone: string | null) {
-  const res = await call('PATCH', '/users/me/', { token, json: { time_zone } });
-  expect(res.status).toBe(200);
-  return res.body as { id: number; username: string; created_at: string; time_zone: string | null };
+  return (await ok(api(token).users.me.$patch({ json: { time_zone } }))).body;
 }
 
 async function storedGridRows(userId: number): Promise<number> {
@@ -82,18 +81,19 @@ async function storedGridRows(userId: number): Promise<number> {
     .first<{ n: number }>())!.n;
 }
 
-const stats = (token: string, zone: string) => call('GET', `/trakt/stats/?tz=${encodeURIComponent(zone)}`, { token });
+const stats = (token: string, zone: string) => read(api(token).trakt.stats.$get({ query: { tz: zone } }));
+const me = async (token: string) => (await ok(api(token).users.me.$get())).body;
 
 describe('the stats time zone', () => {
   it('keeps the grid of the chosen zone exact as syncs add and remove plays, across DST transitions', async () => {
     const user = await syncedUser(ACCOUNT);
     await addPlays(user.traktUsername, EDGES.slice(0, 2));
     await sync(user.access);
-    expect((await call('GET', '/users/me/', { token: user.access })).body.time_zone).toBeNull();
+    expect((await me(user.access)).time_zone).toBeNull();
 
     // Any spelling Intl accepts; the canonical name is stored and shown.
     expect((await setZone(user.access, 'europe/berlin')).time_zone).toBe('Europe/Berlin');
-    expect((await call('GET', '/users/me/', { token: user.access })).body.time_zone).toBe('Europe/Berlin');
+    expect((await me(user.access)).time_zone).toBe('Europe/Berlin');
     const counted = await stats(user.access, 'Europe/Berlin');
     expect(counted.body.by_weekday_hour).toEqual(gridOf(await sim.plays(user.traktUsername), 'Europe/Berlin'));
 
@@ -106,10 +106,10 @@ describe('the stats time zone', () => {
     expect(meter.calls).toHaveLength(1);
     expect(meter.rowsWritten).toBe(0);
     // By hand: 2024-10-27 00:30Z is Sunday 02:30 CEST, 01:30Z is Sunday 02:30 CET: both in one cell.
-    expect(result.body.by_weekday_hour[6][2]).toBeGreaterThanOrEqual(2);
-    expect(result.body.by_weekday_hour[6][1]).toBeGreaterThanOrEqual(1); // 2024-03-31 00:30Z: 01:30 CET
-    expect(result.body.by_weekday_hour[6][3]).toBeGreaterThanOrEqual(1); // 2024-03-31 01:30Z: 03:30 CEST
-    expect(result.body.by_weekday_hour[1][0]).toBeGreaterThanOrEqual(1); // Monday 22:30Z: Tuesday 00:30
+    expect(result.body.by_weekday_hour[6]![2]).toBeGreaterThanOrEqual(2);
+    expect(result.body.by_weekday_hour[6]![1]).toBeGreaterThanOrEqual(1); // 2024-03-31 00:30Z: 01:30 CET
+    expect(result.body.by_weekday_hour[6]![3]).toBeGreaterThanOrEqual(1); // 2024-03-31 01:30Z: 03:30 CEST
+    expect(result.body.by_weekday_hour[1]![0]).toBeGreaterThanOrEqual(1); // Monday 22:30Z: Tuesday 00:30
 
     // Removed plays leave their cells (the full reconcile of the next sync deletes them).
     const removed = truth.filter((p) => EDGES.includes(p.watched_at)).slice(0, 3);
@@ -122,7 +122,7 @@ describe('the stats time zone', () => {
     expect((await stats(user.access, 'Europe/Berlin')).body.by_weekday_hour).toEqual(gridOf(truth, 'Europe/Berlin'));
 
     // Everything else in the answer is the zone-independent figures.
-    const utc = (await call('GET', '/trakt/stats/', { token: user.access })).body;
+    const utc = (await ok(api(user.access).trakt.stats.$get({ query: {} }))).body;
     expect(utc.by_weekday_hour).toEqual(gridOf(truth, 'UTC'));
     const berlin = (await stats(user.access, 'Europe/Berlin')).body;
     expect({ ...berlin, by_weekday_hour: utc.by_weekday_hour, time_zone: 'UTC' }).toEqual(utc);
@@ -130,7 +130,7 @@ describe('the stats time zone', () => {
     // Setting the same zone again counts nothing; a cleared history empties the grid, and the next sync refills it.
     const again = await meterD1(() => setZone(user.access, 'Europe/Berlin'));
     expect(again.meter.rowsWritten).toBe(0);
-    expect((await call('DELETE', '/trakt/history/', { token: user.access })).status).toBe(204);
+    await ok(api(user.access).trakt.history.$delete(), 204);
     expect(await storedGridRows(user.id)).toBe(0);
     expect((await stats(user.access, 'Europe/Berlin')).body.by_weekday_hour).toEqual(gridOf([], 'Europe/Berlin'));
     await sync(user.access);
@@ -146,7 +146,7 @@ describe('the stats time zone', () => {
 
     const own = await meterD1(() => stats(user.access, 'Australia/Adelaide'));
     expect(own.result.body.by_weekday_hour).toEqual(gridOf(truth, 'Australia/Adelaide'));
-    const utc = await meterD1(() => call('GET', '/trakt/stats/', { token: user.access }));
+    const utc = await meterD1(() => read(api(user.access).trakt.stats.$get({ query: {} })));
     // One round trip, and what it reads beyond the UTC read is the stored grid plus a few probes.
     expect(own.meter.calls).toHaveLength(1);
     expect(own.meter.rowsRead - utc.meter.rowsRead).toBeLessThanOrEqual((await storedGridRows(user.id)) + 8);
@@ -172,7 +172,7 @@ describe('the stats time zone', () => {
     const adelaide = (await stats(user.access, 'Australia/Adelaide')).body.by_weekday_hour;
     expect(adelaide).toEqual(gridOf(truth, 'Australia/Adelaide'));
     // By hand: 2024-04-06 16:00Z is Sunday 02:30 ACDT, 17:00Z is Sunday 02:30 ACST.
-    expect(adelaide[6][2]).toBeGreaterThanOrEqual(2);
+    expect(adelaide[6]![2]).toBeGreaterThanOrEqual(2);
     // The Berlin grid is gone: Berlin is now computed from the plays, and still exact.
     expect((await stats(user.access, 'Europe/Berlin')).body.by_weekday_hour).toEqual(gridOf(truth, 'Europe/Berlin'));
 
@@ -249,7 +249,7 @@ describe('the stats time zone', () => {
     );
     expectError(await call('PATCH', '/users/me/', { token: user.access, json: {} }), 400);
     expectError(await call('PATCH', '/users/me/', { json: { time_zone: 'Europe/Berlin' } }), 401);
-    expect((await call('GET', '/users/me/', { token: user.access })).body.time_zone).toBeNull();
+    expect((await me(user.access)).time_zone).toBeNull();
   });
 });
 

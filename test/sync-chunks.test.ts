@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { installSimulator, SIM_TRAKT_API_URL, type Simulator } from '../simulator/support/harness';
 import { handleSyncMessage } from '../src/jobs/queue';
 import { type ContinuationMessage, runSync, type SyncOptions } from '../src/sync/service';
-import { call } from './support/api';
+import { api, ok, read } from './support/client';
 import { connectedUser } from './support/trakt';
 
 let sim: Simulator;
@@ -180,11 +180,11 @@ describe('continuations through the queue', () => {
     expect(sent).toHaveLength(1);
     expect(sent[0]).toMatchObject({ user_id: user.id, kinds: ['movies'] });
 
-    const status = await call('GET', '/trakt/sync-status/', { token: user.access });
+    const status = await ok(api(user.access).trakt['sync-status'].$get());
     expect(status.body.progress.movies).toMatchObject({ phase: 'history', mode: 'full', reason: 'first_sync' });
-    expect(status.body.progress.movies.pages_done).toBe(1);
-    expect(status.body.progress.movies.pages_known).toBe(3);
-    expect(status.body.progress.movies.plays_stored).toBe(250);
+    expect(status.body.progress.movies?.pages_done).toBe(1);
+    expect(status.body.progress.movies?.pages_known).toBe(3);
+    expect(status.body.progress.movies?.plays_stored).toBe(250);
 
     // The endpoint runs the next chunk inline and answers 202 while more remains (default 40 pages: it finishes).
     const deliver = async (body: unknown, attempt = 1) => {
@@ -205,7 +205,7 @@ describe('continuations through the queue', () => {
     while (rounds < 10 && (await deliver(sent.at(-1))) === 'continues') rounds += 1;
     expect(sent.length).toBeGreaterThan(2);
     await expectMatchesTrakt(user.id, user.traktUsername);
-    expect((await call('GET', '/trakt/sync-status/', { token: user.access })).body.progress).toEqual({});
+    expect((await ok(api(user.access).trakt['sync-status'].$get())).body.progress).toEqual({});
     const final = await dump(user.id);
     expect(await deliver(sent.at(-1))).toBe('skipped_stale');
     expect(await dump(user.id)).toEqual(final);
@@ -217,7 +217,7 @@ describe('continuations through the queue', () => {
     const before = mutable.SYNC_PAGES_PER_RUN;
     mutable.SYNC_PAGES_PER_RUN = '1';
     try {
-      const res = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
+      const res = await read(api(user.access).trakt['fetch-latest-movies'].$get());
       expect(res.status).toBe(202);
       expect(res.body).toEqual({
         result: 'Sync started; it continues in the background',

@@ -5,7 +5,8 @@ import { DEFAULT_SUBREQUEST_BUDGET } from '../src/config';
 import { limiterRoundTrips } from '../src/pacing/gate';
 import type { ContinuationMessage } from '../src/sync/service';
 import { enrichmentCallBudget, requestEnrichment } from '../src/tmdb/runner';
-import { call, expectError, registerAndLogin } from './support/api';
+import { expectError, registerAndLogin } from './support/api';
+import { api, expectStatus, read } from './support/client';
 import { meterD1 } from './support/d1-meter';
 import { drainEnrichQueue, enrichQueue } from './support/enrich-queue';
 import { installVirtualPacingClock } from './support/pacing-clock';
@@ -21,18 +22,14 @@ const HISTORY_TABLES = ['movies', 'shows', 'seasons', 'episodes', 'plays'];
 
 async function storeTmdbKey(access: string) {
   expect(
-    (
-      await call('POST', '/users/api-keys/', {
-        token: access,
-        json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY },
-      })
-    ).status,
+    (await read(api(access).users['api-keys'].$post({ json: { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } })))
+      .status,
   ).toBe(201);
 }
 
 async function syncAll(access: string) {
-  const movies = await call('GET', '/trakt/fetch-latest-movies/', { token: access });
-  const shows = await call('GET', '/trakt/fetch-latest-shows/', { token: access });
+  const movies = await read(api(access).trakt['fetch-latest-movies'].$get());
+  const shows = await read(api(access).trakt['fetch-latest-shows'].$get());
   return { movies, shows };
 }
 
@@ -107,7 +104,7 @@ describe('incremental sync', () => {
     const user = await connectedUser(sim, { movies: 20, shows: 3 });
     await syncAll(user.access);
     await sim.clearRequests();
-    const { result, meter } = await meterD1(() => call('GET', '/trakt/fetch-latest-movies/', { token: user.access }));
+    const { result, meter } = await meterD1(() => read(api(user.access).trakt['fetch-latest-movies'].$get()));
     expect(result.status).toBe(200);
     expect(result.body).toMatchObject({ added: 0, updated: 0, removed: 0, unchanged: 0, plays_added: 0 });
     expect(Object.values(await sim.counters()).reduce((a, b) => a + b, 0)).toBe(1);
@@ -116,10 +113,12 @@ describe('incremental sync', () => {
     expect(meter.statements.some((q) => /^select/i.test(q) && /"sync_state"|\bsync_state\b/i.test(q))).toBe(true);
     expect(meter.writesByTable.get('sync_state')).toBeGreaterThan(0);
     for (const table of HISTORY_TABLES) expect(meter.writesByTable.get(table) ?? 0).toBe(0);
-    expect([...meter.writesByTable.keys()].every((t) => t === 'sync_state' || t === 'trakt_connections')).toBe(true);
+    // Besides the sync's own state: the request's per-user budget (src/budgets).
+    const allowed = new Set(['sync_state', 'trakt_connections', 'user_budgets']);
+    expect([...meter.writesByTable.keys()].filter((t) => !allowed.has(t))).toEqual([]);
 
     await sim.clearRequests();
-    const shows = await meterD1(() => call('GET', '/trakt/fetch-latest-shows/', { token: user.access }));
+    const shows = await meterD1(() => read(api(user.access).trakt['fetch-latest-shows'].$get()));
     expect(shows.result.status).toBe(200);
     expect(Object.values(await sim.counters()).reduce((a, b) => a + b, 0)).toBe(1);
     expect(shows.meter.writesByTable.get('sync_state')).toBeGreaterThan(0);
@@ -144,8 +143,8 @@ describe('incremental sync', () => {
     const plays = await sim.plays(user.traktUsername);
     const victim = plays.find((p) => p.type === 'movie' && p.trakt_id === catalog.movies[2]!.trakt)!;
     await sim.removePlay(user.traktUsername, victim.id);
-    const movies = await call('POST', '/trakt/fetch-latest-movies/', { token: user.access });
-    expect(movies.status).toBe(200);
+    const movies = await read(api(user.access).trakt['fetch-latest-movies'].$post());
+    expectStatus(movies, 200);
     expect(movies.body.plays_added).toBe(2);
     expect(movies.body.plays_removed).toBe(1);
     await expectMatchesTrakt(user.id, user.traktUsername);
@@ -155,7 +154,7 @@ describe('incremental sync', () => {
 
     // A rewatch (reset) alone: Trakt's watched_at moves with no new play, so the sync reconciles and stores reset_at.
     await sim.resetShow(user.traktUsername, { show_trakt_id: show.trakt });
-    expect((await call('GET', '/trakt/fetch-latest-shows/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt['fetch-latest-shows'].$get())).status).toBe(200);
     const stored = await env.DB.prepare('SELECT reset_at FROM shows WHERE user_id = ? AND trakt_id = ?')
       .bind(user.id, show.trakt)
       .first<{ reset_at: string | null }>();
@@ -167,23 +166,20 @@ describe('incremental sync', () => {
     const pausedEpisode = show.seasons[1]!.episodes[2]!;
     await sim.setPlayback(user.traktUsername, { type: 'episode', trakt_id: pausedEpisode.trakt, progress: 42.5 });
     await sim.clearRequests();
-    const shows = await call('GET', '/trakt/fetch-latest-shows/', { token: user.access });
+    const shows = await read(api(user.access).trakt['fetch-latest-shows'].$get());
     expect(shows.status).toBe(200);
     expect(shows.body, JSON.stringify(shows.body)).toMatchObject({ plays_added: 1 });
     await expectMatchesTrakt(user.id, user.traktUsername);
-    const seasonsEpisodes = await call('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${show.trakt}`, {
-      token: user.access,
-    });
-    const paused = seasonsEpisodes.body.episodes.find(
-      (e: { season__season_number: number; episode_number: number }) =>
-        e.season__season_number === 2 && e.episode_number === 3,
+    const seasonsEpisodes = await read(
+      api(user.access).trakt['get-watched-seasons-episodes'].$get({ query: { trakt_id: String(show.trakt) } }),
     );
-    expect(paused.progress).toBe(42.5);
+    const paused = seasonsEpisodes.body.episodes.find((e) => e.season__season_number === 2 && e.episode_number === 3);
+    expect(paused?.progress).toBe(42.5);
 
     // Running the same sync again changes nothing.
     await syncAll(user.access);
     await expectMatchesTrakt(user.id, user.traktUsername);
-    const status = await call('GET', '/trakt/sync-status/', { token: user.access });
+    const status = await read(api(user.access).trakt['sync-status'].$get());
     const truth = await sim.summary(user.traktUsername);
     expect(status.body.counts).toEqual({
       movies: truth.movies_watched,
@@ -203,13 +199,12 @@ describe('failures mid-sync', () => {
   ])(
     '%s on page 3 of 5: clear error, the 2 pages before it kept with their cursor, next sync resumes there',
     async (_name, fault, status, message) => {
-      // A 429 pauses the app's Trakt limiter until Retry-After: the test moves the limiter's clock past it.
       const pacing = installVirtualPacingClock();
       onTestFinished(pacing.restore);
       // 1,100 plays at the 250-per-page limit the sync sends: history has 5 pages, and page 3 fails.
       const big = await connectedUser(sim, { movies: 1100, shows: 0, plays_per_item: 1, rewatch_fraction: 0 });
       await sim.addFault({ match: { path_prefix: '/sync/history/movies' }, after: 2, ...fault });
-      const failed = await call('GET', '/trakt/fetch-latest-movies/', { token: big.access });
+      const failed = await read(api(big.access).trakt['fetch-latest-movies'].$get());
       expectError(failed, status, message);
       // Pages 1 and 2 share one boundary play (page 2 is asked for with end_at = the oldest play of page 1).
       expect(await dbCounts(big.id)).toMatchObject({ movie_plays: 499 });
@@ -228,9 +223,15 @@ describe('failures mid-sync', () => {
       expect(cursor.endAt).toBe(oldestStored!.at);
 
       await sim.clearFaults();
-      pacing.advanceBy(Number(failed.headers.get('Retry-After') ?? 0) * 1000);
+      // A 429 holds the user's calls until Retry-After: the test moves the limiter's clock and the API's past it.
+      const waitMs = Number(failed.headers.get('Retry-After') ?? 0) * 1000;
+      pacing.advanceBy(waitMs);
       await sim.clearRequests();
-      const retried = await call('GET', '/trakt/fetch-latest-movies/', { token: big.access });
+      const realNow = Date.now;
+      Date.now = () => realNow() + waitMs;
+      const retried = await read(api(big.access).trakt['fetch-latest-movies'].$get()).finally(() => {
+        Date.now = realNow;
+      });
       expect(retried.status).toBe(200);
       await expectMatchesTrakt(big.id, big.traktUsername);
       const history = (await sim.requests()).filter((r) => r.path === '/sync/history/movies');
@@ -262,16 +263,18 @@ describe('TMDB enrichment', () => {
     expect(counters['GET /3/tv/:id/season/:n']).toBe(4);
     expect(counters['GET /3/tv/:id/season/:n/episode/:e'] ?? 0).toBe(0);
 
-    const movies = await call('GET', '/trakt/get-stored-movies/?page_size=100', { token: first.access });
+    const movies = await read(api(first.access).trakt['get-stored-movies'].$get({ query: { page_size: '100' } }));
     expect(movies.body.movies).toHaveLength(6);
     for (const m of movies.body.movies)
       expect(m.movie.image_url).toMatch(/^https:\/\/image\.tmdb\.org\/t\/p\/w500\/.+/);
-    const show = (await call('GET', '/trakt/get-stored-shows/', { token: first.access })).body.shows[0];
+    const show = (await read(api(first.access).trakt['get-stored-shows'].$get({ query: {} }))).body.shows[0]!;
     expect(show.show.image_url).toMatch(/\/w500\//);
-    const detail = await call('GET', `/trakt/get-watched-seasons-episodes/?trakt_id=${show.show.ids.trakt}`, {
-      token: first.access,
-    });
-    const ep = detail.body.episodes[0];
+    const detail = await read(
+      api(first.access).trakt['get-watched-seasons-episodes'].$get({
+        query: { trakt_id: String(show.show.ids.trakt) },
+      }),
+    );
+    const ep = detail.body.episodes[0]!;
     expect(ep.image_url).toMatch(/\/w300\//);
     expect(typeof ep.title).toBe('string');
     expect(typeof ep.overview).toBe('string');
@@ -292,7 +295,7 @@ describe('TMDB enrichment', () => {
     const again = await sim.counters();
     expect(Object.entries(again).filter(([k]) => k.includes(' /3/'))).toEqual([]);
     expect(
-      (await call('GET', '/trakt/get-stored-movies/', { token: second.access })).body.movies[0].movie.image_url,
+      (await read(api(second.access).trakt['get-stored-movies'].$get({ query: {} }))).body.movies[0]?.movie.image_url,
     ).toMatch(/w500/);
   });
 
@@ -316,42 +319,37 @@ describe('TMDB enrichment', () => {
     const nullTmdb = catalog.movies.filter((m) => m.tmdb_status === 'null_tmdb');
     expect(nullTmdb.length).toBeGreaterThan(0);
     expect((await sim.counters())['GET /3/find/:external_id']).toBeGreaterThanOrEqual(nullTmdb.length);
-    const stored = (await call('GET', '/trakt/get-stored-movies/?page_size=100', { token: user.access })).body.movies;
+    const stored = (await read(api(user.access).trakt['get-stored-movies'].$get({ query: { page_size: '100' } }))).body
+      .movies;
     for (const m of nullTmdb) {
-      const row = stored.find((s: { movie: { ids: { trakt: number } } }) => s.movie.ids.trakt === m.trakt);
+      const row = stored.find((s) => s.movie.ids.trakt === m.trakt)!;
       expect(row.movie.ids.tmdb).toBeNull();
       expect(row.movie.image_url).toMatch(/w500/);
     }
     const missing = catalog.movies.filter((x) => x.tmdb_status === 'missing');
     expect(missing.length).toBeGreaterThan(0);
     for (const m of missing) {
-      expect(
-        stored.find((s: { movie: { ids: { trakt: number } } }) => s.movie.ids.trakt === m.trakt).movie.image_url,
-      ).toBeNull();
+      expect(stored.find((s) => s.movie.ids.trakt === m.trakt)!.movie.image_url).toBeNull();
     }
 
     const other = await connectedUser(sim, { seed: 'tmdb-down', movies: 3, shows: 0 });
     await storeTmdbKey(other.access);
     await sim.addFault({ match: { path_prefix: '/3/' }, times: 100, kind: '503' });
-    const res = await call('GET', '/trakt/fetch-latest-movies/', { token: other.access });
-    expect(res.status).toBe(200);
+    const res = await read(api(other.access).trakt['fetch-latest-movies'].$get());
+    expectStatus(res, 200);
     expect(res.body.added).toBe(3);
-    const page = await call('GET', '/trakt/get-stored-movies/', { token: other.access });
+    const page = await read(api(other.access).trakt['get-stored-movies'].$get({ query: {} }));
     expect(page.body.movies).toHaveLength(3);
-    expect(page.body.movies.every((m: { movie: { image_url: string | null } }) => m.movie.image_url === null)).toBe(
-      true,
-    );
+    expect(page.body.movies.every((m) => m.movie.image_url === null)).toBe(true);
     // Enriched later, once TMDB is back.
     await sim.clearFaults();
     await sim.addPlay(other.traktUsername, {
       type: 'movie',
       trakt_id: (await sim.catalog(other.traktUsername)).movies[0]!.trakt,
     });
-    await call('GET', '/trakt/fetch-latest-movies/', { token: other.access });
-    const later = await call('GET', '/trakt/get-stored-movies/', { token: other.access });
-    expect(later.body.movies.some((m: { movie: { image_url: string | null } }) => m.movie.image_url !== null)).toBe(
-      true,
-    );
+    await read(api(other.access).trakt['fetch-latest-movies'].$get());
+    const later = await read(api(other.access).trakt['get-stored-movies'].$get({ query: {} }));
+    expect(later.body.movies.some((m) => m.movie.image_url !== null)).toBe(true);
   });
 });
 
@@ -371,7 +369,7 @@ describe('TMDB backlog', () => {
       return undefined as never;
     });
     await sim.clearRequests();
-    expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt['fetch-latest-movies'].$get())).status).toBe(200);
     const withImages = async () =>
       (await env.DB.prepare(
         "SELECT count(*) AS n FROM movies m JOIN tmdb_titles t ON t.kind = 'movie' AND t.tmdb_id = m.tmdb_ref " +
@@ -403,7 +401,7 @@ describe('TMDB backlog', () => {
     // A manual no-op costs one Trakt call and queues nothing.
     enrichQueue.length = 0;
     await sim.clearRequests();
-    expect((await call('GET', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt['fetch-latest-movies'].$get())).status).toBe(200);
     expect(await sim.counters()).toEqual({ 'GET /sync/last_activities': 1 });
     expect(enrichQueue).toHaveLength(0);
 
@@ -430,8 +428,8 @@ describe('TMDB backlog', () => {
 describe('errors and concurrency', () => {
   it('without a connection: 401 No Trakt token found', async () => {
     const user = await registerAndLogin();
-    expectError(await call('GET', '/trakt/fetch-latest-movies/', { token: user.access }), 401, 'No Trakt token found');
-    expectError(await call('POST', '/trakt/fetch-latest-shows/', { token: user.access }), 401, 'No Trakt token found');
+    expectError(await read(api(user.access).trakt['fetch-latest-movies'].$get()), 401, 'No Trakt token found');
+    expectError(await read(api(user.access).trakt['fetch-latest-shows'].$post()), 401, 'No Trakt token found');
   });
 
   it('a second sync while one runs is refused with 409; exactly one sync runs, and it succeeds', async () => {
@@ -439,9 +437,9 @@ describe('errors and concurrency', () => {
     await sim.clearRequests();
     // The first sync holds the lease while its first Trakt call is parked in the simulator.
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 1, kind: 'hold' });
-    const first = call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
+    const first = read(api(user.access).trakt['fetch-latest-movies'].$get());
     await sim.whenHeld();
-    const second = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
+    const second = await read(api(user.access).trakt['fetch-latest-movies'].$get());
     expectError(second, 409, 'A sync is already running for this account; try again shortly');
     expect(second.headers.get('Retry-After')).toBe('30');
     await sim.releaseHeld();
@@ -455,20 +453,20 @@ describe('errors and concurrency', () => {
     expect(await answered('/sync/last_activities')).toHaveLength(1);
     expect(await answered('/sync/watched/movies')).toHaveLength(1);
     await expectMatchesTrakt(user.id, user.traktUsername);
-    const status = await call('GET', '/trakt/sync-status/', { token: user.access });
+    const status = await read(api(user.access).trakt['sync-status'].$get());
     expect(status.body).toMatchObject({ in_progress: false, last_error: null, counts: { movies: 3 } });
   });
 
   it('token and API keys read once per sync; a token rejected mid-sync is refreshed once, sync completes', async () => {
     const user = await connectedUser(sim, { movies: 600, shows: 0, plays_per_item: 1 });
     // A TMDB key of the user's own, so the fetch also enriches inline (the runner must not read the keys again).
-    const tmdbKey = { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY };
-    expect((await call('POST', '/users/api-keys/', { token: user.access, json: tmdbKey })).status).toBe(201);
+    const tmdbKey = { service_name: 'tmdb', api_key: SIM_DEFAULT_TMDB_KEY } as const;
+    expect((await read(api(user.access).users['api-keys'].$post({ json: tmdbKey }))).status).toBe(201);
     // Trakt now answers 401 although our expiry says the token is valid.
     expect(await sim.expireAccountTokens(user.traktUsername)).toBe(1);
     await sim.clearRequests();
-    const { result, meter } = await meterD1(() => call('GET', '/trakt/fetch-latest-movies/', { token: user.access }));
-    expect(result.status).toBe(200);
+    const { result, meter } = await meterD1(() => read(api(user.access).trakt['fetch-latest-movies'].$get()));
+    expectStatus(result, 200);
     expect(result.body.added).toBe(600);
     const counters = await sim.counters();
     expect(counters['POST /oauth/token']).toBe(1);
@@ -488,7 +486,7 @@ describe('errors and concurrency', () => {
   it('upstream 429 surfaces as 429 with Retry-After', async () => {
     const user = await connectedUser(sim, { movies: 3, shows: 0 });
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 1, kind: '429', retry_after: 90 });
-    const res = await call('GET', '/trakt/fetch-latest-movies/', { token: user.access });
+    const res = await read(api(user.access).trakt['fetch-latest-movies'].$get());
     expectError(res, 429, /rate limit/);
     // Trakt's Retry-After plus the jitter of the app-wide pause it started (at most 10%).
     const retryAfter = Number(res.headers.get('Retry-After'));

@@ -1,7 +1,11 @@
 import { env } from 'cloudflare:workers';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { installSimulator, type Simulator } from '../simulator/support/harness';
+import { afterEach, assert, beforeEach, describe, expect, it } from 'vitest';
+import { type AuthorizeResult, installSimulator, type Simulator } from '../simulator/support/harness';
+import { sha256Hex } from '../src/crypto/bytes';
+import { keyRing, open } from '../src/crypto/envelope';
+import { codeChallengeOf } from '../src/trakt/oauth-state';
 import { call, expectError, registerAndLogin } from './support/api';
+import { api, read } from './support/client';
 import { connectedUser, createTraktApp, storeTraktCredentials } from './support/trakt';
 
 let sim: Simulator;
@@ -23,18 +27,39 @@ async function userWithApp() {
   return { user, app, account };
 }
 
+/** Completes authorization the way every client must: POST /trakt/oauth-callback/ with the user's JWT. */
+function postCallback(access: string, code: string | null, state: string | null) {
+  return call('POST', '/trakt/oauth-callback/', { token: access, json: { code, state } });
+}
+
 async function authorize(access: string) {
-  const auth = await call('GET', '/trakt/authenticate/', { token: access });
+  const auth = await read(api(access).trakt.authenticate.$get());
   expect(auth.status).toBe(200);
   return { auth, redirect: await sim.authorize(auth.body.auth_url) };
 }
 
+/** Runs `run` with the API's clock moved `seconds` ahead (the simulator keeps its own clock). */
+async function afterSeconds<T>(seconds: number, run: () => Promise<T>): Promise<T> {
+  const realNow = Date.now;
+  Date.now = () => realNow() + seconds * 1000;
+  try {
+    return await run();
+  } finally {
+    Date.now = realNow;
+  }
+}
+
+/** The code and state Trakt's redirect carries back. */
+const callbackQuery = (redirect: AuthorizeResult) => ({
+  query: { code: redirect.code ?? '', state: redirect.state ?? '' },
+});
+
 const ISO_Z = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
 describe('OAuth code flow', () => {
-  it('connects through the GET callback; auth-status reflects before and after', async () => {
+  it('connects through the POST callback; auth-status reflects before and after', async () => {
     const { user, app } = await userWithApp();
-    const before = await call('GET', '/trakt/auth-status/', { token: user.access });
+    const before = await read(api(user.access).trakt['auth-status'].$get());
     expect(before.body).toEqual({ authenticated: false, auth_url: 'http://api.test/trakt/authenticate/' });
 
     const { auth, redirect } = await authorize(user.access);
@@ -47,35 +72,35 @@ describe('OAuth code flow', () => {
     const state = url.searchParams.get('state')!;
     expect(state).toMatch(/^[A-Za-z0-9_-]{43}$/); // 256 bits, base64url
     expect(state).not.toBe(String(user.id));
-    const second = await call('GET', '/trakt/authenticate/', { token: user.access });
+    const second = await read(api(user.access).trakt.authenticate.$get());
     expect(new URL(second.body.auth_url).searchParams.get('state')).not.toBe(state);
 
-    const callback = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`);
+    // Trakt's redirect (the GET callback) only shows the code; linking is the user's POST with their JWT.
+    const page = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('Content-Type')).toMatch(/text\/html/);
+    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
+    const callback = await postCallback(user.access, redirect.code, redirect.state);
     expect(callback.status).toBe(200);
-    expect(callback.body).toEqual({
-      message: 'Authorization successful! You can now use Trakt endpoints.',
-      status: 'success',
-    });
+    expect(callback.body.success).toBe(true);
 
-    const after = await call('GET', '/trakt/auth-status/', { token: user.access });
+    const after = await read(api(user.access).trakt['auth-status'].$get());
     expect(after.body).toEqual({ authenticated: true, token_expired: false, expires_at: expect.stringMatching(ISO_Z) });
+    assert(after.body.authenticated);
     expect(Date.parse(after.body.expires_at)).toBeGreaterThan(Date.now() + 3600_000);
   });
 
-  it('connects through the POST callback', async () => {
+  it('connects through the POST callback with the documented answer', async () => {
     const { user } = await userWithApp();
     const { redirect } = await authorize(user.access);
-    const res = await call('POST', '/trakt/oauth-callback/', {
-      token: user.access,
-      json: { code: redirect.code, state: redirect.state },
-    });
+    const res = await read(api(user.access).trakt['oauth-callback'].$post({ json: callbackQuery(redirect).query }));
     expect(res.status).toBe(200);
     expect(res.body).toEqual({
       success: true,
       message: 'Successfully authenticated with Trakt!',
       expires_at: expect.stringMatching(ISO_Z),
     });
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body.authenticated).toBe(true);
   });
 
   it('uses the deployment-wide client credentials when the user stored none', async () => {
@@ -91,9 +116,7 @@ describe('OAuth code flow', () => {
     Object.assign(env, { TRAKT_CLIENT_ID: app.client_id, TRAKT_CLIENT_SECRET: app.client_secret });
     try {
       const { redirect } = await authorize(user.access);
-      expect((await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`)).status).toBe(
-        200,
-      );
+      expect((await postCallback(user.access, redirect.code, redirect.state)).status).toBe(200);
     } finally {
       Object.assign(env, { TRAKT_CLIENT_ID: original.id, TRAKT_CLIENT_SECRET: original.secret });
     }
@@ -109,11 +132,7 @@ describe('OAuth code flow', () => {
   it('maps a code Trakt rejects to "Invalid authorization code"', async () => {
     const { user } = await userWithApp();
     const { redirect } = await authorize(user.access);
-    expectError(
-      await call('GET', `/trakt/oauth-callback/?code=not-a-real-code&state=${redirect.state}`),
-      400,
-      'Invalid authorization code',
-    );
+    expectError(await postCallback(user.access, 'not-a-real-code', redirect.state), 400, 'Invalid authorization code');
   });
 
   it('reports a denied authorization clearly', async () => {
@@ -121,7 +140,8 @@ describe('OAuth code flow', () => {
     await sim.config({ authorize_mode: 'deny' });
     const { redirect } = await authorize(user.access);
     expect(redirect.error).toBe('access_denied');
-    expectError(await call('GET', `/trakt/oauth-callback/?error=access_denied&state=${redirect.state}`), 400, /denied/);
+    // The page says so in a fixed text (test-e2e/oauth-helper.browser.test.ts); nothing is linked.
+    expect((await call('GET', `/trakt/oauth-callback/?error=access_denied&state=${redirect.state}`)).status).toBe(200);
     expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
   });
 
@@ -140,18 +160,67 @@ describe('OAuth code flow', () => {
   });
 });
 
+describe('PKCE (S256)', () => {
+  /** The bodies the API sent to Trakt's token endpoint, read from the fetch spy that routes them to the simulator. */
+  function tokenRequestBodies(): Array<Record<string, string>> {
+    return sim.fetchSpy.mock.calls
+      .filter(([input]) => String(input instanceof Request ? input.url : input).endsWith('/oauth/token'))
+      .map(([, init]) => JSON.parse(String(init?.body)) as Record<string, string>);
+  }
+
+  it('the authorize URL carries the S256 challenge of a verifier sealed with the state', async () => {
+    const { user } = await userWithApp();
+    const { auth } = await authorize(user.access);
+    const url = new URL(auth.body.auth_url);
+    expect(url.searchParams.get('code_challenge_method')).toBe('S256');
+    const challenge = url.searchParams.get('code_challenge')!;
+    expect(challenge).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const state = url.searchParams.get('state')!;
+    const hash = await sha256Hex(state);
+    const sealed = await env.KV.get(`oauth_state:${hash}`);
+    const binding = JSON.parse(await open(await keyRing(env), sealed!, `oauth_state:${hash}|oauth_state`));
+    expect(binding.code_verifier).toMatch(/^[A-Za-z0-9_-]{43,128}$/);
+    expect(await codeChallengeOf(binding.code_verifier)).toBe(challenge);
+    expect(sealed).not.toContain(binding.code_verifier); // sealed, not stored in the clear
+  });
+
+  it('the exchange sends the verifier, and the client secret since one is stored', async () => {
+    const { user, app } = await userWithApp();
+    const { auth, redirect } = await authorize(user.access);
+    sim.fetchSpy.mockClear();
+    expect((await postCallback(user.access, redirect.code, redirect.state)).status).toBe(200);
+    const [body, ...more] = tokenRequestBodies();
+    expect(more).toEqual([]);
+    expect(body).toMatchObject({
+      grant_type: 'authorization_code',
+      client_id: app.client_id,
+      client_secret: app.client_secret,
+    });
+    expect(await codeChallengeOf(body!.code_verifier!)).toBe(
+      new URL(auth.body.auth_url).searchParams.get('code_challenge'),
+    );
+  });
+
+  it("a code is bound to its own authorization: it cannot be exchanged with another of the user's states", async () => {
+    const { user } = await userWithApp();
+    const first = await authorize(user.access);
+    const second = await authorize(user.access);
+    // Trakt checks the second state's verifier against the first authorization's challenge, and refuses.
+    expectError(
+      await postCallback(user.access, first.redirect.code, second.redirect.state),
+      400,
+      'Invalid authorization code',
+    );
+    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
+  });
+});
+
 describe('OAuth state', () => {
   it('is single-use: a replayed callback is rejected', async () => {
     const { user } = await userWithApp();
     const { redirect } = await authorize(user.access);
-    expect((await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`)).status).toBe(
-      200,
-    );
-    expectError(
-      await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`),
-      400,
-      /state/,
-    );
+    expect((await postCallback(user.access, redirect.code, redirect.state)).status).toBe(200);
+    expectError(await postCallback(user.access, redirect.code, redirect.state), 400, /state/);
   });
 
   it("rejects another user's state on POST without burning it for its owner", async () => {
@@ -166,12 +235,11 @@ describe('OAuth state', () => {
       400,
       /another user/,
     );
-    const res = await call('POST', '/trakt/oauth-callback/', {
-      token: owner.user.access,
-      json: { code: redirect.code, state: redirect.state },
-    });
+    const res = await read(
+      api(owner.user.access).trakt['oauth-callback'].$post({ json: callbackQuery(redirect).query }),
+    );
     expect(res.status).toBe(200);
-    expect((await call('GET', '/trakt/auth-status/', { token: mallory.access })).body.authenticated).toBe(false);
+    expect((await read(api(mallory.access).trakt['auth-status'].$get())).body.authenticated).toBe(false);
   });
 
   it('rejects an expired state (older than 10 minutes) even if KV still holds it', async () => {
@@ -180,43 +248,17 @@ describe('OAuth state', () => {
     const { redirect } = await authorize(user.access);
     Date.now = () => realNow() + 11 * 60 * 1000;
     try {
-      expectError(
-        await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`),
-        400,
-        /Invalid or expired state/,
-      );
+      expectError(await postCallback(user.access, redirect.code, redirect.state), 400, /Invalid or expired state/);
     } finally {
       Date.now = realNow;
     }
   });
 
   it('rejects unknown, malformed and missing states', async () => {
-    expectError(await call('GET', `/trakt/oauth-callback/?code=abc&state=${'A'.repeat(43)}`), 400, /state/);
-    expectError(await call('GET', '/trakt/oauth-callback/?code=abc&state=<script>'), 400, /state/);
-    expectError(await call('GET', '/trakt/oauth-callback/?code=abc'), 400, /state/);
-  });
-
-  it('never reflects the error parameter: fixed messages in HTML and JSON', async () => {
-    const payload = '<script>alert(1)</script>';
-    const res = await call('GET', `/trakt/oauth-callback/?error=${encodeURIComponent(payload)}`, {
-      headers: { Accept: 'text/html' },
-    });
-    expect(res.status).toBe(400);
-    expect(res.headers.get('Content-Type')).toMatch(/text\/html/);
-    expect(res.body).toContain('Trakt did not authorize the request; nothing was connected');
-    expect(res.body).not.toContain('alert(1)');
-    expect(res.headers.get('Content-Security-Policy')).toContain("default-src 'none'");
-    const json = await call('GET', `/trakt/oauth-callback/?error=${encodeURIComponent(payload)}`);
-    expectError(
-      json,
-      400,
-      'Trakt did not authorize the request; nothing was connected. Start again at /trakt/authenticate/',
-    );
-    expectError(
-      await call('GET', '/trakt/oauth-callback/?error=access_denied'),
-      400,
-      'Authorization was denied on Trakt; nothing was connected',
-    );
+    const user = await registerAndLogin();
+    expectError(await postCallback(user.access, 'abc', 'A'.repeat(43)), 400, /state/);
+    expectError(await postCallback(user.access, 'abc', '<script>'), 400, /state/);
+    expectError(await postCallback(user.access, 'abc', null), 400, /state/);
   });
 });
 
@@ -225,7 +267,7 @@ describe('token storage', () => {
     const alice = await connectedUser(sim);
     const bob = await connectedUser(sim);
     const tokenTexts: string[] = [];
-    const aliceToken = await call('GET', '/trakt/refresh-token/', { token: alice.access });
+    const aliceToken = await read(api(alice.access).trakt['refresh-token'].$get());
     tokenTexts.push(aliceToken.body.access_token);
 
     const keys = await env.KV.list({ prefix: 'trakt_tokens:' });
@@ -248,33 +290,35 @@ describe('token storage', () => {
       .first<{ token_set_id: string }>();
     const aliceSealed = (await env.KV.get(`trakt_tokens:${alice.id}:${aliceRow!.token_set_id}`))!;
     await env.KV.put(`trakt_tokens:${bob.id}:${bobRow!.token_set_id}`, aliceSealed);
-    const res = await call('GET', '/trakt/refresh-token/', { token: bob.access });
+    const res = await read(api(bob.access).trakt['refresh-token'].$get());
     expect(res.status).toBe(200);
     expect(res.body.access_token).not.toBe(aliceToken.body.access_token);
-    expect((await call('GET', '/trakt/watching/', { token: bob.access })).status).toBe(200);
-    expect((await call('GET', '/trakt/auth-status/', { token: bob.access })).body.authenticated).toBe(true);
+    expect((await read(api(bob.access).trakt.watching.$get())).status).toBe(200);
+    expect((await read(api(bob.access).trakt['auth-status'].$get())).body.authenticated).toBe(true);
   });
 
-  it('a token set that cannot be decrypted any more (its key removed) means authorizing again', async () => {
+  it('a token set whose key was removed is a clear 503, keeps the connection as it was, and works when the key is back', async () => {
     const user = await connectedUser(sim);
     const original = env.ENCRYPTION_KEYS;
-    // Only a new key k9: every envelope sealed with k2 (KV copy and D1 journal alike) is unreadable now.
+    // Only a new key k9: every envelope sealed with k2 (KV copy and D1 journal alike) cannot be opened now.
     Object.assign(env, { ENCRYPTION_KEYS: `k9:${btoa(String.fromCharCode(...new Uint8Array(32).fill(9)))}` });
     try {
       await sim.clearRequests();
       const { getAccessToken } = await import('../src/trakt/tokens');
       const { traktUserContext } = await import('../src/trakt/context');
       const error = await getAccessToken(await traktUserContext(env, user.id)).catch((e: Error) => e);
-      expect(error).toMatchObject({ status: 401, message: expect.stringMatching(/authorize again/) });
-      expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
-      expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toEqual({
-        authenticated: false,
-        auth_url: 'http://api.test/trakt/authenticate/',
-        reason: 'reauthorization_required',
+      expect(error).toMatchObject({
+        status: 503,
+        code: 'encryption_key_missing',
+        message: expect.stringMatching(/needs encryption key "k2", which this server no longer has/),
       });
+      expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
     } finally {
       Object.assign(env, { ENCRYPTION_KEYS: original });
     }
+    // Not a verdict on the tokens: the connection is as it was, and the same token works again.
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body.authenticated).toBe(true);
+    expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
   });
 });
 
@@ -294,7 +338,7 @@ describe('refresh', () => {
       ),
     );
 
-    const res = await call('GET', '/trakt/refresh-token/', { token: user.access });
+    const res = await read(api(user.access).trakt['refresh-token'].$get());
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ access_token: expect.any(String), expires_at: expect.stringMatching(ISO_Z) });
     expect(res.body.access_token).not.toBe(oldSet.access_token);
@@ -325,7 +369,7 @@ describe('refresh', () => {
 
   it('says "No Trakt token found" without a connection', async () => {
     const user = await registerAndLogin();
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, 'No Trakt token found');
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 401, 'No Trakt token found');
   });
 
   it('20 concurrent callers on an expiring token cause exactly one refresh at Trakt, and all succeed', async () => {
@@ -361,7 +405,7 @@ describe('refresh', () => {
     try {
       await sim.clearRequests();
       const responses = await Promise.all(
-        Array.from({ length: 20 }, () => call('GET', '/trakt/watching/', { token: user.access })),
+        Array.from({ length: 20 }, () => read(api(user.access).trakt.watching.$get())),
       );
       expect(responses.map((r) => r.status)).toEqual(Array(20).fill(200));
       expect((await sim.counters())['POST /oauth/token']).toBe(1);
@@ -378,7 +422,7 @@ describe('refresh', () => {
       .bind(user.id)
       .first<{ token_version: number }>();
     await sim.addFault({ match: { path_prefix: '/oauth/token' }, times: 10, kind: '503' });
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 503, /unavailable/);
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 503, /unavailable/);
     const after = await env.DB.prepare('SELECT token_version, status FROM trakt_connections WHERE user_id = ?')
       .bind(user.id)
       .first<{ token_version: number; status: string }>();
@@ -386,8 +430,8 @@ describe('refresh', () => {
     await sim.clearFaults();
     await sim.clearRequests();
     // The old token still works, and the failed refresh backs off instead of hammering Trakt.
-    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 503, /failed recently/);
+    expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 503, /failed recently/);
     expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
   });
 });
@@ -396,21 +440,21 @@ describe('disconnect and device flow', () => {
   it('disconnect revokes at Trakt, deletes stored tokens and is idempotent', async () => {
     const user = await connectedUser(sim);
     await sim.clearRequests();
-    const res = await call('DELETE', '/trakt/auth/', { token: user.access });
+    const res = await read(api(user.access).trakt.auth.$delete());
     expect(res.body).toEqual({ disconnected: true, revoked_at_trakt: true });
     expect((await sim.counters())['POST /oauth/revoke']).toBe(1);
     expect((await env.KV.list({ prefix: `trakt_tokens:${user.id}:` })).keys).toEqual([]);
     expect(await env.DB.prepare('SELECT 1 FROM trakt_connections WHERE user_id = ?').bind(user.id).first()).toBeNull();
-    expect((await call('DELETE', '/trakt/auth/', { token: user.access })).body).toEqual({
+    expect((await read(api(user.access).trakt.auth.$delete())).body).toEqual({
       disconnected: true,
       revoked_at_trakt: false,
     });
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body.authenticated).toBe(false);
   });
 
   it('device flow: pending, then success', async () => {
     const { user, account } = await userWithApp();
-    const code = await call('POST', '/trakt/device/code/', { token: user.access });
+    const code = await read(api(user.access).trakt.device.code.$post());
     expect(code.status).toBe(200);
     expect(code.body).toEqual({
       user_code: expect.any(String),
@@ -420,26 +464,29 @@ describe('disconnect and device flow', () => {
       api_username: user.username,
     });
     expect(JSON.stringify(code.body)).not.toMatch(/device_code/);
-    const pending = await call('POST', '/trakt/device/token/', { token: user.access });
+    const pending = await read(api(user.access).trakt.device.token.$post());
     expect(pending.status).toBe(202);
     expect(pending.body).toMatchObject({ status: 'pending' });
     await sim.approveDevice(code.body.user_code, account.username);
     await sim.advanceClock(code.body.interval + 1);
-    const done = await call('POST', '/trakt/device/token/', { token: user.access });
+    // The API spaces polls by `interval` too (its own clock): the next poll comes after it.
+    const done = await afterSeconds(code.body.interval + 1, () =>
+      call('POST', '/trakt/device/token/', { token: user.access }),
+    );
     expect(done.status).toBe(200);
     expect(done.body).toEqual({ status: 'success', expires_at: expect.stringMatching(ISO_Z) });
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body.authenticated).toBe(true);
   });
 
   it('device flow: denied and expired', async () => {
     const { user } = await userWithApp();
-    const denied = await call('POST', '/trakt/device/code/', { token: user.access });
+    const denied = await read(api(user.access).trakt.device.code.$post());
     await sim.denyDevice(denied.body.user_code);
-    expectError(await call('POST', '/trakt/device/token/', { token: user.access }), 403, /denied/);
+    expectError(await read(api(user.access).trakt.device.token.$post()), 403, /denied/);
 
-    const expiring = await call('POST', '/trakt/device/code/', { token: user.access });
+    const expiring = await read(api(user.access).trakt.device.code.$post());
     await sim.expireDevice(expiring.body.user_code);
-    expectError(await call('POST', '/trakt/device/token/', { token: user.access }), 410, /expired/);
-    expectError(await call('POST', '/trakt/device/token/', { token: user.access }), 404, /No device authorization/);
+    expectError(await read(api(user.access).trakt.device.token.$post()), 410, /expired/);
+    expectError(await read(api(user.access).trakt.device.token.$post()), 404, /No device authorization/);
   });
 });

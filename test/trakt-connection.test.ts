@@ -9,10 +9,12 @@ import { installSimulator, type Simulator } from '../simulator/support/harness';
 import { MAX_UPSTREAM_TIMEOUT_MS, upstreamTimeoutMs } from '../src/config';
 import { aadFor, keyRing, open } from '../src/crypto/envelope';
 import { joinUrl } from '../src/trakt/client';
+import { REFRESH_REFUSED } from '../src/trakt/connection.routes';
 import { traktUserContext } from '../src/trakt/context';
 import { refreshLeaseMs, SUPERSEDED_TOKEN_SET_TTL_SECONDS } from '../src/trakt/token-policy';
 import { getAccessToken, type TokenStoreContext, withAccessToken } from '../src/trakt/tokens';
 import { call, expectError, registerAndLogin } from './support/api';
+import { api, read } from './support/client';
 import { connectedUser, createTraktApp, storeTraktCredentials } from './support/trakt';
 
 let sim: Simulator;
@@ -108,19 +110,22 @@ describe('rule 1: only invalid_grant ends a connection, and only once the access
     await sim.expireRefreshToken(before.access_token); // Trakt no longer honours the refresh token
     await sim.clearRequests();
 
+    // Nothing was refreshed, so the refresh endpoint says so (a 4xx naming re-authorization), not 200.
     const refreshed = await call('GET', '/trakt/refresh-token/', { token: user.access });
-    expect(refreshed.status).toBe(200);
-    expect(refreshed.body).toEqual({
-      access_token: before.access_token,
-      expires_at: (await row(user.id)).expires_at,
-      warning: 'reauthorization_required_soon',
+    expectError(refreshed, 401, REFRESH_REFUSED);
+    expect(refreshed.body.details).toEqual({
+      works_until: (await row(user.id)).expires_at,
+      auth_url: 'http://api.test/trakt/authenticate/',
     });
+    expect(JSON.stringify(refreshed.body)).not.toContain(before.access_token);
+    // Asked again, it says the same without sending the dead refresh token a second time.
+    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, REFRESH_REFUSED);
     expect((await sim.counters())['POST /oauth/token']).toBe(1);
     const rejected = await row(user.id);
     expect(rejected.status).toBe('refresh_rejected');
     expect(await openSet(user.id, rejected.sealed_tokens!)).toEqual(before); // every token kept
 
-    const status = await call('GET', '/trakt/auth-status/', { token: user.access });
+    const status = await read(api(user.access).trakt['auth-status'].$get());
     expect(status.body).toEqual({
       authenticated: true,
       token_expired: false,
@@ -130,13 +135,13 @@ describe('rule 1: only invalid_grant ends a connection, and only once the access
       auth_url: 'http://api.test/trakt/authenticate/',
     });
     // Still working: Trakt accepts the access token, and nothing tries the dead refresh token again.
-    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
-    expect((await call('POST', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
+    expect((await read(api(user.access).trakt['fetch-latest-movies'].$post())).status).toBe(200);
     expect((await sim.counters())['POST /oauth/token']).toBe(1);
 
     await sim.expireToken(before.access_token); // now Trakt rejects the access token too
-    expectError(await call('GET', '/trakt/watching/', { token: user.access }), 401, /authorize again/);
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toEqual({
+    expectError(await read(api(user.access).trakt.watching.$get()), 401, /authorize again/);
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body).toEqual({
       authenticated: false,
       auth_url: 'http://api.test/trakt/authenticate/',
       reason: 'reauthorization_required',
@@ -148,18 +153,17 @@ describe('rule 1: only invalid_grant ends a connection, and only once the access
     await sim.config({ expires_in: 1800 }); // expires within the API login's hour, so the fake clock keeps it valid
     const user = await connectedUser(sim);
     await sim.expireRefreshToken((await currentSet(user.id)).access_token);
-    expect((await call('GET', '/trakt/refresh-token/', { token: user.access })).body.warning).toBe(
-      'reauthorization_required_soon',
-    );
+    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 401, REFRESH_REFUSED);
+    expect((await row(user.id)).status).toBe('refresh_rejected');
     const { expires_at } = await row(user.id);
     const afterExpiry = Date.parse(expires_at) - Date.now() + 1000;
     await withFakeNow(afterExpiry, async () => {
-      expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toEqual({
+      expect((await read(api(user.access).trakt['auth-status'].$get())).body).toEqual({
         authenticated: false,
         auth_url: 'http://api.test/trakt/authenticate/',
         reason: 'reauthorization_required',
       });
-      expectError(await call('GET', '/trakt/watching/', { token: user.access }), 401, /authorize again/);
+      expectError(await read(api(user.access).trakt.watching.$get()), 401, /authorize again/);
     });
     expect((await row(user.id)).status).toBe('reauthorization_required');
   });
@@ -171,7 +175,7 @@ describe('rule 2: token grants are never retried blindly', () => {
     const before = await row(user.id);
     await sim.addFault({ match: { path_prefix: '/oauth/token' }, times: 5, kind: 'process_then_502' });
     await sim.clearRequests();
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 502, /unavailable/);
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 502, /unavailable/);
     expect((await sim.counters())['POST /oauth/token']).toBe(1);
     const sends = await sim.refreshTokenSends();
     expect(sends).toEqual({ sends: 1, distinct: 1, sent_more_than_once: 0 });
@@ -185,7 +189,7 @@ describe('rule 2: token grants are never retried blindly', () => {
       refresh_failures: 1,
     });
     // Backing off: an immediate second try does not reach Trakt.
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 503, /failed recently/);
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 503, /failed recently/);
     expect((await sim.counters())['POST /oauth/token']).toBe(1);
   });
 
@@ -226,66 +230,74 @@ describe('rule 2: token grants are never retried blindly', () => {
     await sim.setSession(account.username);
     const user = await registerAndLogin();
     await storeTraktCredentials(user.access, app);
-    const auth = await call('GET', '/trakt/authenticate/', { token: user.access });
+    const auth = await read(api(user.access).trakt.authenticate.$get());
     const redirect = await sim.authorize(auth.body.auth_url);
     await sim.addFault({ match: { path_prefix: '/oauth/token' }, times: 5, kind: 'process_then_502' });
     await sim.clearRequests();
-    expectError(await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`), 502);
+    expectError(
+      await call('POST', '/trakt/oauth-callback/', {
+        token: user.access,
+        json: { code: redirect.code, state: redirect.state },
+      }),
+      502,
+    );
     expect((await sim.counters())['POST /oauth/token']).toBe(1);
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body.authenticated).toBe(false);
   });
 });
 
 describe('rule 3: a client-credentials problem is reported and keeps every token', () => {
-  it.each([
-    ['a 401 invalid_client', { kind: 'invalid_client' as const }],
-    ['an HTML 403 from a WAF', { kind: 'html_error' as const, status: 403 }],
-  ])('%s: auth-status says client_credentials_rejected while the access token works', async (_label, fault) => {
-    const user = await connectedUser(sim);
-    const before = await row(user.id);
-    await sim.addFault({ match: { path_prefix: '/oauth/token' }, times: 1, ...fault });
-    expectError(
-      await call('GET', '/trakt/refresh-token/', { token: user.access }),
-      400,
-      'Trakt rejected the client credentials; check your Trakt client id and secret',
-    );
-    const after = await row(user.id);
-    expect(after).toMatchObject({
-      status: 'active',
-      token_version: before.token_version,
-      sealed_tokens: before.sealed_tokens,
-      refresh_lease_id: 'backoff',
-    });
-    expect(after.credentials_rejected_at).not.toBeNull();
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toEqual({
-      authenticated: true,
-      token_expired: false,
-      expires_at: before.expires_at,
-      reason: 'client_credentials_rejected',
-    });
-    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
-  });
+  // A firewall's HTML page is no verdict on the credentials: transient (test/trakt-2026-answers.test.ts).
+  it.each([['a 401 invalid_client', { kind: 'invalid_client' as const }]])(
+    '%s: auth-status says client_credentials_rejected while the access token works',
+    async (_label, fault) => {
+      const user = await connectedUser(sim);
+      const before = await row(user.id);
+      await sim.addFault({ match: { path_prefix: '/oauth/token' }, times: 1, ...fault });
+      expectError(
+        await call('GET', '/trakt/refresh-token/', { token: user.access }),
+        400,
+        'Trakt rejected the client credentials; check your Trakt client id and secret',
+      );
+      const after = await row(user.id);
+      expect(after).toMatchObject({
+        status: 'active',
+        token_version: before.token_version,
+        sealed_tokens: before.sealed_tokens,
+        refresh_lease_id: 'backoff',
+      });
+      expect(after.credentials_rejected_at).not.toBeNull();
+      expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toEqual({
+        authenticated: true,
+        token_expired: false,
+        expires_at: before.expires_at,
+        reason: 'client_credentials_rejected',
+      });
+      expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+    },
+  );
 
   it('a wrong client secret, rejected by the simulator: kept, then healed once the secret is fixed', async () => {
     await sim.config({ expires_in: 1800 }); // expires within the API login's hour, so the fake clock keeps it valid
     const user = await connectedUser(sim);
     const storeSecret = async (secret: string) => {
-      const res = await call('POST', '/users/api-keys/', {
-        token: user.access,
-        json: { service_name: 'trakt', service_user_id: user.app.client_id, api_key: secret },
-      });
+      const res = await read(
+        api(user.access).users['api-keys'].$post({
+          json: { service_name: 'trakt', service_user_id: user.app.client_id, api_key: secret },
+        }),
+      );
       expect(res.status).toBe(200); // replaced
     };
     await storeSecret('not-the-secret');
     await sim.clearRequests();
-    expectError(await call('GET', '/trakt/refresh-token/', { token: user.access }), 400, /client credentials/);
+    expectError(await read(api(user.access).trakt['refresh-token'].$get()), 400, /client credentials/);
     const requests = await sim.requests();
     expect(requests.filter((r) => r.path === '/oauth/token').map((r) => r.status)).toEqual([401]);
     expect(await sim.refreshTokenSends()).toEqual({ sends: 1, distinct: 1, sent_more_than_once: 0 });
 
     const { expires_at } = await row(user.id);
     await withFakeNow(Date.parse(expires_at) - Date.now() + 1000, async () => {
-      expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toEqual({
+      expect((await read(api(user.access).trakt['auth-status'].$get())).body).toEqual({
         authenticated: false,
         auth_url: 'http://api.test/trakt/authenticate/',
         reason: 'client_credentials_rejected',
@@ -297,7 +309,7 @@ describe('rule 3: a client-credentials problem is reported and keeps every token
     const fresh = await getAccessToken(later.ctx, { force: true });
     expect(fresh.version).toBe((await row(user.id)).token_version);
     expect((await row(user.id)).credentials_rejected_at).toBeNull();
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.reason).toBeUndefined();
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body.reason).toBeUndefined();
   });
 });
 
@@ -305,7 +317,7 @@ describe('rule 4: the new pair is durable the moment Trakt answers; a KV miss is
   it('the refreshed set is sealed into D1 with the version that ends the lease, and KV holds the same', async () => {
     const user = await connectedUser(sim);
     const before = await row(user.id);
-    const res = await call('GET', '/trakt/refresh-token/', { token: user.access });
+    const res = await read(api(user.access).trakt['refresh-token'].$get());
     expect(res.status).toBe(200);
     const after = await row(user.id);
     expect(after).toMatchObject({
@@ -340,10 +352,10 @@ describe('rule 4: the new pair is durable the moment Trakt answers; a KV miss is
     await refresher.settled().catch(() => undefined);
     await sim.clearRequests();
     const reader = await storeContext(user.id);
-    const read = await getAccessToken(reader.ctx);
-    expect(read).toEqual({ accessToken: fresh.accessToken, expiresAt: fresh.expiresAt, version: fresh.version });
+    const fromD1 = await getAccessToken(reader.ctx);
+    expect(fromD1).toEqual({ accessToken: fresh.accessToken, expiresAt: fresh.expiresAt, version: fresh.version });
     expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
-    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
   });
 });
 
@@ -390,7 +402,7 @@ describe('rule 6: the refresh lease outlasts the worst-case refresh', () => {
     const original = env.UPSTREAM_TIMEOUT_MS;
     Object.assign(env, { UPSTREAM_TIMEOUT_MS: '600000' });
     try {
-      expectError(await call('GET', '/trakt/watching/', { token: user.access }), 503, /UPSTREAM_TIMEOUT_MS/);
+      expectError(await read(api(user.access).trakt.watching.$get()), 503, /UPSTREAM_TIMEOUT_MS/);
     } finally {
       Object.assign(env, { UPSTREAM_TIMEOUT_MS: original });
     }
@@ -409,7 +421,7 @@ describe('rule 7: disconnect and refresh cannot interleave', () => {
     );
     await sim.whenHeld(1); // Trakt has rotated the pair; its answer is on the way
 
-    const res = await call('DELETE', '/trakt/auth/', { token: user.access });
+    const res = await read(api(user.access).trakt.auth.$delete());
     expect(res.body).toEqual({ disconnected: true, revoked_at_trakt: true });
     expect(await env.DB.prepare('SELECT 1 FROM trakt_connections WHERE user_id = ?').bind(user.id).first()).toBeNull();
 
@@ -427,84 +439,83 @@ describe('rule 7: disconnect and refresh cannot interleave', () => {
   });
 });
 
-describe('rule 8: a browser never links an account silently', () => {
+describe("rule 8: a GET never links an account; only the state owner's POST with their JWT does", () => {
   async function startAuthorization() {
     const app = await createTraktApp(sim);
     const account = await sim.createAccount({ username: `victim_${Date.now()}`, movies: 1, shows: 0 });
     await sim.setSession(account.username);
     const user = await registerAndLogin();
     await storeTraktCredentials(user.access, app);
-    const auth = await call('GET', '/trakt/authenticate/', { token: user.access });
+    const auth = await read(api(user.access).trakt.authenticate.$get());
     const redirect = await sim.authorize(auth.body.auth_url);
     expect(redirect.code).toBeTruthy();
     return { user, redirect };
   }
 
-  const confirmationOf = (page: string) => /name="confirmation" value="([A-Za-z0-9_-]{43})"/.exec(page)?.[1];
+  const ACCEPT_HEADERS = [
+    undefined, // fetch(…, {mode: "no-cors"}) from another page
+    '*/*',
+    'image/avif,image/webp,image/*,*/*;q=0.8', // an <img src="…">
+    'application/json',
+    'text/html,application/xhtml+xml',
+    '',
+  ];
 
-  it('the GET callback in a browser names the API account and links only on the form confirmation, once', async () => {
-    const { user, redirect } = await startAuthorization();
+  it('a GET of the callback never links, whatever the headers (a crafted <img> or no-cors fetch)', async () => {
+    // The attacker starts an authorization in their own API account; the victim, signed in to Trakt, loads the
+    // auth_url through a page the attacker controls, and Trakt redirects with the victim's code and that state.
+    const { user: attacker, redirect } = await startAuthorization();
+    const stateHash = [
+      ...new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(redirect.state!))),
+    ]
+      .map((b) => b.toString(16).padStart(2, '0'))
+      .join('');
     await sim.clearRequests();
-    const page = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`, {
-      headers: { Accept: 'text/html,application/xhtml+xml' },
-    });
-    expect(page.status).toBe(200);
-    expect(page.headers.get('Content-Type')).toMatch(/text\/html/);
-    expect(page.headers.get('Content-Security-Policy')).toBe(
-      "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    );
-    expect(page.body).toContain(`<strong id="api-username">${user.username}</strong>`);
-    expect(page.body).toContain('<form method="post" action="/trakt/oauth-callback/confirm/">');
-    expect(page.body).not.toMatch(/<script/i);
-    const confirmation = confirmationOf(page.body);
-    expect(confirmation).toBeDefined();
-    // Nothing linked yet, and the code was not even exchanged.
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
+    for (const accept of ACCEPT_HEADERS) {
+      const page = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`, {
+        headers: accept === undefined ? {} : { Accept: accept },
+      });
+      expect(page.status).toBe(200);
+      expect(page.headers.get('Content-Type')).toMatch(/text\/html/);
+      expect(page.headers.get('Cache-Control')).toBe('no-store');
+      expect(String(page.body)).not.toContain(redirect.code!); // shown by the page's script, never by the server
+    }
+    // Trakt never saw the code, nothing is linked, and the state was neither used nor read into a write.
     expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
-
-    const form = { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'text/html' };
-    const confirmed = await call('POST', '/trakt/oauth-callback/confirm/', {
-      headers: form,
-      body: new URLSearchParams({ confirmation: confirmation! }).toString(),
-    });
-    expect(confirmed.status).toBe(200);
-    expect(confirmed.body).toContain('Authorization successful! You can now use Trakt endpoints.');
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
-
-    const replay = await call('POST', '/trakt/oauth-callback/confirm/', {
-      headers: form,
-      body: new URLSearchParams({ confirmation: confirmation! }).toString(),
-    });
-    expect(replay.status).toBe(400);
-    expect(replay.body).toContain('invalid, expired or already used');
-    expect((await sim.counters())['POST /oauth/token']).toBe(1);
+    expectError(await call('GET', '/trakt/refresh-token/', { token: attacker.access }), 401, 'No Trakt token found');
+    expect((await call('GET', '/trakt/auth-status/', { token: attacker.access })).body.authenticated).toBe(false);
+    expect(
+      await env.DB.prepare('SELECT 1 FROM oauth_state_uses WHERE state_hash = ?').bind(stateHash).first(),
+    ).toBeNull();
+    expect(await env.KV.get(`oauth_state:${stateHash}`)).not.toBeNull();
   });
 
-  it('a link crafted by someone else shows their API username; without confirming nothing is linked', async () => {
-    const { user: attacker, redirect } = await startAuthorization(); // the victim approved the attacker's link
-    const page = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`, {
-      headers: { Accept: 'text/html' },
-    });
-    expect(page.body).toContain(`<strong id="api-username">${attacker.username}</strong>`);
-    // The victim closes the page. The attacker has neither the code nor the confirmation token.
-    expectError(await call('GET', '/trakt/refresh-token/', { token: attacker.access }), 401, 'No Trakt token found');
-    const forged = await call('POST', '/trakt/oauth-callback/confirm/', {
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ confirmation: 'A'.repeat(43) }).toString(),
-    });
-    expect(forged.status).toBe(400);
-    expectError(await call('GET', '/trakt/refresh-token/', { token: attacker.access }), 401, 'No Trakt token found');
+  it("the victim's own signed-in browser cannot link the crafted state either", async () => {
+    const { user: attacker, redirect } = await startAuthorization();
+    const victim = await registerAndLogin();
+    // The page's confirmation button sends the code with the JWT of whoever is signed in: the victim.
+    expectError(
+      await call('POST', '/trakt/oauth-callback/', {
+        token: victim.access,
+        json: { code: redirect.code, state: redirect.state },
+      }),
+      400,
+      /another user/,
+    );
+    for (const user of [attacker, victim]) {
+      expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(false);
+    }
+    expect((await sim.counters())['POST /oauth/token'] ?? 0).toBe(0);
   });
 
-  it('JSON clients keep the documented contract', async () => {
+  it('the state owner links by confirming: the POST with their JWT', async () => {
     const { user, redirect } = await startAuthorization();
-    const res = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`, {
-      headers: { Accept: 'application/json' },
+    await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`);
+    const res = await call('POST', '/trakt/oauth-callback/', {
+      token: user.access,
+      json: { code: redirect.code, state: redirect.state },
     });
-    expect(res.body).toEqual({
-      message: 'Authorization successful! You can now use Trakt endpoints.',
-      status: 'success',
-    });
+    expect(res.status).toBe(200);
     expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body.authenticated).toBe(true);
   });
 
@@ -512,7 +523,7 @@ describe('rule 8: a browser never links an account silently', () => {
     const app = await createTraktApp(sim);
     const user = await registerAndLogin();
     await storeTraktCredentials(user.access, app);
-    const code = await call('POST', '/trakt/device/code/', { token: user.access });
+    const code = await read(api(user.access).trakt.device.code.$post());
     expect(code.status).toBe(200);
     expect(code.body.api_username).toBe(user.username);
   });
@@ -531,10 +542,10 @@ describe('base URLs with a path', () => {
     });
     try {
       const user = await connectedUser(sim);
-      const auth = await call('GET', '/trakt/authenticate/', { token: user.access });
+      const auth = await read(api(user.access).trakt.authenticate.$get());
       expect(new URL(auth.body.auth_url).pathname).toBe('/trakt-proxy/oauth/authorize');
-      expect((await call('GET', '/trakt/refresh-token/', { token: user.access })).status).toBe(200);
-      expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+      expect((await read(api(user.access).trakt['refresh-token'].$get())).status).toBe(200);
+      expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
       const paths = (await sim.requests()).map((r) => r.path);
       expect(paths).toContain('/oauth/token');
       expect(paths).toContain('/users/me/watching');
@@ -579,12 +590,12 @@ describe('token store edge cases', () => {
     const published = await slowRefresh;
     expect(published.version).toBe(start.token_version + 1);
     expect(await row(user.id)).toMatchObject({ status: 'active', token_version: start.token_version + 1 });
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toEqual({
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body).toEqual({
       authenticated: true,
       token_expired: false,
       expires_at: (await row(user.id)).expires_at,
     });
-    expect((await call('GET', '/trakt/watching/', { token: user.access })).status).toBe(200);
+    expect((await read(api(user.access).trakt.watching.$get())).status).toBe(200);
   });
 
   it('the wait deadline: a waiter gives up with a retryable 503 unless its token is still valid', async () => {
@@ -623,12 +634,12 @@ describe('concurrency', () => {
     const user = await connectedUser(sim, { movies: 20, shows: 2 });
     await sim.clearRequests();
     const requests: Array<() => ReturnType<typeof call>> = [
-      () => call('GET', '/trakt/refresh-token/', { token: user.access }),
-      () => call('POST', '/trakt/fetch-latest-movies/', { token: user.access }),
-      () => call('GET', '/trakt/auth-status/', { token: user.access }),
-      () => call('GET', '/trakt/get-stored-movies/', { token: user.access }),
-      () => call('GET', '/trakt/watching/', { token: user.access }),
-      () => call('GET', '/trakt/sync-status/', { token: user.access }),
+      () => read(api(user.access).trakt['refresh-token'].$get()),
+      () => read(api(user.access).trakt['fetch-latest-movies'].$post()),
+      () => read(api(user.access).trakt['auth-status'].$get()),
+      () => read(api(user.access).trakt['get-stored-movies'].$get({ query: {} })),
+      () => read(api(user.access).trakt.watching.$get()),
+      () => read(api(user.access).trakt['sync-status'].$get()),
     ];
     const statuses: number[] = [];
     for (let round = 0; round < 3; round++) {
@@ -641,7 +652,7 @@ describe('concurrency', () => {
     const sends = await sim.refreshTokenSends();
     expect(sends.sends).toBeGreaterThanOrEqual(3); // positive control: refreshes did happen
     expect(sends.sent_more_than_once).toBe(0);
-    expect((await call('GET', '/trakt/auth-status/', { token: user.access })).body).toMatchObject({
+    expect((await read(api(user.access).trakt['auth-status'].$get())).body).toMatchObject({
       authenticated: true,
       token_expired: false,
     });

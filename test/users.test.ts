@@ -2,6 +2,9 @@ import { env } from 'cloudflare:workers';
 import { sign } from 'hono/jwt';
 import { describe, expect, it, vi } from 'vitest';
 import { call, expectError, registerAndLogin, uniqueName } from './support/api';
+import { api, read } from './support/client';
+
+const register = (json: { username: string; password: string }) => api().users.register.$post({ json });
 
 const SECRET = env.JWT_SECRET;
 const now = () => Math.floor(Date.now() / 1000);
@@ -9,23 +12,20 @@ const now = () => Math.floor(Date.now() / 1000);
 describe('registration', () => {
   it('creates a user and returns {id, username}', async () => {
     const username = uniqueName('alice');
-    const res = await call('POST', '/users/register/', { json: { username, password: 'long enough pw' } });
+    const res = await read(register({ username, password: 'long enough pw' }));
     expect(res.status).toBe(201);
     expect(res.body).toEqual({ id: expect.any(Number), username });
   });
 
   it('refuses a taken username, regardless of case', async () => {
     const username = uniqueName('Bob');
-    expect((await call('POST', '/users/register/', { json: { username, password: 'password-1' } })).status).toBe(201);
+    expect((await read(register({ username, password: 'password-1' }))).status).toBe(201);
     expectError(
-      await call('POST', '/users/register/', { json: { username, password: 'password-2' } }),
+      await read(register({ username, password: 'password-2' })),
       409,
       'A user with that username already exists',
     );
-    expectError(
-      await call('POST', '/users/register/', { json: { username: username.toLowerCase(), password: 'password-2' } }),
-      409,
-    );
+    expectError(await read(register({ username: username.toLowerCase(), password: 'password-2' })), 409);
   });
 
   it.each([
@@ -43,14 +43,14 @@ describe('registration', () => {
 
   it('accepts every allowed username character', async () => {
     const username = `a.b@c+d-e_${Math.random().toString(36).slice(2, 6)}`;
-    expect((await call('POST', '/users/register/', { json: { username, password: 'password1' } })).status).toBe(201);
+    expect((await read(register({ username, password: 'password1' }))).status).toBe(201);
   });
 });
 
 describe('tokens', () => {
   it('issues {access, refresh}; access works on /users/me/ and refresh mints a new access token', async () => {
     const user = await registerAndLogin();
-    const me = await call('GET', '/users/me/', { token: user.access });
+    const me = await read(api(user.access).users.me.$get());
     expect(me.status).toBe(200);
     expect(me.body).toEqual({
       id: user.id,
@@ -59,10 +59,10 @@ describe('tokens', () => {
       time_zone: null,
     });
 
-    const refreshed = await call('POST', '/users/token/refresh/', { json: { refresh: user.refresh } });
+    const refreshed = await read(api().users.token.refresh.$post({ json: { refresh: user.refresh } }));
     expect(refreshed.status).toBe(200);
     expect(Object.keys(refreshed.body)).toEqual(['access']);
-    expect((await call('GET', '/users/me', { token: refreshed.body.access })).body.id).toBe(user.id);
+    expect((await read(api(refreshed.body.access).users.me.$get())).body.id).toBe(user.id);
   });
 
   it('gives the same 401 for a wrong password and an unknown user', async () => {
@@ -95,9 +95,9 @@ describe('tokens', () => {
 
   it('logs in case-insensitively by username', async () => {
     const user = await registerAndLogin(uniqueName('CaseUser'));
-    const res = await call('POST', '/users/token/', {
-      json: { username: user.username.toUpperCase(), password: user.password },
-    });
+    const res = await read(
+      api().users.token.$post({ json: { username: user.username.toUpperCase(), password: user.password } }),
+    );
     expect(res.status).toBe(200);
   });
 });
@@ -179,7 +179,7 @@ describe('JWT rejections', () => {
 
 describe('cross-cutting HTTP behaviour', () => {
   it('serves /health without auth', async () => {
-    const res = await call('GET', '/health');
+    const res = await read(api().health.$get());
     expect(res.status).toBe(200);
     expect(res.body).toEqual({ status: 'ok', version: expect.stringMatching(/^\d+\.\d+\.\d+/) });
     expect(res.headers.get('X-Request-Id')).toBeTruthy();

@@ -2,8 +2,8 @@
  * @module admin
  * The control surface (`/_sim/*`, JSON in and out): reset, apps, TMDB keys, seeded accounts,
  * session, direct token issue/expiry/revocation (one token or all of an account's), play/reset/playback/watching
- * manipulation, device-code approval, config and clock, faults (and releasing held requests), and
- * the request log and counters.
+ * manipulation, an account's data export (the ZIP trakt.tv hands out), device-code approval, config and clock,
+ * faults (and releasing held requests), and the request log and counters.
  * Reference: simulator/README.md.
  */
 import { zValidator } from '@hono/zod-validator';
@@ -23,6 +23,7 @@ import {
 } from './accounts';
 import { BASE_DATE_MS, type CatalogMovie, type CatalogShow, type PlayAction, type TmdbStatus } from './dataset';
 import type { SimEnv } from './env';
+import { EXPORT_HISTORY_PER_FILE, exportZip } from './export';
 import { releaseHeld } from './faults';
 import {
   accountSchema,
@@ -202,8 +203,35 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
     return c.json(credentials, 201);
   });
 
+  // Trakt deleting an app (as it did to free members' apps on 31 July 2026): its client id answers 403 on the API
+  // host and invalid_client on the auth host. Tokens issued to it are kept, so re-registering the same
+  // credentials (POST /_sim/apps) brings them back to life, as an app Trakt restores would.
+  app.delete('/apps/:client_id', (c) => {
+    const clientId = c.req.param('client_id');
+    if (!state.apps.delete(clientId)) throw new SimError(404, `unknown app: ${clientId}`);
+    return c.json({ ok: true });
+  });
+
   app.post('/tmdb-keys', body(tmdbKeySchema), (c) => {
     state.tmdbKeys.add(c.req.valid('json').api_key);
+    return c.json({ ok: true }, 201);
+  });
+
+  // TMDB's upcoming episodes of a show (next_episode_to_air and air dates), replacing the default schedule.
+  app.post('/tmdb/schedule', async (c) => {
+    const input = (await c.req.json()) as {
+      tmdb_id: number;
+      episodes: Array<{ season: number; number: number; air_date: string; name?: string }>;
+    };
+    state.tmdbSchedules.set(
+      input.tmdb_id,
+      input.episodes.map((e) => ({
+        season: e.season,
+        number: e.number,
+        airDate: e.air_date,
+        name: e.name ?? `Episode ${e.number}`,
+      })),
+    );
     return c.json({ ok: true }, 201);
   });
 
@@ -260,6 +288,19 @@ export function adminRoutes(ctx: SimContext): Hono<SimEnv> {
     const v = views(account, state.catalog);
     const all = [...v.movieHistory, ...v.episodeHistory].sort((a, b) => b.watchedAt - a.watchedAt || b.id - a.id);
     return c.json(all.map(playInfo));
+  });
+
+  // The account's data export, as trakt.tv's Settings → Data → Export downloads it. `per_file`: history items
+  // per watched-history-N.json (default 1,000, as Trakt writes them).
+  app.get('/accounts/:username/export.zip', (c) => {
+    const account = getAccount(state, c.req.param('username'));
+    const perFile = Number(c.req.query('per_file') ?? EXPORT_HISTORY_PER_FILE);
+    if (!Number.isSafeInteger(perFile) || perFile < 1) throw new SimError(400, 'per_file must be a positive integer');
+    const zip = exportZip(account, state.catalog, { perFile, now: ctx.now() });
+    return c.body(zip as Uint8Array<ArrayBuffer>, 200, {
+      'Content-Type': 'application/zip',
+      'Content-Disposition': `attachment; filename="trakt-export-${account.slug}.zip"`,
+    });
   });
 
   app.post('/accounts/:username/plays', body(playSchema), (c) => {

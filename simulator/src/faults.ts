@@ -1,7 +1,8 @@
 /**
  * @module faults
  * One-shot fault injection: a registered fault answers the next N matching requests instead
- * of the real handler (5xx, 429, Trakt's 401/403/423 rejections, a hang until the client aborts,
+ * of the real handler (5xx, 429, Trakt's 401/403/423 rejections, 426 VIP required, 420 account limit, a hang
+ * until the client aborts,
  * malformed JSON, the HTML error page Cloudflare serves in front of Trakt, a 401 `invalid_client`),
  * then stops. Some faults let the real handler run first or hold a request for the test to order events:
  * - `process_then_502`: the request IS processed (a refresh rotates the token), then a Cloudflare
@@ -197,6 +198,16 @@ export async function faultResponse(
         error: 'locked_user_account',
         error_description: 'Locked User Account - have the user contact support.',
       });
+    case '426':
+      // A method that needs VIP: the header links to the upgrade page.
+      return json(
+        426,
+        { error: 'vip_required', error_description: 'VIP Enhanced - this method requires a VIP account.' },
+        { 'X-Upgrade-URL': 'https://trakt.tv/vip' },
+      );
+    case '420':
+      // An account limit was exceeded (lists, watchlist, history): Trakt sends no body.
+      return new Response(null, { status: 420 });
     case 'invalid_client':
       return json(401, {
         error: 'invalid_client',

@@ -120,6 +120,8 @@ export const faultKinds = [
   '401',
   '403',
   '423',
+  '426',
+  '420',
   'hang',
   'malformed_json',
   'html_error',

@@ -16,7 +16,10 @@ export interface SimConfig {
   created_at_offset_seconds: number;
   /** Absolute `created_at` (unix seconds) for issued tokens; overrides the clock when set. */
   created_at: number | null;
-  /** Trakt GET requests allowed per access token per window. */
+  /**
+   * Trakt GET requests allowed per user (account) per window, whichever token or app sends them: 500 per
+   * 5 minutes since October 2026 (trakt/trakt-api #909, Trakt's rate-limiting docs).
+   */
   trakt_get_limit: number;
   trakt_window_seconds: number;
   /** TMDB requests allowed per key per second. */
@@ -39,7 +42,7 @@ export const DEFAULT_CONFIG: SimConfig = {
   expires_in: 86_400,
   created_at_offset_seconds: 0,
   created_at: null,
-  trakt_get_limit: 1000,
+  trakt_get_limit: 500,
   trakt_window_seconds: 300,
   tmdb_rps: 40,
   device_expires_in: 600,
@@ -64,6 +67,8 @@ export interface AuthCode {
   username: string;
   expiresAt: number;
   used: boolean;
+  /** PKCE (RFC 7636, S256): the challenge sent on authorize; the exchange must send its verifier. */
+  codeChallenge: string | null;
 }
 
 export interface TokenRecord {
@@ -167,6 +172,8 @@ export type FaultKind =
   | '401'
   | '403'
   | '423'
+  | '426'
+  | '420'
   | 'hang'
   | 'malformed_json'
   | 'html_error'
@@ -221,8 +228,11 @@ export interface SimulatorState {
   tokens: Map<string, TokenRecord>;
   refreshTokens: Map<string, TokenRecord>;
   devices: Map<string, DeviceGrant>;
+  /** Per-user (username) windows of the GET limit. */
   traktWindows: Map<string, WindowState>;
   tmdbWindows: Map<string, WindowState>;
+  /** Upcoming episodes set with `/_sim/tmdb/schedule` (TMDB show id → episodes), overriding the default one. */
+  tmdbSchedules: Map<number, Array<{ season: number; number: number; airDate: string; name: string }>>;
   faults: Fault[];
   nextFaultId: number;
   /** Releases requests currently held by a `hang` fault. */
@@ -271,6 +281,7 @@ export function initialState(): SimulatorState {
     devices: new Map(),
     traktWindows: new Map(),
     tmdbWindows: new Map(),
+    tmdbSchedules: new Map(),
     faults: [],
     nextFaultId: 1,
     hanging: new Set(),

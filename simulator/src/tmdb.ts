@@ -102,7 +102,28 @@ function seasonSummary(season: CatalogSeason, show: CatalogShow): Json {
   };
 }
 
-function tvJson(show: CatalogShow, id: number): Json {
+type Upcoming = { season: number; number: number; airDate: string; name: string };
+
+/**
+ * The episodes TMDB knows to be coming for a show (air dates from the simulator's "today" on): those set with
+ * `/_sim/tmdb/schedule`, else, for a returning series, a next season of 3 weekly episodes starting 1–20 days out.
+ */
+export function upcomingEpisodes(ctx: SimContext, show: CatalogShow, id: number): Upcoming[] {
+  const set = ctx.state.tmdbSchedules.get(id);
+  if (set) return set;
+  if (show.status === 'ended') return [];
+  const today = Math.floor(ctx.now() / 86_400_000) * 86_400_000;
+  const season = show.seasons.length + 1;
+  return [1, 2, 3].map((number) => ({
+    season,
+    number,
+    airDate: day(today + (1 + (id % 20) + 7 * (number - 1)) * 86_400_000),
+    name: `Episode ${number}: Coming soon`,
+  }));
+}
+
+function tvJson(show: CatalogShow, id: number, upcoming: Upcoming[] = [], today = ''): Json {
+  const next = upcoming.filter((e) => e.airDate >= today).sort((a, b) => (a.airDate < b.airDate ? -1 : 1))[0];
   const lastSeason = show.seasons.at(-1);
   const lastEpisode = lastSeason?.episodes.at(-1);
   return {
@@ -128,7 +149,19 @@ function tvJson(show: CatalogShow, id: number): Json {
     popularity: show.votes / 100,
     poster_path: show.posterPath,
     seasons: show.seasons.map((s) => seasonSummary(s, show)),
-    status: show.status === 'ended' ? 'Ended' : 'Returning Series',
+    status: show.status === 'ended' && upcoming.length === 0 ? 'Ended' : 'Returning Series',
+    next_episode_to_air: next
+      ? {
+          id: id * 1000 + next.season * 100 + next.number,
+          name: next.name,
+          overview: `Season ${next.season}, episode ${next.number} of ${show.title}.`,
+          air_date: next.airDate,
+          episode_number: next.number,
+          season_number: next.season,
+          show_id: id,
+          runtime: show.runtime,
+        }
+      : null,
     tagline: '',
     type: 'Scripted',
     vote_average: show.rating,
@@ -193,17 +226,46 @@ export function tmdbRoutes(ctx: SimContext): Hono<SimEnv> {
 
   app.get('/tv/:id', (c) => {
     const found = findShow(c.req.param('id'));
-    return found ? c.json(tvJson(found.show, found.id)) : notFound(c);
+    if (!found) return notFound(c);
+    const today = day(ctx.now());
+    return c.json(tvJson(found.show, found.id, upcomingEpisodes(ctx, found.show, found.id), today));
   });
 
   app.get('/tv/:id/season/:n', (c) => {
     const found = findShow(c.req.param('id'));
     const season = found?.show.seasons.find((s) => String(s.number) === c.req.param('n'));
+    const coming = found
+      ? upcomingEpisodes(ctx, found.show, found.id).filter((e) => String(e.season) === c.req.param('n'))
+      : [];
+    if (found && !season && coming.length > 0) {
+      // A season TMDB announces but that has not aired yet: only its scheduled episodes.
+      return c.json({
+        _id: `sim-upcoming-${found.id}-${c.req.param('n')}`,
+        air_date: coming[0]!.airDate,
+        episodes: coming.map((e) => ({
+          air_date: e.airDate,
+          episode_number: e.number,
+          name: e.name,
+          overview: `Season ${e.season}, episode ${e.number} of ${found.show.title}.`,
+          runtime: found.show.runtime,
+          season_number: e.season,
+          show_id: found.id,
+          still_path: null,
+          vote_average: 0,
+        })),
+        name: `Season ${c.req.param('n')}`,
+        season_number: Number(c.req.param('n')),
+      });
+    }
     if (!found || !season) return notFound(c);
+    const airDates = new Map(coming.map((e) => [e.number, e.airDate]));
     return c.json({
       _id: `sim${season.tmdbRecordId ?? 0}`,
       air_date: day(season.airDate),
-      episodes: season.episodes.map((e) => episodeJson(e, found.id)),
+      episodes: season.episodes.map((e) => ({
+        ...episodeJson(e, found.id),
+        ...(airDates.has(e.number) ? { air_date: airDates.get(e.number) } : {}),
+      })),
       name: `Season ${season.number}`,
       overview: `Season ${season.number} of ${found.show.title}.`,
       id: season.tmdbRecordId,

@@ -6,7 +6,8 @@
  *
  * Header checks, in order: unknown/missing `trakt-api-key` → 403; `trakt-api-version` other
  * than `2` → 400; missing/unknown/expired/revoked bearer, or one issued to another app than the
- * `trakt-api-key` names → 401; over the GET limit → 429.
+ * `trakt-api-key` names → 401; over the per-user GET limit → 429. Every authenticated GET answer carries
+ * `X-Ratelimit` ({name, period, limit, remaining, until}).
  */
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import type { SimEnv } from './env';
@@ -78,27 +79,28 @@ export function traktApiRoutes(ctx: SimContext): Hono<SimEnv> {
       return c.json({ error: 'invalid_token', error_description: 'The access token is invalid' }, 401);
     }
     if (c.req.method === 'GET') {
+      // Per user, whichever token or app sends the request; every answer says where the window stands.
       const now = ctx.now();
       const windowSeconds = state.config.trakt_window_seconds;
       const decision = takeFromWindow(
-        state.traktWindows.get(record.accessToken),
+        state.traktWindows.get(record.username),
         now,
         state.config.trakt_get_limit,
         windowSeconds * 1000,
       );
-      state.traktWindows.set(record.accessToken, decision.state);
+      state.traktWindows.set(record.username, decision.state);
+      c.header(
+        'X-Ratelimit',
+        JSON.stringify({
+          name: 'AUTHED_API_GET_LIMIT',
+          period: windowSeconds,
+          limit: state.config.trakt_get_limit,
+          remaining: decision.remaining,
+          until: iso(decision.resetAt),
+        }),
+      );
       if (!decision.allowed) {
         c.header('Retry-After', String(decision.retryAfterSeconds));
-        c.header(
-          'X-Ratelimit',
-          JSON.stringify({
-            name: 'AUTHED_API_GET_LIMIT',
-            period: windowSeconds,
-            limit: state.config.trakt_get_limit,
-            remaining: 0,
-            until: iso(decision.resetAt),
-          }),
-        );
         return c.json({ error: 'rate_limit_exceeded', error_description: 'Rate Limit Exceeded' }, 429);
       }
     }
@@ -109,6 +111,36 @@ export function traktApiRoutes(ctx: SimContext): Hono<SimEnv> {
 
   app.use('/sync/*', authenticate);
   app.use('/users/*', authenticate);
+
+  /** Public endpoints (no OAuth, as on Trakt): only the app's `trakt-api-key` and the API version are checked. */
+  const appOnly: MiddlewareHandler<SimEnv> = async (c, next) => {
+    const apiKey = c.req.header('trakt-api-key');
+    if (apiKey === undefined || !state.apps.has(apiKey)) {
+      return c.json({ error: 'forbidden', error_description: 'Invalid API key or unapproved app.' }, 403);
+    }
+    if (c.req.header('trakt-api-version') !== '2') {
+      return c.json(
+        { error: 'invalid_api_version', error_description: 'The trakt-api-version header must be 2.' },
+        400,
+      );
+    }
+    await next();
+  };
+
+  // A movie's community figures: watchers and plays counted over every simulated account's plays.
+  app.get('/movies/:id/stats', appOnly, (c) => {
+    const id = Number(c.req.param('id'));
+    const movie = Number.isInteger(id) ? state.catalog.movies.get(id) : undefined;
+    if (!movie) return c.json({ error: 'not_found' }, 404);
+    let watchers = 0;
+    let plays = 0;
+    for (const account of state.accounts.values()) {
+      const mine = [...account.plays.values()].filter((p) => p.type === 'movie' && p.traktId === id).length;
+      if (mine > 0) watchers += 1;
+      plays += mine;
+    }
+    return c.json({ watchers, plays, collectors: 0, comments: 0, lists: 0, votes: movie.votes, favorited: 0 });
+  });
 
   app.get('/sync/last_activities', (c) => c.json(activitiesJson(c.get('account').activities)));
 

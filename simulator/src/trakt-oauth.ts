@@ -1,7 +1,8 @@
 /**
  * @module trakt-oauth
- * Trakt's OAuth host (`auth.trakt.tv`): authorization-code flow with single-use codes,
- * single-use rotating refresh tokens, revoke, and the device flow with Trakt's status codes
+ * Trakt's OAuth host (`auth.trakt.tv`): authorization-code flow with single-use codes and PKCE
+ * (S256: a code authorized with a challenge is exchanged only with its verifier, and then needs no
+ * client secret), single-use rotating refresh tokens, revoke, and the device flow with Trakt's status codes
  * (200 token · 400 pending · 404 invalid · 409 used · 410 expired · 418 denied · 429 slow down).
  */
 import { type Context, Hono } from 'hono';
@@ -32,6 +33,7 @@ const bodySchema = z.object({
   client_secret: z.string().optional(),
   redirect_uri: z.string().optional(),
   token: z.string().optional(),
+  code_verifier: z.string().optional(),
 });
 type OAuthBody = z.infer<typeof bodySchema>;
 
@@ -93,6 +95,17 @@ export function tokenActive(record: TokenRecord, now: number): boolean {
   return !record.revoked && !record.forcedExpired && now < (record.createdAt + record.expiresIn) * 1000;
 }
 
+/** base64url(SHA-256(verifier)) without padding: the S256 challenge of a PKCE verifier (RFC 7636 §4.2). */
+export async function s256(verifier: string): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier)));
+  let binary = '';
+  for (const byte of digest) binary += String.fromCharCode(byte);
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/** RFC 7636 §4.1: 43–128 characters of [A-Za-z0-9-._~]. */
+const VERIFIER = /^[A-Za-z0-9._~-]{43,128}$/;
+
 export function findDevice(ctx: SimContext, userCode: string): DeviceGrant | undefined {
   for (const grant of ctx.state.devices.values()) if (grant.userCode === userCode.toUpperCase()) return grant;
   return undefined;
@@ -120,6 +133,8 @@ export function traktOAuthRoutes(ctx: SimContext): Hono<SimEnv> {
       client_id: clientId,
       redirect_uri: redirectUri,
       state: stateParam,
+      code_challenge: codeChallenge,
+      code_challenge_method: challengeMethod,
     } = c.req.query();
     const registered = clientId === undefined ? undefined : state.apps.get(clientId);
     if (!registered) return c.json({ error: 'invalid_client', error_description: INVALID_CLIENT }, 400);
@@ -134,6 +149,15 @@ export function traktOAuthRoutes(ctx: SimContext): Hono<SimEnv> {
         {
           error: 'unsupported_response_type',
           error_description: 'The authorization server does not support this response type.',
+        },
+        400,
+      );
+    }
+    if (codeChallenge !== undefined && (challengeMethod !== 'S256' || !/^[A-Za-z0-9_-]{43}$/.test(codeChallenge))) {
+      return c.json(
+        {
+          error: 'invalid_request',
+          error_description: 'Code challenge is required and code_challenge_method must be S256.',
         },
         400,
       );
@@ -157,6 +181,7 @@ export function traktOAuthRoutes(ctx: SimContext): Hono<SimEnv> {
         username: account.username,
         expiresAt: ctx.now() + CODE_TTL_MS,
         used: false,
+        codeChallenge: codeChallenge ?? null,
       });
       target.searchParams.set('code', code);
     }
@@ -170,12 +195,15 @@ export function traktOAuthRoutes(ctx: SimContext): Hono<SimEnv> {
       // Counted before any check: a refresh token sent twice is a bug in the client whatever the answer.
       state.refreshTokenSends.set(body.refresh_token, (state.refreshTokenSends.get(body.refresh_token) ?? 0) + 1);
     }
-    const registered = client(body);
+    const grant =
+      body.grant_type === 'authorization_code' && body.code !== undefined ? state.codes.get(body.code) : undefined;
+    // With PKCE a code exchange may leave out the client secret (a public client); a secret that is sent must match.
+    const pkceWithoutSecret = grant?.codeChallenge != null && body.client_secret === undefined;
+    const registered = pkceWithoutSecret ? (state.apps.get(body.client_id ?? '') ?? null) : client(body);
     if (!registered) return invalidClient(c);
     const tokenGrant = body.grant_type === 'authorization_code' || body.grant_type === 'refresh_token';
     if (tokenGrant && (body.redirect_uri === undefined || body.redirect_uri === '')) return missingRedirectUri(c);
     if (body.grant_type === 'authorization_code') {
-      const grant = body.code === undefined ? undefined : state.codes.get(body.code);
       if (
         !grant ||
         grant.used ||
@@ -185,6 +213,13 @@ export function traktOAuthRoutes(ctx: SimContext): Hono<SimEnv> {
       ) {
         return invalidGrant(c);
       }
+      // PKCE: a code authorized with a challenge needs its verifier; a verifier for a code without one is refused too.
+      const verifier = body.code_verifier;
+      const pkceHolds =
+        grant.codeChallenge === null
+          ? verifier === undefined
+          : verifier !== undefined && VERIFIER.test(verifier) && (await s256(verifier)) === grant.codeChallenge;
+      if (!pkceHolds) return invalidGrant(c);
       grant.used = true;
       return c.json(tokenJson(issueTokens(ctx, registered.clientId, grant.username)));
     }

@@ -120,6 +120,8 @@ export interface Simulator {
   advanceClock(seconds: number): Promise<void>;
   /** Registers a Trakt app (random credentials unless given; redirect URI defaults to SIM_DEFAULT_REDIRECT_URI). */
   createApp(input?: Partial<AppInput>): Promise<AppCredentials>;
+  /** Trakt deletes the app: its client id answers 403 on the API and invalid_client on OAuth (createApp with the same credentials restores it). */
+  deleteApp(clientId: string): Promise<void>;
   registerTmdbKey(apiKey: string): Promise<void>;
   createAccount(input: AccountInput): Promise<AccountInfo>;
   setSession(username: string): Promise<void>;
@@ -150,6 +152,8 @@ export interface Simulator {
   summary(username: string): Promise<Summary>;
   /** The account's seeded titles with their ids and TMDB status (`ok` | `null_tmdb` | `missing`). */
   catalog(username: string): Promise<CatalogInfo>;
+  /** The account's data export ZIP (trakt.tv Settings → Data → Export); `perFile` history items per file. */
+  exportZip(username: string, options?: { perFile?: number }): Promise<Uint8Array>;
 
   approveDevice(userCode: string, username?: string): Promise<void>;
   denyDevice(userCode: string): Promise<void>;
@@ -253,6 +257,9 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
     },
     createApp: (input = {}) =>
       admin<AppCredentials>('POST', '/apps', { redirect_uris: [SIM_DEFAULT_REDIRECT_URI], ...input }),
+    deleteApp: async (clientId) => {
+      await admin('DELETE', `/apps/${encodeURIComponent(clientId)}`);
+    },
     registerTmdbKey: async (apiKey) => {
       await admin('POST', '/tmdb-keys', { api_key: apiKey });
     },
@@ -288,6 +295,12 @@ export function installSimulator(options: { now?: () => number } = {}): Simulato
       admin('POST', `${user(username)}/watching/stop`, { scrobble: opts.scrobble ?? false }),
     summary: (username) => admin<Summary>('GET', `${user(username)}/summary`),
     catalog: (username) => admin<CatalogInfo>('GET', `${user(username)}/catalog`),
+    exportZip: async (username, opts = {}) => {
+      const query = opts.perFile === undefined ? '' : `?per_file=${opts.perFile}`;
+      const response = await instance.fetch(new Request(`${ADMIN_ORIGIN}/_sim${user(username)}/export.zip${query}`));
+      if (!response.ok) throw new Error(`[simulator] export.zip → ${response.status}: ${await response.text()}`);
+      return new Uint8Array(await response.arrayBuffer());
+    },
 
     approveDevice: async (userCode, username) => {
       await admin(

@@ -50,6 +50,19 @@ describe('faults', () => {
     expect(await tmdb.json()).toMatchObject({ status_code: 25 });
   });
 
+  it('426 says VIP is required, with X-Upgrade-URL; 420 (an account limit) has no body', async () => {
+    await sim.addFault({ match: { path_prefix: '/sync/history' }, kind: '426' });
+    const vip = await history();
+    expect(vip.status).toBe(426);
+    expect(vip.headers.get('x-upgrade-url')).toBe('https://trakt.tv/vip');
+    expect(await vip.json()).toMatchObject({ error: 'vip_required' });
+    await sim.addFault({ match: { path_prefix: '/sync/history' }, kind: '420' });
+    const limit = await history();
+    expect(limit.status).toBe(420);
+    expect(await limit.text()).toBe('');
+    expect((await history()).status).toBe(200);
+  });
+
   it('html_error mimics Cloudflare, and its 429 has Retry-After 300 and no X-Ratelimit', async () => {
     await sim.addFault({ match: { path_prefix: '/sync/' }, kind: 'html_error', status: 429 });
     const limited = await history();
@@ -204,5 +217,30 @@ describe('fetch routing', () => {
     await sim.reset();
     expect((await history()).status).toBe(403);
     await expect(sim.summary('alice')).rejects.toThrow(/404/);
+  });
+});
+
+describe('a deleted app', () => {
+  it('answers 403 on the API host and invalid_client on the auth host until it is registered again', async () => {
+    const set = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
+    await sim.deleteApp(app.client_id);
+    const forbidden = await history();
+    expect(forbidden.status).toBe(403);
+    expect(await forbidden.json()).toMatchObject({ error: 'forbidden' });
+    const refresh = await fetch(`${SIM_TRAKT_AUTH_URL}/oauth/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        grant_type: 'refresh_token',
+        refresh_token: set.refresh_token,
+        client_id: app.client_id,
+        client_secret: app.client_secret,
+        redirect_uri: 'http://localhost:8787/trakt/oauth-callback/',
+      }),
+    });
+    expect(refresh.status).toBe(401);
+    expect(await refresh.json()).toMatchObject({ error: 'invalid_client' });
+    await sim.createApp({ client_id: app.client_id, client_secret: app.client_secret });
+    expect((await history()).status).toBe(200); // the tokens issued to it work again
   });
 });

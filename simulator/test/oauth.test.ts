@@ -68,6 +68,50 @@ async function settingsStatus(token: string): Promise<number> {
   return response.status;
 }
 
+describe('PKCE (S256)', () => {
+  const verifier = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk'; // RFC 7636 appendix B
+  const challenge = 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM';
+  const pkceUrl = () => authorizeUrl({ code_challenge: challenge, code_challenge_method: 'S256' });
+  const exchangeWith = (code: string, extra: Record<string, string | undefined>) =>
+    postJson('/oauth/token', {
+      code,
+      client_id: app.client_id,
+      redirect_uri: SIM_DEFAULT_REDIRECT_URI,
+      grant_type: 'authorization_code',
+      ...extra,
+    });
+
+  it('exchanges a code authorized with a challenge only with its verifier', async () => {
+    const { code } = await sim.authorize(pkceUrl());
+    for (const wrong of [undefined, 'x'.repeat(43), `${verifier}x`]) {
+      const refused = await exchangeWith(code!, { client_secret: app.client_secret, code_verifier: wrong });
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { error: string }).error).toBe('invalid_grant');
+    }
+    const ok = await exchangeWith(code!, { client_secret: app.client_secret, code_verifier: verifier });
+    expect(ok.status).toBe(200);
+  });
+
+  it('needs no client secret with a verifier, but refuses a wrong one that is sent', async () => {
+    const first = await sim.authorize(pkceUrl());
+    const wrongSecret = await exchangeWith(first.code!, { client_secret: 'nope', code_verifier: verifier });
+    expect(wrongSecret.status).toBe(401);
+    expect((await exchangeWith(first.code!, { code_verifier: verifier })).status).toBe(200);
+    // Without PKCE the secret stays required.
+    const plain = await sim.authorize(authorizeUrl());
+    expect((await exchangeWith(plain.code!, {})).status).toBe(401);
+    expect(
+      (await exchangeWith(plain.code!, { client_secret: app.client_secret, code_verifier: verifier })).status,
+    ).toBe(400);
+  });
+
+  it('refuses challenge methods other than S256', async () => {
+    const plain = await sim.authorize(authorizeUrl({ code_challenge: challenge, code_challenge_method: 'plain' }));
+    expect(plain.status).toBe(400);
+    expect(plain.code).toBeNull();
+  });
+});
+
 describe('authorization code flow', () => {
   it('redirects with code and state, exchanges the code once, and the token works', async () => {
     const redirect = await sim.authorize(authorizeUrl());

@@ -421,9 +421,24 @@ describe('playback and watching', () => {
 });
 
 describe('rate limit', () => {
-  it('429 with Retry-After and X-Ratelimit after the configured GET limit, per token', async () => {
+  it('defaults to 500 GETs per 5 minutes per user', async () => {
+    const config = await sim.config({});
+    expect(config).toMatchObject({ trakt_get_limit: 500, trakt_window_seconds: 300 });
+  });
+
+  it('every GET says where the window stands; 429 with Retry-After after the limit, per user', async () => {
     await sim.config({ trakt_get_limit: 3, trakt_window_seconds: 60 });
-    for (let i = 0; i < 3; i++) expect((await get('/sync/last_activities')).status).toBe(200);
+    for (let i = 0; i < 3; i++) {
+      const res = await get('/sync/last_activities');
+      expect(res.status).toBe(200);
+      expect(JSON.parse(res.headers.get('x-ratelimit') ?? '{}')).toEqual({
+        name: 'AUTHED_API_GET_LIMIT',
+        period: 60,
+        limit: 3,
+        remaining: 2 - i,
+        until: new Date(NOW_MS + 60_000).toISOString(),
+      });
+    }
     const limited = await get('/sync/last_activities');
     expect(limited.status).toBe(429);
     expect(limited.headers.get('retry-after')).toBe('60'); // the window started at the frozen clock
@@ -431,9 +446,17 @@ describe('rate limit', () => {
     expect(info).toMatchObject({ name: 'AUTHED_API_GET_LIMIT', period: 60, limit: 3, remaining: 0 });
     expect(info.until).toBe(new Date(NOW_MS + 60_000).toISOString());
 
-    const other = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
+    // Another token of the same user (even of another app) shares the user's window; another user has their own.
+    const sameUser = await sim.issueTokens({ username: 'alice', client_id: app.client_id });
     expect(
-      (await sim.trakt('/sync/last_activities', { accessToken: other.access_token, clientId: app.client_id })).status,
+      (await sim.trakt('/sync/last_activities', { accessToken: sameUser.access_token, clientId: app.client_id }))
+        .status,
+    ).toBe(429);
+    await sim.createAccount({ username: 'bob', movies: 1, shows: 0 });
+    const otherUser = await sim.issueTokens({ username: 'bob', client_id: app.client_id });
+    expect(
+      (await sim.trakt('/sync/last_activities', { accessToken: otherUser.access_token, clientId: app.client_id }))
+        .status,
     ).toBe(200);
 
     await sim.advanceClock(61);

@@ -28,6 +28,15 @@ export const adminStatusOutput = z.object({
       "D1 rows this Worker read and wrote today (UTC), from each statement's meta; background work stops " +
         'before the budget',
     ),
+  encryption: z
+    .record(z.string(), z.number().int())
+    .describe(
+      'Stored envelopes (API keys, Trakt token sets) each key id seals: every key of ENCRYPTION_KEYS in order ' +
+        '(0: safe to remove), then any key id missing from it that still seals something',
+    ),
+  encryption_missing_keys: z
+    .array(z.string())
+    .describe('Key ids that seal stored envelopes but are not in ENCRYPTION_KEYS: put them back'),
   last_cron_run: z
     .object({
       started_at: z.string(),

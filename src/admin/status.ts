@@ -13,11 +13,14 @@
  * | TMDB backlog                 | partial index `sync_state_tmdb_backlog_idx` (`tmdb_backlog = 1` only)  |
  * | last cron run                | `cron_runs` primary key, newest first                                  |
  * | D1 rows today (`d1_today`)   | `d1_usage` primary key: today's row of the daily budget's counter      |
+ * | envelopes per key id         | `ops_counters` `envelopes:<kid>` (triggers, migration 0015): same read |
  */
 import { type DailyBudget, DEFAULT_DAILY_ROWS_READ_BUDGET, DEFAULT_DAILY_ROWS_WRITTEN_BUDGET } from '../budget/budget';
 import { nextUtcMidnight, readDayUsage } from '../budget/usage';
+import type { KeyRing } from '../crypto/envelope';
 import { isoNow } from '../db/client';
 import { countDeadLettersSince, lastCronRun } from '../observability/records';
+import { encryptionView, envelopeCountsFrom, missingKeyIds } from '../rotation/envelope-counts';
 import { SYNC_STATE_FIGURES } from '../sync/state';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -36,7 +39,13 @@ export const STATUS_QUERIES = {
 
 export type OperatorStatus = Awaited<ReturnType<typeof operatorStatus>>;
 
-export async function operatorStatus(d1: D1Database, now: number, budget: DailyBudget = DEFAULT_BUDGET) {
+/** `ring`: ENCRYPTION_KEYS parsed (undefined when it does not parse: every key id counts as missing then). */
+export async function operatorStatus(
+  d1: D1Database,
+  now: number,
+  ring: KeyRing | undefined,
+  budget: DailyBudget = DEFAULT_BUDGET,
+) {
   const nowIso = isoNow(now);
   const [counters, inProgress, oldest, backlog] = await d1.batch([
     d1.prepare(STATUS_QUERIES.counters),
@@ -50,7 +59,9 @@ export async function operatorStatus(d1: D1Database, now: number, budget: DailyB
 
   let users = 0;
   const connections: Record<string, number> = {};
-  for (const row of (counters?.results ?? []) as Array<{ name: string; value: number }>) {
+  const counterRows = (counters?.results ?? []) as Array<{ name: string; value: number }>;
+  const envelopes = envelopeCountsFrom(counterRows);
+  for (const row of counterRows) {
     if (row.name === 'users') users = row.value;
     else if (row.name.startsWith('connections:') && row.value !== 0) {
       connections[row.name.slice('connections:'.length)] = row.value;
@@ -76,6 +87,8 @@ export async function operatorStatus(d1: D1Database, now: number, budget: DailyB
       budget_rows_written: budget.rowsWritten,
       resets_at: nextUtcMidnight(now),
     },
+    encryption: encryptionView(envelopes, ring),
+    encryption_missing_keys: missingKeyIds(envelopes, ring),
     last_cron_run: cron
       ? {
           started_at: cron.startedAt,

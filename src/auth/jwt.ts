@@ -28,7 +28,8 @@ export type ApiClaims = {
 /** What signs and scopes this deployment's tokens. */
 export type TokenKeys = { secret: string; issuer: string };
 
-export type VerifiedToken = { userId: number; sessionId?: string };
+/** `issuedAt`: the token's `iat` (seconds), checked against the user's `tokens_valid_after`. */
+export type VerifiedToken = { userId: number; issuedAt: number; sessionId?: string };
 
 const TTL: Record<TokenType, number> = { access: ACCESS_TOKEN_TTL_SECONDS, refresh: REFRESH_TOKEN_TTL_SECONDS };
 
@@ -79,10 +80,11 @@ export async function verifyToken(
   if (payload.typ !== expected) throw unauthorized(`Invalid token: expected a ${expected} token`);
   const userId = typeof payload.sub === 'string' && /^[1-9][0-9]{0,15}$/.test(payload.sub) ? Number(payload.sub) : NaN;
   if (!Number.isSafeInteger(userId)) throw unauthorized('Invalid token');
-  if (expected === 'access') return { userId };
+  const issuedAt = payload.iat;
+  if (expected === 'access') return { userId, issuedAt };
   // Refresh tokens from before sessions existed carry no sid: they cannot be revoked, so they are refused.
   if (typeof payload.sid !== 'string' || !SESSION_ID_PATTERN.test(payload.sid)) throw unauthorized('Invalid token');
-  return { userId, sessionId: payload.sid };
+  return { userId, issuedAt, sessionId: payload.sid };
 }
 
 export { unauthorized };

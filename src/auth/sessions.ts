@@ -3,13 +3,16 @@
  * Refresh-token sessions. Owns `sessions`: one row per refresh token, named by the token's `sid`
  * claim. A refresh succeeds only while its row exists and has not expired, so deleting rows
  * revokes refresh tokens (logout, logout everywhere, password change, account deletion).
- * Access tokens stay stateless and short-lived (ACCESS_TOKEN_TTL_SECONDS): they are not looked up here.
+ * Access tokens are short-lived (ACCESS_TOKEN_TTL_SECONDS) and not looked up here; a password change or
+ * "log out everywhere" also refuses those issued before it (users.tokens_valid_after, src/users/middleware.ts).
  */
 import { and, eq, gt, sql } from 'drizzle-orm';
 import { REFRESH_TOKEN_TTL_SECONDS } from '../config';
 import { randomToken } from '../crypto/bytes';
 import { type Database, isoNow } from '../db/client';
 import { sessions } from '../db/schema';
+import { ApiError } from '../http/errors';
+import { issueToken, type TokenKeys, verifyToken } from './jwt';
 
 export const MAX_SESSIONS_PRUNED_PER_RUN = 1000;
 
@@ -47,4 +50,25 @@ export async function pruneExpiredSessions(db: Database, now: number): Promise<n
         WHERE expires_at <= ${isoNow(now)} LIMIT ${MAX_SESSIONS_PRUNED_PER_RUN})`,
   );
   return result.meta.changes ?? 0;
+}
+
+/** Signs a user in: a new session, and its access and refresh JWTs (the `{access, refresh}` of a login). */
+export async function issueTokenPair(db: Database, keys: TokenKeys, userId: number) {
+  const sessionId = await openSession(db, userId);
+  return {
+    access: await issueToken(userId, 'access', keys),
+    refresh: await issueToken(userId, 'refresh', keys, { sessionId }),
+  };
+}
+
+/**
+ * A new access JWT for a refresh JWT whose session is still open. The refresh token is not rotated: the
+ * caller keeps using it until it expires or is revoked. Any failure is a 401 (`WWW-Authenticate: Bearer`).
+ */
+export async function refreshAccessToken(db: Database, keys: TokenKeys, refresh: string): Promise<string> {
+  const { userId, sessionId } = await verifyToken(refresh, 'refresh', keys);
+  if (!sessionId || !(await isSessionActive(db, userId, sessionId))) {
+    throw new ApiError(401, 'Token has been revoked', { headers: { 'WWW-Authenticate': 'Bearer' } });
+  }
+  return issueToken(userId, 'access', keys);
 }

@@ -19,11 +19,23 @@ const KID_PATTERN = /^[A-Za-z0-9_-]{1,32}$/;
 
 export type KeyRing = { primaryKid: string; keys: Map<string, CryptoKey> };
 
-/** Raised when an envelope cannot be opened: wrong key, wrong AAD, tampering or a removed kid. */
+/**
+ * Why an envelope did not open. `key_missing`: it names a key id ENCRYPTION_KEYS does not have (removed
+ * too early; putting the key back restores it). `authentication_failed`: wrong AAD, tampering or another
+ * key under the same id. `malformed`: not an envelope at all.
+ */
+export type EnvelopeFailure = 'key_missing' | 'authentication_failed' | 'malformed';
+
+/** Raised when an envelope cannot be opened; `reason` and `kid` say why and which key it needs. */
 export class EnvelopeError extends Error {
-  constructor(message: string) {
+  readonly reason: EnvelopeFailure;
+  readonly kid: string | undefined;
+
+  constructor(message: string, reason: EnvelopeFailure, kid?: string) {
     super(message);
     this.name = 'EnvelopeError';
+    this.reason = reason;
+    this.kid = kid;
   }
 }
 
@@ -85,10 +97,10 @@ export async function seal(ring: KeyRing, plaintext: string, aad: string): Promi
 
 export async function open(ring: KeyRing, envelope: string, aad: string): Promise<string> {
   const parts = envelope.split('.');
-  if (parts.length !== 4 || parts[0] !== VERSION) throw new EnvelopeError('not a v1 envelope');
+  if (parts.length !== 4 || parts[0] !== VERSION) throw new EnvelopeError('not a v1 envelope', 'malformed');
   const [, kid, ivText, ciphertextText] = parts as [string, string, string, string];
   const key = ring.keys.get(kid);
-  if (!key) throw new EnvelopeError(`key id ${kid} is not in ENCRYPTION_KEYS`);
+  if (!key) throw new EnvelopeError(`key id ${kid} is not in ENCRYPTION_KEYS`, 'key_missing', kid);
   try {
     const iv = fromBase64Url(ivText);
     const plaintext = await crypto.subtle.decrypt(
@@ -98,7 +110,7 @@ export async function open(ring: KeyRing, envelope: string, aad: string): Promis
     );
     return new TextDecoder().decode(plaintext);
   } catch {
-    throw new EnvelopeError('authentication failed');
+    throw new EnvelopeError('authentication failed', 'authentication_failed', kid);
   }
 }
 
@@ -106,4 +118,36 @@ export async function open(ring: KeyRing, envelope: string, aad: string): Promis
 export function envelopeKid(envelope: string): string | undefined {
   const parts = envelope.split('.');
   return parts.length === 4 && parts[0] === VERSION ? parts[1] : undefined;
+}
+
+/** Whether the envelope is sealed with the ring's primary key (the one every new write uses). */
+export function sealedWithPrimary(ring: KeyRing, envelope: string): boolean {
+  return envelopeKid(envelope) === ring.primaryKid;
+}
+
+/** The start every envelope sealed with `kid` has (`v1.<kid>.`): what the re-encryption's queries compare. */
+export function envelopePrefix(kid: string): string {
+  return `${VERSION}.${kid}.`;
+}
+
+/**
+ * The error for a stored secret whose key id ENCRYPTION_KEYS no longer has (503, code
+ * `encryption_key_missing`): a deployment problem that putting the key back repairs, so nothing about the
+ * stored value is given up. `what` names the secret; `remedy` says what the user can do meanwhile.
+ */
+export function encryptionKeyMissing(what: string, kid: string, remedy: string, cause?: unknown): ApiError {
+  return new ApiError(
+    503,
+    `${what} needs encryption key "${kid}", which this server no longer has; the operator can put it back ` +
+      `into ENCRYPTION_KEYS, or ${remedy}`,
+    { code: 'encryption_key_missing', cause },
+  );
+}
+
+/**
+ * Opens an envelope and seals its plaintext again with the primary key, under the same AAD (key
+ * rotation). Throws EnvelopeError when it does not open.
+ */
+export async function reseal(ring: KeyRing, envelope: string, aad: string): Promise<string> {
+  return seal(ring, await open(ring, envelope, aad), aad);
 }

@@ -14,6 +14,11 @@ export const users = sqliteTable(
     username: text().notNull(),
     passwordHash: text().notNull(),
     createdAt: text().notNull(),
+    /**
+     * Access JWTs issued (`iat`) before this instant are refused (migration 0015): set by a password change and
+     * by "log out everywhere", to the start of that second. Null: every unexpired access token counts.
+     */
+    tokensValidAfter: text(),
   },
   // Usernames are unique regardless of case, so "Alice" cannot register beside "alice".
   (t) => [uniqueIndex('users_username_lower_unique').on(sql`lower(${t.username})`)],
@@ -131,11 +136,34 @@ export const traktConnections = sqliteTable(
     updatedAt: text().notNull(),
     /** When the background sync is next due (the cron's index). */
     nextSyncAt: text().notNull(),
+    /** The Trakt client id the current token set was issued to (by an authorization or a refresh). */
+    clientId: text(),
+    /** When Trakt stopped accepting that app (its client id answers 403); null while it works. */
+    appRejectedAt: text(),
+    /** Trakt's per-user rate limit holds the user's API calls back until then. */
+    rateLimitedUntil: text(),
   },
   (t) => [
     index('trakt_connections_due_idx').on(t.status, t.nextSyncAt),
     index('trakt_connections_expiry_idx').on(t.status, t.expiresAt),
   ],
+);
+
+/**
+ * Per-user budgets of the endpoints that call Trakt or write KV (src/budgets/): the GCRA theoretical
+ * arrival time of each user's budget, and whether its last request was let through.
+ */
+export const userBudgets = sqliteTable(
+  'user_budgets',
+  {
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    budget: text().notNull(),
+    tatMs: integer().notNull(),
+    allowed: integer().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.budget] })],
 );
 
 /** Consumed OAuth states: makes each state single-use atomically (KV has no compare-and-set). */
@@ -147,6 +175,27 @@ export const oauthStateUses = sqliteTable(
     usedAt: text().notNull(),
   },
   (t) => [index('oauth_state_uses_used_at_idx').on(t.usedAt)],
+);
+
+/**
+ * OAuth states issued through the NowPlaying compatibility layer (src/nowplaying/), by user: its web app
+ * posts the code with its numeric user id instead of the state, so the layer looks up the caller's newest
+ * pending state here. Only src/trakt/oauth-state.ts reads or writes it; the cron prunes expired rows.
+ */
+export const oauthPendingStates = sqliteTable(
+  'oauth_pending_states',
+  {
+    /** SHA-256 of the state (the KV key's suffix); the state itself is never stored. */
+    stateHash: text().primaryKey(),
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: text().notNull(),
+  },
+  (t) => [
+    index('oauth_pending_states_user_idx').on(t.userId, t.createdAt),
+    index('oauth_pending_states_created_at_idx').on(t.createdAt),
+  ],
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -382,6 +431,10 @@ export const tmdbTitles = sqliteTable(
     genres: text(),
     /** Minutes: a movie's runtime, or a show's typical episode runtime. */
     runtime: integer(),
+    /** Shows: TMDB's `status` (`Returning Series`, `Ended`, `Canceled`, …); migration 0017. */
+    showStatus: text(),
+    /** Shows: TMDB's `next_episode_to_air` as JSON `{season, episode, name, air_date}`, or null; migration 0017. */
+    nextEpisode: text(),
   },
   (t) => [primaryKey({ columns: [t.kind, t.tmdbId] })],
 );
@@ -412,6 +465,8 @@ export type TmdbEpisode = {
   vote_average: number | null;
   /** Minutes (the stats' minutes for episode plays). */
   runtime: number | null;
+  /** `YYYY-MM-DD` as TMDB gives it (the calendar of upcoming episodes; migration 0017). */
+  air_date: string | null;
 };
 
 /** Results of TMDB /find for items whose Trakt tmdb id is null (tmdb_id null = not found). */
@@ -549,3 +604,181 @@ export const opsCounters = sqliteTable('ops_counters', {
   name: text().primaryKey(),
   value: integer().notNull(),
 });
+
+/**
+ * Where the background re-encryption (src/rotation/reseal.ts, migration 0015) stands in its pass over each
+ * table of envelopes: one row per table (`target`). A pass runs under one list of key ids; another list
+ * (a new primary, a key put back) starts a new pass.
+ */
+export const resealProgress = sqliteTable('reseal_progress', {
+  /** `api_keys` or `trakt_connections`. */
+  target: text().primaryKey(),
+  /** ENCRYPTION_KEYS' key ids (primary first, comma-separated) the pass runs under. */
+  keyIds: text().notNull(),
+  /** The last row handled in this pass (`api_keys.id`, `trakt_connections.user_id`); 0 at the start. */
+  afterId: integer().notNull().default(0),
+  /** Envelopes this pass found but could not re-seal (their key is missing, or they do not open). */
+  skipped: integer().notNull().default(0),
+  /** What the last completed pass under these key ids could not re-seal; null until one completed. */
+  unresealable: integer(),
+  updatedAt: text().notNull(),
+});
+
+/**
+ * The latest import of Trakt's data export per user (migration 0013; owned by src/import/imports.ts).
+ * `status`: `queued`, `running`, `done` or `failed`. `files`: JSON array, one element per history file
+ * of the ZIP (`ImportFile` in src/import/imports.ts). `objectKey`: the archive in the IMPORTS R2
+ * bucket while a background import runs.
+ */
+export const traktImports = sqliteTable(
+  'trakt_imports',
+  {
+    id: text().primaryKey(),
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    status: text().notNull(),
+    files: text().notNull(),
+    playsSeen: integer().notNull().default(0),
+    playsAdded: integer().notNull().default(0),
+    playsSkipped: integer().notNull().default(0),
+    error: text(),
+    objectKey: text(),
+    createdAt: text().notNull(),
+    updatedAt: text().notNull(),
+    finishedAt: text(),
+  },
+  (t) => [uniqueIndex('trakt_imports_user_unique').on(t.userId)],
+);
+
+// ---------------------------------------------------------------------------------------------
+// Sharing, webhooks and the year in review (migration 0017).
+
+/**
+ * A user's public sharing (src/sharing/settings.ts owns it): the handle under `/u/:handle/` (stored
+ * lower-case, unique) and the parts shared (JSON array). No row: nothing is public.
+ */
+export const sharingProfiles = sqliteTable(
+  'sharing_profiles',
+  {
+    userId: integer()
+      .primaryKey()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    handle: text().notNull(),
+    parts: text().notNull(),
+    createdAt: text().notNull(),
+    updatedAt: text().notNull(),
+  },
+  (t) => [uniqueIndex('sharing_profiles_handle_unique').on(t.handle)],
+);
+
+/**
+ * The last answer of Trakt's `/users/me/watching` per user (src/sharing/now.ts): the public `now.json`
+ * asks Trakt at most once a minute, whatever the traffic, single-flight through `lease_until`.
+ */
+export const sharedNowWatching = sqliteTable('shared_now_watching', {
+  userId: integer()
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  /** JSON of the public `watching` object, or null (nothing playing). */
+  watching: text(),
+  fetchedAt: text(),
+  leaseUntil: text(),
+});
+
+/** Webhook endpoints (src/webhooks/endpoints.ts owns them). */
+export const webhooks = sqliteTable(
+  'webhooks',
+  {
+    /** `wh_<random>`. */
+    id: text().primaryKey(),
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    url: text().notNull(),
+    /** JSON array of event types. */
+    events: text().notNull(),
+    /** The signing secret (`whsec_…`), sealed with the envelope; AAD `user:<id>|webhook_secret:<webhook id>`. */
+    sealedSecret: text().notNull(),
+    createdAt: text().notNull(),
+    updatedAt: text().notNull(),
+    /** Set when deliveries failed for too long (or by the owner); no delivery is made while set. */
+    disabledAt: text(),
+    disabledReason: text(),
+    /** The first failed attempt since the last success. */
+    failingSince: text(),
+    consecutiveFailures: integer().notNull().default(0),
+    lastSuccessAt: text(),
+    lastFailureAt: text(),
+  },
+  (t) => [index('webhooks_user_idx').on(t.userId)],
+);
+
+/**
+ * One row per delivery (src/webhooks/deliveries.ts owns them): the delivery log the owner reads and the
+ * dead-letter record (`status = 'failed'`) once its retries are spent. `id` is the `webhook-id` header.
+ */
+export const webhookDeliveries = sqliteTable(
+  'webhook_deliveries',
+  {
+    /** `msg_<random>`: the Standard Webhooks message id, the same for every attempt. */
+    id: text().primaryKey(),
+    webhookId: text()
+      .notNull()
+      .references(() => webhooks.id, { onDelete: 'cascade' }),
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    eventType: text().notNull(),
+    /** The exact JSON body sent (every attempt sends the same bytes). */
+    payload: text().notNull(),
+    /** `pending` (not tried yet), `retrying`, `delivered`, `failed` (retries spent: the dead letter). */
+    status: text({ enum: ['pending', 'retrying', 'delivered', 'failed'] }).notNull(),
+    attempts: integer().notNull().default(0),
+    createdAt: text().notNull(),
+    nextAttemptAt: text(),
+    /** Held by the consumer making an attempt (a duplicate queue message then does nothing). */
+    leaseUntil: text(),
+    lastAttemptAt: text(),
+    lastStatusCode: integer(),
+    lastError: text(),
+    completedAt: text(),
+  },
+  (t) => [
+    index('webhook_deliveries_webhook_idx').on(t.webhookId, t.createdAt),
+    index('webhook_deliveries_due_idx').on(t.nextAttemptAt).where(sql`${t.status} IN ('pending', 'retrying')`),
+    index('webhook_deliveries_user_idx').on(t.userId),
+  ],
+);
+
+/**
+ * The webhook outbox (src/readmodel/play-outbox.ts owns it; src/webhooks/outbox.ts dispatches it): plays a writer inserted, staged in the writer's own
+ * transaction by the write hook when the user has an endpoint for `play.created`; turned into one
+ * delivery per endpoint right after the writer's batch commits (or by the cron, should that be lost).
+ */
+export const webhookNewPlays = sqliteTable(
+  'webhook_new_plays',
+  {
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    historyId: integer().notNull(),
+    stagedAt: text().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.historyId] }), index('webhook_new_plays_staged_idx').on(t.stagedAt)],
+);
+
+/** A computed year in review (src/review/service.ts), valid while the user's data version is `version`. */
+export const yearReviews = sqliteTable(
+  'year_reviews',
+  {
+    userId: integer()
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    year: integer().notNull(),
+    version: integer().notNull(),
+    body: text().notNull(),
+    computedAt: text().notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.year] })],
+);

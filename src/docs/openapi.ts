@@ -6,7 +6,8 @@
  *   under `REQUEST_SCHEMA` (the very schemas that validate requests), via `z.toJSONSchema()`;
  * - security: an operation needs the bearer JWT iff `requireUser` (or `requireToken`) is in its handler chain
  *   (directly, or as `ALL` middleware on a matching path pattern);
- * - summaries and response schemas: the `describe()` marker on each route (src/http/describe.ts).
+ * - summaries, response schemas and non-JSON request bodies: the `describe()` marker on each route
+ *   (src/http/describe.ts).
  * Routes without one still appear, with a placeholder summary (test/openapi.test.ts forbids that).
  */
 import type { RouterRoute } from 'hono/types';
@@ -133,26 +134,31 @@ function parametersFor(info: RouteInfo): JsonSchema[] {
 
 function requestBodyFor(info: RouteInfo): JsonSchema | undefined {
   const content: Record<string, JsonSchema> = {};
+  const raw = info.contract?.requestBody;
+  if (raw) content[raw.contentType] = { schema: { type: 'string', contentMediaType: raw.contentType } };
   for (const { target, schema } of info.schemas) {
     if (target === 'json') content['application/json'] = { schema: jsonSchema(schema, 'input') };
     if (target === 'form') content['application/x-www-form-urlencoded'] = { schema: jsonSchema(schema, 'input') };
   }
-  return Object.keys(content).length > 0 ? { required: true, content } : undefined;
+  if (Object.keys(content).length === 0) return undefined;
+  return { required: true, ...(raw ? { description: raw.description } : {}), content };
 }
 
-const ERROR_REF = { $ref: '#/components/schemas/Error' };
-const errorResponse = (description: string) => ({
-  description,
-  content: { 'application/json': { schema: ERROR_REF } },
-});
+const errorRef = (doc: RouteContract | undefined) => ({ $ref: `#/components/schemas/${doc?.errors?.name ?? 'Error'}` });
 
 function responsesFor(info: RouteInfo, doc: RouteContract | undefined): JsonSchema {
+  const ERROR_REF = errorRef(doc);
+  const errorResponse = (description: string) => ({
+    description,
+    content: { 'application/json': { schema: ERROR_REF } },
+  });
   const responses: Record<string, JsonSchema> = {};
   for (const [status, response] of Object.entries(doc?.responses ?? { 200: { description: 'OK' } })) {
     const content: Record<string, JsonSchema> = {};
     if (response.schema) content['application/json'] = { schema: jsonSchema(response.schema, 'output') };
     if (response.html) content['text/html'] = { schema: { type: 'string' } };
     if (response.csv) content['text/csv'] = { schema: { type: 'string' } };
+    if (response.mediaType) content[response.mediaType] = { schema: { type: 'string' } };
     const isError = Number(status) >= 400;
     if (isError && !response.schema) content['application/json'] = { schema: ERROR_REF };
     responses[status] =
@@ -194,13 +200,18 @@ const TAG_DESCRIPTIONS: Record<string, string> = {
   users: 'Accounts, JWTs and stored service credentials',
   trakt: 'Connecting Trakt (OAuth code and device flows) and reading from it',
   admin: 'The operator view (bearer ADMIN_TOKEN)',
+  nowplaying:
+    "NowPlaying's clients (its web app and OAuth setup script) under /api/, in the shapes they read " +
+    '(errors as {"error", "detail"}; 401 only for the JWT)',
 };
 
 export function buildOpenApi(routes: readonly RouterRoute[]): OpenApiDocument {
   const paths: OpenApiDocument['paths'] = {};
   const tags = new Set<string>();
+  const errorSchemas: Record<string, JsonSchema> = { Error: jsonSchema(errorOutput, 'output') };
   for (const info of collectRoutes(routes)) {
     const doc = info.contract;
+    if (doc?.errors) errorSchemas[doc.errors.name] ??= jsonSchema(doc.errors.schema, 'output');
     const tag = doc?.tag ?? info.path.split('/')[1] ?? 'meta';
     tags.add(tag);
     const parameters = parametersFor(info);
@@ -242,7 +253,7 @@ export function buildOpenApi(routes: readonly RouterRoute[]): OpenApiDocument {
           description: 'The `access` token from POST /users/token',
         },
       },
-      schemas: { Error: jsonSchema(errorOutput, 'output') },
+      schemas: errorSchemas,
     },
   };
 }

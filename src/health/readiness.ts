@@ -2,8 +2,12 @@
  * @module
  * The readiness checks behind `GET /health/ready`: D1 answers a query on a migrated table, KV
  * answers a read, the configuration parses (JWT_SECRET, ENCRYPTION_KEYS, the upstream URLs,
- * LOG_LEVEL and ADMIN_TOKEN when set) and D1 has every migration this code needs. Each failure is reported by
- * check name with a fixed sentence; what actually went wrong is logged, never returned.
+ * LOG_LEVEL and ADMIN_TOKEN when set), D1 has every migration this code needs, and ENCRYPTION_KEYS
+ * still has every key id that seals a stored secret. Each failure is reported by check name with a
+ * fixed sentence; what actually went wrong is logged, never returned.
+ *
+ * The probe needs no auth, so its answer is reused for READINESS_CACHE_MS per isolate (`cachedReadiness`):
+ * a flood of probes costs D1 and KV one round of checks per isolate every few seconds, not one per call.
  */
 import { sql } from 'drizzle-orm';
 import { MIN_ADMIN_TOKEN_LENGTH } from '../admin/auth';
@@ -12,8 +16,9 @@ import { parseKeyRing } from '../crypto/envelope';
 import { database } from '../db/client';
 import { LATEST_MIGRATION, MIGRATIONS_TABLE } from '../db/migrations';
 import { describeError, isLogLevel, log } from '../observability/log';
+import { missingKeyIds, readEnvelopeCounts } from '../rotation/envelope-counts';
 
-export type CheckName = 'database' | 'kv' | 'configuration' | 'migrations';
+export type CheckName = 'database' | 'kv' | 'configuration' | 'migrations' | 'encryption';
 export type Readiness = {
   ready: boolean;
   checks: Record<CheckName, 'ok' | 'failed'>;
@@ -80,6 +85,16 @@ const CHECKS: Record<CheckName, { failure: string; run: (env: Env) => Promise<vo
       if (rows.length === 0) throw new CheckFailed(`${LATEST_MIGRATION} is not applied`);
     },
   },
+  encryption: {
+    failure: 'stored secrets need an encryption key that ENCRYPTION_KEYS does not have',
+    run: async (env) => {
+      const counts = await readEnvelopeCounts(env.DB);
+      if (Object.keys(counts).length === 0) return;
+      const ring = await parseKeyRing(env.ENCRYPTION_KEYS).catch(() => undefined);
+      const missing = missingKeyIds(counts, ring);
+      if (missing.length > 0) throw new CheckFailed(`key ids missing from ENCRYPTION_KEYS: ${missing.join(', ')}`);
+    },
+  },
 };
 
 export async function checkReadiness(env: Env): Promise<Readiness> {
@@ -98,4 +113,34 @@ export async function checkReadiness(env: Env): Promise<Readiness> {
     log.error('readiness_check_failed', { check: name, ...describeError(outcome.reason) });
   });
   return readiness;
+}
+
+/** How long one isolate reuses a readiness answer (ready or not). */
+export const READINESS_CACHE_MS = 5_000;
+
+/** The last answer of this isolate, for the configuration it was computed with. */
+let cached: { config: string; until: number; readiness: Promise<Readiness> } | undefined;
+
+/**
+ * `checkReadiness`, reused for READINESS_CACHE_MS: concurrent and later probes within that time share
+ * one round of checks (a failure too, so a flood during an outage does not pile onto D1). Another
+ * configuration (another env, as in tests) never gets this one's answer.
+ */
+export function cachedReadiness(env: Env, now: number): Promise<Readiness> {
+  const config = JSON.stringify([
+    env.JWT_SECRET,
+    env.ENCRYPTION_KEYS,
+    env.LOG_LEVEL,
+    env.ADMIN_TOKEN,
+    ...URL_VARS.map((name) => env[name]),
+  ]);
+  if (cached && cached.config === config && now < cached.until) return cached.readiness;
+  const readiness = checkReadiness(env);
+  cached = { config, until: now + READINESS_CACHE_MS, readiness };
+  return readiness;
+}
+
+/** Forgets the cached answer (tests that change D1 under the probe). */
+export function forgetReadiness(): void {
+  cached = undefined;
 }

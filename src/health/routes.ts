@@ -1,7 +1,7 @@
 /**
  * @module
  * `/health`: `GET /health` is the cheap liveness probe (no I/O); `GET /health/ready` runs the
- * readiness checks (health/readiness.ts) and answers 200 or 503. Neither needs auth, and neither
+ * readiness checks (health/readiness.ts; reused for a few seconds per isolate) and answers 200 or 503. Neither needs auth, and neither
  * says more than which check failed.
  */
 import { Hono } from 'hono';
@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import type { AppEnv } from '../app-env';
 import { describe } from '../http/describe';
 import { VERSION } from '../version';
-import { checkReadiness } from './readiness';
+import { cachedReadiness, READINESS_CACHE_MS } from './readiness';
 import { livenessOutput, notReadyOutput, readyOutput } from './schemas';
 
 export const healthRoutes = new Hono<AppEnv>()
@@ -25,7 +25,8 @@ export const healthRoutes = new Hono<AppEnv>()
   .get(
     '/ready',
     describe({
-      summary: 'Readiness: D1, KV, configuration and migrations',
+      summary: 'Readiness: D1, KV, configuration, migrations and encryption keys',
+      description: `No auth. The answer is reused for ${READINESS_CACHE_MS / 1000} s per isolate.`,
       tag: 'meta',
       responses: {
         200: { description: 'Every check passed', schema: readyOutput },
@@ -33,7 +34,7 @@ export const healthRoutes = new Hono<AppEnv>()
       },
     }),
     async (c) => {
-      const readiness = await checkReadiness(c.env);
+      const readiness = await cachedReadiness(c.env, Date.now());
       c.header('Cache-Control', 'no-store');
       if (readiness.ready) {
         return c.json({ status: 'ready', checks: readiness.checks } satisfies z.input<typeof readyOutput>, 200);

@@ -7,6 +7,7 @@ const checks = z.object({
   kv: checkState,
   configuration: checkState,
   migrations: checkState,
+  encryption: checkState.describe('ENCRYPTION_KEYS has every key id that seals a stored secret'),
 });
 
 export const livenessOutput = z.object({ status: z.literal('ok'), version: z.string() });

@@ -10,9 +10,8 @@
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../app-env';
-import { unauthorized } from '../auth/jwt';
 import { type ConnectionSummary, connectionSummaryQuery } from '../trakt/connections';
-import { USER_GONE } from '../users/middleware';
+import { assertTokenCurrent } from '../users/middleware';
 import {
   CONDITIONAL_CACHE_CONTROL,
   entityTag,
@@ -51,7 +50,7 @@ export function conditional(route: string, scope: TagScope = 'data') {
           : [await freshnessQuery(c.var.db, c.var.userId), []];
       const freshness = rows[0];
       const connection = connections[0];
-      assertUserExists(freshness);
+      assertUserExists(c, freshness);
       const tag = await tagFor(c, route, scope, freshness, connection);
       if (ifNoneMatchMatches(ifNoneMatch, tag)) {
         return c.body(null, 304, { ETag: tag, 'Cache-Control': CONDITIONAL_CACHE_CONTROL });
@@ -62,11 +61,12 @@ export function conditional(route: string, scope: TagScope = 'data') {
 }
 
 /**
- * Routes behind `requireToken` learn whether the user still exists from the freshness row
- * (read FROM users): none means the account was deleted, and the token no longer counts.
+ * Routes behind `requireToken` learn whether the token still counts from the freshness row
+ * (read FROM users): none means the account was deleted; a `tokens_valid_after` later than the
+ * token's `iat` means it was revoked (password change, log out everywhere). Either is a 401.
  */
-export function assertUserExists(freshness: Freshness | undefined): asserts freshness is Freshness {
-  if (!freshness) throw unauthorized(USER_GONE);
+export function assertUserExists(c: Context<AppEnv>, freshness: Freshness | undefined): asserts freshness is Freshness {
+  assertTokenCurrent(c.var.tokenIssuedAt, freshness);
 }
 
 /** Checks the user and sets the tag computed from the freshness row the handler read together with its data. */
@@ -77,7 +77,7 @@ export async function tagged(
   scope: TagScope = 'data',
   connection?: ConnectionSummary,
 ): Promise<void> {
-  assertUserExists(freshness);
+  assertUserExists(c, freshness);
   c.header('ETag', await tagFor(c, route, scope, freshness, connection));
   c.header('Cache-Control', CONDITIONAL_CACHE_CONTROL);
 }

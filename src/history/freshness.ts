@@ -2,7 +2,7 @@
  * @module
  * What a reader's ETag depends on, and the tag itself. Every read endpoint reads the freshness row
  * in the same `db.batch()` as its data (a consistent snapshot): ONE indexed read FROM users (no row =
- * the user is gone) with the data version (src/readmodel/data-version.ts) and the sync-status fields
+ * the user is gone; `tokens_valid_after` says whether the caller's access token was revoked) with the data version (src/readmodel/data-version.ts) and the sync-status fields
  * that change without a data write, a running lease or a failure (src/sync/state.ts). sync-status
  * adds the connection summary (src/trakt/connections.ts) to the same batch.
  *
@@ -15,6 +15,7 @@ import type { Database } from '../db/client';
 import { users } from '../db/schema';
 import { dataVersionColumn, dataVersionJoin } from '../readmodel/data-version';
 import { syncFreshnessColumns, syncStateJoin } from '../sync/state';
+import { tokenGateColumns } from '../users/service';
 
 /** `Cache-Control` of every conditional read: private (per user), and revalidate on each use. */
 export const CONDITIONAL_CACHE_CONTROL = 'private, no-cache';
@@ -27,7 +28,7 @@ export function freshnessQuery<Extra extends Record<string, SQL.Aliased> = Recor
   extra: Extra = {} as Extra,
 ) {
   return db
-    .select({ version: dataVersionColumn, ...syncFreshnessColumns, ...extra })
+    .select({ version: dataVersionColumn, ...syncFreshnessColumns, ...tokenGateColumns, ...extra })
     .from(users)
     .leftJoin(...dataVersionJoin(users.id))
     .leftJoin(...syncStateJoin(users.id))
@@ -43,6 +44,8 @@ export type Freshness = {
   /** A pause of background work for the daily budget, and the last enrichment run (sync-status only). */
   pausedUntil?: string | null;
   enrichedAt?: string | null;
+  /** The access-token gate (src/users/middleware.ts `assertTokenCurrent`), from the same row. */
+  tokensValidAfter: string | null;
 };
 
 /** Which inputs a route's tag covers: history data only, or also the sync-status fields. */

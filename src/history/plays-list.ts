@@ -10,10 +10,11 @@
  * one index fewer per play). `trakt_id` without `type` may name a movie and a show (Trakt's movie and
  * show ids are separate sequences): both branches are read and merged the same way.
  */
-import { and, desc, eq, gte, lte, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gte, inArray, lte, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import type { Database } from '../db/client';
 import { episodes, movies, plays, seasons, shows, tmdbSeasons, tmdbTitles } from '../db/schema';
+import { playTotalsQuery } from '../readmodel/stats';
 import type { CursorPosition } from './cursor';
 import { freshnessQuery } from './freshness';
 import { imageUrl, tmdbEpisodeField } from './queries';
@@ -23,6 +24,8 @@ export type HistoryFilters = {
   startAt?: string;
   endAt?: string;
   traktId?: number;
+  /** Only these plays (Trakt history ids; webhook bodies). */
+  historyIds?: readonly number[];
 };
 
 type Branch = { mediaType?: 'movie' | 'episode'; movieTraktId?: number; showTraktId?: number };
@@ -48,13 +51,26 @@ function pageQuery(
   filters: HistoryFilters,
   after: CursorPosition | undefined,
   limit: number,
+  page: { order?: 'asc' | 'desc'; offset?: number; keys?: SQL } = {},
 ) {
+  const direction = page.order === 'asc' ? asc : desc;
   const conditions: SQL[] = [eq(plays.userId, userId)];
-  if (branch.mediaType) conditions.push(eq(plays.mediaType, branch.mediaType));
+  // With history ids the rows are found by id (below); `+media_type` keeps the planner off the time-ordered index.
+  if (branch.mediaType)
+    conditions.push(
+      filters.historyIds ? sql`+${plays.mediaType} = ${branch.mediaType}` : eq(plays.mediaType, branch.mediaType),
+    );
   if (branch.movieTraktId !== undefined) conditions.push(eq(plays.movieTraktId, branch.movieTraktId));
   if (branch.showTraktId !== undefined) conditions.push(eq(plays.showTraktId, branch.showTraktId));
   if (filters.startAt) conditions.push(gte(plays.watchedAt, filters.startAt));
   if (filters.endAt) conditions.push(lte(plays.watchedAt, filters.endAt));
+  // By the primary key (user_id, history_id), one seek per id (never a walk of the user's plays in time order).
+  if (filters.historyIds)
+    conditions.push(
+      sql`${plays.historyId} IN (SELECT j.value FROM json_each(${JSON.stringify(filters.historyIds)}) AS j)`,
+    );
+  // A page by number over both media types: its keys, from the merge of the two walks (offsetKeys below).
+  if (page.keys) conditions.push(sql`${plays.historyId} IN (${page.keys})`);
   if (after) conditions.push(sql`(${plays.watchedAt}, ${plays.historyId}) < (${after.watchedAt}, ${after.historyId})`);
   return db
     .select({
@@ -85,6 +101,12 @@ function pageQuery(
       episodeTitle: named<string | null>(episodes.title, 'episode_title'),
       episodePlays: named<number | null>(episodes.plays, 'episode_plays'),
       episodeTmdbName: named<string | null>(tmdbEpisodeField(plays.episodeNumber, 'name'), 'episode_tmdb_name'),
+      // TMDB minutes and vote average: the movie's, or the episode's (the show's typical runtime as a fallback).
+      movieRuntime: named<number | null>(movieTmdb.runtime, 'movie_runtime'),
+      movieRating: named<number | null>(movieTmdb.voteAverage, 'movie_rating'),
+      episodeRuntime: named<number | null>(tmdbEpisodeField(plays.episodeNumber, 'runtime'), 'episode_runtime'),
+      episodeRating: named<number | null>(tmdbEpisodeField(plays.episodeNumber, 'vote_average'), 'episode_rating'),
+      showRuntime: named<number | null>(showTmdb.runtime, 'show_runtime'),
     })
     .from(plays)
     .leftJoin(
@@ -104,8 +126,9 @@ function pageQuery(
       and(eq(tmdbSeasons.tmdbShowId, shows.tmdbRef), eq(tmdbSeasons.seasonNumber, plays.seasonNumber)),
     )
     .where(and(...conditions))
-    .orderBy(desc(plays.watchedAt), desc(plays.historyId))
-    .limit(limit);
+    .orderBy(direction(plays.watchedAt), direction(plays.historyId))
+    .limit(limit)
+    .offset(page.offset ?? 0);
 }
 
 export type PlayRecord = Awaited<ReturnType<typeof pageQuery>>[number];
@@ -127,6 +150,64 @@ export async function readHistoryPage(
   const [freshness, ...pages] = await db.batch([freshnessQuery(db, userId), first!, ...rest]);
   const rows = pages.flat().sort(newestFirst);
   return { freshness: freshness[0], rows: rows.slice(0, limit), hasMore: rows.length > limit };
+}
+
+/**
+ * Plays by page number instead of cursor (NowPlaying's watch history): `offset` rows skipped, newest or
+ * oldest first, with the total. Without a time range the total comes from the play counts the stats
+ * rollups keep (one row per type); with one it counts the range on the same index the page walks.
+ * No `trakt_id` filter here. One media type walks its index; both are the merge of the two walks
+ * (keys only, on the covering index), whose page of keys is then read by primary key.
+ */
+export async function readHistoryOffsetPage(
+  db: Database,
+  userId: number,
+  filters: Omit<HistoryFilters, 'traktId'>,
+  page: { order: 'asc' | 'desc'; offset: number; limit: number },
+) {
+  const branches = branchesFor(filters);
+  const ranged = filters.startAt !== undefined || filters.endAt !== undefined;
+  const range: SQL[] = [];
+  if (filters.startAt) range.push(gte(plays.watchedAt, filters.startAt));
+  if (filters.endAt) range.push(lte(plays.watchedAt, filters.endAt));
+  const mediaTypes = branches.map((branch) => branch.mediaType!);
+  const conditions: SQL[] = [eq(plays.userId, userId), inArray(plays.mediaType, mediaTypes), ...range];
+  const single = branches.length === 1 ? branches[0]! : undefined;
+  const rowsQuery = single
+    ? pageQuery(db, userId, single, filters, undefined, page.limit, page)
+    : pageQuery(db, userId, {}, filters, undefined, page.limit, {
+        order: page.order,
+        keys: offsetKeys(userId, mediaTypes, range, page),
+      });
+  const [freshness, rows, totals] = await db.batch([
+    freshnessQuery(db, userId),
+    rowsQuery,
+    ranged
+      ? db
+          .select({ plays: count() })
+          .from(plays)
+          .where(and(...conditions))
+      : playTotalsQuery(db, userId, single?.mediaType),
+  ]);
+  const total = totals.reduce((sum, row) => sum + row.plays, 0);
+  return { freshness: freshness[0], rows, total };
+}
+
+/** The history ids of a page by number over several media types: each type's walk stops after offset + limit keys. */
+function offsetKeys(
+  userId: number,
+  mediaTypes: ReadonlyArray<'movie' | 'episode'>,
+  range: readonly SQL[],
+  page: { order: 'asc' | 'desc'; offset: number; limit: number },
+): SQL {
+  const dir = sql.raw(page.order === 'asc' ? 'ASC' : 'DESC');
+  const walks = mediaTypes.map(
+    (mediaType) => sql`SELECT * FROM (SELECT watched_at, history_id FROM plays
+      WHERE ${and(eq(plays.userId, userId), eq(plays.mediaType, mediaType), ...range)}
+      ORDER BY watched_at ${dir}, history_id ${dir} LIMIT ${page.offset + page.limit})`,
+  );
+  return sql`SELECT history_id FROM (${sql.join(walks, sql` UNION ALL `)})
+    ORDER BY watched_at ${dir}, history_id ${dir} LIMIT ${page.limit} OFFSET ${page.offset}`;
 }
 
 export function historyItem(row: PlayRecord, imageBase: string) {
@@ -211,9 +292,20 @@ export function exportRow(row: PlayRecord): ExportRow {
   };
 }
 
-/** RFC 4180: a field with a comma, quote, CR or LF is quoted, quotes doubled; null is empty. */
+/**
+ * Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection"): a title from
+ * community-edited Trakt or TMDB data such as `=HYPERLINK(…)` must stay text when the export is opened.
+ */
+const FORMULA_START = /^[=+\-@\t\r]/;
+
+/**
+ * One CSV field. RFC 4180: a field with a comma, quote, CR or LF is quoted, quotes doubled; null is
+ * empty. A text that starts like a formula gets a leading `'` and is quoted (OWASP's neutralisation),
+ * so spreadsheets show it as text; numbers are never formulas.
+ */
 export function csvField(value: string | number | null): string {
   if (value === null) return '';
+  if (typeof value === 'string' && FORMULA_START.test(value)) return `"'${value.replace(/"/g, '""')}"`;
   const text = String(value);
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }

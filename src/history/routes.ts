@@ -9,21 +9,14 @@
 import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../app-env';
+import { userBudget } from '../budgets/middleware';
 import { jwtSecret } from '../config';
 import { describe, errorResponse, type ResponseContract, type RouteContract } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
 import { clearStoredHistory } from '../sync/reset';
-import {
-  interactivePagesPerRun,
-  runSync,
-  SYNC_CONTINUES,
-  SYNC_REQUESTED,
-  type SyncKind,
-  type SyncOutcome,
-} from '../sync/service';
-import { readSyncState, recordSyncRequest, syncProgressOf } from '../sync/state';
-import { enrichAfterSync } from '../tmdb/runner';
+import { SYNC_CONTINUES, SYNC_REQUESTED, type SyncOutcome } from '../sync/service';
+import { readSyncState, syncProgressOf } from '../sync/state';
 import { requireToken, requireUser } from '../users/middleware';
 import { assertUserExists, conditional, tagged } from './conditional';
 import { decodeCursor, encodeCursor } from './cursor';
@@ -56,6 +49,7 @@ import {
   syncStatusOutput,
 } from './schemas';
 import { readStats } from './stats-read';
+import { syncNow } from './sync-now';
 
 const counts = (r: { added: number; updated: number; removed: number; unchanged: number }) => ({
   added: r.added,
@@ -82,30 +76,12 @@ function fetchContract(kind: 'movies' | 'shows', schema: typeof fetchMoviesOutpu
       },
       401: errorResponse('Missing JWT, or No Trakt token found / re-authorization required'),
       409: errorResponse('A sync for this user is already running (and cannot be recorded: retry shortly)'),
-      429: errorResponse('Trakt or TMDB rate limit; retry after the Retry-After header'),
+      429: errorResponse(
+        'Trakt or TMDB rate limit, or too many sync requests from your account; retry after the Retry-After header',
+      ),
     },
   };
   return describe(contract);
-}
-
-/**
- * Runs the caller's sync now (its first chunk). When the user's lease is held (the other kind's sync, a chunk
- * of the queue), the request is recorded and runs when the lease frees (src/sync/requests.ts): undefined, and
- * the route answers 202 with the state. A lease that freed meanwhile is tried once more.
- */
-async function syncNowOrRequest(c: Context<AppEnv>, kind: SyncKind): Promise<SyncOutcome | undefined> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await runSync(c.env, c.var.userId, {
-        kinds: [kind],
-        waitUntil: (p) => c.executionCtx.waitUntil(p),
-        pagesPerRun: await interactivePagesPerRun(c.env, Date.now()),
-      });
-    } catch (error) {
-      if (!(error instanceof ApiError && error.code === 'sync_in_progress') || attempt > 0) throw error;
-      if (await recordSyncRequest(c.var.db, c.var.userId, [kind], Date.now())) return undefined;
-    }
-  }
 }
 
 /** 202 for a recorded request: it runs when the sync in progress ends. */
@@ -130,33 +106,45 @@ const LIST_PARAMETERS =
   'the allowed values), q= (case-insensitive title substring, ≤ 100 characters), year=.';
 
 export const historyRoutes = new Hono<AppEnv>()
-  .on(['GET', 'POST'], '/fetch-latest-movies', fetchContract('movies', fetchMoviesOutput), requireUser, async (c) => {
-    const outcome = await syncNowOrRequest(c, 'movies');
-    if (!outcome) return c.json(await requested(c), 202);
-    await enrichAfterSync(c.env, outcome, { background: false });
-    if (!outcome.complete) return c.json(continuing(outcome), 202);
-    const movies = outcome.result.movies!;
-    return c.json({
-      result: 'Movies fetched and stored successfully' as const,
-      ...counts(movies),
-      plays_added: movies.plays_added,
-      plays_removed: movies.plays_removed,
-    } satisfies FetchMoviesOutput);
-  })
-  .on(['GET', 'POST'], '/fetch-latest-shows', fetchContract('shows', fetchShowsOutput), requireUser, async (c) => {
-    const outcome = await syncNowOrRequest(c, 'shows');
-    if (!outcome) return c.json(await requested(c), 202);
-    await enrichAfterSync(c.env, outcome, { background: false });
-    if (!outcome.complete) return c.json(continuing(outcome), 202);
-    const shows = outcome.result.shows!;
-    return c.json({
-      result: 'Shows and episodes fetched and stored successfully' as const,
-      ...counts(shows),
-      plays_added: shows.plays_added,
-      plays_removed: shows.plays_removed,
-      episodes: shows.episodes ?? { added: 0, updated: 0, removed: 0, unchanged: 0 },
-    } satisfies FetchShowsOutput);
-  })
+  .on(
+    ['GET', 'POST'],
+    '/fetch-latest-movies',
+    fetchContract('movies', fetchMoviesOutput),
+    requireUser,
+    userBudget('sync_now'),
+    async (c) => {
+      const outcome = await syncNow(c.env, c.var.userId, ['movies'], (p) => c.executionCtx.waitUntil(p));
+      if (!outcome) return c.json(await requested(c), 202);
+      if (!outcome.complete) return c.json(continuing(outcome), 202);
+      const movies = outcome.result.movies!;
+      return c.json({
+        result: 'Movies fetched and stored successfully' as const,
+        ...counts(movies),
+        plays_added: movies.plays_added,
+        plays_removed: movies.plays_removed,
+      } satisfies FetchMoviesOutput);
+    },
+  )
+  .on(
+    ['GET', 'POST'],
+    '/fetch-latest-shows',
+    fetchContract('shows', fetchShowsOutput),
+    requireUser,
+    userBudget('sync_now'),
+    async (c) => {
+      const outcome = await syncNow(c.env, c.var.userId, ['shows'], (p) => c.executionCtx.waitUntil(p));
+      if (!outcome) return c.json(await requested(c), 202);
+      if (!outcome.complete) return c.json(continuing(outcome), 202);
+      const shows = outcome.result.shows!;
+      return c.json({
+        result: 'Shows and episodes fetched and stored successfully' as const,
+        ...counts(shows),
+        plays_added: shows.plays_added,
+        plays_removed: shows.plays_removed,
+        episodes: shows.episodes ?? { added: 0, updated: 0, removed: 0, unchanged: 0 },
+      } satisfies FetchShowsOutput);
+    },
+  )
   .get(
     '/get-stored-movies',
     describe({
@@ -231,7 +219,7 @@ export const historyRoutes = new Hono<AppEnv>()
         trakt_id,
         c.env.TMDB_IMAGE_BASE_URL,
       );
-      assertUserExists(freshness);
+      assertUserExists(c, freshness);
       if (!body) throw new ApiError(404, `No watched show with trakt_id ${trakt_id}`);
       await tagged(c, 'seasons-episodes', freshness);
       return c.json(body satisfies SeasonsEpisodesOutput);

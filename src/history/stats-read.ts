@@ -7,7 +7,7 @@
 import type { Database } from '../db/client';
 import { runBatch } from '../db/client';
 import { describeError, log } from '../observability/log';
-import { type Cell, cellsOf, playSpanColumns, rollupQuery, statsFromRollups } from '../readmodel/stats';
+import { type Cell, cellsOf, playSpanColumns, rollupQuery, statsFromRollups, TOP_GENRES } from '../readmodel/stats';
 import { gridColumns, regridStatements, storedGridQuery, weekdayHourInZoneQuery } from '../readmodel/stats-zone';
 import { isUtc, zoneRules } from '../readmodel/time-zones';
 import { watchedCountColumns } from '../sync/state';
@@ -19,13 +19,21 @@ import { freshnessQuery } from './freshness';
  * that grid is not the one asked for (another zone, or rules no longer current), a second round trip
  * computes the grid from the plays, and recounts a stale grid of the same zone on the way.
  */
-export async function readStats(db: Database, userId: number, timeZone: string, now: number) {
+export async function readStats(
+  db: Database,
+  userId: number,
+  timeZone: string,
+  now: number,
+  /** `allGenres`: every genre in `top_genres`, not only the TOP_GENRES most played (their shares need the whole). */
+  options: { allGenres?: boolean } = {},
+) {
+  const topGenres = options.allGenres ? Number.POSITIVE_INFINITY : TOP_GENRES;
   if (isUtc(timeZone)) {
     const [freshness, rows] = await db.batch([
       freshnessQuery(db, userId, { ...playSpanColumns(userId), ...watchedCountColumns }),
       rollupQuery(db, userId, now),
     ]);
-    return { freshness: freshness[0], body: statsFromRollups(rows, freshness[0], timeZone) };
+    return { freshness: freshness[0], body: statsFromRollups(rows, freshness[0], timeZone, undefined, topGenres) };
   }
   const rules = zoneRules(timeZone, now);
   const [freshness, rows, grid] = await db.batch([
@@ -46,5 +54,5 @@ export async function readStats(db: Database, userId: number, timeZone: string, 
   } else {
     cells = await weekdayHourInZoneQuery(db, userId, rules.intervals);
   }
-  return { freshness: stored, body: statsFromRollups(rows, stored, timeZone, cells) };
+  return { freshness: stored, body: statsFromRollups(rows, stored, timeZone, cells, topGenres) };
 }

@@ -29,6 +29,8 @@ export type ResponseContract = {
   html?: boolean;
   /** The response can also be CSV (`text/csv`). */
   csv?: boolean;
+  /** Another text media type the response is (`application/atom+xml`, `text/calendar`, `image/svg+xml`, …). */
+  mediaType?: string;
 };
 
 export type RouteContract = {
@@ -37,10 +39,20 @@ export type RouteContract = {
   /** Defaults to the first path segment (`users`, `trakt`, …). */
   tag?: string;
   /**
+   * A request body that is not JSON (documented here, since no `validate()` schema describes it), e.g.
+   * `{ contentType: 'application/zip', description: "Trakt's export ZIP" }`.
+   */
+  requestBody?: { contentType: string; description: string };
+  /**
    * Success and route-specific error responses. 400 (validation), 401 (JWT) and the generic
    * error response are added by the generator.
    */
   responses: Record<number, ResponseContract>;
+  /**
+   * The shape of this route's error bodies when it is not the API's `{"error", "details"?}` (a compatibility
+   * layer's, e.g. src/nowplaying/): a named schema, listed once under `components.schemas`.
+   */
+  errors?: { name: string; schema: z.ZodType };
 };
 
 /** An error answer: documented with the shared `{"error": …}` schema. */

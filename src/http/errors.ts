@@ -17,11 +17,20 @@ export type ErrorCode =
   | 'client_credentials_rejected'
   | 'reauthorization_required'
   | 'rate_limited'
+  /** An upstream's limit for this user only (Trakt's per-user GET limit): the user's work waits, nobody else's. */
+  | 'user_rate_limited'
   | 'upstream_unavailable'
   | 'upstream_invalid_response'
   | 'upstream_unauthorized'
   | 'not_connected'
-  | 'sync_in_progress';
+  | 'sync_in_progress'
+  | 'encryption_key_missing'
+  /** Trakt refuses the app's client id (deleted, or no longer valid): tokens are kept, nothing works. */
+  | 'trakt_app_rejected'
+  /** Trakt answered 426: the request needs a VIP account. */
+  | 'trakt_vip_required'
+  /** Trakt answered 420: an account limit was exceeded. */
+  | 'trakt_account_limit';
 
 export class ApiError extends Error {
   readonly status: ContentfulStatusCode;
@@ -57,7 +66,10 @@ export class ApiError extends Error {
   /** Worth retrying later without user action (rate limits, upstream outages, garbled responses). */
   get transient(): boolean {
     return (
-      this.code === 'rate_limited' || this.code === 'upstream_unavailable' || this.code === 'upstream_invalid_response'
+      this.code === 'rate_limited' ||
+      this.code === 'user_rate_limited' ||
+      this.code === 'upstream_unavailable' ||
+      this.code === 'upstream_invalid_response'
     );
   }
 }

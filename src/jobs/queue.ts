@@ -7,13 +7,18 @@
  * `trakt-sync-dlq`: messages that exhausted their retries; the failure is recorded for the user
  * (visible in /trakt/sync-status/). `trakt-enrich`: TMDB enrichment runs (jobs/enrichment.ts).
  * After a sync chunk, the titles it touched are queued for enrichment (src/tmdb/runner.ts).
+ * A `{"task": "reseal"}` message on `trakt-sync` is one step of the key rotation's re-encryption
+ * (src/rotation/reseal.ts), sent by the cron, in an invocation of its own.
+ * `trakt-import`: one history file of an uploaded Trakt export per message (jobs/imports.ts).
+ * `webhook-deliveries` and its dead-letter queue: webhook delivery attempts (jobs/webhooks.ts).
  */
 import { backgroundBudget, PAUSED_REASON } from '../budget/budget';
 import { pagesPerRun } from '../config';
 import { database } from '../db/client';
-import { ApiError } from '../http/errors';
+import { ApiError, type ErrorCode } from '../http/errors';
 import { observeQueueMessage } from '../observability/hooks';
 import { recordDeadLetter } from '../observability/records';
+import { handleResealMessage, isResealMessage } from '../rotation/reseal';
 import { pauseBackgroundWork } from '../sync/pause';
 import {
   type ContinuationMessage,
@@ -27,7 +32,9 @@ import { recordSyncGaveUp, recordSyncRequest } from '../sync/state';
 import { enrichAfterSync } from '../tmdb/runner';
 import { deferMessage, retryDelaySeconds } from './deferral';
 import { ENRICH_QUEUE_NAME, handleEnrichMessage } from './enrichment';
+import { handleImportMessage, IMPORT_QUEUE_NAME } from './imports';
 import type { SyncMessage } from './scheduled';
+import { handleWebhookDeadLetter, handleWebhookMessage, WEBHOOK_DLQ_NAME, WEBHOOK_QUEUE_NAME } from './webhooks';
 
 export { retryDelaySeconds } from './deferral';
 
@@ -41,6 +48,8 @@ export type MessageOutcome =
   | 'skipped_in_progress'
   | 'requested'
   | 'skipped_not_connected'
+  | 'skipped_encryption_key_missing'
+  | 'skipped_needs_action'
   | 'deferred'
   | 'retry'
   | 'invalid';
@@ -53,6 +62,19 @@ export async function runBackgroundChunk(env: Env, userId: number, options: Omit
   await enrichAfterSync(env, outcome, { background: true });
   return outcome;
 }
+
+/**
+ * Failures a retry cannot fix: rejected client credentials (a wrong secret), a rejected app (its client id
+ * answers 403), a VIP-only request (426) and an account limit (420). They are acknowledged, not retried
+ * through 6 deliveries into the dead-letter queue; `last_error` and auth-status say what to do. A rejected
+ * app's next background sync is a day later (src/trakt/token-policy.ts).
+ */
+const NEEDS_USER_ACTION: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'client_credentials_rejected',
+  'trakt_app_rejected',
+  'trakt_vip_required',
+  'trakt_account_limit',
+]);
 
 function isSyncMessage(body: unknown): body is SyncMessage {
   return typeof body === 'object' && body !== null && Number.isSafeInteger((body as SyncMessage).user_id);
@@ -109,8 +131,19 @@ export async function handleSyncMessage(
         message.ack(); // nothing to do until the user connects again
         return 'skipped_not_connected';
       }
+      if (error.code === 'encryption_key_missing') {
+        // A stored secret needs a key ENCRYPTION_KEYS lost: retrying cannot help until the operator puts it
+        // back (or the user saves or authorizes again). The sync recorded the error for /trakt/sync-status/.
+        message.ack();
+        return 'skipped_encryption_key_missing';
+      }
+      if (error.code !== undefined && NEEDS_USER_ACTION.has(error.code)) {
+        // Retrying cannot help until the user (or Trakt) changes something; the sync recorded the error.
+        message.ack();
+        return 'skipped_needs_action';
+      }
       // A rate limit (ours or Trakt's) is not a failure: come back later without spending a retry.
-      if (error.code === 'rate_limited' && error.retryAfter !== undefined) {
+      if ((error.code === 'rate_limited' || error.code === 'user_rate_limited') && error.retryAfter !== undefined) {
         if (await deferMessage(env.SYNC_QUEUE, message, error.retryAfter)) return 'deferred';
         message.retry({ delaySeconds: error.retryAfter });
         return 'retry';
@@ -139,6 +172,21 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, c
     }
     return;
   }
+  if (batch.queue === IMPORT_QUEUE_NAME) {
+    for (const message of batch.messages)
+      observeQueueMessage(batch.queue, message, await handleImportMessage(env, message));
+    return;
+  }
+  if (batch.queue === WEBHOOK_QUEUE_NAME) {
+    for (const message of batch.messages)
+      observeQueueMessage(batch.queue, message, await handleWebhookMessage(env, message));
+    return;
+  }
+  if (batch.queue === WEBHOOK_DLQ_NAME) {
+    for (const message of batch.messages)
+      observeQueueMessage(batch.queue, message, await handleWebhookDeadLetter(env, message));
+    return;
+  }
   if (batch.queue === ENRICH_QUEUE_NAME) {
     for (const message of batch.messages)
       observeQueueMessage(batch.queue, message, await handleEnrichMessage(env, message));
@@ -146,6 +194,10 @@ export async function handleQueueBatch(batch: MessageBatch<unknown>, env: Env, c
   }
   // Sequential. wrangler.toml sets max_batch_size = 1 so each sync has the invocation's whole
   // subrequest budget; a larger batch still works, its messages just share that budget.
-  for (const message of batch.messages)
-    observeQueueMessage(batch.queue, message, await handleSyncMessage(env, message, waitUntil));
+  for (const message of batch.messages) {
+    const outcome = isResealMessage(message.body)
+      ? await handleResealMessage(env, message)
+      : await handleSyncMessage(env, message, waitUntil);
+    observeQueueMessage(batch.queue, message, outcome);
+  }
 }

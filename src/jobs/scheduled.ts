@@ -9,6 +9,8 @@
  *    delayed to the user's phase within the cron period (jobs/fan-out.ts).
  * 3. Delete consumed OAuth states, expired sessions and login-throttle counters that can no longer matter,
  *    and the daily D1 counter's days past a month (src/budget/usage.ts).
+ * 4. After a key rotation, ask for one step of the re-encryption (src/rotation/reseal.ts), which runs in
+ *    a queue invocation of its own; deciding costs this run one D1 call.
  * Each step is capped per run; the rest is picked up by the next run.
  */
 import { pruneLoginThrottle } from '../auth/login-throttle';
@@ -16,11 +18,14 @@ import { pruneExpiredSessions } from '../auth/sessions';
 import { pruneUsage } from '../budget/usage';
 import { database, isoNow } from '../db/client';
 import { describeError, log } from '../observability/log';
+import { requestReseal } from '../rotation/reseal';
 import { syncIntervalMs } from '../sync/schedule';
 import { claimDueConnections as claimConnections, listConnectionsToRefresh, releaseClaims } from '../trakt/connections';
 import { traktUserContext } from '../trakt/context';
 import { deleteSpentOAuthStates as deleteSpentStates } from '../trakt/oauth-state';
 import { getAccessToken } from '../trakt/tokens';
+import { overdueDeliveries } from '../webhooks/deliveries';
+import { dispatchStaleOutboxes, enqueueDeliveries } from '../webhooks/outbox';
 import { fanOutDelaySeconds } from './fan-out';
 
 /** The cron in wrangler.toml runs every 15 minutes. */
@@ -49,6 +54,8 @@ export type ScheduledReport = {
   states_deleted: number;
   sessions_deleted: number;
   throttle_rows_deleted: number;
+  /** Whether a step of the key rotation's re-encryption was queued. */
+  reseal_requested: boolean;
 };
 
 export async function refreshExpiringTokens(env: Env, now: number, waitUntil?: (p: Promise<unknown>) => void) {
@@ -56,6 +63,7 @@ export async function refreshExpiringTokens(env: Env, now: number, waitUntil?: (
     database(env.DB),
     now + CRON_PERIOD_MS + MAX_REFRESH_MARGIN_MS,
     MAX_REFRESHES_PER_RUN,
+    now,
   );
   let refreshed = 0;
   let failures = 0;
@@ -113,6 +121,12 @@ export async function deleteSpentOAuthStates(env: Env, now: number): Promise<num
   return deleteSpentStates(database(env.DB), now);
 }
 
+/** Dispatches outboxes left behind and re-queues overdue webhook deliveries (src/webhooks/). */
+export async function sweepWebhooks(env: Env, now: number): Promise<void> {
+  await dispatchStaleOutboxes(env, now);
+  await enqueueDeliveries(env, await overdueDeliveries(database(env.DB), now));
+}
+
 export async function runScheduled(
   env: Env,
   now: number,
@@ -131,7 +145,10 @@ export async function runScheduled(
     states_deleted: statesDeleted,
     sessions_deleted: await pruneExpiredSessions(db, now),
     throttle_rows_deleted: await pruneLoginThrottle(db, now),
+    reseal_requested: await requestReseal(env, now),
   };
   await pruneUsage(env.DB, now);
+  // Webhooks: outboxes a writer left undispatched, and deliveries whose queue message was lost.
+  await sweepWebhooks(env, now).catch((error: unknown) => log.warn('webhook_sweep_failed', describeError(error)));
   return report; // logged, measured and recorded by observability/cron.ts
 }

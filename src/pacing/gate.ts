@@ -13,7 +13,9 @@
  *   (re-enqueued with that delay, consuming no retry). Later calls of the same gate fail at once
  *   until then, without asking the limiter again.
  * - `pause()` (an upstream 429) stops the whole app's slots for that key until Retry-After.
- * Keys: `trakt:<client id>` (public) and `tmdb:<SHA-256 prefix of the key>` (the key is a secret).
+ * Keys: `trakt:<client id>` (public; only for a client id proven to be the caller's, see
+ * src/trakt/context.ts), `trakt-user:<user id>` (a user's own, unproven client id) and
+ * `tmdb:<SHA-256 prefix of the key>` (the key is a secret).
  */
 import { ApiError } from '../http/errors';
 import { pacingClock } from './clock';
@@ -167,11 +169,14 @@ function limiterFor(env: Env, name: () => Promise<string>): () => Promise<Limite
   return async () => env.RATE_LIMITER.getByName(await name()) as unknown as LimiterStub;
 }
 
-/** The gate for every call made with one Trakt client id (the app's, or a user's own). */
-export function traktGate(env: Env, clientId: string): PacingGate {
+/**
+ * The gate for Trakt calls under one limiter key: `trakt:<client id>` for an app proven to be the caller's
+ * (every call made with it shares one schedule), `trakt-user:<user id>` otherwise (src/trakt/context.ts).
+ */
+export function traktGate(env: Env, limiterKey: string): PacingGate {
   return new PacingGate(
     'Trakt',
-    limiterFor(env, async () => `trakt:${clientId}`),
+    limiterFor(env, async () => limiterKey),
     traktAppMaxRps(env),
   );
 }

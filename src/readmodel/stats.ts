@@ -370,6 +370,20 @@ export function rollupQuery(db: Database, userId: number, now: number) {
   );
 }
 
+/** Plays per type (`movie`, `episode`) from the kept `total` rollups: at most two rows, exact as of the last write. */
+export function playTotalsQuery(db: Database, userId: number, mediaType?: 'movie' | 'episode') {
+  return db
+    .select({ plays: playStats.plays })
+    .from(playStats)
+    .where(
+      and(
+        eq(playStats.userId, userId),
+        eq(playStats.dimension, 'total'),
+        mediaType ? eq(playStats.bucket, mediaType) : inArray(playStats.bucket, ['movie', 'episode']),
+      ),
+    );
+}
+
 /**
  * The first and last play, each from the two ends of the `(user_id, media_type, watched_at)` index
  * (one seek per type and end), read with the freshness row.
@@ -427,6 +441,7 @@ export function statsFromRollups(
   span: ({ firstPlayAt: string | null; lastPlayAt: string | null } & Partial<WatchedCounts>) | undefined,
   timeZone: string,
   zoneWeekdayHours?: Cell[],
+  topGenres: number = TOP_GENRES,
 ) {
   const total = (bucket: string) => rows.find((r) => r.dimension === 'total' && r.bucket === bucket);
   const of = (dimension: RollupRow['dimension']) =>
@@ -453,7 +468,7 @@ export function statsFromRollups(
     by_weekday_hour: byWeekdayHour,
     top_genres: of('genre')
       .sort((a, b) => b.plays - a.plays || (a.bucket < b.bucket ? -1 : 1))
-      .slice(0, TOP_GENRES)
+      .slice(0, topGenres)
       .map((r) => ({ name: r.bucket, plays: r.plays })),
   };
 }

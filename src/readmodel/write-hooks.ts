@@ -7,7 +7,12 @@
  *   bumps the user's data version.
  * - `playsWritten`: the plays a batch inserts and deletes, into and out of the stats rollups: one
  *   upsert of the buckets they touch, summed in JS with what their titles count (`readRollupContext`,
- *   read by the writer under the sync lease) and the user's local grid.
+ *   read by the writer under the sync lease) and the user's local grid; and stages the inserted plays for
+ *   the `play.created` webhooks (./play-outbox.ts). Every writer of plays (the sync, the import) appends it
+ *   to its batch and, once the batch has committed, calls `newPlaysCommitted(env, userId)`
+ *   (src/webhooks/outbox.ts), which sends one delivery per endpoint for the whole batch (the cron does it
+ *   should the writer die in between). No trigger on `plays` keeps the rollups (issue 25): a writer that
+ *   skips this hook leaves the stats wrong.
  * - `tmdbDataCounted`: enrichment's recount (under the sync lease): moves the titles' plays to the TMDB
  *   data they count now (`playsToRead` says whose plays to read first), and bumps the data version.
  *
@@ -16,6 +21,7 @@
  */
 import type { SQL } from 'drizzle-orm';
 import { bumpDataVersion } from './data-version';
+import { stageNewPlays } from './play-outbox';
 import {
   playsCountedStatements,
   type Recount,
@@ -37,12 +43,16 @@ export function historyWritten(userId: number, now: number = Date.now()): SQL[] 
 
 export function playsWritten(
   userId: number,
-  plays: { inserted: readonly RollupPlay[]; removed: readonly RollupPlay[] },
+  plays: { inserted: ReadonlyArray<RollupPlay & { historyId: number }>; removed: readonly RollupPlay[] },
   context: RollupContext,
 ): SQL[] {
   return [
     ...playsCountedStatements(userId, plays.removed, -1, context),
     ...playsCountedStatements(userId, plays.inserted, 1, context),
+    ...stageNewPlays(
+      userId,
+      plays.inserted.map((play) => play.historyId),
+    ),
   ];
 }
 

@@ -75,11 +75,7 @@ export function historyWrites(
 ): HistoryWrites | null {
   const insertedIds = new Set(inserts.map((p) => p.historyId));
   const meta = metadataFromHistory(items.filter((i) => insertedIds.has(i.id)));
-  const rollups = playsWritten(
-    userId,
-    { inserted: inserts as readonly RollupPlay[], removed: removed as readonly RollupPlay[] },
-    context,
-  );
+  const rollups = playsWritten(userId, { inserted: inserts, removed: removed as readonly RollupPlay[] }, context);
   const writes: Statement[] = [
     ...insertPlays(userId, [...inserts]),
     ...deletePlays(

@@ -118,6 +118,8 @@ async function fetchOne<T extends z.ZodType>(
     const sent = client.requests - sentBefore;
     chunk.traktRequests += sent;
     chunk.requestsLeft -= Math.max(1, sent);
+    // Trakt's per-user window (X-Ratelimit): stop while the user's interactive reserve is left (trakt/rate-limit.ts).
+    chunk.requestsLeft = Math.min(chunk.requestsLeft, client.userCallsLeft(chunk.now()));
   }
   const { data, pagination } = answer;
   const parsed = schema.safeParse(data);
@@ -250,6 +252,13 @@ async function historyStep(chunk: Chunk, kind: SyncKind, pass: SyncPass): Promis
         )
       : [];
   await queueHistoryWrites(chunk, kind, pass, items, inserts, removed);
+  if (pass.mode === 'incremental') {
+    // Stored already, yet newer than anything the last sync stored: imported from Trakt's export (src/import/).
+    // New to this sync all the same (the totals phase).
+    const seen = storedHighWater(chunk, kind);
+    const imported = items.filter((i) => storedIds.has(i.id) && seen !== null && (iso(i.watched_at) ?? '') > seen);
+    pass.playsImported = (pass.playsImported ?? 0) + imported.length;
+  }
   pass.highWater = maxIso([pass.highWater, ...items.map((i) => i.watched_at)]);
   pass.playsStored += inserts.length;
   if (done) pass.phase = pass.mode === 'full' ? 'watched' : 'totals';
@@ -335,11 +344,14 @@ async function playbackStep(chunk: Chunk, kind: SyncKind, pass: SyncPass) {
   return true;
 }
 
+/** The newest `watched_at` the last finished pass stored (the incremental lower bound's base). */
+const storedHighWater = (chunk: Chunk, kind: SyncKind) =>
+  (kind === 'movies' ? chunk.state?.moviesHistoryHighWater : chunk.state?.episodesHistoryHighWater) ?? null;
+
 /** The pass is done: its activities become "seen", the high-water mark moves, and it reports its result. */
 function finishPass(chunk: Chunk, kind: SyncKind, pass: SyncPass, totals: StoredTotals) {
   const now = isoNow(chunk.now());
-  const previousHighWater =
-    (kind === 'movies' ? chunk.state?.moviesHistoryHighWater : chunk.state?.episodesHistoryHighWater) ?? null;
+  const previousHighWater = storedHighWater(chunk, kind);
   const highWater = maxIso([pass.mode === 'full' ? null : previousHighWater, pass.highWater]);
   Object.assign(
     chunk.finished,
@@ -431,7 +443,7 @@ export async function runKind(chunk: Chunk, kind: SyncKind, totals: { current: S
       chunk.stats ??= (await fetchOne(chunk, '/users/me/stats', userStats)).data;
       pass.pagesDone += 1;
       // Trakt's watched_at moved but no play is new: something else changed (a removal, a rewatch reset).
-      const nothingNew = pass.playsAdded === 0;
+      const nothingNew = pass.playsAdded === 0 && !pass.playsImported;
       if (nothingNew || !totalsAgree(kind, chunk.stats, totals.current)) {
         const restarted = (await startPass(chunk, kind, 'totals_disagree'))!;
         restarted.startTotals = pass.startTotals;

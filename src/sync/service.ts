@@ -40,6 +40,7 @@ import { traktUserContext } from '../trakt/context';
 import { traktCredentialsFrom } from '../trakt/credentials';
 import { NOT_CONNECTED, REAUTHORIZE } from '../trakt/tokens';
 import { readAllApiKeys, type StoredApiKeys } from '../users/api-keys';
+import { announceEvent, newPlaysCommitted } from '../webhooks/outbox';
 import { type Chunk, commit, type KindResult, runKind } from './passes';
 import { enqueueSync, handOffRequests } from './requests';
 import { nextSyncAt } from './schedule';
@@ -127,8 +128,8 @@ export type SyncOptions = {
   /** Overrides of SYNC_PAGES_PER_RUN / SYNC_SUBREQUEST_BUDGET (tests, benchmarks). */
   pagesPerRun?: number;
   subrequestBudget?: number;
-  /** Sends the continuation; defaults to SYNC_QUEUE. */
-  enqueue?: (message: ContinuationMessage) => Promise<void>;
+  /** Sends the continuation (after `delaySeconds`); defaults to SYNC_QUEUE. */
+  enqueue?: (message: ContinuationMessage, delaySeconds: number) => Promise<void>;
 };
 
 /** Reads every API key the chunk and its enrichment need, once (the Trakt app's credentials, the TMDB key). */
@@ -240,17 +241,24 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   // Syncs requested while this chunk held the lease, taken in the batch that releases it.
   const [requestedQuery, clearRequested] = takeRequestedKinds(userId);
   const requested = () => requestedKindsOf(chunk.committed?.results[chunk.committed.items.indexOf(requestedQuery)]);
+  // Webhooks: the plays this chunk's batch inserted, once committed (src/webhooks/outbox.ts).
+  const announcePlays = () =>
+    Object.values(chunk.results).some((r) => (r?.plays_added ?? 0) > 0) ? newPlaysCommitted(env, userId) : undefined;
   if (failure) {
     const message = failure instanceof ApiError ? failure.message : 'Internal error during sync';
     try {
       // Keep what was fetched before the failure, with the cursor that points past it.
       Object.assign(chunk.finished, { lastError: message, lastErrorAt: isoNow(finishedAt) });
       await commit(chunk, [...readSide(), requestedQuery, clearRequested], true);
+      await announcePlays();
       await enqueueSync(env, userId, requested(), finishedAt);
     } catch {
       await recordFailure(ctx.db, userId, leaseId, message, finishedAt);
       await handOffRequests(env, userId, now());
     }
+    // One sync.failed per failure streak (the first failure after a success), not one per retry.
+    if (!state?.lastError)
+      await announceEvent(env, userId, 'sync.failed', { error: message, failed_at: isoNow(finishedAt) }, finishedAt);
     observed.failed(failure);
     throw failure;
   }
@@ -281,6 +289,7 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   }
   // Kinds requested meanwhile that this chunk does not continue run next, in their own message.
   const requestedKinds = requested().filter((kind) => !unfinished.includes(kind));
+  await announcePlays();
 
   const progress: SyncProgress = {};
   for (const kind of unfinished) progress[kind] = progressOf(chunk.passes[kind]!);
@@ -297,10 +306,14 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
       kinds: [...unfinished, ...requestedKinds],
       expect,
     };
+    // Stopped to keep the user's Trakt window (X-Ratelimit) from running out: continue when it resets.
+    const delaySeconds = (await ctx.client()).userBudgetWaitSeconds(now());
     const enqueue =
-      options.enqueue ?? ((body: ContinuationMessage) => env.SYNC_QUEUE.send(body, { contentType: 'json' }));
+      options.enqueue ??
+      ((body: ContinuationMessage, delay: number) =>
+        env.SYNC_QUEUE.send(body, { contentType: 'json', ...(delay > 0 ? { delaySeconds: delay } : {}) }));
     try {
-      await enqueue(message);
+      await enqueue(message, delaySeconds);
     } catch (error) {
       // The cron's next claim of this user continues the pass from its stored cursor.
       log.error('sync_continuation_enqueue_failed', { user_id: userId, ...describeError(error) });

@@ -63,6 +63,11 @@ export type SyncPass = {
   pagesKnown: number | null;
   playsStored: number;
   playsAdded: number;
+  /**
+   * Incremental passes: plays found already stored though newer than the last sync's high-water mark, i.e.
+   * imported from Trakt's export meanwhile; like inserted ones, they explain why Trakt's watched_at moved.
+   */
+  playsImported?: number;
   playsRemoved: number;
   /** Movies or shows, and episodes, whose totals this pass recomputed (for the reported counts). */
   itemsTouched: number;
@@ -439,6 +444,18 @@ export async function readEnrichmentStart(db: Database, userId: number) {
   });
 }
 
+/**
+ * A statement recording an enrichment that could not run at all (the user's stored TMDB key is
+ * unreadable): its result for /trakt/sync-status/, and the backlog flag. The enrichment lease is not touched.
+ */
+export function recordEnrichmentSkipped(userId: number, enrichment: unknown): SQL {
+  return sql`UPDATE sync_state SET last_result = json_set(coalesce(last_result, '{}'), '$.enrichment',
+    json(${JSON.stringify(enrichment)})), tmdb_backlog = 1,
+    enrich_cursor = json_set(coalesce(enrich_cursor, '{"walk":null}'), '$.due', json('true'))
+    WHERE user_id = ${userId}`;
+}
+
+/** A statement recording that the user's library still waits for TMDB (a queue send or a run failed). */
 /**
  * A statement recording that the user's library still waits for TMDB (titles stored without a key, a
  * queue send or a run failed): the flag, and a walk over the library due (`enrich_cursor.due`).

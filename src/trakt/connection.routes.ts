@@ -1,11 +1,12 @@
 /**
  * @module
  * /trakt/* connection endpoints (as in the API reference): auth status, authorize URL, OAuth
- * callback (GET from Trakt's redirect — JSON clients are linked at once, browsers confirm on a page
- * first —, the browser's confirmation POST, POST from scripts), manual refresh, disconnect, device flow.
+ * callback (GET from Trakt's redirect: the helper page, which links nothing by itself; POST with the
+ * user's JWT: the only way a code is exchanged), manual refresh, disconnect, device flow.
  */
 import { Hono } from 'hono';
 import type { AppEnv } from '../app-env';
+import { overBudgetResponse, userBudget } from '../budgets/middleware';
 import { keyRing } from '../crypto/envelope';
 import { describe, errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
@@ -13,29 +14,22 @@ import { validate } from '../http/validate';
 import { syncNewConnection } from '../sync/requests';
 import { requireUser } from '../users/middleware';
 import { findUser } from '../users/service';
-import { CALLBACK_PAGE_CSP, CONFIRM_PATH, confirmPage, outcomePage } from './callback-page';
-import { connectionView, readConnectionState } from './connections';
+import { oauthHelperPage } from '../web/oauth-helper/page';
+import { authStatusView } from './auth-status';
+import { CALLBACK_PAGE_CSP, CONFIRM_PATH, outcomePage } from './callback-page';
+import { readConnectionState } from './connections';
 import { traktUserContext } from './context';
 import { pollDeviceFlow, startDeviceFlow } from './device';
-import {
-  consumeOAuthState,
-  createCallbackConfirmation,
-  createOAuthState,
-  peekOAuthState,
-  takeCallbackConfirmation,
-} from './oauth-state';
+import { consumeOAuthState, createOAuthState, peekOAuthState, takeCallbackConfirmation } from './oauth-state';
 import {
   type AuthenticateOutput,
   type AuthStatusOutput,
   authenticateOutput,
   authStatusOutput,
-  type CallbackGetOutput,
   type CallbackPostOutput,
   callbackBody,
   callbackConfirmForm,
-  callbackGetOutput,
   callbackPostOutput,
-  callbackQuery,
   type DeviceCodeOutput,
   type DeviceTokenOutput,
   type DisconnectOutput,
@@ -50,77 +44,28 @@ import {
 } from './schemas';
 import { disconnect, getAccessToken, saveAuthorizedTokens, withAccessToken } from './tokens';
 
+/** GET /trakt/refresh-token/ after Trakt refused the refresh token (invalid_grant). */
+export const REFRESH_REFUSED =
+  'Trakt refused the refresh token, so nothing was refreshed; authorize again at /trakt/authenticate/';
+
+/** The confirmation form's answer (NowPlaying's callback page, src/nowplaying/, carries that form). */
 const SUCCESS_MESSAGE = 'Authorization successful! You can now use Trakt endpoints.';
-
-/**
- * What the callback says for an `error` parameter from Trakt: fixed texts per RFC 6749 error code,
- * never the parameter itself (it comes from whoever crafted the link).
- */
-const OAUTH_ERROR_MESSAGES: Record<string, string> = {
-  access_denied: 'Authorization was denied on Trakt; nothing was connected',
-  temporarily_unavailable: 'Trakt is temporarily unavailable; nothing was connected. Try again later',
-  server_error: 'Trakt had an error; nothing was connected. Try again later',
-};
-const OTHER_OAUTH_ERROR =
-  'Trakt did not authorize the request; nothing was connected. Start again at /trakt/authenticate/';
-
-function wantsHtml(accept: string | undefined): boolean {
-  return !!accept && /text\/html/i.test(accept) && !/application\/json/i.test(accept.split(',')[0] ?? '');
-}
 
 export const connectionRoutes = new Hono<AppEnv>()
   .get(
     '/auth-status',
     describe({
       summary: 'Is the Trakt account connected?',
+      description:
+        'With `reason: "app_rejected"` Trakt rejects the app behind the connection (deleted, or its client id is no ' +
+        'longer valid): `message` gives the way out (a new app, or importing the data export). Tokens are kept.',
       responses: { 200: { description: 'Connection status', schema: authStatusOutput } },
     }),
     requireUser,
     async (c) => {
-      const view = connectionView(await readConnectionState(c.var.db, c.var.userId), Date.now());
+      const row = await readConnectionState(c.var.db, c.var.userId);
       const authUrl = new URL('/trakt/authenticate/', c.req.url).toString();
-      if (view.state === 'not_connected') {
-        return c.json({ authenticated: false as const, auth_url: authUrl } satisfies AuthStatusOutput);
-      }
-      if (view.state === 'reauthorization_required') {
-        return c.json({
-          authenticated: false as const,
-          auth_url: authUrl,
-          reason: 'reauthorization_required' as const,
-        } satisfies AuthStatusOutput);
-      }
-      if (view.worksUntil) {
-        // Trakt refused the refresh token; the access token works until it expires (or Trakt rejects it).
-        return c.json({
-          authenticated: true as const,
-          token_expired: false,
-          expires_at: view.expiresAt,
-          warning: 'reauthorization_required_soon' as const,
-          works_until: view.worksUntil,
-          auth_url: authUrl,
-        } satisfies AuthStatusOutput);
-      }
-      if (view.credentialsRejected) {
-        // Every token is kept: once the client id/secret are fixed, the next refresh restores the connection.
-        if (view.tokenExpired) {
-          return c.json({
-            authenticated: false as const,
-            auth_url: authUrl,
-            reason: 'client_credentials_rejected' as const,
-          } satisfies AuthStatusOutput);
-        }
-        return c.json({
-          authenticated: true as const,
-          token_expired: false,
-          expires_at: view.expiresAt,
-          reason: 'client_credentials_rejected' as const,
-        } satisfies AuthStatusOutput);
-      }
-      return c.json({
-        authenticated: true as const,
-        token_expired: view.tokenExpired,
-        expires_at: view.expiresAt,
-      } satisfies AuthStatusOutput);
+      return c.json(authStatusView(row, authUrl, Date.now()) satisfies AuthStatusOutput);
     },
   )
   .get(
@@ -130,15 +75,17 @@ export const connectionRoutes = new Hono<AppEnv>()
       responses: {
         200: { description: 'Authorization URL (state is single-use, valid 10 minutes)', schema: authenticateOutput },
         400: errorResponse('No Trakt client credentials'),
+        429: overBudgetResponse,
       },
     }),
     requireUser,
+    userBudget('authorize'),
     async (c) => {
       const ctx = await traktUserContext(c.env, c.var.userId);
       const client = await ctx.client();
-      const state = await createOAuthState(ctx.kv, ctx.ring, c.var.userId);
+      const { state, codeChallenge } = await createOAuthState(ctx.kv, ctx.ring, c.var.userId);
       return c.json({
-        auth_url: client.authorizeUrl(state),
+        auth_url: client.authorizeUrl(state, codeChallenge),
         message: 'Visit this URL to authorize your Trakt account',
       } satisfies AuthenticateOutput);
     },
@@ -146,62 +93,27 @@ export const connectionRoutes = new Hono<AppEnv>()
   .get(
     '/oauth-callback',
     describe({
-      summary: "Trakt's redirect target: completes the connection",
+      summary: "Trakt's redirect target: a page that links nothing by itself",
       description:
-        'No JWT: the state names the user. JSON clients are connected at once. Browsers (Accept: text/html) get a ' +
-        'page naming the API account and a form; only its confirmation (POST /trakt/oauth-callback/confirm/) ' +
-        'links the account.',
-      responses: {
-        200: {
-          description: 'Connected (JSON), or the confirmation page (HTML)',
-          schema: callbackGetOutput,
-          html: true,
-        },
-        400: errorResponse('Invalid authorization code, invalid state, or an error from Trakt'),
-      },
+        'No JWT, and whatever the headers, a GET never links an account and never reads or uses the state: it ' +
+        'answers the OAuth helper page (the same document as GET /trakt/oauth-helper/). The page reads `code` and ' +
+        '`state` from the address, shows the code, and offers a confirmation button once the browser is signed ' +
+        'in to this API; the button POSTs them with that JWT to POST /trakt/oauth-callback/, which links only ' +
+        'when the state was issued to the same user. API clients use that POST directly.',
+      responses: { 200: { description: 'The helper page (HTML)', html: true } },
     }),
-    validate('query', callbackQuery),
-    async (c) => {
-      // No JWT here: Trakt's redirect carries only code and state, and the state names the user.
-      const query = c.req.valid('query');
-      const html = wantsHtml(c.req.header('Accept'));
-      const fail = (message: string) => {
-        if (!html) throw new ApiError(400, message);
-        c.header('Content-Security-Policy', CALLBACK_PAGE_CSP);
-        return c.html(outcomePage({ ok: false, message }), 400);
-      };
-      try {
-        if (query.error) return fail(OAUTH_ERROR_MESSAGES[query.error] ?? OTHER_OAUTH_ERROR);
-        if (!query.state) return fail('The state parameter is required');
-        if (!query.code) return fail('The code parameter is required');
-        const peeked = await peekOAuthState(c.env.KV, await keyRing(c.env), query.state);
-        if (html) {
-          // A browser never links silently: whoever sent this link may not be the person approving it.
-          const user = await findUser(c.var.db, peeked.userId);
-          if (!user) return fail('Invalid or expired state; start again at /trakt/authenticate/');
-          const confirmation = await createCallbackConfirmation(c.env.KV, await keyRing(c.env), peeked, query.code);
-          c.header('Content-Security-Policy', CALLBACK_PAGE_CSP);
-          c.header('Cache-Control', 'no-store');
-          return c.html(confirmPage({ apiUsername: user.username, confirmation, action: `/trakt${CONFIRM_PATH}/` }));
-        }
-        const ctx = await traktUserContext(c.env, peeked.userId, (p) => c.executionCtx.waitUntil(p));
-        await consumeOAuthState(ctx.db, ctx.kv, peeked);
-        await saveAuthorizedTokens(ctx, await (await ctx.client()).exchangeCode(query.code));
-        await syncNewConnection(c.env, peeked.userId, Date.now());
-      } catch (error) {
-        if (html && error instanceof ApiError && error.status === 400) return fail(error.message);
-        throw error;
-      }
-      return c.json({ message: SUCCESS_MESSAGE, status: 'success' as const } satisfies CallbackGetOutput);
-    },
+    // Nothing here may depend on the query: a link crafted by someone else (an <img>, a no-cors fetch) lands here
+    // with the victim's code and the crafter's state, so loading the page must be inert.
+    (c) => oauthHelperPage.respond(c),
   )
   .post(
     CONFIRM_PATH,
     describe({
-      summary: 'Confirm linking from the browser callback page',
+      summary: 'Confirm linking from the callback page of the NowPlaying layer',
       description:
-        'A plain HTML form post carrying the single-use confirmation token of the callback page. No JWT: the token ' +
-        'is bound to the API account named on the page.',
+        'A plain HTML form post carrying the single-use confirmation token of NowPlaying’s callback page ' +
+        '(GET /api/trakt/oauth-callback/). No JWT: the token is bound to the API account named on the page. The ' +
+        'API’s own GET callback is the helper page, whose button POSTs /trakt/oauth-callback/ with the JWT.',
       responses: {
         200: { description: 'Connected (HTML page)', html: true },
         400: {
@@ -212,7 +124,7 @@ export const connectionRoutes = new Hono<AppEnv>()
     }),
     validate('form', callbackConfirmForm),
     async (c) => {
-      // The browser's confirmation: the only way a GET callback seen by a browser links an account.
+      // The confirmation of the form on NowPlaying's callback page; the API's own page confirms with the JWT.
       c.header('Content-Security-Policy', CALLBACK_PAGE_CSP);
       c.header('Cache-Control', 'no-store');
       try {
@@ -220,7 +132,10 @@ export const connectionRoutes = new Hono<AppEnv>()
         const confirmed = await takeCallbackConfirmation(c.env.KV, await keyRing(c.env), confirmation);
         const ctx = await traktUserContext(c.env, confirmed.userId, (p) => c.executionCtx.waitUntil(p));
         await consumeOAuthState(ctx.db, ctx.kv, confirmed);
-        await saveAuthorizedTokens(ctx, await (await ctx.client()).exchangeCode(confirmed.code));
+        await saveAuthorizedTokens(
+          ctx,
+          await (await ctx.client()).exchangeCode(confirmed.code, confirmed.codeVerifier),
+        );
         await syncNewConnection(c.env, confirmed.userId, Date.now());
       } catch (error) {
         if (error instanceof ApiError && error.status < 500) {
@@ -238,9 +153,11 @@ export const connectionRoutes = new Hono<AppEnv>()
       responses: {
         200: { description: 'Connected', schema: callbackPostOutput },
         400: errorResponse('Invalid authorization code, or invalid or expired state'),
+        429: overBudgetResponse,
       },
     }),
     requireUser,
+    userBudget('oauth_callback'),
     validate('json', callbackBody),
     async (c) => {
       const { code, state } = c.req.valid('json');
@@ -250,7 +167,10 @@ export const connectionRoutes = new Hono<AppEnv>()
       if (peeked.userId !== c.var.userId)
         throw new ApiError(400, 'This state was issued to another user; start again at /trakt/authenticate/');
       await consumeOAuthState(ctx.db, ctx.kv, peeked);
-      const { expiresAt } = await saveAuthorizedTokens(ctx, await (await ctx.client()).exchangeCode(code));
+      const { expiresAt } = await saveAuthorizedTokens(
+        ctx,
+        await (await ctx.client()).exchangeCode(code, peeked.codeVerifier),
+      );
       await syncNewConnection(c.env, c.var.userId, Date.now());
       return c.json({
         success: true as const,
@@ -264,39 +184,41 @@ export const connectionRoutes = new Hono<AppEnv>()
     describe({
       summary: 'Refresh the Trakt access token now',
       responses: {
-        200: {
-          description:
-            'The new token (or, with `warning: reauthorization_required_soon`, the last one Trakt will honour)',
-          schema: refreshTokenOutput,
-        },
+        200: { description: 'The new token', schema: refreshTokenOutput },
         400: errorResponse('Trakt rejected the client credentials; check your Trakt client id and secret'),
-        401: errorResponse('No Trakt token found, or re-authorization required'),
+        401: errorResponse(
+          'No Trakt token found, or re-authorization required (Trakt refused the refresh token: nothing was ' +
+            'refreshed; `details.works_until` says how long the stored access token still serves syncs)',
+        ),
+        429: overBudgetResponse,
         503: errorResponse('Trakt token refresh failed recently, or is taking too long; try again shortly'),
       },
     }),
     requireUser,
+    userBudget('refresh_token'),
     async (c) => {
       const ctx = await traktUserContext(c.env, c.var.userId, (p) => c.executionCtx.waitUntil(p));
       const token = await getAccessToken(ctx, { force: true });
       c.header('Cache-Control', 'no-store');
       if (token.reauthorizationRequiredSoon) {
-        // Trakt refused the refresh token: this is the last access token, valid until it expires.
-        return c.json({
-          access_token: token.accessToken,
-          expires_at: token.expiresAt,
-          warning: 'reauthorization_required_soon' as const,
-        } satisfies RefreshTokenOutput);
+        // Trakt refused the refresh token: nothing was refreshed, and only authorizing again helps. The stored
+        // access token keeps serving syncs until it expires (auth-status says until when); it is not handed out here.
+        throw new ApiError(401, REFRESH_REFUSED, {
+          code: 'reauthorization_required',
+          details: { works_until: token.expiresAt, auth_url: new URL('/trakt/authenticate/', c.req.url).toString() },
+        });
       }
-      return c.json({ access_token: token.accessToken, expires_at: token.expiresAt } satisfies RefreshTokenOutput);
+      return c.json<RefreshTokenOutput>({ access_token: token.accessToken, expires_at: token.expiresAt });
     },
   )
   .get(
     '/watching',
     describe({
       summary: 'What the user is watching on Trakt right now',
-      responses: { 200: { description: 'Now watching', schema: watchingOutput } },
+      responses: { 200: { description: 'Now watching', schema: watchingOutput }, 429: overBudgetResponse },
     }),
     requireUser,
+    userBudget('watching'),
     async (c) => {
       // Not in the API reference: what the user is watching right now, straight from Trakt (not stored).
       const ctx = await traktUserContext(c.env, c.var.userId, (p) => c.executionCtx.waitUntil(p));
@@ -314,9 +236,10 @@ export const connectionRoutes = new Hono<AppEnv>()
       description:
         'Takes the refresh lease first, so no refresh can run alongside; then revokes at Trakt and removes every ' +
         'stored token set.',
-      responses: { 200: { description: 'Disconnected', schema: disconnectOutput } },
+      responses: { 200: { description: 'Disconnected', schema: disconnectOutput }, 429: overBudgetResponse },
     }),
     requireUser,
+    userBudget('disconnect'),
     async (c) => {
       const ctx = await traktUserContext(c.env, c.var.userId);
       const { revoked } = await disconnect(ctx);
@@ -330,9 +253,11 @@ export const connectionRoutes = new Hono<AppEnv>()
       responses: {
         200: { description: 'Show user_code and verification_url to the user', schema: deviceCodeOutput },
         400: errorResponse('No Trakt client credentials'),
+        429: overBudgetResponse,
       },
     }),
     requireUser,
+    userBudget('device_code'),
     async (c) => {
       const ctx = await traktUserContext(c.env, c.var.userId);
       const user = await findUser(c.var.db, c.var.userId);
@@ -347,7 +272,9 @@ export const connectionRoutes = new Hono<AppEnv>()
     '/device/token',
     describe({
       summary: 'Poll the device flow',
-      description: 'Poll every `interval` seconds until the answer is 200 or an error.',
+      description:
+        'Poll every `interval` seconds until the answer is 200 or an error. The interval is enforced here too: a ' +
+        'poll sooner than `interval` seconds after the last one answers 429 without asking Trakt.',
       responses: {
         200: { description: 'Connected', schema: deviceConnectedOutput },
         202: { description: 'Still pending: the user has not entered the code yet', schema: devicePendingOutput },
@@ -356,7 +283,10 @@ export const connectionRoutes = new Hono<AppEnv>()
         404: errorResponse('No device authorization in progress, or Trakt does not recognise the device code'),
         409: errorResponse('This device code was already used'),
         410: errorResponse('The device code has expired; start again with POST /trakt/device/code/'),
-        429: errorResponse('Polling too fast (slow_down); wait the Retry-After seconds before polling again'),
+        429: errorResponse(
+          'Polling too fast (sooner than `interval`, or Trakt said slow_down); wait the Retry-After seconds before ' +
+            'polling again',
+        ),
       },
     }),
     requireUser,

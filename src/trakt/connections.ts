@@ -5,7 +5,8 @@
  * The row is the source of truth and the journal of a connection's token set; the protocol that
  * drives it (leases, refresh, disconnect) lives in ./tokens.ts, and STORAGE.md describes both.
  */
-import { and, eq, inArray, isNull, lte, ne, or, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNotNull, isNull, lte, ne, or, sql } from 'drizzle-orm';
+import { envelopePrefix } from '../crypto/envelope';
 import { type Database, isoNow } from '../db/client';
 import { traktConnections } from '../db/schema';
 
@@ -28,6 +29,10 @@ const USABLE_STATUSES: readonly ConnectionStatus[] = ['active', 'refresh_rejecte
  * - `not_connected`: no row, or a disconnect in progress.
  * - `reauthorization_required`: Trakt refused the grant, or refused the refresh token and the access
  *   token has since expired.
+ * - `app_rejected`: Trakt rejects the app behind the connection (its client id answers 403: deleted, or
+ *   no longer valid). Every token is kept; nothing works with the app until a call succeeds again, the
+ *   credentials change, or the user authorizes again (src/trakt/tokens.ts). A sync may still try: the
+ *   background checks once a day.
  * - `active`: the access token works, or may once refreshed. With `worksUntil`, Trakt refused the
  *   refresh token and the access token works until it expires; with `credentialsRejected`, Trakt
  *   rejects the app's client id/secret (every token is kept: fixing them restores the connection).
@@ -37,6 +42,7 @@ const USABLE_STATUSES: readonly ConnectionStatus[] = ['active', 'refresh_rejecte
 export type ConnectionView =
   | { state: 'not_connected'; tokenUsable: false }
   | { state: 'reauthorization_required'; tokenUsable: boolean }
+  | { state: 'app_rejected'; tokenUsable: true }
   | {
       state: 'active';
       tokenUsable: true;
@@ -47,7 +53,12 @@ export type ConnectionView =
     };
 
 export function connectionView(
-  row: (Pick<ConnectionState, 'status' | 'expiresAt'> & { credentialsRejectedAt?: string | null }) | undefined,
+  row:
+    | (Pick<ConnectionState, 'status' | 'expiresAt'> & {
+        credentialsRejectedAt?: string | null;
+        appRejectedAt?: string | null;
+      })
+    | undefined,
   now: number,
 ): ConnectionView {
   if (!row || row.status === 'disconnecting') return { state: 'not_connected', tokenUsable: false };
@@ -56,6 +67,7 @@ export function connectionView(
   if (row.status === 'reauthorization_required' || (row.status === 'refresh_rejected' && tokenExpired)) {
     return { state: 'reauthorization_required', tokenUsable };
   }
+  if (row.appRejectedAt) return { state: 'app_rejected', tokenUsable: true };
   return {
     state: 'active',
     tokenUsable: true,
@@ -83,6 +95,9 @@ const stateColumns = {
   refreshedAt: true,
   updatedAt: true,
   nextSyncAt: true,
+  clientId: true,
+  appRejectedAt: true,
+  rateLimitedUntil: true,
 } as const satisfies Partial<Record<keyof Connection, true>>;
 
 const byUser = (userId: number) => eq(traktConnections.userId, userId);
@@ -107,6 +122,7 @@ export function connectionSummaryQuery(db: Database, userId: number) {
       status: traktConnections.status,
       nextSyncAt: traktConnections.nextSyncAt,
       expiresAt: traktConnections.expiresAt,
+      appRejectedAt: traktConnections.appRejectedAt,
     })
     .from(traktConnections)
     .where(byUser(userId))
@@ -124,6 +140,8 @@ export type NewTokenSet = {
   sealedTokens: string;
   expiresAt: string;
   tokenLifetimeSeconds: number;
+  /** The Trakt app (client id) that issued the set: its exchange or refresh proves the app accepts its secret. */
+  clientId: string;
 };
 
 /** Stores a completed authorization (code or device flow) as the user's active connection, replacing any other. */
@@ -141,6 +159,8 @@ export async function saveConnection(db: Database, userId: number, set: NewToken
     updatedAt: isoNow(now),
     // A new connection is due for its first (full) background sync at once.
     nextSyncAt: isoNow(now),
+    appRejectedAt: null,
+    rateLimitedUntil: null,
   };
   await db
     .insert(traktConnections)
@@ -204,6 +224,7 @@ export async function publishRefreshedTokens(
       refreshLeaseUntil: null,
       pendingTokenSetId: null,
       credentialsRejectedAt: null,
+      appRejectedAt: null,
       refreshFailures: 0,
       refreshedAt: isoNow(now),
       updatedAt: isoNow(now),
@@ -222,7 +243,14 @@ export async function publishRefreshedTokens(
 export async function recordRefreshFailure(
   db: Database,
   userId: number,
-  failure: { leaseId: string; backoffUntil: number; credentialsRejected: boolean; now: number },
+  failure: {
+    leaseId: string;
+    backoffUntil: number;
+    credentialsRejected: boolean;
+    /** Trakt no longer knows the app at all (see markAppRejected): also pauses background syncs until `recheckAt`. */
+    appRejected?: { recheckAt: number };
+    now: number;
+  },
 ): Promise<void> {
   await db
     .update(traktConnections)
@@ -232,9 +260,73 @@ export async function recordRefreshFailure(
       pendingTokenSetId: null,
       refreshFailures: sql`${traktConnections.refreshFailures} + 1`,
       ...(failure.credentialsRejected ? { credentialsRejectedAt: isoNow(failure.now) } : {}),
+      ...(failure.appRejected
+        ? {
+            appRejectedAt: sql`coalesce(${traktConnections.appRejectedAt}, ${isoNow(failure.now)})`,
+            nextSyncAt: sql`max(${traktConnections.nextSyncAt}, ${isoNow(failure.appRejected.recheckAt)})`,
+          }
+        : {}),
       updatedAt: isoNow(failure.now),
     })
     .where(and(byUser(userId), eq(traktConnections.refreshLeaseId, failure.leaseId)));
+}
+
+/**
+ * Trakt rejects the app behind the connection (its client id answers 403): every token is kept, and the
+ * next background sync moves to `recheckAt` (a day later), which is how background syncs stop for it.
+ * The first rejection's time is kept.
+ */
+export async function markAppRejected(db: Database, userId: number, now: number, recheckAt: number): Promise<void> {
+  await db
+    .update(traktConnections)
+    .set({
+      appRejectedAt: sql`coalesce(${traktConnections.appRejectedAt}, ${isoNow(now)})`,
+      nextSyncAt: sql`max(${traktConnections.nextSyncAt}, ${isoNow(recheckAt)})`,
+      updatedAt: isoNow(now),
+    })
+    .where(and(byUser(userId), inArray(traktConnections.status, [...USABLE_STATUSES])));
+}
+
+/**
+ * Trakt answered the user's call with its per-user 429: the user's API calls wait until `untilMs` (checked
+ * before each call, so nothing is sent into a window that is known to be spent). Never moves it earlier.
+ */
+export async function recordUserRateLimit(db: Database, userId: number, untilMs: number): Promise<void> {
+  const until = isoNow(untilMs);
+  await db
+    .update(traktConnections)
+    .set({ rateLimitedUntil: sql`max(coalesce(${traktConnections.rateLimitedUntil}, ''), ${until})` })
+    .where(byUser(userId));
+}
+
+/** A call with the app succeeded again: the rejection is over (background syncs resume on their schedule). */
+export async function clearAppRejected(db: Database, userId: number, now: number): Promise<void> {
+  await db
+    .update(traktConnections)
+    .set({ appRejectedAt: null, updatedAt: isoNow(now) })
+    .where(and(byUser(userId), isNotNull(traktConnections.appRejectedAt)));
+}
+
+/**
+ * The user stored or deleted Trakt app credentials: whatever Trakt said about the old ones no longer
+ * holds. An app rejection ends (and the background sync is due at once), and a refresh backoff ends, so
+ * the next request or cron run tries the new credentials. `credentials_rejected_at` stays until a refresh
+ * succeeds, as before.
+ */
+export async function traktCredentialsChanged(db: Database, userId: number, now: number): Promise<void> {
+  const nowIso = isoNow(now);
+  const inBackoff = eq(traktConnections.refreshLeaseId, BACKOFF_LEASE);
+  await db
+    .update(traktConnections)
+    .set({
+      nextSyncAt: sql`CASE WHEN ${traktConnections.appRejectedAt} IS NOT NULL THEN ${nowIso} ELSE ${traktConnections.nextSyncAt} END`,
+      appRejectedAt: null,
+      refreshLeaseId: sql`CASE WHEN ${inBackoff} THEN NULL ELSE ${traktConnections.refreshLeaseId} END`,
+      refreshLeaseUntil: sql`CASE WHEN ${inBackoff} THEN NULL ELSE ${traktConnections.refreshLeaseUntil} END`,
+      refreshFailures: sql`CASE WHEN ${inBackoff} THEN 0 ELSE ${traktConnections.refreshFailures} END`,
+      updatedAt: nowIso,
+    })
+    .where(byUser(userId));
 }
 
 /**
@@ -309,16 +401,29 @@ export function deleteConnectionRow(db: Database, userId: number) {
   return db.delete(traktConnections).where(byUser(userId));
 }
 
-/** Cron: connections whose access token expires before `before`, soonest first (only `active` ones refresh). */
+/**
+ * Cron: connections whose access token expires before `before`, soonest first (only `active` ones refresh).
+ * Rows whose refresh is backing off (or leased) at `now` are left out: their expiry is already past, so
+ * they would sort first on every run and crowd out the rest while nobody may refresh them anyway. So are
+ * rows whose Trakt app is rejected: a refresh with it cannot succeed, and their daily check refreshes if needed.
+ */
 export async function listConnectionsToRefresh(
   db: Database,
   before: number,
   limit: number,
+  now: number,
 ): Promise<Array<{ userId: number; tokenVersion: number }>> {
   return db
     .select({ userId: traktConnections.userId, tokenVersion: traktConnections.tokenVersion })
     .from(traktConnections)
-    .where(and(eq(traktConnections.status, 'active'), lte(traktConnections.expiresAt, isoNow(before))))
+    .where(
+      and(
+        eq(traktConnections.status, 'active'),
+        lte(traktConnections.expiresAt, isoNow(before)),
+        or(isNull(traktConnections.refreshLeaseUntil), lte(traktConnections.refreshLeaseUntil, isoNow(now))),
+        isNull(traktConnections.appRejectedAt),
+      ),
+    )
     .orderBy(traktConnections.expiresAt)
     .limit(limit);
 }
@@ -358,4 +463,58 @@ export function scheduleNextSync(db: Database, userId: number, at: number) {
     .update(traktConnections)
     .set({ nextSyncAt: isoNow(at) })
     .where(byUser(userId));
+}
+
+/** A connection's journal as the key rotation sees it. */
+export type SealedConnection = { userId: number; tokenVersion: number; tokenSetId: string; sealedTokens: string };
+
+/**
+ * Rotation: up to `limit` connections after user `afterUserId` (in user id order) whose journal is
+ * not sealed with `primaryKid`. A primary-key range scan: a whole pass reads every row once.
+ */
+export async function connectionsToReseal(
+  db: Database,
+  primaryKid: string,
+  afterUserId: number,
+  limit: number,
+): Promise<SealedConnection[]> {
+  const prefix = envelopePrefix(primaryKid);
+  const rows = await db
+    .select({
+      userId: traktConnections.userId,
+      tokenVersion: traktConnections.tokenVersion,
+      tokenSetId: traktConnections.tokenSetId,
+      sealedTokens: traktConnections.sealedTokens,
+    })
+    .from(traktConnections)
+    .where(
+      and(
+        gt(traktConnections.userId, afterUserId),
+        isNotNull(traktConnections.sealedTokens),
+        sql`substr(${traktConnections.sealedTokens}, 1, ${prefix.length}) <> ${prefix}`,
+      ),
+    )
+    .orderBy(asc(traktConnections.userId))
+    .limit(limit);
+  return rows as SealedConnection[];
+}
+
+/**
+ * Rotation: a statement (for the caller's batch) that replaces the journal with its re-sealed copy only
+ * while the row still holds exactly the set that was re-sealed, at the same token version. A refresh,
+ * a new authorization or a disconnect that came first wins, and a newer set is never overwritten with
+ * an older one. Nothing else changes (lease, status, `updated_at`). Returns the user id when it wrote.
+ */
+export function replaceSealedTokens(db: Database, connection: SealedConnection, sealedTokens: string) {
+  return db
+    .update(traktConnections)
+    .set({ sealedTokens })
+    .where(
+      and(
+        byUser(connection.userId),
+        eq(traktConnections.tokenVersion, connection.tokenVersion),
+        eq(traktConnections.sealedTokens, connection.sealedTokens),
+      ),
+    )
+    .returning({ userId: traktConnections.userId });
 }

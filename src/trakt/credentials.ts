@@ -28,14 +28,20 @@ export async function resolveTraktCredentials(
   return traktCredentialsFrom(env, await readApiKeys(db, ring, userId, TRAKT_KEY_SERVICES));
 }
 
+export function isTraktKeyService(serviceName: string): boolean {
+  return (TRAKT_KEY_SERVICES as readonly string[]).includes(serviceName);
+}
+
 /** Credentials from keys already read (a sync reads all of a user's keys once). */
 export function traktCredentialsFrom(env: Env, keys: StoredApiKeys): TraktCredentials {
-  if (keys.trakt?.serviceUserId) return { clientId: keys.trakt.serviceUserId, clientSecret: keys.trakt.secret };
+  if (keys.trakt?.serviceUserId) {
+    return { clientId: keys.trakt.serviceUserId, clientSecret: keys.trakt.secret, source: 'user' };
+  }
   if (keys.trakt_client_id && keys.trakt_client_secret) {
-    return { clientId: keys.trakt_client_id.secret, clientSecret: keys.trakt_client_secret.secret };
+    return { clientId: keys.trakt_client_id.secret, clientSecret: keys.trakt_client_secret.secret, source: 'user' };
   }
   const clientId = optionalSecret(env.TRAKT_CLIENT_ID);
   const clientSecret = optionalSecret(env.TRAKT_CLIENT_SECRET);
-  if (clientId && clientSecret) return { clientId, clientSecret };
+  if (clientId && clientSecret) return { clientId, clientSecret, source: 'deployment' };
   throw new ApiError(400, 'No Trakt client credentials', { details: { hint: NO_CREDENTIALS_HINT } });
 }

@@ -4,19 +4,12 @@
  */
 import { z } from 'zod';
 
-export const callbackQuery = z.object({
-  code: z.string().min(1).max(512).optional(),
-  state: z.string().min(1).max(512).optional(),
-  error: z.string().max(256).optional(),
-  error_description: z.string().max(1024).optional(),
-});
-
 export const callbackBody = z.object({
   code: z.string({ error: 'code is required' }).min(1, 'code is required').max(512),
   state: z.string({ error: 'state is required' }).min(1, 'state is required').max(512),
 });
 
-/** The browser's confirmation of a GET callback (a plain HTML form post). */
+/** The confirmation form of the callback page (a plain HTML form post). */
 export const callbackConfirmForm = z.object({
   confirmation: z.string({ error: 'confirmation is required' }).min(1, 'confirmation is required').max(512),
 });
@@ -36,17 +29,14 @@ export const authStatusOutput = z.union([
   z.object({
     authenticated: z.literal(false),
     auth_url: z.string(),
-    reason: z.enum(['reauthorization_required', 'client_credentials_rejected']).optional(),
+    reason: z.enum(['reauthorization_required', 'client_credentials_rejected', 'app_rejected']).optional(),
+    /** With `app_rejected`: what happened and the way out. */
+    message: z.string().optional(),
   }),
 ]);
 export const authenticateOutput = z.object({ auth_url: z.string(), message: z.string() });
-export const callbackGetOutput = z.object({ message: z.string(), status: z.literal('success') });
 export const callbackPostOutput = z.object({ success: z.literal(true), message: z.string(), expires_at: z.string() });
-export const refreshTokenOutput = z.object({
-  access_token: z.string(),
-  expires_at: z.string(),
-  warning: z.literal('reauthorization_required_soon').optional(),
-});
+export const refreshTokenOutput = z.object({ access_token: z.string(), expires_at: z.string() });
 export const disconnectOutput = z.object({ disconnected: z.literal(true), revoked_at_trakt: z.boolean() });
 export const deviceCodeOutput = z.object({
   user_code: z.string(),
@@ -72,7 +62,6 @@ export const watchingOutput = z.object({
 
 export type AuthStatusOutput = z.input<typeof authStatusOutput>;
 export type AuthenticateOutput = z.input<typeof authenticateOutput>;
-export type CallbackGetOutput = z.input<typeof callbackGetOutput>;
 export type CallbackPostOutput = z.input<typeof callbackPostOutput>;
 export type RefreshTokenOutput = z.input<typeof refreshTokenOutput>;
 export type DisconnectOutput = z.input<typeof disconnectOutput>;

@@ -55,3 +55,11 @@ export const CURRENT_TOKEN_SET_TTL_SECONDS = 7 * 24 * 60 * 60;
  * the old row a moment ago still finds it (KV's minimum TTL is 60 s).
  */
 export const SUPERSEDED_TOKEN_SET_TTL_SECONDS = 5 * 60;
+
+/**
+ * A connection whose Trakt app is rejected (its client id answers 403) is not synced in the background:
+ * its next sync moves this far ahead each time the app is found rejected, so it costs one Trakt call a
+ * day instead of one an hour, and picks up on its own when Trakt accepts the app again (or the operator
+ * replaced the deployment's app). Storing new credentials makes it due at once.
+ */
+export const APP_REJECTED_RECHECK_MS = 24 * 60 * 60 * 1000;

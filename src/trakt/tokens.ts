@@ -27,30 +27,46 @@
  *   growing backoff; the next attempt comes from a later request or cron run.
  * A disconnect marks the row `disconnecting` and takes the lease first, so a refresh in flight can
  * no longer publish; it revokes the pair it got instead.
+ * Key rotation (src/rotation/reseal.ts) re-seals the journal with a conditional write (it never
+ * overwrites a newer set) and drops the old-key KV copy; readers put back only primary-sealed sets.
  */
 import { DEFAULT_UPSTREAM_TIMEOUT_MS } from '../config';
 import { randomToken } from '../crypto/bytes';
-import { aadFor, EnvelopeError, type KeyRing, open, seal } from '../crypto/envelope';
+import {
+  aadFor,
+  EnvelopeError,
+  encryptionKeyMissing,
+  envelopeKid,
+  type KeyRing,
+  open,
+  reseal,
+  seal,
+  sealedWithPrimary,
+} from '../crypto/envelope';
 import { type Database, isoNow } from '../db/client';
 import { ApiError } from '../http/errors';
 import { observeRefresh } from '../observability/hooks';
-import { CLIENT_CREDENTIALS_REJECTED, type TraktClient } from './client';
+import { APP_REJECTED, CLIENT_CREDENTIALS_REJECTED, type TraktClient } from './client';
 import {
   BACKOFF_LEASE,
   beginDisconnect,
   type ConnectionState,
+  clearAppRejected,
   DISCONNECT_LEASE,
   deleteDisconnectingConnection,
+  markAppRejected,
   type NewTokenSet,
   publishRefreshedTokens,
   readConnection,
   readConnectionState,
   recordRefreshFailure,
+  recordUserRateLimit,
   saveConnection,
   setConnectionStatus,
   takeRefreshLease,
 } from './connections';
 import {
+  APP_REJECTED_RECHECK_MS,
   CURRENT_TOKEN_SET_TTL_SECONDS,
   isExpired,
   needsRefresh,
@@ -84,6 +100,10 @@ export type AccessToken = {
   version: number;
   /** Trakt refused the refresh token: this access token works until `expiresAt`, then authorize again. */
   reauthorizationRequiredSoon?: true;
+  /** The connection is marked as having its Trakt app rejected: a call that succeeds ends that. */
+  appRejected?: true;
+  /** Trakt's per-user limit holds the user's API calls until then (ms since the epoch). */
+  rateLimitedUntil?: number;
 };
 
 const PURPOSE = 'trakt_tokens';
@@ -102,6 +122,15 @@ function reauthorizationRequired(): ApiError {
 }
 function credentialsRejected(): ApiError {
   return new ApiError(400, CLIENT_CREDENTIALS_REJECTED, { code: 'client_credentials_rejected' });
+}
+function userRateLimited(retryAfter: number): ApiError {
+  return new ApiError(429, `Trakt rate limit reached; retry after ${retryAfter} seconds`, {
+    code: 'user_rate_limited',
+    retryAfter,
+  });
+}
+function appRejected(): ApiError {
+  return new ApiError(403, APP_REJECTED, { code: 'trakt_app_rejected' });
 }
 
 const clock = (ctx: TokenStoreContext) => (ctx.now ?? Date.now)();
@@ -128,8 +157,14 @@ async function openSet(ctx: TokenStoreContext, sealed: string): Promise<TraktTok
   }
 }
 
-function newTokenSet(token: TraktTokenResponse, tokenSetId: string, sealedTokens: string): NewTokenSet {
+function newTokenSet(
+  token: TraktTokenResponse,
+  tokenSetId: string,
+  sealedTokens: string,
+  clientId: string,
+): NewTokenSet {
   return {
+    clientId,
     tokenSetId,
     sealedTokens,
     expiresAt: isoNow(tokenExpiresAtMs(token)),
@@ -153,7 +188,7 @@ type LoadedSet = { token: TraktTokenResponse; sealed: string; row: ConnectionSta
 /**
  * The token set a connection row names: from KV, else from the D1 journal (re-read, so a refresh
  * that happened meanwhile is picked up), which is then put back into KV. A KV miss is never final;
- * only a journal that cannot be decrypted ends the connection.
+ * only a journal that does not open with the key it names ends the connection (a removed key is a 503 instead).
  */
 async function loadTokenSet(ctx: TokenStoreContext, row: ConnectionState): Promise<LoadedSet> {
   const cached = await ctx.kv.get(tokenKey(ctx.userId, row.tokenSetId));
@@ -172,7 +207,13 @@ async function loadTokenSet(ctx: TokenStoreContext, row: ConnectionState): Promi
   }
   const token = await openSet(ctx, full.sealedTokens);
   if (!token) {
-    // Its encryption key was removed from ENCRYPTION_KEYS: only authorizing again helps.
+    const kid = envelopeKid(full.sealedTokens);
+    if (kid !== undefined && !ctx.ring.keys.has(kid)) {
+      // Its encryption key was removed from ENCRYPTION_KEYS too early: a deployment problem, not a verdict on
+      // the tokens. The connection keeps its status, so putting the key back restores it as it was.
+      throw encryptionKeyMissing('The stored Trakt token set', kid, 'authorize again at /trakt/authenticate/');
+    }
+    // It does not open with the key it names (tampered with, or moved): only authorizing again helps.
     await setConnectionStatus(ctx.db, ctx.userId, {
       status: 'reauthorization_required',
       reason: 'stored token set is unreadable',
@@ -181,7 +222,9 @@ async function loadTokenSet(ctx: TokenStoreContext, row: ConnectionState): Promi
     });
     throw reauthorizationRequired();
   }
-  await publishToKv(ctx, full.tokenSetId, full.sealedTokens);
+  // KV only ever receives sets sealed with the primary key: a journal the re-encryption (src/rotation/reseal.ts)
+  // has not reached yet is read from D1 until it has, so no old-key copy lands in KV behind the re-encryption.
+  if (sealedWithPrimary(ctx.ring, full.sealedTokens)) await publishToKv(ctx, full.tokenSetId, full.sealedTokens);
   const { sealedTokens: _journal, ...state } = full;
   return { token, sealed: full.sealedTokens, row: state };
 }
@@ -192,6 +235,8 @@ function toAccessToken(loaded: Pick<LoadedSet, 'token' | 'row'>): AccessToken {
     expiresAt: isoNow(tokenExpiresAtMs(loaded.token)),
     version: loaded.row.tokenVersion,
     ...(loaded.row.status === 'refresh_rejected' ? { reauthorizationRequiredSoon: true as const } : {}),
+    ...(loaded.row.appRejectedAt ? { appRejected: true as const } : {}),
+    ...(loaded.row.rateLimitedUntil ? { rateLimitedUntil: Date.parse(loaded.row.rateLimitedUntil) } : {}),
   };
 }
 
@@ -201,7 +246,7 @@ export async function saveAuthorizedTokens(
   token: TraktTokenResponse,
 ): Promise<{ expiresAt: string }> {
   const previous = await readConnection(ctx.db, ctx.userId);
-  const set = newTokenSet(token, randomToken(16), await sealSet(ctx, token));
+  const set = newTokenSet(token, randomToken(16), await sealSet(ctx, token), (await ctx.client()).clientId);
   await saveConnection(ctx.db, ctx.userId, set, clock(ctx));
   await publishToKv(ctx, set.tokenSetId, set.sealedTokens);
   if (previous?.sealedTokens) retireFromKv(ctx, previous.tokenSetId, previous.sealedTokens);
@@ -280,6 +325,7 @@ export async function getAccessToken(
     if (row.refreshLeaseId === BACKOFF_LEASE) {
       // A refresh failed recently: use the current token while it lasts, else ask to come back.
       if (stillValid) return toAccessToken(await loadTokenSet(ctx, row));
+      if (row.appRejectedAt) throw appRejected();
       if (row.credentialsRejectedAt) throw credentialsRejected();
       throw new ApiError(503, 'Trakt token refresh failed recently; try again shortly', {
         code: 'upstream_unavailable',
@@ -335,19 +381,23 @@ async function refreshWithLease(
       return toAccessToken({ token: current.token, row: { ...row, status: 'refresh_rejected' } });
     }
     // No verdict on the tokens (outage, lost answer, refused client credentials): keep them all and back off.
+    const credentialsRefused = error instanceof ApiError && error.code === 'client_credentials_rejected';
+    // `invalid_client` means a wrong secret as well as a deleted app; one call without a user token tells them apart.
+    const appGone = credentialsRefused && isInvalidClient(error) && (await client.clientIdAccepted()) === false;
     await recordRefreshFailure(ctx.db, ctx.userId, {
       leaseId: lease.leaseId,
       backoffUntil: now + refreshBackoffMs(row.refreshFailures + 1),
-      credentialsRejected: error instanceof ApiError && error.code === 'client_credentials_rejected',
+      credentialsRejected: credentialsRefused,
+      ...(appGone ? { appRejected: { recheckAt: now + APP_REJECTED_RECHECK_MS } } : {}),
       now,
     });
     observeRefresh(ctx.userId, 'transient_failure', error);
     if (lease.cause === 'margin' && oldTokenWorks) return toAccessToken(current);
-    throw error;
+    throw appGone ? appRejected() : error;
   }
 
   // Durable the moment Trakt answers: sealed into D1 in the statement that ends the lease, then copied to KV.
-  const set = newTokenSet(fresh, lease.pendingTokenSetId, await sealSet(ctx, fresh));
+  const set = newTokenSet(fresh, lease.pendingTokenSetId, await sealSet(ctx, fresh), client.clientId);
   const version = await publishDurably(ctx, row.tokenVersion, set, now);
   if (version === undefined) {
     // Disconnected (or authorized anew) while Trakt answered: this pair belongs to no connection any more.
@@ -385,10 +435,16 @@ async function publishDurably(
   }
 }
 
+function isInvalidClient(error: ApiError): boolean {
+  return (error.details as { trakt_error?: unknown } | undefined)?.trakt_error === 'invalid_client';
+}
+
 /**
  * Runs `call` with a valid access token. If Trakt answers 401 anyway (revoked or expired early),
  * refreshes once — single-flight like any other refresh — and tries again. Pass the same
  * `session` to a series of calls (a sync's pages) to look the token up once, not per call.
+ * What the answer says about the app is recorded on the connection: a 403 from Trakt marks its app
+ * rejected (tokens kept, background syncs paused), and a success ends such a mark.
  */
 export async function withAccessToken<T>(
   ctx: TokenStoreContext,
@@ -397,12 +453,43 @@ export async function withAccessToken<T>(
 ): Promise<T> {
   session.token ??= await getAccessToken(ctx);
   try {
-    return await call(session.token.accessToken);
+    return await callNoting(ctx, call, session.token);
   } catch (error) {
     if (!(error instanceof ApiError) || error.code !== 'upstream_unauthorized') throw error;
     session.token = await getAccessToken(ctx, { staleVersion: session.token.version });
-    return call(session.token.accessToken);
+    return callNoting(ctx, call, session.token);
   }
+}
+
+async function callNoting<T>(
+  ctx: TokenStoreContext,
+  call: (accessToken: string) => Promise<T>,
+  token: AccessToken,
+): Promise<T> {
+  const waitMs = (token.rateLimitedUntil ?? 0) - clock(ctx);
+  if (waitMs > 0) throw userRateLimited(Math.ceil(waitMs / 1000)); // the window is known to be spent: send nothing
+  let result: T;
+  try {
+    result = await call(token.accessToken);
+  } catch (error) {
+    if (error instanceof ApiError && error.code === 'user_rate_limited' && error.retryAfter !== undefined) {
+      // Trakt's per-user 429: this user's calls (every isolate's) wait until the window ends; nobody else's.
+      token.rateLimitedUntil = clock(ctx) + error.retryAfter * 1000;
+      await recordUserRateLimit(ctx.db, ctx.userId, token.rateLimitedUntil);
+    }
+    if (error instanceof ApiError && error.code === 'trakt_app_rejected') {
+      // Every time, so each failed daily check moves the next background sync a day on again.
+      const now = clock(ctx);
+      await markAppRejected(ctx.db, ctx.userId, now, now + APP_REJECTED_RECHECK_MS);
+      token.appRejected = true;
+    }
+    throw error;
+  }
+  if (token.appRejected) {
+    await clearAppRejected(ctx.db, ctx.userId, clock(ctx));
+    delete token.appRejected;
+  }
+  return result;
 }
 
 /**
@@ -435,6 +522,30 @@ export async function disconnect(ctx: TokenStoreContext): Promise<{ revoked: boo
   );
   await deleteUserTokenSets(ctx.kv, ctx.userId);
   return { revoked };
+}
+
+/** Rotation: a connection's journal opened with its AAD and sealed again with the primary key. Throws EnvelopeError. */
+export function resealTokenSet(ring: KeyRing, userId: number, sealed: string): Promise<string> {
+  return reseal(ring, sealed, aadFor(userId, PURPOSE));
+}
+
+/**
+ * Rotation: deletes the KV copy of a token set when it is sealed with another key than the primary one
+ * (read first, so a copy that expired costs no delete). Deleting is safe whatever runs meanwhile: a
+ * reader that misses falls back to the journal, and only puts a primary-sealed journal back.
+ * Returns whether a copy was deleted.
+ */
+export async function dropStaleTokenCopy(
+  kv: KVNamespace,
+  ring: KeyRing,
+  userId: number,
+  tokenSetId: string,
+): Promise<boolean> {
+  const key = tokenKey(userId, tokenSetId);
+  const cached = await kv.get(key);
+  if (cached === null || sealedWithPrimary(ring, cached)) return false;
+  await kv.delete(key);
+  return true;
 }
 
 /** Deletes every token set of the user left in KV, including any a lost cleanup missed (account deletion). */

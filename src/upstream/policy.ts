@@ -9,7 +9,8 @@
  * - 500, 502–504, 520–522, timeouts and network errors: bounded retries with exponential
  *   backoff and full jitter, then an `upstream_unavailable` ApiError.
  * - With a `gate` (src/pacing), every attempt first waits for its app-wide send time, and a 429
- *   pauses the gate's key for the whole app (not just this request) until Retry-After.
+ *   pauses the gate's key for the whole app (not just this request) until Retry-After, unless the
+ *   client classifies it as the caller's own limit (`classify429`: Trakt's per-user limit).
  * Hand-written: no maintained library covers fetch retries with Retry-After on Workers.
  */
 import { upstreamTimeoutMs } from '../config';
@@ -26,6 +27,13 @@ export type RetryPolicy = {
   timeoutMs: number;
   /** false where a 429 is an answer, not a rate limit (device polling's "slow down"): the app is not paused. */
   pauseOn429?: boolean;
+  /**
+   * Whose limit a 429 is. Absent, or `app`: the upstream's limit for the whole key, so the gate pauses every
+   * caller and a short Retry-After is waited inline. `caller`: only this caller's own budget ran out (Trakt's
+   * per-user limit), so nobody else is paused and nothing is retried (a retry would spend the same empty
+   * budget); the error (code `user_rate_limited`) says when it resets.
+   */
+  classify429?: (response: Response, now: number) => { scope: 'app' } | { scope: 'caller'; retryAfterSeconds: number };
 };
 
 export type UpstreamDeps = {
@@ -121,6 +129,15 @@ export async function requestWithRetry(
     observeUpstream(service, url, response.status);
 
     if (response.status === 429) {
+      const verdict = policy.classify429?.(response, Date.now());
+      if (verdict?.scope === 'caller') {
+        await response.body?.cancel();
+        const seconds = Math.max(1, verdict.retryAfterSeconds);
+        throw new ApiError(429, `${service} rate limit reached; retry after ${seconds} seconds`, {
+          code: 'user_rate_limited',
+          retryAfter: seconds,
+        });
+      }
       let retryAfter = parseRetryAfter(response.headers.get('Retry-After'), Date.now());
       await response.body?.cancel();
       // The app-wide pause (with its jitter) is when this key's work can really resume.

@@ -3,21 +3,24 @@
  * /users/*: registration, JWTs (simplejwt-style `{access, refresh}`), logout, profile and stats time
  * zone (src/readmodel/stats-zone.ts), password change, account deletion and API keys. Logins and
  * password confirmations are throttled (src/auth/login-throttle.ts); each refresh token is a revocable
- * session (src/auth/sessions.ts).
+ * session (src/auth/sessions.ts). `/users/me/sharing` (src/sharing/routes.ts) and
+ * `/users/me/webhooks` (src/webhooks/routes.ts) are mounted beside this router by src/app.ts.
  */
-import { type Context, Hono } from 'hono';
+import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../app-env';
-import { issueToken, tokenKeys, verifyToken } from '../auth/jwt';
-import { chargeRegistration, TOO_MANY_LOGINS, TOO_MANY_REGISTRATIONS } from '../auth/login-throttle';
-import { closeAllSessions, closeSession, isSessionActive, openSession } from '../auth/sessions';
-import { registrationMode } from '../config';
+import { tokenKeys, verifyToken } from '../auth/jwt';
+import { TOO_MANY_LOGINS, TOO_MANY_REGISTRATIONS } from '../auth/login-throttle';
+import { closeSession, issueTokenPair, refreshAccessToken } from '../auth/sessions';
 import { keyRing } from '../crypto/envelope';
 import type { Database } from '../db/client';
+import { clientAddress } from '../http/client-address';
 import { describe, errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
 import { readStatsTimeZone, setStatsTimeZone } from '../readmodel/stats-zone';
+import { traktCredentialsChanged } from '../trakt/connections';
+import { isTraktKeyService } from '../trakt/credentials';
 import { deleteAccount } from './account-deletion';
 import { deleteApiKey, listApiKeys, saveApiKey } from './api-keys';
 import { requireUser } from './middleware';
@@ -47,14 +50,11 @@ import {
   changePassword,
   confirmPassword,
   findUser,
-  hasAnyUser,
   INVALID_CREDENTIALS,
+  logOutEverywhere,
   REGISTRATION_CLOSED,
-  registerUser,
+  registerAccount,
 } from './service';
-
-/** The client's address as Cloudflare's edge reports it (clients cannot set it); absent in plain local runs. */
-const clientAddress = (c: Context<AppEnv>) => c.req.header('CF-Connecting-IP')?.trim() || undefined;
 
 /** The signed-in user's profile: the account row and the stats time zone. */
 async function profile(db: Database, userId: number): Promise<MeOutput> {
@@ -79,12 +79,7 @@ export const usersRoutes = new Hono<AppEnv>()
     }),
     validate('json', registerInput),
     async (c) => {
-      const { username, password } = c.req.valid('json');
-      const closed = registrationMode(c.env) === 'closed';
-      // Closed registration still admits the first account of an empty database, so a fresh deployment can bootstrap.
-      if (closed && (await hasAnyUser(c.var.db))) throw new ApiError(403, REGISTRATION_CLOSED);
-      await chargeRegistration(c.var.db, clientAddress(c));
-      const user = await registerUser(c.var.db, username, password, { onlyIfFirst: closed });
+      const user = await registerAccount(c.env, c.var.db, c.req.valid('json'), clientAddress(c));
       return c.json(user satisfies UserOutput, 201);
     },
   )
@@ -101,13 +96,8 @@ export const usersRoutes = new Hono<AppEnv>()
     validate('json', tokenInput),
     async (c) => {
       const { username, password } = c.req.valid('json');
-      const keys = tokenKeys(c.env, c.req.url);
       const userId = await authenticateUser(c.var.db, { username, address: clientAddress(c) }, password);
-      const sessionId = await openSession(c.var.db, userId);
-      return c.json({
-        access: await issueToken(userId, 'access', keys),
-        refresh: await issueToken(userId, 'refresh', keys, { sessionId }),
-      } satisfies TokenPairOutput);
+      return c.json((await issueTokenPair(c.var.db, tokenKeys(c.env, c.req.url), userId)) satisfies TokenPairOutput);
     },
   )
   .post(
@@ -122,12 +112,8 @@ export const usersRoutes = new Hono<AppEnv>()
     }),
     validate('json', refreshInput),
     async (c) => {
-      const keys = tokenKeys(c.env, c.req.url);
-      const { userId, sessionId } = await verifyToken(c.req.valid('json').refresh, 'refresh', keys);
-      if (!sessionId || !(await isSessionActive(c.var.db, userId, sessionId))) {
-        throw new ApiError(401, 'Token has been revoked', { headers: { 'WWW-Authenticate': 'Bearer' } });
-      }
-      return c.json({ access: await issueToken(userId, 'access', keys) } satisfies AccessOutput);
+      const access = await refreshAccessToken(c.var.db, tokenKeys(c.env, c.req.url), c.req.valid('json').refresh);
+      return c.json({ access } satisfies AccessOutput);
     },
   )
   .post(
@@ -135,8 +121,8 @@ export const usersRoutes = new Hono<AppEnv>()
     describe({
       summary: 'Log out: revoke one refresh token, or every session',
       description:
-        '`{"refresh": "…"}` revokes that refresh token; `{"all": true}` revokes every refresh token of the user. ' +
-        'Access tokens are stateless and simply expire.',
+        '`{"refresh": "…"}` revokes that refresh token (access tokens issued from it expire on their own); ' +
+        '`{"all": true}` revokes every refresh and access token of the user issued so far (401 "Token has been revoked").',
       responses: {
         204: { description: 'Revoked (also when it already was)' },
         400: errorResponse('refresh is not a refresh token of the signed-in user'),
@@ -147,7 +133,7 @@ export const usersRoutes = new Hono<AppEnv>()
     async (c) => {
       const input = c.req.valid('json');
       if (input.all) {
-        await closeAllSessions(c.var.db, c.var.userId);
+        await logOutEverywhere(c.var.db, c.var.userId);
         return c.body(null, 204);
       }
       const token = await verifyToken(input.refresh!, 'refresh', tokenKeys(c.env, c.req.url), {
@@ -189,7 +175,7 @@ export const usersRoutes = new Hono<AppEnv>()
   .post(
     '/me/password',
     describe({
-      summary: 'Change the password; revokes every refresh token issued before',
+      summary: 'Change the password; revokes every refresh and access token issued before',
       responses: {
         204: { description: 'Changed; log in again to get new tokens' },
         403: errorResponse('current_password is incorrect (counts toward login throttling)'),
@@ -253,7 +239,9 @@ export const usersRoutes = new Hono<AppEnv>()
     requireUser,
     validate('json', apiKeyInput),
     async (c) => {
-      const { created, apiKey } = await saveApiKey(c.var.db, await keyRing(c.env), c.var.userId, c.req.valid('json'));
+      const input = c.req.valid('json');
+      const { created, apiKey } = await saveApiKey(c.var.db, await keyRing(c.env), c.var.userId, input);
+      if (isTraktKeyService(input.service_name)) await traktCredentialsChanged(c.var.db, c.var.userId, Date.now());
       return c.json(apiKey satisfies ApiKeyOutput, created ? 201 : 200);
     },
   )
@@ -281,6 +269,7 @@ export const usersRoutes = new Hono<AppEnv>()
       if (!(await deleteApiKey(c.var.db, c.var.userId, service_name))) {
         throw new ApiError(404, `No API key stored for "${service_name}"`);
       }
+      if (isTraktKeyService(service_name)) await traktCredentialsChanged(c.var.db, c.var.userId, Date.now());
       return c.body(null, 204);
     },
   );

@@ -4,8 +4,10 @@
  * Owns the `users` table.
  */
 import { eq, type SQL, sql } from 'drizzle-orm';
-import { type LoginAttempt, throttledPasswordCheck } from '../auth/login-throttle';
+import { chargeRegistration, type LoginAttempt, throttledPasswordCheck } from '../auth/login-throttle';
 import { closeAllSessions } from '../auth/sessions';
+import { tokensValidAfter } from '../auth/token-revocation';
+import { registrationMode } from '../config';
 import { decoyPasswordHash, hashPassword, verifyPassword } from '../crypto/password';
 import { type Database, isoNow } from '../db/client';
 import { users } from '../db/schema';
@@ -48,6 +50,22 @@ export async function registerUser(
   return created;
 }
 
+/**
+ * Registration as every client gets it: the REGISTRATION mode (closed still admits the first account of an
+ * empty database, so a fresh deployment can bootstrap), the per-address registration throttle, then the account.
+ */
+export async function registerAccount(
+  env: Env,
+  db: Database,
+  input: { username: string; password: string },
+  address: string | undefined,
+) {
+  const closed = registrationMode(env) === 'closed';
+  if (closed && (await hasAnyUser(db))) throw new ApiError(403, REGISTRATION_CLOSED);
+  await chargeRegistration(db, address);
+  return registerUser(db, input.username, input.password, { onlyIfFirst: closed });
+}
+
 async function findCredentials(db: Database, where: SQL) {
   return db.query.users.findFirst({ columns: { id: true, username: true, passwordHash: true }, where });
 }
@@ -88,10 +106,35 @@ export async function confirmPassword(
   return { id: user.id, username: user.username };
 }
 
-/** Stores a new password hash and revokes every refresh token issued before, in one transaction. */
-export async function changePassword(db: Database, userId: number, newPassword: string): Promise<void> {
+/**
+ * Stores a new password hash and revokes every token issued before, in one transaction: the refresh
+ * tokens (their sessions) and the access tokens (`tokens_valid_after`).
+ */
+export async function changePassword(
+  db: Database,
+  userId: number,
+  newPassword: string,
+  now: number = Date.now(),
+): Promise<void> {
   const passwordHash = await hashPassword(newPassword);
-  await db.batch([db.update(users).set({ passwordHash }).where(eq(users.id, userId)), closeAllSessions(db, userId)]);
+  await db.batch([
+    db
+      .update(users)
+      .set({ passwordHash, tokensValidAfter: tokensValidAfter(now) })
+      .where(eq(users.id, userId)),
+    closeAllSessions(db, userId),
+  ]);
+}
+
+/** "Log out everywhere": revokes every refresh token and every access token issued so far, in one transaction. */
+export async function logOutEverywhere(db: Database, userId: number, now: number = Date.now()): Promise<void> {
+  await db.batch([
+    db
+      .update(users)
+      .set({ tokensValidAfter: tokensValidAfter(now) })
+      .where(eq(users.id, userId)),
+    closeAllSessions(db, userId),
+  ]);
 }
 
 export async function findUser(db: Database, userId: number) {
@@ -101,9 +144,12 @@ export async function findUser(db: Database, userId: number) {
   });
 }
 
-export async function userExists(db: Database, userId: number): Promise<boolean> {
-  const row = await db.query.users.findFirst({ columns: { id: true }, where: eq(users.id, userId) });
-  return row !== undefined;
+/** The access-token gate's columns, for a statement that already reads the user's row (the read endpoints' freshness row). */
+export const tokenGateColumns = { tokensValidAfter: users.tokensValidAfter };
+
+/** What the access-token gate needs from the user's row (one primary-key read); undefined when the user is gone. */
+export async function readTokenGate(db: Database, userId: number) {
+  return db.query.users.findFirst({ columns: { tokensValidAfter: true }, where: eq(users.id, userId) });
 }
 
 /** A statement deleting the account row itself, for the account-deletion batch (last, after its dependants). */

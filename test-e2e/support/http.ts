@@ -64,14 +64,14 @@ export async function traktAppAndAccount(): Promise<{ app: TraktApp; traktUser: 
   return { app, traktUser };
 }
 
-/** Registers an API user; returns its credentials and access token. */
-export async function apiUser(): Promise<{ username: string; password: string; access: string }> {
+/** Registers an API user; returns its credentials and JWT pair. */
+export async function apiUser(): Promise<{ username: string; password: string; access: string; refresh: string }> {
   const username = unique('e2e');
   const password = 'correct horse battery staple';
   const reg = await api('POST', '/users/register/', { json: { username, password } });
   if (reg.status !== 201) throw new Error(`register failed: ${reg.status} ${JSON.stringify(reg.body)}`);
-  const tok = await api<{ access: string }>('POST', '/users/token/', { json: { username, password } });
-  return { username, password, access: tok.body.access };
+  const tok = await api<{ access: string; refresh: string }>('POST', '/users/token/', { json: { username, password } });
+  return { username, password, access: tok.body.access, refresh: tok.body.refresh };
 }
 
 /**

@@ -1,8 +1,11 @@
 /**
  * Test helpers that call the API Worker exactly as a client would (through `exports.default.fetch`).
+ * `call()` is untyped, for deliberately bad requests (wrong bodies, missing auth, malformed input, raw headers);
+ * successful calls go through the typed client of ./client.ts.
  */
 import { exports } from 'cloudflare:workers';
 import { expect } from 'vitest';
+import { api, ok } from './client';
 
 export const BASE = 'http://api.test';
 
@@ -34,17 +37,9 @@ export function uniqueName(prefix = 'user'): string {
 }
 
 export async function registerAndLogin(username = uniqueName(), password = 'correct horse battery') {
-  const reg = await call('POST', '/users/register/', { json: { username, password } });
-  expect(reg.status).toBe(201);
-  const tok = await call('POST', '/users/token/', { json: { username, password } });
-  expect(tok.status).toBe(200);
-  return {
-    id: reg.body.id as number,
-    username,
-    password,
-    access: tok.body.access as string,
-    refresh: tok.body.refresh as string,
-  };
+  const reg = await ok(api().users.register.$post({ json: { username, password } }), 201);
+  const tok = await ok(api().users.token.$post({ json: { username, password } }));
+  return { id: reg.body.id, username, password, access: tok.body.access, refresh: tok.body.refresh };
 }
 
 /** Asserts the project's error shape and returns the message. */

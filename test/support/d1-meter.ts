@@ -12,6 +12,8 @@ import { env } from 'cloudflare:workers';
 export type D1Meter = {
   /** D1's own `meta.duration` (ms spent executing SQL), summed. */
   durationMs: number;
+  /** Wall time the Worker spent awaiting D1 (every call, round trip included): what is not its own CPU. */
+  waitMs: number;
   rowsRead: number;
   rowsWritten: number;
   writesByTable: Map<string, number>;
@@ -30,6 +32,7 @@ type Meta = { rows_read?: number; rows_written?: number; duration?: number };
 export async function meterD1<T>(block: () => Promise<T>): Promise<{ result: T; meter: D1Meter }> {
   const meter: D1Meter = {
     durationMs: 0,
+    waitMs: 0,
     rowsRead: 0,
     rowsWritten: 0,
     writesByTable: new Map(),
@@ -55,6 +58,14 @@ export async function meterD1<T>(block: () => Promise<T>): Promise<{ result: T; 
   };
   const sqlOf = new WeakMap<object, string>();
 
+  const timed = async <T>(call: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    try {
+      return await call();
+    } finally {
+      meter.waitMs += performance.now() - started;
+    }
+  };
   const instrument = (statement: D1PreparedStatement, query: string): D1PreparedStatement => {
     sqlOf.set(statement, query);
     const target = statement as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>;
@@ -63,12 +74,12 @@ export async function meterD1<T>(block: () => Promise<T>): Promise<{ result: T; 
     const raw = target.raw!.bind(statement);
     const first = target.first!.bind(statement);
     target.run = async (...args) => {
-      const result = (await run(...args)) as D1Result;
+      const result = (await timed(() => run(...args))) as D1Result;
       record(query, result.meta);
       return result;
     };
     target.all = async (...args) => {
-      const result = (await all(...args)) as D1Result;
+      const result = (await timed(() => all(...args))) as D1Result;
       record(query, result.meta);
       return result;
     };
@@ -78,10 +89,10 @@ export async function meterD1<T>(block: () => Promise<T>): Promise<{ result: T; 
     ] as const) {
       target[name] = async (...args) => {
         if (SELECT.test(query)) {
-          record(query, ((await all()) as D1Result).meta);
-          return original(...args);
+          record(query, ((await timed(() => all())) as D1Result).meta);
+          return timed(() => original(...args));
         }
-        const result = await original(...args);
+        const result = await timed(() => original(...args));
         const rows = Array.isArray(result) ? result.length : result ? 1 : 0;
         record(query, { rows_written: rows });
         return result;
@@ -94,7 +105,7 @@ export async function meterD1<T>(block: () => Promise<T>): Promise<{ result: T; 
 
   db.prepare = ((query: string) => instrument(originalPrepare.call(db, query), query)) as D1Database['prepare'];
   db.batch = (async (statements: D1PreparedStatement[]) => {
-    const results = await originalBatch.call(db, statements);
+    const results = await timed(() => originalBatch.call(db, statements));
     const call = { statements: statements.length, rowsRead: 0, rowsWritten: 0 };
     inBatch = true;
     results.forEach((result, i) => {

@@ -4,7 +4,8 @@
 import { env } from 'cloudflare:workers';
 import { expect } from 'vitest';
 import type { AccountInput, AppCredentials, Simulator } from '../../simulator/support/harness';
-import { call, registerAndLogin } from './api';
+import { registerAndLogin } from './api';
+import { api, ok } from './client';
 
 let accountCounter = 0;
 
@@ -13,15 +14,16 @@ export async function createTraktApp(sim: Simulator): Promise<AppCredentials> {
 }
 
 export async function storeTraktCredentials(access: string, app: AppCredentials) {
-  const res = await call('POST', '/users/api-keys/', {
-    token: access,
-    json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
-  });
-  expect(res.status).toBe(201);
+  await ok(
+    api(access).users['api-keys'].$post({
+      json: { service_name: 'trakt', service_user_id: app.client_id, api_key: app.client_secret },
+    }),
+    201,
+  );
 }
 
 /**
- * Registers an API user, a simulator account (dataset per `account`), stores credentials and connects via GET callback.
+ * Registers an API user, a simulator account (dataset per `account`), stores credentials and connects through the POST callback (with the user's JWT).
  * Each user gets a Trakt app of their own unless `options.app` is given (users sharing one app share its rate limits).
  */
 export async function connectedUser(
@@ -36,11 +38,13 @@ export async function connectedUser(
   const user = await registerAndLogin();
   await storeTraktCredentials(user.access, app);
   await sim.setSession(traktUsername);
-  const auth = await call('GET', '/trakt/authenticate/', { token: user.access });
-  expect(auth.status).toBe(200);
+  const auth = await ok(api(user.access).trakt.authenticate.$get());
   const redirect = await sim.authorize(auth.body.auth_url);
   expect(redirect.code).toBeTruthy();
-  const callback = await call('GET', `/trakt/oauth-callback/?code=${redirect.code}&state=${redirect.state}`);
-  expect(callback.status).toBe(200);
+  await ok(
+    api(user.access).trakt['oauth-callback'].$post({
+      json: { code: redirect.code ?? '', state: redirect.state ?? '' },
+    }),
+  );
   return { ...user, app, traktUsername, account: info };
 }

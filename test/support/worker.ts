@@ -1,7 +1,7 @@
 /**
  * Calls the Worker entry (src/index.ts) directly with a modified env, for tests that need a
  * binding or var the shared test env does not have (a fake Analytics Engine dataset, LOG_LEVEL,
- * ADMIN_TOKEN). Same response shape as `call()` in ./api.ts.
+ * ADMIN_TOKEN). Same response shape as `call()` in ./api.ts; `apiWith()` in ./client.ts is its typed client.
  */
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
@@ -12,6 +12,20 @@ export type EnvOverrides = Partial<Record<keyof Env, unknown>>;
 
 export function envWith(overrides: EnvOverrides): Env {
   return { ...env, ...overrides } as Env;
+}
+
+/** A `fetch` into the Worker entry with `overrides` in its env, waiting for its `waitUntil` work (for `hono/client`). */
+export function workerWith(overrides: EnvOverrides) {
+  return async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const ctx = createExecutionContext();
+    const res = await worker.fetch(
+      new Request(input, init) as Parameters<typeof worker.fetch>[0],
+      envWith(overrides),
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    return res;
+  };
 }
 
 export async function callWith<T = any>(
@@ -27,9 +41,7 @@ export async function callWith<T = any>(
     headers.set('Content-Type', 'application/json');
     body = JSON.stringify(options.json);
   }
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(`${BASE}${path}`, { method, headers, body }), envWith(overrides), ctx);
-  await waitOnExecutionContext(ctx);
+  const res = await workerWith(overrides)(`${BASE}${path}`, { method, headers, body });
   const text = await res.text();
   const parsed = res.headers.get('Content-Type')?.includes('application/json') && text ? JSON.parse(text) : text;
   return { status: res.status, headers: res.headers, body: parsed as T };

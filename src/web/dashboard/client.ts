@@ -2,26 +2,29 @@
  * @module
  * The dashboard's browser entry: sign-in, the Trakt connection and sync status, the stats charts, the grid of
  * recent plays with infinite scroll, and a show's seasons and episodes. Everything comes from this API's public
- * endpoints (./api.ts) and is drawn with ./dom.ts, so every value is inserted as text.
+ * endpoints (./browser/api.ts) and is drawn with ./browser/dom.ts, so every value is inserted as text.
  */
-import { Api, ApiFailure, loadSession } from './browser/api';
+import { Api, ApiFailure } from './browser/api';
 import { calendarHeatmap, monthChart, weekdayHourGrid } from './browser/chart-svg';
 import { episodeCode, relativeTime } from './browser/charts';
 import { byId, fill, h } from './browser/dom';
+import { setupExportImport } from './browser/export-import';
 import type {
+  DeviceCode,
+  DeviceToken,
+  FetchOutcome,
   HistoryItem,
   SeasonsEpisodes,
   StatsAnswer,
   StoredMovie,
   StoredShow,
   SyncStatus,
-  Title,
 } from './browser/types';
 
 const PAGE_SIZE = 24;
 const POLL_MS = 2_000;
 
-const api = new Api(loadSession(), (reason) => {
+const api = new Api((reason) => {
   showSignedOut();
   say(reason, 'fail');
 });
@@ -108,6 +111,10 @@ byId('signout').addEventListener('click', () => {
 const REASONS: Record<string, string> = {
   reauthorization_required: 'Trakt no longer accepts this connection: connect again.',
   client_credentials_rejected: 'Trakt rejected the app credentials (client id or secret): check them.',
+  app_rejected:
+    'The Trakt app behind this connection no longer works (Trakt deleted it or rejects its client id). ' +
+    'Create a new Trakt app, store its client id and secret, and connect again; or import your Trakt data ' +
+    'export, which needs no app. Your stored history and tokens are kept.',
   not_connected: 'Not connected to Trakt yet.',
 };
 
@@ -117,6 +124,7 @@ async function refreshConnection(): Promise<void> {
   const [auth, sync] = await Promise.all([api.authStatus(), api.syncStatus()]);
   const state = byId('connection-state');
   let connected = auth.authenticated;
+  const warning = auth.authenticated ? auth.warning : undefined;
   if (auth.authenticated && auth.warning) {
     state.textContent = `Connected, but Trakt will need authorizing again by ${formatDate(auth.expires_at)}.`;
     state.dataset.state = 'warning';
@@ -128,7 +136,7 @@ async function refreshConnection(): Promise<void> {
     state.textContent = REASONS[auth.reason ?? 'not_connected'] ?? `Not connected (${auth.reason}).`;
     state.dataset.state = 'disconnected';
   }
-  byId('connect-actions').hidden = connected && !auth.warning;
+  byId('connect-actions').hidden = connected && !warning;
   byId<HTMLButtonElement>('sync-now').disabled = !connected || isRunning(sync);
   showSync(sync);
 }
@@ -208,7 +216,7 @@ byId('sync-now').addEventListener('click', async () => {
   try {
     let background = false;
     for (const kind of ['movies', 'shows'] as const) {
-      const reply = await api.sendWithStatus<{ result: string }>('POST', `/trakt/fetch-latest-${kind}/`);
+      const reply = await api.sendWithStatus<FetchOutcome>('POST', `/trakt/fetch-latest-${kind}/`);
       if (reply.status === 202) background = true;
     }
     say(background ? 'Sync started; it continues in the background.' : 'Sync complete.', 'ok');
@@ -227,10 +235,7 @@ let deviceTimer: ReturnType<typeof setTimeout> | undefined;
 byId('device-start').addEventListener('click', async () => {
   clearTimeout(deviceTimer);
   try {
-    const code = await api.send<{ user_code: string; verification_url: string; interval: number; username?: string }>(
-      'POST',
-      '/trakt/device/code/',
-    );
+    const code = await api.send<DeviceCode>('POST', '/trakt/device/code/');
     const link = h(
       'a',
       { href: code.verification_url, target: '_blank', rel: 'noopener noreferrer' },
@@ -247,7 +252,7 @@ byId('device-start').addEventListener('click', async () => {
 function pollDevice(intervalSeconds: number): void {
   deviceTimer = setTimeout(async () => {
     try {
-      const reply = await api.sendWithStatus<{ status: string }>('POST', '/trakt/device/token/');
+      const reply = await api.sendWithStatus<DeviceToken>('POST', '/trakt/device/token/');
       if (reply.status === 202) return pollDevice(intervalSeconds);
       byId('device-box').hidden = true;
       say('Connected to Trakt.', 'ok');
@@ -311,7 +316,7 @@ function fromHistory(item: HistoryItem): Card {
   if (item.type === 'movie') {
     return {
       key: `play-${item.id}`,
-      title: item.movie.title,
+      title: item.movie.title ?? '',
       subtitle: item.movie.year ? String(item.movie.year) : '',
       imageUrl: item.movie.image_url,
       watchedAt: item.watched_at,
@@ -323,7 +328,7 @@ function fromHistory(item: HistoryItem): Card {
   const code = episodeCode(item.episode.season, item.episode.number);
   return {
     key: `play-${item.id}`,
-    title: item.show.title,
+    title: item.show.title ?? '',
     subtitle: item.episode.title ? `${code} · ${item.episode.title}` : code,
     imageUrl: item.show.image_url,
     watchedAt: item.watched_at,
@@ -334,7 +339,7 @@ function fromHistory(item: HistoryItem): Card {
 }
 
 function fromStored(entry: StoredMovie | StoredShow): Card {
-  const title: Title = 'movie' in entry ? entry.movie : entry.show;
+  const title = 'movie' in entry ? entry.movie : entry.show;
   const isMovie = 'movie' in entry;
   return {
     key: `${isMovie ? 'movie' : 'show'}-${title.ids.trakt}`,
@@ -531,6 +536,10 @@ async function openShow(traktId: number, title: string, opener: HTMLElement): Pr
 }
 
 byId('show-close').addEventListener('click', () => byId<HTMLDialogElement>('show-dialog').close());
+
+// ---------- import of a Trakt export (./browser/export-import.ts) ----------
+
+setupExportImport(api, () => Promise.all([refreshConnection(), refreshStats(), resetGrid()]));
 
 // ---------- start ----------
 

@@ -13,6 +13,7 @@ export function DashboardBody(props: { registrationOpen: boolean }) {
         <nav aria-label="Links">
           <a href="/docs">API docs</a>
           <a href="/trakt/oauth-helper/">Trakt connection helper</a>
+          <a href="/app/review/">Year in review</a>
           <span id="session" hidden>
             Signed in as <strong id="whoami"></strong>{' '}
             <button type="button" id="signout">
@@ -79,6 +80,19 @@ export function DashboardBody(props: { registrationOpen: boolean }) {
               <button type="button" id="sync-now" class="primary">
                 Sync now
               </button>
+            </section>
+            <section id="import" aria-labelledby="import-heading" class="panel">
+              <h2 id="import-heading">Import a Trakt export</h2>
+              <p class="muted">
+                No Trakt app needed: download your data on trakt.tv (Settings → Data → Export) and choose the ZIP. It is
+                unzipped here; only the watch history is sent. Importing again adds only new plays.
+              </p>
+              <label>
+                <span>Export ZIP</span>
+                <input id="import-file" type="file" accept=".zip,application/zip" />
+              </label>
+              <progress id="import-progress" hidden aria-label="Import progress"></progress>
+              <p id="import-status" role="status" aria-live="polite"></p>
             </section>
           </div>
 

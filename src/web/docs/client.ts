@@ -2,8 +2,12 @@
  * @module
  * The API reference page's browser code (markup in ./page.tsx): renders `/openapi.json` with a
  * "try it" form per operation. Everything from the document or from responses is inserted with
- * `textContent`; the bearer token lives in sessionStorage only.
+ * `textContent`. Calls and the bearer token go through the pages' shared layer
+ * (../shared/browser/session.ts): the token lives in this tab's sessionStorage, under a key of this
+ * page's own (it is whatever the reader pastes or a "try it" sign-in answers), and a "try it" shows
+ * the API's answer exactly as it came, 401 included.
  */
+import { apiFetch, store, stored } from '../shared/browser/session';
 
 type JsonSchema = {
   type?: string | string[];
@@ -55,19 +59,11 @@ const pretty = (value: unknown) => JSON.stringify(value, null, 2);
 const tokenInput = () => document.getElementById('token') as HTMLInputElement;
 
 function token(): string {
-  try {
-    return sessionStorage.getItem(TOKEN_KEY) || '';
-  } catch {
-    return '';
-  }
+  return stored(TOKEN_KEY) || '';
 }
 
 function setToken(value: string): void {
-  try {
-    sessionStorage.setItem(TOKEN_KEY, value);
-  } catch {
-    // ignore
-  }
+  store(TOKEN_KEY, value);
   tokenInput().value = value;
 }
 
@@ -115,7 +111,7 @@ function tryIt(path: string, method: string, op: Operation): HTMLElement {
   button.addEventListener('click', async () => {
     let url = path;
     const query = new URLSearchParams();
-    const headers: Record<string, string> = { Accept: 'application/json' };
+    const headers: Record<string, string> = {};
     for (const { param, input } of inputs) {
       const value = input.value;
       if (param.in === 'path') url = url.replace(`{${param.name}}`, encodeURIComponent(value));
@@ -123,15 +119,15 @@ function tryIt(path: string, method: string, op: Operation): HTMLElement {
       else if (param.in === 'header' && value !== '') headers[param.name] = value;
     }
     if (query.toString()) url += `?${query.toString()}`;
-    const init: RequestInit = { method: method.toUpperCase(), headers, credentials: 'omit', cache: 'no-store' };
-    if (op.security && token()) headers.Authorization = `Bearer ${token()}`;
-    if (textarea) {
-      headers['Content-Type'] = 'application/json';
-      init.body = textarea.value;
-    }
     result.textContent = 'Sending…';
     try {
-      const res = await fetch(url, init);
+      // The body as typed (a reader may try a malformed one), the token only where the operation needs it.
+      const res = await apiFetch(url, {
+        method: method.toUpperCase(),
+        headers,
+        token: op.security ? token() : null,
+        body: textarea ? textarea.value : undefined,
+      });
       const text = await res.text();
       let shown = text;
       try {
@@ -201,7 +197,7 @@ async function main(): Promise<void> {
   input.addEventListener('input', () => setToken(input.value.trim().replace(/^Bearer\s+/i, '')));
   let spec: OpenApi;
   try {
-    const res = await fetch('/openapi.json', { cache: 'no-store' });
+    const res = await fetch('/openapi.json', { cache: 'no-store' }); // the document itself: no session involved
     spec = (await res.json()) as OpenApi;
   } catch {
     document.getElementById('description')!.textContent = 'Could not load /openapi.json';

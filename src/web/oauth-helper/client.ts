@@ -4,43 +4,31 @@
  * and inlined into the page, allowed by the CSP through its hash.
  *
  * Safety: every value from the address bar or the API is inserted with `textContent` or as a
- * form value, never as HTML. The JWT lives in sessionStorage (falling back to memory), never in
- * localStorage or a cookie. The code and state are removed from the address bar as soon as read.
+ * form value, never as HTML; Trakt's `error` parameter is never shown (a fixed text per known code).
+ * A code in the address (this page is also GET /trakt/oauth-callback/) is only shown: it is sent to the
+ * API when the signed-in person presses the confirmation button, never on page load. The JWT pair lives in sessionStorage (falling back to memory), never
+ * in localStorage or a cookie, in the session the dashboard shares (../shared/browser/session.ts).
+ * The code and state are removed from the address bar as soon as read.
  */
-import type { AuthenticateOutput, CallbackPostOutput, DisconnectOutput } from '../../trakt/schemas';
+import type { AuthenticateOutput, AuthStatusOutput, CallbackPostOutput, DisconnectOutput } from '../../trakt/schemas';
 import type { ApiKeyOutput, MeOutput, TokenPairOutput } from '../../users/schemas';
+import { type Answer, type ApiFailure, Session, store, stored } from '../shared/browser/session';
 
-const TOKEN_KEY = 'trakt-oauth-helper.access';
+/** The OAuth state of an authorization started here, until Trakt sends the user back. */
 const STATE_KEY = 'trakt-oauth-helper.state';
 
+type Connected = Extract<AuthStatusOutput, { authenticated: true }>;
+type NotConnected = Extract<AuthStatusOutput, { authenticated: false }>;
 /** What the page reads from GET /trakt/auth-status/ (both of its answer shapes, flattened). */
-type AuthStatus = { authenticated?: boolean; token_expired?: boolean; expires_at?: string; reason?: string };
-type ErrorFields = { error?: unknown; details?: unknown };
-/** A response as the page sees it: the fields of `Body` are checked at run time before use. */
-type Reply<Body> = { ok: boolean; status: number; data: (Partial<Body> & ErrorFields) | null };
+type AuthStatus = Partial<Omit<Connected, 'authenticated' | 'reason'>> & {
+  authenticated?: boolean;
+  reason?: Connected['reason'] | NotConnected['reason'];
+  message?: string;
+};
+/** An answer as the page sees it: the fields of `Body` are checked at run time before use. */
+type Reply<Body> = Answer<Partial<Body>>;
 
-const memory = new Map<string, string>();
-
-function store(key: string, value: string | null): void {
-  if (value === null) memory.delete(key);
-  else memory.set(key, value);
-  try {
-    if (value === null) sessionStorage.removeItem(key);
-    else sessionStorage.setItem(key, value);
-  } catch {
-    // memory only
-  }
-}
-
-function load(key: string): string | null {
-  try {
-    const value = sessionStorage.getItem(key);
-    if (value !== null) return value;
-  } catch {
-    // memory only
-  }
-  return memory.get(key) ?? null;
-}
+const session = new Session();
 
 function $<Element extends HTMLElement = HTMLElement>(id: string): Element {
   const element = document.getElementById(id);
@@ -57,38 +45,15 @@ function say(kind: '' | 'ok' | 'fail', text: string): void {
 
 const isString = (value: unknown): value is string => typeof value === 'string';
 
-async function api<Body>(method: string, path: string, body?: unknown): Promise<Reply<Body>> {
-  const headers: Record<string, string> = { Accept: 'application/json' };
-  const token = load(TOKEN_KEY);
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const init: RequestInit = { method, headers, credentials: 'omit', cache: 'no-store' };
-  if (body !== undefined) {
-    headers['Content-Type'] = 'application/json';
-    init.body = JSON.stringify(body);
-  }
-  let res: Response;
-  try {
-    res = await fetch(path, init);
-  } catch {
-    const unreachable: ErrorFields = { error: 'The API could not be reached' };
-    return { ok: false, status: 0, data: unreachable as Reply<Body>['data'] };
-  }
-  const text = await res.text();
-  let data: Reply<Body>['data'] = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = null;
-  }
-  return { ok: res.ok, status: res.status, data };
+/** One call through the shared session; never throws (no answer at all is status 0). */
+function api<Body>(method: string, path: string, body?: unknown): Promise<Reply<Body>> {
+  return session.call<Partial<Body>>(method, path, body);
 }
 
-function problem(reply: Reply<unknown>): string {
-  const data = reply.data ?? {};
-  let text = isString(data.error) ? data.error : `Request failed (HTTP ${reply.status})`;
-  const hint = (data.details as { hint?: unknown } | undefined)?.hint;
-  if (isString(hint)) text += ` — ${hint}`;
-  return text;
+function problem(reply: { status: number; failure: ApiFailure | null }): string {
+  const failure = reply.failure;
+  if (!failure) return `Request failed (HTTP ${reply.status})`;
+  return failure.hint ? `${failure.message} — ${failure.hint}` : failure.message;
 }
 
 function setStatus(state: 'unknown' | 'connected' | 'disconnected', label: string, expiry: string): void {
@@ -111,13 +76,13 @@ function setSignedIn(name: string | null): void {
 }
 
 function signOut(message: string | null): void {
-  store(TOKEN_KEY, null);
+  session.signOut();
   setSignedIn(null);
   if (message) say('fail', message);
 }
 
 async function checkSession(): Promise<boolean> {
-  if (!load(TOKEN_KEY)) {
+  if (!session.signedIn) {
     setSignedIn(null);
     return false;
   }
@@ -144,13 +109,15 @@ async function refreshStatus(): Promise<void> {
     $('expiry').dataset.expiresAt = r.data.expires_at;
   } else {
     setStatus('disconnected', isString(r.data.reason) ? `not connected (${r.data.reason})` : 'not connected', '');
+    // app_rejected: the API's fixed text saying the app behind the connection no longer works, and the way out.
+    if (isString(r.data.message)) say('fail', r.data.message);
   }
 }
 
 async function authUrl(): Promise<string | null> {
   const r = await api<AuthenticateOutput>('GET', '/trakt/authenticate/');
   if (!r.ok || !r.data || !isString(r.data.auth_url)) {
-    if (r.data && r.data.error === 'No Trakt client credentials') $('credentials').hidden = false;
+    if (r.failure?.message === 'No Trakt client credentials') $('credentials').hidden = false;
     say('fail', problem(r));
     return null;
   }
@@ -200,7 +167,7 @@ async function complete(codeInput: string, stateInput: string): Promise<void> {
     say('fail', 'Paste the code (or the whole redirect URL) first');
     return;
   }
-  if (!state) state = load(STATE_KEY) || '';
+  if (!state) state = stored(STATE_KEY) || '';
   if (!state) {
     say('fail', 'The state is missing: start the authorization from this page, or paste the whole redirect URL');
     return;
@@ -219,6 +186,19 @@ async function complete(codeInput: string, stateInput: string): Promise<void> {
   await refreshStatus();
 }
 
+/** RFC 6749's authorization error codes, each with a fixed text: the `error` parameter itself is never shown. */
+const REFUSED = 'Trakt refused the authorization request; nothing was connected. Start again from this page.';
+const OAUTH_ERROR_TEXTS = new Map<string, string>([
+  ['access_denied', 'Authorization was denied on Trakt; nothing was connected.'],
+  ['invalid_request', REFUSED],
+  ['unauthorized_client', 'Trakt does not allow this app to ask for authorization; check the Trakt app.'],
+  ['unsupported_response_type', REFUSED],
+  ['invalid_scope', REFUSED],
+  ['server_error', 'Trakt had an error; nothing was connected. Try again later.'],
+  ['temporarily_unavailable', 'Trakt is temporarily unavailable; nothing was connected. Try again later.'],
+]);
+const OTHER_OAUTH_ERROR = 'Trakt did not authorize the request; nothing was connected. Start again from this page.';
+
 // Values Trakt put in the address bar: read them, then remove them from the URL and history.
 const params = new URLSearchParams(location.search);
 type Landed = { code: string | null; state: string | null; error: string | null; description: string | null };
@@ -234,36 +214,42 @@ if (landed.code || landed.state || landed.error || landed.description) {
 if (landed.code) input('code').value = landed.code;
 if (landed.state) input('state').value = landed.state;
 
+/**
+ * What Trakt sent back is only shown, never sent on by itself: whoever made the browser load this address may
+ * not be the person in front of it (an <img> or a hidden request carrying someone else's state). The person
+ * signed in here confirms with the button, and the API links only when the state was issued to that same user.
+ */
+function offerConfirmation(username: string): void {
+  if (!landed.code) return;
+  $('landed').hidden = false;
+  $('landed-code').textContent = landed.code;
+  $('confirm').textContent = `Link this Trakt account to ${username}`;
+  say('', `Trakt sent an authorization code. If you started this, confirm to link it to ${username}.`);
+}
+
 async function afterSignIn(): Promise<void> {
   if (!(await checkSession())) return;
   await refreshStatus();
-  if (landed.code && landed.state) {
-    const pending = landed;
-    landed = { code: null, state: null, error: null, description: null };
-    await complete(pending.code!, pending.state!);
-  }
+  offerConfirmation($('whoami').textContent ?? '');
 }
 
 $('login-form').addEventListener('submit', async (event) => {
   event.preventDefault();
-  const r = await api<TokenPairOutput>('POST', '/users/token/', {
-    username: input('username').value,
-    password: input('password').value,
-  });
+  const username = input('username').value;
+  const r = await api<TokenPairOutput>('POST', '/users/token/', { username, password: input('password').value });
   input('password').value = '';
   if (!r.ok || !r.data || !isString(r.data.access)) {
     say('fail', problem(r));
     return;
   }
-  store(TOKEN_KEY, r.data.access);
+  session.start({ access: r.data.access, refresh: r.data.refresh ?? null, username });
   say('ok', 'Signed in.');
   await afterSignIn();
 });
 
 $('jwt-form').addEventListener('submit', async (event) => {
   event.preventDefault();
-  store(
-    TOKEN_KEY,
+  session.adopt(
     input('jwt')
       .value.trim()
       .replace(/^Bearer\s+/i, ''),
@@ -328,21 +314,24 @@ $('complete-form').addEventListener('submit', (event) => {
 });
 
 window.addEventListener('pageshow', (event) => {
-  if (event.persisted && load(TOKEN_KEY)) void refreshStatus();
+  if (event.persisted && session.signedIn) void refreshStatus();
+});
+
+$('confirm').addEventListener('click', async () => {
+  const pending = landed;
+  if (!pending.code) return;
+  landed = { code: null, state: null, error: null, description: null };
+  $('landed').hidden = true;
+  await complete(pending.code, pending.state ?? '');
 });
 
 void (async function start() {
   if (landed.error) {
-    const detail = landed.description ? ` (${landed.description})` : '';
-    say(
-      'fail',
-      landed.error === 'access_denied'
-        ? 'Authorization was denied on Trakt; nothing was connected.'
-        : `Trakt returned an error: ${landed.error}${detail}`,
-    );
+    // The address is written by whoever sent the browser here: only known codes, each with a fixed text.
+    say('fail', OAUTH_ERROR_TEXTS.get(landed.error) ?? OTHER_OAUTH_ERROR);
     landed.code = null;
-  } else if (landed.code && !load(TOKEN_KEY)) {
-    say('', 'Trakt sent an authorization code. Sign in to finish connecting.');
+  } else if (landed.code && !session.signedIn) {
+    say('', 'Trakt sent an authorization code. Sign in to see it and confirm the connection.');
   }
   await afterSignIn();
 })();

@@ -6,7 +6,8 @@
  * Sign in (POST /users/token/) or paste a JWT → status (GET /trakt/auth-status/) → store Trakt
  * app credentials if the API says they are missing (POST /users/api-keys/) → authorize
  * (GET /trakt/authenticate/, then open `auth_url`) → complete with the code, the whole redirect
- * URL, or by landing back here with `?code=…&state=…` (POST /trakt/oauth-callback/) →
+ * URL, or by landing back here with `?code=…&state=…` and pressing the confirmation button
+ * (POST /trakt/oauth-callback/ with the JWT; this page is also GET /trakt/oauth-callback/) →
  * disconnect (DELETE /trakt/auth/).
  *
  * Safety: the server reflects nothing into the page; this markup is static. The script reads
@@ -24,6 +25,19 @@ const body = (
       else.
     </p>
     <p id="message" role="status" aria-live="polite"></p>
+
+    <section id="landed" hidden>
+      <h2>Trakt sent an authorization code</h2>
+      <p>
+        Code: <code id="landed-code"></code>
+      </p>
+      <p class="muted">
+        Nothing is linked until you confirm. If you did not start this authorization from this API, close this page.
+      </p>
+      <button type="button" id="confirm">
+        Link this Trakt account
+      </button>
+    </section>
 
     <section id="signin">
       <h2>1. Sign in to this API</h2>

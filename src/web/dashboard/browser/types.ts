@@ -1,88 +1,57 @@
 /**
  * @module
- * The shapes of the API answers the dashboard reads (see the OpenAPI document at /openapi.json). Only the fields
- * the dashboard shows are listed; optional ones are read defensively.
+ * The API answers the dashboard reads, as the contract declares them: every type here is derived from the response
+ * schema of its route (src/history/output-schemas.ts, src/import/schemas.ts, src/trakt/schemas.ts,
+ * src/users/schemas.ts), never written a second time. Imported as types only: browser code never loads server code
+ * at run time (scripts/check-layers.mjs), and a change of an answer's shape fails `npm run typecheck`
+ * (tsconfig.web.json) instead of the page.
  */
+import type {
+  FetchContinuesOutput,
+  FetchMoviesOutput,
+  FetchShowsOutput,
+  HistoryOutput,
+  SeasonsEpisodesOutput,
+  StatsOutput,
+  StoredMoviesOutput,
+  StoredShowsOutput,
+  SyncStatusOutput,
+} from '../../../history/output-schemas';
+import type { ImportBatchOutput } from '../../../import/schemas';
+import type { AuthStatusOutput, DeviceCodeOutput, DeviceTokenOutput } from '../../../trakt/schemas';
+import type { MeOutput } from '../../../users/schemas';
 
-export type Ids = { trakt?: number | null; tmdb?: number | null; imdb?: string | null; slug?: string | null };
-export type Title = { title: string; year: number | null; image_url: string | null; ids: Ids };
+/** GET /trakt/auth-status/: connected (maybe with a warning or a rejected client) or not, with the way back. */
+export type AuthStatus = AuthStatusOutput;
+/** GET /trakt/sync-status/: the last and next sync, the stored counts, and the progress of one under way. */
+export type SyncStatus = SyncStatusOutput;
+export type KindProgress = NonNullable<SyncStatusOutput['progress'][keyof SyncStatusOutput['progress']]>;
 
-export type AuthStatus = {
-  authenticated: boolean;
-  auth_url?: string;
-  reason?: string;
-  warning?: string;
-  expires_at?: string;
-};
+/** GET /trakt/history/: one page of plays, newest first. */
+export type HistoryPage = HistoryOutput;
+export type HistoryItem = HistoryOutput['items'][number];
 
-export type KindProgress = { phase?: string; pages_done?: number; pages_known?: number | null; plays_stored?: number };
+/** GET /trakt/stats/. */
+export type StatsAnswer = StatsOutput;
 
-export type SyncStatus = {
-  connected: boolean;
-  status: string;
-  last_sync_at: string | null;
-  last_error: string | null;
-  next_sync_at: string | null;
-  in_progress: boolean;
-  counts: { movies: number; shows: number; episodes: number; plays: number };
-  /** One entry per kind whose sync is under way (a long first sync runs in chunks). */
-  progress?: Partial<Record<'movies' | 'shows', KindProgress>>;
-  /** Background work stopped for the day's database budget, until then. */
-  paused_until?: string | null;
-  paused_reason?: string | null;
-  /** TMDB artwork still to come. */
-  enrichment?: { pending_titles: number; pending_seasons: number; last_run_at: string | null };
-};
+/** GET /trakt/get-stored-movies/ and /get-stored-shows/: a page of titles with their plays. */
+export type StoredMovies = StoredMoviesOutput;
+export type StoredShows = StoredShowsOutput;
+export type StoredMovie = StoredMoviesOutput['movies'][number];
+export type StoredShow = StoredShowsOutput['shows'][number];
 
-export type MoviePlay = {
-  id: number;
-  watched_at: string;
-  action: string;
-  type: 'movie';
-  movie: Title & { plays?: number };
-};
-export type EpisodePlay = {
-  id: number;
-  watched_at: string;
-  action: string;
-  type: 'episode';
-  show: Title;
-  episode: { season: number; number: number; title: string | null; ids: Ids; plays?: number };
-};
-export type HistoryItem = MoviePlay | EpisodePlay;
-export type HistoryPage = { items: HistoryItem[]; next_cursor: string | null };
+/** GET /trakt/get-watched-seasons-episodes/: a show's seasons and its episodes with their plays. */
+export type SeasonsEpisodes = SeasonsEpisodesOutput;
 
-export type Totals = { watched: number; plays: number; minutes: number };
-export type StatsAnswer = {
-  movies: Totals;
-  episodes: Totals;
-  shows: { watched: number };
-  first_play_at: string | null;
-  last_play_at: string | null;
-  by_month: Array<{ month: string; plays: number; minutes: number }>;
-  by_day?: Array<{ date: string; plays: number }>;
-  by_weekday_hour: number[][];
-  top_genres: Array<{ name: string; plays: number }>;
-};
+/** POST /trakt/fetch-latest-movies/ and -shows/: done (200) or continuing in the background (202). */
+export type FetchOutcome = FetchMoviesOutput | FetchShowsOutput | FetchContinuesOutput;
 
-type Page = { page: number; page_size: number; total_items: number; total_pages: number };
-export type StoredMovie = { plays: number; last_watched_at: string; movie: Title };
-export type StoredShow = { plays?: number; last_watched_at: string; show: Title & { id: number } };
-export type StoredMovies = Page & { movies: StoredMovie[] };
-export type StoredShows = Page & { shows: StoredShow[] };
+/** POST /trakt/device/code/ and /device/token/. */
+export type DeviceCode = DeviceCodeOutput;
+export type DeviceToken = DeviceTokenOutput;
 
-export type Episode = {
-  id: number;
-  episode_number: number;
-  title: string | null;
-  image_url: string | null;
-  season__season_number: number;
-  show__title: string;
-  last_watched_at: string | null;
-  progress: number | null;
-  plays?: number;
-};
-export type SeasonsEpisodes = {
-  seasons: Array<{ id: number; season_number: number; show__title: string }>;
-  episodes: Episode[];
-};
+/** POST /trakt/import/history/: one batch of an export's history. */
+export type ImportBatch = ImportBatchOutput;
+
+/** GET /users/me/. */
+export type Me = MeOutput;
