@@ -352,7 +352,7 @@ function deleteEmptySeasons(userId: number, where: SQL): Statement[] {
  */
 export function recountShows(userId: number, showIds: number[], keys: Array<[number, number, number]>): Statement[] {
   const episodePlays = (fn: 'count(*)' | 'max(p.watched_at)') =>
-    sql`(SELECT ${sql.raw(fn)} FROM plays p WHERE p.user_id = ${userId} AND p.show_trakt_id = json_extract(j.value,
+    sql`(SELECT ${sql.raw(fn)} FROM plays p INDEXED BY plays_user_show_idx WHERE p.user_id = ${userId} AND p.show_trakt_id = json_extract(j.value,
       '$[0]')
       AND p.season_number = json_extract(j.value, '$[1]') AND p.episode_number = json_extract(j.value, '$[2]'))`;
   const statements: Statement[] = [];
