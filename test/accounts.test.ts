@@ -288,7 +288,7 @@ const TABLES_WITHOUT_USER_ID: Record<string, 'users' | 'via_shows' | 'via_season
   ops_counters: 'shared',
   // Zone rules (migration 0011): UTC-offset intervals of a zone, the same for every user of it.
   time_zone_offsets: 'shared',
-  // The deployment's D1 rows per day (migration 0020): the daily budget's counter.
+  // The deployment's D1 rows per day (migration 0021): the daily budget's counter.
   d1_usage: 'shared',
   // Where the background re-encryption stands in each table (migration 0015): a row id, no user data.
   reseal_progress: 'shared',

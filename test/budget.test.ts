@@ -137,6 +137,9 @@ describe('background work under a tiny budget', () => {
       episodes_per_season: 10,
     });
     const truth = await sim.summary(user.traktUsername);
+    // Days pass on the Worker's clock: an access token lasts an hour, so each look logs in afresh.
+    const freshToken = async () =>
+      (await call('POST', '/users/token/', { json: { username: user.username, password } })).body.access as string;
     // The new connection queued its first sync at once.
     expect(syncQueue.map((m) => m.body)).toEqual([
       { user_id: user.id, enqueued_at: expect.any(String), kinds: ['movies', 'shows'] },
@@ -147,7 +150,7 @@ describe('background work under a tiny budget', () => {
       // The day's messages, as the queue delivers them, until the sync is done or pauses.
       while (syncQueue.length > 0)
         deliveries.push(await deliverSyncMessage(syncQueue.shift()!.body, { env: budgetEnv }));
-      const status = (await call('GET', '/trakt/sync-status/', { token: user.access })).body;
+      const status = (await call('GET', '/trakt/sync-status/', { token: await freshToken() })).body;
       const usage = await readDayUsage(env.DB, now);
       // Background work stopped before the budget (interactive requests of this test count too).
       if (status.paused_until) {
@@ -177,7 +180,8 @@ describe('background work under a tiny budget', () => {
     expect(await stored('SELECT count(*) AS n FROM plays WHERE user_id = ?')).toBe(truth.history_items.total);
     expect(await stored('SELECT count(*) AS n FROM movies WHERE user_id = ?')).toBe(truth.movies_watched);
     expect(await stored('SELECT count(*) AS n FROM shows WHERE user_id = ?')).toBe(truth.shows_watched);
-    const final = (await call('GET', '/trakt/sync-status/', { token: user.access })).body;
+    const token = await freshToken();
+    const final = (await call('GET', '/trakt/sync-status/', { token })).body;
     expect(final.paused_until).toBeNull();
     expect(final.counts.plays).toBe(truth.history_items.total);
 
@@ -188,7 +192,7 @@ describe('background work under a tiny budget', () => {
       type: 'movie',
       trakt_id: (await sim.catalog(user.traktUsername)).movies[0]!.trakt,
     });
-    const fetch = await call('POST', '/trakt/fetch-latest-movies/', { token: user.access });
+    const fetch = await call('POST', '/trakt/fetch-latest-movies/', { token });
     expect(fetch.status).toBe(200);
     expect(fetch.body.plays_added).toBe(1);
   }, 300_000);

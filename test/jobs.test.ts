@@ -166,6 +166,7 @@ describe('queue consumer', () => {
     let batch = batchFor([user.id]);
     let retry = vi.spyOn(batch.messages[0]!, 'retry');
     const send = vi.spyOn(env.SYNC_QUEUE, 'send');
+    send.mockClear(); // the new connections' first syncs, queued at once (test/support/sync-queue.ts captures them)
     let ctx = createExecutionContext();
     await worker.queue(batch, env, ctx);
     let result = await getQueueResult(batch, ctx);

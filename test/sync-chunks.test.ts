@@ -174,6 +174,7 @@ describe('subrequest budget', () => {
 describe('continuations through the queue', () => {
   it('a fetch answers 202 with progress (in sync-status); queued chunks finish it; re-deliveries no-op', async () => {
     const user = await connectedUser(sim, { movies: 700, shows: 0, plays_per_item: 1, rewatch_fraction: 0 });
+    sent.length = 0; // the new connection's first sync, queued at once: this test runs the chunks itself
     const small = { ...env, SYNC_PAGES_PER_RUN: '2' } as Env;
     const outcome = await runSync(small, user.id, { kinds: ['movies'] });
     expect(outcome.complete).toBe(false);
@@ -213,6 +214,7 @@ describe('continuations through the queue', () => {
 
   it('the fetch endpoint answers 202 with progress while a sync continues in the background', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
+    sent.length = 0; // the new connection's first sync, queued at once
     const mutable = env as unknown as Record<string, string>;
     const before = mutable.SYNC_PAGES_PER_RUN;
     mutable.SYNC_PAGES_PER_RUN = '1';
