@@ -202,7 +202,7 @@ export const oauthPendingStates = sqliteTable(
 // Watch history (per user). Unique constraints, not luck, prevent duplicates.
 
 /**
- * WITHOUT ROWID on (user_id, trakt_id) (migration 0019; drizzle cannot express it, the migration does): one row
+ * WITHOUT ROWID on (user_id, trakt_id) (migration 0020; drizzle cannot express it, the migration does): one row
  * per watched movie per user, its secondary indexes ending in trakt_id for stable list order. sort=plays|year
  * have no index of their own (they sort the user's movies): two rows written fewer per movie.
  */
@@ -293,7 +293,7 @@ export const seasons = sqliteTable(
 );
 
 /**
- * WITHOUT ROWID on (season_id, episode_number) (migration 0019). The id an episode is shown with is
+ * WITHOUT ROWID on (season_id, episode_number) (migration 0020). The id an episode is shown with is
  * derived from that key (`episodeId()`, src/history/queries.ts).
  */
 export const episodes = sqliteTable(
@@ -319,7 +319,7 @@ export const episodes = sqliteTable(
 );
 
 /**
- * Every play (Trakt history item): WITHOUT ROWID on its natural key (user_id, history_id), migration 0019.
+ * Every play (Trakt history item): WITHOUT ROWID on its natural key (user_id, history_id), migration 0020.
  * Three indexes, each shown with the query it serves in STORAGE.md (EXPLAIN QUERY PLAN).
  */
 export const plays = sqliteTable(
@@ -440,8 +440,8 @@ export const tmdbTitles = sqliteTable(
 );
 
 /**
- * One TMDB season (WITHOUT ROWID, migration 0018) with its episodes as one JSON object keyed by episode
- * number: `{"1": {"name", "overview", "still_path", "vote_average", "runtime"}, …}` (`TmdbSeasonEpisodes`).
+ * One TMDB season (WITHOUT ROWID, migration 0019) with its episodes as one JSON object keyed by episode
+ * number: `{"1": {"name", "overview", "still_path", "vote_average", "runtime", "air_date"}, …}` (`TmdbEpisode`).
  */
 export const tmdbSeasons = sqliteTable(
   'tmdb_seasons',
@@ -495,7 +495,7 @@ export const userDataVersions = sqliteTable('user_data_versions', {
 });
 
 /**
- * Stats rollups per user (WITHOUT ROWID, migration 0019), kept exact by the writers of plays in the same
+ * Stats rollups per user (WITHOUT ROWID, migration 0020), kept exact by the writers of plays in the same
  * batch (src/readmodel/stats.ts): `dimension` `total` (bucket `movie` | `episode`), `month` (`2024-01`;
  * years are summed from months), `weekday_hour` (`<0-6, Monday = 0>-<0-23>`, UTC), `local_weekday_hour`
  * (the same in the user's stats time zone; migration 0011), `day` (`2024-01-31`), `genre` (the genre name,
@@ -518,7 +518,7 @@ export const playStats = sqliteTable(
 
 /**
  * A user's stats time zone (src/readmodel/stats-zone.ts owns it): the IANA zone whose weekday-hour grid
- * the `plays` triggers keep in `play_stats` (`local_weekday_hour`), and the offset rules
+ * the writers of plays keep in `play_stats` (`local_weekday_hour`), and the offset rules
  * (`time_zone_offsets.rules`) that grid was counted with. No row: UTC only.
  */
 export const statsTimeZones = sqliteTable('stats_time_zones', {
@@ -586,7 +586,7 @@ export const syncDeadLetters = sqliteTable(
 );
 
 /**
- * Rows this Worker read and wrote per UTC day (WITHOUT ROWID, migration 0020), from each statement's
+ * Rows this Worker read and wrote per UTC day (WITHOUT ROWID, migration 0021), from each statement's
  * `meta`: the daily D1 budget's counter (src/budget/usage.ts).
  */
 export const d1Usage = sqliteTable('d1_usage', {
