@@ -6,8 +6,9 @@
  * (half of L against L: the same seed, half the titles and plays), and where the rows go (by table for
  * writes, by statement for reads).
  *
- * Asserts the issue's targets: ≤ 6 rows written and ≤ 10 rows read per play on L and XL, and enrichment
- * of a library twice as large at most 2.2× the rows. Prints one `@@BENCH@@` line (bench/run.ts).
+ * Asserts the issue's targets: ≤ 6 rows written and ≤ 10 rows read per play on L and XL, enrichment
+ * of a library twice as large at most 2.2× the rows, and, unchanged, an incremental sync of 3 new plays
+ * (after the backfill) at ≤ 4 Trakt calls and < 500 rows read, its enrichment included. Prints one `@@BENCH@@` line (bench/run.ts).
  *
  *   npx vitest run -c vitest.bench.config.ts bench/d1-cost.bench.test.ts            # L, XL and linearity
  *   npx vitest run -c vitest.bench.config.ts bench/d1-cost.bench.test.ts -t 'L '    # only L
@@ -37,6 +38,9 @@ const XL = {
 const TARGET_WRITTEN_PER_PLAY = 6;
 const TARGET_READ_PER_PLAY = 10;
 const TARGET_LINEAR = 2.2;
+/** Unchanged by issue 25: an incremental sync of 3 new plays. */
+const TARGET_INCREMENTAL_TRAKT_CALLS = 4;
+const TARGET_INCREMENTAL_ROWS_READ = 500;
 
 let sim: Simulator;
 let queued: ContinuationMessage[];
@@ -136,6 +140,31 @@ async function measure(label: string, account: Record<string, unknown>): Promise
     enrichment: { writes: top(enrichment.writesByTable, 20), reads: top(enrichment.readsByStatement, 8) },
   };
   console.log(`${label}: ${JSON.stringify(detail, null, 1)}`);
+  // Then 3 new plays (2 movies, 1 episode) and the next background sync of both kinds, all-in.
+  const catalog = await sim.catalog(user.traktUsername);
+  await sim.advanceClock(60);
+  await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: catalog.movies[0]!.trakt });
+  await sim.addPlay(user.traktUsername, { type: 'movie', trakt_id: catalog.movies[1]!.trakt });
+  await sim.addPlay(user.traktUsername, {
+    type: 'episode',
+    trakt_id: catalog.shows[0]!.seasons[0]!.episodes[0]!.trakt,
+  });
+  await sim.clearRequests();
+  const incremental = tally();
+  const { result: after, meter: incrementalMeter } = await meterD1(async () => {
+    const outcome = await runSync(env, user.id, { kinds: ['movies', 'shows'], background: true });
+    await enrichAfterSync(env, outcome, { background: true });
+    return outcome;
+  });
+  add(incremental, incrementalMeter);
+  for (let i = 0; enrichQueue.length > 0 && i < 10; i++) {
+    const { meter } = await meterD1(() => deliverEnrichMessage(enrichQueue.shift()!.body, { env }));
+    add(incremental, meter);
+  }
+  expect(after.complete).toBe(true);
+  const traktCalls = Object.entries(await sim.counters())
+    .filter(([route]) => !route.includes(' /3/'))
+    .reduce((n, [, count]) => n + count, 0);
   const written = sync.rowsWritten + enrichment.rowsWritten;
   const read = sync.rowsRead + enrichment.rowsRead;
   return {
@@ -154,6 +183,9 @@ async function measure(label: string, account: Record<string, unknown>): Promise
     rows_read: read,
     written_per_play: Math.round((written / plays) * 100) / 100,
     read_per_play: Math.round((read / plays) * 100) / 100,
+    incremental_trakt_calls: traktCalls,
+    incremental_rows_read: incremental.rowsRead,
+    incremental_rows_written: incremental.rowsWritten,
     detail,
   };
 }
@@ -170,6 +202,10 @@ describe('D1 cost per play, first sync + TMDB backfill (all-in)', () => {
       results[label] = row;
       expect(row.written_per_play, 'rows written per play').toBeLessThanOrEqual(TARGET_WRITTEN_PER_PLAY);
       expect(row.read_per_play, 'rows read per play').toBeLessThanOrEqual(TARGET_READ_PER_PLAY);
+      expect(row.incremental_trakt_calls, 'Trakt calls of an incremental sync').toBeLessThanOrEqual(
+        TARGET_INCREMENTAL_TRAKT_CALLS,
+      );
+      expect(row.incremental_rows_read, 'rows read by an incremental sync').toBeLessThan(TARGET_INCREMENTAL_ROWS_READ);
     }, 3_600_000);
   }
 

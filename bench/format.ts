@@ -247,4 +247,8 @@ export type D1CostRow = {
   rows_read: number;
   written_per_play: number;
   read_per_play: number;
+  /** Then 3 new plays: the incremental sync's Trakt calls and D1 rows (its enrichment included). */
+  incremental_trakt_calls?: number;
+  incremental_rows_read?: number;
+  incremental_rows_written?: number;
 };
