@@ -113,6 +113,11 @@ async function backfill(): Promise<Tally> {
 }
 
 async function measure(label: string, account: Record<string, unknown>): Promise<D1CostRow & { detail: unknown }> {
+  // Each library's backfill starts from an empty TMDB cache: the cache is shared by every user, so whichever
+  // account ran second would otherwise find its titles cached (L/2's are L's) and cost a fraction.
+  await env.DB.batch(
+    ['tmdb_titles', 'tmdb_seasons', 'tmdb_external_ids'].map((table) => env.DB.prepare(`DELETE FROM ${table}`)),
+  );
   const user = await connectedUser(sim, account);
   const stored = await call('POST', '/users/api-keys/', {
     token: user.access,
