@@ -24,8 +24,6 @@ export type StackInfo = {
   redirectUri: string;
   /** Where the wrangler logs go (printed when startup fails). */
   logDir: string;
-  /** The API's wrangler process: the leader of the process group its workerd runs in (bench/cpu.ts reads its CPU time). */
-  apiPid?: number;
 };
 
 export type StackOptions = {
@@ -269,5 +267,5 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await stop();
     throw error;
   }
-  return { info: { apiUrl, simUrl, redirectUri, logDir: dir, apiPid: api.pid }, stop, exited };
+  return { info: { apiUrl, simUrl, redirectUri, logDir: dir }, stop, exited };
 }
