@@ -25,6 +25,9 @@ export async function workersTestPlugin(overrides: Record<string, string> = {}) 
         // The app-wide limiters stay on, but at rates that never slow the suite; the pacing tests set the real ones.
         TRAKT_APP_MAX_RPS: '1000',
         TMDB_MAX_RPS: '1000',
+        // No daily D1 budget by default (a suite of large syncs would spend one); the budget tests set their own.
+        D1_DAILY_ROWS_WRITTEN_BUDGET: '0',
+        D1_DAILY_ROWS_READ_BUDGET: '0',
         // Per-user endpoint budgets stay on, 1,000 times looser, so unrelated tests are not throttled; the budget
         // tests pass USER_BUDGET_SCALE=1 through the env they hand to the Worker (test/user-budgets.test.ts).
         USER_BUDGET_SCALE: '1000',

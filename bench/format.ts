@@ -229,3 +229,26 @@ export function historyApiTable(rows: HistoryApiRow[]): string {
     ]),
   );
 }
+
+/** One account of the D1 cost benchmark (bench/d1-cost.bench.test.ts): first sync + TMDB backfill, all-in. */
+export type D1CostRow = {
+  account: string;
+  plays: number;
+  movies: number;
+  shows: number;
+  episodes: number;
+  sync_chunks: number;
+  enrichment_runs: number;
+  sync_rows_written: number;
+  sync_rows_read: number;
+  enrichment_rows_written: number;
+  enrichment_rows_read: number;
+  rows_written: number;
+  rows_read: number;
+  written_per_play: number;
+  read_per_play: number;
+  /** Then 3 new plays: the incremental sync's Trakt calls and D1 rows (its enrichment included). */
+  incremental_trakt_calls?: number;
+  incremental_rows_read?: number;
+  incremental_rows_written?: number;
+};

@@ -30,6 +30,7 @@ export const RANKS = {
   observability: 2,
   http: 3,
   'config.ts': 3.5,
+  budget: 3.7,
   crypto: 4,
   pacing: 4.1,
   upstream: 4.2,

@@ -112,6 +112,21 @@ describe('dashboard against the simulator', () => {
     await page.waitForSelector('#sync-progress[hidden]', { state: 'attached', timeout: 120_000 });
     expect(await page.getAttribute('#message', 'class')).toBe('ok');
 
+    // The TMDB work goes on in the background after the sync (and the new connection's first sync, queued when it
+    // connected, may still be running): minutes count once their titles are enriched. Once nothing is pending, a
+    // fresh page shows the same totals as the API.
+    for (let poll = 0; poll < 240; poll++) {
+      const status = await api<{
+        in_progress: boolean;
+        enrichment: { pending_titles: number; pending_seasons: number };
+      }>('GET', '/trakt/sync-status/', { token: user.access });
+      const { pending_titles, pending_seasons } = status.body.enrichment;
+      if (!status.body.in_progress && pending_titles + pending_seasons === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    await page.goto(appUrl());
+    await page.waitForSelector('#connection-state[data-state="connected"]');
+
     // Totals match what the API reports.
     const stats = await api<{
       movies: { plays: number; watched: number; minutes: number };

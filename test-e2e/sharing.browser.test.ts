@@ -65,6 +65,17 @@ async function sharedUser() {
   // A GET of the callback never links: the signed-in user confirms with the POST.
   const callback = { code: redirect.searchParams.get('code'), state: redirect.searchParams.get('state') };
   expect((await api('POST', '/trakt/oauth-callback/', { token: user.access, json: callback })).status).toBe(200);
+  // The new connection's first sync was queued at once and runs in the background: wait for it to end, so the
+  // fetches below are not recorded behind it (202) but run and answer 200.
+  for (let poll = 0; poll < 120; poll++) {
+    const status = await api<{ in_progress: boolean; last_sync_at: string | null; progress: object }>(
+      'GET',
+      '/trakt/sync-status/',
+      { token: user.access },
+    );
+    if (status.body.last_sync_at && !status.body.in_progress && Object.keys(status.body.progress).length === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
   expect((await api('POST', '/trakt/fetch-latest-movies/', { token: user.access })).status).toBe(200);
   expect((await api('POST', '/trakt/fetch-latest-shows/', { token: user.access })).status).toBe(200);
   const handle = unique('fan').toLowerCase().replace(/_/g, '-');

@@ -274,21 +274,22 @@ describe('JWT issuer and audience', () => {
 // Account deletion.
 
 /** Tables without a user_id column, and how their rows relate to a user (or why they are exempt). */
-const TABLES_WITHOUT_USER_ID: Record<string, 'users' | 'via_shows' | 'by_username' | 'shared'> = {
+const TABLES_WITHOUT_USER_ID: Record<string, 'users' | 'via_shows' | 'via_seasons' | 'by_username' | 'shared'> = {
   users: 'users',
   seasons: 'via_shows',
-  episodes: 'via_shows',
+  episodes: 'via_seasons',
   login_throttle: 'by_username',
   login_failure_usernames: 'by_username',
   tmdb_titles: 'shared',
   tmdb_seasons: 'shared',
-  tmdb_episodes: 'shared',
   tmdb_external_ids: 'shared',
   // Deployment-wide operational records (migration 0008): cron runs and aggregate counters, nothing per user.
   cron_runs: 'shared',
   ops_counters: 'shared',
   // Zone rules (migration 0011): UTC-offset intervals of a zone, the same for every user of it.
   time_zone_offsets: 'shared',
+  // The deployment's D1 rows per day (migration 0021): the daily budget's counter.
+  d1_usage: 'shared',
   // Where the background re-encryption stands in each table (migration 0015): a row id, no user data.
   reseal_progress: 'shared',
 };
@@ -332,6 +333,13 @@ async function rowsOfUser(user: { id: number; username: string }, showIds: numbe
     if (relation === 'via_shows') {
       counts[table] = await count(
         `SELECT count(*) AS n FROM "${table}" WHERE show_id IN (SELECT value FROM json_each(?))`,
+        JSON.stringify(showIds),
+      );
+    }
+    if (relation === 'via_seasons') {
+      counts[table] = await count(
+        `SELECT count(*) AS n FROM "${table}" WHERE season_id IN (SELECT id FROM seasons
+          WHERE show_id IN (SELECT value FROM json_each(?)))`,
         JSON.stringify(showIds),
       );
     }

@@ -57,7 +57,7 @@ async function historyRows(userId: number) {
       WHERE s.user_id = ? AND EXISTS (SELECT 1 FROM episodes e WHERE e.season_id = se.id AND e.plays > 0)
       ORDER BY 1, 2`),
     episodes: await all(`SELECT s.trakt_id AS show, se.season_number, e.episode_number, e.trakt_id, e.title, e.plays,
-      e.last_watched_at FROM episodes e JOIN seasons se ON se.id = e.season_id JOIN shows s ON s.id = e.show_id
+      e.last_watched_at FROM episodes e JOIN seasons se ON se.id = e.season_id JOIN shows s ON s.id = se.show_id
       WHERE s.user_id = ? AND e.plays > 0 ORDER BY 1, 2, 3`),
     plays: await all(`SELECT history_id, media_type, watched_at, action, movie_trakt_id, show_trakt_id, season_number,
       episode_number, episode_trakt_id FROM plays WHERE user_id = ? ORDER BY history_id`),
@@ -78,7 +78,7 @@ async function totals(userId: number) {
     movie_count: await one('SELECT count(*) AS n FROM movies WHERE user_id = ?'),
     show_count: await one('SELECT count(*) AS n FROM shows WHERE user_id = ?'),
     episode_count: await one(
-      'SELECT count(*) AS n FROM episodes e JOIN shows s ON s.id = e.show_id WHERE s.user_id = ? AND e.plays > 0',
+      'SELECT count(*) AS n FROM episodes e JOIN seasons se ON se.id = e.season_id JOIN shows s ON s.id = se.show_id WHERE s.user_id = ? AND e.plays > 0',
     ),
     movie_play_count: await one("SELECT count(*) AS n FROM plays WHERE user_id = ? AND media_type = 'movie'"),
     episode_play_count: await one("SELECT count(*) AS n FROM plays WHERE user_id = ? AND media_type = 'episode'"),
@@ -558,6 +558,41 @@ describe('the trakt-import queue consumer', () => {
     await drainImportQueue();
     expect((await read(api(user.access).trakt.import.$get())).body.import.status).toBe('done');
     await expectExactTotals(user.id);
+  });
+
+  it("waits for the next day when the day's D1 budget for background work is spent: no retry, nothing lost", async () => {
+    const user = await connectedUser(sim, { movies: 2, shows: 0 });
+    const zip = withPaddingFile(
+      zipOf({ 'watched-history-1.json': JSON.stringify([movieItem(1, 1), movieItem(2, 2)]) }),
+    );
+    expect((await upload(user.access, zip)).status).toBe(202);
+    const message = importQueue.shift()!.body;
+    // Today's budget is spent (the counter says so): the file is not read, and waits in the queue for 00:00 UTC.
+    const spent = { ...env, D1_DAILY_ROWS_WRITTEN_BUDGET: '1000' } as Env;
+    const today = new Date().toISOString().slice(0, 10);
+    await env.DB.prepare(
+      `INSERT INTO d1_usage (day, rows_read, rows_written, updated_at) VALUES (?1, 0, 1000, ?2)
+        ON CONFLICT (day) DO UPDATE SET rows_written = rows_written + 1000`,
+    )
+      .bind(today, new Date().toISOString())
+      .run();
+    const paused = await deliverImportMessage(message, { env: spent });
+    expect(paused).toMatchObject({ acked: true, retried: false });
+    // The same message (no deferral counted), delayed to just after midnight UTC (Queues allow 12 hours at most).
+    const midnight = Date.parse(`${today}T00:00:00.000Z`) + 86_400_000;
+    const untilMidnight = Math.ceil((midnight - Date.now()) / 1000);
+    expect(importQueue.at(-1)).toEqual({ body: message, delaySeconds: expect.any(Number) });
+    expect(importQueue.at(-1)!.delaySeconds).toBeGreaterThanOrEqual(Math.min(43_200, untilMidnight));
+    expect(importQueue.at(-1)!.delaySeconds).toBeLessThanOrEqual(43_200);
+    const status = await read(api(user.access).trakt['sync-status'].$get());
+    expect(status.body.paused_until).toBe(new Date(midnight).toISOString());
+    expect(status.body.paused_reason).toMatch(/database budget/);
+    expect((await read(api(user.access).trakt.import.$get())).body.import.status).toBe('queued');
+    expect((await totals(user.id)).counted.movie_play_count).toBe(0);
+    // The next day (a budget with room): the same message imports the file.
+    await drainImportQueue();
+    expect((await read(api(user.access).trakt.import.$get())).body.import.status).toBe('done');
+    expect((await expectExactTotals(user.id)).movie_play_count).toBe(3); // the two, and the padding file's one
   });
 
   it('retries a failing file, and its last attempt marks the import failed with how to finish it', async () => {

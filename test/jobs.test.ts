@@ -166,6 +166,7 @@ describe('queue consumer', () => {
     let batch = batchFor([user.id]);
     let retry = vi.spyOn(batch.messages[0]!, 'retry');
     const send = vi.spyOn(env.SYNC_QUEUE, 'send');
+    send.mockClear(); // the new connections' first syncs, queued at once (test/support/sync-queue.ts captures them)
     let ctx = createExecutionContext();
     await worker.queue(batch, env, ctx);
     let result = await getQueueResult(batch, ctx);
@@ -207,19 +208,36 @@ describe('queue consumer', () => {
     expect(status.body.last_error).toMatch(/^Background sync gave up after repeated failures: Trakt is unavailable/);
   });
 
-  it('acks as skipped while a manual fetch holds the lease: never two syncs at once', async () => {
+  it('while a manual fetch holds the lease, records the message and queues it again when the lease frees', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
-    await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 1, kind: 'hold' });
-    const manual = read(api(user.access).trakt['fetch-latest-movies'].$get());
-    await sim.whenHeld(1); // the manual run holds the sync lease and waits at Trakt (no sleep)
-    const batch = batchFor([user.id]);
-    const ctx = createExecutionContext();
-    expect(await handleSyncMessage(env, batch.messages[0]!)).toBe('skipped_in_progress');
-    const result = await getQueueResult(batch, ctx);
-    expect(result.explicitAcks).toEqual([`msg-0-${user.id}`]);
-    expect(result.retryMessages).toEqual([]);
-    await sim.releaseHeld();
-    expect((await manual).status).toBe(200); // the manual run completes once Trakt answers
+    const sent: unknown[] = [];
+    const send = vi.spyOn(env.SYNC_QUEUE, 'send').mockImplementation(async (body) => {
+      sent.push(body);
+      return undefined as never;
+    });
+    try {
+      await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 1, kind: 'hold' });
+      const manual = read(api(user.access).trakt['fetch-latest-movies'].$get());
+      await sim.whenHeld(1); // the manual run holds the sync lease and waits at Trakt (no sleep)
+      const batch = batchFor([user.id]);
+      const ctx = createExecutionContext();
+      // Never two syncs at once, and nothing dropped: acked, no retry spent, recorded on the user's row.
+      expect(await handleSyncMessage(env, batch.messages[0]!)).toBe('requested');
+      const result = await getQueueResult(batch, ctx);
+      expect(result.explicitAcks).toEqual([`msg-0-${user.id}`]);
+      expect(result.retryMessages).toEqual([]);
+      expect(sent).toEqual([]);
+      await sim.releaseHeld();
+      expect((await manual).status).toBe(200); // the manual run completes once Trakt answers
+      // Its release handed the recorded kinds back to the queue, once.
+      expect(sent).toEqual([{ user_id: user.id, enqueued_at: expect.any(String), kinds: ['movies', 'shows'] }]);
+      const row = await env.DB.prepare('SELECT requested_kinds AS bits FROM sync_state WHERE user_id = ?')
+        .bind(user.id)
+        .first<{ bits: number }>();
+      expect(row!.bits).toBe(0);
+    } finally {
+      send.mockRestore();
+    }
   });
 
   it("one user's failure does not affect the others in the batch", async () => {

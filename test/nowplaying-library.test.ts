@@ -216,7 +216,7 @@ describe('completed-media (fact 5: a show with no known episode list is never co
     expect(synced.status).toBe(200);
     const after = await call('GET', '/api/trakt/completed-media/', { token: user.access });
     const rows = await env.DB.prepare(
-      'SELECT s.aired_episodes, (SELECT count(*) FROM episodes e WHERE e.show_id = s.id AND e.plays > 0) AS watched FROM shows s WHERE s.trakt_id = ? AND s.user_id = ?',
+      'SELECT s.aired_episodes, (SELECT count(*) FROM seasons se JOIN episodes e ON e.season_id = se.id WHERE se.show_id = s.id AND e.plays > 0) AS watched FROM shows s WHERE s.trakt_id = ? AND s.user_id = ?',
     )
       .bind(show.trakt, user.id)
       .all();

@@ -47,7 +47,7 @@ async function dump(userId: number) {
     episodes: await all(
       `SELECT s.trakt_id AS show, se.season_number, e.episode_number, e.trakt_id, e.title, e.plays, e.last_watched_at,
          e.progress, e.paused_at
-       FROM episodes e JOIN seasons se ON se.id = e.season_id JOIN shows s ON s.id = e.show_id
+       FROM episodes e JOIN seasons se ON se.id = e.season_id JOIN shows s ON s.id = se.show_id
        WHERE s.user_id = ? ORDER BY 1, 2, 3`,
     ),
     plays: await all(
@@ -78,7 +78,7 @@ async function expectMatchesTrakt(userId: number, traktUsername: string) {
     movies: await one('SELECT count(*) AS n FROM movies WHERE user_id = ?'),
     shows: await one('SELECT count(*) AS n FROM shows WHERE user_id = ?'),
     episodes: await one(
-      'SELECT count(*) AS n FROM episodes e JOIN shows s ON s.id = e.show_id WHERE s.user_id = ? AND e.plays > 0',
+      'SELECT count(*) AS n FROM episodes e JOIN seasons se ON se.id = e.season_id JOIN shows s ON s.id = se.show_id WHERE s.user_id = ? AND e.plays > 0',
     ),
     moviePlays: await one("SELECT count(*) AS n FROM plays WHERE user_id = ? AND media_type = 'movie'"),
     episodePlays: await one("SELECT count(*) AS n FROM plays WHERE user_id = ? AND media_type = 'episode'"),
@@ -174,6 +174,7 @@ describe('subrequest budget', () => {
 describe('continuations through the queue', () => {
   it('a fetch answers 202 with progress (in sync-status); queued chunks finish it; re-deliveries no-op', async () => {
     const user = await connectedUser(sim, { movies: 700, shows: 0, plays_per_item: 1, rewatch_fraction: 0 });
+    sent.length = 0; // the new connection's first sync, queued at once: this test runs the chunks itself
     const small = { ...env, SYNC_PAGES_PER_RUN: '2' } as Env;
     const outcome = await runSync(small, user.id, { kinds: ['movies'] });
     expect(outcome.complete).toBe(false);
@@ -213,6 +214,7 @@ describe('continuations through the queue', () => {
 
   it('the fetch endpoint answers 202 with progress while a sync continues in the background', async () => {
     const user = await connectedUser(sim, { movies: 2, shows: 0 });
+    sent.length = 0; // the new connection's first sync, queued at once
     const mutable = env as unknown as Record<string, string>;
     const before = mutable.SYNC_PAGES_PER_RUN;
     mutable.SYNC_PAGES_PER_RUN = '1';

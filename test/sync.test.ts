@@ -4,12 +4,13 @@ import { installSimulator, SIM_DEFAULT_TMDB_KEY, type Simulator } from '../simul
 import { DEFAULT_SUBREQUEST_BUDGET } from '../src/config';
 import { limiterRoundTrips } from '../src/pacing/gate';
 import type { ContinuationMessage } from '../src/sync/service';
-import { enrichmentCallBudget, requestEnrichment } from '../src/tmdb/runner';
+import { enrichmentCallBudget } from '../src/tmdb/runner';
 import { expectError, registerAndLogin } from './support/api';
 import { api, expectStatus, read } from './support/client';
 import { meterD1 } from './support/d1-meter';
 import { drainEnrichQueue, enrichQueue } from './support/enrich-queue';
 import { installVirtualPacingClock } from './support/pacing-clock';
+import { syncQueue } from './support/sync-queue';
 import { connectedUser } from './support/trakt';
 
 let sim: Simulator;
@@ -40,7 +41,7 @@ async function dbCounts(userId: number) {
     movie_plays: await one("SELECT count(*) AS n FROM plays WHERE user_id = ? AND media_type = 'movie'"),
     shows: await one('SELECT count(*) AS n FROM shows WHERE user_id = ?'),
     watched_episodes: await one(
-      'SELECT count(*) AS n FROM episodes e JOIN shows s ON s.id = e.show_id WHERE s.user_id = ? AND e.plays > 0',
+      'SELECT count(*) AS n FROM episodes e JOIN seasons se ON se.id = e.season_id JOIN shows s ON s.id = se.show_id WHERE s.user_id = ? AND e.plays > 0',
     ),
     episode_plays: await one("SELECT count(*) AS n FROM plays WHERE user_id = ? AND media_type = 'episode'"),
   };
@@ -310,8 +311,10 @@ describe('TMDB enrichment', () => {
     await storeTmdbKey(user.access);
     await sim.clearRequests();
     await syncAll(user.access);
-    // What the fetches had no budget for is enriched by the trakt-enrich queue.
-    expect(enrichQueue.map((m) => m.body)).toContainEqual(expect.objectContaining({ user_id: user.id, backlog: true }));
+    // What the fetches had no budget for is enriched by the trakt-enrich queue: the titles left, by name.
+    expect(enrichQueue.map((m) => m.body)).toContainEqual(
+      expect.objectContaining({ user_id: user.id, movies: expect.any(Array) }),
+    );
     await drainEnrichQueue();
     const catalog = await sim.catalog(user.traktUsername);
     const nullTmdb = catalog.movies.filter((m) => m.tmdb_status === 'null_tmdb');
@@ -392,17 +395,20 @@ describe('TMDB backlog', () => {
     expect(enrichedFirst).toBeLessThan(305);
     expect(await backlogFlag()).toBe(1);
     expect(continuations).toHaveLength(0);
-    expect(enrichQueue.map((m) => m.body)).toEqual([expect.objectContaining({ user_id: user.id, backlog: true })]);
+    // The titles it had no budget for go to the queue by name (no walk over the library is needed).
+    expect(enrichQueue.map((m) => m.body)).toEqual([expect.objectContaining({ user_id: user.id })]);
+    expect(enrichQueue[0]!.body.movies).toHaveLength(305 - enrichedFirst);
 
     // A manual no-op costs one Trakt call and queues nothing.
-    enrichQueue.length = 0;
+    const named = enrichQueue.splice(0);
     await sim.clearRequests();
     expect((await read(api(user.access).trakt['fetch-latest-movies'].$get())).status).toBe(200);
     expect(await sim.counters()).toEqual({ 'GET /sync/last_activities': 1 });
     expect(enrichQueue).toHaveLength(0);
 
-    // The queue: each run stays within its budget, calls no Trakt, and queues its own continuation.
-    await requestEnrichment(env, user.id, { movies: [], shows: [], backlog: true }, Date.now());
+    // The queue: the named titles' message, delivered now; each run stays within its budget, calls no Trakt,
+    // and queues its own continuation.
+    enrichQueue.push(...named);
     let runs = 0;
     while (enrichQueue.length > 0 && runs < 20) {
       runs += 1;
@@ -428,16 +434,18 @@ describe('errors and concurrency', () => {
     expectError(await read(api(user.access).trakt['fetch-latest-shows'].$post()), 401, 'No Trakt token found');
   });
 
-  it('a second sync while one runs is refused with 409; exactly one sync runs, and it succeeds', async () => {
+  it('a second sync while one runs is recorded (202) and queued when it ends; exactly one sync runs meanwhile', async () => {
     const user = await connectedUser(sim, { movies: 3, shows: 0 });
+    syncQueue.length = 0; // the new connection's first sync, queued at once
     await sim.clearRequests();
     // The first sync holds the lease while its first Trakt call is parked in the simulator.
     await sim.addFault({ match: { path_prefix: '/sync/last_activities' }, times: 1, kind: 'hold' });
     const first = read(api(user.access).trakt['fetch-latest-movies'].$get());
     await sim.whenHeld();
     const second = await read(api(user.access).trakt['fetch-latest-movies'].$get());
-    expectError(second, 409, 'A sync is already running for this account; try again shortly');
-    expect(second.headers.get('Retry-After')).toBe('30');
+    expectStatus(second, 202);
+    expect(second.body).toMatchObject({ result: 'Sync requested; it starts when the sync in progress ends' });
+    expect(syncQueue).toEqual([]); // not run, not queued yet: recorded on the user's row
     await sim.releaseHeld();
     const done = await first;
     expect(done.status).toBe(200);
@@ -451,6 +459,10 @@ describe('errors and concurrency', () => {
     await expectMatchesTrakt(user.id, user.traktUsername);
     const status = await read(api(user.access).trakt['sync-status'].$get());
     expect(status.body).toMatchObject({ in_progress: false, last_error: null, counts: { movies: 3 } });
+    // The first sync's release handed the recorded request to the queue, once: it is never dropped.
+    expect(syncQueue.map((m) => m.body)).toEqual([
+      { user_id: user.id, enqueued_at: expect.any(String), kinds: ['movies'] },
+    ]);
   });
 
   it('token and API keys read once per sync; a token rejected mid-sync is refreshed once, sync completes', async () => {

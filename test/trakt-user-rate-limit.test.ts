@@ -116,6 +116,7 @@ describe('a per-user 429 that comes anyway', () => {
       await sim.trakt('/sync/last_activities', { accessToken: other.access_token, clientId: user.app.client_id });
     }
     await sim.clearRequests();
+    sent.length = 0; // the new connections' first syncs, queued at once
 
     const limited = await call('GET', '/trakt/watching/', { token: user.access });
     expectError(limited, 429, /^Trakt rate limit reached; retry after \d+ seconds$/);

@@ -16,7 +16,7 @@ import type { HistoryClient } from '../src/client';
 import { runBatch } from '../src/db/client';
 import worker from '../src/index';
 import { sweepWebhooks } from '../src/jobs/scheduled';
-import { playsInserted } from '../src/readmodel/write-hooks';
+import { playsWritten } from '../src/readmodel/write-hooks';
 import { newPlaysCommitted } from '../src/webhooks/outbox';
 import { nextRetryDelaySeconds, shouldDisable } from '../src/webhooks/retry-policy';
 import { webhookUrlProblem } from '../src/webhooks/url-policy';
@@ -26,6 +26,25 @@ import { connectedUser } from './support/trakt';
 import { webhookQueue } from './support/webhook-queue';
 import { installReceiver, RECEIVER_URL } from './support/webhook-receiver';
 import { callWith } from './support/worker';
+
+/** The write hook a writer of movie plays appends (rollups and the webhook outbox), for plays inserted by hand. */
+const moviePlaysWritten = (userId: number, ids: readonly number[], movieTraktId: number) =>
+  playsWritten(
+    userId,
+    {
+      inserted: ids.map((historyId) => ({
+        historyId,
+        mediaType: 'movie' as const,
+        watchedAt: '2020-01-01T10:00:00.000Z',
+        movieTraktId,
+        showTraktId: null,
+        seasonNumber: null,
+        episodeNumber: null,
+      })),
+      removed: [],
+    },
+    { counted: { movies: new Map(), shows: new Map(), seasons: new Map() }, grid: null },
+  );
 
 let sim: Simulator;
 /** What the Worker sent to the webhook queue (captured by test/setup.ts). */
@@ -236,7 +255,7 @@ describe('deliveries', () => {
     const insert = (id: number, i: number) =>
       sql`INSERT INTO plays (user_id, history_id, media_type, watched_at, action, movie_trakt_id)
         VALUES (${user.id}, ${id}, 'movie', ${`2020-01-0${i + 1}T10:00:00.000Z`}, 'watch', 424242)`;
-    await runBatch(env.DB, [...ids.map(insert), ...playsInserted(user.id, ids)]);
+    await runBatch(env.DB, [...ids.map(insert), ...moviePlaysWritten(user.id, ids, 424242)]);
     await newPlaysCommitted(env, user.id);
     await newPlaysCommitted(env, user.id); // a second call finds nothing staged
     expect(sent).toHaveLength(1);
@@ -363,7 +382,7 @@ describe('deliveries', () => {
     await runBatch(env.DB, [
       sql`INSERT INTO plays (user_id, history_id, media_type, watched_at, action, movie_trakt_id)
         VALUES (${user.id}, ${ids[0]}, 'movie', '2021-05-05T10:00:00.000Z', 'watch', 424243)`,
-      ...playsInserted(user.id, ids),
+      ...moviePlaysWritten(user.id, ids, 424243),
     ]);
     // The writer died before newPlaysCommitted: the next cron run (a minute later or more) dispatches it.
     await sweepWebhooks(env, Date.now() + 2 * 60_000);

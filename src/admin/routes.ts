@@ -2,11 +2,13 @@
  * @module
  * `/admin/*`: the operator's view, behind the `ADMIN_TOKEN` gate (admin/auth.ts).
  * `GET /admin/status`: users, connections by status, syncs in progress, sync lag, dead letters,
- * TMDB backlog, the last cron run and the envelopes each encryption key id seals (admin/status.ts).
+ * TMDB backlog, the last cron run, today's D1 rows against the daily budget and the envelopes each encryption
+ * key id seals (admin/status.ts).
  */
 import { Hono } from 'hono';
 import type { z } from 'zod';
 import type { AppEnv } from '../app-env';
+import { dailyBudget } from '../budget/budget';
 import { keyRing } from '../crypto/envelope';
 import { describe, errorResponse } from '../http/describe';
 import { requireAdmin } from './auth';
@@ -32,6 +34,10 @@ export const adminRoutes = new Hono<AppEnv>().use('*', requireAdmin).get(
     c.header('Cache-Control', 'no-store');
     // A malformed ENCRYPTION_KEYS must not hide the figures: every key id then shows as missing.
     const ring = await keyRing(c.env).catch(() => undefined);
-    return c.json((await operatorStatus(c.env.DB, Date.now(), ring)) satisfies z.input<typeof adminStatusOutput>);
+    return c.json(
+      (await operatorStatus(c.env.DB, Date.now(), ring, dailyBudget(c.env))) satisfies z.input<
+        typeof adminStatusOutput
+      >,
+    );
   },
 );

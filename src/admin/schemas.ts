@@ -16,6 +16,18 @@ export const adminStatusOutput = z.object({
   }),
   dead_lettered_last_24h: z.number().int(),
   tmdb_backlog_users: z.number().int().describe('Users whose library still waits for TMDB enrichment'),
+  d1_today: z
+    .object({
+      rows_read: z.number().int(),
+      rows_written: z.number().int(),
+      budget_rows_read: z.number().int().nullable().describe('D1_DAILY_ROWS_READ_BUDGET; null = unlimited'),
+      budget_rows_written: z.number().int().nullable().describe('D1_DAILY_ROWS_WRITTEN_BUDGET; null = unlimited'),
+      resets_at: z.string().describe('00:00 UTC: when the day, and its budget, start afresh'),
+    })
+    .describe(
+      "D1 rows this Worker read and wrote today (UTC), from each statement's meta; background work stops " +
+        'before the budget',
+    ),
   encryption: z
     .record(z.string(), z.number().int())
     .describe(

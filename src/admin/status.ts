@@ -12,8 +12,11 @@
  * | dead letters in 24 h         | `sync_dead_letters_dead_at_idx`: a range of the last day               |
  * | TMDB backlog                 | partial index `sync_state_tmdb_backlog_idx` (`tmdb_backlog = 1` only)  |
  * | last cron run                | `cron_runs` primary key, newest first                                  |
+ * | D1 rows today (`d1_today`)   | `d1_usage` primary key: today's row of the daily budget's counter      |
  * | envelopes per key id         | `ops_counters` `envelopes:<kid>` (triggers, migration 0015): same read |
  */
+import { type DailyBudget, DEFAULT_DAILY_ROWS_READ_BUDGET, DEFAULT_DAILY_ROWS_WRITTEN_BUDGET } from '../budget/budget';
+import { nextUtcMidnight, readDayUsage } from '../budget/usage';
 import type { KeyRing } from '../crypto/envelope';
 import { isoNow } from '../db/client';
 import { countDeadLettersSince, lastCronRun } from '../observability/records';
@@ -21,6 +24,10 @@ import { encryptionView, envelopeCountsFrom, missingKeyIds } from '../rotation/e
 import { SYNC_STATE_FIGURES } from '../sync/state';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+const DEFAULT_BUDGET: DailyBudget = {
+  rowsRead: DEFAULT_DAILY_ROWS_READ_BUDGET,
+  rowsWritten: DEFAULT_DAILY_ROWS_WRITTEN_BUDGET,
+};
 
 /** The statements behind each figure, exported so a test can EXPLAIN them. `?1` is now (ISO). */
 export const STATUS_QUERIES = {
@@ -33,7 +40,12 @@ export const STATUS_QUERIES = {
 export type OperatorStatus = Awaited<ReturnType<typeof operatorStatus>>;
 
 /** `ring`: ENCRYPTION_KEYS parsed (undefined when it does not parse: every key id counts as missing then). */
-export async function operatorStatus(d1: D1Database, now: number, ring: KeyRing | undefined) {
+export async function operatorStatus(
+  d1: D1Database,
+  now: number,
+  ring: KeyRing | undefined,
+  budget: DailyBudget = DEFAULT_BUDGET,
+) {
   const nowIso = isoNow(now);
   const [counters, inProgress, oldest, backlog] = await d1.batch([
     d1.prepare(STATUS_QUERIES.counters),
@@ -43,6 +55,7 @@ export async function operatorStatus(d1: D1Database, now: number, ring: KeyRing 
   ]);
   const deadLettered = await countDeadLettersSince(d1, now - DAY_MS);
   const cron = await lastCronRun(d1);
+  const today = await readDayUsage(d1, now);
 
   let users = 0;
   const connections: Record<string, number> = {};
@@ -67,6 +80,13 @@ export async function operatorStatus(d1: D1Database, now: number, ring: KeyRing 
     },
     dead_lettered_last_24h: deadLettered,
     tmdb_backlog_users: (backlog?.results[0] as { count: number } | undefined)?.count ?? 0,
+    d1_today: {
+      rows_read: today.rowsRead,
+      rows_written: today.rowsWritten,
+      budget_rows_read: budget.rowsRead,
+      budget_rows_written: budget.rowsWritten,
+      resets_at: nextUtcMidnight(now),
+    },
     encryption: encryptionView(envelopes, ring),
     encryption_missing_keys: missingKeyIds(envelopes, ring),
     last_cron_run: cron

@@ -201,10 +201,14 @@ export const oauthPendingStates = sqliteTable(
 // ---------------------------------------------------------------------------------------------
 // Watch history (per user). Unique constraints, not luck, prevent duplicates.
 
+/**
+ * WITHOUT ROWID on (user_id, trakt_id) (migration 0020; drizzle cannot express it, the migration does): one row
+ * per watched movie per user, its secondary indexes ending in trakt_id for stable list order. sort=plays|year
+ * have no index of their own (they sort the user's movies): two rows written fewer per movie.
+ */
 export const movies = sqliteTable(
   'movies',
   {
-    id: integer().primaryKey({ autoIncrement: true }),
     userId: integer()
       .notNull()
       .references(() => users.id, { onDelete: 'cascade' }),
@@ -223,13 +227,17 @@ export const movies = sqliteTable(
     /** Playback progress (0–100) of a started-but-unfinished viewing, from /sync/playback. */
     progress: real(),
     pausedAt: text(),
+    /**
+     * What the movie's plays count in the stats rollups (src/readmodel/stats.ts): minutes (0 = TMDB knows
+     * none) and genre names (JSON); NULL = TMDB data not counted yet (minutes unknown, no genre).
+     */
+    statsRuntime: integer(),
+    statsGenres: text(),
   },
   (t) => [
-    uniqueIndex('movies_user_trakt_unique').on(t.userId, t.traktId),
-    index('movies_user_recent_idx').on(t.userId, t.lastWatchedAt, t.id),
-    index('movies_user_title_idx').on(t.userId, sql`${t.title} COLLATE NOCASE`, t.id),
-    index('movies_user_plays_idx').on(t.userId, t.plays, t.id),
-    index('movies_user_year_idx').on(t.userId, t.year, t.id),
+    primaryKey({ columns: [t.userId, t.traktId] }),
+    index('movies_user_recent_idx').on(t.userId, t.lastWatchedAt, t.traktId),
+    index('movies_user_title_idx').on(t.userId, sql`${t.title} COLLATE NOCASE`, t.traktId),
     index('movies_user_paused_idx').on(t.userId).where(sql`${t.pausedAt} IS NOT NULL`),
   ],
 );
@@ -255,6 +263,8 @@ export const shows = sqliteTable(
     lastUpdatedAt: text(),
     /** Start of the current rewatch (Trakt `reset_at`), or null. */
     resetAt: text(),
+    /** Genre names (JSON) the show's plays count in the stats rollups; NULL = not counted yet. */
+    statsGenres: text(),
   },
   (t) => [
     uniqueIndex('shows_user_trakt_unique').on(t.userId, t.traktId),
@@ -273,20 +283,24 @@ export const seasons = sqliteTable(
       .notNull()
       .references(() => shows.id, { onDelete: 'cascade' }),
     seasonNumber: integer().notNull(),
+    /**
+     * The episode runtimes the season's plays count in the stats rollups, as JSON `{"<episode>": minutes}`
+     * (0 or absent = TMDB knows none); NULL = TMDB data not counted yet.
+     */
+    statsRuntimes: text(),
   },
   (t) => [uniqueIndex('seasons_show_number_unique').on(t.showId, t.seasonNumber)],
 );
 
+/**
+ * WITHOUT ROWID on (season_id, episode_number) (migration 0020). The id an episode is shown with is
+ * derived from that key (`episodeId()`, src/history/queries.ts).
+ */
 export const episodes = sqliteTable(
   'episodes',
   {
-    id: integer().primaryKey({ autoIncrement: true }),
-    showId: integer()
-      .notNull()
-      .references(() => shows.id, { onDelete: 'cascade' }),
-    seasonId: integer()
-      .notNull()
-      .references(() => seasons.id, { onDelete: 'cascade' }),
+    /** No foreign key (a check is a row read per insert): deleted explicitly with their season's show. */
+    seasonId: integer().notNull(),
     episodeNumber: integer().notNull(),
     traktId: integer(),
     /** Trakt's episode title; TMDB's name is preferred when enriched. */
@@ -298,21 +312,21 @@ export const episodes = sqliteTable(
     pausedAt: text(),
   },
   (t) => [
-    uniqueIndex('episodes_season_number_unique').on(t.seasonId, t.episodeNumber),
-    index('episodes_show_idx').on(t.showId, t.seasonId, t.episodeNumber),
-    // Per show and small (only paused viewings): the sync finds a user's paused episodes without a global scan.
-    index('episodes_show_paused_idx').on(t.showId).where(sql`${t.pausedAt} IS NOT NULL`),
+    primaryKey({ columns: [t.seasonId, t.episodeNumber] }),
+    // Small (only paused viewings): the sync finds a user's paused episodes season by season.
+    index('episodes_season_paused_idx').on(t.seasonId).where(sql`${t.pausedAt} IS NOT NULL`),
   ],
 );
 
-/** Every play (Trakt history item), deduplicated on Trakt's history id. */
+/**
+ * Every play (Trakt history item): WITHOUT ROWID on its natural key (user_id, history_id), migration 0020.
+ * Three indexes, each shown with the query it serves in STORAGE.md (EXPLAIN QUERY PLAN).
+ */
 export const plays = sqliteTable(
   'plays',
   {
-    id: integer().primaryKey({ autoIncrement: true }),
-    userId: integer()
-      .notNull()
-      .references(() => users.id, { onDelete: 'cascade' }),
+    /** No foreign key (a check is a row read per insert): deleted explicitly with the user's history. */
+    userId: integer().notNull(),
     historyId: integer().notNull(),
     mediaType: text({ enum: ['movie', 'episode'] }).notNull(),
     watchedAt: text().notNull(),
@@ -322,25 +336,20 @@ export const plays = sqliteTable(
     seasonNumber: integer(),
     episodeNumber: integer(),
     episodeTraktId: integer(),
-    /**
-     * What this play contributes to the stats rollups (`play_stats`, kept by triggers, migration 0010;
-     * written by src/readmodel/stats.ts): minutes (0 = TMDB knows no runtime, NULL = TMDB data not
-     * fetched yet; both count as unknown) and genre names (JSON).
-     */
-    countedRuntime: integer(),
-    countedGenres: text(),
   },
   (t) => [
-    uniqueIndex('plays_user_history_unique').on(t.userId, t.historyId),
-    // Plays still waiting for TMDB data: what enrichment runs count again.
-    index('plays_uncounted_idx').on(t.userId).where(sql`${t.countedRuntime} IS NULL`),
-    // Keyset pagination of /trakt/history/ on (watched_at, history_id), one index per filter shape;
-    // the type and movie ones also serve the sync (their prefixes), the episode one the per-episode totals.
-    index('plays_user_watched_idx').on(t.userId, t.watchedAt, t.historyId),
+    primaryKey({ columns: [t.userId, t.historyId] }),
+    // Every time-ordered read (keyset pages on (watched_at, history_id), the sync's windows, the first and
+    // last play, the export): per type, and all plays as the merge of the two types.
     index('plays_user_type_watched_idx').on(t.userId, t.mediaType, t.watchedAt, t.historyId),
-    index('plays_user_show_idx').on(t.userId, t.showTraktId, t.watchedAt, t.historyId),
-    index('plays_user_episode_idx').on(t.userId, t.showTraktId, t.seasonNumber, t.episodeNumber, t.watchedAt),
-    index('plays_user_movie_idx').on(t.userId, t.movieTraktId, t.watchedAt, t.historyId),
+    // One title's plays (history of a movie or a show, its totals after a removal, its stats delta): partial,
+    // so each play is in exactly one of the two.
+    index('plays_user_movie_idx')
+      .on(t.userId, t.movieTraktId, t.watchedAt, t.historyId)
+      .where(sql`${t.movieTraktId} IS NOT NULL`),
+    index('plays_user_show_idx')
+      .on(t.userId, t.showTraktId, t.watchedAt, t.historyId)
+      .where(sql`${t.showTraktId} IS NOT NULL`),
   ],
 );
 
@@ -382,6 +391,18 @@ export const syncState = sqliteTable(
     tmdbBacklog: integer().notNull().default(0),
     /** Held while an enrichment run (queue `trakt-enrich`) works on the user: one run per user at a time. */
     enrichLeaseUntil: text(),
+    /** Where the enrichment's walk over the library stands (JSON `WalkCursor`, src/tmdb/walk.ts). */
+    enrichCursor: text(),
+    /** Titles (movies + shows) and seasons whose TMDB data is not counted yet (the artwork still to come). */
+    tmdbPendingTitles: integer().notNull().default(0),
+    tmdbPendingSeasons: integer().notNull().default(0),
+    /** When the last enrichment run ended. */
+    enrichedAt: text(),
+    /** Background work stopped until then (the daily database budget), and why. */
+    pausedUntil: text(),
+    pausedReason: text(),
+    /** Sync kinds requested while the lease was held (bits: 1 movies, 2 shows), handed to the queue when it frees. */
+    requestedKinds: integer().notNull().default(0),
   },
   (t) => [
     // Operator view (admin/status.ts): syncs holding a lease, and users with a TMDB backlog, without a scan.
@@ -418,6 +439,10 @@ export const tmdbTitles = sqliteTable(
   (t) => [primaryKey({ columns: [t.kind, t.tmdbId] })],
 );
 
+/**
+ * One TMDB season (WITHOUT ROWID, migration 0019) with its episodes as one JSON object keyed by episode
+ * number: `{"1": {"name", "overview", "still_path", "vote_average", "runtime", "air_date"}, …}` (`TmdbEpisode`).
+ */
 export const tmdbSeasons = sqliteTable(
   'tmdb_seasons',
   {
@@ -425,27 +450,24 @@ export const tmdbSeasons = sqliteTable(
     seasonNumber: integer().notNull(),
     status: text({ enum: ['found', 'missing'] }).notNull(),
     fetchedAt: text().notNull(),
+    episodes: text(),
+    /** The episodes' runtimes alone, `{"<episode>": minutes}` (0: TMDB knows none): what the season's plays count. */
+    runtimes: text(),
   },
   (t) => [primaryKey({ columns: [t.tmdbShowId, t.seasonNumber] })],
 );
 
-export const tmdbEpisodes = sqliteTable(
-  'tmdb_episodes',
-  {
-    tmdbShowId: integer().notNull(),
-    seasonNumber: integer().notNull(),
-    episodeNumber: integer().notNull(),
-    name: text(),
-    overview: text(),
-    stillPath: text(),
-    voteAverage: real(),
-    /** Minutes, from the season data; the stats' minutes for episode plays. */
-    runtime: integer(),
-    /** `YYYY-MM-DD` as TMDB gives it (the calendar of upcoming episodes); migration 0017. */
-    airDate: text(),
-  },
-  (t) => [primaryKey({ columns: [t.tmdbShowId, t.seasonNumber, t.episodeNumber] })],
-);
+/** One episode in `tmdb_seasons.episodes`. */
+export type TmdbEpisode = {
+  name: string | null;
+  overview: string | null;
+  still_path: string | null;
+  vote_average: number | null;
+  /** Minutes (the stats' minutes for episode plays). */
+  runtime: number | null;
+  /** `YYYY-MM-DD` as TMDB gives it (the calendar of upcoming episodes; migration 0017). */
+  air_date: string | null;
+};
 
 /** Results of TMDB /find for items whose Trakt tmdb id is null (tmdb_id null = not found). */
 export const tmdbExternalIds = sqliteTable(
@@ -473,11 +495,11 @@ export const userDataVersions = sqliteTable('user_data_versions', {
 });
 
 /**
- * Stats rollups per user, kept exact by triggers on `plays` (migration 0010) in the same transaction
- * as every insert, delete and recount of a play. `dimension`: `total` (bucket `movie` | `episode` |
- * `show`), `month` (`2024-01`; years are summed from months), `weekday_hour` (`<0-6, Monday = 0>-<0-23>`,
- * UTC), `local_weekday_hour` (the same in the user's stats time zone, plays only; migration 0011),
- * `day` (`2024-01-31`, plays only), `genre` (the genre name). Rows may fall to 0 plays.
+ * Stats rollups per user (WITHOUT ROWID, migration 0020), kept exact by the writers of plays in the same
+ * batch (src/readmodel/stats.ts): `dimension` `total` (bucket `movie` | `episode`), `month` (`2024-01`;
+ * years are summed from months), `weekday_hour` (`<0-6, Monday = 0>-<0-23>`, UTC), `local_weekday_hour`
+ * (the same in the user's stats time zone; migration 0011), `day` (`2024-01-31`), `genre` (the genre name,
+ * plays only). Rows may fall to 0 plays.
  */
 export const playStats = sqliteTable(
   'play_stats',
@@ -490,18 +512,13 @@ export const playStats = sqliteTable(
     plays: integer().notNull(),
     minutes: integer().notNull(),
     minutesUnknownPlays: integer().notNull(),
-    /** `total` rows only: distinct movies / episodes / shows with a play. */
-    watched: integer(),
-    /** Unused since migration 0010 (first and last play come from the plays index). */
-    firstPlayAt: text(),
-    lastPlayAt: text(),
   },
   (t) => [primaryKey({ columns: [t.userId, t.dimension, t.bucket] })],
 );
 
 /**
  * A user's stats time zone (src/readmodel/stats-zone.ts owns it): the IANA zone whose weekday-hour grid
- * the `plays` triggers keep in `play_stats` (`local_weekday_hour`), and the offset rules
+ * the writers of plays keep in `play_stats` (`local_weekday_hour`), and the offset rules
  * (`time_zone_offsets.rules`) that grid was counted with. No row: UTC only.
  */
 export const statsTimeZones = sqliteTable('stats_time_zones', {
@@ -567,6 +584,17 @@ export const syncDeadLetters = sqliteTable(
     index('sync_dead_letters_user_idx').on(t.userId),
   ],
 );
+
+/**
+ * Rows this Worker read and wrote per UTC day (WITHOUT ROWID, migration 0021), from each statement's
+ * `meta`: the daily D1 budget's counter (src/budget/usage.ts).
+ */
+export const d1Usage = sqliteTable('d1_usage', {
+  day: text().primaryKey(),
+  rowsRead: integer().notNull().default(0),
+  rowsWritten: integer().notNull().default(0),
+  updatedAt: text().notNull(),
+});
 
 /**
  * Counters kept by triggers (migration 0008): `users` and `connections:<status>` for every status

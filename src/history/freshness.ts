@@ -41,6 +41,9 @@ export type Freshness = {
   lastSyncAt: string | null;
   lastErrorAt: string | null;
   leaseUntil: string | null;
+  /** A pause of background work for the daily budget, and the last enrichment run (sync-status only). */
+  pausedUntil?: string | null;
+  enrichedAt?: string | null;
   /** The access-token gate (src/users/middleware.ts `assertTokenCurrent`), from the same row. */
   tokensValidAfter: string | null;
 };
@@ -61,11 +64,14 @@ export function tagInputs(
   const version = String(freshness?.version ?? 0);
   if (scope === 'data') return [version];
   const inProgress = !!freshness?.leaseUntil && Date.parse(freshness.leaseUntil) > now;
+  const paused = !!freshness?.pausedUntil && Date.parse(freshness.pausedUntil) > now;
   return [
     version,
     freshness?.lastSyncAt ?? '',
     freshness?.lastErrorAt ?? '',
     inProgress ? 'running' : 'idle',
+    paused ? `paused:${freshness?.pausedUntil}` : '',
+    freshness?.enrichedAt ?? '',
     ...connectionState,
   ];
 }

@@ -34,7 +34,12 @@ const kindProgress = z.object({
 export const syncProgress = z.object({ movies: kindProgress.optional(), shows: kindProgress.optional() });
 
 export const fetchContinuesOutput = z.object({
-  result: z.literal('Sync started; it continues in the background'),
+  result: z
+    .enum(['Sync started; it continues in the background', 'Sync requested; it starts when the sync in progress ends'])
+    .describe(
+      'A sync larger than one chunk continues in the background; a sync requested while another runs for this ' +
+        'account (e.g. the other kind) is recorded and starts when that one ends',
+    ),
   progress: syncProgress,
 });
 
@@ -134,6 +139,20 @@ export const syncStatusOutput = z.object({
   /** Unfinished passes (a sync continuing in the background); empty when none. */
   progress: syncProgress,
   counts: z.object({ movies: z.number(), shows: z.number(), episodes: z.number(), plays: z.number() }),
+  paused_until: z
+    .string()
+    .nullable()
+    .describe("Background work (sync, artwork, import) stopped for today's database budget, until then (00:00 UTC)"),
+  paused_reason: z.string().nullable().describe('Why background work is paused (the daily database budget)'),
+  enrichment: z
+    .object({
+      pending_titles: z
+        .number()
+        .describe('Movies and shows whose TMDB data (artwork, runtime, genres) is still to come'),
+      pending_seasons: z.number().describe('Seasons whose episodes still wait for TMDB data'),
+      last_run_at: z.string().nullable().describe('When the last TMDB enrichment run ended'),
+    })
+    .describe('TMDB artwork still to come: it arrives in the background after a sync'),
 });
 
 const historyCommon = {

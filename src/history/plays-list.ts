@@ -3,20 +3,21 @@
  * Every play, newest first: `GET /trakt/history/` (keyset pages) and `GET /trakt/export/`
  * (keyset chunks streamed as JSON or CSV). Served from D1 only.
  *
- * Keyset pagination on `(watched_at, history_id)` descending: each filter shape walks its own
- * index (`plays_user_watched_idx`, `plays_user_type_watched_idx`, `plays_user_movie_idx`,
- * `plays_user_show_idx`) from the cursor position, and stops after `limit + 1` rows, so page 500
- * reads the same rows as page 1. `trakt_id` without `type` may name a movie and a show (Trakt's
- * movie and show ids are separate sequences): both branches are read in the same batch and merged.
+ * Keyset pagination on `(watched_at, history_id)` descending: each filter shape walks an index
+ * (`plays_user_type_watched_idx` per media type, `plays_user_movie_idx`, `plays_user_show_idx`) from
+ * the cursor position, and stops after `limit + 1` rows, so page 500 reads the same rows as page 1.
+ * Every play (no `type`) is the merge of the two media types' walks, read in the same batch (issue 25:
+ * one index fewer per play). `trakt_id` without `type` may name a movie and a show (Trakt's movie and
+ * show ids are separate sequences): both branches are read and merged the same way.
  */
-import { and, asc, count, desc, eq, gte, lte, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gte, inArray, lte, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import { alias } from 'drizzle-orm/sqlite-core';
 import type { Database } from '../db/client';
-import { episodes, movies, plays, seasons, shows, tmdbEpisodes, tmdbTitles } from '../db/schema';
+import { episodes, movies, plays, seasons, shows, tmdbSeasons, tmdbTitles } from '../db/schema';
 import { playTotalsQuery } from '../readmodel/stats';
 import type { CursorPosition } from './cursor';
 import { freshnessQuery } from './freshness';
-import { imageUrl } from './queries';
+import { imageUrl, tmdbEpisodeField } from './queries';
 
 export type HistoryFilters = {
   type?: 'movies' | 'episodes';
@@ -29,16 +30,14 @@ export type HistoryFilters = {
 
 type Branch = { mediaType?: 'movie' | 'episode'; movieTraktId?: number; showTraktId?: number };
 
-/** The index walks a filter needs: one, or two (movie and show) for a bare `trakt_id`. */
+/** The index walks a filter needs: one, or two (movies and episodes) merged. A title id implies its media type. */
 export function branchesFor(filters: HistoryFilters): Branch[] {
   const { type, traktId } = filters;
-  if (type === 'movies') return [{ mediaType: 'movie', movieTraktId: traktId }];
-  if (type === 'episodes') return [{ mediaType: 'episode', showTraktId: traktId }];
-  if (traktId === undefined) return [{}];
-  return [
-    { mediaType: 'movie', movieTraktId: traktId },
-    { mediaType: 'episode', showTraktId: traktId },
-  ];
+  const movie: Branch = traktId === undefined ? { mediaType: 'movie' } : { movieTraktId: traktId };
+  const episode: Branch = traktId === undefined ? { mediaType: 'episode' } : { showTraktId: traktId };
+  if (type === 'movies') return [movie];
+  if (type === 'episodes') return [episode];
+  return [movie, episode];
 }
 
 const movieTmdb = alias(tmdbTitles, 'movie_tmdb');
@@ -52,20 +51,26 @@ function pageQuery(
   filters: HistoryFilters,
   after: CursorPosition | undefined,
   limit: number,
-  page: { order?: 'asc' | 'desc'; offset?: number } = {},
+  page: { order?: 'asc' | 'desc'; offset?: number; keys?: SQL } = {},
 ) {
   const direction = page.order === 'asc' ? asc : desc;
-  // With history ids the rows are found by id (below); `+user_id` keeps the planner off the time-ordered indexes.
-  const conditions: SQL[] = [filters.historyIds ? sql`+${plays.userId} = ${userId}` : eq(plays.userId, userId)];
-  if (branch.mediaType) conditions.push(eq(plays.mediaType, branch.mediaType));
+  const conditions: SQL[] = [eq(plays.userId, userId)];
+  // With history ids the rows are found by id (below); `+media_type` keeps the planner off the time-ordered index.
+  if (branch.mediaType)
+    conditions.push(
+      filters.historyIds ? sql`+${plays.mediaType} = ${branch.mediaType}` : eq(plays.mediaType, branch.mediaType),
+    );
   if (branch.movieTraktId !== undefined) conditions.push(eq(plays.movieTraktId, branch.movieTraktId));
   if (branch.showTraktId !== undefined) conditions.push(eq(plays.showTraktId, branch.showTraktId));
   if (filters.startAt) conditions.push(gte(plays.watchedAt, filters.startAt));
   if (filters.endAt) conditions.push(lte(plays.watchedAt, filters.endAt));
-  // By the (user_id, history_id) unique index, one seek per id (never a walk of the user's plays in time order).
+  // By the primary key (user_id, history_id), one seek per id (never a walk of the user's plays in time order).
   if (filters.historyIds)
-    conditions.push(sql`${plays.id} IN (SELECT p.id FROM json_each(${JSON.stringify(filters.historyIds)}) AS j
-      CROSS JOIN plays AS p ON p.user_id = ${userId} AND p.history_id = j.value)`);
+    conditions.push(
+      sql`${plays.historyId} IN (SELECT j.value FROM json_each(${JSON.stringify(filters.historyIds)}) AS j)`,
+    );
+  // A page by number over both media types: its keys, from the merge of the two walks (offsetKeys below).
+  if (page.keys) conditions.push(sql`${plays.historyId} IN (${page.keys})`);
   if (after) conditions.push(sql`(${plays.watchedAt}, ${plays.historyId}) < (${after.watchedAt}, ${after.historyId})`);
   return db
     .select({
@@ -95,12 +100,12 @@ function pageQuery(
       showPoster: named<string | null>(showTmdb.posterPath, 'show_poster'),
       episodeTitle: named<string | null>(episodes.title, 'episode_title'),
       episodePlays: named<number | null>(episodes.plays, 'episode_plays'),
-      episodeTmdbName: named<string | null>(tmdbEpisodes.name, 'episode_tmdb_name'),
+      episodeTmdbName: named<string | null>(tmdbEpisodeField(plays.episodeNumber, 'name'), 'episode_tmdb_name'),
       // TMDB minutes and vote average: the movie's, or the episode's (the show's typical runtime as a fallback).
       movieRuntime: named<number | null>(movieTmdb.runtime, 'movie_runtime'),
       movieRating: named<number | null>(movieTmdb.voteAverage, 'movie_rating'),
-      episodeRuntime: named<number | null>(tmdbEpisodes.runtime, 'episode_runtime'),
-      episodeRating: named<number | null>(tmdbEpisodes.voteAverage, 'episode_rating'),
+      episodeRuntime: named<number | null>(tmdbEpisodeField(plays.episodeNumber, 'runtime'), 'episode_runtime'),
+      episodeRating: named<number | null>(tmdbEpisodeField(plays.episodeNumber, 'vote_average'), 'episode_rating'),
       showRuntime: named<number | null>(showTmdb.runtime, 'show_runtime'),
     })
     .from(plays)
@@ -117,12 +122,8 @@ function pageQuery(
     .leftJoin(seasons, and(eq(seasons.showId, shows.id), eq(seasons.seasonNumber, plays.seasonNumber)))
     .leftJoin(episodes, and(eq(episodes.seasonId, seasons.id), eq(episodes.episodeNumber, plays.episodeNumber)))
     .leftJoin(
-      tmdbEpisodes,
-      and(
-        eq(tmdbEpisodes.tmdbShowId, shows.tmdbRef),
-        eq(tmdbEpisodes.seasonNumber, plays.seasonNumber),
-        eq(tmdbEpisodes.episodeNumber, plays.episodeNumber),
-      ),
+      tmdbSeasons,
+      and(eq(tmdbSeasons.tmdbShowId, shows.tmdbRef), eq(tmdbSeasons.seasonNumber, plays.seasonNumber)),
     )
     .where(and(...conditions))
     .orderBy(direction(plays.watchedAt), direction(plays.historyId))
@@ -155,7 +156,8 @@ export async function readHistoryPage(
  * Plays by page number instead of cursor (NowPlaying's watch history): `offset` rows skipped, newest or
  * oldest first, with the total. Without a time range the total comes from the play counts the stats
  * rollups keep (one row per type); with one it counts the range on the same index the page walks.
- * No `trakt_id` filter here: each request walks one index.
+ * No `trakt_id` filter here. One media type walks its index; both are the merge of the two walks
+ * (keys only, on the covering index), whose page of keys is then read by primary key.
  */
 export async function readHistoryOffsetPage(
   db: Database,
@@ -163,24 +165,49 @@ export async function readHistoryOffsetPage(
   filters: Omit<HistoryFilters, 'traktId'>,
   page: { order: 'asc' | 'desc'; offset: number; limit: number },
 ) {
-  const [branch] = branchesFor(filters);
+  const branches = branchesFor(filters);
   const ranged = filters.startAt !== undefined || filters.endAt !== undefined;
-  const conditions: SQL[] = [eq(plays.userId, userId)];
-  if (branch?.mediaType) conditions.push(eq(plays.mediaType, branch.mediaType));
-  if (filters.startAt) conditions.push(gte(plays.watchedAt, filters.startAt));
-  if (filters.endAt) conditions.push(lte(plays.watchedAt, filters.endAt));
+  const range: SQL[] = [];
+  if (filters.startAt) range.push(gte(plays.watchedAt, filters.startAt));
+  if (filters.endAt) range.push(lte(plays.watchedAt, filters.endAt));
+  const mediaTypes = branches.map((branch) => branch.mediaType!);
+  const conditions: SQL[] = [eq(plays.userId, userId), inArray(plays.mediaType, mediaTypes), ...range];
+  const single = branches.length === 1 ? branches[0]! : undefined;
+  const rowsQuery = single
+    ? pageQuery(db, userId, single, filters, undefined, page.limit, page)
+    : pageQuery(db, userId, {}, filters, undefined, page.limit, {
+        order: page.order,
+        keys: offsetKeys(userId, mediaTypes, range, page),
+      });
   const [freshness, rows, totals] = await db.batch([
     freshnessQuery(db, userId),
-    pageQuery(db, userId, branch ?? {}, filters, undefined, page.limit, page),
+    rowsQuery,
     ranged
       ? db
           .select({ plays: count() })
           .from(plays)
           .where(and(...conditions))
-      : playTotalsQuery(db, userId, branch?.mediaType),
+      : playTotalsQuery(db, userId, single?.mediaType),
   ]);
   const total = totals.reduce((sum, row) => sum + row.plays, 0);
   return { freshness: freshness[0], rows, total };
+}
+
+/** The history ids of a page by number over several media types: each type's walk stops after offset + limit keys. */
+function offsetKeys(
+  userId: number,
+  mediaTypes: ReadonlyArray<'movie' | 'episode'>,
+  range: readonly SQL[],
+  page: { order: 'asc' | 'desc'; offset: number; limit: number },
+): SQL {
+  const dir = sql.raw(page.order === 'asc' ? 'ASC' : 'DESC');
+  const walks = mediaTypes.map(
+    (mediaType) => sql`SELECT * FROM (SELECT watched_at, history_id FROM plays
+      WHERE ${and(eq(plays.userId, userId), eq(plays.mediaType, mediaType), ...range)}
+      ORDER BY watched_at ${dir}, history_id ${dir} LIMIT ${page.offset + page.limit})`,
+  );
+  return sql`SELECT history_id FROM (${sql.join(walks, sql` UNION ALL `)})
+    ORDER BY watched_at ${dir}, history_id ${dir} LIMIT ${page.limit} OFFSET ${page.offset}`;
 }
 
 export function historyItem(row: PlayRecord, imageBase: string) {
@@ -287,19 +314,46 @@ export function csvLine(values: ReadonlyArray<string | number | null>): string {
   return `${values.map(csvField).join(',')}\r\n`;
 }
 
-/** The first chunk together with the freshness row (one round trip), then an iterator over the rest. */
+/**
+ * The first chunks together with the freshness row (one round trip), then an iterator over the rest:
+ * every play newest first, as the merge of the movie and episode walks. Each walk is read in chunks of
+ * `chunkRows` after its own cursor, so each play is read once, and a chunk is emitted as soon as no
+ * unread play of either walk can be newer than it.
+ */
 export async function readExportStart(db: Database, userId: number, chunkRows = EXPORT_CHUNK_ROWS) {
-  const [freshness, first] = await db.batch([
+  const branches = branchesFor({});
+  const [freshness, ...firsts] = await db.batch([
     freshnessQuery(db, userId),
-    pageQuery(db, userId, {}, {}, undefined, chunkRows),
-  ]);
+    ...branches.map((branch) => pageQuery(db, userId, branch, {}, undefined, chunkRows)),
+  ] as [ReturnType<typeof freshnessQuery>, ...Array<ReturnType<typeof pageQuery>>]);
+  const position = (row: PlayRecord): CursorPosition => ({ watchedAt: row.watchedAt, historyId: row.historyId });
+  const streams = branches.map((branch, i) => {
+    const rows = (firsts[i] ?? []) as PlayRecord[];
+    return { branch, buffer: rows, after: rows.at(-1), exhausted: rows.length < chunkRows };
+  });
   async function* chunks(): AsyncGenerator<PlayRecord[]> {
-    let chunk = first;
-    while (chunk.length > 0) {
-      yield chunk;
-      if (chunk.length < chunkRows) return;
-      const last = chunk[chunk.length - 1]!;
-      chunk = await pageQuery(db, userId, {}, {}, { watchedAt: last.watchedAt, historyId: last.historyId }, chunkRows);
+    for (;;) {
+      for (const stream of streams) {
+        if (stream.buffer.length > 0 || stream.exhausted || !stream.after) continue;
+        const next = await pageQuery(db, userId, stream.branch, {}, position(stream.after), chunkRows);
+        stream.buffer = next;
+        stream.exhausted = next.length < chunkRows;
+        stream.after = next.at(-1) ?? stream.after;
+      }
+      if (streams.every((stream) => stream.buffer.length === 0)) return;
+      // Unread plays of a walk are older than the last one it read: everything at least as new as the
+      // newest of those is final.
+      const floor = streams
+        .filter((stream) => !stream.exhausted)
+        .map((stream) => stream.after!)
+        .sort(newestFirst)[0];
+      const out: PlayRecord[] = [];
+      for (const stream of streams) {
+        const keep: PlayRecord[] = [];
+        for (const row of stream.buffer) (!floor || newestFirst(row, floor) <= 0 ? out : keep).push(row);
+        stream.buffer = keep;
+      }
+      yield out.sort(newestFirst);
     }
   }
   return { freshness: freshness[0], chunks: chunks() };

@@ -5,11 +5,17 @@
  * (src/sync/state.ts), so a page never counts the whole collection. Each endpoint is ONE D1 round trip:
  * its queries and the freshness row (the ETag source) go in one `db.batch()`.
  */
-import { and, asc, count, desc, eq, isNull, type SQL, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, isNull, type SQL, type SQLWrapper, sql } from 'drizzle-orm';
 import type { BatchResponse } from 'drizzle-orm/batch';
 import type { Database } from '../db/client';
-import { episodes, movies, seasons, shows, tmdbEpisodes, tmdbSeasons, tmdbTitles } from '../db/schema';
-import { type SyncStateRow, storedTitleCountQuery, syncProgressOf, syncStateQuery } from '../sync/state';
+import { episodes, movies, seasons, shows, tmdbSeasons, tmdbTitles } from '../db/schema';
+import {
+  backgroundViewOf,
+  type SyncStateRow,
+  storedTitleCountQuery,
+  syncProgressOf,
+  syncStateQuery,
+} from '../sync/state';
 import { APP_REJECTED } from '../trakt/client';
 import { type ConnectionSummary, connectionSummaryQuery, connectionView } from '../trakt/connections';
 import { freshnessQuery } from './freshness';
@@ -79,7 +85,11 @@ function enrichment(
 
 type Listed = typeof movies | typeof shows;
 
-/** ORDER BY for a sort key: each walks its own `(user_id, key, id)` index; id breaks ties in the same direction. */
+/**
+ * ORDER BY for a sort key: each walks its own `(user_id, key, …)` index, whose last column (a movie's trakt id,
+ * a show's row id) breaks ties in the same direction; a movie's plays and year have no index (they sort the
+ * user's movies: STORAGE.md).
+ */
 function listOrder(table: Listed, request: ListRequest): SQL[] {
   const direction = request.order === 'asc' ? asc : desc;
   const key = {
@@ -88,7 +98,7 @@ function listOrder(table: Listed, request: ListRequest): SQL[] {
     plays: table.plays,
     year: table.year,
   }[request.sort];
-  return [direction(key), direction(table.id)];
+  return [direction(key), direction(table === movies ? movies.traktId : shows.id)];
 }
 
 function listWhere(table: Listed, userId: number, request: ListRequest): SQL {
@@ -224,9 +234,7 @@ function seasonCatalogueQuery(db: Database, userId: number, showTraktId: number)
     .select({
       seasonNumber: seasons.seasonNumber,
       status: tmdbSeasons.status,
-      episodeCount:
-        sql<number>`(SELECT count(*) FROM ${tmdbEpisodes} WHERE ${tmdbEpisodes.tmdbShowId} = ${shows.tmdbRef}
-        AND ${tmdbEpisodes.seasonNumber} = ${seasons.seasonNumber})`.as('episode_count'),
+      episodeCount: sql<number>`(SELECT count(*) FROM json_each(${tmdbSeasons.episodes}))`.as('episode_count'),
     })
     .from(shows)
     .innerJoin(seasons, eq(seasons.showId, shows.id))
@@ -238,17 +246,23 @@ function seasonCatalogueQuery(db: Database, userId: number, showTraktId: number)
     .orderBy(asc(seasons.seasonNumber));
 }
 
+/** One episode of a cached TMDB season's JSON (`tmdb_seasons.episodes`), walked with json_each as `te`. */
+const TMDB_EPISODE = sql`json_each(${tmdbSeasons.episodes}) AS te`;
+const tmdbEpisodeNumber = sql<number>`CAST(te.key AS integer)`;
+const teField = <T>(field: 'name' | 'overview' | 'still_path' | 'vote_average') =>
+  sql<T>`json_extract(te.value, ${`$.${field}`})`;
+
 /** Episodes TMDB lists for the stored seasons that have no stored episode (never watched nor started). */
 function unwatchedEpisodesQuery(db: Database, userId: number, showTraktId: number) {
   return db
     .select({
       seasonId: seasons.id,
       seasonNumber: seasons.seasonNumber,
-      episodeNumber: tmdbEpisodes.episodeNumber,
-      name: tmdbEpisodes.name,
-      overview: tmdbEpisodes.overview,
-      stillPath: tmdbEpisodes.stillPath,
-      rating: tmdbEpisodes.voteAverage,
+      episodeNumber: tmdbEpisodeNumber.as('tmdb_episode_number'),
+      name: teField<string | null>('name').as('tmdb_name'),
+      overview: teField<string | null>('overview').as('tmdb_overview'),
+      stillPath: teField<string | null>('still_path').as('tmdb_still_path'),
+      rating: teField<number | null>('vote_average').as('tmdb_rating'),
     })
     .from(shows)
     .innerJoin(seasons, eq(seasons.showId, shows.id))
@@ -260,13 +274,10 @@ function unwatchedEpisodesQuery(db: Database, userId: number, showTraktId: numbe
         eq(tmdbSeasons.status, 'found'),
       ),
     )
-    .innerJoin(
-      tmdbEpisodes,
-      and(eq(tmdbEpisodes.tmdbShowId, shows.tmdbRef), eq(tmdbEpisodes.seasonNumber, seasons.seasonNumber)),
-    )
-    .leftJoin(episodes, and(eq(episodes.seasonId, seasons.id), eq(episodes.episodeNumber, tmdbEpisodes.episodeNumber)))
-    .where(and(theShow(userId, showTraktId), isNull(episodes.id)))
-    .orderBy(asc(seasons.seasonNumber), asc(tmdbEpisodes.episodeNumber));
+    .innerJoin(TMDB_EPISODE, sql`true`)
+    .leftJoin(episodes, and(eq(episodes.seasonId, seasons.id), eq(episodes.episodeNumber, tmdbEpisodeNumber)))
+    .where(and(theShow(userId, showTraktId), isNull(episodes.seasonId)))
+    .orderBy(asc(seasons.seasonNumber), asc(tmdbEpisodeNumber));
 }
 
 /** The show's own figures beyond the seasons: Trakt's aired episode count and TMDB's genres. */
@@ -280,9 +291,23 @@ function showCatalogueQuery(db: Database, userId: number, showTraktId: number) {
 }
 
 /**
+ * The id an episode is shown with (the API reference's `id`): derived from its key (season row id, episode
+ * number), since episodes are stored WITHOUT ROWID on that key. Unique and stable for episode numbers below 2^20.
+ */
+export const EPISODE_ID = sql<number>`(${episodes.seasonId} * 1048576 + ${episodes.episodeNumber})`;
+
+/** A field of an episode in its cached TMDB season (`tmdb_seasons.episodes`, one JSON object per season). */
+export function tmdbEpisodeField<T>(
+  episodeNumber: SQLWrapper,
+  field: 'name' | 'overview' | 'still_path' | 'vote_average' | 'runtime' | 'air_date',
+) {
+  return sql<T>`json_extract(${tmdbSeasons.episodes}, '$."' || ${episodeNumber} || '".${sql.raw(field)}')`;
+}
+
+/**
  * Seasons and episodes of one of the user's shows, ordered by season then episode; `body` is
  * undefined if the user has no such show. One D1 round trip: every query joins the show by
- * `(user_id, trakt_id)` itself instead of waiting for its id.
+ * `(user_id, trakt_id)` itself instead of waiting for its id, and reaches episodes through their seasons.
  *
  * `everyEpisode` (NowPlaying's show page, src/nowplaying/) adds `catalogue`: what is known of the full
  * episode list from data already stored, with no upstream call: the episodes TMDB lists for each
@@ -308,7 +333,7 @@ export async function watchedSeasonsEpisodes(
       .orderBy(asc(seasons.seasonNumber)),
     db
       .select({
-        id: episodes.id,
+        id: EPISODE_ID,
         seasonId: episodes.seasonId,
         episodeNumber: episodes.episodeNumber,
         title: episodes.title,
@@ -316,21 +341,17 @@ export async function watchedSeasonsEpisodes(
         lastWatchedAt: episodes.lastWatchedAt,
         progress: episodes.progress,
         seasonNumber: seasons.seasonNumber,
-        tmdbName: tmdbEpisodes.name,
-        overview: tmdbEpisodes.overview,
-        stillPath: tmdbEpisodes.stillPath,
-        rating: tmdbEpisodes.voteAverage,
+        tmdbName: tmdbEpisodeField<string | null>(episodes.episodeNumber, 'name'),
+        overview: tmdbEpisodeField<string | null>(episodes.episodeNumber, 'overview'),
+        stillPath: tmdbEpisodeField<string | null>(episodes.episodeNumber, 'still_path'),
+        rating: tmdbEpisodeField<number | null>(episodes.episodeNumber, 'vote_average'),
       })
       .from(shows)
-      .innerJoin(episodes, eq(episodes.showId, shows.id))
-      .innerJoin(seasons, eq(seasons.id, episodes.seasonId))
+      .innerJoin(seasons, eq(seasons.showId, shows.id))
+      .innerJoin(episodes, eq(episodes.seasonId, seasons.id))
       .leftJoin(
-        tmdbEpisodes,
-        and(
-          eq(tmdbEpisodes.tmdbShowId, shows.tmdbRef),
-          eq(tmdbEpisodes.seasonNumber, seasons.seasonNumber),
-          eq(tmdbEpisodes.episodeNumber, episodes.episodeNumber),
-        ),
+        tmdbSeasons,
+        and(eq(tmdbSeasons.tmdbShowId, shows.tmdbRef), eq(tmdbSeasons.seasonNumber, seasons.seasonNumber)),
       )
       .where(show)
       .orderBy(asc(seasons.seasonNumber), asc(episodes.episodeNumber)),
@@ -417,9 +438,9 @@ export async function completedShows(db: Database, userId: number, imageBase: st
     .orderBy(desc(shows.lastWatchedAt), desc(shows.id))
     .limit(limit)
     .as('recent');
-  const watchedEpisodes = sql<number>`(SELECT count(*) FROM ${episodes}
-    JOIN ${seasons} ON ${seasons.id} = ${episodes.seasonId}
-    WHERE ${episodes.showId} = ${recent.id} AND ${seasons.seasonNumber} > 0 AND ${episodes.plays} > 0)`;
+  const watchedEpisodes = sql<number>`(SELECT count(*) FROM ${seasons}
+    JOIN ${episodes} ON ${episodes.seasonId} = ${seasons.id}
+    WHERE ${seasons.showId} = ${recent.id} AND ${seasons.seasonNumber} > 0 AND ${episodes.plays} > 0)`;
   const rows = await db
     .select({
       id: recent.id,
@@ -450,15 +471,15 @@ export async function completedShows(db: Database, userId: number, imageBase: st
  * by title, at most `limit`. Scans the user's shows and their episodes (no title index for episodes).
  */
 export async function searchEpisodes(db: Database, userId: number, q: string, imageBase: string, limit = 20) {
-  const title = sql<string | null>`coalesce(${tmdbEpisodes.name}, ${episodes.title})`;
+  const title = sql<string | null>`coalesce(${tmdbEpisodeField(episodes.episodeNumber, 'name')}, ${episodes.title})`;
   const rows = await db
     .select({
-      id: episodes.id,
+      id: EPISODE_ID,
       traktId: episodes.traktId,
       episodeNumber: episodes.episodeNumber,
       seasonNumber: seasons.seasonNumber,
       title: title.as('episode_title'),
-      stillPath: tmdbEpisodes.stillPath,
+      stillPath: tmdbEpisodeField<string | null>(episodes.episodeNumber, 'still_path'),
       showId: shows.id,
       showTraktId: shows.traktId,
       showTitle: shows.title,
@@ -466,15 +487,11 @@ export async function searchEpisodes(db: Database, userId: number, q: string, im
       showTmdbId: shows.tmdbId,
     })
     .from(shows)
-    .innerJoin(episodes, eq(episodes.showId, shows.id))
-    .innerJoin(seasons, eq(seasons.id, episodes.seasonId))
+    .innerJoin(seasons, eq(seasons.showId, shows.id))
+    .innerJoin(episodes, eq(episodes.seasonId, seasons.id))
     .leftJoin(
-      tmdbEpisodes,
-      and(
-        eq(tmdbEpisodes.tmdbShowId, shows.tmdbRef),
-        eq(tmdbEpisodes.seasonNumber, seasons.seasonNumber),
-        eq(tmdbEpisodes.episodeNumber, episodes.episodeNumber),
-      ),
+      tmdbSeasons,
+      and(eq(tmdbSeasons.tmdbShowId, shows.tmdbRef), eq(tmdbSeasons.seasonNumber, seasons.seasonNumber)),
     )
     .where(
       and(
@@ -518,7 +535,6 @@ function syncStatusBody(state: SyncStateRow | undefined, connection: ConnectionS
     status,
     // The Trakt app behind the connection no longer works: what happened and the way out.
     ...(status === 'app_rejected' ? { message: APP_REJECTED } : {}),
-    ...(status === 'app_rejected' ? { message: APP_REJECTED } : {}),
     last_sync_at: state?.lastSyncAt ?? null,
     last_result: state?.lastResult ? (JSON.parse(state.lastResult) as unknown) : null,
     last_error: state?.lastError ?? null,
@@ -531,5 +547,6 @@ function syncStatusBody(state: SyncStateRow | undefined, connection: ConnectionS
       episodes: state?.episodeCount ?? 0,
       plays: (state?.moviePlayCount ?? 0) + (state?.episodePlayCount ?? 0),
     },
+    ...backgroundViewOf(state, now),
   };
 }

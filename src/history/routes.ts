@@ -6,7 +6,7 @@
  * (`/stats`) and a download (`/export`), all from D1, one round trip each, with conditional GET
  * (ETag / 304, see ./conditional.ts). Beyond the reference: clear the stored history for a clean re-sync.
  */
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { z } from 'zod';
 import type { AppEnv } from '../app-env';
 import { userBudget } from '../budgets/middleware';
@@ -15,7 +15,8 @@ import { describe, errorResponse, type ResponseContract, type RouteContract } fr
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
 import { clearStoredHistory } from '../sync/reset';
-import { SYNC_CONTINUES, type SyncOutcome } from '../sync/service';
+import { SYNC_CONTINUES, SYNC_REQUESTED, type SyncOutcome } from '../sync/service';
+import { readSyncState, syncProgressOf } from '../sync/state';
 import { requireToken, requireUser } from '../users/middleware';
 import { assertUserExists, conditional, tagged } from './conditional';
 import { decodeCursor, encodeCursor } from './cursor';
@@ -68,17 +69,25 @@ function fetchContract(kind: 'movies' | 'shows', schema: typeof fetchMoviesOutpu
     responses: {
       200: { description: 'Synced; counts of what changed', schema },
       202: {
-        description: 'A large sync: its first chunk is stored and it continues in the background (see sync-status)',
+        description:
+          'A large sync: its first chunk is stored and it continues in the background; or another sync of this ' +
+          'account runs now and this one is recorded to start when it ends (see sync-status)',
         schema: fetchContinuesOutput,
       },
       401: errorResponse('Missing JWT, or No Trakt token found / re-authorization required'),
-      409: errorResponse('A sync for this user is already running'),
+      409: errorResponse('A sync for this user is already running (and cannot be recorded: retry shortly)'),
       429: errorResponse(
         'Trakt or TMDB rate limit, or too many sync requests from your account; retry after the Retry-After header',
       ),
     },
   };
   return describe(contract);
+}
+
+/** 202 for a recorded request: it runs when the sync in progress ends. */
+async function requested(c: Context<AppEnv>) {
+  const state = await readSyncState(c.var.db, c.var.userId);
+  return { result: SYNC_REQUESTED, progress: syncProgressOf(state) } satisfies FetchContinuesOutput;
 }
 
 /** 202 while a sync continues in the background through the queue (the first chunk ran inline). */
@@ -105,6 +114,7 @@ export const historyRoutes = new Hono<AppEnv>()
     userBudget('sync_now'),
     async (c) => {
       const outcome = await syncNow(c.env, c.var.userId, ['movies'], (p) => c.executionCtx.waitUntil(p));
+      if (!outcome) return c.json(await requested(c), 202);
       if (!outcome.complete) return c.json(continuing(outcome), 202);
       const movies = outcome.result.movies!;
       return c.json({
@@ -123,6 +133,7 @@ export const historyRoutes = new Hono<AppEnv>()
     userBudget('sync_now'),
     async (c) => {
       const outcome = await syncNow(c.env, c.var.userId, ['shows'], (p) => c.executionCtx.waitUntil(p));
+      if (!outcome) return c.json(await requested(c), 202);
       if (!outcome.complete) return c.json(continuing(outcome), 202);
       const shows = outcome.result.shows!;
       return c.json({

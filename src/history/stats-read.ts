@@ -1,8 +1,8 @@
 /**
  * @module
- * The `GET /trakt/stats/` read: one D1 round trip of the freshness row with the play span, the
- * rollups (src/readmodel/stats.ts), and for a zone other than UTC the stored local grid
- * (src/readmodel/stats-zone.ts).
+ * The `GET /trakt/stats/` read: one D1 round trip of the freshness row with the play span and the
+ * watched counts the sync keeps (src/sync/state.ts), the rollups (src/readmodel/stats.ts), and for a
+ * zone other than UTC the stored local grid (src/readmodel/stats-zone.ts).
  */
 import type { Database } from '../db/client';
 import { runBatch } from '../db/client';
@@ -10,6 +10,7 @@ import { describeError, log } from '../observability/log';
 import { type Cell, cellsOf, playSpanColumns, rollupQuery, statsFromRollups, TOP_GENRES } from '../readmodel/stats';
 import { gridColumns, regridStatements, storedGridQuery, weekdayHourInZoneQuery } from '../readmodel/stats-zone';
 import { isUtc, zoneRules } from '../readmodel/time-zones';
+import { watchedCountColumns } from '../sync/state';
 import { freshnessQuery } from './freshness';
 
 /**
@@ -29,14 +30,14 @@ export async function readStats(
   const topGenres = options.allGenres ? Number.POSITIVE_INFINITY : TOP_GENRES;
   if (isUtc(timeZone)) {
     const [freshness, rows] = await db.batch([
-      freshnessQuery(db, userId, playSpanColumns(userId)),
+      freshnessQuery(db, userId, { ...playSpanColumns(userId), ...watchedCountColumns }),
       rollupQuery(db, userId, now),
     ]);
     return { freshness: freshness[0], body: statsFromRollups(rows, freshness[0], timeZone, undefined, topGenres) };
   }
   const rules = zoneRules(timeZone, now);
   const [freshness, rows, grid] = await db.batch([
-    freshnessQuery(db, userId, { ...playSpanColumns(userId), ...gridColumns(userId) }),
+    freshnessQuery(db, userId, { ...playSpanColumns(userId), ...watchedCountColumns, ...gridColumns(userId) }),
     rollupQuery(db, userId, now),
     storedGridQuery(db, userId),
   ]);

@@ -2,8 +2,9 @@
  * @module
  * Writing imported plays: one set of export items (a batch, or one history file of a ZIP) in ONE D1
  * batch, through the sync's own writer (src/sync/history-writes.ts), so the stored rows are those a
- * sync of the same plays stores, the stats rollups and stored totals move with them, and the data
- * version is bumped in the same transaction.
+ * sync of the same plays stores, the stats rollups (write hook `playsWritten`: no trigger keeps them) and
+ * stored totals move with them, the new plays are staged for the webhooks, and the data version is bumped
+ * in the same transaction.
  *
  * How it lives with the sync:
  * - It runs under the user's sync lease (409 while a sync chunk holds it). A sync chunk decides what
@@ -20,7 +21,8 @@
 import type { BatchItem, Database } from '../db/client';
 import { runBatch } from '../db/client';
 import { ApiError } from '../http/errors';
-import { historyWritten } from '../readmodel/write-hooks';
+import { readLocalGrid } from '../readmodel/stats-zone';
+import { historyWritten, readRollupContext } from '../readmodel/write-hooks';
 import { historyWrites } from '../sync/history-writes';
 import { toPlayRow } from '../sync/plan';
 import { acquireSyncLease, playCountChange, releaseSyncLease, releaseUnused } from '../sync/state';
@@ -61,8 +63,21 @@ export async function writeImportedPlays(
 
     const movieItems = fresh.filter((item) => item.type === 'movie');
     const episodeItems = fresh.filter((item) => item.type === 'episode');
-    const movies = historyWrites(userId, 'movies', movieItems, movieItems.map(toPlayRow), []);
-    const shows = historyWrites(userId, 'shows', episodeItems, episodeItems.map(toPlayRow), []);
+    const movieRows = movieItems.map(toPlayRow);
+    const episodeRows = episodeItems.map(toPlayRow);
+    // The stats rollups move by these plays in the same batch (no trigger on plays): what their titles count
+    // and the user's stats zone, read under the lease like the sync's history step does.
+    const context =
+      fresh.length > 0
+        ? await readRollupContext(
+            env.DB,
+            userId,
+            [...movieRows, ...episodeRows],
+            await readLocalGrid(db, userId, options.now),
+          )
+        : undefined;
+    const movies = context ? historyWrites(userId, 'movies', movieItems, movieRows, [], context) : null;
+    const shows = context ? historyWrites(userId, 'shows', episodeItems, episodeRows, [], context) : null;
     const extra = options.extra?.(counts) ?? [];
     const statements: BatchItem[] = [
       ...(movies?.statements ?? []),

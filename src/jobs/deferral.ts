@@ -10,6 +10,7 @@
  * rather than all in the same second. After MAX_DEFERRALS deferrals a message is treated as
  * failing (counted retries, then the dead-letter queue), so nothing can defer forever.
  */
+import { deferralDelaySeconds } from '../pacing/retry-after';
 
 /** The counted way, for real failures: 30 s, 60 s, 120 s, … capped at one hour. */
 export function retryDelaySeconds(attempts: number): number {
@@ -18,15 +19,7 @@ export function retryDelaySeconds(attempts: number): number {
 
 /** About a day of 30-minute deferrals; far more than any pause or backlog should need. */
 export const MAX_DEFERRALS = 48;
-/** Queues' longest delivery delay. */
-export const MAX_QUEUE_DELAY_SECONDS = 43_200;
-
-/** Retry-After plus up to 20% of it (at least 5 s, at most 5 minutes) of jitter, in whole seconds. */
-export function deferralDelaySeconds(retryAfterSeconds: number, random: number): number {
-  const base = Math.max(1, Math.ceil(retryAfterSeconds));
-  const spread = Math.min(300, Math.max(5, base * 0.2));
-  return Math.min(MAX_QUEUE_DELAY_SECONDS, base + Math.floor(random * spread));
-}
+export { deferralDelaySeconds, MAX_QUEUE_DELAY_SECONDS } from '../pacing/retry-after';
 
 export function deferralsOf(body: unknown): number {
   const count = (body as { deferrals?: unknown }).deferrals;

@@ -14,10 +14,18 @@
  *   retries the counted way. After max_retries the message is dropped: the flag keeps the work, and
  *   enrichment is best effort, so there is no dead-letter queue.
  */
+import { backgroundBudget, PAUSED_REASON } from '../budget/budget';
 import { database } from '../db/client';
 import { describeError, log } from '../observability/log';
+import { pauseBackgroundWork } from '../sync/pause';
 import { markTmdbBacklog } from '../sync/state';
-import { enrichmentCallBudget, isEnrichMessage, runEnrichment } from '../tmdb/runner';
+import {
+  ENRICH_CALL_ROWS,
+  ENRICH_RUN_ROWS,
+  enrichmentCallBudget,
+  isEnrichMessage,
+  runEnrichment,
+} from '../tmdb/runner';
 import { deferMessage, retryDelaySeconds } from './deferral';
 
 export const ENRICH_QUEUE_NAME = 'trakt-enrich';
@@ -26,6 +34,7 @@ export const LEASE_BUSY_DELAY_SECONDS = 60;
 
 export type EnrichOutcome =
   | 'enriched'
+  | 'paused'
   | 'continues'
   | 'deferred'
   | 'skipped_in_progress'
@@ -47,10 +56,20 @@ export async function handleEnrichMessage(
   const named = (body.movies?.length ?? 0) + (body.shows?.length ?? 0) > 0;
   let run: Awaited<ReturnType<typeof runEnrichment>>;
   try {
+    // The daily D1 budget: stop before it. The titles stay behind the backlog flag (a walk finds them), the
+    // user's next background sync is due at 00:00 UTC and asks for the run again; no retry is spent.
+    const budget = await backgroundBudget(env, now());
+    const calls = budget.fits(ENRICH_CALL_ROWS, ENRICH_RUN_ROWS);
+    if (calls < 1) {
+      await pauseBackgroundWork(env, userId, budget.resetsAt, PAUSED_REASON, [markTmdbBacklog(userId)]);
+      message.ack();
+      return 'paused';
+    }
     run = await runEnrichment(env, userId, {
       mode: 'queued',
       targets: { movies: body.movies ?? [], shows: body.shows ?? [], backlog: body.backlog === true },
-      budget: enrichmentCallBudget(env),
+      walk: body.walk === true,
+      budget: Math.min(enrichmentCallBudget(env), calls),
       now,
     });
   } catch (error) {
@@ -74,7 +93,8 @@ export async function handleEnrichMessage(
       return 'retry';
     case 'done': {
       const { retryAfter } = run.outcome;
-      if (retryAfter !== undefined) {
+      // A run that made progress queued its own continuation (after Retry-After when refused for rate).
+      if (retryAfter !== undefined && !run.continues) {
         if (await deferMessage(env.ENRICH_QUEUE, message, retryAfter)) return 'deferred';
         message.retry({ delaySeconds: retryAfter });
         return 'retry';

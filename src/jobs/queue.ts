@@ -12,13 +12,23 @@
  * `trakt-import`: one history file of an uploaded Trakt export per message (jobs/imports.ts).
  * `webhook-deliveries` and its dead-letter queue: webhook delivery attempts (jobs/webhooks.ts).
  */
+import { backgroundBudget, PAUSED_REASON } from '../budget/budget';
+import { pagesPerRun } from '../config';
 import { database } from '../db/client';
 import { ApiError, type ErrorCode } from '../http/errors';
 import { observeQueueMessage } from '../observability/hooks';
 import { recordDeadLetter } from '../observability/records';
 import { handleResealMessage, isResealMessage } from '../rotation/reseal';
-import { type ContinuationMessage, runSync, type SyncKind, type SyncOptions } from '../sync/service';
-import { recordSyncGaveUp } from '../sync/state';
+import { pauseBackgroundWork } from '../sync/pause';
+import {
+  type ContinuationMessage,
+  runSync,
+  SYNC_CHUNK_ROWS,
+  SYNC_PAGE_ROWS,
+  type SyncKind,
+  type SyncOptions,
+} from '../sync/service';
+import { recordSyncGaveUp, recordSyncRequest } from '../sync/state';
 import { enrichAfterSync } from '../tmdb/runner';
 import { deferMessage, retryDelaySeconds } from './deferral';
 import { ENRICH_QUEUE_NAME, handleEnrichMessage } from './enrichment';
@@ -32,9 +42,11 @@ export const DEAD_LETTER_QUEUE_NAME = 'trakt-sync-dlq';
 
 export type MessageOutcome =
   | 'synced'
+  | 'paused'
   | 'continues'
   | 'skipped_stale'
   | 'skipped_in_progress'
+  | 'requested'
   | 'skipped_not_connected'
   | 'skipped_encryption_key_missing'
   | 'skipped_needs_action'
@@ -78,6 +90,14 @@ export async function handleSyncMessage(
     return 'invalid';
   }
   try {
+    // The daily D1 budget: stop before it (the cursor stays; the next sync is due at 00:00 UTC), no retry spent.
+    const budget = await backgroundBudget(env, Date.now());
+    const pages = budget.fits(SYNC_PAGE_ROWS, SYNC_CHUNK_ROWS);
+    if (pages < 1) {
+      await pauseBackgroundWork(env, message.body.user_id, budget.resetsAt, PAUSED_REASON);
+      message.ack();
+      return 'paused';
+    }
     // A continuation (sent by an unfinished chunk) names its kinds and the chunk it continues.
     const continuation = message.body as Partial<ContinuationMessage>;
     const kinds = Array.isArray(continuation.kinds) ? continuation.kinds.filter((k) => KINDS.includes(k)) : [...KINDS];
@@ -85,14 +105,27 @@ export async function handleSyncMessage(
       kinds: kinds.length > 0 ? kinds : [...KINDS],
       waitUntil,
       expect: continuation.expect,
+      // A chunk sized to end before the budget.
+      pagesPerRun: Math.min(pagesPerRun(env), pages),
     });
     message.ack();
     return outcome.stale ? 'skipped_stale' : outcome.complete ? 'synced' : 'continues';
   } catch (error) {
     if (error instanceof ApiError) {
       if (error.code === 'sync_in_progress') {
-        message.ack(); // a manual fetch is syncing this user right now: that run covers this message
-        return 'skipped_in_progress';
+        // Another holder runs under the lease (the other kind's chunk, a manual fetch): this message's kinds are
+        // recorded and handed back to the queue when the lease frees (src/sync/requests.ts), not dropped.
+        const body = message.body as Partial<ContinuationMessage>;
+        const kinds = Array.isArray(body.kinds) ? body.kinds.filter((k) => KINDS.includes(k)) : [...KINDS];
+        const userId = message.body.user_id;
+        if (await recordSyncRequest(database(env.DB), userId, kinds.length > 0 ? kinds : [...KINDS], Date.now())) {
+          message.ack();
+          return 'requested';
+        }
+        // The lease freed meanwhile: come back in a moment, no retry spent.
+        if (await deferMessage(env.SYNC_QUEUE, message, 5)) return 'deferred';
+        message.retry({ delaySeconds: 5 });
+        return 'retry';
       }
       if (error.code === 'not_connected' || error.code === 'reauthorization_required') {
         message.ack(); // nothing to do until the user connects again

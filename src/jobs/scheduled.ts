@@ -7,13 +7,15 @@
  *    moves their next_sync_at forward, so overlapping runs can never claim (and enqueue) the same
  *    user twice; then send one message per user with sendBatch in chunks of at most 100, each
  *    delayed to the user's phase within the cron period (jobs/fan-out.ts).
- * 3. Delete consumed OAuth states, expired sessions and login-throttle counters that can no longer matter.
+ * 3. Delete consumed OAuth states, expired sessions and login-throttle counters that can no longer matter,
+ *    and the daily D1 counter's days past a month (src/budget/usage.ts).
  * 4. After a key rotation, ask for one step of the re-encryption (src/rotation/reseal.ts), which runs in
  *    a queue invocation of its own; deciding costs this run one D1 call.
  * Each step is capped per run; the rest is picked up by the next run.
  */
 import { pruneLoginThrottle } from '../auth/login-throttle';
 import { pruneExpiredSessions } from '../auth/sessions';
+import { pruneUsage } from '../budget/usage';
 import { database, isoNow } from '../db/client';
 import { describeError, log } from '../observability/log';
 import { requestReseal } from '../rotation/reseal';
@@ -145,6 +147,7 @@ export async function runScheduled(
     throttle_rows_deleted: await pruneLoginThrottle(db, now),
     reseal_requested: await requestReseal(env, now),
   };
+  await pruneUsage(env.DB, now);
   // Webhooks: outboxes a writer left undispatched, and deliveries whose queue message was lost.
   await sweepWebhooks(env, now).catch((error: unknown) => log.warn('webhook_sweep_failed', describeError(error)));
   return report; // logged, measured and recorded by observability/cron.ts

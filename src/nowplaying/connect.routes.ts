@@ -18,6 +18,7 @@ import { keyRing } from '../crypto/envelope';
 import { errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
+import { syncNewConnection } from '../sync/requests';
 import { authStatusView } from '../trakt/auth-status';
 import { CALLBACK_PAGE_CSP, CONFIRM_PATH, confirmPage, oauthErrorMessage, outcomePage } from '../trakt/callback-page';
 import { readConnectionState } from '../trakt/connections';
@@ -189,6 +190,8 @@ export const npConnectRoutes = new Hono<AppEnv>()
         ctx,
         await (await ctx.client()).exchangeCode(code, pending.codeVerifier),
       );
+      // A new connection's first sync is queued at once (not at its fan-out phase).
+      await syncNewConnection(c.env, c.var.userId, Date.now());
       return c.json({ success: true as const, message: SUCCESS_MESSAGE, expires_at: expiresAt });
     },
   );

@@ -29,6 +29,7 @@ import { errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
 import type { SyncKind } from '../sync/service';
+import { readSyncState, syncProgressOf } from '../sync/state';
 import { connectionView, readConnectionState } from '../trakt/connections';
 import { traktUserContext } from '../trakt/context';
 import { withAccessToken } from '../trakt/tokens';
@@ -86,6 +87,11 @@ const SYNC_LABELS: Record<SyncKind, { done: string; processing: string }> = {
 async function syncKind(c: Context<AppEnv>, kind: SyncKind) {
   const outcome = await syncNow(c.env, c.var.userId, [kind], (p) => c.executionCtx.waitUntil(p));
   const labels = SYNC_LABELS[kind];
+  // The other kind's sync holds the lease: this one was recorded and runs when that one ends.
+  if (!outcome) {
+    const progress = syncProgressOf(await readSyncState(c.var.db, c.var.userId));
+    return { message: labels.processing, status: 'processing' as const, result: { progress } };
+  }
   return outcome.complete
     ? { message: labels.done, status: 'completed' as const, result: outcome.result[kind] ?? null }
     : { message: labels.processing, status: 'processing' as const, result: { progress: outcome.progress } };

@@ -8,8 +8,11 @@
  * and half-hour zones split UTC hours. So:
  * - a user picks a stats zone (`PATCH /users/me`); that counts the grid once from every play, with
  *   the zone's rules stored in `time_zone_offsets`;
- * - from then on, triggers on `plays` (migration 0011) keep the grid exact in the same transaction
- *   as each insert and delete: one seek of `time_zone_offsets` finds the offset at `watched_at`;
+ * - from then on, the writers of plays keep the grid exact in the batch that inserts or deletes them
+ *   (`localGridStatements`, through src/readmodel/stats.ts): the writer reads the user's zone once
+ *   (`readLocalGrid`) and sums the plays' local cells in JS with the zone's rules, guarded by the rules
+ *   id in SQL; if the stored rules are no longer current, or the zone changed meanwhile, one seek of
+ *   `time_zone_offsets` per play finds the offset at `watched_at` instead;
  * - `?tz=` in that zone reads the grid (168 rows at most). Any other zone, or a grid counted with
  *   rules that are no longer current (new year, new zone data in the runtime), is computed exactly
  *   from the plays instead; the stale grid is counted again in the same round trip.
@@ -22,8 +25,87 @@ import { isUtc, type OffsetInterval, type ZoneRules, zoneRules } from './time-zo
 const LOCAL = 'local_weekday_hour';
 
 /**
+ * The user's stats zone as a writer of plays found it: the rules id stored with the grid, and that
+ * zone's intervals when those rules are still the current ones (null: count through the stored rules).
+ */
+export type LocalGrid = { rulesId: string; intervals: OffsetInterval[] | null };
+
+/** The user's grid for a writer's batch (one PK read), or null: no stats zone. */
+export async function readLocalGrid(db: Database, userId: number, now: number): Promise<LocalGrid | null> {
+  const [row] = await db
+    .select({ timeZone: statsTimeZones.timeZone, rules: statsTimeZones.rules })
+    .from(statsTimeZones)
+    .where(sql`${statsTimeZones.userId} = ${userId}`);
+  if (!row) return null;
+  let current: ZoneRules | undefined;
+  try {
+    current = zoneRules(row.timeZone, now);
+  } catch {
+    current = undefined; // a zone this runtime no longer knows: the stored rules still count
+  }
+  return { rulesId: row.rules, intervals: current?.id === row.rules ? current.intervals : null };
+}
+
+/** The UTC offset (minutes) at an instant, from sorted intervals (binary search). */
+function offsetAt(intervals: OffsetInterval[], iso: string): number {
+  let low = 0;
+  let high = intervals.length - 1;
+  while (low < high) {
+    const middle = (low + high + 1) >> 1;
+    if (intervals[middle]![0] <= iso) low = middle;
+    else high = middle - 1;
+  }
+  return intervals[low]?.[2] ?? 0;
+}
+
+/** `<weekday, Monday = 0>-<hour>` of an instant (UTC, or shifted by a zone's offset). */
+export function weekdayHourBucket(ms: number): string {
+  const at = new Date(ms);
+  return `${(at.getUTCDay() + 6) % 7}-${at.getUTCHours()}`;
+}
+
+/**
+ * Statements that add (`sign` 1) or take out (-1) plays from the user's local grid, for the writer's
+ * batch: the cells summed in JS with `grid`'s rules (only if those rules are still the user's when the
+ * batch runs), and otherwise, per play, the offset looked up in the rules the user has then.
+ */
+export function localGridStatements(
+  userId: number,
+  plays: ReadonlyArray<{ watchedAt: string }>,
+  sign: 1 | -1,
+  grid: LocalGrid | null,
+): SQL[] {
+  if (plays.length === 0) return [];
+  const statements: SQL[] = [];
+  const computed = grid?.intervals ? grid.rulesId : null;
+  if (grid?.intervals) {
+    const cells = new Map<string, number>();
+    for (const play of plays) {
+      const bucket = weekdayHourBucket(Date.parse(play.watchedAt) + offsetAt(grid.intervals, play.watchedAt) * 60_000);
+      cells.set(bucket, (cells.get(bucket) ?? 0) + sign);
+    }
+    statements.push(sql`INSERT INTO play_stats (user_id, dimension, bucket, plays, minutes, minutes_unknown_plays)
+      SELECT ${userId}, ${LOCAL}, json_extract(j.value, '$[0]'), json_extract(j.value, '$[1]'), 0, 0
+      FROM stats_time_zones z CROSS JOIN json_each(${JSON.stringify([...cells])}) AS j
+      WHERE z.user_id = ${userId} AND z.rules = ${grid.rulesId}
+      ON CONFLICT (user_id, dimension, bucket) DO UPDATE SET plays = play_stats.plays + excluded.plays`);
+  }
+  // The zone (or its rules) is not the one summed above: look each play's offset up in the stored rules.
+  statements.push(sql`INSERT INTO play_stats (user_id, dimension, bucket, plays, minutes, minutes_unknown_plays)
+    SELECT ${userId}, ${LOCAL}, ((CAST(strftime('%w', l.at) AS INTEGER) + 6) % 7) || '-' || CAST(strftime('%H', l.at)
+      AS INTEGER), sum(${sign}), 0, 0
+    FROM (SELECT datetime(j.value, coalesce((SELECT o.offset_minutes FROM time_zone_offsets o
+        WHERE o.rules = z.rules AND o.start_at <= j.value ORDER BY o.start_at DESC LIMIT 1), 0) || ' minutes') AS at
+      FROM stats_time_zones z CROSS JOIN json_each(${JSON.stringify(plays.map((p) => p.watchedAt))}) AS j
+      WHERE z.user_id = ${userId} AND z.rules IS NOT ${computed}) AS l
+    WHERE true GROUP BY 3
+    ON CONFLICT (user_id, dimension, bucket) DO UPDATE SET plays = play_stats.plays + excluded.plays`);
+  return statements;
+}
+
+/**
  * The user's plays per local [weekday (Monday = 0), hour] in the zone of `intervals`: every play,
- * once, through the `(user_id, watched_at)` index, one range per interval.
+ * once, through the `(user_id, media_type, watched_at)` index, one range per interval and type.
  */
 export function weekdayHourInZoneQuery(db: Database, userId: number, intervals: OffsetInterval[]) {
   // Local minutes since 1970 as integers (unixepoch() is about twice as fast as strftime with a
@@ -36,12 +118,13 @@ export function weekdayHourInZoneQuery(db: Database, userId: number, intervals: 
       plays: sql<number>`count(*)`.as('plays'),
     })
     .from(
-      // json_each outside, the plays index (user_id, watched_at) inside: CROSS JOIN pins that order.
+      // json_each outside, the plays index (user_id, media_type, watched_at) inside: CROSS JOIN pins that order.
       sql`(SELECT unixepoch(p.watched_at) / 60 + z.offset_minutes AS local_minutes
           FROM (SELECT json_extract(value, '$[0]') AS start_at, json_extract(value, '$[1]') AS end_at,
             json_extract(value, '$[2]') AS offset_minutes
                 FROM json_each(${JSON.stringify(intervals)})) AS z
-          CROSS JOIN plays p ON p.user_id = ${userId} AND p.watched_at >= z.start_at AND p.watched_at < z.end_at) AS m`,
+          CROSS JOIN plays p ON p.user_id = ${userId} AND p.media_type IN ('movie', 'episode')
+            AND p.watched_at >= z.start_at AND p.watched_at < z.end_at) AS m`,
     )
     .groupBy(sql`1, 2`);
 }

@@ -44,7 +44,9 @@ type TitleRow = {
 async function computeReview(db: Database, userId: number, year: number, imageBase: string): Promise<ReviewOutput> {
   const from = `${year}-01-01T00:00:00.000Z`;
   const until = `${year + 1}-01-01T00:00:00.000Z`;
-  const inYear = sql`p.user_id = ${userId} AND p.watched_at >= ${from} AND p.watched_at < ${until}`;
+  // Both media types named: each is one range of the plays' (user_id, media_type, watched_at) index.
+  const inYear = sql`p.user_id = ${userId} AND p.media_type IN ('movie', 'episode')
+    AND p.watched_at >= ${from} AND p.watched_at < ${until}`;
   const [months, days, titles, genres, span] = await rows(db, [
     sql`SELECT bucket AS month, plays, minutes, minutes_unknown_plays AS unknown FROM play_stats
         WHERE user_id = ${userId} AND dimension = 'month' AND bucket >= ${`${year}-01`} AND bucket <= ${`${year}-12`}`,
@@ -59,8 +61,13 @@ async function computeReview(db: Database, userId: number, year: number, imageBa
         LEFT JOIN shows s ON g.media_type = 'episode' AND s.user_id = ${userId} AND s.trakt_id = g.trakt_id
         LEFT JOIN tmdb_titles t ON t.kind = CASE g.media_type WHEN 'movie' THEN 'movie' ELSE 'tv' END
           AND t.tmdb_id = coalesce(m.tmdb_ref, s.tmdb_ref)`,
-    sql`SELECT j.value AS name, count(*) AS plays FROM plays p, json_each(p.counted_genres) AS j
-        WHERE ${inYear} AND p.counted_genres IS NOT NULL
+    // What each title counts in the stats (its TMDB genres once enrichment counted it), times its plays that year.
+    sql`SELECT j.value AS name, sum(g.plays) AS plays
+        FROM (SELECT p.media_type, coalesce(p.movie_trakt_id, p.show_trakt_id) AS trakt_id, count(*) AS plays
+          FROM plays p WHERE ${inYear} GROUP BY p.media_type, trakt_id) AS g
+        LEFT JOIN movies m ON g.media_type = 'movie' AND m.user_id = ${userId} AND m.trakt_id = g.trakt_id
+        LEFT JOIN shows s ON g.media_type = 'episode' AND s.user_id = ${userId} AND s.trakt_id = g.trakt_id
+        CROSS JOIN json_each(coalesce(m.stats_genres, s.stats_genres, '[]')) AS j
         GROUP BY j.value ORDER BY plays DESC, name LIMIT ${TOP_GENRES}`,
     sql`SELECT (SELECT p.history_id FROM plays p WHERE ${inYear} ORDER BY p.watched_at, p.history_id LIMIT 1) AS first_id,
         (SELECT p.history_id FROM plays p WHERE ${inYear} ORDER BY p.watched_at DESC, p.history_id DESC LIMIT 1) AS last_id`,

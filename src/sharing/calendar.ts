@@ -3,7 +3,7 @@
  * `calendar.ics`: the next episodes of every show the user is watching and has not finished, over the
  * next CALENDAR_DAYS days, as iCalendar (RFC 5545) generated with `ical-generator` (pure JavaScript,
  * runs in workerd). Air dates come from the TMDB cache the enrichment already fills: the seasons it
- * fetched (`tmdb_episodes.air_date`) and each show's `next_episode_to_air` (`tmdb_titles.next_episode`).
+ * fetched (each episode's `air_date` in `tmdb_seasons.episodes`) and each show's `next_episode_to_air` (`tmdb_titles.next_episode`).
  * No Trakt call and no TMDB call is made here.
  *
  * "Watching": a play of the show within CALENDAR_WATCHING_DAYS. "Not finished": TMDB does not report
@@ -56,10 +56,13 @@ export async function readUpcomingEpisodes(db: Database, userId: number, now: nu
   const [seasonEpisodes, nextEpisodes] = (
     await runBatch(db.$client, [
       sql`SELECT s.tmdb_ref AS tmdb_show_id, s.trakt_id AS show_trakt_id, s.title AS show_title,
-        s.slug AS show_slug, e.season_number AS season, e.episode_number AS episode, e.name, e.overview, e.air_date
+        s.slug AS show_slug, ts.season_number AS season, CAST(e.key AS integer) AS episode,
+        json_extract(e.value, '$.name') AS name, json_extract(e.value, '$.overview') AS overview,
+        json_extract(e.value, '$.air_date') AS air_date
       FROM shows s JOIN tmdb_titles t ON t.kind = 'tv' AND t.tmdb_id = s.tmdb_ref AND t.status = 'found'
-      JOIN tmdb_episodes e ON e.tmdb_show_id = s.tmdb_ref AND e.air_date >= ${from} AND e.air_date <= ${to}
-      WHERE ${watched}`,
+      JOIN tmdb_seasons ts ON ts.tmdb_show_id = s.tmdb_ref AND ts.status = 'found'
+      JOIN json_each(ts.episodes) AS e
+      WHERE ${watched} AND json_extract(e.value, '$.air_date') >= ${from} AND json_extract(e.value, '$.air_date') <= ${to}`,
       sql`SELECT s.tmdb_ref AS tmdb_show_id, s.trakt_id AS show_trakt_id, s.title AS show_title,
         s.slug AS show_slug, t.next_episode
       FROM shows s JOIN tmdb_titles t ON t.kind = 'tv' AND t.tmdb_id = s.tmdb_ref AND t.status = 'found'

@@ -9,6 +9,8 @@ import type { z } from 'zod';
 import { randomToken } from '../crypto/bytes';
 import { type BatchItem, isoNow, runBatch } from '../db/client';
 import { ApiError } from '../http/errors';
+import { readLocalGrid } from '../readmodel/stats-zone';
+import { type LocalGrid, readRollupContext } from '../readmodel/write-hooks';
 import { TRAKT_MAX_PAGE_LIMIT } from '../trakt/client';
 import type { TraktUserContext } from '../trakt/context';
 import { type AccessToken, withAccessToken } from '../trakt/tokens';
@@ -52,7 +54,9 @@ import {
 import {
   applyEpisodePlayback,
   applyMoviePlayback,
+  readPausedOnlySeasons,
   readStoredPlays,
+  type StoredPlay,
   updateWatchedMovies,
   updateWatchedShows,
 } from './store';
@@ -91,6 +95,10 @@ export type Chunk = {
   finished: SyncStateUpdate;
   touched: { movies: Set<number>; shows: Set<number> };
   results: Partial<Record<SyncKind, KindResult>>;
+  /** The last batch committed (its items and their results), for the caller's own statements in it. */
+  committed?: { items: BatchItem[]; results: D1Result[] };
+  /** The user's stats zone for the rollups' local grid, read with the first writes of the chunk. */
+  grid?: LocalGrid | null;
 };
 
 async function fetchOne<T extends z.ZodType>(
@@ -134,12 +142,9 @@ export async function commit(chunk: Chunk, extra: BatchItem[] = [], release = fa
   const stateStatement = release
     ? releaseSyncLease(db, chunk.userId, chunk.leaseId, update)
     : writeChunkState(db, chunk.userId, chunk.leaseId, update);
-  const results = await runBatch(chunk.env.DB, [
-    ...chunk.pending,
-    stateStatement,
-    ...extra,
-    storedTotalsStatement(chunk.userId),
-  ]);
+  const items = [...chunk.pending, stateStatement, ...extra, storedTotalsStatement(chunk.userId)];
+  const results = await runBatch(chunk.env.DB, items);
+  chunk.committed = { items, results };
   chunk.pending = [];
   chunk.playDelta = { movie: 0, episode: 0 };
   return storedTotalsOf(results.at(-1));
@@ -246,7 +251,7 @@ async function historyStep(chunk: Chunk, kind: SyncKind, pass: SyncPass): Promis
             (window.from === null || (window.fromInclusive ? p.watchedAt >= window.from : p.watchedAt > window.from)),
         )
       : [];
-  queueHistoryWrites(chunk, kind, pass, items, inserts, removed);
+  await queueHistoryWrites(chunk, kind, pass, items, inserts, removed);
   if (pass.mode === 'incremental') {
     // Stored already, yet newer than anything the last sync stored: imported from Trakt's export (src/import/).
     // New to this sync all the same (the totals phase).
@@ -260,24 +265,28 @@ async function historyStep(chunk: Chunk, kind: SyncKind, pass: SyncPass): Promis
   return failure;
 }
 
-function queueHistoryWrites(
+async function queueHistoryWrites(
   chunk: Chunk,
   kind: SyncKind,
   pass: SyncPass,
   items: Array<z.infer<typeof historyItem>>,
   inserts: PlayRow[],
-  removed: Awaited<ReturnType<typeof readStoredPlays>>,
+  removed: StoredPlay[],
 ) {
+  if (inserts.length === 0 && removed.length === 0) return;
+  // The user's stats zone (read once per chunk) and what the plays' titles count, read under the lease.
+  if (chunk.grid === undefined) chunk.grid = await readLocalGrid(chunk.ctx.db, chunk.userId, chunk.now());
+  const context = await readRollupContext(chunk.env.DB, chunk.userId, [...inserts, ...removed], chunk.grid);
+  const writes = historyWrites(chunk.userId, kind, items, inserts, removed, context);
   pass.playsAdded += inserts.length;
   pass.playsRemoved += removed.length;
   chunk.playDelta[mediaTypeOf(kind)] += inserts.length - removed.length;
-  const writes = historyWrites(chunk.userId, kind, items, inserts, removed);
   if (!writes) return;
   const touched = kind === 'movies' ? chunk.touched.movies : chunk.touched.shows;
   for (const id of writes.titlesWithNewPlays) touched.add(id);
-  chunk.pending.push(...writes.statements);
   pass.itemsTouched += writes.itemsTouched;
   pass.episodesTouched += writes.episodesTouched;
+  chunk.pending.push(...writes.statements);
 }
 
 /** Full passes: `/sync/watched` pages for what history does not carry. */
@@ -325,7 +334,11 @@ async function playbackStep(chunk: Chunk, kind: SyncKind, pass: SyncPass) {
   chunk.pending.push(
     ...(kind === 'movies'
       ? applyMoviePlayback(chunk.userId, playbackRows(playback, 'movie'))
-      : applyEpisodePlayback(chunk.userId, playbackRows(playback, 'episode'))),
+      : applyEpisodePlayback(
+          chunk.userId,
+          playbackRows(playback, 'episode'),
+          await readPausedOnlySeasons(chunk.ctx.db, chunk.userId),
+        )),
   );
   pass.playbackDue = false;
   return true;

@@ -15,7 +15,7 @@ import { deleteUserHistory } from './store';
 export async function clearStoredHistory(d1: D1Database, db: Database, userId: number, now = Date.now()) {
   const leaseId = await acquireSyncLease(db, userId, now);
   await runBatch(d1, [
-    deletePlayStats(userId), // before the plays: their delete trigger then has nothing to update
+    deletePlayStats(userId), // the rollups go with the plays (no trigger on plays counts them out)
     ...deleteUserHistory(userId),
     // Read side: empty stats, new ETags (same transaction as the deletion).
     ...historyWritten(userId, now),

@@ -26,6 +26,7 @@
  * (src/tmdb/runner.ts `enrichAfterSync`, given the outcome: the titles touched, the requests spent,
  * the keys already read), so it never fails or rolls back the sync.
  */
+import { backgroundBudget, type RowCost } from '../budget/budget';
 import { pagesPerRun, SUBREQUEST_RESERVE, subrequestBudget } from '../config';
 import { keyRing } from '../crypto/envelope';
 import { type BatchItem, database, isoNow } from '../db/client';
@@ -41,6 +42,7 @@ import { NOT_CONNECTED, REAUTHORIZE } from '../trakt/tokens';
 import { readAllApiKeys, type StoredApiKeys } from '../users/api-keys';
 import { announceEvent, newPlaysCommitted } from '../webhooks/outbox';
 import { type Chunk, commit, type KindResult, runKind } from './passes';
+import { enqueueSync, handOffRequests } from './requests';
 import { nextSyncAt } from './schedule';
 import {
   acquireSyncLease,
@@ -49,15 +51,36 @@ import {
   readSyncState,
   recordFailure,
   releaseUnused,
+  requestedKindsOf,
   type SyncKind,
   type SyncPass,
   type SyncProgress,
+  takeRequestedKinds,
 } from './state';
 
 export type { KindResult } from './passes';
 export type { SyncKind, SyncProgress } from './state';
 
 export const SYNC_CONTINUES = 'Sync started; it continues in the background';
+export const SYNC_REQUESTED = 'Sync requested; it starts when the sync in progress ends';
+
+/**
+ * The most D1 rows one page of history (250 plays) costs a chunk, and a chunk besides its pages: the
+ * daily budget sizes background chunks with them (src/budget/budget.ts). Measured: a first sync writes
+ * about 5.5 rows per play (a movie page with a new movie per play, about 8), reads about 5 (BENCHMARKS.md).
+ */
+export const SYNC_PAGE_ROWS: RowCost = { rowsRead: 2_500, rowsWritten: 2_000 };
+export const SYNC_CHUNK_ROWS: RowCost = { rowsRead: 5_000, rowsWritten: 200 };
+
+/**
+ * Pages a fetch endpoint's chunk may take: SYNC_PAGES_PER_RUN while the day's budget allows, at least one
+ * (a manual fetch of a small delta keeps working when background work is paused for the day: interactive
+ * work spends the headroom the budget leaves, a page at a time).
+ */
+export async function interactivePagesPerRun(env: Env, now: number): Promise<number> {
+  const budget = await backgroundBudget(env, now);
+  return Math.max(1, Math.min(pagesPerRun(env), budget.fits(SYNC_PAGE_ROWS, SYNC_CHUNK_ROWS)));
+}
 
 export type SyncResult = {
   movies?: KindResult;
@@ -127,7 +150,7 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   if (connection.state === 'not_connected') throw new ApiError(401, NOT_CONNECTED, { code: 'not_connected' });
   if (!connection.tokenUsable) throw new ApiError(401, REAUTHORIZE, { code: 'reauthorization_required' });
 
-  const leaseId = await acquireSyncLease(ctx.db, userId, now());
+  const leaseId = await acquireSyncLease(ctx.db, userId, now(), options.kinds);
   const state = await readSyncState(ctx.db, userId);
   const passes: Partial<Record<SyncKind, SyncPass | null>> = {};
   for (const kind of options.kinds) passes[kind] = readPass(state, kind);
@@ -149,6 +172,15 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     );
     if (!matches) {
       await releaseUnused(ctx.db, userId, leaseId);
+      await handOffRequests(env, userId, now());
+      // Kinds a continuation carried as requests (no expectation) still run.
+      const expectation = options.expect;
+      await enqueueSync(
+        env,
+        userId,
+        options.kinds.filter((kind) => !(kind in expectation)),
+        now(),
+      );
       return empty();
     }
   }
@@ -206,6 +238,9 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
   const result: SyncResult = { upstream_calls: chunk.traktCalls, ...chunk.results };
   const finishedAt = now();
   const complete = unfinished.length === 0;
+  // Syncs requested while this chunk held the lease, taken in the batch that releases it.
+  const [requestedQuery, clearRequested] = takeRequestedKinds(userId);
+  const requested = () => requestedKindsOf(chunk.committed?.results[chunk.committed.items.indexOf(requestedQuery)]);
   // Webhooks: the plays this chunk's batch inserted, once committed (src/webhooks/outbox.ts).
   const announcePlays = () =>
     Object.values(chunk.results).some((r) => (r?.plays_added ?? 0) > 0) ? newPlaysCommitted(env, userId) : undefined;
@@ -214,10 +249,12 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     try {
       // Keep what was fetched before the failure, with the cursor that points past it.
       Object.assign(chunk.finished, { lastError: message, lastErrorAt: isoNow(finishedAt) });
-      await commit(chunk, readSide(), true);
+      await commit(chunk, [...readSide(), requestedQuery, clearRequested], true);
       await announcePlays();
+      await enqueueSync(env, userId, requested(), finishedAt);
     } catch {
       await recordFailure(ctx.db, userId, leaseId, message, finishedAt);
+      await handOffRequests(env, userId, now());
     }
     // One sync.failed per failure streak (the first failure after a success), not one per retry.
     if (!state?.lastError)
@@ -232,32 +269,41 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
     lastResult: JSON.stringify(result),
     lastError: null,
     lastErrorAt: null,
+    // A chunk that ran ends any pause for the daily budget.
+    pausedUntil: null,
+    pausedReason: null,
   });
   const extra: BatchItem[] = [
     ...(complete ? [scheduleNextSync(ctx.db, userId, nextSyncAt(env, userId, finishedAt))] : []),
     ...readSide(),
+    requestedQuery,
+    clearRequested,
   ];
   try {
     await commit(chunk, extra, true);
   } catch (error) {
     await recordFailure(ctx.db, userId, leaseId, 'Internal error during sync', now());
+    await handOffRequests(env, userId, now());
     observed.failed(error);
     throw error;
   }
+  // Kinds requested meanwhile that this chunk does not continue run next, in their own message.
+  const requestedKinds = requested().filter((kind) => !unfinished.includes(kind));
   await announcePlays();
 
   const progress: SyncProgress = {};
   for (const kind of unfinished) progress[kind] = progressOf(chunk.passes[kind]!);
 
-  // Continue an unfinished pass (TMDB work continues itself on its own queue).
+  // Continue an unfinished pass (TMDB work continues itself on its own queue), with the kinds requested meanwhile.
   if (!complete) {
     const expect: ChunkExpectation = {};
     for (const kind of unfinished) expect[kind] = { pass: chunk.passes[kind]!.id, chunk: chunk.passes[kind]!.chunks };
-    // Only the unfinished kinds continue (a finished one would cost a last_activities call per chunk).
+    // Only the unfinished kinds continue (a finished one would cost a last_activities call per chunk), and those
+    // requested meanwhile (no expectation: they start or continue whatever pass they have).
     const message: ContinuationMessage = {
       user_id: userId,
       enqueued_at: isoNow(finishedAt),
-      kinds: unfinished,
+      kinds: [...unfinished, ...requestedKinds],
       expect,
     };
     // Stopped to keep the user's Trakt window (X-Ratelimit) from running out: continue when it resets.
@@ -272,7 +318,7 @@ export async function runSync(env: Env, userId: number, options: SyncOptions): P
       // The cron's next claim of this user continues the pass from its stored cursor.
       log.error('sync_continuation_enqueue_failed', { user_id: userId, ...describeError(error) });
     }
-  }
+  } else await enqueueSync(env, userId, requestedKinds, finishedAt);
   observed.succeeded(result);
   return {
     userId,

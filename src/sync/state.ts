@@ -108,6 +108,42 @@ export function progressOf(pass: SyncPass): KindProgress {
   };
 }
 
+/**
+ * Background work paused for the daily D1 budget (src/sync/pause.ts), while the pause lasts; and what TMDB
+ * enrichment still has to bring (for /trakt/sync-status/, from the row it already read: no extra read).
+ * Titles whose TMDB data is fetched but waits to be counted into the stats (src/tmdb/runner.ts) have their
+ * artwork: they are not pending.
+ */
+export function backgroundViewOf(state: SyncStateRow | undefined, now: number) {
+  const paused = state?.pausedUntil && Date.parse(state.pausedUntil) > now;
+  let fresh = { titles: 0, seasons: 0 };
+  try {
+    const waiting = (state?.enrichCursor ? JSON.parse(state.enrichCursor) : {}) as {
+      count?: {
+        movies?: Array<{ fresh?: boolean }>;
+        shows?: Array<{ fresh?: boolean }>;
+        seasons?: Array<{ fresh?: boolean }>;
+      };
+    };
+    const freshIn = (list: Array<{ fresh?: boolean }> | undefined) => (list ?? []).filter((t) => t.fresh).length;
+    fresh = {
+      titles: freshIn(waiting.count?.movies) + freshIn(waiting.count?.shows),
+      seasons: freshIn(waiting.count?.seasons),
+    };
+  } catch {
+    // an unreadable state counts nothing as waiting
+  }
+  return {
+    paused_until: paused ? state!.pausedUntil : null,
+    paused_reason: paused ? state!.pausedReason : null,
+    enrichment: {
+      pending_titles: Math.max(0, (state?.tmdbPendingTitles ?? 0) - fresh.titles),
+      pending_seasons: Math.max(0, (state?.tmdbPendingSeasons ?? 0) - fresh.seasons),
+      last_run_at: state?.enrichedAt ?? null,
+    },
+  };
+}
+
 /** Progress of the unfinished passes stored for a user (for /trakt/sync-status/). */
 export function syncProgressOf(state: SyncStateRow | undefined): SyncProgress {
   const progress: SyncProgress = {};
@@ -154,6 +190,18 @@ export const syncFreshnessColumns = {
   lastSyncAt: syncState.lastSyncAt,
   lastErrorAt: syncState.lastErrorAt,
   leaseUntil: syncState.leaseUntil,
+  pausedUntil: syncState.pausedUntil,
+  enrichedAt: syncState.enrichedAt,
+};
+
+/**
+ * Distinct movies, episodes and shows with a play (the totals each chunk keeps exact), as columns of a
+ * reader's freshness row over `syncStateJoin`: the stats' `watched` figures, with no read of their own.
+ */
+export const watchedCountColumns = {
+  movieCount: sql<number | null>`${syncState.movieCount}`.as('movie_count'),
+  episodeCount: sql<number | null>`${syncState.episodeCount}`.as('episode_count'),
+  showCount: sql<number | null>`${syncState.showCount}`.as('show_count'),
 };
 
 /** The join that brings a user's sync state onto a per-user row (`userIdColumn`: the row's user id). */
@@ -161,15 +209,40 @@ export function syncStateJoin(userIdColumn: AnySQLiteColumn) {
   return [syncState, eq(syncState.userId, userIdColumn)] as const;
 }
 
-export async function acquireSyncLease(db: Database, userId: number, now = Date.now()): Promise<string> {
+/** The bit of each kind in `requested_kinds`. */
+const KIND_BITS: Record<SyncKind, number> = { movies: 1, shows: 2 };
+
+export function bitsOf(kinds: readonly SyncKind[]): number {
+  return kinds.reduce((bits, kind) => bits | KIND_BITS[kind], 0);
+}
+
+export function kindsOf(bits: number): SyncKind[] {
+  return (['movies', 'shows'] as const).filter((kind) => (bits & KIND_BITS[kind]) !== 0);
+}
+
+/**
+ * Takes the user's sync lease. `kinds`: the sync kinds this holder runs, so the requests recorded for them
+ * while someone else held the lease are fulfilled now (src/sync/requests.ts).
+ */
+export async function acquireSyncLease(
+  db: Database,
+  userId: number,
+  now = Date.now(),
+  kinds: readonly SyncKind[] = [],
+): Promise<string> {
   const leaseId = randomToken(16);
   const until = isoNow(now + SYNC_LEASE_MS);
+  const fulfilled = bitsOf(kinds);
   const taken = await db
     .insert(syncState)
     .values({ userId, leaseId, leaseUntil: until })
     .onConflictDoUpdate({
       target: syncState.userId,
-      set: { leaseId, leaseUntil: until },
+      set: {
+        leaseId,
+        leaseUntil: until,
+        ...(fulfilled ? { requestedKinds: sql`${syncState.requestedKinds} & ${~fulfilled & 3}` as never } : {}),
+      },
       setWhere: sql`${syncState.leaseUntil} IS NULL OR ${syncState.leaseUntil} <= ${isoNow(now)}`,
     })
     .returning({ userId: syncState.userId });
@@ -229,6 +302,79 @@ export function adjustCount(userId: number, column: CountColumn, sign: 1 | -1, t
   return sql`UPDATE sync_state SET ${name} = ${name} ${op} (${touchedCount}) WHERE user_id = ${userId}`;
 }
 
+/**
+ * Keeps a stored total exact for titles a chunk gives NEW plays (they all exist after its writes, with
+ * plays): before the writes, add the titles touched less those already stored (`existing`, a count over
+ * the touched titles). A new movie or show also waits for TMDB (`tmdb_pending_titles`). One read per
+ * touched title, and none for a title not stored yet.
+ */
+export function newTitlesCounted(
+  userId: number,
+  column: 'movie_count' | 'show_count' | 'episode_count',
+  touched: number,
+  existing: SQL,
+): SQL {
+  const name = sql.raw(column);
+  if (column === 'episode_count')
+    return sql`UPDATE sync_state SET episode_count = episode_count + ${touched} - (${existing}) WHERE user_id = ${userId}`;
+  return sql`UPDATE sync_state SET (${name}, tmdb_pending_titles) = (SELECT ${name} + ${touched} - n,
+      tmdb_pending_titles + ${touched} - n FROM (SELECT (${existing}) AS n))
+    WHERE user_id = ${userId}`;
+}
+
+type PendingColumn = 'tmdb_pending_titles' | 'tmdb_pending_seasons';
+
+/** Moves a pending count (titles or seasons whose TMDB data is not counted yet) by the previous statement's changes(). */
+export function pendingChanged(userId: number, column: PendingColumn, sign: 1 | -1): SQL {
+  const name = sql.raw(column);
+  return sql`UPDATE sync_state SET ${name} = ${name} ${sql.raw(sign > 0 ? '+' : '-')} changes() WHERE user_id = ${userId}`;
+}
+
+/** Lowers a pending count by `count` (a count of rows about to be deleted). */
+export function pendingLess(userId: number, column: PendingColumn, count: SQL): SQL {
+  const name = sql.raw(column);
+  return sql`UPDATE sync_state SET ${name} = ${name} - (${count}) WHERE user_id = ${userId}`;
+}
+
+/**
+ * Records a requested sync of `kinds` while another holder runs under the lease (a fetch endpoint or a queue
+ * message that cannot start now). False when no live lease is held any more: the caller may start itself.
+ */
+export async function recordSyncRequest(
+  db: Database,
+  userId: number,
+  kinds: readonly SyncKind[],
+  now: number,
+): Promise<boolean> {
+  const recorded = await db.run(sql`UPDATE sync_state SET requested_kinds = requested_kinds | ${bitsOf(kinds)}
+    WHERE user_id = ${userId} AND lease_id IS NOT NULL AND lease_until > ${isoNow(now)}`);
+  return (recorded.meta.changes ?? 0) > 0;
+}
+
+/**
+ * The requests recorded while the lease was held, taken in the batch that releases it (after the release):
+ * the query to read them and the statement that clears them. A holder hands them to the queue
+ * (src/sync/requests.ts).
+ */
+export function takeRequestedKinds(userId: number, options: { unlessHeldAt?: number } = {}): [SQL, SQL] {
+  // A holder releasing the lease in the same batch takes them as they are; anyone else only while the lease is
+  // free (a holder that took it since hands them over at its own release).
+  const free =
+    options.unlessHeldAt === undefined
+      ? sql``
+      : sql` AND (lease_id IS NULL OR lease_until <= ${isoNow(options.unlessHeldAt)})`;
+  return [
+    sql`SELECT requested_kinds AS requestedKinds FROM sync_state WHERE user_id = ${userId}${free}`,
+    sql`UPDATE sync_state SET requested_kinds = 0 WHERE user_id = ${userId} AND requested_kinds <> 0${free}`,
+  ];
+}
+
+/** The kinds `takeRequestedKinds`' query read. */
+export function requestedKindsOf(result: D1Result | undefined): SyncKind[] {
+  const row = result?.results[0] as { requestedKinds?: number; requested_kinds?: number } | undefined;
+  return kindsOf(row?.requestedKinds ?? row?.requested_kinds ?? 0);
+}
+
 /** Records a failed chunk and releases the lease; the cursor stays where the last commit left it. */
 export async function recordFailure(db: Database, userId: number, leaseId: string, message: string, now: number) {
   await releaseSyncLease(db, userId, leaseId, { lastError: message, lastErrorAt: isoNow(now) }).run();
@@ -269,16 +415,33 @@ export async function hasSyncState(db: Database, userId: number): Promise<boolea
 
 /**
  * Ends an enrichment run in one statement: its figures go into `last_result.enrichment` (json_set,
- * so a sync chunk writing its own result meanwhile loses nothing), the backlog flag is set, and
- * the lease is released. Without `enrichment`, only the flag and the lease (a failed run).
+ * so a sync chunk writing its own result meanwhile loses nothing), the backlog flag and the walk's
+ * state (`enrich_cursor`, src/tmdb/walk.ts) are set, `enriched_at` moves, and the lease is released.
+ * Without `enrichment`, only the flag and the lease (a failed run; the walk stays where it was).
  */
-export function finishEnrichment(userId: number, backlog: boolean, enrichment?: unknown): SQL {
+export function finishEnrichment(
+  userId: number,
+  backlog: boolean,
+  enrichment?: unknown,
+  end?: { cursor: string; now: number },
+): SQL {
   const result =
     enrichment === undefined
       ? sql`last_result`
       : sql`json_set(coalesce(last_result, '{}'), '$.enrichment', json(${JSON.stringify(enrichment)}))`;
+  const walked = end
+    ? sql`, enrich_cursor = ${end.cursor}, enriched_at = ${isoNow(end.now)}, paused_until = NULL, paused_reason = NULL`
+    : sql``;
   return sql`UPDATE sync_state SET last_result = ${result}, tmdb_backlog = ${backlog ? 1 : 0},
-    enrich_lease_until = NULL WHERE user_id = ${userId}`;
+    enrich_lease_until = NULL${walked} WHERE user_id = ${userId}`;
+}
+
+/** The enrichment's state (walk position) and the backlog flag, as a run starts from them. */
+export async function readEnrichmentStart(db: Database, userId: number) {
+  return db.query.syncState.findFirst({
+    columns: { tmdbBacklog: true, enrichCursor: true },
+    where: eq(syncState.userId, userId),
+  });
 }
 
 /**
@@ -287,12 +450,29 @@ export function finishEnrichment(userId: number, backlog: boolean, enrichment?: 
  */
 export function recordEnrichmentSkipped(userId: number, enrichment: unknown): SQL {
   return sql`UPDATE sync_state SET last_result = json_set(coalesce(last_result, '{}'), '$.enrichment',
-    json(${JSON.stringify(enrichment)})), tmdb_backlog = 1 WHERE user_id = ${userId}`;
+    json(${JSON.stringify(enrichment)})), tmdb_backlog = 1,
+    enrich_cursor = json_set(coalesce(enrich_cursor, '{"walk":null}'), '$.due', json('true'))
+    WHERE user_id = ${userId}`;
 }
 
 /** A statement recording that the user's library still waits for TMDB (a queue send or a run failed). */
+/**
+ * A statement recording that the user's library still waits for TMDB (titles stored without a key, a
+ * queue send or a run failed): the flag, and a walk over the library due (`enrich_cursor.due`).
+ */
 export function markTmdbBacklog(userId: number): SQL {
-  return sql`UPDATE sync_state SET tmdb_backlog = 1 WHERE user_id = ${userId}`;
+  return sql`UPDATE sync_state SET tmdb_backlog = 1,
+    enrich_cursor = json_set(coalesce(enrich_cursor, '{"walk":null}'), '$.due', json('true'))
+    WHERE user_id = ${userId}`;
+}
+
+/**
+ * Records that the user's background work is paused until `until` (the daily D1 budget, src/sync/pause.ts),
+ * creating the row of a user who never synced. The next chunk or enrichment run that runs clears it.
+ */
+export function recordPause(userId: number, until: string, reason: string): SQL {
+  return sql`INSERT INTO sync_state (user_id, paused_until, paused_reason) VALUES (${userId}, ${until}, ${reason})
+    ON CONFLICT (user_id) DO UPDATE SET paused_until = excluded.paused_until, paused_reason = excluded.paused_reason`;
 }
 
 /** A background sync that exhausted its retries: visible in /trakt/sync-status/. */
@@ -336,6 +516,12 @@ export const EMPTY_SYNC_STATE = {
   showsReconciledAt: null,
   tmdbBacklog: 0,
   enrichLeaseUntil: null,
+  enrichCursor: null,
+  tmdbPendingTitles: 0,
+  tmdbPendingSeasons: 0,
+  enrichedAt: null,
+  pausedUntil: null,
+  pausedReason: null,
 } satisfies SyncStateUpdate;
 
 /**

@@ -11,6 +11,7 @@ import { keyRing } from '../crypto/envelope';
 import { describe, errorResponse } from '../http/describe';
 import { ApiError } from '../http/errors';
 import { validate } from '../http/validate';
+import { syncNewConnection } from '../sync/requests';
 import { requireUser } from '../users/middleware';
 import { findUser } from '../users/service';
 import { oauthHelperPage } from '../web/oauth-helper/page';
@@ -135,6 +136,7 @@ export const connectionRoutes = new Hono<AppEnv>()
           ctx,
           await (await ctx.client()).exchangeCode(confirmed.code, confirmed.codeVerifier),
         );
+        await syncNewConnection(c.env, confirmed.userId, Date.now());
       } catch (error) {
         if (error instanceof ApiError && error.status < 500) {
           return c.html(outcomePage({ ok: false, message: error.message }), 400);
@@ -169,6 +171,7 @@ export const connectionRoutes = new Hono<AppEnv>()
         ctx,
         await (await ctx.client()).exchangeCode(code, peeked.codeVerifier),
       );
+      await syncNewConnection(c.env, c.var.userId, Date.now());
       return c.json({
         success: true as const,
         message: 'Successfully authenticated with Trakt!',
@@ -290,6 +293,7 @@ export const connectionRoutes = new Hono<AppEnv>()
     async (c) => {
       const ctx = await traktUserContext(c.env, c.var.userId, (p) => c.executionCtx.waitUntil(p));
       const result = (await pollDeviceFlow(ctx)) satisfies DeviceTokenOutput;
+      if (result.status === 'success') await syncNewConnection(c.env, c.var.userId, Date.now());
       return c.json(result, result.status === 'pending' ? 202 : 200);
     },
   );

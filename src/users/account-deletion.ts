@@ -51,7 +51,7 @@ export async function deleteAccount(
     deleteUserImportArchives(env, user.id),
   ]);
   await runBatch(env.DB, [
-    deletePlayStats(user.id), // before the plays: their delete trigger then has nothing to update
+    deletePlayStats(user.id), // the rollups go with the plays (no trigger on plays counts them out)
     ...deleteUserHistory(user.id),
     deleteStatsTimeZone(user.id),
     deleteUserSharing(user.id),

@@ -34,15 +34,14 @@ export async function readWebhookPlays(
   const rows = await db.all<Row>(sql`SELECT p.history_id, p.watched_at, p.media_type, p.season_number,
       p.episode_number, coalesce(m.trakt_id, s.trakt_id) AS trakt, coalesce(m.title, s.title) AS title,
       coalesce(m.year, s.year) AS year, coalesce(m.slug, s.slug) AS slug, coalesce(m.imdb_id, s.imdb_id) AS imdb,
-      coalesce(m.tmdb_id, s.tmdb_id) AS tmdb, s.tvdb_id AS tvdb, coalesce(te.name, e.title) AS episode_title
+      coalesce(m.tmdb_id, s.tmdb_id) AS tmdb, s.tvdb_id AS tvdb, coalesce(json_extract(ts.episodes, '$."' || p.episode_number || '".name'), e.title) AS episode_title
     FROM json_each(${JSON.stringify(historyIds)}) AS j
     CROSS JOIN plays p ON p.user_id = ${userId} AND p.history_id = j.value
     LEFT JOIN movies m ON p.media_type = 'movie' AND m.user_id = p.user_id AND m.trakt_id = p.movie_trakt_id
     LEFT JOIN shows s ON p.media_type = 'episode' AND s.user_id = p.user_id AND s.trakt_id = p.show_trakt_id
     LEFT JOIN seasons se ON se.show_id = s.id AND se.season_number = p.season_number
     LEFT JOIN episodes e ON e.season_id = se.id AND e.episode_number = p.episode_number
-    LEFT JOIN tmdb_episodes te ON te.tmdb_show_id = s.tmdb_ref AND te.season_number = p.season_number
-      AND te.episode_number = p.episode_number
+    LEFT JOIN tmdb_seasons ts ON ts.tmdb_show_id = s.tmdb_ref AND ts.season_number = p.season_number
     ORDER BY p.watched_at DESC, p.history_id DESC LIMIT ${limit}`);
   return rows.map((row) => {
     const movie = row.media_type === 'movie';

@@ -153,11 +153,29 @@ function showSync(sync: SyncStatus): void {
   byId('sync-counts').textContent =
     `${sync.counts.movies} movies, ${sync.counts.shows} shows, ${sync.counts.episodes} episodes, ` +
     `${sync.counts.plays} plays stored`;
+  const artwork = sync.enrichment;
+  const pendingArtwork = (artwork?.pending_titles ?? 0) + (artwork?.pending_seasons ?? 0);
+  byId('sync-artwork').textContent = !artwork
+    ? '–'
+    : pendingArtwork > 0
+      ? `${artwork.pending_titles} titles and ${artwork.pending_seasons} seasons still to come` +
+        (artwork.last_run_at ? ` (last run ${formatDate(artwork.last_run_at)})` : '')
+      : 'complete';
+  const paused = byId('sync-paused');
+  paused.hidden = !sync.paused_until;
+  paused.textContent = sync.paused_until
+    ? `${sync.paused_reason ?? 'Background work is paused'} (until ${formatDate(sync.paused_until)}).`
+    : '';
   const progress = byId<HTMLProgressElement>('sync-progress');
   const label = byId('sync-phase');
   const running = isRunning(sync);
   progress.hidden = !running;
   label.hidden = !running;
+  // Artwork arriving in the background: look again now and then.
+  if (!running && pendingArtwork > 0 && !sync.paused_until) {
+    clearTimeout(polling);
+    polling = setTimeout(() => void pollSync(), 4 * POLL_MS);
+  }
   if (running) {
     const kinds = Object.values(sync.progress ?? {});
     const done = kinds.reduce((sum, kind) => sum + (kind.pages_done ?? 0), 0);

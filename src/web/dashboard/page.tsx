@@ -69,9 +69,12 @@ export function DashboardBody(props: { registrationOpen: boolean }) {
                 <dd id="next-sync"></dd>
                 <dt>Stored</dt>
                 <dd id="sync-counts"></dd>
+                <dt>Artwork</dt>
+                <dd id="sync-artwork"></dd>
                 <dt>Last error</dt>
                 <dd id="sync-error"></dd>
               </dl>
+              <p id="sync-paused" class="notice" hidden></p>
               <p id="sync-phase" hidden></p>
               <progress id="sync-progress" hidden aria-label="Sync progress"></progress>
               <button type="button" id="sync-now" class="primary">
