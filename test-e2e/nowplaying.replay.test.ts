@@ -67,6 +67,9 @@ async function traktAccount() {
   const traktUser = unique('nptrakt');
   await sim('POST', '/accounts', {
     username: traktUser,
+    // Its own seed: the simulator shares a seed's titles between accounts, and another file's account with the
+    // default seed (2 seasons per show) would otherwise decide these shows' seasons.
+    seed: traktUser,
     movies: 3,
     shows: 2,
     seasons_per_show: 3,
