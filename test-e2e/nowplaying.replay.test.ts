@@ -191,6 +191,15 @@ describe("NowPlaying's web app, cross-origin in Chromium", () => {
     expect(refused).toMatchObject({ ok: false, status: 400, error: 'Invalid state parameter' });
     expect(await web(page, 'authStatus')).toMatchObject({ authenticated: false });
 
+    // TMDB is a server setting for NowPlaying; here the operator's key is stored for the account before it connects:
+    // the new connection's first sync runs at once in the background, and its titles' artwork follows it.
+    const signIn = await api<{ access: string }>('POST', '/users/token/', {
+      json: { username: run.username, password: PASSWORD },
+    });
+    await api('POST', '/users/api-keys/', {
+      token: signIn.body.access,
+      json: { service_name: 'tmdb', api_key: 'sim-tmdb-key' },
+    });
     const done = await web(page, 'completeOAuth', code, run.userId);
     expect(done).toEqual({ ok: true, message: 'Successfully authenticated with Trakt!' });
     expect(await web(page, 'authStatus')).toEqual({
@@ -216,15 +225,6 @@ describe("NowPlaying's web app, cross-origin in Chromium", () => {
     for (const play of await sim<Play[]>('GET', `/accounts/${traktUser}/plays`))
       if (play.type === 'episode' && unwatched.has(play.trakt_id))
         await sim('DELETE', `/accounts/${traktUser}/plays/${play.id}`);
-    // TMDB is a server setting for NowPlaying; here the operator's key is stored for the account.
-    const signIn = await api<{ access: string }>('POST', '/users/token/', {
-      json: { username: run.username, password: PASSWORD },
-    });
-    await api('POST', '/users/api-keys/', {
-      token: signIn.body.access,
-      json: { service_name: 'tmdb', api_key: 'sim-tmdb-key' },
-    });
-
     expect(await web(page, 'fetchLatest', 'movies')).toEqual({ ok: true });
     expect(await web(page, 'fetchLatest', 'shows')).toEqual({ ok: true });
 
