@@ -112,7 +112,39 @@ const run: {
   trakt?: Awaited<ReturnType<typeof traktAccount>>;
   halfShow?: Catalog['shows'][number];
   fullShow?: Catalog['shows'][number];
+  /** The API's own JWT of the user, for waiting on its background work (GET /trakt/sync-status/). */
+  access?: string;
 } = {};
+
+type SyncStatus = {
+  in_progress: boolean;
+  progress: Record<string, unknown>;
+  counts: { plays: number };
+  enrichment?: { pending_titles: number; pending_seasons: number };
+};
+
+/**
+ * Waits until the user's background work is done: no sync running or continuing, `plays` plays stored, and no title or
+ * season waiting for TMDB. NowPlaying's sync buttons start work in the background and answer at once (as
+ * NowPlaying's own threads do), and a new connection's first sync runs by itself.
+ */
+async function backgroundDone(plays: number): Promise<SyncStatus> {
+  let status: SyncStatus | undefined;
+  for (let attempt = 0; attempt < 120; attempt++) {
+    status = (await api<SyncStatus>('GET', '/trakt/sync-status/', { token: run.access })).body;
+    const enrichment = status.enrichment ?? { pending_titles: 0, pending_seasons: 0 };
+    if (
+      !status.in_progress &&
+      Object.keys(status.progress ?? {}).length === 0 &&
+      status.counts.plays === plays &&
+      enrichment.pending_titles === 0 &&
+      enrichment.pending_seasons === 0
+    )
+      return status;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`background work still running: ${JSON.stringify(status)}`);
+}
 
 describe("NowPlaying's web app, cross-origin in Chromium", () => {
   it('signs up and in (tokens stored, exp read with atob), shows the profile, manages API keys', async () => {
@@ -196,6 +228,7 @@ describe("NowPlaying's web app, cross-origin in Chromium", () => {
     const signIn = await api<{ access: string }>('POST', '/users/token/', {
       json: { username: run.username, password: PASSWORD },
     });
+    run.access = signIn.body.access;
     await api('POST', '/users/api-keys/', {
       token: signIn.body.access,
       json: { service_name: 'tmdb', api_key: 'sim-tmdb-key' },
@@ -218,6 +251,9 @@ describe("NowPlaying's web app, cross-origin in Chromium", () => {
     const [half, full] = catalog.shows;
     run.halfShow = half;
     run.fullShow = full;
+    // The connection's own first sync first, so that the plays removed below are a change the buttons' sync finds.
+    const summary = await sim<{ total_plays: number }>('GET', `/accounts/${traktUser}/summary`);
+    await backgroundDone(summary.total_plays);
     const unwatched = new Set([
       ...half!.seasons[1]!.episodes.slice(2).map((e) => e.trakt),
       ...half!.seasons[2]!.episodes.map((e) => e.trakt),
@@ -227,6 +263,7 @@ describe("NowPlaying's web app, cross-origin in Chromium", () => {
         await sim('DELETE', `/accounts/${traktUser}/plays/${play.id}`);
     expect(await web(page, 'fetchLatest', 'movies')).toEqual({ ok: true });
     expect(await web(page, 'fetchLatest', 'shows')).toEqual({ ok: true });
+    await backgroundDone(summary.total_plays - unwatched.size);
 
     const dashboard = await web(page, 'dashboard');
     expect(dashboard.movies.total_items).toBe(3);
