@@ -13,7 +13,11 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
-  const { info, stop } = await startStack();
+  // No daily D1 budget: the whole suite writes more rows than a Free day's default, and a paused background would
+  // stall whichever file comes last (the budget's pause and resume are tested in workerd, test/budget.test.ts).
+  const { info, stop } = await startStack({
+    vars: { D1_DAILY_ROWS_WRITTEN_BUDGET: '0', D1_DAILY_ROWS_READ_BUDGET: '0' },
+  });
   project.provide('stack', info);
   return () => stop();
 }

@@ -130,7 +130,7 @@ type SyncStatus = {
  */
 async function backgroundDone(plays: number): Promise<SyncStatus> {
   let status: SyncStatus | undefined;
-  for (let attempt = 0; attempt < 120; attempt++) {
+  for (let attempt = 0; attempt < 240; attempt++) {
     status = (await api<SyncStatus>('GET', '/trakt/sync-status/', { token: run.access })).body;
     const enrichment = status.enrichment ?? { pending_titles: 0, pending_seasons: 0 };
     if (
@@ -313,7 +313,7 @@ describe("NowPlaying's web app, cross-origin in Chromium", () => {
     // Last scrobbled: the latest watched episode of each dashboard show.
     const labels = await web(page, 'lastScrobbled', [half!.trakt, full!.trakt]);
     expect(labels).toEqual({ [half!.trakt]: 'S2E2', [full!.trakt]: 'S3E4' });
-  });
+  }, 180_000);
 
   it('movie page, search, watch history, heatmap, top genres and completed media', async () => {
     const page = run.page!;
