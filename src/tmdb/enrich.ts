@@ -375,15 +375,15 @@ export function seasonDocuments(data: TmdbSeason | undefined): { episodes: strin
 }
 
 /**
- * Handles title items (lookups, then fetches), within the budget: returns the items it could not
- * afford or finish (for the caller's leftovers). Writes are queued on the run.
+ * Splits `items` into those the run can afford (spending their calls from its budget and its item count) and
+ * those left for a later run. In order: once one item cannot be afforded, the rest wait too, so the walk's
+ * position stays exact. Leaving any marks the run as stopped by its budget, with more to do.
  */
-async function handleTitles(run: Run, items: TitleItem[]): Promise<Unfinished<TitleItem>> {
-  const affordable: TitleItem[] = [];
-  const left: TitleItem[] = [];
+function withinBudget<Item>(run: Run, items: Item[], callsOf: (item: Item) => number) {
+  const affordable: Item[] = [];
+  const left: Item[] = [];
   for (const item of items) {
-    const calls = callsOf(run, item);
-    // In order: once one item cannot be afforded, the rest wait too (the walk's position stays exact).
+    const calls = callsOf(item);
     if (left.length > 0 || calls > run.budget || run.items >= MAX_ITEMS_PER_RUN) {
       left.push(item);
       continue;
@@ -396,6 +396,15 @@ async function handleTitles(run: Run, items: TitleItem[]): Promise<Unfinished<Ti
     run.result.skipped = 'budget_exhausted';
     run.more = true;
   }
+  return { affordable, left };
+}
+
+/**
+ * Handles title items (lookups, then fetches), within the budget: returns the items it could not
+ * afford or finish (for the caller's leftovers). Writes are queued on the run.
+ */
+async function handleTitles(run: Run, items: TitleItem[]): Promise<Unfinished<TitleItem>> {
+  const { affordable, left } = withinBudget(run, items, (item) => callsOf(run, item));
   // 1. Lookups: items without a TMDB id, by imdb (movies) or tvdb (shows) id.
   const lookups = affordable.filter((i) => i.tmdbRef === null && i.lookedUp === undefined && i.externalId);
   const externalRows: Array<Record<string, unknown>> = [];
@@ -513,22 +522,7 @@ async function handleTitles(run: Run, items: TitleItem[]): Promise<Unfinished<Ti
 
 /** Handles season items (one call per season not cached), within the budget; returns the unfinished ones. */
 async function handleSeasons(run: Run, items: SeasonItem[]): Promise<Unfinished<SeasonItem>> {
-  const affordable: SeasonItem[] = [];
-  const left: SeasonItem[] = [];
-  for (const item of items) {
-    const calls = seasonCalls(run, item);
-    if (left.length > 0 || calls > run.budget || run.items >= MAX_ITEMS_PER_RUN) {
-      left.push(item);
-      continue;
-    }
-    run.budget -= calls;
-    run.items += 1;
-    affordable.push(item);
-  }
-  if (left.length > 0) {
-    run.result.skipped = 'budget_exhausted';
-    run.more = true;
-  }
+  const { affordable, left } = withinBudget(run, items, (item) => seasonCalls(run, item));
   const toFetch = affordable.filter((i) => seasonCalls(run, i) > 0);
   const unique = [...new Map(toFetch.map((i) => [`${i.showRef}:${i.seasonNumber}`, i])).values()];
   const rows: Array<Record<string, unknown> & { key: string; runtimes: string }> = [];
