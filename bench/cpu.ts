@@ -24,6 +24,7 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { unzipSync } from 'fflate';
 import { type StackInfo, startStack } from '../simulator/support/stack.ts';
+import { type Json, json, must } from './http.ts';
 
 /** The bench-l account of bench/chunked-sync.bench.test.ts: 22,201 plays, 4 chunks at the defaults. */
 export const CPU_ACCOUNT = { seed: 'bench-l', movies: 5000, shows: 300, seasons_per_show: 6, episodes_per_season: 10 };
@@ -33,8 +34,6 @@ const IMPORT_BATCHES = 5;
 const POLL_MS = 2_000;
 const SETTLED_MS = 8_000;
 const BACKGROUND_TIMEOUT_MS = 900_000;
-
-type Json = Record<string, any>;
 
 export type CpuRow = {
   invocation: string;
@@ -53,35 +52,6 @@ export type CpuResult = {
   load_average: { before: number; after: number };
   account: { plays: number; chunks: number; enrichment_runs: number };
 };
-
-function must(ok: boolean, what: string, detail: unknown): void {
-  if (!ok) throw new Error(`${what}: ${JSON.stringify(detail)}`);
-}
-
-async function request(
-  url: string,
-  method = 'GET',
-  body?: unknown,
-  token?: string,
-): Promise<{ status: number; body: Json; bytes: ArrayBuffer }> {
-  const headers: Record<string, string> = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const res = await fetch(url, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    redirect: 'manual',
-  });
-  const bytes = await res.arrayBuffer();
-  let parsed: Json = {};
-  try {
-    parsed = JSON.parse(new TextDecoder().decode(bytes)) as Json;
-  } catch {
-    parsed = {};
-  }
-  return { status: res.status, body: parsed, bytes };
-}
 
 /** Nanoseconds on a CPU of every thread of every workerd in the API's process group. */
 function processCpuNs(group: number): number {
@@ -148,8 +118,8 @@ export async function runCpu(log: (line: string) => void = console.log): Promise
     for (const url of [info.apiUrl, info.simUrl]) must(new URL(url).hostname === '127.0.0.1', 'loopback only', url);
     must(processCpuNs(info.apiProcessGroup) > 0, "the API's workerd process", info.apiProcessGroup);
     const api = (method: string, path: string, body?: unknown, token?: string) =>
-      request(`${info.apiUrl}${path}`, method, body, token);
-    const sim = (method: string, path: string, body?: unknown) => request(`${info.simUrl}/_sim${path}`, method, body);
+      json(`${info.apiUrl}${path}`, method, body, token);
+    const sim = (method: string, path: string, body?: unknown) => json(`${info.simUrl}/_sim${path}`, method, body);
     const cpuNow = () => processCpuNs(info.apiProcessGroup);
 
     /** CPU ns of `count` sequential calls of `run`. */

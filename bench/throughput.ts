@@ -17,6 +17,7 @@ import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type StackInfo, startStack } from '../simulator/support/stack.ts';
 import type { ThroughputRow } from './format.ts';
+import { json, must } from './http.ts';
 
 export const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 1500);
 export const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
@@ -31,37 +32,6 @@ export const SEED_ACCOUNT = {
   seasons_per_show: 3,
   episodes_per_season: 10,
 } as const;
-
-type Json = Record<string, any>;
-
-async function json(
-  url: string,
-  method = 'GET',
-  body?: unknown,
-  token?: string,
-): Promise<{ status: number; body: Json }> {
-  const headers: Record<string, string> = { Accept: 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  if (token) headers.Authorization = `Bearer ${token}`;
-  const res = await fetch(url, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-    redirect: 'manual',
-  });
-  const text = await res.text();
-  let parsed: Json = {};
-  try {
-    parsed = text ? (JSON.parse(text) as Json) : {};
-  } catch {
-    parsed = { text };
-  }
-  return { status: res.status, body: parsed };
-}
-
-function must(ok: boolean, what: string, detail: unknown): void {
-  if (!ok) throw new Error(`${what}: ${JSON.stringify(detail)}`);
-}
 
 /**
  * Registers an API user, connects it to a seeded simulator account through the real OAuth flow,
