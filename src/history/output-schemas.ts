@@ -43,6 +43,14 @@ export const fetchContinuesOutput = z.object({
   progress: syncProgress,
 });
 
+/** A movie's ids (a show's add `tvdb`), as stored from Trakt. */
+const titleIds = z.object({
+  trakt: z.number(),
+  slug: z.string().nullable(),
+  imdb: z.string().nullable(),
+  tmdb: z.number().nullable(),
+});
+
 const pageMeta = { page: z.number(), page_size: z.number(), total_items: z.number(), total_pages: z.number() };
 
 /** TMDB fields of a movie or show; null until enriched. */
@@ -65,12 +73,7 @@ export const storedMoviesOutput = z.object({
         title: z.string(),
         year: z.number().nullable(),
         image_url: z.string().nullable(),
-        ids: z.object({
-          trakt: z.number(),
-          slug: z.string().nullable(),
-          imdb: z.string().nullable(),
-          tmdb: z.number().nullable(),
-        }),
+        ids: titleIds,
         ...enrichedFields,
       }),
     }),
@@ -171,12 +174,7 @@ export const historyOutput = z.object({
           title: z.string().nullable(),
           year: z.number().nullable(),
           image_url: z.string().nullable(),
-          ids: z.object({
-            trakt: z.number(),
-            slug: z.string().nullable(),
-            imdb: z.string().nullable(),
-            tmdb: z.number().nullable(),
-          }),
+          ids: titleIds,
           plays: z.number().describe("The movie's plays in total"),
         }),
       }),
@@ -187,13 +185,7 @@ export const historyOutput = z.object({
           title: z.string().nullable(),
           year: z.number().nullable(),
           image_url: z.string().nullable(),
-          ids: z.object({
-            trakt: z.number(),
-            slug: z.string().nullable(),
-            imdb: z.string().nullable(),
-            tmdb: z.number().nullable(),
-            tvdb: z.number().nullable(),
-          }),
+          ids: titleIds.extend({ tvdb: z.number().nullable() }),
         }),
         episode: z.object({
           season: z.number(),
